@@ -1,0 +1,88 @@
+# spotwatch: a Redis-backed scheduler that watches many users' Spotify playback.
+#
+#   make                 build bin/spotwatch and bin/spotify-sim
+#   make test            the whole suite (unit + integration); ends "N passed, N failed"
+#   make test SANITIZER=address,undefined
+#   make demo            a live demo: private redis, simulator, two workers
+#   make bench           benchmarks (print figures; write bench-results.json)
+#   make deps            install the Debian packages the build, tests and demo need
+#   make install         PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PKGS    := libcurl hiredis libcjson openssl libmicrohttpd
+
+CFLAGS  ?= -g -O2
+CFLAGS  += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror -MMD \
+           -D_GNU_SOURCE -Iinclude -Ibuild $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lev -lm
+
+ifneq ($(SANITIZER),)
+CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+# The product's modules (main.c holds only the command dispatch).
+SRC := src/keys.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
+       src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c
+LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua
+
+OBJ := $(SRC:src/%.c=build/%.o) build/scripts_gen.o
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/test_%.c=build/tests/unit_%)
+
+all: bin/spotwatch bin/spotify-sim
+
+bin/spotwatch: build/main.o $(OBJ)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/%.o: src/%.c
+	@mkdir -p build
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Lua scripts are embedded so an installed binary needs no files beside it.
+build/scripts_gen.c: $(LUA) Makefile
+	@mkdir -p build
+	@{ echo '/* generated from lua/ by the Makefile: do not edit */'; \
+	  for f in $(LUA); do \
+	    n=$$(basename $$f .lua); \
+	    echo "const char script_src_$$n[] ="; \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $$f; \
+	    echo ';'; \
+	  done; } > $@
+
+build/scripts_gen.o: build/scripts_gen.c
+	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+build/tests/unit_%: tests/unit/test_%.c $(OBJ)
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+-include tests/sim/sim.mk
+
+test: all $(UNIT_BINS)
+	python3 tests/run.py
+
+demo: all
+	tests/demo.sh
+
+bench: all
+	python3 tests/bench/bench.py
+
+deps:
+	.ci/deps.sh
+
+install: bin/spotwatch
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc
+	install -m 0755 bin/spotwatch $(DESTDIR)$(PREFIX)/bin/spotwatch
+	install -m 0644 conf/spotwatch.conf $(DESTDIR)$(PREFIX)/etc/spotwatch.conf
+
+clean:
+	rm -rf build bin
+
+.PHONY: all test demo bench deps install clean
+
+-include $(wildcard build/*.d build/sim/*.d build/tests/*.d)

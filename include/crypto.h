@@ -1,0 +1,53 @@
+#ifndef SW_CRYPTO_H
+#define SW_CRYPTO_H
+/* crypto: secrets at rest. Tokens and client secrets are sealed with
+ * AES-256-GCM (OpenSSL EVP) under the newest key of a keyring file; the
+ * owner's identity (e.g. "user:alice" or "app:app1") is bound in as
+ * associated data, so a ciphertext copied into another user's hash fails to
+ * open. Each ciphertext names its key id, so after a rotation old ciphertexts
+ * still open and are re-sealed under the new key when next written.
+ *
+ * Sealed text:   "v1.<kid>.<base64(nonce[12] | ciphertext | tag[16])>"
+ * Plaintext mode (no keyring, allow-plaintext-tokens yes): "plain.<text>"
+ *
+ * Keyring file (mode 0600): one key a line, "<kid> <64 hex chars>", the last
+ * line is the current key; '#' comments allowed. */
+#include <stddef.h>
+
+struct crypto_keyring;
+
+/* crypto_keygen appends a fresh random key to path (creating it with mode
+ * 0600), making it the current key; kid is the next integer. 0 or -1 + err. */
+int crypto_keygen(const char *path, char *err, size_t errlen);
+
+/* crypto_load reads a keyring file. Refuses a file readable by group/others.
+ * Returns the keyring (free with crypto_free) or NULL + err. */
+struct crypto_keyring *crypto_load(const char *path, char *err, size_t errlen);
+void crypto_free(struct crypto_keyring *kr);
+
+/* crypto_current_kid returns the id used for new ciphertexts (-1 if kr == NULL). */
+int crypto_current_kid(const struct crypto_keyring *kr);
+
+/* crypto_seal returns a malloc'd sealed string (caller frees with free()).
+ * kr == NULL means plaintext mode. NULL + err on failure. */
+char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *plain,
+                  char *err, size_t errlen);
+
+/* crypto_open returns the malloc'd plaintext; free it with secret_free().
+ * Fails (NULL + err, which never contains the secret) on a wrong ad, an
+ * unknown kid, tampering, or a "plain." value when kr != NULL is fine (it is
+ * read, so plaintext stores can be migrated). */
+char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
+                  char *err, size_t errlen);
+
+/* crypto_needs_reseal: 1 if sealed is not under the current key (or plain).
+ * Always 0 when kr == NULL (plaintext mode has nothing to reseal with). */
+int crypto_needs_reseal(const struct crypto_keyring *kr, const char *sealed);
+
+/* secret_free cleanses (OPENSSL_cleanse) and frees a NUL-terminated secret. */
+void secret_free(char *s);
+
+/* crypto_random_hex fills out with 2*nbytes hex chars of CSPRNG output + NUL. */
+int crypto_random_hex(char *out, size_t nbytes);
+
+#endif

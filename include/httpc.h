@@ -1,0 +1,49 @@
+#ifndef SW_HTTPC_H
+#define SW_HTTPC_H
+/* httpc: asynchronous HTTP client, libcurl's multi_socket API driven by libev
+ * (curl's evhiperfifo pattern). Connections are reused (keep-alive, HTTP/2
+ * multiplexing over TLS when offered), bodies are capped and decompressed. */
+#include <stddef.h>
+#include <ev.h>
+
+struct httpc;
+
+struct httpc_opts {
+    long timeout_ms;       /* whole request */
+    long connect_timeout_ms;
+    const char *ca_file;   /* NULL or "" = system CAs */
+    size_t max_body;       /* larger bodies fail the request with truncated=1; 0 = no cap */
+    long max_host_connections; /* parallel connections per host; 0 = 32 */
+};
+
+/* httpc_response: valid only during the callback; copy what you keep. */
+struct httpc_response {
+    long status;              /* HTTP status; 0 on a transport error */
+    int curl_code;            /* CURLcode; 0 = OK */
+    const char *error;        /* transport error text ("" if none) */
+    int truncated;            /* body exceeded max_body */
+    const char *body;         /* NUL-terminated (may hold NULs before len) */
+    size_t len;
+    const char *retry_after;  /* Retry-After header value, any case; NULL if absent */
+    double total_s;           /* request time */
+};
+
+typedef void httpc_cb(const struct httpc_response *r, void *ud);
+
+struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *err, size_t errlen);
+
+/* httpc_free aborts what is in flight (their callbacks are not called). */
+void httpc_free(struct httpc *h);
+
+/* httpc_request starts method on url. headers is NULL or a NULL-terminated
+ * list of "Name: value" lines; body (POST) is copied. cb is called exactly
+ * once, from the event loop, never from inside httpc_request. Returns 0/-1. */
+int httpc_request(struct httpc *h, const char *method, const char *url, const char *const *headers,
+                  const char *body, httpc_cb *cb, void *ud);
+
+int httpc_inflight(const struct httpc *h);
+
+/* httpc_connections: connections opened since start (proves reuse). */
+long httpc_connections(const struct httpc *h);
+
+#endif

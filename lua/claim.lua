@@ -1,0 +1,157 @@
+-- claim.lua: take up to N due polls of one app, under a lease, within the
+-- app's rate limit, in one atomic step.
+--
+-- KEYS[1] <p>{<app>}:due      ZSET user -> next poll (ms)
+-- KEYS[2] <p>{<app>}:leases   ZSET user -> lease expiry (ms)
+-- KEYS[3] <p>{<app>}:rl       HASH limiter state (blocked_until, budget_eff, q<hour>, ...)
+-- KEYS[4] <p>{<app>}:calls    ZSET the calls granted in the last 30 s (sliding log)
+-- KEYS[5] <p>{<app>}:app      HASH the app (budget_30s, quota_24h, mode)
+-- ARGV[1] user key prefix, "<p>{<app>}:user:" (same hash tag, so same slot)
+-- ARGV[2] most users to take
+-- ARGV[3] lease length (ms)
+-- ARGV[4] worker id
+-- ARGV[5] refresh margin (ms): a token expiring sooner is refreshed first
+-- ARGV[6] default budget per 30 s (0 = unlimited), when the app sets none
+-- ARGV[7] default 24 h quota for development-mode apps (0 = none)
+--
+-- Returns {code, wake_ms, now_ms, jobs...}:
+--   code 0: jobs follow; wake_ms = when the next poll falls due (0 = none)
+--   code 1: the app is blocked by a 429 until wake_ms
+--   code 2: the 30 s budget is spent until wake_ms
+--   code 3: the 24 h quota is spent until wake_ms
+-- Each job is 11 strings: user, fence, kind ("poll" | "refresh"),
+-- access_token, expires_at, refresh_token, state, fails, idle, interval_ms,
+-- due_ms (when it fell due, for the schedule lag).
+--
+-- The rate limit is a sliding log rather than GCRA: Spotify counts calls in a
+-- rolling 30 s window, and only a log of the calls in that window can promise
+-- never to exceed it; its size is bounded by the budget itself.
+
+local due_key, lease_key, rl_key, calls_key, app_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local user_prefix = ARGV[1]
+local want = tonumber(ARGV[2])
+local lease_ms = tonumber(ARGV[3])
+local margin_ms = tonumber(ARGV[5])
+local WINDOW_MS = 30000
+local HOUR_MS = 3600000
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- (a) Leases of dead workers return to the schedule, due at once.
+local expired = redis.call('ZRANGEBYSCORE', lease_key, '-inf', now, 'LIMIT', 0, 256)
+for _, u in ipairs(expired) do
+    redis.call('ZREM', lease_key, u)
+    if redis.call('HGET', user_prefix .. u, 'status') == 'active' then
+        redis.call('ZADD', due_key, now, u)
+    end
+end
+
+-- (b) The limiter: a blocked app costs one HGET, not a scan of its users.
+local rl = redis.call('HMGET', rl_key, 'blocked_until', 'budget_eff')
+local blocked_until = tonumber(rl[1] or '0') or 0
+if blocked_until > now then
+    return {1, blocked_until, now}
+end
+
+local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode')
+local budget = tonumber(app[1] or '') or tonumber(ARGV[6])
+local quota = tonumber(app[2] or '') or tonumber(ARGV[7])
+if app[3] ~= 'development' then quota = 0 end
+local eff = tonumber(rl[2] or '')
+if budget > 0 and eff and eff < budget then budget = math.max(1, math.floor(eff)) end
+
+local n = want
+if budget > 0 then
+    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - WINDOW_MS)
+    local left = budget - redis.call('ZCARD', calls_key)
+    if left <= 0 then
+        local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
+        return {2, tonumber(oldest[2]) + WINDOW_MS + 1, now}
+    end
+    if left < n then n = left end
+end
+
+local hour = math.floor(now / HOUR_MS)
+if quota > 0 then
+    local fields = {}
+    for i = 0, 23 do fields[#fields + 1] = 'q' .. (hour - i) end
+    local counts = redis.call('HMGET', rl_key, unpack(fields))
+    local used = 0
+    local oldest_hour = nil
+    for i = 24, 1, -1 do
+        local c = tonumber(counts[i] or '0') or 0
+        if c > 0 and oldest_hour == nil then oldest_hour = hour - (i - 1) end
+        used = used + c
+    end
+    redis.call('HDEL', rl_key, 'q' .. (hour - 24), 'q' .. (hour - 25))
+    if used >= quota then
+        return {3, (oldest_hour + 24) * HOUR_MS, now}
+    end
+    if quota - used < n then n = quota - used end
+end
+
+-- (c) The most overdue users first.
+local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n)
+local out = {0, 0, now}
+local spent = 0
+for i = 1, #due, 2 do
+    if spent >= n then break end
+    local u, due_ms = due[i], due[i + 1]
+    local key = user_prefix .. u
+    redis.call('ZREM', due_key, u)
+    local h = redis.call('HMGET', key, 'status', 'access_token', 'expires_at', 'refresh_token',
+                         'state', 'fails', 'idle', 'interval_ms', 'refresh_until')
+    if h[1] == 'active' then
+        local expires_at = tonumber(h[3] or '0') or 0
+        local refresh_until = tonumber(h[9] or '0') or 0
+        local kind = 'poll'
+        local wait_refresh = false
+        if expires_at - now < margin_ms then
+            if refresh_until > now then
+                wait_refresh = true
+            else
+                kind = 'refresh'
+            end
+        end
+        if wait_refresh then
+            -- Another worker is refreshing this user: run just after it.
+            redis.call('ZADD', due_key, refresh_until + 50, u)
+        else
+            -- (d) In flight under a lease, with a fencing token.
+            local fence = redis.call('HINCRBY', key, 'fence', 1)
+            redis.call('ZADD', lease_key, now + lease_ms, u)
+            redis.call('HSET', key, 'lease_owner', ARGV[4])
+            if kind == 'refresh' then
+                redis.call('HSET', key, 'refresh_until', now + lease_ms, 'refresh_fence', fence)
+            end
+            -- A refresh is two calls: the token endpoint counts too.
+            local cost = (kind == 'refresh') and 2 or 1
+            if budget > 0 then
+                redis.call('ZADD', calls_key, now, now .. ':' .. fence .. ':' .. u)
+                if cost == 2 then
+                    redis.call('ZADD', calls_key, now, now .. ':' .. fence .. ':' .. u .. ':t')
+                end
+            end
+            spent = spent + cost
+            out[#out + 1] = u
+            out[#out + 1] = tostring(fence)
+            out[#out + 1] = kind
+            out[#out + 1] = h[2] or ''
+            out[#out + 1] = h[3] or '0'
+            out[#out + 1] = (kind == 'refresh') and (h[4] or '') or ''
+            out[#out + 1] = h[5] or ''
+            out[#out + 1] = h[6] or '0'
+            out[#out + 1] = h[7] or '0'
+            out[#out + 1] = h[8] or '0'
+            out[#out + 1] = due_ms
+        end
+    end
+end
+if quota > 0 and spent > 0 then
+    redis.call('HINCRBY', rl_key, 'q' .. hour, spent)
+end
+
+local nxt = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
+if nxt[2] then out[2] = tonumber(nxt[2]) end
+return out

@@ -1,0 +1,119 @@
+-- complete.lua: finish one claimed poll: store what was seen, announce each
+-- change exactly once, re-arm the schedule, and feed the limiter, in one
+-- atomic step. Only the holder of the current fencing token may write: a
+-- worker whose lease expired (and whose user was claimed again) is ignored.
+--
+-- KEYS[1] <p>{<app>}:due      ZSET user -> next poll (ms)
+-- KEYS[2] <p>{<app>}:leases   ZSET user -> lease expiry (ms)
+-- KEYS[3] <p>{<app>}:user:<u> HASH the user
+-- KEYS[4] <p>{<app>}:events   STREAM the app's events
+-- KEYS[5] <p>{<app>}:rl       HASH limiter state
+-- KEYS[6] <p>{<app>}:stats    HASH the app's counters
+-- KEYS[7] <p>{<app>}:app      HASH the app
+-- ARGV[1]  user
+-- ARGV[2]  fence (from claim)
+-- ARGV[3]  next poll in ms from now; -1 takes the user off the schedule
+-- ARGV[4]  outcome: ok | nothing | error | rate_limited | quota_exceeded |
+--          reauth_required | not_registered | invalid_client | released
+-- ARGV[5]  new state ("" keeps the old one)
+-- ARGV[6]  HTTP status of the poll (0 = none)
+-- ARGV[7]  error text for last_error ("" = none)
+-- ARGV[8]  new user status ("" keeps it)
+-- ARGV[9]  block the app for this many ms (0 = no block); never shortens a block
+-- ARGV[10] block reason (rate_limited | quota_exceeded | invalid_client)
+-- ARGV[11] pub/sub channel, "<p>playback:<user>"
+-- ARGV[12] stream MAXLEN (approximate)
+-- ARGV[13] consecutive transient failures after this poll
+-- ARGV[14] consecutive idle polls after this poll (smart polling)
+-- ARGV[15] 1 if the Retry-After was capped, else 0
+-- ARGV[16..] pairs of event type, event JSON
+--
+-- Returns 1 when applied, 0 when the fence is stale (nothing written).
+
+local due_key, lease_key, user_key, stream_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local rl_key, stats_key, app_key = KEYS[5], KEYS[6], KEYS[7]
+local user, fence = ARGV[1], ARGV[2]
+local delay = tonumber(ARGV[3])
+local outcome = ARGV[4]
+local block_ms = tonumber(ARGV[9])
+
+if redis.call('HGET', user_key, 'fence') ~= fence then
+    return 0
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+redis.call('ZREM', lease_key, user)
+redis.call('HSET', user_key, 'last_poll_at', now, 'last_status', ARGV[6], 'last_outcome', outcome,
+           'fails', ARGV[13], 'idle', ARGV[14], 'lease_owner', '')
+redis.call('HINCRBY', user_key, 'polls', 1)
+redis.call('HINCRBY', stats_key, 'polls', 1)
+redis.call('HINCRBY', stats_key, 'outcome_' .. outcome, 1)
+if redis.call('HGET', user_key, 'refresh_fence') == fence then
+    redis.call('HDEL', user_key, 'refresh_until', 'refresh_fence')
+end
+if ARGV[5] ~= '' then
+    redis.call('HSET', user_key, 'state', ARGV[5])
+end
+if ARGV[7] ~= '' then
+    redis.call('HSET', user_key, 'last_error', ARGV[7], 'last_error_at', now)
+    redis.call('HINCRBY', user_key, 'errors', 1)
+    redis.call('HINCRBY', stats_key, 'errors', 1)
+elseif outcome == 'ok' or outcome == 'nothing' then
+    redis.call('HSET', user_key, 'last_ok_at', now)
+end
+if ARGV[8] ~= '' then
+    redis.call('HSET', user_key, 'status', ARGV[8], 'reason', ARGV[7])
+end
+
+-- The limiter: a window is never shortened by a later, shorter Retry-After.
+if block_ms > 0 then
+    local until_ms = now + block_ms
+    local old = tonumber(redis.call('HGET', rl_key, 'blocked_until') or '0') or 0
+    if until_ms > old then
+        redis.call('HSET', rl_key, 'blocked_until', until_ms, 'block_reason', ARGV[10], 'blocked_at', now)
+    end
+    redis.call('HINCRBY', stats_key, 'blocks_' .. ARGV[10], 1)
+    if ARGV[15] == '1' then
+        redis.call('HSET', rl_key, 'retry_after_capped_at', now)
+    end
+    if ARGV[10] == 'rate_limited' then
+        -- Multiplicative decrease: the budget that drew a 429 was too high.
+        redis.call('HINCRBY', stats_key, 'r429', 1)
+        local budget = tonumber(redis.call('HGET', app_key, 'budget_30s') or '0') or 0
+        if budget > 0 then
+            local eff = tonumber(redis.call('HGET', rl_key, 'budget_eff') or '') or budget
+            eff = math.max(1, math.floor(eff / 2))
+            redis.call('HSET', rl_key, 'budget_eff', eff)
+        end
+    end
+elseif outcome == 'ok' or outcome == 'nothing' then
+    -- Additive increase: about +1 call per window of successful calls.
+    local eff = tonumber(redis.call('HGET', rl_key, 'budget_eff') or '')
+    if eff then
+        local budget = tonumber(redis.call('HGET', app_key, 'budget_30s') or '0') or 0
+        eff = eff + 1 / eff
+        if budget <= 0 or eff >= budget then
+            redis.call('HDEL', rl_key, 'budget_eff')
+        else
+            redis.call('HSET', rl_key, 'budget_eff', tostring(eff))
+        end
+    end
+end
+
+if redis.call('HGET', user_key, 'status') == 'active' and delay >= 0 then
+    redis.call('ZADD', due_key, now + delay, user)
+else
+    redis.call('ZREM', due_key, user)
+end
+
+local maxlen = ARGV[12]
+for i = 16, #ARGV, 2 do
+    local etype, ev = ARGV[i], ARGV[i + 1]
+    redis.call('PUBLISH', ARGV[11], ev)
+    redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
+    redis.call('HINCRBY', user_key, 'changes', 1)
+    redis.call('HINCRBY', stats_key, 'events_' .. etype, 1)
+end
+return 1

@@ -1,0 +1,891 @@
+/* cli.c: operator commands (see include/cli.h). They use hiredis' blocking
+ * API: a command runs once and exits, so there is no loop to keep free. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+#include "cli.h"
+#include "crypto.h"
+#include "keys.h"
+#include "log.h"
+#include "secrets.h"
+
+#define REFRESH_LIFETIME_MS (183LL * 24 * 3600 * 1000)  /* Spotify: 6 months from authorisation */
+#define REFRESH_WARN_MS (14LL * 24 * 3600 * 1000)
+#define WORKER_DEAD_MS 0
+
+/* opt: one `--name value` option of a command. */
+struct opt {
+    const char *name;
+    const char *value;   /* NULL when absent; "1" for flags */
+    int flag;
+};
+
+/* parse_opts splits argv (after the words already consumed) into positional
+ * words and known options. Returns the count of positionals or -1. */
+static int parse_opts(int argc, char **argv, struct opt *opts, const char **pos, int maxpos)
+{
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) == 0) {
+            struct opt *o = opts;
+            for (; o && o->name; o++)
+                if (strcmp(o->name, argv[i] + 2) == 0)
+                    break;
+            if (o == NULL || o->name == NULL) {
+                fprintf(stderr, "spotwatch: unknown option '%s'\n", argv[i]);
+                return -1;
+            }
+            if (o->flag) {
+                o->value = "1";
+            } else if (i + 1 >= argc) {
+                fprintf(stderr, "spotwatch: option '%s' needs a value\n", argv[i]);
+                return -1;
+            } else {
+                o->value = argv[++i];
+            }
+        } else if (npos < maxpos) {
+            pos[npos++] = argv[i];
+        } else {
+            fprintf(stderr, "spotwatch: unexpected argument '%s'\n", argv[i]);
+            return -1;
+        }
+    }
+    return npos;
+}
+
+static int parse_ll(const char *what, const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "spotwatch: %s must be an integer between %lld and %lld, not '%s'\n", what,
+                min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static redisContext *connect_redis(const struct sw_config *c)
+{
+    struct timeval tv = {5, 0};
+    redisContext *r = redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
+    redisReply *rep = NULL;
+    if (r == NULL || r->err) {
+        fprintf(stderr, "spotwatch: cannot connect to Redis at %s:%d: %s\n", c->redis_host,
+                c->redis_port, r ? r->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(r, tv);
+    if (c->redis_password[0]) {
+        rep = c->redis_user[0] ? redisCommand(r, "AUTH %s %s", c->redis_user, c->redis_password)
+                               : redisCommand(r, "AUTH %s", c->redis_password);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "spotwatch: Redis AUTH failed: %s\n", rep ? rep->str : r->errstr);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    if (c->redis_db) {
+        rep = redisCommand(r, "SELECT %d", c->redis_db);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "spotwatch: Redis SELECT %d failed: %s\n", c->redis_db,
+                    rep ? rep->str : r->errstr);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    return r;
+fail:
+    if (rep)
+        freeReplyObject(rep);
+    if (r)
+        redisFree(r);
+    return NULL;
+}
+
+/* cmd runs one command; an error reply or a lost link is reported and gives NULL. */
+static redisReply *cmd(redisContext *r, int argc, const char **argv)
+{
+    redisReply *rep = redisCommandArgv(r, argc, argv, NULL);
+    if (rep == NULL) {
+        fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
+        return NULL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "spotwatch: Redis: %s\n", rep->str);
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+static int cmd_ok(redisContext *r, int argc, const char **argv)
+{
+    redisReply *rep = cmd(r, argc, argv);
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+static long long redis_now_ms(redisContext *r)
+{
+    redisReply *rep = redisCommand(r, "TIME");
+    long long ms = 0;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+        ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    if (rep)
+        freeReplyObject(rep);
+    return ms;
+}
+
+/* user_app looks the user up in the directory; 0 and app filled, or -1. */
+static int user_app(const struct sw_config *c, redisContext *r, const char *user, char *app, size_t n)
+{
+    char users[KEY_MAX];
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *argv[] = {"HGET", users, user};
+    redisReply *rep = cmd(r, 3, argv);
+    if (rep == NULL)
+        return -1;
+    int found = rep->type == REDIS_REPLY_STRING;
+    if (found)
+        snprintf(app, n, "%s", rep->str);
+    freeReplyObject(rep);
+    if (!found) {
+        fprintf(stderr, "spotwatch: no such user '%s'\n", user);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_id(const char *what, const char *id)
+{
+    if (keys_valid_id(id))
+        return 0;
+    fprintf(stderr, "spotwatch: invalid %s id '%s' (1-%d printable characters, no spaces, '{', '}' or '*')\n",
+            what, id, ID_MAX);
+    return -1;
+}
+
+static int print_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    int rc = s ? 0 : 1;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- app --- */
+
+static int app_add(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"client-id", NULL, 0}, {"client-secret", NULL, 0}, {"mode", NULL, 0},
+                      {"budget", NULL, 0}, {"quota", NULL, 0}, {NULL, NULL, 0}};
+    const char *pos[1];
+    struct crypto_keyring *kr = NULL;
+    redisContext *r = NULL;
+    char *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
+    long long budget = -1, quota = -1;
+    int rc = 1;
+
+    if (parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value) {
+        fprintf(stderr, "usage: spotwatch app add APP --client-id ID --client-secret SECRET "
+                        "[--mode development|extended] [--budget N] [--quota N]\n");
+        return 2;
+    }
+    const char *mode = o[2].value ? o[2].value : "development";
+    if (check_id("app", pos[0]) != 0)
+        return 2;
+    if (strcmp(mode, "development") != 0 && strcmp(mode, "extended") != 0) {
+        fprintf(stderr, "spotwatch: --mode must be development or extended, not '%s'\n", mode);
+        return 2;
+    }
+    if ((o[3].value && parse_ll("--budget", o[3].value, 0, 1000000, &budget) != 0) ||
+        (o[4].value && parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0))
+        return 2;
+    if (secrets_keyring(c, &kr, 1, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return 1;
+    }
+    snprintf(ad, sizeof ad, "app:%s", pos[0]);
+    sealed = crypto_seal(kr, ad, o[1].value, err, sizeof err);
+    if (sealed == NULL) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        goto out;
+    }
+    if ((r = connect_redis(c)) == NULL)
+        goto out;
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, pos[0]);
+    snprintf(appkey, sizeof appkey, "%s", k.app);
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    const char *hset[] = {"HSET", appkey, "client_id", o[0].value, "client_secret", sealed, "mode", mode};
+    if (cmd_ok(r, 8, hset) != 0)
+        goto out;
+    char num[24];
+    if (budget >= 0) {
+        snprintf(num, sizeof num, "%lld", budget);
+        const char *b[] = {"HSET", appkey, "budget_30s", num};
+        const char *d[] = {"HDEL", k.rl, "budget_eff"};
+        if (cmd_ok(r, 4, b) != 0 || cmd_ok(r, 3, d) != 0)
+            goto out;
+    }
+    if (quota >= 0) {
+        snprintf(num, sizeof num, "%lld", quota);
+        const char *q[] = {"HSET", appkey, "quota_24h", num};
+        if (cmd_ok(r, 4, q) != 0)
+            goto out;
+    }
+    const char *sadd[] = {"SADD", apps, pos[0]};
+    if (cmd_ok(r, 3, sadd) != 0)
+        goto out;
+    printf("app %s: %s mode\n", pos[0], mode);
+    rc = 0;
+out:
+    free(sealed);
+    crypto_free(kr);
+    if (r)
+        redisFree(r);
+    return rc;
+}
+
+static int app_ls(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
+    const char *pos[1];
+    char apps[KEY_MAX];
+    redisContext *r;
+    if (parse_opts(argc, argv, o, pos, 0) != 0)
+        return 2;
+    if ((r = connect_redis(c)) == NULL)
+        return 1;
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    const char *sm[] = {"SMEMBERS", apps};
+    redisReply *rep = cmd(r, 2, sm);
+    if (rep == NULL) {
+        redisFree(r);
+        return 1;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < rep->elements; i++) {
+        struct app_keys k;
+        keys_app(&k, c->key_prefix, rep->element[i]->str);
+        redisReply *h = redisCommand(r, "HMGET %s client_id mode budget_30s quota_24h", k.app);
+        redisReply *n = redisCommand(r, "ZCARD %s", k.due);
+        redisReply *l = redisCommand(r, "ZCARD %s", k.leases);
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "app", rep->element[i]->str);
+        if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 4) {
+            cJSON_AddStringToObject(a, "client_id", h->element[0]->str ? h->element[0]->str : "");
+            cJSON_AddStringToObject(a, "mode", h->element[1]->str ? h->element[1]->str : "");
+            cJSON_AddNumberToObject(a, "budget_30s", h->element[2]->str ? atof(h->element[2]->str) : (double)c->app_budget_30s);
+            cJSON_AddNumberToObject(a, "quota_24h", h->element[3]->str ? atof(h->element[3]->str) : (double)c->app_quota_24h);
+        }
+        cJSON_AddNumberToObject(a, "scheduled", n && n->type == REDIS_REPLY_INTEGER ? (double)n->integer : 0);
+        cJSON_AddNumberToObject(a, "in_flight", l && l->type == REDIS_REPLY_INTEGER ? (double)l->integer : 0);
+        if (!o[0].value)
+            printf("%s\tclient_id=%s\tmode=%s\tscheduled=%d\tin_flight=%d\n", rep->element[i]->str,
+                   cJSON_GetStringValue(cJSON_GetObjectItem(a, "client_id")) ?: "",
+                   cJSON_GetStringValue(cJSON_GetObjectItem(a, "mode")) ?: "",
+                   (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "scheduled")),
+                   (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "in_flight")));
+        cJSON_AddItemToArray(arr, a);
+        if (h) freeReplyObject(h);
+        if (n) freeReplyObject(n);
+        if (l) freeReplyObject(l);
+    }
+    freeReplyObject(rep);
+    redisFree(r);
+    if (o[0].value)
+        return print_json(arr);
+    cJSON_Delete(arr);
+    return 0;
+}
+
+int cli_app(const struct sw_config *c, int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "add") == 0)
+        return app_add(c, argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "ls") == 0)
+        return app_ls(c, argc - 2, argv + 2);
+    fprintf(stderr, "usage: spotwatch app add|ls ...\n");
+    return 2;
+}
+
+/* ---------------------------------------------------------------- user --- */
+
+static int user_add(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"app", NULL, 0}, {"access-token", NULL, 0}, {"refresh-token", NULL, 0},
+                      {"expires-in", NULL, 0}, {"scope", NULL, 0}, {NULL, NULL, 0}};
+    const char *pos[1];
+    struct crypto_keyring *kr = NULL;
+    redisContext *r = NULL;
+    char *at = NULL, *rt = NULL, err[256], ad[ID_MAX + 8], ukey[KEY_MAX], users[KEY_MAX],
+         apps[KEY_MAX], exp[24], now_s[24];
+    long long expires_in = 3600;
+    int rc = 1;
+
+    if (parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value || !o[2].value) {
+        fprintf(stderr, "usage: spotwatch user add USER --app APP --access-token T --refresh-token R "
+                        "[--expires-in S] [--scope S]\n");
+        return 2;
+    }
+    if (check_id("user", pos[0]) != 0 || check_id("app", o[0].value) != 0)
+        return 2;
+    if (o[3].value && parse_ll("--expires-in", o[3].value, 0, 100000000, &expires_in) != 0)
+        return 2;
+    if (secrets_keyring(c, &kr, 1, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return 1;
+    }
+    snprintf(ad, sizeof ad, "user:%s", pos[0]);
+    at = crypto_seal(kr, ad, o[1].value, err, sizeof err);
+    rt = at ? crypto_seal(kr, ad, o[2].value, err, sizeof err) : NULL;
+    if (rt == NULL) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        goto out;
+    }
+    if ((r = connect_redis(c)) == NULL)
+        goto out;
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    const char *ism[] = {"SISMEMBER", apps, o[0].value};
+    redisReply *rep = cmd(r, 3, ism);
+    int known = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    if (rep)
+        freeReplyObject(rep);
+    if (!known) {
+        fprintf(stderr, "spotwatch: no such app '%s' (spotwatch app add)\n", o[0].value);
+        goto out;
+    }
+    char old_app[ID_MAX + 1];
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *hget[] = {"HGET", users, pos[0]};
+    rep = cmd(r, 3, hget);
+    int moved = rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, o[0].value) != 0;
+    if (moved)
+        snprintf(old_app, sizeof old_app, "%s", rep->str);
+    if (rep)
+        freeReplyObject(rep);
+    if (moved) {
+        fprintf(stderr, "spotwatch: user '%s' belongs to app '%s'; `user rm` it first\n", pos[0], old_app);
+        goto out;
+    }
+    long long now = redis_now_ms(r);
+    snprintf(exp, sizeof exp, "%lld", now + expires_in * 1000);
+    snprintf(now_s, sizeof now_s, "%lld", now);
+    keys_user(ukey, sizeof ukey, c->key_prefix, o[0].value, pos[0]);
+    const char *scope = o[4].value ? o[4].value : "user-read-currently-playing user-read-playback-state";
+    const char *hset[] = {"HSET", ukey, "app", o[0].value, "access_token", at, "refresh_token", rt,
+                          "expires_at", exp, "scope", scope, "authorized_at", now_s};
+    const char *hsetnx[] = {"HSETNX", ukey, "status", "stopped"};
+    const char *dir[] = {"HSET", users, pos[0], o[0].value};
+    if (cmd_ok(r, 14, hset) != 0 || cmd_ok(r, 4, hsetnx) != 0 || cmd_ok(r, 4, dir) != 0)
+        goto out;
+    printf("user %s: tokens stored (app %s)\n", pos[0], o[0].value);
+    rc = 0;
+out:
+    free(at);
+    free(rt);
+    crypto_free(kr);
+    if (r)
+        redisFree(r);
+    return rc;
+}
+
+/* Fields user show never prints, whatever the format. */
+static int secret_field(const char *f)
+{
+    return strcmp(f, "access_token") == 0 || strcmp(f, "refresh_token") == 0;
+}
+
+static int user_show(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
+    const char *pos[1];
+    char app[ID_MAX + 1], ukey[KEY_MAX];
+    redisContext *r;
+    int rc = 1;
+    if (parse_opts(argc, argv, o, pos, 1) != 1) {
+        fprintf(stderr, "usage: spotwatch user show USER [--json]\n");
+        return 2;
+    }
+    if ((r = connect_redis(c)) == NULL)
+        return 1;
+    if (user_app(c, r, pos[0], app, sizeof app) != 0)
+        goto out;
+    keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
+    const char *hg[] = {"HGETALL", ukey};
+    redisReply *h = cmd(r, 2, hg);
+    if (h == NULL)
+        goto out;
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    long long now = redis_now_ms(r);
+    redisReply *due = redisCommand(r, "ZSCORE %s %s", k.due, pos[0]);
+    redisReply *lease = redisCommand(r, "ZSCORE %s %s", k.leases, pos[0]);
+
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(u, "user", pos[0]);
+    long long expires_at = 0, authorized_at = 0;
+    int has_at = 0, has_rt = 0;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
+        if (strcmp(f, "access_token") == 0)
+            has_at = v[0] != 0;
+        else if (strcmp(f, "refresh_token") == 0)
+            has_rt = v[0] != 0;
+        if (strcmp(f, "expires_at") == 0)
+            expires_at = strtoll(v, NULL, 10);
+        if (strcmp(f, "authorized_at") == 0)
+            authorized_at = strtoll(v, NULL, 10);
+        if (!secret_field(f) && strcmp(f, "refresh_until") != 0 && strcmp(f, "refresh_fence") != 0)
+            cJSON_AddStringToObject(u, f, v);
+    }
+    cJSON_AddBoolToObject(u, "has_access_token", has_at);
+    cJSON_AddBoolToObject(u, "has_refresh_token", has_rt);
+    cJSON_AddNumberToObject(u, "access_token_expires_in_ms", (double)(expires_at - now));
+    if (authorized_at > 0) {
+        long long left = authorized_at + REFRESH_LIFETIME_MS - now;
+        cJSON_AddNumberToObject(u, "refresh_token_expires_in_ms", (double)left);
+        cJSON_AddBoolToObject(u, "refresh_token_near_expiry", left < REFRESH_WARN_MS);
+    }
+    if (due && due->type == REDIS_REPLY_STRING)
+        cJSON_AddNumberToObject(u, "next_poll_in_ms", (double)(strtoll(due->str, NULL, 10) - now));
+    cJSON_AddBoolToObject(u, "in_flight", lease && lease->type == REDIS_REPLY_STRING);
+    if (due)
+        freeReplyObject(due);
+    if (lease)
+        freeReplyObject(lease);
+    freeReplyObject(h);
+    if (o[0].value) {
+        rc = print_json(u);
+    } else {
+        for (cJSON *it = u->child; it; it = it->next) {
+            if (cJSON_IsString(it))
+                printf("%-28s %s\n", it->string, it->valuestring);
+            else if (cJSON_IsBool(it))
+                printf("%-28s %s\n", it->string, cJSON_IsTrue(it) ? "yes" : "no");
+            else
+                printf("%-28s %.0f\n", it->string, it->valuedouble);
+        }
+        cJSON_Delete(u);
+        rc = 0;
+    }
+out:
+    redisFree(r);
+    return rc;
+}
+
+static int user_ls(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
+    const char *pos[1];
+    char users[KEY_MAX], ukey[KEY_MAX];
+    redisContext *r;
+    if (parse_opts(argc, argv, o, pos, 0) != 0)
+        return 2;
+    if ((r = connect_redis(c)) == NULL)
+        return 1;
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *hg[] = {"HGETALL", users};
+    redisReply *rep = cmd(r, 2, hg);
+    if (rep == NULL) {
+        redisFree(r);
+        return 1;
+    }
+    /* Pipelined: one round trip per batch, not per user. */
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
+        redisAppendCommand(r, "HMGET %s status last_outcome", ukey);
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *s = NULL;
+        if (redisGetReply(r, (void **)&s) != REDIS_OK)
+            break;
+        const char *status = s && s->type == REDIS_REPLY_ARRAY && s->element[0]->str ? s->element[0]->str : "?";
+        const char *last = s && s->type == REDIS_REPLY_ARRAY && s->element[1]->str ? s->element[1]->str : "";
+        if (o[0].value) {
+            cJSON *u = cJSON_CreateObject();
+            cJSON_AddStringToObject(u, "user", rep->element[i]->str);
+            cJSON_AddStringToObject(u, "app", rep->element[i + 1]->str);
+            cJSON_AddStringToObject(u, "status", status);
+            cJSON_AddStringToObject(u, "last_outcome", last);
+            cJSON_AddItemToArray(arr, u);
+        } else {
+            printf("%s\t%s\t%s\t%s\n", rep->element[i]->str, rep->element[i + 1]->str, status, last);
+        }
+        if (s)
+            freeReplyObject(s);
+    }
+    freeReplyObject(rep);
+    redisFree(r);
+    if (o[0].value)
+        return print_json(arr);
+    cJSON_Delete(arr);
+    return 0;
+}
+
+static int user_rm(const struct sw_config *c, int argc, char **argv)
+{
+    const char *pos[1];
+    char app[ID_MAX + 1], ukey[KEY_MAX], users[KEY_MAX];
+    redisContext *r;
+    int rc = 1;
+    if (parse_opts(argc, argv, NULL, pos, 1) != 1) {
+        fprintf(stderr, "usage: spotwatch user rm USER\n");
+        return 2;
+    }
+    if ((r = connect_redis(c)) == NULL)
+        return 1;
+    if (user_app(c, r, pos[0], app, sizeof app) != 0)
+        goto out;
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    /* Deleting the hash also voids the fence, so a poll in flight cannot
+     * write the user back (complete.lua compares fences). */
+    const char *zd[] = {"ZREM", k.due, pos[0]}, *zl[] = {"ZREM", k.leases, pos[0]},
+               *del[] = {"DEL", ukey}, *hd[] = {"HDEL", users, pos[0]};
+    if (cmd_ok(r, 3, zd) || cmd_ok(r, 3, zl) || cmd_ok(r, 2, del) || cmd_ok(r, 3, hd))
+        goto out;
+    printf("user %s: removed\n", pos[0]);
+    rc = 0;
+out:
+    redisFree(r);
+    return rc;
+}
+
+int cli_user(const struct sw_config *c, int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "add") == 0)
+        return user_add(c, argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "show") == 0)
+        return user_show(c, argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "ls") == 0)
+        return user_ls(c, argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "rm") == 0)
+        return user_rm(c, argc - 2, argv + 2);
+    fprintf(stderr, "usage: spotwatch user add|show|ls|rm ...\n");
+    return 2;
+}
+
+/* --------------------------------------------------------------- watch --- */
+
+int cli_watch(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"interval", NULL, 0}, {NULL, NULL, 0}};
+    const char *pos[2];
+    char app[ID_MAX + 1], ukey[KEY_MAX], when[24];
+    long long interval = 0;
+    redisContext *r;
+    int rc = 1;
+
+    if (parse_opts(argc - 1, argv + 1, o, pos, 2) != 2 ||
+        (strcmp(pos[0], "start") && strcmp(pos[0], "stop") && strcmp(pos[0], "now"))) {
+        fprintf(stderr, "usage: spotwatch watch start USER [--interval MS] | stop USER | now USER\n");
+        return 2;
+    }
+    if (o[0].value && parse_ll("--interval", o[0].value, 100, 86400000, &interval) != 0)
+        return 2;
+    if ((r = connect_redis(c)) == NULL)
+        return 1;
+    const char *user = pos[1];
+    if (user_app(c, r, user, app, sizeof app) != 0)
+        goto out;
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    keys_user(ukey, sizeof ukey, c->key_prefix, app, user);
+    long long now = redis_now_ms(r);
+    if (strcmp(pos[0], "start") == 0) {
+        char iv[24];
+        snprintf(iv, sizeof iv, "%lld", interval);
+        const char *hs[] = {"HSET", ukey, "status", "active", "reason", "", "interval_ms", iv,
+                            "fails", "0", "idle", "0"};
+        if (cmd_ok(r, interval > 0 ? 12 : 6, hs) != 0)
+            goto out;
+        if (interval == 0) {
+            const char *hs2[] = {"HSET", ukey, "fails", "0", "idle", "0"};
+            if (cmd_ok(r, 6, hs2) != 0)
+                goto out;
+        }
+        /* Jitter: users started together must not poll on the same tick. */
+        long long span = (interval > 0 ? interval : c->poll_interval_ms) / 4;
+        srand((unsigned)(now ^ getpid()));
+        snprintf(when, sizeof when, "%lld", now + (span > 0 ? rand() % span : 0));
+        /* A user in flight is re-armed by its completion, not here. */
+        redisReply *l = redisCommand(r, "ZSCORE %s %s", k.leases, user);
+        int leased = l && l->type == REDIS_REPLY_STRING;
+        if (l)
+            freeReplyObject(l);
+        const char *za[] = {"ZADD", k.due, "NX", when, user};
+        if (!leased && cmd_ok(r, 5, za) != 0)
+            goto out;
+        printf("watching %s\n", user);
+    } else if (strcmp(pos[0], "stop") == 0) {
+        const char *hs[] = {"HSET", ukey, "status", "stopped"};
+        const char *zr[] = {"ZREM", k.due, user};
+        if (cmd_ok(r, 4, hs) != 0 || cmd_ok(r, 3, zr) != 0)
+            goto out;
+        printf("stopped watching %s\n", user);
+    } else {
+        /* The plain-Redis equivalent (README): ZADD <due> XX LT <now_ms> <user> */
+        snprintf(when, sizeof when, "%lld", now);
+        const char *za[] = {"ZADD", k.due, "XX", "LT", when, user};
+        if (cmd_ok(r, 6, za) != 0)
+            goto out;
+        printf("%s is due now\n", user);
+    }
+    rc = 0;
+out:
+    redisFree(r);
+    return rc;
+}
+
+/* -------------------------------------------------------------- status --- */
+
+static cJSON *status_app(redisContext *r, const struct sw_config *c, const char *app, long long now)
+{
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "app", app);
+    redisReply *due = redisCommand(r, "ZCARD %s", k.due);
+    redisReply *over = redisCommand(r, "ZCOUNT %s -inf %lld", k.due, now);
+    redisReply *oldest = redisCommand(r, "ZRANGE %s 0 0 WITHSCORES", k.due);
+    redisReply *leases = redisCommand(r, "ZCARD %s", k.leases);
+    redisReply *rl = redisCommand(r, "HGETALL %s", k.rl);
+    redisReply *st = redisCommand(r, "HGETALL %s", k.stats);
+    redisReply *ap = redisCommand(r, "HMGET %s mode budget_30s quota_24h", k.app);
+    cJSON_AddNumberToObject(a, "scheduled", due && due->type == REDIS_REPLY_INTEGER ? (double)due->integer : 0);
+    cJSON_AddNumberToObject(a, "overdue", over && over->type == REDIS_REPLY_INTEGER ? (double)over->integer : 0);
+    cJSON_AddNumberToObject(a, "in_flight", leases && leases->type == REDIS_REPLY_INTEGER ? (double)leases->integer : 0);
+    long long lag = 0;
+    if (oldest && oldest->type == REDIS_REPLY_ARRAY && oldest->elements == 2) {
+        lag = now - strtoll(oldest->element[1]->str, NULL, 10);
+        if (lag < 0)
+            lag = 0;
+    }
+    cJSON_AddNumberToObject(a, "schedule_lag_ms", (double)lag);
+    long long budget = c->app_budget_30s;
+    if (ap && ap->type == REDIS_REPLY_ARRAY && ap->elements == 3) {
+        cJSON_AddStringToObject(a, "mode", ap->element[0]->str ? ap->element[0]->str : "");
+        if (ap->element[1]->str)
+            budget = strtoll(ap->element[1]->str, NULL, 10);
+        cJSON_AddNumberToObject(a, "quota_24h", ap->element[2]->str ? atof(ap->element[2]->str) : (double)c->app_quota_24h);
+    }
+    cJSON_AddNumberToObject(a, "budget_30s", (double)budget);
+    double eff = (double)budget;
+    cJSON *limit = cJSON_AddObjectToObject(a, "limiter");
+    cJSON_AddStringToObject(limit, "state", "ok");
+    for (size_t i = 0; rl && rl->type == REDIS_REPLY_ARRAY && i + 1 < rl->elements; i += 2) {
+        const char *f = rl->element[i]->str, *v = rl->element[i + 1]->str;
+        if (strcmp(f, "budget_eff") == 0)
+            eff = atof(v);
+        else if (strcmp(f, "blocked_until") == 0 && strtoll(v, NULL, 10) > now) {
+            cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("blocked"));
+            cJSON_AddNumberToObject(limit, "blocked_for_ms", (double)(strtoll(v, NULL, 10) - now));
+        } else if (strcmp(f, "block_reason") == 0 || strcmp(f, "retry_after_capped_at") == 0 ||
+                   strcmp(f, "blocked_at") == 0) {
+            cJSON_AddStringToObject(limit, f, v);
+        }
+    }
+    cJSON *bs = cJSON_GetObjectItem(limit, "block_reason");
+    if (cJSON_GetObjectItem(limit, "blocked_for_ms") && bs && cJSON_IsString(bs) &&
+        strcmp(bs->valuestring, "rate_limited") != 0)
+        cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString(bs->valuestring));
+    cJSON_AddNumberToObject(a, "budget_effective_30s", eff);
+    cJSON *stats = cJSON_AddObjectToObject(a, "stats");
+    for (size_t i = 0; st && st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2)
+        cJSON_AddNumberToObject(stats, st->element[i]->str, atof(st->element[i + 1]->str));
+    redisReply *rs[] = {due, over, oldest, leases, rl, st, ap};
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+        if (rs[i])
+            freeReplyObject(rs[i]);
+    return a;
+}
+
+static cJSON *status_users(redisContext *r, const struct sw_config *c)
+{
+    char users[KEY_MAX], ukey[KEY_MAX];
+    cJSON *by = cJSON_CreateObject();
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    redisReply *rep = redisCommand(r, "HGETALL %s", users);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
+        goto out;
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
+        redisAppendCommand(r, "HGET %s status", ukey);
+    }
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *s = NULL;
+        if (redisGetReply(r, (void **)&s) != REDIS_OK)
+            break;
+        const char *st = s && s->type == REDIS_REPLY_STRING ? s->str : "unknown";
+        cJSON *n = cJSON_GetObjectItem(by, st);
+        if (n)
+            cJSON_SetNumberValue(n, n->valuedouble + 1);
+        else
+            cJSON_AddNumberToObject(by, st, 1);
+        if (s)
+            freeReplyObject(s);
+    }
+out:
+    if (rep)
+        freeReplyObject(rep);
+    return by;
+}
+
+static cJSON *status_workers(redisContext *r, const struct sw_config *c, long long now)
+{
+    char wkey[KEY_MAX];
+    cJSON *arr = cJSON_CreateArray();
+    keys_global(wkey, sizeof wkey, c->key_prefix, "workers");
+    redisReply *rep = redisCommand(r, "ZRANGEBYSCORE %s %lld +inf", wkey, now);
+    redisReply *gc = redisCommand(r, "ZREMRANGEBYSCORE %s -inf %lld", wkey, now - 60000);
+    if (gc)
+        freeReplyObject(gc);
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "id", rep->element[i]->str);
+        redisReply *h = redisCommand(r, "HGETALL %sworker:%s", c->key_prefix, rep->element[i]->str);
+        for (size_t j = 0; h && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2)
+            cJSON_AddStringToObject(w, h->element[j]->str, h->element[j + 1]->str);
+        if (h)
+            freeReplyObject(h);
+        cJSON_AddItemToArray(arr, w);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return arr;
+}
+
+int cli_status(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
+    const char *pos[1];
+    char apps[KEY_MAX];
+    redisContext *r;
+    if (parse_opts(argc - 1, argv + 1, o, pos, 0) != 0)
+        return 2;
+    if ((r = connect_redis(c)) == NULL)
+        return 1;
+    long long now = redis_now_ms(r);
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddNumberToObject(s, "now_ms", (double)now);
+    cJSON_AddItemToObject(s, "workers", status_workers(r, c, now));
+    cJSON_AddItemToObject(s, "users", status_users(r, c));
+    cJSON *arr = cJSON_AddArrayToObject(s, "apps");
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    redisReply *rep = redisCommand(r, "SMEMBERS %s", apps);
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        cJSON_AddItemToArray(arr, status_app(r, c, rep->element[i]->str, now));
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(r);
+    if (o[0].value)
+        return print_json(s);
+
+    cJSON *it;
+    printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
+        printf("  %s  polls=%s inflight=%s connections=%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(it, "id")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "polls")) ?: "0",
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "inflight")) ?: "0",
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "connections")) ?: "0");
+    printf("users:");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "users"))
+        printf(" %s=%.0f", it->string, it->valuedouble);
+    printf("\n");
+    cJSON_ArrayForEach(it, arr) {
+        cJSON *lim = cJSON_GetObjectItem(it, "limiter"), *st = cJSON_GetObjectItem(it, "stats");
+        printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%.0f/30s effective=%.1f limiter=%s",
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "app")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "scheduled")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "in_flight")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "overdue")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "schedule_lag_ms")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "budget_30s")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "budget_effective_30s")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(lim, "state")));
+        if (cJSON_GetObjectItem(lim, "blocked_for_ms"))
+            printf(" (for %.0f s)", cJSON_GetNumberValue(cJSON_GetObjectItem(lim, "blocked_for_ms")) / 1000);
+        if (cJSON_GetObjectItem(lim, "retry_after_capped_at"))
+            printf(" [a Retry-After was capped]");
+        printf("\n  polls=%.0f errors=%.0f 429s=%.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(st, "polls")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(st, "errors")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(st, "r429")));
+    }
+    cJSON_Delete(s);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tail --- */
+
+int cli_tail(const struct sw_config *c, int argc, char **argv)
+{
+    char ch[KEY_MAX];
+    redisContext *r = connect_redis(c);
+    if (r == NULL)
+        return 1;
+    if (argc <= 1) {
+        snprintf(ch, sizeof ch, "%splayback:*", c->key_prefix);
+        redisAppendCommand(r, "PSUBSCRIBE %s", ch);
+    } else {
+        for (int i = 1; i < argc; i++) {
+            keys_channel(ch, sizeof ch, c->key_prefix, argv[i]);
+            redisAppendCommand(r, "SUBSCRIBE %s", ch);
+        }
+    }
+    struct timeval forever = {0, 0};
+    redisSetTimeout(r, forever);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (;;) {
+        redisReply *m = NULL;
+        if (redisGetReply(r, (void **)&m) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: tail: Redis link lost: %s\n", r->errstr);
+            redisFree(r);
+            return 1;
+        }
+        if (m && m->type == REDIS_REPLY_ARRAY && m->elements >= 3) {
+            redisReply *kind = m->element[0], *payload = m->element[m->elements - 1];
+            if ((strcmp(kind->str, "message") == 0 || strcmp(kind->str, "pmessage") == 0) &&
+                payload->type == REDIS_REPLY_STRING)
+                printf("%s\n", payload->str);
+        }
+        if (m)
+            freeReplyObject(m);
+    }
+}
+
+/* -------------------------------------------------------------- keygen --- */
+
+int cli_keygen(const struct sw_config *c, int argc, char **argv)
+{
+    char err[256];
+    (void)c;
+    if (argc != 2) {
+        fprintf(stderr, "usage: spotwatch keygen FILE\n");
+        return 2;
+    }
+    if (crypto_keygen(argv[1], err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return 1;
+    }
+    printf("new token key written to %s\n", argv[1]);
+    return 0;
+}

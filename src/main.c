@@ -1,0 +1,81 @@
+/* main.c: `spotwatch [--config FILE] [--directive value ...] COMMAND ...` */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+
+static const char usage[] =
+    "usage: spotwatch [--config FILE] [--<directive> VALUE ...] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  worker                                run a worker (any number, on any host)\n"
+    "  app add APP --client-id ID --client-secret SECRET [--mode development|extended]\n"
+    "                 [--budget CALLS_PER_30S] [--quota CALLS_PER_24H]\n"
+    "  app ls [--json]\n"
+    "  user add USER --app APP --access-token T --refresh-token R [--expires-in S] [--scope S]\n"
+    "  user show USER [--json]               (never prints a token)\n"
+    "  user ls [--json]\n"
+    "  user rm USER                          stop watching; delete the user's tokens and state\n"
+    "  watch start USER [--interval MS]\n"
+    "  watch stop USER\n"
+    "  watch now USER                        make the user due now (within the limits)\n"
+    "  status [--json]                       workers, users, schedule lag, limits, errors\n"
+    "  tail [USER...]                        print events as they arrive, one JSON a line\n"
+    "  keygen FILE                           add a new token key to FILE (mode 0600)\n"
+    "  config                                print the effective configuration\n"
+    "\n"
+    "Every directive of conf/spotwatch.conf can be given as --<directive> VALUE.\n";
+
+int main(int argc, char **argv)
+{
+    struct sw_config cfg;
+    char err[512];
+    int argi = 1;
+
+    config_defaults(&cfg);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+                      strcmp(argv[1], "help") == 0)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (config_parse_args(&cfg, argc, argv, &argi, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return 2;
+    }
+    if (argi >= argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[argi];
+    int cargc = argc - argi;
+    char **cargv = argv + argi;
+
+    log_setup(cfg.log_level, cfg.log_format, cmd);
+    if (strcmp(cmd, "worker") == 0) {
+        if (worker_run(&cfg, err, sizeof err) != 0) {
+            log_error("%s", err);
+            return 1;
+        }
+        return 0;
+    }
+    if (strcmp(cmd, "app") == 0)
+        return cli_app(&cfg, cargc, cargv);
+    if (strcmp(cmd, "user") == 0)
+        return cli_user(&cfg, cargc, cargv);
+    if (strcmp(cmd, "watch") == 0)
+        return cli_watch(&cfg, cargc, cargv);
+    if (strcmp(cmd, "status") == 0)
+        return cli_status(&cfg, cargc, cargv);
+    if (strcmp(cmd, "tail") == 0)
+        return cli_tail(&cfg, cargc, cargv);
+    if (strcmp(cmd, "keygen") == 0)
+        return cli_keygen(&cfg, cargc, cargv);
+    if (strcmp(cmd, "config") == 0) {
+        config_write(&cfg, stdout);
+        return 0;
+    }
+    fprintf(stderr, "spotwatch: unknown command '%s'\n\n%s", cmd, usage);
+    return 2;
+}

@@ -1,0 +1,477 @@
+"""harness.py: real processes for integration tests (python3 stdlib only).
+
+Every process started here is registered and killed by `cleanup()`, which the
+runner (tests/run.py) calls after each test. Each test gets its own temp dir,
+its own redis-server on a free port, its own simulator and its own workers.
+"""
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "bin")
+LOGDIR = os.environ.get("SW_TEST_LOGDIR") or tempfile.mkdtemp(prefix="sw-logs-")
+os.makedirs(LOGDIR, exist_ok=True)
+
+_procs = []
+_tmpdirs = []
+_cleanups = []
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def wait_for(fn, timeout=10.0, msg="condition", interval=0.05):
+    """Poll fn() until it returns a truthy value; return it. Fail after timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+        except (OSError, TestFailure, RedisError) as e:
+            last = e
+            last_val = None
+        else:
+            last_val = last
+            if last_val:
+                return last_val
+        time.sleep(interval)
+    raise TestFailure("timed out after %.1fs waiting for %s (last: %r)" % (timeout, msg, last))
+
+
+def tmpdir():
+    d = tempfile.mkdtemp(prefix="sw-test-")
+    _tmpdirs.append(d)
+    return d
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def on_cleanup(fn):
+    _cleanups.append(fn)
+
+
+def _logfile(name):
+    path = os.path.join(LOGDIR, "%s-%d-%d.log" % (name, os.getpid(), random.randrange(1 << 30)))
+    return path
+
+
+class Proc:
+    """A registered child process with its stdout+stderr in a log file."""
+
+    def __init__(self, argv, name, env=None, stdout_pipe=False, cwd=None):
+        self.argv = argv
+        self.name = name
+        self.log = _logfile(name)
+        self._logf = open(self.log, "wb")
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE if stdout_pipe else self._logf,
+                                  stderr=self._logf, env=e, cwd=cwd, start_new_session=True)
+        _procs.append(self)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            try:
+                os.kill(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill9(self):
+        self.signal(signal.SIGKILL)
+        self.p.wait()
+
+    def stop(self, timeout=10):
+        """SIGTERM, wait; SIGKILL if it hangs. Returns the exit code."""
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        return self.p.returncode
+
+    def output(self):
+        self._logf.flush()
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def cleanup():
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception:
+            pass
+    while _procs:
+        p = _procs.pop()
+        if p.alive():
+            p.signal(signal.SIGKILL)
+        try:
+            p.p.wait(5)
+        except Exception:
+            pass
+        p._logf.close()
+    while _tmpdirs:
+        subprocess.call(["rm", "-rf", _tmpdirs.pop()])
+
+
+# --- HTTP -------------------------------------------------------------------
+
+def http(method, url, headers=None, body=None, timeout=5):
+    """One HTTP/1.1 request, no redirects followed. Returns (status, headers, body):
+    headers is a dict with lower-cased names (repeated headers joined by ', ')."""
+    import http.client
+    u = urllib.parse.urlsplit(url)
+    if u.scheme == "https":
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    path = u.path or "/"
+    if u.query:
+        path += "?" + u.query
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        headers = dict(headers or {})
+        headers.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        body = body.encode()
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        hdrs = {}
+        for k, v in r.getheaders():
+            k = k.lower()
+            hdrs[k] = hdrs[k] + ", " + v if k in hdrs else v
+        return r.status, hdrs, data
+    finally:
+        conn.close()
+
+
+def http_json(method, url, body=None, headers=None, timeout=5):
+    st, h, data = http(method, url, headers=headers, body=body, timeout=timeout)
+    try:
+        return st, json.loads(data) if data else None
+    except ValueError:
+        return st, None
+
+
+# --- Redis ------------------------------------------------------------------
+
+class RedisError(Exception):
+    pass
+
+
+class Redis:
+    """A minimal synchronous RESP2 client."""
+
+    def __init__(self, port, host="127.0.0.1", password=None, timeout=10):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.sock = None
+        self.password = password
+
+    def _connect(self):
+        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.f = self.sock.makefile("rb")
+        if self.password:
+            self.cmd("AUTH", self.password)
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def _read(self):
+        line = self.f.readline()
+        if not line:
+            raise ConnectionError("redis connection closed")
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return RedisError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.f.read(n + 2)[:-2]
+            try:
+                return data.decode()
+            except UnicodeDecodeError:
+                return data
+        if t == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self._read() for _ in range(n)]
+        raise RedisError("bad reply %r" % line)
+
+    def send(self, *args):
+        if self.sock is None:
+            self._connect()
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if not isinstance(a, bytes):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+
+    def cmd(self, *args):
+        try:
+            self.send(*args)
+            r = self._read()
+        except (OSError, ConnectionError):
+            self.close()
+            raise
+        if isinstance(r, RedisError):
+            raise r
+        return r
+
+    def read_message(self, timeout=None):
+        """For pub/sub connections: read the next pushed message (or None on timeout)."""
+        self.sock.settimeout(timeout)
+        try:
+            return self._read()
+        except socket.timeout:
+            return None
+        finally:
+            self.sock.settimeout(self.timeout)
+
+    def hgetall(self, key):
+        r = self.cmd("HGETALL", key)
+        return dict(zip(r[0::2], r[1::2]))
+
+
+class RedisServer:
+    """A private redis-server in its own temp dir on a free port."""
+
+    def __init__(self, appendonly=False, extra=None):
+        self.dir = tmpdir()
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "redis.conf")
+        lines = ["port %d" % self.port, "bind 127.0.0.1", "dir %s" % self.dir,
+                 "save \"\"", "daemonize no", "enable-debug-command yes",
+                 "appendonly %s" % ("yes" if appendonly else "no"),
+                 "appendfsync always", "maxmemory-policy noeviction"]
+        lines += extra or []
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = Proc(["redis-server", self.conf], "redis")
+        wait_for(lambda: self._ping(), 10, "redis-server to start")
+
+    def _ping(self):
+        try:
+            c = Redis(self.port, timeout=1)
+            ok = c.cmd("PING") == "PONG"
+            c.close()
+            return ok
+        except (OSError, RedisError):
+            return False
+
+    def client(self):
+        c = Redis(self.port)
+        on_cleanup(c.close)
+        return c
+
+    def stop(self):
+        return self.proc.stop()
+
+    def kill9(self):
+        self.proc.kill9()
+
+    def restart(self, kill=False):
+        if kill:
+            self.kill9()
+        else:
+            self.stop()
+        self.start()
+
+
+# --- simulator ---------------------------------------------------------------
+
+class Sim:
+    """bin/spotify-sim on a free port (it prints `listening on 127.0.0.1:PORT`)."""
+
+    def __init__(self, args=None, scheme="http"):
+        self.proc = Proc([os.path.join(BIN, "spotify-sim"), "--port", "0"] + list(args or []),
+                         "sim", stdout_pipe=True)
+        line = self.proc.p.stdout.readline().decode()
+        m = re.search(r"listening on ([\d.]+):(\d+)", line)
+        check(m is not None, "spotify-sim did not print its port: %r %s" % (line, self.proc.output()))
+        self.port = int(m.group(2))
+        self.base = "%s://127.0.0.1:%d" % (scheme, self.port)
+        self.api = self.base + "/v1"
+
+    def ctl(self, method, path, body=None):
+        st, data = http_json(method, self.base + path, body=body)
+        return st, data
+
+    def ok(self, method, path, body=None):
+        st, data = self.ctl(method, path, body)
+        check(200 <= st < 300, "sim %s %s -> %d %r" % (method, path, st, data))
+        return data
+
+    def stats(self):
+        return self.ok("GET", "/sim/stats")
+
+    def stop(self):
+        return self.proc.stop()
+
+
+# --- spotwatch ---------------------------------------------------------------
+
+SPOTWATCH = os.path.join(BIN, "spotwatch")
+
+
+def sw_args(redis, sim=None, extra=None):
+    a = ["--redis-port", str(redis.port), "--allow-plaintext-tokens", "yes"]
+    if sim is not None:
+        a += ["--api-base", sim.api, "--accounts-base", sim.base]
+    return a + list(extra or [])
+
+
+def spotwatch(redis, *args, sim=None, extra=None, check_rc=True, stdin=None, timeout=30):
+    """Run one CLI command. Returns CompletedProcess (text)."""
+    argv = [SPOTWATCH] + sw_args(redis, sim, extra) + [str(a) for a in args]
+    r = subprocess.run(argv, capture_output=True, text=True, input=stdin, timeout=timeout)
+    with open(_logfile("cli"), "w") as f:
+        f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
+    if check_rc:
+        check(r.returncode == 0, "spotwatch %s failed (%d): %s" % (" ".join(map(str, args)), r.returncode, r.stderr))
+    return r
+
+
+class Worker:
+    """A real `spotwatch worker` process."""
+
+    def __init__(self, redis, sim, extra=None, env=None):
+        argv = [SPOTWATCH] + sw_args(redis, sim, extra) + ["worker"]
+        self.proc = Proc(argv, "worker", env=env)
+
+    def kill9(self):
+        self.proc.kill9()
+
+    def stop(self):
+        return self.proc.stop()
+
+    def alive(self):
+        return self.proc.alive()
+
+    def output(self):
+        return self.proc.output()
+
+
+def setup_app(redis, sim, app="app1", client_id=None, secret="s3cret-app", mode="extended",
+              users=(), allowlist=None, redirect_uris=None, extra=None):
+    """Register an app in the simulator and in spotwatch; returns client_id."""
+    client_id = client_id or ("cid-" + app)
+    sim.ok("POST", "/sim/apps", {"client_id": client_id, "client_secret": secret,
+                                 "redirect_uris": redirect_uris or ["http://127.0.0.1/callback"],
+                                 "mode": mode, "allowlist": list(allowlist if allowlist is not None else users)})
+    spotwatch(redis, "app", "add", app, "--client-id", client_id, "--client-secret", secret,
+              "--mode", mode, sim=sim, extra=extra)
+    return client_id
+
+
+def add_user(redis, sim, user, app="app1", client_id=None, scope="user-read-currently-playing user-read-playback-state",
+             interval=None, extra=None, watch=True):
+    """Create the user in the simulator, mint tokens, register them in spotwatch."""
+    client_id = client_id or ("cid-" + app)
+    sim.ok("POST", "/sim/users", {"id": user, "display_name": "User " + user})
+    tok = sim.ok("POST", "/sim/users/%s/tokens" % user, {"client_id": client_id, "scope": scope})
+    args = ["user", "add", user, "--app", app, "--access-token", tok["access_token"],
+            "--refresh-token", tok["refresh_token"], "--expires-in", str(tok["expires_in"]), "--scope", scope]
+    spotwatch(redis, *args, sim=sim, extra=extra)
+    if watch:
+        wargs = ["watch", "start", user]
+        if interval:
+            wargs += ["--interval", str(interval)]
+        spotwatch(redis, *wargs, sim=sim, extra=extra)
+    return tok
+
+
+def track(tid, name=None, duration_ms=180000, **kw):
+    t = {"id": tid, "name": name or ("Track " + tid), "artists": ["Artist " + tid],
+         "album": "Album " + tid, "duration_ms": duration_ms}
+    t.update(kw)
+    return t
+
+
+def play(sim, user, tracks, index=0, progress_ms=0, is_playing=True, device=None):
+    sim.ok("PUT", "/sim/users/%s/playback" % user,
+           {"queue": [t if isinstance(t, dict) else track(t) for t in tracks], "index": index,
+            "progress_ms": progress_ms, "is_playing": is_playing,
+            "device": device or {"id": "dev-" + user, "name": "Phone", "type": "Smartphone"}})
+
+
+class Subscriber:
+    """A SUBSCRIBE/PSUBSCRIBE connection collecting events."""
+
+    def __init__(self, redis, *channels, pattern=False):
+        self.c = Redis(redis.port)
+        on_cleanup(self.c.close)
+        self.c.send("PSUBSCRIBE" if pattern else "SUBSCRIBE", *channels)
+        for _ in channels:
+            self.c.read_message(5)
+        self.events = []
+
+    def drain(self, timeout=0.05):
+        while True:
+            m = self.c.read_message(timeout)
+            if m is None:
+                return self.events
+            self.events.append(json.loads(m[-1]))
+            timeout = 0.001
+
+    def wait(self, pred, timeout=10, msg="event"):
+        def got():
+            self.drain()
+            return [e for e in self.events if pred(e)]
+        return wait_for(got, timeout, msg)
+
+
+def stream_events(r, app="app1", prefix="sw:"):
+    out = []
+    for _id, fields in r.cmd("XRANGE", "%s{%s}:events" % (prefix, app), "-", "+"):
+        f = dict(zip(fields[0::2], fields[1::2]))
+        out.append(json.loads(f["event"]))
+    return out

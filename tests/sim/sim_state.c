@@ -1,0 +1,410 @@
+/* sim_state.c: see sim_state.h. */
+#include "sim_state.h"
+#include "sim_clock.h"
+#include "sim_config.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sim_world sim_w;
+pthread_mutex_t sim_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define MAX_PATHS 1000 /* distinct by_path keys; more are counted as "(other)" */
+
+void sim_state_init(void)
+{
+    memset(&sim_w, 0, sizeof sim_w);
+    sim_map_init(&sim_w.apps);
+    sim_map_init(&sim_w.users);
+    sim_map_init(&sim_w.tokens);
+    sim_map_init(&sim_w.codes);
+    sim_map_init(&sim_w.by_path);
+}
+
+static void free_strv(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void app_free(void *p)
+{
+    sim_app *a = p;
+    free(a->client_id);
+    free(a->client_secret);
+    free_strv(a->redirect_uris, a->n_redirect);
+    free_strv(a->allowlist, a->n_allow);
+    sim_rl_free(&a->rl);
+    sim_rl_free(&a->token_rl);
+    free(a);
+}
+
+static void user_free(void *p)
+{
+    sim_user *u = p;
+    free(u->id);
+    free(u->display_name);
+    free(u->country);
+    free(u->product);
+    free(u->email);
+    sim_pb_free(&u->pb);
+    free(u);
+}
+
+static void token_free(void *p)
+{
+    sim_token *t = p;
+    free(t->value);
+    free(t->scope);
+    free(t);
+}
+
+static void code_free(void *p)
+{
+    sim_code *c = p;
+    free(c->value);
+    free(c->redirect_uri);
+    free(c->scope);
+    free(c->challenge);
+    free(c);
+}
+
+void sim_state_free(void)
+{
+    sim_map_free(&sim_w.tokens, token_free);
+    sim_map_free(&sim_w.codes, code_free);
+    sim_map_free(&sim_w.users, user_free);
+    sim_map_free(&sim_w.apps, app_free);
+    sim_map_free(&sim_w.by_path, free);
+}
+
+sim_user *sim_user_get_or_create(const char *id)
+{
+    sim_user *u = sim_map_get(&sim_w.users, id);
+    if (u)
+        return u;
+    u = sim_xcalloc(1, sizeof *u);
+    u->id = sim_xstrdup(id);
+    u->display_name = sim_xstrdup(id);
+    u->country = sim_xstrdup("SE");
+    u->product = sim_xstrdup("premium");
+    char mail[300];
+    snprintf(mail, sizeof mail, "%s@example.com", id);
+    u->email = sim_xstrdup(mail);
+    sim_pb_init(&u->pb);
+    sim_map_put(&sim_w.users, id, u);
+    return u;
+}
+
+/* Copies a JSON array of strings; returns -1 if it holds anything else. */
+static int strv_from_json(const cJSON *arr, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!arr || cJSON_IsNull(arr))
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return -1;
+    int cnt = cJSON_GetArraySize(arr);
+    char **v = sim_xcalloc((size_t)(cnt ? cnt : 1), sizeof *v);
+    for (int i = 0; i < cnt; i++) {
+        const cJSON *s = cJSON_GetArrayItem(arr, i);
+        if (!cJSON_IsString(s)) {
+            free_strv(v, i);
+            return -1;
+        }
+        v[i] = sim_xstrdup(s->valuestring);
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+sim_app *sim_app_set(const cJSON *body, char *err, size_t errlen)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "client_id");
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(body, "client_secret");
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(body, "mode");
+    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(body, "rate_limit");
+    if (!cJSON_IsString(id) || !id->valuestring[0]) {
+        snprintf(err, errlen, "client_id (string) is required");
+        return NULL;
+    }
+    if (secret && !cJSON_IsString(secret)) {
+        snprintf(err, errlen, "client_secret must be a string");
+        return NULL;
+    }
+    if (mode && !(cJSON_IsString(mode) && (!strcmp(mode->valuestring, "development") ||
+                                           !strcmp(mode->valuestring, "extended")))) {
+        snprintf(err, errlen, "mode must be development or extended");
+        return NULL;
+    }
+    if (rl && !cJSON_IsNumber(rl)) {
+        snprintf(err, errlen, "rate_limit must be a number");
+        return NULL;
+    }
+    char **uris, **allow;
+    int nu, na;
+    if (strv_from_json(cJSON_GetObjectItemCaseSensitive(body, "redirect_uris"), &uris, &nu) < 0) {
+        snprintf(err, errlen, "redirect_uris must be an array of strings");
+        return NULL;
+    }
+    if (strv_from_json(cJSON_GetObjectItemCaseSensitive(body, "allowlist"), &allow, &na) < 0) {
+        free_strv(uris, nu);
+        snprintf(err, errlen, "allowlist must be an array of strings");
+        return NULL;
+    }
+    sim_app *a = sim_map_get(&sim_w.apps, id->valuestring);
+    if (!a) {
+        a = sim_xcalloc(1, sizeof *a);
+        a->client_id = sim_xstrdup(id->valuestring);
+        sim_rl_init(&a->rl);
+        sim_rl_init(&a->token_rl);
+        sim_quota_reset(&a->quota);
+        sim_map_put(&sim_w.apps, a->client_id, a);
+    } else {
+        free(a->client_secret);
+        free_strv(a->redirect_uris, a->n_redirect);
+        free_strv(a->allowlist, a->n_allow);
+    }
+    a->client_secret = sim_xstrdup(secret ? secret->valuestring : "");
+    a->redirect_uris = uris;
+    a->n_redirect = nu;
+    a->allowlist = allow;
+    a->n_allow = na;
+    a->development = !mode || !strcmp(mode->valuestring, "development");
+    a->rate_limit = rl ? (long)rl->valuedouble : -1;
+    for (int i = 0; i < na; i++)
+        sim_user_get_or_create(allow[i]);
+    return a;
+}
+
+int sim_app_allows(const sim_app *app, const sim_user *user)
+{
+    if (!app->development)
+        return 1;
+    for (int i = 0; i < app->n_allow; i++)
+        if (!strcmp(app->allowlist[i], user->id))
+            return 1;
+    return 0;
+}
+
+long sim_app_rate_limit(const sim_app *app)
+{
+    return app->rate_limit >= 0 ? app->rate_limit : sim_cfg.rate_limit;
+}
+
+sim_token *sim_token_new(sim_token_kind kind, sim_user *u, sim_app *a, const char *scope,
+                         int64_t now)
+{
+    sim_token *t = sim_xcalloc(1, sizeof *t);
+    char v[128];
+    do {
+        /* Spotify tokens start with BQ (access) and AQ (refresh) */
+        v[0] = kind == SIM_TOKEN_ACCESS ? 'B' : 'A';
+        v[1] = 'Q';
+        sim_rand_token(v + 2, kind == SIM_TOKEN_ACCESS ? 62 : 68);
+    } while (sim_map_get(&sim_w.tokens, v));
+    t->value = sim_xstrdup(v);
+    t->kind = kind;
+    t->user = u;
+    t->app = a;
+    t->scope = sim_xstrdup(scope ? scope : "");
+    t->issued_ms = now;
+    t->expires_ms = now + sim_cfg.token_expires_s * 1000;
+    t->auth_ms = now;
+    t->next_of_user = u->tokens;
+    u->tokens = t;
+    sim_map_put(&sim_w.tokens, t->value, t);
+    return t;
+}
+
+sim_token *sim_token_find(const char *value)
+{
+    return sim_map_get(&sim_w.tokens, value);
+}
+
+sim_code *sim_code_new(sim_app *a, sim_user *u, const char *redirect_uri, const char *scope,
+                       const char *challenge, int64_t now)
+{
+    sim_code *c = sim_xcalloc(1, sizeof *c);
+    char v[160];
+    do {
+        v[0] = 'A';
+        v[1] = 'Q';
+        sim_rand_token(v + 2, 120);
+    } while (sim_map_get(&sim_w.codes, v));
+    c->value = sim_xstrdup(v);
+    c->app = a;
+    c->user = u;
+    c->redirect_uri = sim_xstrdup(redirect_uri);
+    c->scope = sim_xstrdup(scope ? scope : "");
+    c->challenge = sim_xstrdup(challenge);
+    c->created_ms = now;
+    sim_map_put(&sim_w.codes, c->value, c);
+    return c;
+}
+
+void sim_stats_count_path(const char *path)
+{
+    long *n = sim_map_get(&sim_w.by_path, path);
+    if (!n) {
+        if (sim_w.by_path.n >= MAX_PATHS) {
+            path = "(other)";
+            n = sim_map_get(&sim_w.by_path, path);
+        }
+        if (!n) {
+            n = sim_xcalloc(1, sizeof *n);
+            sim_map_put(&sim_w.by_path, path, n);
+        }
+    }
+    (*n)++;
+}
+
+static void reset_app(const char *k, void *v, void *arg)
+{
+    (void)k;
+    (void)arg;
+    sim_app *a = v;
+    a->requests = a->calls_while_limited = a->calls_in_grace = a->rate_limited = 0;
+}
+
+static void reset_user(const char *k, void *v, void *arg)
+{
+    (void)k;
+    (void)arg;
+    sim_user *u = v;
+    u->requests = u->grants = u->calls_while_limited = 0;
+    u->max_inflight = u->inflight;
+}
+
+void sim_stats_reset(void)
+{
+    sim_w.total = 0;
+    memset(sim_w.by_status, 0, sizeof sim_w.by_status);
+    sim_w.hangs = 0;
+    sim_map_free(&sim_w.by_path, free);
+    sim_map_init(&sim_w.by_path);
+    sim_w.calls_while_limited = sim_w.calls_in_grace = 0;
+    sim_w.max_concurrent = 0;
+    sim_w.grants_code = sim_w.grants_refresh = sim_w.grants_failed = sim_w.minted = 0;
+    sim_w.rate_limited = sim_w.quota_exceeded = 0;
+    sim_map_each(&sim_w.apps, reset_app, NULL);
+    sim_map_each(&sim_w.users, reset_user, NULL);
+}
+
+typedef struct stats_ctx {
+    cJSON *by_user, *by_app, *by_path, *cwl_app, *cwl_user, *grace_app, *maxc_user,
+        *grants_user, *inflight_user;
+} stats_ctx;
+
+static void stats_app(const char *k, void *v, void *arg)
+{
+    stats_ctx *c = arg;
+    sim_app *a = v;
+    if (a->requests)
+        cJSON_AddNumberToObject(c->by_app, k, (double)a->requests);
+    if (a->calls_while_limited)
+        cJSON_AddNumberToObject(c->cwl_app, k, (double)a->calls_while_limited);
+    if (a->calls_in_grace)
+        cJSON_AddNumberToObject(c->grace_app, k, (double)a->calls_in_grace);
+}
+
+static void stats_user(const char *k, void *v, void *arg)
+{
+    stats_ctx *c = arg;
+    sim_user *u = v;
+    if (u->requests)
+        cJSON_AddNumberToObject(c->by_user, k, (double)u->requests);
+    if (u->calls_while_limited)
+        cJSON_AddNumberToObject(c->cwl_user, k, (double)u->calls_while_limited);
+    if (u->max_inflight)
+        cJSON_AddNumberToObject(c->maxc_user, k, (double)u->max_inflight);
+    if (u->grants)
+        cJSON_AddNumberToObject(c->grants_user, k, (double)u->grants);
+    if (u->inflight)
+        cJSON_AddNumberToObject(c->inflight_user, k, (double)u->inflight);
+}
+
+static void stats_path(const char *k, void *v, void *arg)
+{
+    stats_ctx *c = arg;
+    cJSON_AddNumberToObject(c->by_path, k, (double)*(long *)v);
+}
+
+cJSON *sim_stats_to_json(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *req = cJSON_AddObjectToObject(o, "requests");
+    cJSON_AddNumberToObject(req, "total", (double)sim_w.total);
+    cJSON *bs = cJSON_AddObjectToObject(req, "by_status");
+    for (int i = 0; i < 600; i++) {
+        if (sim_w.by_status[i]) {
+            char k[8];
+            snprintf(k, sizeof k, "%d", i);
+            cJSON_AddNumberToObject(bs, k, (double)sim_w.by_status[i]);
+        }
+    }
+    if (sim_w.hangs)
+        cJSON_AddNumberToObject(bs, "hang", (double)sim_w.hangs);
+    stats_ctx c;
+    c.by_user = cJSON_AddObjectToObject(req, "by_user");
+    c.by_app = cJSON_AddObjectToObject(req, "by_app");
+    c.by_path = cJSON_AddObjectToObject(req, "by_path");
+    c.inflight_user = cJSON_AddObjectToObject(req, "inflight_by_user");
+    cJSON_AddNumberToObject(o, "calls_while_limited", (double)sim_w.calls_while_limited);
+    c.cwl_app = cJSON_AddObjectToObject(o, "calls_while_limited_by_app");
+    c.cwl_user = cJSON_AddObjectToObject(o, "calls_while_limited_by_user");
+    cJSON_AddNumberToObject(o, "calls_in_grace", (double)sim_w.calls_in_grace);
+    c.grace_app = cJSON_AddObjectToObject(o, "calls_in_grace_by_app");
+    cJSON_AddNumberToObject(o, "rate_limited", (double)sim_w.rate_limited);
+    cJSON_AddNumberToObject(o, "quota_exceeded", (double)sim_w.quota_exceeded);
+    cJSON_AddNumberToObject(o, "max_concurrent_per_user", (double)sim_w.max_concurrent);
+    c.maxc_user = cJSON_AddObjectToObject(o, "max_concurrent_by_user");
+    cJSON *tg = cJSON_AddObjectToObject(o, "token_grants");
+    cJSON_AddNumberToObject(tg, "authorization_code", (double)sim_w.grants_code);
+    cJSON_AddNumberToObject(tg, "refresh_token", (double)sim_w.grants_refresh);
+    cJSON_AddNumberToObject(tg, "total", (double)(sim_w.grants_code + sim_w.grants_refresh));
+    cJSON_AddNumberToObject(tg, "failed", (double)sim_w.grants_failed);
+    cJSON_AddNumberToObject(tg, "minted", (double)sim_w.minted);
+    c.grants_user = cJSON_AddObjectToObject(tg, "by_user");
+    sim_map_each(&sim_w.apps, stats_app, &c);
+    sim_map_each(&sim_w.users, stats_user, &c);
+    sim_map_each(&sim_w.by_path, stats_path, &c);
+    cJSON_AddNumberToObject(o, "now_ms", (double)sim_clock_now());
+    return o;
+}
+
+cJSON *sim_user_to_json(sim_user *u, int64_t now)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", u->id);
+    cJSON_AddStringToObject(o, "display_name", u->display_name);
+    sim_pb_advance(&u->pb, now, sim_cfg.recent_min_ms);
+    cJSON_AddItemToObject(o, "playback", sim_pb_to_json(&u->pb, now));
+    long acc = 0, acc_live = 0, ref = 0, ref_live = 0;
+    for (sim_token *t = u->tokens; t; t = t->next_of_user) {
+        if (t->kind == SIM_TOKEN_ACCESS) {
+            acc++;
+            acc_live += now < t->expires_ms;
+        } else {
+            ref++;
+            ref_live += !t->revoked && !t->dead &&
+                        now < t->auth_ms + sim_cfg.refresh_lifetime_ms;
+        }
+    }
+    cJSON *tk = cJSON_AddObjectToObject(o, "tokens");
+    cJSON_AddNumberToObject(tk, "access", (double)acc);
+    cJSON_AddNumberToObject(tk, "access_live", (double)acc_live);
+    cJSON_AddNumberToObject(tk, "refresh", (double)ref);
+    cJSON_AddNumberToObject(tk, "refresh_live", (double)ref_live);
+    cJSON_AddNumberToObject(o, "requests", (double)u->requests);
+    cJSON_AddNumberToObject(o, "inflight", (double)u->inflight);
+    cJSON_AddNumberToObject(o, "max_concurrent", (double)u->max_inflight);
+    cJSON_AddNumberToObject(o, "token_grants", (double)u->grants);
+    cJSON_AddNumberToObject(o, "calls_while_limited", (double)u->calls_while_limited);
+    return o;
+}
