@@ -59,14 +59,18 @@ build/scripts_gen.o: build/scripts_gen.c
 
 build/tests/unit_%: tests/unit/test_%.c $(OBJ)
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 -include tests/sim/sim.mk
 
-test: all $(UNIT_BINS)
-	python3 tests/run.py
+test: deps
+	$(MAKE) all unit
+	python3 tests/run.py $(TESTS)
 
-demo: all
+unit: $(UNIT_BINS)
+
+demo: deps
+	$(MAKE) all
 	tests/demo.sh
 
 bench: all
@@ -83,6 +87,6 @@ install: bin/spotwatch
 clean:
 	rm -rf build bin
 
-.PHONY: all test demo bench deps install clean
+.PHONY: all test unit demo bench deps install clean
 
 -include $(wildcard build/*.d build/sim/*.d build/tests/*.d)

@@ -20,7 +20,8 @@ struct rlink_opts {
     const char *password;  /* "" = none */
     int db;
     long command_timeout_ms; /* a reply (or connect) older than this drops the
-                                connection so callers see NULL; 0 = 10000 */
+                                connection so callers see NULL; 0 = 10000.
+                                So no command may block longer (BLPOP, SUBSCRIBE). */
 };
 
 /* reply is NULL when the command failed (link lost); it is freed after the

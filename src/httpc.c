@@ -344,6 +344,10 @@ struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *
     ev_init(&h->timer, httpc_timer_cb);
     h->timer.data = h;
     ev_idle_init(&h->kick, httpc_kick_cb);
+    /* An idle watcher runs only when nothing of its priority or above is
+     * pending; at the top priority a busy loop cannot starve curl's timeouts.
+     * While armed it also makes the loop poll without blocking. */
+    ev_set_priority(&h->kick, EV_MAXPRI);
     h->kick.data = h;
 
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, httpc_curl_sock);

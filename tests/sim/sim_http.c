@@ -7,8 +7,10 @@
 #include "sim_state.h"
 #include "sim_util.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -448,6 +450,13 @@ static void on_panic(void *cls, const char *file, unsigned int line, const char 
     abort();
 }
 
+static void set_opt(struct MHD_OptionItem *o, enum MHD_OPTION k, intptr_t v, void *p)
+{
+    o->option = k;
+    o->value = v;
+    o->ptr_value = p;
+}
+
 int sim_http_start(const char *bind_addr, int port, const char *tls_cert, const char *tls_key,
                    int threads, int *bound_port, char *err, size_t errlen)
 {
@@ -480,19 +489,19 @@ int sim_http_start(const char *bind_addr, int port, const char *tls_cert, const 
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[12];
     int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &sa};
+    set_opt(&opts[n++], MHD_OPTION_SOCK_ADDR, 0, &sa);
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
                                         NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 600, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
+    set_opt(&opts[n++], MHD_OPTION_CONNECTION_LIMIT, 10000, NULL);
+    set_opt(&opts[n++], MHD_OPTION_CONNECTION_TIMEOUT, 600, NULL);
+    set_opt(&opts[n++], MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
     if (threads > 1)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+        set_opt(&opts[n++], MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
     if (tls_cert && tls_key) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert};
+        set_opt(&opts[n++], MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key);
+        set_opt(&opts[n++], MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert);
     }
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    set_opt(&opts[n++], MHD_OPTION_END, 0, NULL);
 
     daemon_h = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);

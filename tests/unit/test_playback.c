@@ -567,8 +567,8 @@ static void test_encode_roundtrip(void **st)
         TRACK_BODY, EPISODE_BODY, LOCAL_BODY, AD_BODY,
         "{\"is_playing\":false,\"progress_ms\":10,\"item\":{\"id\":\"t\",\"duration_ms\":99}}",
         "{\"is_playing\":false,\"device\":{\"id\":\"dv\"}}",
-        "{\"is_playing\":true,\"progress_ms\":1e300,\"item\":{\"id\":\"q\\\"\\\\\\n\","
-        "\"duration_ms\":1e300}}",
+        ("{\"is_playing\":true,\"progress_ms\":1e300,\"item\":{\"id\":\"q\\\"\\\\\\n\","
+         "\"duration_ms\":1e300}}"),
         "",
     };
     struct pb_state s;
