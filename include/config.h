@@ -12,6 +12,8 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_TEXT, LOG_JSON };
+/* dup_account: a Spotify account connected by a second user id (serve). */
+enum dup_account { DUP_ACCOUNT_REFUSE, DUP_ACCOUNT_ALLOW };
 
 struct sw_config {
     /* Redis */
@@ -57,6 +59,10 @@ struct sw_config {
     char http_listen[CFG_STR];     /* serve: "127.0.0.1:8080" */
     char public_url[CFG_STR];      /* serve: base of the redirect URI */
     char state_key_file[CFG_STR];  /* serve: HMAC key of the OAuth state */
+    long oauth_state_ttl_ms;       /* serve: life of an OAuth state, 600000 */
+    char connect_allowed_origins[CFG_STR]; /* serve: return_to origins, comma-separated;
+                                              "" = the origin of public-url */
+    enum dup_account duplicate_account;    /* serve: refuse (default) or allow */
     char metrics_listen[CFG_STR];  /* worker: "" = off */
 
     /* Logging */

@@ -8,6 +8,8 @@ enum script_id {
     SCRIPT_COMPLETE,
     SCRIPT_TOKEN_STORE,
     SCRIPT_REFRESH_BEGIN,
+    SCRIPT_OAUTH_SLOT,     /* serve: the OAuth callback's share of the rate limit */
+    SCRIPT_OAUTH_STORE,    /* serve: store a finished login's tokens */
     SCRIPT_COUNT
 };
 

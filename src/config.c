@@ -38,11 +38,13 @@ struct cfg_directive {
 
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const format_names[] = { "text", "json", NULL };
+static const char *const dup_names[] = { "refuse", "allow", NULL };
 
 /* Enum fields are written through an unsigned int; the values are small and
  * non-negative, so GCC and Clang give both enums that representation. */
 _Static_assert(sizeof(enum log_level) == sizeof(unsigned), "enum log_level is not unsigned-sized");
 _Static_assert(sizeof(enum log_format) == sizeof(unsigned), "enum log_format is not unsigned-sized");
+_Static_assert(sizeof(enum dup_account) == sizeof(unsigned), "enum dup_account is not unsigned-sized");
 
 #define F(field) offsetof(struct sw_config, field), sizeof(((struct sw_config *)0)->field)
 #define STR(name, field, def)        { name, CT_STR, F(field), def, 0, 0, 0, NULL }
@@ -100,6 +102,9 @@ static const struct cfg_directive table[] = {
     STR("http-listen", http_listen, "127.0.0.1:8080"),
     STR("public-url", public_url, "http://127.0.0.1:8080"),
     STR("state-key-file", state_key_file, ""),
+    LONG("oauth-state-ttl-ms", oauth_state_ttl_ms, "600000", 1000, 3600000),
+    STR("connect-allowed-origins", connect_allowed_origins, ""),
+    ENUM("duplicate-account", duplicate_account, "refuse", dup_names),
     STR("metrics-listen", metrics_listen, ""),
 
     /* Logging */

@@ -12,6 +12,8 @@ extern const char script_src_claim[];
 extern const char script_src_complete[];
 extern const char script_src_token_store[];
 extern const char script_src_refresh_begin[];
+extern const char script_src_oauth_slot[];
+extern const char script_src_oauth_store[];
 
 static const struct {
     const char *name;
@@ -21,6 +23,8 @@ static const struct {
     [SCRIPT_COMPLETE] = {"complete", script_src_complete},
     [SCRIPT_TOKEN_STORE] = {"token_store", script_src_token_store},
     [SCRIPT_REFRESH_BEGIN] = {"refresh_begin", script_src_refresh_begin},
+    [SCRIPT_OAUTH_SLOT] = {"oauth_slot", script_src_oauth_slot},
+    [SCRIPT_OAUTH_STORE] = {"oauth_store", script_src_oauth_store},
 };
 
 /* script_sha_cache: the hex SHA1 of each source, filled on first use. The

@@ -205,7 +205,7 @@ class Redis:
 
     def _connect(self):
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        self.f = self.sock.makefile("rb")
+        self.buf = b""
         if self.password:
             self.cmd("AUTH", self.password)
 
@@ -214,11 +214,29 @@ class Redis:
             self.sock.close()
             self.sock = None
 
-    def _read(self):
-        line = self.f.readline()
-        if not line:
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
             raise ConnectionError("redis connection closed")
-        t, rest = line[:1], line[1:-2]
+        self.buf += data
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                return line
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _read(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
         if t == b"+":
             return rest.decode()
         if t == b"-":
@@ -229,7 +247,7 @@ class Redis:
             n = int(rest)
             if n < 0:
                 return None
-            data = self.f.read(n + 2)[:-2]
+            data = self._exact(n)
             try:
                 return data.decode()
             except UnicodeDecodeError:
@@ -263,11 +281,19 @@ class Redis:
         return r
 
     def read_message(self, timeout=None):
-        """For pub/sub connections: read the next pushed message (or None on timeout)."""
-        self.sock.settimeout(timeout)
+        """For pub/sub connections: the next pushed message, or None when none
+        arrives within timeout. A partial message stays buffered."""
+        import select
+        if b"\r\n" not in self.buf:
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            if not r:
+                return None
+        saved = self.buf
+        self.sock.settimeout(max(timeout or 0, 5))
         try:
             return self._read()
         except socket.timeout:
+            self.buf = saved
             return None
         finally:
             self.sock.settimeout(self.timeout)

@@ -40,7 +40,7 @@ static const cfg_entry table[] = {
     {"refresh_policy", CT_POLICY, F(refresh_policy), SIM_REFRESH_NONE, 0, 2,
      "refresh_token grant: none (no refresh_token returned) | same | rotate"},
     {"lowercase_headers", CT_BOOL, F(lowercase_headers), 0, 0, 1,
-     "send all response header names in lower case"},
+     "send response header names in lower case (Content-Length and Connection are written by libmicrohttpd and keep their case)"},
     {"omit_retry_after", CT_BOOL, F(omit_retry_after), 0, 0, 1,
      "send 429 responses without a Retry-After header"},
     {"allowlist_plain_text", CT_BOOL, F(allowlist_plain_text), 0, 0, 1,

@@ -292,6 +292,8 @@ static struct MHD_Response *build_response(sim_reply *r, int lower)
     char date[64];
     http_date(date);
     add_header(resp, "Date", date, lower);
+    /* Content-Length (and Connection) are written by libmicrohttpd 0.9.75 in
+     * their usual case: it cannot be told to skip its own Content-Length. */
     if (r->ctype)
         add_header(resp, "Content-Type", r->ctype, lower);
     for (int i = 0; i < r->nhdr; i++)

@@ -111,6 +111,14 @@ int main(int argc, char **argv)
     uint64_t seed = 0;
     char err[512];
 
+    /* Block the stop signals in every thread; main waits for them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     sim_config_defaults();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -193,13 +201,6 @@ int main(int argc, char **argv)
         }
     }
 
-    /* Block the stop signals in every thread; main waits for them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     int bound;
     if (sim_http_start(bind_addr, port, cert, key, threads, &bound, err, sizeof err) < 0) {
