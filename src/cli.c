@@ -774,6 +774,13 @@ static cJSON *status_workers(redisContext *r, const struct sw_config *c, long lo
     return arr;
 }
 
+/* num reads a number member; absent counters are zero, not NaN. */
+static double num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
 int cli_status(const struct sw_config *c, int argc, char **argv)
 {
     struct opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
@@ -815,20 +822,20 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
         cJSON *lim = cJSON_GetObjectItem(it, "limiter"), *st = cJSON_GetObjectItem(it, "stats");
         printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%.0f/30s effective=%.1f limiter=%s",
                cJSON_GetStringValue(cJSON_GetObjectItem(it, "app")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "scheduled")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "in_flight")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "overdue")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "schedule_lag_ms")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "budget_30s")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(it, "budget_effective_30s")),
+               num(it, "scheduled"),
+               num(it, "in_flight"),
+               num(it, "overdue"),
+               num(it, "schedule_lag_ms"),
+               num(it, "budget_30s"),
+               num(it, "budget_effective_30s"),
                cJSON_GetStringValue(cJSON_GetObjectItem(lim, "state")));
         if (cJSON_GetObjectItem(lim, "blocked_for_ms"))
-            printf(" (for %.0f s)", cJSON_GetNumberValue(cJSON_GetObjectItem(lim, "blocked_for_ms")) / 1000);
+            printf(" (for %.0f s)", num(lim, "blocked_for_ms") / 1000);
         if (cJSON_GetObjectItem(lim, "retry_after_capped_at"))
             printf(" [a Retry-After was capped]");
-        printf("\n  polls=%.0f errors=%.0f 429s=%.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(st, "polls")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(st, "errors")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(st, "r429")));
+        printf("\n  polls=%.0f errors=%.0f 429s=%.0f\n", num(st, "polls"),
+               num(st, "errors"),
+               num(st, "r429"));
     }
     cJSON_Delete(s);
     return 0;
