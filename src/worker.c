@@ -68,6 +68,7 @@ struct worker {
     int jobs;                      /* jobs alive (claimed, not yet finished) */
     struct job *job_list;          /* the same jobs, freed at exit if still alive */
     int stopping;
+    int left;                      /* deregistration sent */
     int beats;
     unsigned long long rng;
     long long polls, events, errors;
@@ -109,6 +110,7 @@ struct outcome {
 };
 
 static void kick(struct worker *w);
+static void worker_leave(struct worker *w);
 static void job_poll(struct job *j);
 static void job_refresh(struct job *j);
 static void job_finish(struct job *j, struct outcome *o);
@@ -148,7 +150,7 @@ static void job_free(struct job *j)
     free(j);
     w->jobs--;
     if (w->stopping && w->jobs == 0)
-        ev_break(w->loop, EVBREAK_ALL);
+        worker_leave(w);
     kick(w);
 }
 
@@ -941,6 +943,28 @@ static void on_link(struct rlink *l, int up, void *ud)
 
 /* ------------------------------------------------------------ shutdown --- */
 
+static void on_left(struct rlink *l, redisReply *r, void *ud)
+{
+    struct worker *w = ud;
+    (void)l;
+    (void)r;
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+/* worker_leave deregisters at once, so `status` stops listing a worker that
+ * exited cleanly, then ends the loop. */
+static void worker_leave(struct worker *w)
+{
+    const char *zrem[] = {"ZREM", w->workers_key, w->id};
+    const char *del[] = {"DEL", w->worker_key};
+    if (w->left)
+        return;
+    w->left = 1;
+    if (!rlink_up(w->redis) || rlink_command(w->redis, NULL, NULL, 3, zrem, NULL) != 0 ||
+        rlink_command(w->redis, on_left, w, 2, del, NULL) != 0)
+        ev_break(w->loop, EVBREAK_ALL);
+}
+
 static void on_grace(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct worker *w = t->data;
@@ -961,12 +985,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     log_info("shutdown: stopped claiming; finishing %d polls in flight", w->jobs);
     w->stopping = 1;
     ev_timer_stop(loop, &w->tick);
-    if (w->jobs == 0) {
-        ev_break(loop, EVBREAK_ALL);
-        return;
-    }
     ev_timer_set(&w->grace, (double)w->cfg->http_timeout_ms / 1000.0 + 2.0, 0);
     ev_timer_start(loop, &w->grace);
+    if (w->jobs == 0)
+        worker_leave(w);
 }
 
 /* ----------------------------------------------------------------- run --- */

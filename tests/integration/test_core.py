@@ -196,6 +196,7 @@ def test_graceful_sigterm_exits_zero():
     check(rc == 0, "worker exit code %r" % rc)
     check(c.cmd("ZCARD", "sw:{app1}:leases") == 0, "no lease left behind")
     check(c.cmd("ZSCORE", "sw:{app1}:due", "g1") is not None, "user still scheduled")
+    check(c.cmd("ZCARD", "sw:workers") == 0, "a worker that exited cleanly is no longer listed")
 
 
 def test_watch_stop_and_user_rm():
