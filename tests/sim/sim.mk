@@ -7,7 +7,7 @@ SIM_SRCS := tests/sim/sim_main.c tests/sim/sim_http.c tests/sim/sim_api.c \
             tests/sim/sim_state.c tests/sim/sim_playback.c tests/sim/sim_rl.c \
             tests/sim/sim_config.c tests/sim/sim_clock.c tests/sim/sim_util.c
 SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=build/sim/%.o)
-SIM_PKGS := libmicrohttpd libcjson libcrypto
+SIM_PKGS := libmicrohttpd libcjson libcrypto zlib
 SIM_CPPFLAGS := -Itests/sim $(shell pkg-config --cflags $(SIM_PKGS)) \
                 $(if $(findstring -D_GNU_SOURCE,$(CFLAGS)),,-D_GNU_SOURCE)
 SIM_LIBS := $(shell pkg-config --libs $(SIM_PKGS)) -lpthread

@@ -10,9 +10,10 @@
 void sim_api_handle(sim_in *in, sim_reply *out);
 
 /* sim_api_rate_check applies app's rolling window for the API (token = 0)
- * or the token endpoint (token = 1) and records calls made while limited.
- * Returns 0 when admitted, else fills out with a 429 (JSON Web API body
- * unless oauth is set) and returns -1. */
+ * or the token endpoint (token = 1) and records calls made while limited
+ * (user may be NULL). Returns 0 when admitted, else fills out with a 429 (a
+ * Web API error body, or an OAuth error body for the token endpoint, plus
+ * Retry-After) and returns -1. */
 int sim_api_rate_check(struct sim_app *app, struct sim_user *user, int token, int64_t now,
                        sim_reply *out);
 

@@ -216,7 +216,7 @@ static void do_history(sim_in *in, sim_reply *out, sim_user *u, int64_t now)
         const cJSON *pa = cJSON_GetObjectItemCaseSensitive(it, "played_at_ms");
         if (item.json)
             sim_pb_add_history(&u->pb, cJSON_IsNumber(pa) ? (int64_t)pa->valuedouble : now,
-                               item.json);
+                               item.json, NULL);
         sim_item_free(&item);
     }
     cJSON_Delete(b);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* sim_fault: one active fault. */
 typedef struct sim_fault {
@@ -27,7 +28,7 @@ static sim_fault *faults;
 static long next_id = 1;
 
 static const char *kind_names[] = {"none", "status", "hang", "delay", "close", "truncate",
-                                   "malformed", "extra_fields", "wrong_types", "big_body"};
+                                   "malformed", "extra_fields", "wrong_types", "big_body", "gzip"};
 #define NKINDS (sizeof kind_names / sizeof kind_names[0])
 
 void sim_faults_init(void)
@@ -99,7 +100,7 @@ long sim_faults_add(const cJSON *body, char *err, size_t errlen)
     if (k == SIM_FAULT_NONE) {
         snprintf(err, errlen,
                  "kind must be status, html_status, hang, delay, close, truncate, malformed, "
-                 "extra_fields, wrong_types or big_body");
+                 "extra_fields, wrong_types, big_body or gzip");
         return -1;
     }
     sim_fault *f = sim_xcalloc(1, sizeof *f);
@@ -316,6 +317,32 @@ static void retype(cJSON *o, const char *k)
     cJSON_ReplaceItemInObjectCaseSensitive(o, k, nv);
 }
 
+/* Replaces the body by its gzip encoding and labels it. */
+static void gzip_body(sim_reply *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return;
+    uLong cap = deflateBound(&z, (uLong)out->len) + 32;
+    unsigned char *dst = sim_xmalloc(cap);
+    z.next_in = (unsigned char *)out->body;
+    z.avail_in = (uInt)out->len;
+    z.next_out = dst;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    size_t n = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(dst);
+        return;
+    }
+    free(out->body);
+    out->body = (char *)dst;
+    out->len = n;
+    sim_reply_header(out, "Content-Encoding", "gzip");
+}
+
 void sim_faults_post(const sim_fault_hit *hit, sim_reply *out)
 {
     if (hit->kind == SIM_FAULT_NONE)
@@ -349,6 +376,10 @@ void sim_faults_post(const sim_fault_hit *hit, sim_reply *out)
         free(out->body);
         out->body = s;
         out->len = len;
+        return;
+    }
+    if (hit->kind == SIM_FAULT_GZIP) {
+        gzip_body(out);
         return;
     }
     cJSON *o = cJSON_ParseWithLength(out->body, out->len);

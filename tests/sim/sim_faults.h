@@ -25,7 +25,8 @@ typedef enum {
     SIM_FAULT_MALFORMED,    /* a JSON body with a syntax error */
     SIM_FAULT_EXTRA_FIELDS, /* unexpected extra members of assorted types */
     SIM_FAULT_WRONG_TYPES,  /* known members with unexpected types */
-    SIM_FAULT_BIG_BODY      /* the body padded with `size` bytes */
+    SIM_FAULT_BIG_BODY,     /* the body padded with `size` bytes */
+    SIM_FAULT_GZIP          /* the body gzip-compressed with Content-Encoding: gzip, asked or not */
 } sim_fault_kind;
 
 /* sim_fault_hit: the part of a matched fault applied after the handler. */

@@ -306,23 +306,30 @@ void sim_pb_free(sim_playback *pb)
     free_device(pb);
     free(pb->context_uri);
     free(pb->context_type);
-    for (int i = 0; i < pb->hist_n; i++)
+    for (int i = 0; i < pb->hist_n; i++) {
         free(pb->history[(pb->hist_head + i) % SIM_HISTORY_MAX].json);
+        free(pb->history[(pb->hist_head + i) % SIM_HISTORY_MAX].context_json);
+    }
     memset(pb, 0, sizeof *pb);
 }
 
-void sim_pb_add_history(sim_playback *pb, int64_t played_at_ms, const char *json)
+void sim_pb_add_history(sim_playback *pb, int64_t played_at_ms, const char *json,
+                        const char *context_json)
 {
     if (pb->hist_n == SIM_HISTORY_MAX) {
         free(pb->history[pb->hist_head].json);
+        free(pb->history[pb->hist_head].context_json);
         pb->hist_head = (pb->hist_head + 1) % SIM_HISTORY_MAX;
         pb->hist_n--;
     }
     sim_played *p = &pb->history[(pb->hist_head + pb->hist_n) % SIM_HISTORY_MAX];
     p->played_at_ms = played_at_ms;
     p->json = sim_xstrdup(json);
+    p->context_json = sim_xstrdup(context_json);
     pb->hist_n++;
 }
+
+static void render_context(sim_playback *pb, sim_buf *out);
 
 /* Leaves the current entry at time `at`: a track played long enough enters
  * the history. */
@@ -331,8 +338,14 @@ static void finish_item(sim_playback *pb, int64_t at, int64_t recent_min_ms)
     if (pb->n == 0)
         return;
     sim_item *it = &pb->queue[pb->index];
-    if (it->type == SIM_ITEM_TRACK && it->json && pb->played_ms >= recent_min_ms)
-        sim_pb_add_history(pb, at, it->json);
+    if (it->type == SIM_ITEM_TRACK && it->json && pb->played_ms >= recent_min_ms) {
+        sim_buf ctx;
+        sim_buf_init(&ctx);
+        if (pb->context_uri)
+            render_context(pb, &ctx);
+        sim_pb_add_history(pb, at, it->json, ctx.data);
+        sim_buf_free(&ctx);
+    }
     pb->played_ms = 0;
 }
 
@@ -750,8 +763,10 @@ void sim_pb_render_recent(sim_playback *pb, int limit, int64_t after, int64_t be
     for (int i = 0; i < n; i++) {
         char ts[40];
         sim_iso8601(pb->history[idx[i]].played_at_ms, ts);
-        sim_buf_printf(out, "%s{\"track\":%s,\"played_at\":\"%s\",\"context\":null}",
-                       i ? "," : "", pb->history[idx[i]].json, ts);
+        sim_buf_printf(out, "%s{\"track\":%s,\"played_at\":\"%s\",\"context\":%s}",
+                       i ? "," : "", pb->history[idx[i]].json, ts,
+                       pb->history[idx[i]].context_json ? pb->history[idx[i]].context_json
+                                                        : "null");
     }
     sim_buf_puts(out, "]}");
 }

@@ -33,6 +33,7 @@ typedef struct sim_item {
 typedef struct sim_played {
     int64_t played_at_ms; /* simulated Unix ms when the play ended */
     char *json;           /* TrackObject JSON */
+    char *context_json;   /* ContextObject JSON of the play, NULL = null */
 } sim_played;
 
 #define SIM_HISTORY_MAX 200
@@ -85,8 +86,10 @@ int sim_pb_seek(sim_playback *pb, int64_t position_ms, int64_t now, int64_t rece
 int sim_pb_transfer(sim_playback *pb, const struct cJSON *device, int64_t now,
                     int64_t recent_min_ms);
 void sim_pb_set_private(sim_playback *pb, int on, int64_t now, int64_t recent_min_ms);
-/* sim_pb_add_history appends a played track (played_at in sim ms). */
-void sim_pb_add_history(sim_playback *pb, int64_t played_at_ms, const char *json);
+/* sim_pb_add_history appends a played track (played_at in sim ms); context_json
+ * may be NULL (context null). Both strings are copied. */
+void sim_pb_add_history(sim_playback *pb, int64_t played_at_ms, const char *json,
+                        const char *context_json);
 
 /* sim_pb_render writes the body of currently-playing (full = 0) or
  * /me/player (full = 1) into out. want_episode: additional_types has

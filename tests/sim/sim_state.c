@@ -343,7 +343,7 @@ cJSON *sim_stats_to_json(void)
     cJSON *bs = cJSON_AddObjectToObject(req, "by_status");
     for (int i = 0; i < 600; i++) {
         if (sim_w.by_status[i]) {
-            char k[8];
+            char k[16];
             snprintf(k, sizeof k, "%d", i);
             cJSON_AddNumberToObject(bs, k, (double)sim_w.by_status[i]);
         }
