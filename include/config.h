@@ -38,6 +38,7 @@ struct sw_config {
     long max_body_bytes;           /* response size cap */
     long events_maxlen;            /* XADD MAXLEN ~ of each app's event stream */
     int smart_polling;             /* 1: interval follows playback; 0: fixed interval */
+    long playing_max_ms;           /* smart: longest interval while a track plays */
     long paused_interval_ms;       /* smart: first interval while paused */
     long paused_max_ms;            /* smart: longest interval while paused */
     long idle_max_ms;              /* smart: longest interval while nothing plays */
@@ -68,6 +69,9 @@ struct sw_config {
     /* Logging */
     enum log_level log_level;
     enum log_format log_format;
+
+    /* Benchmarking */
+    int bench_fake_poll;           /* benchmark only: answer polls inside the worker, no HTTP */
 };
 
 /* config_defaults fills c with the built-in defaults (equal to conf/spotwatch.conf). */

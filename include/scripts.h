@@ -10,6 +10,7 @@ enum script_id {
     SCRIPT_REFRESH_BEGIN,
     SCRIPT_OAUTH_SLOT,     /* serve: the OAuth callback's share of the rate limit */
     SCRIPT_OAUTH_STORE,    /* serve: store a finished login's tokens */
+    SCRIPT_GRANT,          /* worker: a job's second call (poll after refresh), within the limiter */
     SCRIPT_COUNT
 };
 

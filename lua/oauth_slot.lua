@@ -60,7 +60,8 @@ if blocked_until > now then
     return {1, blocked_until, now}
 end
 
-local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode')
+local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
+local window_ms = tonumber(app[4] or '') or WINDOW_MS   -- the app's window, as claim.lua
 local budget = tonumber(app[1] or '') or tonumber(ARGV[3])
 local quota = tonumber(app[2] or '') or tonumber(ARGV[4])
 if app[3] ~= 'development' then quota = 0 end
@@ -71,11 +72,11 @@ if budget > 0 then
     -- A budget smaller than one callback's calls still lets one through
     -- when the window is empty, or the app could never connect anyone.
     local need = math.min(want, budget)
-    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - WINDOW_MS)
+    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - window_ms)
     local used = redis.call('ZCARD', calls_key)
     if budget - used < need then
         local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
-        return {2, tonumber(oldest[2]) + WINDOW_MS + 1, now}
+        return {2, tonumber(oldest[2]) + window_ms + 1, now}
     end
 end
 

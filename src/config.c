@@ -81,6 +81,7 @@ static const struct cfg_directive table[] = {
     LONG("max-body-bytes", max_body_bytes, "1048576", 1024, 1073741824),
     LONG("events-maxlen", events_maxlen, "10000", 1, 1000000000),
     BOOL("smart-polling", smart_polling, "yes"),
+    LONG("playing-max-ms", playing_max_ms, "15000", 10, DAY_MS),
     LONG("paused-interval-ms", paused_interval_ms, "15000", 10, DAY_MS),
     LONG("paused-max-ms", paused_max_ms, "60000", 10, DAY_MS),
     LONG("idle-max-ms", idle_max_ms, "180000", 10, DAY_MS),
@@ -110,6 +111,9 @@ static const struct cfg_directive table[] = {
     /* Logging */
     ENUM("log-level", log_level, "info", level_names),
     ENUM("log-format", log_format, "text", format_names),
+
+    /* Benchmarking */
+    BOOL("bench-fake-poll", bench_fake_poll, "no"),
 };
 
 #define NDIRECTIVES (sizeof(table) / sizeof(table[0]))

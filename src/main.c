@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "serve.h"
 #include "worker.h"
 
 static const char usage[] =
@@ -11,13 +12,18 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  worker                                run a worker (any number, on any host)\n"
+    "  serve                                 serve /connect and /callback (users connect their\n"
+    "                                        Spotify accounts), /healthz and /metrics\n"
     "  app add APP --client-id ID --client-secret SECRET [--mode development|extended]\n"
-    "                 [--budget CALLS_PER_30S] [--quota CALLS_PER_24H]\n"
+    "                 [--budget CALLS_PER_WINDOW] [--quota CALLS_PER_24H] [--window-ms MS]\n"
     "  app ls [--json]\n"
+    "  app unblock APP                       end the app's 429 block now (operator override)\n"
     "  user add USER --app APP --access-token T --refresh-token R [--expires-in S] [--scope S]\n"
     "  user show USER [--json]               (never prints a token)\n"
     "  user ls [--json]\n"
     "  user rm USER                          stop watching; delete the user's tokens and state\n"
+    "  user import FILE|- [--watch] [--interval MS]  bulk add: JSON lines {user,app,access_token,\n"
+    "                 refresh_token,expires_in,scope}, pipelined\n"
     "  watch start USER [--interval MS]\n"
     "  watch stop USER\n"
     "  watch now USER                        make the user due now (within the limits)\n"
@@ -55,6 +61,13 @@ int main(int argc, char **argv)
     log_setup(cfg.log_level, cfg.log_format, cmd);
     if (strcmp(cmd, "worker") == 0) {
         if (worker_run(&cfg, err, sizeof err) != 0) {
+            log_error("%s", err);
+            return 1;
+        }
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        if (serve_run(&cfg, err, sizeof err) != 0) {
             log_error("%s", err);
             return 1;
         }

@@ -131,6 +131,8 @@ static int split_labels(struct metric_family *f, const char *labels)
     return 0;
 }
 
+static struct metric_series *series_get(struct metric_family *f, const char *const *values);
+
 struct metric_family *metrics_family(struct metrics *m, enum metric_type type, const char *name,
                                      const char *help, const char *labels, const double *buckets,
                                      size_t nbuckets)
@@ -161,14 +163,14 @@ struct metric_family *metrics_family(struct metrics *m, enum metric_type type, c
         memcpy(f->bounds, buckets, nbuckets * sizeof *buckets);
         f->nbounds = nbuckets;
     }
+    /* An unlabelled family has exactly one series: show it from the start. */
+    if (f->nlabels == 0 && series_get(f, NULL) == NULL)
+        goto err;
     if (m->tail)
         m->tail->next = f;
     else
         m->head = f;
     m->tail = f;
-    /* An unlabelled family has exactly one series: show it from the start. */
-    if (f->nlabels == 0)
-        metrics_incv(f, NULL, 0);
     return f;
 err:
     family_free(f);

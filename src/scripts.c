@@ -14,6 +14,7 @@ extern const char script_src_token_store[];
 extern const char script_src_refresh_begin[];
 extern const char script_src_oauth_slot[];
 extern const char script_src_oauth_store[];
+extern const char script_src_grant[];
 
 static const struct {
     const char *name;
@@ -25,6 +26,7 @@ static const struct {
     [SCRIPT_REFRESH_BEGIN] = {"refresh_begin", script_src_refresh_begin},
     [SCRIPT_OAUTH_SLOT] = {"oauth_slot", script_src_oauth_slot},
     [SCRIPT_OAUTH_STORE] = {"oauth_store", script_src_oauth_store},
+    [SCRIPT_GRANT] = {"grant", script_src_grant},
 };
 
 /* script_sha_cache: the hex SHA1 of each source, filled on first use. The

@@ -20,6 +20,57 @@ BIN = os.path.join(ROOT, "bin")
 LOGDIR = os.environ.get("SW_TEST_LOGDIR") or tempfile.mkdtemp(prefix="sw-logs-")
 os.makedirs(LOGDIR, exist_ok=True)
 
+# Every token and secret the suite creates or sees (minted by the simulator,
+# passed to the CLI, stored by workers in plaintext mode) is recorded in
+# SECRETS_FILE, one a line; test_zz_secrets_in_logs.py greps every *.log in
+# LOGDIR for them. Values shorter than SECRET_MIN are too generic to grep.
+SECRETS_FILE = os.path.join(LOGDIR, "secrets.txt")
+SECRET_MIN = 8
+_secrets = set()
+
+
+def record_secret(s):
+    if isinstance(s, bytes):
+        s = s.decode("utf-8", "replace")
+    if not isinstance(s, str) or len(s) < SECRET_MIN or s in _secrets:
+        return
+    _secrets.add(s)
+    with open(SECRETS_FILE, "a") as f:
+        f.write(s.replace("\n", " ") + "\n")
+
+
+def _record_from(obj):
+    """Record the secret members of a JSON object or form/query string."""
+    if isinstance(obj, dict):
+        for k in ("access_token", "refresh_token", "client_secret", "code_verifier"):
+            if isinstance(obj.get(k), str):
+                record_secret(obj[k])
+    elif isinstance(obj, (str, bytes)) and obj:
+        try:
+            text = obj.decode() if isinstance(obj, bytes) else obj
+            if text.lstrip().startswith("{"):
+                _record_from(json.loads(text))
+            else:
+                _record_from({k: v[0] for k, v in urllib.parse.parse_qs(text).items()})
+        except ValueError:
+            pass
+
+
+def _record_auth(headers):
+    import base64
+    for k, v in (headers or {}).items():
+        if k.lower() != "authorization" or not isinstance(v, str):
+            continue
+        kind, _, cred = v.partition(" ")
+        if kind.lower() == "bearer":
+            record_secret(cred)
+        elif kind.lower() == "basic":
+            try:
+                record_secret(base64.b64decode(cred).decode().partition(":")[2])
+            except ValueError:
+                pass
+
+
 _procs = []
 _tmpdirs = []
 _cleanups = []
@@ -169,9 +220,12 @@ def http(method, url, headers=None, body=None, timeout=5):
     elif isinstance(body, str):
         body = body.encode()
     try:
+        _record_auth(headers)
+        _record_from(body)
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         data = r.read()
+        _record_from(data)
         hdrs = {}
         for k, v in r.getheaders():
             k = k.lower()
@@ -318,7 +372,36 @@ class RedisServer:
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.proc = None
+        self.password = None
+        for ln in lines:
+            if ln.startswith("requirepass "):
+                self.password = ln.split(None, 1)[1].strip('"')
+                record_secret(self.password)
         self.start()
+        on_cleanup(self._harvest_secrets)
+
+    def _harvest_secrets(self):
+        """Record the tokens workers stored in plaintext mode ("plain.<token>"),
+        including ones minted by refreshes that no test ever saw."""
+        if not self.proc.alive():
+            return
+        c = Redis(self.port, password=self.password, timeout=2)
+        try:
+            keys, cursor = [], "0"
+            while True:
+                cursor, batch = c.cmd("SCAN", cursor, "COUNT", 1000)
+                keys += [k for k in batch if isinstance(k, str) and (":user:" in k or k.endswith(":app"))]
+                if cursor == "0":
+                    break
+            for k in keys:
+                c.send("HMGET", k, "access_token", "refresh_token", "client_secret")
+            for _ in keys:
+                vals = c._read()
+                for v in vals if isinstance(vals, list) else ():
+                    if isinstance(v, str) and v.startswith("plain."):
+                        record_secret(v[len("plain."):])
+        finally:
+            c.close()
 
     def start(self):
         self.proc = Proc(["redis-server", self.conf], "redis")
@@ -388,8 +471,14 @@ class Sim:
 SPOTWATCH = os.path.join(BIN, "spotwatch")
 
 
+SECRET_OPTS = ("--access-token", "--refresh-token", "--client-secret", "--redis-password")
+
+
 def sw_args(redis, sim=None, extra=None):
-    a = ["--redis-port", str(redis.port), "--allow-plaintext-tokens", "yes"]
+    """Plaintext tokens unless extra names a --token-key-file (then the real key is used)."""
+    a = ["--redis-port", str(redis.port)]
+    if "--token-key-file" not in list(extra or []):
+        a += ["--allow-plaintext-tokens", "yes"]
     if sim is not None:
         a += ["--api-base", sim.api, "--accounts-base", sim.base]
     return a + list(extra or [])
@@ -399,8 +488,13 @@ def spotwatch(redis, *args, sim=None, extra=None, check_rc=True, stdin=None, tim
     """Run one CLI command. Returns CompletedProcess (text)."""
     argv = [SPOTWATCH] + sw_args(redis, sim, extra) + [str(a) for a in args]
     r = subprocess.run(argv, capture_output=True, text=True, input=stdin, timeout=timeout)
+    shown = list(argv)   # the command line as logged: secrets recorded, then masked
+    for i in range(1, len(shown)):
+        if shown[i - 1] in SECRET_OPTS:
+            record_secret(shown[i])
+            shown[i] = "(secret)"
     with open(_logfile("cli"), "w") as f:
-        f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
+        f.write(" ".join(shown) + "\n" + r.stdout + r.stderr)
     if check_rc:
         check(r.returncode == 0, "spotwatch %s failed (%d): %s" % (" ".join(map(str, args)), r.returncode, r.stderr))
     return r
@@ -500,4 +594,86 @@ def stream_events(r, app="app1", prefix="sw:"):
     for _id, fields in r.cmd("XRANGE", "%s{%s}:events" % (prefix, app), "-", "+"):
         f = dict(zip(fields[0::2], fields[1::2]))
         out.append(json.loads(f["event"]))
+    return out
+
+
+# --- spotwatch serve (OAuth) ------------------------------------------------
+
+class Serve:
+    """A real `spotwatch serve` on a free port; public_url defaults to its own
+    address (http://127.0.0.1:PORT), which Spotify's rules accept."""
+
+    def __init__(self, redis, sim, extra=None, public_url=None, wait=True):
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.public_url = public_url or self.base
+        argv = [SPOTWATCH] + sw_args(redis, sim, ["--http-listen", "127.0.0.1:%d" % self.port,
+                                                  "--public-url", self.public_url] + list(extra or [])) + ["serve"]
+        self.proc = Proc(argv, "serve")
+        if wait:
+            wait_for(lambda: self._up(), 10, "spotwatch serve to answer /healthz")
+
+    def _up(self):
+        check(self.proc.alive(), "serve exited: %s" % self.proc.output())
+        return self.get("/healthz")[0] == 200
+
+    def get(self, path_or_url, timeout=10):
+        url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        return http("GET", url, timeout=timeout)
+
+    def stop(self):
+        return self.proc.stop()
+
+    def output(self):
+        return self.proc.output()
+
+
+def oauth_start(serve, user, app=None, return_to=None):
+    """GET /connect; returns the Location it redirects to (checks the 302)."""
+    q = {"user": user}
+    if app:
+        q["app"] = app
+    if return_to:
+        q["return_to"] = return_to
+    st, h, body = serve.get("/connect?" + urllib.parse.urlencode(q))
+    check(st == 302 and "location" in h, "/connect -> %d %r" % (st, body[:300]))
+    return h["location"]
+
+
+def oauth_consent(authorize_url, sim_user=None, deny=False):
+    """Play the user at the simulator's /authorize: approve as sim_user or
+    deny. Returns the callback URL it redirects to (no redirect followed)."""
+    extra = {"sim_deny": "1"} if deny else {"sim_user": sim_user}
+    sep = "&" if "?" in authorize_url else "?"
+    st, h, body = http("GET", authorize_url + sep + urllib.parse.urlencode(extra))
+    check(st == 302 and "location" in h, "/authorize -> %d %r" % (st, body[:300]))
+    return h["location"]
+
+
+def oauth_login(serve, user, sim_user, app=None, return_to=None):
+    """The whole browser round trip; returns the callback's (status, headers, body)."""
+    cb = oauth_consent(oauth_start(serve, user, app, return_to), sim_user)
+    return serve.get(cb)
+
+
+def redis_dump(r, *patterns):
+    """Every key matching the patterns with its type and full value, for
+    before/after comparisons."""
+    out = {}
+    for pat in patterns:
+        for k in r.cmd("KEYS", pat):
+            t = r.cmd("TYPE", k)
+            if t == "string":
+                v = r.cmd("GET", k)
+            elif t == "hash":
+                v = r.hgetall(k)
+            elif t == "zset":
+                v = r.cmd("ZRANGE", k, 0, -1, "WITHSCORES")
+            elif t == "set":
+                v = sorted(r.cmd("SMEMBERS", k))
+            elif t == "list":
+                v = r.cmd("LRANGE", k, 0, -1)
+            else:
+                v = None
+            out[k] = (t, v)
     return out

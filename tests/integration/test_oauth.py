@@ -1,0 +1,466 @@
+"""Per-user OAuth, /healthz and /metrics of `spotwatch serve` (issue 6): a real
+redis-server, the real simulator as Spotify, real serve and worker processes,
+and a cookie-less HTTP client that follows every redirect by hand."""
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+
+from harness import *  # noqa: F401,F403
+
+FAST = ["--poll-interval-ms", "300", "--smart-polling", "no", "--lease-ms", "2000",
+        "--http-timeout-ms", "2000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
+
+USER_KEYS = ("sw:{app1}:user:*", "sw:users", "sw:{app1}:accounts", "sw:{app1}:due")
+
+
+def keyfiles():
+    """A token keyring and a state key, as an operator makes them."""
+    d = tmpdir()
+    tk, sk = os.path.join(d, "token.key"), os.path.join(d, "state.key")
+    for f in (tk, sk):
+        r = subprocess.run([SPOTWATCH, "keygen", f], capture_output=True, text=True)
+        check(r.returncode == 0, "keygen: %s" % r.stderr)
+    return ["--token-key-file", tk, "--state-key-file", sk]
+
+
+def world(extra=None, serve_extra=None, sim_args=None, mode="extended", allowlist=None,
+          appendonly=False):
+    r = RedisServer(appendonly=appendonly)
+    sim = Sim(sim_args or [])
+    keys = keyfiles()
+    setup_app(r, sim, mode=mode, allowlist=allowlist or [], extra=keys + list(extra or []))
+    serve = Serve(r, sim, keys + list(extra or []) + list(serve_extra or []))
+    return r, sim, serve, keys
+
+
+def query(url):
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def with_query(url, **kw):
+    u = urllib.parse.urlsplit(url)
+    q = dict(urllib.parse.parse_qsl(u.query))
+    q.update(kw)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, u.path, urllib.parse.urlencode(q), ""))
+
+
+def user_hash(c, user):
+    return c.hgetall("sw:{app1}:user:%s" % user)
+
+
+def sim_me(sim, access_token):
+    st, data = http_json("GET", sim.api + "/me", headers={"Authorization": "Bearer " + access_token})
+    return st, data
+
+
+def metric(text, name, labels=None):
+    """The value of one sample of a Prometheus text page (0 if absent)."""
+    want = name + ("{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        series, _, value = line.rpartition(" ")
+        if "{" in series:
+            n, _, rest = series.partition("{")
+            pairs = sorted(p.split("=", 1) for p in rest.rstrip("}").split(","))
+            series = n + "{" + ",".join("%s=%s" % (k, v) for k, v in pairs) + "}"
+        if series == want:
+            return float(value)
+    return 0.0
+
+
+def check_page(resp, status, *words):
+    st, h, body = resp
+    text = body.decode("utf-8", "replace")
+    check(st == status, "expected %d, got %d: %s" % (status, st, text[:400]))
+    check(h.get("content-type", "").startswith("text/html"), "an HTML page: %r" % h)
+    check(h.get("cache-control") == "no-store", "not cacheable: %r" % h)
+    for w in words:
+        check(w.lower() in text.lower(), "page mentions %r: %s" % (w, text[:400]))
+    return text
+
+
+# --------------------------------------------------------------------------- #
+
+def test_two_users_sequential_and_interleaved():
+    """Must show 1: each user ends with their own tokens and Spotify account, and is watched."""
+    r, sim, serve, keys = world()
+    c = r.client()
+
+    # One after the other.
+    for user, acct in (("alice", "sp-alice"), ("bob", "sp-bob")):
+        check_page(oauth_login(serve, user, acct), 200, "connected", acct)
+        h = user_hash(c, user)
+        check(h.get("spotify_id") == acct, "%s is %s: %r" % (user, acct, h.get("spotify_id")))
+        check(h.get("status") == "active" and h.get("app") == "app1", "active: %r" % h.get("status"))
+
+    # Interleaved: both /connect first, both consent, then the callbacks in reverse order.
+    loc_c = oauth_start(serve, "carol")
+    loc_d = oauth_start(serve, "dave")
+    cb_c = oauth_consent(loc_c, "sp-carol")
+    cb_d = oauth_consent(loc_d, "sp-dave")
+    check_page(serve.get(cb_d), 200, "sp-dave")
+    check_page(serve.get(cb_c), 200, "sp-carol")
+
+    users = {"alice": "sp-alice", "bob": "sp-bob", "carol": "sp-carol", "dave": "sp-dave"}
+    hashes = {u: user_hash(c, u) for u in users}
+    for u, acct in users.items():
+        h = hashes[u]
+        check(h.get("spotify_id") == acct, "%s ended with %s, not %r" % (u, acct, h.get("spotify_id")))
+        # Sealed with the keyring, bound to this user: never plaintext.
+        check(h["access_token"].startswith("v1.") and h["refresh_token"].startswith("v1."),
+              "tokens sealed: %r" % h["access_token"][:10])
+        check(c.cmd("HGET", "sw:users", u) == "app1", "in the directory")
+        check(c.cmd("ZSCORE", "sw:{app1}:due", u) is not None, "%s scheduled" % u)
+        check(c.cmd("HGET", "sw:{app1}:accounts", acct) == u, "account map %s -> %s" % (acct, u))
+    check(len({h["access_token"] for h in hashes.values()}) == 4, "four different tokens")
+
+    st = sim.stats()
+    grants = st["token_grants"]
+    check(grants["authorization_code"] == 4, "four code grants: %r" % grants)
+    for acct in users.values():
+        check(grants["by_user"].get(acct) == 1, "one grant for %s: %r" % (acct, grants["by_user"]))
+
+    # Watched, each with their own playback: the worker opens each user's own
+    # sealed token, so each sees their own account's track.
+    for u, acct in users.items():
+        play(sim, acct, ["t-" + u])
+    subs = {u: Subscriber(r, "sw:playback:" + u) for u in users}
+    Worker(r, sim, keys + FAST)
+    for u in users:
+        ev = subs[u].wait(lambda e: e["type"] == "playback_started", 15, u + " started")[0]
+        check(ev["track"]["id"] == "t-" + u, "%s sees their own track: %r" % (u, ev["track"]))
+    st = sim.stats()
+    check(st["requests"]["by_status"].get("401", 0) == 0, "no call with a wrong token: %r" % st["requests"])
+    for acct in users.values():
+        check(st["requests"]["by_user"].get(acct, 0) >= 2, "%s polled with its own token" % acct)
+
+    # No secret reached the log of serve.
+    out = serve.output()
+    for u in users:
+        for f in ("access_token", "refresh_token"):
+            check(user_hash(c, u)[f] not in out, "a sealed token reached the log")
+    check("code=" not in out and "state=" not in out, "no code or state in the log")
+
+
+def test_two_serve_processes_share_the_state_key():
+    """A login begun on one serve process can finish on another (same key, same public URL)."""
+    r, sim, serve, keys = world()
+    other = Serve(r, sim, keys, public_url=serve.base)
+    cb = oauth_consent(oauth_start(serve, "alice"), "sp-alice")
+    u = urllib.parse.urlsplit(cb)
+    check_page(other.get(other.base + u.path + "?" + u.query), 200, "sp-alice")
+
+
+def test_failures_change_nothing():
+    """Must show 2: each failure is a clear error page and leaves the user keys unchanged."""
+    r, sim, serve, keys = world(serve_extra=["--oauth-state-ttl-ms", "1000"])
+    c = r.client()
+    check_page(oauth_login(serve, "alice", "sp-alice"), 200)
+    before = redis_dump(c, *USER_KEYS)
+    check(len(before) >= 4, "something to compare: %r" % list(before))
+
+    def unchanged(what):
+        after = redis_dump(c, *USER_KEYS)
+        check(after == before, "%s changed Redis:\nbefore %r\nafter  %r" % (what, before, after))
+
+    # Denied consent.
+    cb = oauth_consent(oauth_start(serve, "bob"), deny=True)
+    check(query(cb).get("error") == "access_denied", "the simulator denied: %s" % cb)
+    check_page(serve.get(cb), 403, "declined")
+    unchanged("denied consent")
+
+    # Expired state (oauth-state-ttl-ms 1000): the login took too long.
+    loc = oauth_start(serve, "bob")
+    time.sleep(1.3)
+    check_page(serve.get(oauth_consent(loc, "sp-bob")), 400, "expired")
+    unchanged("an expired state")
+
+    # An authorization code that expired on the simulator's clock (10 min).
+    loc = oauth_start(serve, "bob")
+    cb = oauth_consent(loc, "sp-bob")
+    sim.ok("POST", "/sim/clock", {"advance_ms": 11 * 60 * 1000})
+    check_page(serve.get(cb), 400, "authorization code")
+    unchanged("an expired code")
+
+    # A state with one byte changed: in its payload, in its MAC, and a
+    # wholly made-up one; each is refused by the signature alone.
+    cb = oauth_consent(oauth_start(serve, "bob"), "sp-bob")
+    state = query(cb)["state"]
+    payload, mac = state.split(".")
+    for i, forged in enumerate([
+            payload[:5] + ("A" if payload[5] != "A" else "B") + payload[6:] + "." + mac,
+            payload + "." + mac[:-3] + ("A" if mac[-3] != "A" else "B") + mac[-2:],
+            state[:-1] + ("A" if state[-1] != "A" else "Q"),
+            base64.urlsafe_b64encode(os.urandom(40)).decode().rstrip("=") + "." + mac]):
+        check(forged != state)
+        check_page(serve.get(with_query(cb, state=forged)), 400, "not valid")
+        unchanged("forged state %d" % i)
+    check_page(serve.get(with_query(cb, state="")), 400)
+    unchanged("no state")
+    # The forgeries burnt nothing: the real state still works (this changes Redis).
+    check_page(serve.get(cb), 200, "sp-bob")
+    before = redis_dump(c, *USER_KEYS)
+
+    # A replayed state: the same callback URL again.
+    check_page(serve.get(cb), 400, "already been used")
+    unchanged("a replayed callback")
+
+    # A callback for a state issued for another user: carol's code presented
+    # with dave's state (and the reverse) fails PKCE at Spotify; nothing stored.
+    cb_c = oauth_consent(oauth_start(serve, "carol"), "sp-carol")
+    cb_d = oauth_consent(oauth_start(serve, "dave"), "sp-dave")
+    check_page(serve.get(with_query(cb_c, state=query(cb_d)["state"])), 400)
+    unchanged("carol's code with dave's state")
+    check(c.cmd("EXISTS", "sw:{app1}:user:dave") == 0 and c.cmd("EXISTS", "sw:{app1}:user:carol") == 0)
+
+    # A wrong code.
+    cb = oauth_consent(oauth_start(serve, "erin"), "sp-erin")
+    check_page(serve.get(with_query(cb, code="not-a-code")), 400, "authorization code")
+    unchanged("a wrong code")
+
+    # Spotify down: the token endpoint answers 503; then /me answers 500.
+    cb = oauth_consent(oauth_start(serve, "frank"), "sp-frank")
+    sim.ok("POST", "/sim/faults", {"kind": "status", "status": 503, "path": "/api/token", "count": 1})
+    check_page(serve.get(cb), 502, "spotify")
+    unchanged("the token endpoint down")
+    sim.ok("POST", "/sim/faults", {"kind": "status", "status": 500, "path": "/v1/me", "count": 1})
+    cb = oauth_consent(oauth_start(serve, "frank"), "sp-frank")
+    check_page(serve.get(cb), 502, "spotify")
+    unchanged("GET /me down")
+
+    # The same Spotify account connected by a second user: refused by default.
+    check_page(oauth_login(serve, "mallory", "sp-alice"), 409, "already connected")
+    unchanged("a duplicate account")
+
+    # The app is blocked by a 429 (shared limiter): 503 with Retry-After, a
+    # reload after the block succeeds with the same URL.
+    cb = oauth_consent(oauth_start(serve, "grace"), "sp-grace")
+    now_ms = int(c.cmd("TIME")[0]) * 1000
+    c.cmd("HSET", "sw:{app1}:rl", "blocked_until", now_ms + 60000, "block_reason", "rate_limited")
+    st, h, body = serve.get(cb)
+    check_page((st, h, body), 503, "rate limiting", "try again in")
+    check(55 <= int(h.get("retry-after", "0")) <= 60, "Retry-After: %r" % h)
+    unchanged("a rate-limited app")
+    c.cmd("HDEL", "sw:{app1}:rl", "blocked_until")
+    check_page(serve.get(cb), 200, "sp-grace")
+
+    # The token endpoint itself answers 429: the app is blocked for its Retry-After.
+    before = redis_dump(c, *USER_KEYS)
+    cb = oauth_consent(oauth_start(serve, "heidi"), "sp-heidi")
+    sim.ok("POST", "/sim/faults", {"kind": "status", "status": 429, "retry_after": 7,
+                                   "path": "/api/token", "count": 1})
+    st, h, body = serve.get(cb)
+    check_page((st, h, body), 503, "rate limiting")
+    unchanged("a 429 from the token endpoint")
+    blocked = int(c.cmd("HGET", "sw:{app1}:rl", "blocked_until") or 0)
+    check(blocked - now_ms >= 6000, "the 429 blocked the app: %r" % c.hgetall("sw:{app1}:rl"))
+
+    # Nothing secret reached the log.
+    out = serve.output()
+    check("code=" not in out and state not in out, "no code or state in the log")
+
+
+def test_open_redirect_and_return_to():
+    r, sim, serve, keys = world(serve_extra=["--connect-allowed-origins",
+                                             "https://app.example.com,http://127.0.0.1:1"])
+    for bad in ("https://evil.example/x", "https://app.example.com.evil.example/",
+                "https://app.example.com@evil.example/", "//evil.example/", "javascript:alert(1)",
+                "https://app.example.com\\@evil.example/", "http://app.example.com/"):
+        check_page(serve.get("/connect?" + urllib.parse.urlencode({"user": "alice", "return_to": bad})),
+                   400, "return_to")
+    good = "https://app.example.com/settings?tab=spotify"
+    st, h, body = oauth_login(serve, "alice", "sp-alice", return_to=good)
+    check(st == 302 and h.get("location") == good, "back to the app: %d %r" % (st, h))
+    check(h.get("referrer-policy") == "no-referrer", "the code never leaks by Referer: %r" % h)
+    # Unknown users, apps and bad ids are clear 4xx pages too.
+    check_page(serve.get("/connect"), 400, "user")
+    check_page(serve.get("/connect?user=a%7Bb"), 400, "user")
+    check_page(serve.get("/connect?user=x&app=nope"), 404, "app")
+    check_page(serve.get("/nowhere"), 404)
+
+
+def test_redirect_uri_rules_at_start():
+    r = RedisServer()
+    sim = Sim()
+    for url, word in (("http://localhost:8080", "localhost"), ("https://localhost", "localhost"),
+                      ("http://example.com", "https"), ("ftp://127.0.0.1", "http")):
+        p = subprocess.run([SPOTWATCH] + sw_args(r, sim, ["--public-url", url, "--http-listen",
+                                                          "127.0.0.1:%d" % free_port()]) + ["serve"],
+                           capture_output=True, text=True, timeout=10)
+        check(p.returncode != 0, "serve refused %s" % url)
+        check(word in p.stderr and "redirect URI" in p.stderr or "public-url" in p.stderr,
+              "the reason for %s: %s" % (url, p.stderr))
+    for url in ("http://[::1]:8080", "https://spotwatch.example.com/base/"):
+        s = Serve(r, sim, public_url=url)
+        check(s.proc.alive(), "serve accepted %s" % url)
+        s.stop()
+
+
+def test_pkce_and_wrong_verifier():
+    """Must show 3: PKCE S256 is used, and the simulator rejects a wrong verifier."""
+    r = RedisServer()
+    sim = Sim()
+    setup_app(r, sim)        # plaintext mode here, so the test can read the verifier
+    serve = Serve(r, sim)
+    c = r.client()
+    loc = oauth_start(serve, "alice")
+    q = query(loc)
+    check(q["code_challenge_method"] == "S256" and len(q["code_challenge"]) == 43, "PKCE S256: %r" % q)
+    check(q["response_type"] == "code" and q["client_id"] == "cid-app1", "%r" % q)
+    check(q["scope"] == "user-read-currently-playing user-read-playback-state", "scopes: %r" % q["scope"])
+    check(q["redirect_uri"] == serve.base + "/callback", "redirect URI: %r" % q["redirect_uri"])
+    check(loc.startswith(sim.base + "/authorize?"), "to the accounts service: %s" % loc)
+    # The verifier is kept server-side with the state, and matches the challenge.
+    payload = q["state"].split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    check(raw[-5:] == b"alice" and b"app1" in raw, "the state carries the user and the app")
+    nonce = base64.urlsafe_b64encode(raw[1:17]).decode().rstrip("=")
+    rec = json.loads(c.cmd("GET", "sw:oauth:" + nonce))
+    check(rec["user"] == "alice" and rec["app"] == "app1", "%r" % rec)
+    verifier = rec["verifier"][len("plain."):]
+    ttl = c.cmd("PTTL", "sw:oauth:" + nonce)
+    check(500000 < ttl <= 600000, "10 minutes to finish: %r" % ttl)
+    chal = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    check(chal == q["code_challenge"], "challenge = S256(verifier)")
+    check(verifier not in loc, "the verifier never leaves the server")
+
+    cb = oauth_consent(loc, "sp-alice")
+    code = query(cb)["code"]
+    basic = "Basic " + base64.b64encode(b"cid-app1:s3cret-app").decode()
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": serve.base + "/callback"}
+    for wrong in ({"code_verifier": verifier[:-1] + ("A" if verifier[-1] != "A" else "B")}, {}):
+        st, data = http_json("POST", sim.base + "/api/token",
+                             body=urllib.parse.urlencode(dict(form, **wrong)),
+                             headers={"Authorization": basic,
+                                      "Content-Type": "application/x-www-form-urlencoded"})
+        check(st == 400 and data == {"error": "invalid_grant", "error_description": "code_verifier was incorrect"},
+              "wrong verifier refused: %d %r" % (st, data))
+    # The right verifier (kept by serve) completes the login.
+    check_page(serve.get(cb), 200, "sp-alice")
+    check(c.cmd("GET", "sw:oauth:" + nonce) == "used", "single use")
+    # A state whose signature is right but whose verifier is wrong cannot
+    # exist; and a code for a PKCE login cannot be redeemed without it.
+    check(user_hash(c, "alice")["spotify_id"] == "sp-alice")
+
+
+def test_duplicate_account_allow():
+    r, sim, serve, keys = world(serve_extra=["--duplicate-account", "allow"])
+    c = r.client()
+    check_page(oauth_login(serve, "alice", "sp-shared"), 200)
+    check_page(oauth_login(serve, "alice2", "sp-shared"), 200)
+    check(user_hash(c, "alice2")["spotify_id"] == "sp-shared")
+    check(c.cmd("HGET", "sw:{app1}:accounts", "sp-shared") == "alice2", "the map follows the last")
+    out = serve.output()
+    check("sp-shared" in out and "duplicate-account allow" in out, "the duplicate is reported: %s" % out[-2000:])
+    # Reconnecting a user to another account drops the old mapping.
+    check_page(oauth_login(serve, "alice", "sp-other"), 200)
+    check(c.cmd("HGET", "sw:{app1}:accounts", "sp-other") == "alice")
+
+
+def test_development_mode_allowlist():
+    r, sim, serve, keys = world(mode="development", allowlist=["sp-ok"])
+    c = r.client()
+    check_page(oauth_login(serve, "bob", "sp-not-listed"), 403, "list")
+    check(c.cmd("EXISTS", "sw:{app1}:user:bob") == 0, "nothing stored")
+    check_page(oauth_login(serve, "alice", "sp-ok"), 200)
+
+
+def test_healthz_follows_redis():
+    r, sim, serve, keys = world(appendonly=True)
+    st, h, body = serve.get("/healthz")
+    check(st == 200 and body == b"ok\n", "healthy: %d %r" % (st, body))
+    c = r.client()
+    c.cmd("SCRIPT", "FLUSH")
+    check(serve.get("/healthz")[0] == 200, "scripts reloaded")
+    r.stop()
+    st, h, body = serve.get("/healthz")
+    check(st == 503 and b"Redis" in body, "unhealthy without Redis: %d %r" % (st, body))
+    check_page(serve.get("/connect?user=alice"), 503, "unavailable")
+    r.start()
+    wait_for(lambda: serve.get("/healthz")[0] == 200, 10, "healthy again")
+    check(serve.get("/connect?user=alice")[0] == 302, "serving again")
+
+
+def test_metrics_parse_and_move():
+    """Must show 4: /metrics is valid Prometheus text and its counters move."""
+    r, sim, serve, keys = world()
+
+    def scrape():
+        st, h, body = serve.get("/metrics")
+        check(st == 200 and h["content-type"].startswith("text/plain; version=0.0.4"), "%d %r" % (st, h))
+        text = body.decode()
+        promtool = shutil.which("promtool")
+        if promtool:
+            # Parse errors and lint findings (naming conventions) both fail it.
+            p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+            check(p.returncode == 0, "promtool check metrics: %s%s" % (p.stdout, p.stderr))
+        strict_parse(text)
+        return text
+
+    m0 = scrape()
+    check(metric(m0, "spotwatch_oauth_callbacks_total", {"outcome": "ok"}) == 0)
+    oauth_login(serve, "alice", "sp-alice")
+    cb = oauth_consent(oauth_start(serve, "bob"), deny=True)
+    serve.get(cb)
+    serve.get(cb)
+    m1 = scrape()
+    check(metric(m1, "spotwatch_oauth_connects_total") == metric(m0, "spotwatch_oauth_connects_total") + 2,
+          "connects counted")
+    check(metric(m1, "spotwatch_oauth_callbacks_total", {"outcome": "ok"}) == 1, "ok counted")
+    check(metric(m1, "spotwatch_oauth_callbacks_total", {"outcome": "denied"}) == 1, "denied counted")
+    check(metric(m1, "spotwatch_oauth_callbacks_total", {"outcome": "replayed_state"}) == 1, "replay counted")
+    check(metric(m1, "spotwatch_http_requests_total", {"handler": "/callback", "code": "200"}) == 1)
+    check(metric(m1, "spotwatch_http_requests_total", {"handler": "/metrics", "code": "200"}) >= 1)
+    check(metric(m1, "spotwatch_oauth_callback_duration_seconds_count") == 3, "histogram count")
+    check(metric(m1, "spotwatch_oauth_callback_duration_seconds_bucket", {"le": "+Inf"}) == 3)
+
+
+def strict_parse(text):
+    """A strict reader of the text format 0.0.4, for hosts without promtool."""
+    import re
+    name_re = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+    sample = re.compile(r"^(%s)(\{(%s=\"(?:[^\"\\\n]|\\[\\\"n])*\"(,%s=\"(?:[^\"\\\n]|\\[\\\"n])*\")*)\})? "
+                        r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|Inf|NaN))$"
+                        % (name_re, name_re, name_re))
+    types, seen = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, n, t = line.split(" ", 3)
+            check(t in ("counter", "gauge", "histogram", "summary", "untyped") and n not in types, line)
+            types[n] = t
+        elif line.startswith("#"):
+            continue
+        else:
+            m = sample.match(line)
+            check(m is not None, "bad sample line %r" % line)
+            base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+            check(m.group(1) in types or base in types, "sample before its TYPE: %r" % line)
+            check(line not in seen, "duplicate %r" % line)
+            seen.add(line)
+
+
+def test_callback_takes_from_the_shared_budget():
+    """The token exchange and GET /me count against the app's 30 s budget, which workers share."""
+    r, sim, serve, keys = world()
+    c = r.client()
+    c.cmd("HSET", "sw:{app1}:app", "budget_30s", 3)
+    check_page(oauth_login(serve, "alice", "sp-alice"), 200)
+    calls = c.cmd("ZRANGE", "sw:{app1}:calls", 0, -1)
+    check(len(calls) == 2 and all(":oauth:" in x for x in calls), "two calls logged: %r" % calls)
+    # One call left in the window: a callback needs two, so it waits.
+    cb = oauth_consent(oauth_start(serve, "bob"), "sp-bob")
+    before = redis_dump(c, *USER_KEYS)
+    st, h, body = serve.get(cb)
+    check_page((st, h, body), 503, "rate limiting")
+    check(1 <= int(h["retry-after"]) <= 31, "Retry-After: %r" % h)
+    check(redis_dump(c, *USER_KEYS) == before, "nothing stored")
+    check(len(c.cmd("ZRANGE", "sw:{app1}:calls", 0, -1)) == 2, "nothing taken")
+    # When the window has room again (here: the log is emptied), the same URL works.
+    c.cmd("DEL", "sw:{app1}:calls")
+    check_page(serve.get(cb), 200, "sp-bob")
