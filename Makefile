@@ -26,7 +26,7 @@ endif
 # The product's modules (main.c holds only the command dispatch).
 SRC := src/keys.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
        src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c \
-       src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c
+       src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
        lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua
 

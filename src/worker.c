@@ -23,6 +23,8 @@
 #include <openssl/evp.h>
 #include "worker.h"
 #include "crypto.h"
+#include "hist.h"
+#include "wmetrics.h"
 #include "httpc.h"
 #include "keys.h"
 #include "log.h"
@@ -51,6 +53,9 @@ struct app {
     double wake_at;          /* ev_now() before which no claim is sent */
     int claiming;            /* a claim is in flight */
     int alerted;             /* invalid_client already logged */
+    double claim_t0;         /* ev_time() when the claim in flight was sent */
+    double last_claim_at;    /* ev_now() of the last claim answer */
+    double budget_30s;       /* the app's configured budget (metrics) */
 };
 
 struct worker {
@@ -72,6 +77,10 @@ struct worker {
     int beats;
     unsigned long long rng;
     long long polls, events, errors;
+    /* schedule lag (claim time - due time) and poll latency (HTTP request
+     * time), us: since the last heartbeat, and since start (heartbeat) */
+    struct hist lag, lag_total, lat, lat_total;
+    struct wmetrics *wm;           /* NULL unless metrics-listen is set */
     ev_timer tick, heartbeat, grace;
     ev_signal sigterm, sigint;
 };
@@ -91,6 +100,12 @@ struct job {
     char *state_text;
     int fails, idle;
     long long interval_ms, due_ms;
+    int interval_set;          /* the user has its own interval_ms (watch start --interval) */
+    int calls;                 /* HTTP calls this job has started */
+    int prepaid;               /* calls the claim granted (1, or 2 for a refresh job) */
+    int granted;               /* grant.lua allowed the next call */
+    int gate_refresh;          /* the call waiting for grant.lua is a refresh */
+    double poll_s;             /* duration of the poll request, -1 if none */
 };
 
 /* outcome: what complete.lua is told. */
@@ -228,8 +243,8 @@ static void job_finish(struct job *j, struct outcome *o)
     struct worker *w = j->w;
     const struct sw_config *c = w->cfg;
     char user_key[KEY_MAX], channel[KEY_MAX], delay[24], status[16], fails[16], idle[16],
-        block[24], maxlen[24], types[PB_MAX_EVENTS + 1][32];
-    const char *argv[7 + 15 + 2 * (PB_MAX_EVENTS + 1)];
+        block[24], maxlen[24], budget[24], types[PB_MAX_EVENTS + 1][32];
+    const char *argv[8 + 16 + 2 * (PB_MAX_EVENTS + 1)];
     int n = 0;
 
     keys_user(user_key, sizeof user_key, c->key_prefix, j->app->id, j->user);
@@ -240,6 +255,7 @@ static void job_finish(struct job *j, struct outcome *o)
     snprintf(idle, sizeof idle, "%d", o->idle);
     snprintf(block, sizeof block, "%lld", o->block_ms);
     snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
+    snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
 
     argv[n++] = j->app->k.due;
     argv[n++] = j->app->k.leases;
@@ -248,6 +264,7 @@ static void job_finish(struct job *j, struct outcome *o)
     argv[n++] = j->app->k.rl;
     argv[n++] = j->app->k.stats;
     argv[n++] = j->app->k.app;
+    argv[n++] = j->app->k.calls;
     argv[n++] = j->user;
     argv[n++] = j->fence;
     argv[n++] = delay;
@@ -263,20 +280,85 @@ static void job_finish(struct job *j, struct outcome *o)
     argv[n++] = fails;
     argv[n++] = idle;
     argv[n++] = o->capped ? "1" : "0";
+    argv[n++] = budget;
     for (int i = 0; i < o->nevents; i++) {
         argv[n++] = event_type(o->events[i], types[i], sizeof types[i]);
         argv[n++] = o->events[i];
     }
+    wm_poll(w->wm, o->name, j->poll_s);
+    for (int i = 0; i < o->nevents; i++)
+        wm_event(w->wm, types[i]);
+    if (o->block_ms > 0 && strcmp(o->block_reason, "invalid_client") != 0)
+        wm_rate_limited(w->wm, j->app->id);
     w->polls++;
     w->events += o->nevents;
     if (o->error[0])
         w->errors++;
     if (o->error[0])
         log_info("user %s: %s (%s)", j->user, o->name, o->error);
-    int rc = rlink_eval(w->redis, SCRIPT_COMPLETE, 7, n, argv, NULL, on_complete, j);
+    int rc = rlink_eval(w->redis, SCRIPT_COMPLETE, 8, n, argv, NULL, on_complete, j);
     outcome_free(o);
     if (rc != 0)
         job_free(j);
+}
+
+/* ---------------------------------------------------------------- gate --- */
+
+static void on_grant(struct rlink *l, redisReply *r, void *ud)
+{
+    struct job *j = ud;
+    struct outcome o;
+    (void)l;
+    if (r == NULL) {
+        job_free(j);   /* link lost: the lease expires, the user is polled again */
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+        r->element[0]->integer == 0) {
+        j->granted = 1;
+        if (j->gate_refresh)
+            job_refresh(j);
+        else
+            job_poll(j);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR)
+        log_error("user %s: grant failed: %s", j->user, r->str);
+    else
+        log_debug("user %s: app %s is limited; next call waits for the claim", j->user, j->app->id);
+    /* Back in line, first: the claim lets it go when the limiter allows. */
+    outcome_init(&o, j, "released");
+    o.fails = j->fails;
+    o.delay_ms = 0;
+    job_finish(j, &o);
+}
+
+/* job_gate: claim.lua granted a job's first call (its first two for a
+ * "refresh" job). Every later call of the job (a refresh after a 401, the
+ * poll after it) asks lua/grant.lua first, so no call leaves this worker
+ * while the app is blocked, and calls the claim did not count come out of
+ * the budget and quota. Returns 0 when the call may start now, 1 when the
+ * job waits for grant.lua (which then calls job_poll or job_refresh again,
+ * or finishes the job). */
+static int job_gate(struct job *j, int refresh)
+{
+    struct worker *w = j->w;
+    const struct sw_config *c = w->cfg;
+    char tag[ID_MAX + 64], budget[24], quota[24];
+
+    if (j->calls == 0 || j->granted) {
+        j->granted = 0;
+        return 0;
+    }
+    j->gate_refresh = refresh;
+    snprintf(tag, sizeof tag, "%s:%s:%d", j->fence, j->user, j->calls);
+    snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
+    snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
+    const char *argv[] = {j->app->k.rl, j->app->k.calls, j->app->k.app,
+                          j->calls < j->prepaid ? "0" : "1", tag, budget, quota};
+    if (rlink_eval(w->redis, SCRIPT_GRANT, 3, 7, argv, NULL, on_grant, j) != 0)
+        job_free(j);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- poll --- */
@@ -315,8 +397,12 @@ static void on_poll_ok(struct job *j, const struct httpc_response *r, struct out
     }
     int quiet = o->nevents == 0 && !(cur.present && cur.is_playing);
     o->idle = quiet ? j->idle + 1 : 0;
+    /* Smart polling: while a track plays, the next poll is at its predicted
+     * end, or after playing-max-ms (the user's own interval, when set) to see
+     * skips and pauses; paused or idle users back off from their base. */
+    long long base = cur.present && cur.is_playing && !j->interval_set ? c->playing_max_ms : j->interval_ms;
     if (c->smart_polling)
-        o->delay_ms = pb_next_delay_ms(&cur, j->interval_ms, c->paused_interval_ms,
+        o->delay_ms = pb_next_delay_ms(&cur, base, c->paused_interval_ms,
                                        c->paused_max_ms, c->idle_max_ms, o->idle > 0 ? o->idle - 1 : 0);
     else
         o->delay_ms = j->interval_ms;
@@ -347,6 +433,9 @@ static void on_poll(const struct httpc_response *r, void *ud)
 
     outcome_init(&o, j, "ok");
     o.http_status = r->status;
+    if (r->curl_code == 0 && !j->w->cfg->bench_fake_poll)
+        hist_add(&j->w->lat, (int64_t)(r->total_s * 1e6));
+    j->poll_s = r->total_s;
     if (r->truncated) {
         outcome_backoff(&o, j, "response larger than max-body-bytes");
         o.name = "error";
@@ -400,6 +489,35 @@ static void on_poll(const struct httpc_response *r, void *ud)
     job_finish(j, &o);
 }
 
+/* fake_poll: bench-fake-poll answers the poll here, with a canned playing
+ * track whose progress moves as a real one would (so the stored state
+ * changes as it does with real polls), and no HTTP at all. */
+static void fake_poll(struct job *j)
+{
+    char body[1024];
+    struct httpc_response r;
+    int n = snprintf(body, sizeof body,
+                     "{\"timestamp\":1700000000000,\"context\":null,\"progress_ms\":%lld,"
+                     "\"item\":{\"album\":{\"album_type\":\"album\",\"id\":\"0ETFjACtuP2ADo6LFhL6HN\","
+                     "\"name\":\"Abbey Road\",\"release_date\":\"1969-09-26\",\"type\":\"album\"},"
+                     "\"artists\":[{\"id\":\"3WrFJ7ztbogyGnTHbHJFl2\",\"name\":\"The Beatles\","
+                     "\"type\":\"artist\",\"uri\":\"spotify:artist:3WrFJ7ztbogyGnTHbHJFl2\"}],"
+                     "\"disc_number\":1,\"duration_ms\":259946,\"explicit\":false,"
+                     "\"href\":\"https://api.spotify.com/v1/tracks/2EqlS6tkEnglzr7tkKAAYD\","
+                     "\"id\":\"2EqlS6tkEnglzr7tkKAAYD\",\"is_local\":false,\"name\":\"Come Together\","
+                     "\"popularity\":79,\"track_number\":1,\"type\":\"track\","
+                     "\"uri\":\"spotify:track:2EqlS6tkEnglzr7tkKAAYD\"},"
+                     "\"currently_playing_type\":\"track\",\"actions\":{\"disallows\":{\"resuming\":true}},"
+                     "\"is_playing\":true}",
+                     wall_ms() % 259946);
+    memset(&r, 0, sizeof r);
+    r.status = 200;
+    r.error = "";
+    r.body = body;
+    r.len = n > 0 && (size_t)n < sizeof body ? (size_t)n : 0;
+    on_poll(&r, j);
+}
+
 static void job_poll(struct job *j)
 {
     struct worker *w = j->w;
@@ -407,10 +525,17 @@ static void job_poll(struct job *j)
     char *auth = NULL;
     size_t alen;
 
+    if (w->cfg->bench_fake_poll) {
+        fake_poll(j);
+        return;
+    }
+
     if (j->access_token == NULL || j->access_token[0] == '\0') {
         job_refresh(j);
         return;
     }
+    if (job_gate(j, 0))
+        return;
     snprintf(url, sizeof url, "%s/me/player/currently-playing?additional_types=track,episode",
              w->cfg->api_base);
     alen = strlen(j->access_token) + 32;
@@ -421,8 +546,10 @@ static void job_poll(struct job *j)
     const char *headers[] = {auth, NULL};
     int rc = httpc_request(w->http, "GET", url, headers, NULL, on_poll, j);
     secret_free(auth);
-    if (rc == 0)
+    if (rc == 0) {
+        j->calls++;
         return;
+    }
 fail: {
         struct outcome o;
         outcome_init(&o, j, "error");
@@ -501,6 +628,10 @@ static void on_refresh(const struct httpc_response *r, void *ud)
     char err[200];
 
     enum tok_result res = tok_parse(r->curl_code ? 0 : r->status, r->body, r->len, &t, err, sizeof err);
+    static const char *const names[] = {[TOK_OK] = "ok", [TOK_INVALID_GRANT] = "invalid_grant",
+                                        [TOK_INVALID_CLIENT] = "invalid_client",
+                                        [TOK_RATE_LIMITED] = "rate_limited", [TOK_TRANSIENT] = "transient"};
+    wm_refresh(w->wm, names[res]);
     outcome_init(&o, j, "error");
     o.http_status = r->status;
     switch (res) {
@@ -535,7 +666,6 @@ static void on_refresh(const struct httpc_response *r, void *ud)
         break;
     }
     tok_response_free(&t);
-    (void)w;
     job_finish(j, &o);
 }
 
@@ -564,6 +694,8 @@ static void job_refresh(struct job *j)
     struct outcome o;
     const char *why = "no refresh token stored";
 
+    if (job_gate(j, 1))
+        return;
     j->refreshed = 1;
     if (j->app->client_secret == NULL) {
         why = "the app's client secret is not loaded";
@@ -593,8 +725,10 @@ static void job_refresh(struct job *j)
     secret_free(esc);
     secret_free(body);
     secret_free(auth);
-    if (rc == 0)
+    if (rc == 0) {
+        j->calls++;
         return;
+    }
     why = "could not start request";
     rt = esc = body = auth = NULL;
 fail:
@@ -693,6 +827,7 @@ static void job_start(struct worker *w, struct app *a, redisReply **f)
         j->next->prev = j;
     w->job_list = j;
     j->app = a;
+    j->poll_s = -1;
     j->user = dup_elem(f[0]);
     snprintf(j->fence, sizeof j->fence, "%lld", elem_ll(f[1]));
     j->refresh_first = f[2]->type == REDIS_REPLY_STRING && strcmp(f[2]->str, "refresh") == 0;
@@ -702,8 +837,10 @@ static void job_start(struct worker *w, struct app *a, redisReply **f)
     j->fails = (int)elem_ll(f[7]);
     j->idle = (int)elem_ll(f[8]);
     j->interval_ms = elem_ll(f[9]);
+    j->interval_set = j->interval_ms > 0;
     if (j->interval_ms <= 0)
         j->interval_ms = w->cfg->poll_interval_ms;
+    j->prepaid = j->refresh_first ? 2 : 1;
     j->due_ms = elem_ll(f[10]);
     if (j->user == NULL || j->at_sealed == NULL || j->rt_sealed == NULL || j->state_text == NULL) {
         job_free(j);
@@ -725,6 +862,7 @@ static void on_claim(struct rlink *l, redisReply *r, void *ud)
     double now = ev_now(w->loop);
     (void)l;
     a->claiming = 0;
+    wm_claim(w->wm, ev_time() - a->claim_t0);
     if (r == NULL) {
         a->wake_at = now + IDLE_CLAIM_S;
         kick(w);
@@ -740,8 +878,15 @@ static void on_claim(struct rlink *l, redisReply *r, void *ud)
     long long wake = elem_ll(r->element[1]);
     long long rnow = elem_ll(r->element[2]);
     size_t njobs = (r->elements - 3) / CLAIM_FIELDS;
-    for (size_t i = 0; i < njobs; i++)
+    for (size_t i = 0; i < njobs; i++) {
+        /* schedule lag: Redis' claim time minus the time the poll fell due */
+        hist_add(&w->lag, (rnow - elem_ll(r->element[3 + i * CLAIM_FIELDS + 10])) * 1000);
+        wm_lag(w->wm, (double)(rnow - elem_ll(r->element[3 + i * CLAIM_FIELDS + 10])) / 1000.0);
         job_start(w, a, r->element + 3 + i * CLAIM_FIELDS);
+    }
+    if (code == 1 || code == 3)
+        wm_blocked(w->wm, a->id, a->last_claim_at > 0 ? now - a->last_claim_at : 0);
+    a->last_claim_at = now;
     double delay = code == 0 ? IDLE_CLAIM_S : BLOCKED_CLAIM_S;
     if (code == 0 && njobs > 0)
         delay = 0;   /* more may be due: claim again as soon as capacity allows */
@@ -762,6 +907,7 @@ static void claim_app(struct worker *w, struct app *a, int batch)
     snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
     const char *argv[] = {a->k.due, a->k.leases, a->k.rl, a->k.calls, a->k.app,
                           a->k.user_prefix, nb, lease, w->id, margin, budget, quota};
+    a->claim_t0 = ev_time();
     if (rlink_eval(w->redis, SCRIPT_CLAIM, 5, 12, argv, NULL, on_claim, a) == 0)
         a->claiming = 1;
 }
@@ -832,7 +978,9 @@ static void on_app_info(struct rlink *l, redisReply *r, void *ud)
         const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
         if (f == NULL || v == NULL)
             continue;
-        if (strcmp(f, "client_id") == 0) {
+        if (strcmp(f, "budget_30s") == 0) {
+            a->budget_30s = atof(v);
+        } else if (strcmp(f, "client_id") == 0) {
             snprintf(a->client_id, sizeof a->client_id, "%s", v);
         } else if (strcmp(f, "client_secret") == 0) {
             snprintf(ad, sizeof ad, "app:%s", a->id);
@@ -849,10 +997,21 @@ static void on_app_info(struct rlink *l, redisReply *r, void *ud)
     }
 }
 
+static void on_budget(struct rlink *l, redisReply *r, void *ud)
+{
+    struct app *a = ud;
+    (void)l;
+    if (r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL))
+        wm_budget(a->w->wm, a->id, r->type == REDIS_REPLY_STRING ? atof(r->str) : a->budget_30s);
+}
+
 static void load_app(struct worker *w, struct app *a)
 {
     const char *argv[] = {"HGETALL", a->k.app};
+    const char *eff[] = {"HGET", a->k.rl, "budget_eff"};
     rlink_command(w->redis, on_app_info, a, 2, argv, NULL);
+    if (w->wm)
+        rlink_command(w->redis, on_budget, a, 3, eff, NULL);
 }
 
 static void on_apps(struct rlink *l, redisReply *r, void *ud)
@@ -895,6 +1054,46 @@ static void refresh_apps(struct worker *w)
 
 /* ----------------------------------------------------------- heartbeat --- */
 
+/* heartbeat_hists: lag_p50_ms, lag_p99_ms, lag_max_ms and poll_p50_ms,
+ * poll_p95_ms, poll_p99_ms, poll_max_ms over the last heartbeat interval
+ * (left as they were when it saw no polls), and lag_hist / poll_hist, the
+ * cumulative histograms since start in hist_encode's text form. */
+static void heartbeat_hists(struct worker *w)
+{
+    static char lag_text[16384], lat_text[16384];
+    char v[7][24];
+    const char *hset[2 + 2 * 7 + 4] = {"HSET", w->worker_key};
+    int n = 2;
+
+    if (w->lag.count > 0) {
+        snprintf(v[0], sizeof v[0], "%.3f", hist_quantile(&w->lag, 0.50) / 1000.0);
+        snprintf(v[1], sizeof v[1], "%.3f", hist_quantile(&w->lag, 0.99) / 1000.0);
+        snprintf(v[2], sizeof v[2], "%.3f", w->lag.max_us / 1000.0);
+        hset[n++] = "lag_p50_ms", hset[n++] = v[0];
+        hset[n++] = "lag_p99_ms", hset[n++] = v[1];
+        hset[n++] = "lag_max_ms", hset[n++] = v[2];
+    }
+    if (w->lat.count > 0) {
+        snprintf(v[3], sizeof v[3], "%.3f", hist_quantile(&w->lat, 0.50) / 1000.0);
+        snprintf(v[4], sizeof v[4], "%.3f", hist_quantile(&w->lat, 0.95) / 1000.0);
+        snprintf(v[5], sizeof v[5], "%.3f", hist_quantile(&w->lat, 0.99) / 1000.0);
+        snprintf(v[6], sizeof v[6], "%.3f", w->lat.max_us / 1000.0);
+        hset[n++] = "poll_p50_ms", hset[n++] = v[3];
+        hset[n++] = "poll_p95_ms", hset[n++] = v[4];
+        hset[n++] = "poll_p99_ms", hset[n++] = v[5];
+        hset[n++] = "poll_max_ms", hset[n++] = v[6];
+    }
+    hist_merge(&w->lag_total, &w->lag);
+    hist_merge(&w->lat_total, &w->lat);
+    hist_reset(&w->lag);
+    hist_reset(&w->lat);
+    hist_encode(&w->lag_total, lag_text, sizeof lag_text);
+    hist_encode(&w->lat_total, lat_text, sizeof lat_text);
+    hset[n++] = "lag_hist", hset[n++] = lag_text;
+    hset[n++] = "poll_hist", hset[n++] = lat_text;
+    rlink_command(w->redis, NULL, NULL, n, hset, NULL);
+}
+
 static void heartbeat(struct worker *w)
 {
     char expiry[24], host[128] = "", pid[16], inflight[16], conns[24], polls[24], events[24];
@@ -916,6 +1115,7 @@ static void heartbeat(struct worker *w)
     rlink_command(w->redis, NULL, NULL, 4, zadd, NULL);
     rlink_command(w->redis, NULL, NULL, 16, hset, NULL);
     rlink_command(w->redis, NULL, NULL, 3, expire, NULL);
+    heartbeat_hists(w);
 }
 
 static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
@@ -923,6 +1123,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     struct worker *w = t->data;
     (void)loop;
     (void)revents;
+    wm_tick(w->wm, httpc_inflight(w->http), rlink_reconnects(w->redis), rlink_up(w->redis));
     if (!rlink_up(w->redis))
         return;
     heartbeat(w);
@@ -1019,6 +1220,9 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
     ho.connect_timeout_ms = c->http_timeout_ms;
     ho.ca_file = c->ca_file;
     ho.max_body = (size_t)c->max_body_bytes;
+    w.wm = wm_new(c, err, errlen);
+    if (w.wm == NULL && err[0])
+        goto out;
     w.http = httpc_new(w.loop, &ho, err, errlen);
     if (w.http == NULL)
         goto out;
@@ -1060,6 +1264,7 @@ out:
     ev_signal_stop(w.loop, &w.sigint);
     if (w.http)
         httpc_free(w.http);   /* aborts what is left, without callbacks */
+    wm_free(w.wm);
     if (w.redis)
         rlink_free(w.redis);   /* pending commands' callbacks see NULL replies */
     while (w.job_list)
