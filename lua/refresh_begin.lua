@@ -1,3 +1,4 @@
+#!lua
 -- refresh_begin.lua: a poll got 401 "The access token expired": take the
 -- user's refresh lock (single flight across every worker), unless another
 -- worker holds it or has already stored a newer access token.

@@ -1,6 +1,11 @@
+#!lua flags=allow-oom
 -- token_store.lua: store a refreshed token pair with a compare-and-set on the
 -- refresh token that was used, so two racing refreshes can never leave a dead
 -- refresh token stored.
+--
+-- flags=allow-oom: runs even when Redis is over maxmemory (the other scripts
+-- are refused then): Spotify may have rotated the refresh token, and the new
+-- one exists nowhere else.
 --
 -- KEYS[1] <p>{<app>}:user:<u> HASH the user
 -- ARGV[1] fence of the claim that refreshed
@@ -10,6 +15,8 @@
 -- ARGV[5] new refresh token (sealed); "" keeps the stored one (Spotify's
 --         usual answer has none)
 -- ARGV[6] granted scope ("" keeps the stored one)
+-- ARGV[7] "1" when ARGV[5] is the same refresh token re-sealed under the
+--         current key (a key rotation), not a new one from Spotify
 --
 -- Returns 1 when stored, 0 when the stored refresh token is no longer the
 -- one used (another refresh won: its tokens stay), -1 when the user is gone.
@@ -27,7 +34,9 @@ redis.call('HSET', key, 'access_token', ARGV[3], 'expires_at', now + tonumber(AR
            'refreshed_at', now)
 if ARGV[5] ~= '' then
     redis.call('HSET', key, 'refresh_token', ARGV[5])
-    redis.call('HINCRBY', key, 'rotations', 1)
+    if ARGV[7] ~= '1' then
+        redis.call('HINCRBY', key, 'rotations', 1)
+    end
 end
 if ARGV[6] ~= '' then
     redis.call('HSET', key, 'scope', ARGV[6])

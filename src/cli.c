@@ -15,8 +15,11 @@
 #include "log.h"
 #include "secrets.h"
 
-#define REFRESH_LIFETIME_MS (183LL * 24 * 3600 * 1000)  /* Spotify: 6 months from authorisation */
+/* Spotify: refresh tokens die 6 months after authorisation; 180 days errs early. */
+#define REFRESH_LIFETIME_MS (180LL * 24 * 3600 * 1000)
 #define REFRESH_WARN_MS (14LL * 24 * 3600 * 1000)
+#define NEAR_EXPIRY_LIST 20     /* users named by status (all are counted) */
+#define CRED_RELOAD_MS 7000     /* workers reread an app's credentials at least this often */
 #define WORKER_DEAD_MS 0
 
 /* opt: one `--name value` option of a command. */
@@ -192,17 +195,18 @@ static int print_json(cJSON *o)
 static int app_add(const struct sw_config *c, int argc, char **argv)
 {
     struct opt o[] = {{"client-id", NULL, 0}, {"client-secret", NULL, 0}, {"mode", NULL, 0},
-                      {"budget", NULL, 0}, {"quota", NULL, 0}, {NULL, NULL, 0}};
+                      {"budget", NULL, 0}, {"quota", NULL, 0}, {"window-ms", NULL, 0},
+                      {NULL, NULL, 0}};
     const char *pos[1];
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     char *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
-    long long budget = -1, quota = -1;
+    long long budget = -1, quota = -1, window = -1;
     int rc = 1;
 
     if (parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value) {
         fprintf(stderr, "usage: spotwatch app add APP --client-id ID --client-secret SECRET "
-                        "[--mode development|extended] [--budget N] [--quota N]\n");
+                        "[--mode development|extended] [--budget N] [--quota N] [--window-ms MS]\n");
         return 2;
     }
     const char *mode = o[2].value ? o[2].value : "development";
@@ -213,7 +217,8 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
         return 2;
     }
     if ((o[3].value && parse_ll("--budget", o[3].value, 0, 1000000, &budget) != 0) ||
-        (o[4].value && parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0))
+        (o[4].value && parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0) ||
+        (o[5].value && parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0))
         return 2;
     if (secrets_keyring(c, &kr, 1, err, sizeof err) != 0) {
         fprintf(stderr, "spotwatch: %s\n", err);
@@ -238,8 +243,16 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     if (budget >= 0) {
         snprintf(num, sizeof num, "%lld", budget);
         const char *b[] = {"HSET", appkey, "budget_30s", num};
-        const char *d[] = {"HDEL", k.rl, "budget_eff"};
-        if (cmd_ok(r, 4, b) != 0 || cmd_ok(r, 3, d) != 0)
+        const char *d[] = {"HDEL", k.rl, "budget_eff", "budget_ceiling"};
+        if (cmd_ok(r, 4, b) != 0 || cmd_ok(r, 4, d) != 0)
+            goto out;
+    }
+    if (window >= 0) {
+        /* The length of the rolling window the budget counts in (Spotify's
+         * is 30 s; shorter ones let tests run many windows quickly). */
+        snprintf(num, sizeof num, "%lld", window);
+        const char *wn[] = {"HSET", appkey, "window_ms", num};
+        if (cmd_ok(r, 4, wn) != 0)
             goto out;
     }
     if (quota >= 0) {
@@ -251,6 +264,23 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     const char *sadd[] = {"SADD", apps, pos[0]};
     if (cmd_ok(r, 3, sadd) != 0)
         goto out;
+    /* New credentials end an invalid_client block, once the workers have
+     * reread the app (they do every few seconds). */
+    redisReply *bl = redisCommand(r, "HMGET %s block_reason blocked_until", k.rl);
+    if (bl && bl->type == REDIS_REPLY_ARRAY && bl->elements == 2 && bl->element[0]->str &&
+        strcmp(bl->element[0]->str, "invalid_client") == 0 && bl->element[1]->str) {
+        long long until = redis_now_ms(r) + CRED_RELOAD_MS;
+        if (strtoll(bl->element[1]->str, NULL, 10) > until) {
+            snprintf(num, sizeof num, "%lld", until);
+            const char *b[] = {"HSET", k.rl, "blocked_until", num};
+            if (cmd_ok(r, 4, b) != 0) {
+                freeReplyObject(bl);
+                goto out;
+            }
+        }
+    }
+    if (bl)
+        freeReplyObject(bl);
     printf("app %s: %s mode\n", pos[0], mode);
     rc = 0;
 out:
@@ -314,13 +344,68 @@ static int app_ls(const struct sw_config *c, int argc, char **argv)
     return 0;
 }
 
+/* app_unblock: the operator ends an app's 429 block (a QUOTA_EXCEEDED block
+ * lasts hours; after raising the quota with Spotify there is no need to wait
+ * it out). Only the block goes: the adaptive budget and counters stay. */
+static int app_unblock(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{NULL, NULL, 0}};
+    const char *pos[1];
+    char apps[KEY_MAX];
+    redisContext *r;
+    int rc = 1;
+
+    if (parse_opts(argc, argv, o, pos, 1) != 1) {
+        fprintf(stderr, "usage: spotwatch app unblock APP\n");
+        return 2;
+    }
+    if (check_id("app", pos[0]) != 0)
+        return 2;
+    if ((r = connect_redis(c)) == NULL)
+        return 1;
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, pos[0]);
+    redisReply *m = redisCommand(r, "SISMEMBER %s %s", apps, pos[0]);
+    int known = m && m->type == REDIS_REPLY_INTEGER && m->integer == 1;
+    if (m)
+        freeReplyObject(m);
+    if (!known) {
+        fprintf(stderr, "spotwatch: no such app '%s'\n", pos[0]);
+        goto out;
+    }
+    redisReply *h = redisCommand(r, "HMGET %s blocked_until block_reason", k.rl);
+    long long until = h && h->type == REDIS_REPLY_ARRAY && h->elements == 2 && h->element[0]->str
+                          ? strtoll(h->element[0]->str, NULL, 10) : 0;
+    char reason[64];
+    snprintf(reason, sizeof reason, "%s",
+             h && h->type == REDIS_REPLY_ARRAY && h->elements == 2 && h->element[1]->str ? h->element[1]->str : "");
+    if (h)
+        freeReplyObject(h);
+    long long now = redis_now_ms(r);
+    const char *d[] = {"HDEL", k.rl, "blocked_until", "block_reason", "blocked_at"};
+    if (cmd_ok(r, 5, d) != 0)
+        goto out;
+    if (until > now)
+        printf("app %s: unblocked (was %s for %lld s more)\n", pos[0], reason[0] ? reason : "blocked",
+               (until - now + 999) / 1000);
+    else
+        printf("app %s: was not blocked\n", pos[0]);
+    rc = 0;
+out:
+    redisFree(r);
+    return rc;
+}
+
 int cli_app(const struct sw_config *c, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "add") == 0)
         return app_add(c, argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "ls") == 0)
         return app_ls(c, argc - 2, argv + 2);
-    fprintf(stderr, "usage: spotwatch app add|ls ...\n");
+    if (argc >= 2 && strcmp(argv[1], "unblock") == 0)
+        return app_unblock(c, argc - 2, argv + 2);
+    fprintf(stderr, "usage: spotwatch app add|ls|unblock ...\n");
     return 2;
 }
 
@@ -570,6 +655,265 @@ out:
     return rc;
 }
 
+/* user import: bulk `user add` (+ `watch start`) from JSON lines
+ * {"user","app","access_token","refresh_token","expires_in","scope"}, sealed
+ * the same way and written pipelined, IMPORT_BATCH users per round trip. */
+#define IMPORT_BATCH 512
+
+struct import_row {
+    char user[ID_MAX + 1];
+    char app[ID_MAX + 1];
+    char *at, *rt;              /* sealed */
+    long long expires_in;       /* s */
+    char *scope;
+    long line;
+};
+
+static void wipe(char *s)
+{
+    for (volatile char *p = s; p && *p; p++)
+        *p = 0;
+}
+
+/* import_parse fills row from one line; -1 (reported) when the line is bad. */
+static int import_parse(const struct crypto_keyring *kr, const char *file, long lineno, char *line,
+                        struct import_row *row)
+{
+    char err[256], ad[ID_MAX + 8];
+    cJSON *j = cJSON_Parse(line);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "app");
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(j, "refresh_token");
+    const cJSON *ei = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scope");
+    int rc = -1;
+
+    memset(row, 0, sizeof *row);
+    row->line = lineno;
+    if (!cJSON_IsString(u) || !cJSON_IsString(a) || !cJSON_IsString(at) || !cJSON_IsString(rt) ||
+        (ei && !cJSON_IsNumber(ei)) || (sc && !cJSON_IsString(sc))) {
+        fprintf(stderr, "spotwatch: %s:%ld: want {\"user\",\"app\",\"access_token\",\"refresh_token\""
+                        "[,\"expires_in\"][,\"scope\"]}\n", file, lineno);
+        goto out;
+    }
+    if (check_id("user", u->valuestring) != 0 || check_id("app", a->valuestring) != 0)
+        goto out;
+    row->expires_in = ei ? (long long)ei->valuedouble : 3600;
+    if (row->expires_in < 0 || row->expires_in > 100000000) {
+        fprintf(stderr, "spotwatch: %s:%ld: expires_in out of range\n", file, lineno);
+        goto out;
+    }
+    snprintf(row->user, sizeof row->user, "%s", u->valuestring);
+    snprintf(row->app, sizeof row->app, "%s", a->valuestring);
+    snprintf(ad, sizeof ad, "user:%s", row->user);
+    row->at = crypto_seal(kr, ad, at->valuestring, err, sizeof err);
+    row->rt = row->at ? crypto_seal(kr, ad, rt->valuestring, err, sizeof err) : NULL;
+    row->scope = strdup(sc ? sc->valuestring : "user-read-currently-playing user-read-playback-state");
+    if (row->rt == NULL || row->scope == NULL) {
+        fprintf(stderr, "spotwatch: %s:%ld: %s\n", file, lineno, row->rt ? "out of memory" : err);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (cJSON_IsString(at))
+        wipe(at->valuestring);
+    if (cJSON_IsString(rt))
+        wipe(rt->valuestring);
+    cJSON_Delete(j);
+    if (rc != 0) {
+        free(row->at);
+        free(row->rt);
+        free(row->scope);
+        row->at = row->rt = row->scope = NULL;
+    }
+    return rc;
+}
+
+/* import_flush writes rows[0..n) and frees them; returns how many were stored
+ * or -1 when Redis failed. Phase 1 asks, for every row, whether its app exists,
+ * which app owns the user now and whether a poll is in flight; phase 2 writes
+ * what `user add` (and `watch start`) would. */
+static int import_flush(const struct sw_config *c, redisContext *r, const char *file,
+                        struct import_row *rows, int n, int watch, long long interval)
+{
+    char users[KEY_MAX], apps[KEY_MAX], ukey[KEY_MAX], exp[24], now_s[24], when[24], iv[24];
+    redisReply *rep;
+    int stored = 0, ok[IMPORT_BATCH], leased[IMPORT_BATCH], sent = 0, failed = 0;
+
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    long long now = redis_now_ms(r);
+    snprintf(now_s, sizeof now_s, "%lld", now);
+    snprintf(iv, sizeof iv, "%lld", interval);
+    for (int i = 0; i < n; i++) {
+        struct app_keys k;
+        keys_app(&k, c->key_prefix, rows[i].app);
+        const char *ism[] = {"SISMEMBER", apps, rows[i].app};
+        const char *hg[] = {"HGET", users, rows[i].user};
+        const char *zs[] = {"ZSCORE", k.leases, rows[i].user};
+        redisAppendCommandArgv(r, 3, ism, NULL);
+        redisAppendCommandArgv(r, 3, hg, NULL);
+        redisAppendCommandArgv(r, 3, zs, NULL);
+    }
+    for (int i = 0; i < n; i++) {
+        redisReply *a = NULL, *o = NULL, *l = NULL;
+        if (redisGetReply(r, (void **)&a) != REDIS_OK || redisGetReply(r, (void **)&o) != REDIS_OK ||
+            redisGetReply(r, (void **)&l) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
+            stored = -1;
+            goto out;
+        }
+        ok[i] = 1;
+        if (a->type != REDIS_REPLY_INTEGER || a->integer != 1) {
+            fprintf(stderr, "spotwatch: %s:%ld: no such app '%s' (spotwatch app add)\n", file,
+                    rows[i].line, rows[i].app);
+            ok[i] = 0;
+        } else if (o->type == REDIS_REPLY_STRING && strcmp(o->str, rows[i].app) != 0) {
+            fprintf(stderr, "spotwatch: %s:%ld: user '%s' belongs to app '%s'; `user rm` it first\n",
+                    file, rows[i].line, rows[i].user, o->str);
+            ok[i] = 0;
+        }
+        leased[i] = l->type == REDIS_REPLY_STRING;
+        freeReplyObject(a);
+        freeReplyObject(o);
+        freeReplyObject(l);
+    }
+    srand((unsigned)(now ^ getpid()));
+    long long span = (interval > 0 ? interval : c->poll_interval_ms) / 4;
+    for (int i = 0; i < n; i++) {
+        if (!ok[i])
+            continue;
+        struct app_keys k;
+        keys_app(&k, c->key_prefix, rows[i].app);
+        keys_user(ukey, sizeof ukey, c->key_prefix, rows[i].app, rows[i].user);
+        snprintf(exp, sizeof exp, "%lld", now + rows[i].expires_in * 1000);
+        const char *hset[] = {"HSET", ukey, "app", rows[i].app, "access_token", rows[i].at,
+                              "refresh_token", rows[i].rt, "expires_at", exp, "scope", rows[i].scope,
+                              "authorized_at", now_s};
+        const char *dir[] = {"HSET", users, rows[i].user, rows[i].app};
+        redisAppendCommandArgv(r, 14, hset, NULL);
+        redisAppendCommandArgv(r, 4, dir, NULL);
+        sent += 2;
+        if (!watch) {
+            const char *nx[] = {"HSETNX", ukey, "status", "stopped"};
+            redisAppendCommandArgv(r, 4, nx, NULL);
+            sent++;
+            continue;
+        }
+        const char *hs[] = {"HSET", ukey, "status", "active", "reason", "", "fails", "0", "idle", "0",
+                            "interval_ms", iv};
+        redisAppendCommandArgv(r, interval > 0 ? 12 : 10, hs, NULL);
+        sent++;
+        if (!leased[i]) {
+            snprintf(when, sizeof when, "%lld", now + (span > 0 ? rand() % span : 0));
+            const char *za[] = {"ZADD", k.due, "NX", when, rows[i].user};
+            redisAppendCommandArgv(r, 5, za, NULL);
+            sent++;
+        }
+    }
+    for (int i = 0; i < sent; i++) {
+        if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
+            stored = -1;
+            goto out;
+        }
+        if (rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", rep->str);
+            failed = 1;
+        }
+        freeReplyObject(rep);
+    }
+    for (int i = 0; i < n; i++)
+        stored += ok[i];
+    if (failed)
+        stored = -1;
+out:
+    for (int i = 0; i < n; i++) {
+        free(rows[i].at);
+        free(rows[i].rt);
+        free(rows[i].scope);
+    }
+    return stored;
+}
+
+static int user_import(const struct sw_config *c, int argc, char **argv)
+{
+    struct opt o[] = {{"watch", NULL, 1}, {"interval", NULL, 0}, {NULL, NULL, 0}};
+    const char *pos[1];
+    struct crypto_keyring *kr = NULL;
+    redisContext *r = NULL;
+    struct import_row *rows = NULL;
+    FILE *f = NULL;
+    char *line = NULL, err[256];
+    size_t cap = 0;
+    long long interval = 0, stored = 0, bad = 0;
+    long lineno = 0;
+    int n = 0, rc = 1;
+
+    if (parse_opts(argc, argv, o, pos, 1) != 1) {
+        fprintf(stderr, "usage: spotwatch user import FILE|- [--watch] [--interval MS]\n");
+        return 2;
+    }
+    if (o[1].value && parse_ll("--interval", o[1].value, 100, 86400000, &interval) != 0)
+        return 2;
+    if (secrets_keyring(c, &kr, 1, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return 1;
+    }
+    f = strcmp(pos[0], "-") == 0 ? stdin : fopen(pos[0], "r");
+    rows = calloc(IMPORT_BATCH, sizeof *rows);
+    if (f == NULL || rows == NULL) {
+        fprintf(stderr, "spotwatch: %s: %s\n", pos[0], f ? "out of memory" : strerror(errno));
+        goto out;
+    }
+    if ((r = connect_redis(c)) == NULL)
+        goto out;
+    for (;;) {
+        ssize_t len = getline(&line, &cap, f);
+        if (len >= 0) {
+            lineno++;
+            if (strspn(line, " \t\r\n") == (size_t)len)
+                continue;
+            if (import_parse(kr, pos[0], lineno, line, &rows[n]) == 0)
+                n++;
+            else
+                bad++;
+            wipe(line);
+        }
+        if (n == IMPORT_BATCH || (len < 0 && n > 0)) {
+            int s = import_flush(c, r, pos[0], rows, n, o[0].value != NULL, interval);
+            if (s < 0)
+                goto out;
+            bad += n - s;
+            stored += s;
+            n = 0;
+        }
+        if (len < 0)
+            break;
+    }
+    printf("imported %lld users%s", stored, o[0].value ? " (watching)" : "");
+    if (bad)
+        printf(", %lld lines refused", bad);
+    printf("\n");
+    rc = bad ? 1 : 0;
+out:
+    for (int i = 0; i < n; i++) {
+        free(rows[i].at);
+        free(rows[i].rt);
+        free(rows[i].scope);
+    }
+    free(rows);
+    if (line)
+        secret_free(line);
+    if (f && f != stdin)
+        fclose(f);
+    crypto_free(kr);
+    if (r)
+        redisFree(r);
+    return rc;
+}
+
 int cli_user(const struct sw_config *c, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "add") == 0)
@@ -580,7 +924,9 @@ int cli_user(const struct sw_config *c, int argc, char **argv)
         return user_ls(c, argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "rm") == 0)
         return user_rm(c, argc - 2, argv + 2);
-    fprintf(stderr, "usage: spotwatch user add|show|ls|rm ...\n");
+    if (argc >= 2 && strcmp(argv[1], "import") == 0)
+        return user_import(c, argc - 2, argv + 2);
+    fprintf(stderr, "usage: spotwatch user add|show|ls|rm|import ...\n");
     return 2;
 }
 
@@ -670,7 +1016,7 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
     redisReply *leases = redisCommand(r, "ZCARD %s", k.leases);
     redisReply *rl = redisCommand(r, "HGETALL %s", k.rl);
     redisReply *st = redisCommand(r, "HGETALL %s", k.stats);
-    redisReply *ap = redisCommand(r, "HMGET %s mode budget_30s quota_24h", k.app);
+    redisReply *ap = redisCommand(r, "HMGET %s mode budget_30s quota_24h window_ms", k.app);
     cJSON_AddNumberToObject(a, "scheduled", due && due->type == REDIS_REPLY_INTEGER ? (double)due->integer : 0);
     cJSON_AddNumberToObject(a, "overdue", over && over->type == REDIS_REPLY_INTEGER ? (double)over->integer : 0);
     cJSON_AddNumberToObject(a, "in_flight", leases && leases->type == REDIS_REPLY_INTEGER ? (double)leases->integer : 0);
@@ -681,21 +1027,32 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
             lag = 0;
     }
     cJSON_AddNumberToObject(a, "schedule_lag_ms", (double)lag);
-    long long budget = c->app_budget_30s;
-    if (ap && ap->type == REDIS_REPLY_ARRAY && ap->elements == 3) {
+    long long budget = c->app_budget_30s, window = 30000, quota = 0;
+    if (ap && ap->type == REDIS_REPLY_ARRAY && ap->elements == 4) {
         cJSON_AddStringToObject(a, "mode", ap->element[0]->str ? ap->element[0]->str : "");
         if (ap->element[1]->str)
             budget = strtoll(ap->element[1]->str, NULL, 10);
-        cJSON_AddNumberToObject(a, "quota_24h", ap->element[2]->str ? atof(ap->element[2]->str) : (double)c->app_quota_24h);
+        quota = ap->element[2]->str ? strtoll(ap->element[2]->str, NULL, 10) : c->app_quota_24h;
+        if (ap->element[0]->str == NULL || strcmp(ap->element[0]->str, "development") != 0)
+            quota = 0;   /* as claim.lua: only development mode has the 24 h quota */
+        cJSON_AddNumberToObject(a, "quota_24h", (double)quota);
+        if (ap->element[3]->str)
+            window = strtoll(ap->element[3]->str, NULL, 10);
     }
     cJSON_AddNumberToObject(a, "budget_30s", (double)budget);
+    cJSON_AddNumberToObject(a, "window_ms", (double)window);
     double eff = (double)budget;
+    long long quota_used = 0;
     cJSON *limit = cJSON_AddObjectToObject(a, "limiter");
     cJSON_AddStringToObject(limit, "state", "ok");
     for (size_t i = 0; rl && rl->type == REDIS_REPLY_ARRAY && i + 1 < rl->elements; i += 2) {
         const char *f = rl->element[i]->str, *v = rl->element[i + 1]->str;
         if (strcmp(f, "budget_eff") == 0)
             eff = atof(v);
+        else if (strcmp(f, "budget_ceiling") == 0)
+            cJSON_AddNumberToObject(limit, f, atof(v));
+        else if (f[0] == 'q' && f[1] >= '0' && f[1] <= '9' && strtoll(f + 1, NULL, 10) > now / 3600000 - 24)
+            quota_used += strtoll(v, NULL, 10);
         else if (strcmp(f, "blocked_until") == 0 && strtoll(v, NULL, 10) > now) {
             cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("blocked"));
             cJSON_AddNumberToObject(limit, "blocked_for_ms", (double)(strtoll(v, NULL, 10) - now));
@@ -708,6 +1065,10 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
     if (cJSON_GetObjectItem(limit, "blocked_for_ms") && bs && cJSON_IsString(bs) &&
         strcmp(bs->valuestring, "rate_limited") != 0)
         cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString(bs->valuestring));
+    /* Our own count of the rolling 24 h quota (claim.lua's hour buckets). */
+    cJSON_AddNumberToObject(limit, "quota_used_24h", (double)quota_used);
+    if (quota > 0 && quota_used >= quota && !cJSON_GetObjectItem(limit, "blocked_for_ms"))
+        cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("quota_spent"));
     cJSON_AddNumberToObject(a, "budget_effective_30s", eff);
     cJSON *stats = cJSON_AddObjectToObject(a, "stats");
     for (size_t i = 0; st && st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2)
@@ -719,23 +1080,35 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
     return a;
 }
 
-static cJSON *status_users(redisContext *r, const struct sw_config *c)
+/* status_users counts users by status; near gets {"count","users"}: the
+ * users (not already reauth_required) whose refresh token dies within
+ * REFRESH_WARN_MS, from the same pipelined HMGET. */
+static cJSON *status_users(redisContext *r, const struct sw_config *c, long long now, cJSON *near)
 {
     char users[KEY_MAX], ukey[KEY_MAX];
     cJSON *by = cJSON_CreateObject();
+    cJSON *near_users = cJSON_CreateArray();
+    int nnear = 0;
     keys_global(users, sizeof users, c->key_prefix, "users");
     redisReply *rep = redisCommand(r, "HGETALL %s", users);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
         goto out;
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
-        redisAppendCommand(r, "HGET %s status", ukey);
+        redisAppendCommand(r, "HMGET %s status authorized_at", ukey);
     }
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         redisReply *s = NULL;
         if (redisGetReply(r, (void **)&s) != REDIS_OK)
             break;
-        const char *st = s && s->type == REDIS_REPLY_STRING ? s->str : "unknown";
+        int ok = s && s->type == REDIS_REPLY_ARRAY && s->elements == 2;
+        const char *st = ok && s->element[0]->type == REDIS_REPLY_STRING ? s->element[0]->str : "unknown";
+        long long auth_at = ok && s->element[1]->type == REDIS_REPLY_STRING ? strtoll(s->element[1]->str, NULL, 10) : 0;
+        if (auth_at > 0 && auth_at + REFRESH_LIFETIME_MS - now < REFRESH_WARN_MS &&
+            strcmp(st, "reauth_required") != 0) {
+            if (nnear++ < NEAR_EXPIRY_LIST)
+                cJSON_AddItemToArray(near_users, cJSON_CreateString(rep->element[i]->str));
+        }
         cJSON *n = cJSON_GetObjectItem(by, st);
         if (n)
             cJSON_SetNumberValue(n, n->valuedouble + 1);
@@ -745,6 +1118,8 @@ static cJSON *status_users(redisContext *r, const struct sw_config *c)
             freeReplyObject(s);
     }
 out:
+    cJSON_AddNumberToObject(near, "count", nnear);
+    cJSON_AddItemToObject(near, "users", near_users);
     if (rep)
         freeReplyObject(rep);
     return by;
@@ -795,7 +1170,9 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     cJSON *s = cJSON_CreateObject();
     cJSON_AddNumberToObject(s, "now_ms", (double)now);
     cJSON_AddItemToObject(s, "workers", status_workers(r, c, now));
-    cJSON_AddItemToObject(s, "users", status_users(r, c));
+    cJSON *near = cJSON_CreateObject();
+    cJSON_AddItemToObject(s, "users", status_users(r, c, now, near));
+    cJSON_AddItemToObject(s, "refresh_tokens_near_expiry", near);
     cJSON *arr = cJSON_AddArrayToObject(s, "apps");
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
     redisReply *rep = redisCommand(r, "SMEMBERS %s", apps);
@@ -818,21 +1195,31 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "users"))
         printf(" %s=%.0f", it->string, it->valuedouble);
     printf("\n");
+    if (cJSON_GetNumberValue(cJSON_GetObjectItem(near, "count")) > 0) {
+        printf("refresh tokens near expiry: %.0f (reconnect them):",
+               cJSON_GetNumberValue(cJSON_GetObjectItem(near, "count")));
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(near, "users"))
+            printf(" %s", it->valuestring);
+        printf("\n");
+    }
     cJSON_ArrayForEach(it, arr) {
         cJSON *lim = cJSON_GetObjectItem(it, "limiter"), *st = cJSON_GetObjectItem(it, "stats");
-        printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%.0f/30s effective=%.1f limiter=%s",
+        printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%.0f/%gs effective=%.1f limiter=%s",
                cJSON_GetStringValue(cJSON_GetObjectItem(it, "app")),
                num(it, "scheduled"),
                num(it, "in_flight"),
                num(it, "overdue"),
                num(it, "schedule_lag_ms"),
                num(it, "budget_30s"),
+               num(it, "window_ms") / 1000,
                num(it, "budget_effective_30s"),
                cJSON_GetStringValue(cJSON_GetObjectItem(lim, "state")));
         if (cJSON_GetObjectItem(lim, "blocked_for_ms"))
             printf(" (for %.0f s)", num(lim, "blocked_for_ms") / 1000);
         if (cJSON_GetObjectItem(lim, "retry_after_capped_at"))
             printf(" [a Retry-After was capped]");
+        if (num(it, "quota_24h") > 0)
+            printf(" quota=%.0f/%.0f per 24h", num(lim, "quota_used_24h"), num(it, "quota_24h"));
         printf("\n  polls=%.0f errors=%.0f 429s=%.0f\n", num(st, "polls"),
                num(st, "errors"),
                num(st, "r429"));

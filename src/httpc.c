@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 /* Recycled requests kept for reuse; beyond this they are freed. */
 #define HTTPC_FREE_MAX 32
@@ -42,6 +43,7 @@ struct httpc_req {
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
     struct httpc_req *prev, *next; /* active list, or free list (next only) */
+    int get_ready;            /* the easy handle holds every option of a plain GET */
 };
 
 /* httpc_sock: the ev_io watching one of curl's sockets. */
@@ -66,6 +68,20 @@ struct httpc {
     int inflight;
     long connections;         /* sockets opened for connections, since httpc_new */
 };
+
+/* httpc_req_wipe cleanses what may hold credentials before it is freed or
+ * reused: the request headers (Authorization), the body of a POST (a refresh
+ * token) and the answer to a POST (new tokens). */
+static void httpc_req_wipe(struct httpc_req *r)
+{
+    for (struct curl_slist *l = r->hdrs; l; l = l->next)
+        OPENSSL_cleanse(l->data, strlen(l->data));
+    if (r->post) {
+        OPENSSL_cleanse(r->post, strlen(r->post));
+        if (r->body)
+            OPENSSL_cleanse(r->body, r->len);
+    }
+}
 
 static void httpc_drain(struct httpc *h)
 {
@@ -120,6 +136,7 @@ static void httpc_drain(struct httpc *h)
         r->cb(&resp, r->ud);
 
         /* recycle */
+        httpc_req_wipe(r);
         curl_slist_free_all(r->hdrs);
         r->hdrs = NULL;
         free(r->post);
@@ -133,7 +150,6 @@ static void httpc_drain(struct httpc *h)
         }
         r->len = 0;
         if (h->nspare < HTTPC_FREE_MAX) {
-            curl_easy_reset(r->easy);
             r->next = h->spare;
             h->spare = r;
             h->nspare++;
@@ -374,6 +390,7 @@ err:
 static void httpc_req_destroy(struct httpc_req *r)
 {
     curl_easy_cleanup(r->easy);
+    httpc_req_wipe(r);
     curl_slist_free_all(r->hdrs);
     free(r->post);
     free(r->body);
@@ -414,8 +431,18 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
 {
     CURL *e = r->easy;
     CURLcode rc = CURLE_OK;
+    int plain_get = body == NULL && strcmp(method, "GET") == 0;
 
 #define SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+    /* A GET on a handle whose last request was a GET (the poll, over and
+     * over) keeps every option but the URL and the headers: resetting and
+     * setting them again costs more per poll than anything else here. */
+    if (plain_get && r->get_ready) {
+        SETOPT(CURLOPT_URL, url);
+        goto headers;
+    }
+    curl_easy_reset(e);
+    r->get_ready = 0;
     SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_PRIVATE, r);
     SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
@@ -458,6 +485,9 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
         SETOPT(CURLOPT_CUSTOMREQUEST, method);
     }
 
+    r->get_ready = plain_get;
+
+headers:
     /* "Expect:" stops curl's 100-continue round trip on larger POSTs */
     r->hdrs = curl_slist_append(NULL, "Expect:");
     if (!r->hdrs)

@@ -53,6 +53,7 @@ struct app {
     double wake_at;          /* ev_now() before which no claim is sent */
     int claiming;            /* a claim is in flight */
     int alerted;             /* invalid_client already logged */
+    int claim_failing;       /* a claim error was logged: once until a claim works */
     double claim_t0;         /* ev_time() when the claim in flight was sent */
     double last_claim_at;    /* ev_now() of the last claim answer */
     double budget_30s;       /* the app's configured budget (metrics) */
@@ -158,8 +159,8 @@ static void job_free(struct job *j)
     if (j->next)
         j->next->prev = j->prev;
     free(j->user);
-    free(j->at_sealed);
-    free(j->rt_sealed);
+    secret_free(j->at_sealed);   /* sealed, but "plain.<token>" in plaintext mode */
+    secret_free(j->rt_sealed);
     secret_free(j->access_token);
     free(j->state_text);
     free(j);
@@ -294,7 +295,8 @@ static void job_finish(struct job *j, struct outcome *o)
     w->events += o->nevents;
     if (o->error[0])
         w->errors++;
-    if (o->error[0])
+    /* invalid_client is the app's fault: its one alert is enough, no line per user. */
+    if (o->error[0] && strcmp(o->name, "invalid_client") != 0)
         log_info("user %s: %s (%s)", j->user, o->name, o->error);
     int rc = rlink_eval(w->redis, SCRIPT_COMPLETE, 8, n, argv, NULL, on_complete, j);
     outcome_free(o);
@@ -476,7 +478,10 @@ static void on_poll(const struct httpc_response *r, void *ud)
         snprintf(o.error, sizeof o.error, "429 %s", o.name);
         break;
     case API_TRANSIENT:
-        outcome_backoff(&o, j, "transient: %s", r->curl_code ? r->error : msg);
+        if (r->curl_code)
+            outcome_backoff(&o, j, "transient: %s", r->error);
+        else
+            outcome_backoff(&o, j, "transient: HTTP %ld: %s", r->status, msg);
         o.name = "error";
         break;
     case API_FORBIDDEN:
@@ -531,7 +536,7 @@ static void job_poll(struct job *j)
     }
 
     if (j->access_token == NULL || j->access_token[0] == '\0') {
-        job_refresh(j);
+        job_refresh_after_401(j);   /* no token: refresh under the lock */
         return;
     }
     if (job_gate(j, 0))
@@ -589,6 +594,7 @@ static void store_tokens(struct job *j, struct tok_response *t)
     struct worker *w = j->w;
     char ad[ID_MAX + 8], user_key[KEY_MAX], err[128], life[24];
     char *at = NULL, *rt = NULL;
+    const char *reseal = "0";
     struct outcome o;
 
     snprintf(ad, sizeof ad, "user:%s", j->user);
@@ -597,23 +603,34 @@ static void store_tokens(struct job *j, struct tok_response *t)
         rt = crypto_seal(w->keys, ad, t->refresh_token, err, sizeof err);
     if (at == NULL || (t->refresh_token && rt == NULL))
         goto fail;
+    if (rt == NULL && j->rt_sealed && j->rt_sealed[0] && crypto_needs_reseal(w->keys, j->rt_sealed)) {
+        /* The kept refresh token is under an older key (or plain): re-seal
+         * it with the current one, so a rotated-out key can be retired.
+         * If that fails the old ciphertext simply stays. */
+        char *plain = crypto_open(w->keys, ad, j->rt_sealed, err, sizeof err);
+        rt = plain ? crypto_seal(w->keys, ad, plain, err, sizeof err) : NULL;
+        secret_free(plain);
+        reseal = rt ? "1" : "0";
+    }
     keys_user(user_key, sizeof user_key, w->cfg->key_prefix, j->app->id, j->user);
     snprintf(life, sizeof life, "%lld", t->expires_in_s * 1000);
     const char *argv[] = {user_key, j->fence, j->rt_sealed ? j->rt_sealed : "", at, life,
-                          rt ? rt : "", t->scope ? t->scope : ""};
+                          rt ? rt : "", t->scope ? t->scope : "", reseal};
     secret_free(j->access_token);
     j->access_token = strdup(t->access_token);
-    free(j->at_sealed);
+    secret_free(j->at_sealed);
     j->at_sealed = at;
     at = NULL;
-    free(rt);
-    if (j->access_token == NULL || rlink_eval(w->redis, SCRIPT_TOKEN_STORE, 1, 7, argv, NULL,
-                                              on_token_store, j) != 0)
+    /* rlink_eval copies argv, so rt may go once it returns (not before). */
+    int rc = j->access_token == NULL ? -1 : rlink_eval(w->redis, SCRIPT_TOKEN_STORE, 1, 8, argv, NULL,
+                                                       on_token_store, j);
+    secret_free(rt);
+    if (rc != 0)
         job_free(j);
     return;
 fail:
-    free(at);
-    free(rt);
+    secret_free(at);
+    secret_free(rt);
     outcome_init(&o, j, "error");
     outcome_backoff(&o, j, "sealing refreshed token failed: %s", err);
     job_finish(j, &o);
@@ -768,12 +785,12 @@ static void on_refresh_begin(struct rlink *l, redisReply *r, void *ud)
     }
     long long code = r->element[0]->integer;
     if (code == 1 && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_STRING) {
-        free(j->rt_sealed);
+        secret_free(j->rt_sealed);
         j->rt_sealed = strdup(r->element[1]->str);
         job_refresh(j);
     } else if (code == 2 && r->elements >= 3 && r->element[1]->type == REDIS_REPLY_STRING) {
         /* Another worker refreshed meanwhile: poll with its token. */
-        free(j->at_sealed);
+        secret_free(j->at_sealed);
         j->at_sealed = strdup(r->element[1]->str);
         j->refreshed = 1;
         if (j->at_sealed == NULL || job_open_access_token(j, j->at_sealed) != 0) {
@@ -846,8 +863,14 @@ static void job_start(struct worker *w, struct app *a, redisReply **f)
         job_free(j);
         return;
     }
-    if (j->refresh_first || job_open_access_token(j, j->at_sealed) != 0) {
-        job_refresh(j);
+    if (j->refresh_first) {
+        job_refresh(j);   /* claim.lua took the refresh lock */
+        return;
+    }
+    if (job_open_access_token(j, j->at_sealed) != 0) {
+        /* Unreadable (e.g. another user's ciphertext): never sent anywhere;
+         * refresh under the lock, with this user's own refresh token. */
+        job_refresh_after_401(j);
         return;
     }
     job_poll(j);
@@ -869,11 +892,18 @@ static void on_claim(struct rlink *l, redisReply *r, void *ud)
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
-        log_error("app %s: claim failed: %s", a->id, r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        /* e.g. OOM (a full Redis refuses the script as a whole): once, not every second */
+        if (!a->claim_failing)
+            log_error("app %s: claim failed: %s; retrying every %.0f s", a->id,
+                      r->type == REDIS_REPLY_ERROR ? r->str : "bad reply", BLOCKED_CLAIM_S);
+        a->claim_failing = 1;
         a->wake_at = now + BLOCKED_CLAIM_S;
         kick(w);
         return;
     }
+    if (a->claim_failing)
+        log_info("app %s: claims work again", a->id);
+    a->claim_failing = 0;
     long long code = elem_ll(r->element[0]);
     long long wake = elem_ll(r->element[1]);
     long long rnow = elem_ll(r->element[2]);

@@ -82,6 +82,11 @@ def run_module(path, pattern):
 
 
 def main(argv):
+    # One log directory for the whole run, so the last test module can grep
+    # every log line the suite wrote (tests/integration/test_zz_secrets_in_logs.py).
+    if not os.environ.get("SW_TEST_LOGDIR"):
+        import tempfile
+        os.environ["SW_TEST_LOGDIR"] = tempfile.mkdtemp(prefix="sw-logs-")
     pattern = None
     files = []
     unit = integ = True
@@ -114,6 +119,7 @@ def main(argv):
         p, f = run_module(m, pattern)
         passed += p
         failed += f
+    print("logs: %s" % os.environ["SW_TEST_LOGDIR"], flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed or passed == 0 else 0
 

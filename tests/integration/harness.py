@@ -520,6 +520,20 @@ class Worker:
         return self.proc.output()
 
 
+def keygen(path=None):
+    """`spotwatch keygen`: a new key in path (default: a fresh temp file);
+    its keys are recorded as secrets. Returns the path."""
+    path = path or os.path.join(tmpdir(), "tokens.key")
+    r = subprocess.run([SPOTWATCH, "keygen", path], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, "spotwatch keygen failed: %s" % r.stderr)
+    with open(path) as f:
+        for ln in f:
+            parts = ln.split()
+            if len(parts) == 2 and not ln.startswith("#"):
+                record_secret(parts[1])
+    return path
+
+
 def setup_app(redis, sim, app="app1", client_id=None, secret="s3cret-app", mode="extended",
               users=(), allowlist=None, redirect_uris=None, extra=None):
     """Register an app in the simulator and in spotwatch; returns client_id."""
