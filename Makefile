@@ -5,6 +5,8 @@
 #   make test SANITIZER=address,undefined
 #   make demo            a live demo: private redis, simulator, two workers
 #   make bench           benchmarks (print figures; write bench-results.json)
+#   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if RSS or fds grow
+#   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each
 #   make deps            install the Debian packages the build, tests and demo need
 #   make install         PREFIX=/usr/local DESTDIR=
 
@@ -26,7 +28,8 @@ endif
 # The product's modules (main.c holds only the command dispatch).
 SRC := src/keys.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
        src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c \
-       src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c
+       src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c \
+       src/connlink.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
        lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua
 
@@ -67,7 +70,7 @@ build/tests/unit_%: tests/unit/test_%.c $(OBJ)
 
 test: deps
 	$(MAKE) all unit
-	python3 tests/run.py $(TESTS)
+	SW_SANITIZER=$(SANITIZER) python3 tests/run.py $(TESTS)
 
 unit: $(UNIT_BINS)
 
@@ -77,6 +80,34 @@ demo: deps
 
 bench: all
 	python3 tests/bench/bench.py
+
+# a long run under churn; fails if a worker's RSS or fd count grows
+soak: all
+	python3 tests/bench/soak.py --minutes $(or $(MINUTES),30)
+
+# Fuzzing (clang's libFuzzer, with ASan+UBSan): `make fuzz [FUZZ_SECONDS=60]`
+# builds each target into build/fuzz/ (whatever SANITIZER says) and runs it
+# that long, starting from its checked-in corpus tests/fuzz/corpus/<name>/
+# (replayed first: the regression tests). New inputs go to
+# build/fuzz/corpus/<name>/, a crash's input to build/fuzz/<name>-crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                $(shell pkg-config --cflags libcjson libcrypto)
+FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
+FUZZ_NAMES   := playback token config state
+
+build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/playback.c
+build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/token.c
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c
+build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/oauth.c src/keys.c
+build/fuzz/fuzz_%:
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 deps:
 	.ci/deps.sh
@@ -89,6 +120,6 @@ install: bin/spotwatch
 clean:
 	rm -rf build bin
 
-.PHONY: all test unit demo bench deps install clean
+.PHONY: all test unit demo bench soak fuzz deps install clean
 
 -include $(wildcard build/*.d build/sim/*.d build/tests/*.d)

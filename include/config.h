@@ -64,6 +64,8 @@ struct sw_config {
     char connect_allowed_origins[CFG_STR]; /* serve: return_to origins, comma-separated;
                                               "" = the origin of public-url */
     enum dup_account duplicate_account;    /* serve: refuse (default) or allow */
+    char connect_key_file[CFG_STR];        /* serve: HMAC key of signed /connect links;
+                                              "" = /connect unauthenticated */
     char metrics_listen[CFG_STR];  /* worker: "" = off */
 
     /* Logging */
@@ -97,7 +99,8 @@ int config_load_file(struct sw_config *c, const char *path, char *err, size_t er
  * it also runs config_check. */
 int config_parse_args(struct sw_config *c, int argc, char **argv, int *argi, char *err, size_t errlen);
 
-/* config_check tests the rules between directives (paused-max-ms >=
+/* config_check tests the rules between directives (api-base and
+ * accounts-base are http(s) URLs, paused-max-ms >=
  * paused-interval-ms, backoff-max-ms >= backoff-base-ms, retry-after-max-ms >=
  * retry-after-default-ms). Returns 0, or -1 with a message in err. */
 int config_check(const struct sw_config *c, char *err, size_t errlen);

@@ -1,11 +1,12 @@
+#!lua
 -- claim.lua: take up to N due polls of one app, under a lease, within the
 -- app's rate limit, in one atomic step.
 --
 -- KEYS[1] <p>{<app>}:due      ZSET user -> next poll (ms)
 -- KEYS[2] <p>{<app>}:leases   ZSET user -> lease expiry (ms)
 -- KEYS[3] <p>{<app>}:rl       HASH limiter state (blocked_until, budget_eff, q<hour>, ...)
--- KEYS[4] <p>{<app>}:calls    ZSET the calls granted in the last 30 s (sliding log)
--- KEYS[5] <p>{<app>}:app      HASH the app (budget_30s, quota_24h, mode)
+-- KEYS[4] <p>{<app>}:calls    ZSET the calls granted in the app's window (sliding log)
+-- KEYS[5] <p>{<app>}:app      HASH the app (budget_30s, window_ms, quota_24h, mode)
 -- ARGV[1] user key prefix, "<p>{<app>}:user:" (same hash tag, so same slot)
 -- ARGV[2] most users to take
 -- ARGV[3] lease length (ms)
@@ -19,20 +20,26 @@
 --   code 1: the app is blocked by a 429 until wake_ms
 --   code 2: the 30 s budget is spent until wake_ms
 --   code 3: the 24 h quota is spent until wake_ms
+-- A "refresh" job is two calls (the token endpoint, then the poll): it is only
+-- taken when the limiter has room for both.
 -- Each job is 11 strings: user, fence, kind ("poll" | "refresh"),
 -- access_token, expires_at, refresh_token, state, fails, idle, interval_ms,
 -- due_ms (when it fell due, for the schedule lag).
 --
 -- The rate limit is a sliding log rather than GCRA: Spotify counts calls in a
 -- rolling 30 s window, and only a log of the calls in that window can promise
--- never to exceed it; its size is bounded by the budget itself.
+-- never to exceed it; its size is bounded by the budget itself. The window is
+-- 30 s unless the app sets window_ms (`app add --window-ms`; tests use short
+-- windows to run many of them quickly). A call stays in the log a guard
+-- (1 % of the window, at least 250 ms) longer than the window: we log when a
+-- call is granted, Spotify counts when it arrives, and a new call must not
+-- arrive while Spotify still counts the one it replaces.
 
 local due_key, lease_key, rl_key, calls_key, app_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local user_prefix = ARGV[1]
 local want = tonumber(ARGV[2])
 local lease_ms = tonumber(ARGV[3])
 local margin_ms = tonumber(ARGV[5])
-local WINDOW_MS = 30000
 local HOUR_MS = 3600000
 
 local t = redis.call('TIME')
@@ -54,22 +61,28 @@ if blocked_until > now then
     return {1, blocked_until, now}
 end
 
-local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode')
+local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
 local budget = tonumber(app[1] or '') or tonumber(ARGV[6])
 local quota = tonumber(app[2] or '') or tonumber(ARGV[7])
 if app[3] ~= 'development' then quota = 0 end
+local window_ms = tonumber(app[4] or '') or 30000
+local keep_ms = window_ms + math.max(250, math.floor(window_ms / 100))
 local eff = tonumber(rl[2] or '')
 if budget > 0 and eff and eff < budget then budget = math.max(1, math.floor(eff)) end
 
 local n = want
+-- room: the calls the limiter still allows (nil = unlimited); when it runs
+-- out before the batch is full, {room_code, room_wake} says until when.
+local room, room_code, room_wake, room_all = nil, 0, 0, false
 if budget > 0 then
-    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - WINDOW_MS)
-    local left = budget - redis.call('ZCARD', calls_key)
+    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
+    local inlog = redis.call('ZCARD', calls_key)
+    local left = budget - inlog
     if left <= 0 then
         local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
-        return {2, tonumber(oldest[2]) + WINDOW_MS + 1, now}
+        return {2, tonumber(oldest[2]) + keep_ms + 1, now}
     end
-    if left < n then n = left end
+    room, room_code, room_all = left, 2, inlog == 0
 end
 
 local hour = math.floor(now / HOUR_MS)
@@ -88,21 +101,30 @@ if quota > 0 then
     if used >= quota then
         return {3, (oldest_hour + 24) * HOUR_MS, now}
     end
-    if quota - used < n then n = quota - used end
+    if room == nil or quota - used < room then
+        room, room_code, room_wake, room_all = quota - used, 3, ((oldest_hour or hour) + 24) * HOUR_MS, used == 0
+    end
 end
+if room and room < n then n = room end
 
 -- (c) The most overdue users first.
 local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n)
 local out = {0, 0, now}
 local spent = 0
+local full = false
+-- Users leaving the due set, and the leases taken, are written once per
+-- claim (below the loop), not once per user: each redis.call costs.
+local gone, leased = {}, {}
+local lease_s = string.format('%d', now + lease_ms)
 for i = 1, #due, 2 do
     if spent >= n then break end
     local u, due_ms = due[i], due[i + 1]
     local key = user_prefix .. u
-    redis.call('ZREM', due_key, u)
     local h = redis.call('HMGET', key, 'status', 'access_token', 'expires_at', 'refresh_token',
-                         'state', 'fails', 'idle', 'interval_ms', 'refresh_until')
-    if h[1] == 'active' then
+                         'state', 'fails', 'idle', 'interval_ms', 'refresh_until', 'fence')
+    if h[1] ~= 'active' then
+        gone[#gone + 1] = u
+    else
         local expires_at = tonumber(h[3] or '0') or 0
         local refresh_until = tonumber(h[9] or '0') or 0
         local kind = 'poll'
@@ -114,19 +136,28 @@ for i = 1, #due, 2 do
                 kind = 'refresh'
             end
         end
+        -- A refresh is two calls: the token endpoint counts too. Without room
+        -- for both the user stays first in line (unless the window is empty:
+        -- a budget below 2 must not starve a user for ever).
+        local cost = (kind == 'refresh') and 2 or 1
         if wait_refresh then
             -- Another worker is refreshing this user: run just after it.
             redis.call('ZADD', due_key, refresh_until + 50, u)
+        elseif room and spent + cost > room and not (spent == 0 and room_all) then
+            redis.call('ZADD', due_key, due_ms, u)
+            full = true
+            break
         else
             -- (d) In flight under a lease, with a fencing token.
-            local fence = redis.call('HINCRBY', key, 'fence', 1)
-            redis.call('ZADD', lease_key, now + lease_ms, u)
-            redis.call('HSET', key, 'lease_owner', ARGV[4])
+            local fence = string.format('%d', (tonumber(h[10] or '0') or 0) + 1)
+            gone[#gone + 1] = u
+            leased[#leased + 1], leased[#leased + 2] = lease_s, u
             if kind == 'refresh' then
-                redis.call('HSET', key, 'refresh_until', now + lease_ms, 'refresh_fence', fence)
+                redis.call('HSET', key, 'fence', fence, 'lease_owner', ARGV[4], 'refresh_until', lease_s,
+                           'refresh_fence', fence)
+            else
+                redis.call('HSET', key, 'fence', fence, 'lease_owner', ARGV[4])
             end
-            -- A refresh is two calls: the token endpoint counts too.
-            local cost = (kind == 'refresh') and 2 or 1
             if budget > 0 then
                 redis.call('ZADD', calls_key, now, now .. ':' .. fence .. ':' .. u)
                 if cost == 2 then
@@ -135,7 +166,7 @@ for i = 1, #due, 2 do
             end
             spent = spent + cost
             out[#out + 1] = u
-            out[#out + 1] = tostring(fence)
+            out[#out + 1] = fence
             out[#out + 1] = kind
             out[#out + 1] = h[2] or ''
             out[#out + 1] = h[3] or '0'
@@ -148,8 +179,22 @@ for i = 1, #due, 2 do
         end
     end
 end
+for i = 1, #gone, 500 do
+    redis.call('ZREM', due_key, unpack(gone, i, math.min(i + 499, #gone)))
+end
+for i = 1, #leased, 1000 do
+    redis.call('ZADD', lease_key, unpack(leased, i, math.min(i + 999, #leased)))
+end
 if quota > 0 and spent > 0 then
     redis.call('HINCRBY', rl_key, 'q' .. hour, spent)
+end
+if full and #out == 3 then
+    -- Nothing taken: the first in line needs more room than is left.
+    if room_code == 2 then
+        local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
+        room_wake = tonumber(oldest[2] or now) + keep_ms + 1
+    end
+    return {room_code, room_wake, now}
 end
 
 local nxt = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')

@@ -1,3 +1,4 @@
+#!lua
 -- oauth_slot.lua: the serve process' share of an app's rate limit. An OAuth
 -- callback makes two calls against the app's client id (the token exchange
 -- and GET /me), so it takes them from the same sliding log and quota that
@@ -62,6 +63,7 @@ end
 
 local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
 local window_ms = tonumber(app[4] or '') or WINDOW_MS   -- the app's window, as claim.lua
+window_ms = window_ms + math.max(250, math.floor(window_ms / 100))   -- and its guard
 local budget = tonumber(app[1] or '') or tonumber(ARGV[3])
 local quota = tonumber(app[2] or '') or tonumber(ARGV[4])
 if app[3] ~= 'development' then quota = 0 end

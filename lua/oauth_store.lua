@@ -1,6 +1,11 @@
+#!lua flags=allow-oom
 -- oauth_store.lua: store the tokens of a finished OAuth login on exactly the
 -- user its state named, record which Spotify account that user is, and start
 -- watching them, in one atomic step (or change nothing).
+--
+-- flags=allow-oom: runs even when Redis is over maxmemory (the other scripts
+-- are refused then): the authorization code is spent, its tokens exist
+-- nowhere else.
 --
 -- KEYS[1] <p>{<app>}:user:<u>  HASH the user
 -- KEYS[2] <p>{<app>}:accounts  HASH Spotify account id -> user id

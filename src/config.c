@@ -106,6 +106,7 @@ static const struct cfg_directive table[] = {
     LONG("oauth-state-ttl-ms", oauth_state_ttl_ms, "600000", 1000, 3600000),
     STR("connect-allowed-origins", connect_allowed_origins, ""),
     ENUM("duplicate-account", duplicate_account, "refuse", dup_names),
+    STR("connect-key-file", connect_key_file, ""),
     STR("metrics-listen", metrics_listen, ""),
 
     /* Logging */
@@ -131,6 +132,24 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+/* printable copies up to 64 bytes of s into buf (size n >= 68), with every
+ * byte that is not printable ASCII shown as '?' and "..." when cut: error
+ * messages echo what the user wrote, and a binary file must not be able to
+ * put terminal escapes on the operator's screen. */
+static const char *printable(const char *s, char *buf, size_t n)
+{
+    size_t o = 0;
+
+    for (; *s != '\0' && o + 4 < n && o < 64; s++)
+        buf[o++] = (*s >= 0x20 && *s <= 0x7e) ? *s : '?';
+    if (*s != '\0' && o + 3 < n) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 /* Names match case-insensitively, as redis.conf directives do. */
@@ -177,8 +196,9 @@ static int set_directive(struct sw_config *c, const struct cfg_directive *d, con
                          char *err, size_t errlen)
 {
     char *field = (char *)c + d->off;
+    char pbuf[72];
     /* A secret value is never echoed back, even when it is malformed. */
-    const char *shown = d->secret ? "(hidden)" : value;
+    const char *shown = d->secret ? "(hidden)" : printable(value, pbuf, sizeof pbuf);
 
     switch (d->type) {
     case CT_INT:
@@ -260,9 +280,10 @@ void config_defaults(struct sw_config *c)
 int config_set(struct sw_config *c, const char *name, const char *value, char *err, size_t errlen)
 {
     const struct cfg_directive *d = find_directive(name);
+    char pbuf[72];
 
     if (d == NULL) {
-        set_err(err, errlen, "unknown directive '%s'", name);
+        set_err(err, errlen, "unknown directive '%s'", printable(name, pbuf, sizeof pbuf));
         return -1;
     }
     if (value == NULL) {
@@ -272,8 +293,22 @@ int config_set(struct sw_config *c, const char *name, const char *value, char *e
     return set_directive(c, d, value, err, errlen);
 }
 
+/* http_url: 1 if s starts like an absolute http(s) URL. */
+static int http_url(const char *s)
+{
+    return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
+}
+
 int config_check(const struct sw_config *c, char *err, size_t errlen)
 {
+    char pbuf[72];
+
+    if (!http_url(c->api_base) || !http_url(c->accounts_base)) {
+        const char *bad = http_url(c->api_base) ? "accounts-base" : "api-base";
+        set_err(err, errlen, "%s: must be an http:// or https:// URL (got '%s')", bad,
+                printable(http_url(c->api_base) ? c->accounts_base : c->api_base, pbuf, sizeof pbuf));
+        return -1;
+    }
     if (c->paused_max_ms < c->paused_interval_ms) {
         set_err(err, errlen, "paused-max-ms (%ld) must not be below paused-interval-ms (%ld)",
                 c->paused_max_ms, c->paused_interval_ms);
@@ -300,7 +335,7 @@ int config_check(const struct sw_config *c, char *err, size_t errlen)
  * Returns 0, or -1 with a message (without the path:line: prefix). */
 static int split_line(char *line, char **name, char **value, char *err, size_t errlen)
 {
-    char *p = line, *end;
+    char *p = line, *end, pbuf[72];
 
     *name = *value = NULL;
     while (*p == ' ' || *p == '\t')
@@ -326,7 +361,8 @@ static int split_line(char *line, char **name, char **value, char *err, size_t e
         *value = out;
         for (;;) {
             if (*p == '\0') {
-                set_err(err, errlen, "%s: unterminated quoted value", *name);
+                set_err(err, errlen, "%s: unterminated quoted value",
+                        printable(*name, pbuf, sizeof pbuf));
                 return -1;
             }
             if (*p == '"')
@@ -338,7 +374,8 @@ static int split_line(char *line, char **name, char **value, char *err, size_t e
         p++;            /* past the closing quote */
         *out = '\0';    /* out <= p - 1, so this never clobbers unread text */
         if (*p != '\0') {
-            set_err(err, errlen, "%s: unexpected text after the quoted value", *name);
+            set_err(err, errlen, "%s: unexpected text after the quoted value",
+                    printable(*name, pbuf, sizeof pbuf));
             return -1;
         }
         return 0;
@@ -348,7 +385,8 @@ static int split_line(char *line, char **name, char **value, char *err, size_t e
     while (*p != '\0' && *p != ' ' && *p != '\t')
         p++;
     if (*p != '\0') {
-        set_err(err, errlen, "%s: expected one value (quote a value that contains spaces)", *name);
+        set_err(err, errlen, "%s: expected one value (quote a value that contains spaces)",
+                printable(*name, pbuf, sizeof pbuf));
         return -1;
     }
     return 0;

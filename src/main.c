@@ -30,6 +30,9 @@ static const char usage[] =
     "  status [--json]                       workers, users, schedule lag, limits, errors\n"
     "  tail [USER...]                        print events as they arrive, one JSON a line\n"
     "  keygen FILE                           add a new token key to FILE (mode 0600)\n"
+    "  connect-link USER [--app APP] [--return-to URL] [--ttl S]\n"
+    "                                        print a signed /connect link (connect-key-file;\n"
+    "                                        --ttl at most 900, default 600)\n"
     "  config                                print the effective configuration\n"
     "\n"
     "Every directive of conf/spotwatch.conf can be given as --<directive> VALUE.\n";
@@ -85,6 +88,8 @@ int main(int argc, char **argv)
         return cli_tail(&cfg, cargc, cargv);
     if (strcmp(cmd, "keygen") == 0)
         return cli_keygen(&cfg, cargc, cargv);
+    if (strcmp(cmd, "connect-link") == 0)
+        return cli_connect_link(&cfg, cargc, cargv);
     if (strcmp(cmd, "config") == 0) {
         config_write(&cfg, stdout);
         return 0;

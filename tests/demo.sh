@@ -61,9 +61,11 @@ for u in "${USERS[@]}"; do
 done
 echo "== ${#USERS[@]} users registered (tokens sealed with AES-256-GCM); starting two workers"
 
-$SW "${OPTS[@]}" --log-level warn worker 2>"$TMP/worker1.log" &
+# The simulator's clock runs 30x, so smart polling's predicted track ends (in
+# simulated ms) would come far too late: poll playing users every 2 s instead.
+$SW "${OPTS[@]}" --log-level warn --playing-max-ms 2000 worker 2>"$TMP/worker1.log" &
 PIDS+=($!)
-$SW "${OPTS[@]}" --log-level warn worker 2>"$TMP/worker2.log" &
+$SW "${OPTS[@]}" --log-level warn --playing-max-ms 2000 worker 2>"$TMP/worker2.log" &
 PIDS+=($!)
 
 # Some listeners pause, skip and move devices while we watch.

@@ -1,0 +1,79 @@
+#!lua
+-- grant.lua: permission for one more call of a job already claimed.
+-- claim.lua grants a job's first call (its first two for a "refresh" job:
+-- the token endpoint, then the poll). A job may need more: a poll that drew
+-- 401 "The access token expired" refreshes and polls again, a poll whose
+-- stored token cannot be opened refreshes first. Each such call asks here
+-- just before it leaves, so no call leaves a worker while its app is
+-- blocked (another worker may have recorded a 429 since the claim), and a
+-- call the claim did not pay for is taken from the same budget and quota.
+--
+-- KEYS[1] <p>{<app>}:rl     HASH limiter state (blocked_until, budget_eff, q<hour>)
+-- KEYS[2] <p>{<app>}:calls  ZSET the sliding log of granted calls
+-- KEYS[3] <p>{<app>}:app    HASH the app (budget_30s, window_ms, quota_24h, mode)
+-- ARGV[1] 1: a call beyond those the claim granted (counted now); 0: the
+--         claim already counted it (only the block is checked)
+-- ARGV[2] a unique tag for the log entry ("<fence>:<user>:<n>")
+-- ARGV[3] default budget per window (0 = unlimited), when the app sets none
+-- ARGV[4] default 24 h quota for development-mode apps (0 = none)
+--
+-- Returns {code, until_ms, now_ms}:
+--   code 0: the call may leave now (until_ms 0)
+--   code 1: the app is blocked by a 429 until until_ms
+--   code 2: the budget is spent until until_ms
+--   code 3: the 24 h quota is spent until until_ms
+
+local rl_key, calls_key, app_key = KEYS[1], KEYS[2], KEYS[3]
+local HOUR_MS = 3600000
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local rl = redis.call('HMGET', rl_key, 'blocked_until', 'budget_eff')
+local blocked_until = tonumber(rl[1] or '0') or 0
+if blocked_until > now then
+    return {1, blocked_until, now}
+end
+if ARGV[1] ~= '1' then
+    return {0, 0, now}
+end
+
+local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
+local budget = tonumber(app[1] or '') or tonumber(ARGV[3])
+local quota = tonumber(app[2] or '') or tonumber(ARGV[4])
+if app[3] ~= 'development' then quota = 0 end
+local window_ms = tonumber(app[4] or '') or 30000
+local keep_ms = window_ms + math.max(250, math.floor(window_ms / 100))   -- as claim.lua
+local eff = tonumber(rl[2] or '')
+if budget > 0 and eff and eff < budget then budget = math.max(1, math.floor(eff)) end
+
+if budget > 0 then
+    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
+    if redis.call('ZCARD', calls_key) >= budget then
+        local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
+        return {2, tonumber(oldest[2]) + keep_ms + 1, now}
+    end
+end
+
+local hour = math.floor(now / HOUR_MS)
+if quota > 0 then
+    local fields = {}
+    for i = 0, 23 do fields[#fields + 1] = 'q' .. (hour - i) end
+    local counts = redis.call('HMGET', rl_key, unpack(fields))
+    local used = 0
+    local oldest_hour = nil
+    for i = 24, 1, -1 do
+        local c = tonumber(counts[i] or '0') or 0
+        if c > 0 and oldest_hour == nil then oldest_hour = hour - (i - 1) end
+        used = used + c
+    end
+    if used >= quota then
+        return {3, ((oldest_hour or hour) + 24) * HOUR_MS, now}
+    end
+    redis.call('HINCRBY', rl_key, 'q' .. hour, 1)
+end
+
+if budget > 0 then
+    redis.call('ZADD', calls_key, now, now .. ':' .. ARGV[2])
+end
+return {0, 0, now}
