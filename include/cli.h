@@ -11,5 +11,8 @@ int cli_watch(const struct sw_config *c, int argc, char **argv);
 int cli_status(const struct sw_config *c, int argc, char **argv);
 int cli_tail(const struct sw_config *c, int argc, char **argv);
 int cli_keygen(const struct sw_config *c, int argc, char **argv);
+/* cli_connect_link prints a signed /connect link (include/connlink.h); it
+ * reads connect-key-file and needs no Redis. */
+int cli_connect_link(const struct sw_config *c, int argc, char **argv);
 
 #endif

@@ -43,6 +43,11 @@ struct oauth_state {
  * group or others, or one with no key. 0 or -1 + err (never the key). */
 int oauth_keys_load(struct oauth_keys *k, const char *path, char *err, size_t errlen);
 
+/* oauth_keys_load_file: oauth_keys_load for any HMAC key file (the connect
+ * links' too); what names the file in err ("connect key file"). */
+int oauth_keys_load_file(struct oauth_keys *k, const char *path, const char *what, char *err,
+                         size_t errlen);
+
 /* oauth_keys_random makes one random key (for a serve without a key file). */
 int oauth_keys_random(struct oauth_keys *k, char *err, size_t errlen);
 

@@ -4,7 +4,10 @@
  * one thread per connection; each handler talks to Redis and Spotify
  * synchronously, since none of this is the hot path).
  *
- *   GET /connect?user=<id>[&app=<app>][&return_to=<url>]
+ *   GET /connect?user=<id>[&app=<app>][&return_to=<url>][&exp=<s>&sig=<mac>]
+ *       with connect-key-file set, 403 (before Redis is touched) unless the
+ *       web app signed the link for exactly these parameters and it has not
+ *       expired (include/connlink.h); then
  *       302 to {accounts-base}/authorize with PKCE (S256) and a signed,
  *       single-use state that names the user (see include/oauth.h).
  *   GET /callback?code=..&state=..  (or ?error=access_denied&state=..)

@@ -23,6 +23,7 @@ struct serve {
     const struct sw_config *cfg;
     struct crypto_keyring *kr;      /* NULL = plaintext mode */
     struct oauth_keys keys;
+    struct oauth_keys connect_keys; /* n == 0: /connect links are not signed */
     char redirect_uri[CFG_STR + 16];
     char accounts_base[CFG_STR];    /* without a trailing '/' */
     char api_base[CFG_STR];
@@ -34,6 +35,7 @@ struct serve {
     pthread_mutex_t metrics_lock;   /* guards m and every family */
     struct metrics *m;
     struct metric_family *requests, *connects, *callbacks, *callback_seconds, *spotify_calls;
+    struct metric_family *connect_refused;  /* by reason (connlink_reason) */
 };
 
 /* answer: what a handler wants sent. */

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "connlink.h"
 #include "crypto.h"
 #include "keys.h"
 #include "log.h"
@@ -109,6 +110,22 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     if (user == NULL || !keys_valid_id(user)) {
         serve_page(a, 400, "Bad request", "The user parameter is missing or not a valid user id.");
         return;
+    }
+    /* With connect-key-file, only the web app (which knows who is logged in)
+     * can send a user here: a link it did not sign for exactly this user,
+     * app and return_to is refused before Redis is touched. */
+    if (s->connect_keys.n > 0) {
+        enum connlink_verdict v = connlink_verify(&s->connect_keys, user, want_app, return_to,
+                                                  arg(c, "exp"), arg(c, "sig"),
+                                                  serve_now_ms() / 1000);
+        if (v != CONNLINK_OK) {
+            serve_page(a, 403, "Link not valid",
+                       "This connect link is not valid (expired or not signed by the app). "
+                       "Start again from the app.");
+            serve_count(s, s->connect_refused, connlink_reason(v), 1);
+            log_warn("connect: refused a link for user %s: %s", user, connlink_reason(v));
+            return;
+        }
     }
     if (return_to && !oauth_return_to_ok(return_to, s->cfg->connect_allowed_origins, s->cfg->public_url)) {
         serve_page(a, 400, "Bad request", "return_to is not on this service's list of allowed origins.");

@@ -107,6 +107,12 @@ static int hexval(int c)
 
 int oauth_keys_load(struct oauth_keys *k, const char *path, char *err, size_t errlen)
 {
+    return oauth_keys_load_file(k, path, "state key file", err, errlen);
+}
+
+int oauth_keys_load_file(struct oauth_keys *k, const char *path, const char *what, char *err,
+                         size_t errlen)
+{
     struct stat sb;
     char buf[8192];
     ssize_t got;
@@ -116,21 +122,21 @@ int oauth_keys_load(struct oauth_keys *k, const char *path, char *err, size_t er
     memset(k, 0, sizeof *k);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "state key file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        snprintf(err, errlen, "state key file %s: not a regular file", path);
+        snprintf(err, errlen, "%s %s: not a regular file", what, path);
         goto out;
     }
     if (sb.st_mode & 077) {
-        snprintf(err, errlen, "state key file %s: readable by group or others (chmod 600 it)", path);
+        snprintf(err, errlen, "%s %s: readable by group or others (chmod 600 it)", what, path);
         goto out;
     }
     while ((got = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
         len += (size_t)got;
     if (got < 0) {
-        snprintf(err, errlen, "state key file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
         goto out;
     }
     buf[len] = '\0';
@@ -163,7 +169,7 @@ int oauth_keys_load(struct oauth_keys *k, const char *path, char *err, size_t er
             rest++;
         if (i != 32 || *rest != '\0') {
             OPENSSL_cleanse(key, sizeof key);
-            snprintf(err, errlen, "state key file %s:%d: want \"<id> <64 hex chars>\"", path, lineno);
+            snprintf(err, errlen, "%s %s:%d: want \"<id> <64 hex chars>\"", what, path, lineno);
             goto out;
         }
         if (k->n == OAUTH_MAX_KEYS) {
@@ -175,7 +181,7 @@ int oauth_keys_load(struct oauth_keys *k, const char *path, char *err, size_t er
         OPENSSL_cleanse(key, sizeof key);
     }
     if (k->n == 0) {
-        snprintf(err, errlen, "state key file %s: no key (make one with `spotwatch keygen %s`)", path,
+        snprintf(err, errlen, "%s %s: no key (make one with `spotwatch keygen %s`)", what, path,
                  path);
         goto out;
     }
@@ -307,7 +313,10 @@ int oauth_state_verify(const struct oauth_keys *k, const char *state, struct oau
     p += al;
     memcpy(out->user, payload + p, (size_t)n - p);
     out->user[(size_t)n - p] = '\0';
-    if (!keys_valid_id(out->app) || !keys_valid_id(out->user)) {
+    /* A NUL inside an id would cut it short and leave the rest unread: the
+     * ids must be exactly the signed bytes (found by tests/fuzz/fuzz_state.c). */
+    if (!keys_valid_id(out->app) || !keys_valid_id(out->user) || strlen(out->app) != al ||
+        strlen(out->user) != (size_t)n - p) {
         snprintf(err, errlen, "malformed");
         return -1;
     }

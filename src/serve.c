@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
+#include "connlink.h"
 #include "crypto.h"
 #include "keys.h"
 #include "log.h"
@@ -538,10 +539,16 @@ static int serve_metrics(struct serve *s)
     s->spotify_calls = metrics_histogram(s->m, "spotwatch_oauth_spotify_request_duration_seconds",
                                          "Spotify calls made by OAuth callbacks, by endpoint.",
                                          "endpoint", lb, nb);
-    if (!s->requests || !s->connects || !s->callbacks || !s->callback_seconds || !s->spotify_calls)
+    s->connect_refused = metrics_counter(s->m, "spotwatch_oauth_connect_refused_total",
+                                         "/connect links refused (connect-key-file), by reason.",
+                                         "reason");
+    if (!s->requests || !s->connects || !s->callbacks || !s->callback_seconds || !s->spotify_calls ||
+        !s->connect_refused)
         return -1;
     for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
         metrics_inc(s->callbacks, outcomes[i], 0);
+    for (int v = CONNLINK_OK + 1; v < CONNLINK_VERDICTS; v++)
+        metrics_inc(s->connect_refused, connlink_reason(v), 0);
     return 0;
 }
 
@@ -553,6 +560,7 @@ static void serve_free(struct serve *s)
     metrics_free(s->m);
     crypto_free(s->kr);
     oauth_keys_clear(&s->keys);
+    oauth_keys_clear(&s->connect_keys);
     pthread_mutex_destroy(&s->pool_lock);
     pthread_mutex_destroy(&s->metrics_lock);
 }
@@ -594,6 +602,15 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
             goto out;
         log_warn("no state-key-file: signing OAuth states with a random key; logins in progress "
                  "fail after a restart, and several serve processes cannot share them");
+    }
+    if (c->connect_key_file[0]) {
+        if (oauth_keys_load_file(&s.connect_keys, c->connect_key_file, "connect key file", err,
+                                 errlen) != 0)
+            goto out;
+        log_info("serve: /connect takes only links signed with the key in connect-key-file");
+    } else {
+        log_warn("/connect is not authenticated: set connect-key-file, or expose serve only to "
+                 "your backend");
     }
     if (metrics_listen_addr(c->http_listen, &ss, err, errlen) != 0)
         goto out;

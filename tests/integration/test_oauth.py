@@ -3,6 +3,7 @@ redis-server, the real simulator as Spotify, real serve and worker processes,
 and a cookie-less HTTP client that follows every redirect by hand."""
 import base64
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -464,3 +465,157 @@ def test_callback_takes_from_the_shared_budget():
     # When the window has room again (here: the log is emptied), the same URL works.
     c.cmd("DEL", "sw:{app1}:calls")
     check_page(serve.get(cb), 200, "sp-bob")
+
+
+# --- signed connect links (connect-key-file) --------------------------------
+
+APP_ORIGIN = "https://app.example.com"
+NOT_VALID = "This connect link is not valid (expired or not signed by the app)"
+
+
+def link_sig(keyfile, user, app="", return_to="", exp=0):
+    """The web app's side, as the README's "Signed connect links" says."""
+    with open(keyfile) as f:
+        key = bytes.fromhex(f.read().split()[-1])
+    msg = "\n".join(["connect", user, app, return_to, str(exp)])
+    return base64.urlsafe_b64encode(hmac.new(key, msg.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+
+
+def connect_path(user, app=None, return_to=None, exp=None, sig=None):
+    q = [(k, v) for k, v in (("user", user), ("app", app), ("return_to", return_to),
+                             ("exp", exp), ("sig", sig)) if v is not None]
+    return "/connect?" + urllib.parse.urlencode(q)
+
+
+def signed_world():
+    ck = keygen(os.path.join(tmpdir(), "connect.key"))
+    r, sim, serve, keys = world(serve_extra=["--connect-key-file", ck,
+                                             "--connect-allowed-origins", APP_ORIGIN])
+    return r, sim, serve, keys, ck
+
+
+def test_signed_connect_links():
+    """With connect-key-file, only a link the web app signed for exactly this
+    user, app and return_to, and not expired, starts a login; every other
+    link is a 403 that stores nothing and is counted by reason."""
+    r, sim, serve, keys, ck = signed_world()
+    c = r.client()
+    check("/connect is not authenticated" not in serve.output(), "no warning with a key")
+
+    # End to end: alice's signed link, with a return_to, back to the app.
+    now = int(time.time())
+    exp = now + 600
+    rt = APP_ORIGIN + "/settings?tab=spotify"
+    sig = link_sig(ck, "alice", "", rt, exp)
+    record_secret(sig)     # a live link is a credential: never in a log
+    st, h, body = serve.get(connect_path("alice", return_to=rt, exp=exp, sig=sig))
+    check(st == 302 and h.get("location", "").startswith(sim.base + "/authorize?"), "%d %r" % (st, body[:300]))
+    st, h, body = serve.get(oauth_consent(h["location"], "sp-alice"))
+    check(st == 302 and h.get("location") == rt, "back to the app: %d %r" % (st, h))
+    check(user_hash(c, "alice").get("spotify_id") == "sp-alice", "alice connected")
+    # The app named in the link is signed too.
+    sig_b = link_sig(ck, "bob", "app1", "", exp)
+    record_secret(sig_b)
+    st, h, body = serve.get(connect_path("bob", app="app1", exp=exp, sig=sig_b))
+    check(st == 302, "bob's signed link: %d %r" % (st, body[:300]))
+    check_page(serve.get(oauth_consent(h["location"], "sp-bob")), 200, "sp-bob")
+
+    m0 = serve.get("/metrics")[2].decode()
+    before = redis_dump(c, "*")
+    check(any(k.startswith("sw:oauth:") for k in before), "the logins left their states: %r" % list(before))
+    other = keygen(os.path.join(tmpdir(), "other.key"))
+    old, far = now - 120, now + 3600
+    refused = [
+        ("missing", connect_path("mallory")),                                      # today's unsigned link
+        ("missing", connect_path("mallory", exp=exp)),
+        ("missing", connect_path("alice", return_to=rt, sig=sig)),                 # exp dropped
+        ("bad_signature", connect_path("mallory", return_to=rt, exp=exp, sig=sig)),  # alice's sig, user=mallory
+        ("bad_signature", connect_path("mallory", exp=exp, sig=link_sig(ck, "alice", "", "", exp))),
+        ("bad_signature", connect_path("alice", return_to=APP_ORIGIN + "/elsewhere", exp=exp, sig=sig)),
+        ("bad_signature", connect_path("alice", exp=exp, sig=sig)),                # return_to dropped
+        ("bad_signature", connect_path("bob", exp=exp, sig=sig_b)),                # app dropped
+        ("bad_signature", connect_path("alice", return_to=rt, exp=exp + 60, sig=sig)),  # exp pushed out
+        ("bad_signature", connect_path("alice", return_to=rt, exp=exp,
+                                       sig=link_sig(other, "alice", "", rt, exp))),  # another key
+        ("bad_signature", connect_path("alice", return_to=rt, exp=exp,
+                                       sig=sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:])),
+        ("expired", connect_path("alice", exp=old, sig=link_sig(ck, "alice", "", "", old))),
+        ("too_far_ahead", connect_path("alice", exp=far, sig=link_sig(ck, "alice", "", "", far))),
+        ("malformed", connect_path("alice", exp=exp, sig="not-a-signature")),
+        ("malformed", connect_path("alice", exp="soon", sig=sig)),
+    ]
+    for i, (reason, path) in enumerate(refused):
+        check_page(serve.get(path), 403, NOT_VALID)
+        after = redis_dump(c, "*")
+        check(after == before, "refused link %d (%s) changed Redis:\nbefore %r\nafter  %r"
+              % (i, reason, before, after))
+
+    m1 = serve.get("/metrics")[2].decode()
+    strict_parse(m1)
+    for reason in ("missing", "malformed", "bad_signature", "expired", "too_far_ahead"):
+        want = sum(1 for rs, _ in refused if rs == reason)
+        got = metric(m1, "spotwatch_oauth_connect_refused_total", {"reason": reason})
+        check(got == want, "%s refusals counted: %r, want %d" % (reason, got, want))
+    check(metric(m1, "spotwatch_oauth_connects_total") == metric(m0, "spotwatch_oauth_connects_total") == 2,
+          "connects_total counts only links sent on to Spotify")
+    check(metric(m1, "spotwatch_http_requests_total", {"handler": "/connect", "code": "403"}) == len(refused))
+
+    # The refusals spent nothing: alice's link still works (it is valid until exp).
+    st, h, body = serve.get(connect_path("alice", return_to=rt, exp=exp, sig=sig))
+    check(st == 302, "the signed link still works: %d" % st)
+
+    out = serve.output()
+    check("refused a link for user mallory: bad_signature" in out, "refusals are logged: %s" % out[-1500:])
+    check(sig not in out and sig_b not in out and "sig=" not in out, "no signature in the log")
+
+
+def test_connect_link_cli_and_unsigned_warning():
+    """`spotwatch connect-link` mints a link serve accepts, signed as the README
+    tells web apps to; the README's own example works; without a key, serve
+    warns at start and keeps taking unsigned links."""
+    r, sim, serve, keys, ck = signed_world()
+    c = r.client()
+    cli = ["--connect-key-file", ck, "--public-url", serve.public_url,
+           "--connect-allowed-origins", APP_ORIGIN]
+    rt = APP_ORIGIN + "/done?x=1&y=%C3%A9"
+    url = spotwatch(r, "connect-link", "carol", "--return-to", rt, "--ttl", "120", extra=cli).stdout.strip()
+    check(url.startswith(serve.base + "/connect?"), "a link on public-url: %s" % url)
+    q = query(url)
+    check(q.get("user") == "carol" and q.get("return_to") == rt and "app" not in q, "%r" % q)
+    now = int(time.time())
+    check(now + 60 <= int(q["exp"]) <= now + 120, "exp = now + ttl: %r (now %d)" % (q["exp"], now))
+    check(q["sig"] == link_sig(ck, "carol", "", rt, q["exp"]), "the documented signature")
+    st, h, body = serve.get(url)
+    check(st == 302, "the minted link is accepted: %d %r" % (st, body[:300]))
+    st, h, body = serve.get(oauth_consent(h["location"], "sp-carol"))
+    check(st == 302 and h.get("location") == rt and user_hash(c, "carol").get("spotify_id") == "sp-carol",
+          "carol connected and sent back: %d %r" % (st, h))
+    url = spotwatch(r, "connect-link", "dave", "--app", "app1", extra=cli).stdout.strip()
+    check(query(url).get("app") == "app1", url)
+    check_page(serve.get(oauth_consent(serve.get(url)[1]["location"], "sp-dave")), 200, "sp-dave")
+
+    # The README's Python example, run as written (key path and base URL swapped in).
+    import re
+    with open(os.path.join(ROOT, "README.md")) as f:
+        m = re.search(r"### Signed connect links.*?```python\n(.*?)```", f.read(), re.S)
+    check(m is not None, "the README has the Python example")
+    ns = {}
+    exec(m.group(1).replace("/etc/spotwatch/connect.key", ck)
+         .replace("https://spotwatch.example.com", serve.base), ns)
+    url = ns["connect_link"]("erin", return_to=APP_ORIGIN + "/x")
+    check_page(serve.get(oauth_consent(serve.get(url)[1]["location"], "sp-erin")), 302)
+
+    # The CLI refuses what serve would refuse, and needs the key.
+    for args, word in ((["--ttl", "901"], "--ttl"), (["--return-to", "https://evil.example/"], "allowed"),
+                       (["--app", "a*b"], "app")):
+        p = spotwatch(r, "connect-link", "carol", *args, extra=cli, check_rc=False)
+        check(p.returncode != 0 and word in p.stderr and p.stdout == "", "%r: %d %s" % (args, p.returncode, p.stderr))
+    p = spotwatch(r, "connect-link", "carol", check_rc=False)
+    check(p.returncode != 0 and "connect-key-file" in p.stderr, "no key: %s" % p.stderr)
+
+    # Without connect-key-file: today's behaviour, with a warning at start.
+    plain = Serve(r, sim, keys)
+    check("/connect is not authenticated: set connect-key-file, or expose serve only to your backend"
+          in plain.output(), "the warning: %s" % plain.output()[-1000:])
+    check(plain.get("/connect?user=frank")[0] == 302, "unsigned links still work without a key")
+    check(serve.get("/connect?user=frank")[0] == 403, "but not where a key is set")
