@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "log.h"
 #include "oauth.h"
+#include "rsync.h"
 #include "secrets.h"
 
 /* Spotify: refresh tokens die 6 months after authorisation; 180 days errs early. */
@@ -80,40 +81,11 @@ static int parse_ll(const char *what, const char *s, long long min, long long ma
 
 static redisContext *connect_redis(const struct sw_config *c)
 {
-    struct timeval tv = {5, 0};
-    redisContext *r = redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
-    redisReply *rep = NULL;
-    if (r == NULL || r->err) {
-        fprintf(stderr, "spotwatch: cannot connect to Redis at %s:%d: %s\n", c->redis_host,
-                c->redis_port, r ? r->errstr : "out of memory");
-        goto fail;
-    }
-    redisSetTimeout(r, tv);
-    if (c->redis_password[0]) {
-        rep = c->redis_user[0] ? redisCommand(r, "AUTH %s %s", c->redis_user, c->redis_password)
-                               : redisCommand(r, "AUTH %s", c->redis_password);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "spotwatch: Redis AUTH failed: %s\n", rep ? rep->str : r->errstr);
-            goto fail;
-        }
-        freeReplyObject(rep);
-    }
-    if (c->redis_db) {
-        rep = redisCommand(r, "SELECT %d", c->redis_db);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "spotwatch: Redis SELECT %d failed: %s\n", c->redis_db,
-                    rep ? rep->str : r->errstr);
-            goto fail;
-        }
-        freeReplyObject(rep);
-    }
+    char err[512];
+    redisContext *r = rsync_connect(c, 5, err, sizeof err);
+    if (r == NULL)
+        fprintf(stderr, "spotwatch: %s\n", err);
     return r;
-fail:
-    if (rep)
-        freeReplyObject(rep);
-    if (r)
-        redisFree(r);
-    return NULL;
 }
 
 /* cmd runs one command; an error reply or a lost link is reported and gives NULL. */

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oauth.h"
+#include "rsync.h"
 #include "scripts.h"
 #include "secrets.h"
 #include "serve.h"
@@ -136,46 +137,6 @@ void serve_fail(struct answer *a, unsigned status, const char *outcome, const ch
 
 /* ================================= Redis ================================== */
 
-static redisContext *redis_connect(const struct sw_config *c, char *err, size_t errlen)
-{
-    struct timeval tv = {REDIS_TIMEOUT_S, 0};
-    redisContext *r = redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
-    redisReply *rep = NULL;
-
-    if (r == NULL || r->err) {
-        snprintf(err, errlen, "cannot connect to Redis at %.200s:%d: %.100s", c->redis_host, c->redis_port,
-                 r ? r->errstr : "out of memory");
-        goto fail;
-    }
-    redisSetTimeout(r, tv);
-    if (c->redis_password[0]) {
-        const char *av[] = {"AUTH", c->redis_user, c->redis_password};
-        rep = c->redis_user[0] ? redisCommandArgv(r, 3, av, NULL)
-                               : redisCommandArgv(r, 2, (const char *[]){"AUTH", c->redis_password}, NULL);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis AUTH failed");
-            goto fail;
-        }
-        freeReplyObject(rep);
-        rep = NULL;
-    }
-    if (c->redis_db) {
-        rep = redisCommand(r, "SELECT %d", c->redis_db);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis SELECT %d failed", c->redis_db);
-            goto fail;
-        }
-        freeReplyObject(rep);
-    }
-    return r;
-fail:
-    if (rep)
-        freeReplyObject(rep);
-    if (r)
-        redisFree(r);
-    return NULL;
-}
-
 /* serve_redis_get: an idle context first; connecting is the slow path. */
 redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen)
 {
@@ -184,7 +145,7 @@ redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen)
     if (s->nidle > 0)
         r = s->idle[--s->nidle];
     pthread_mutex_unlock(&s->pool_lock);
-    return r ? r : redis_connect(s->cfg, err, errlen);
+    return r ? r : rsync_connect(s->cfg, REDIS_TIMEOUT_S, err, errlen);
 }
 
 /* serve_redis_put returns r for reuse unless it failed (hiredis 0.14 cannot
