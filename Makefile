@@ -26,7 +26,7 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 # The product's modules (main.c holds only the command dispatch).
-SRC := src/keys.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
+SRC := src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
        src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c \
        src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c \
        src/connlink.c
