@@ -29,7 +29,7 @@ endif
 SRC := src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
        src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c \
        src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c \
-       src/connlink.c
+       src/connlink.c src/history.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
        lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua
 
@@ -96,12 +96,13 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 $(shell pkg-config --cflags libcjson libcrypto)
 FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
-FUZZ_NAMES   := playback token config state
+FUZZ_NAMES   := playback token config state history
 
 build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/playback.c
 build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/token.c
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/oauth.c src/keys.c
+build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/history.c src/playback.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)

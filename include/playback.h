@@ -44,7 +44,9 @@ struct pb_state {
  *  - an empty or all-whitespace body is "nothing playing" (like a 204);
  *  - progress_ms < 0 becomes 0; past a known duration_ms it becomes
  *    duration_ms (with duration unknown it is kept as is);
- *  - item null with currently_playing_type "ad"/"episode"/"track" (an ad, an
+ *  - item null with currently_playing_type "track" is an error (Spotify
+ *    nulls only the item of a type the client did not ask for);
+ *  - item null with currently_playing_type "ad"/"episode" (an ad, an
  *    episode asked for without additional_types) is present, item_key = kind,
  *    and track is a placeholder {"id":null,"uri":null,"name":null,
  *    "artists":[],"album":null,"duration_ms":0,"type":<kind>,"is_local":false};
@@ -108,5 +110,13 @@ char *pb_event_simple(const char *type, const char *user, long long at_ms, const
  * non-positive start counts as 1 ms and idle_polls < 0 as 0. */
 long long pb_next_delay_ms(const struct pb_state *cur, long long base_ms, long long paused_ms,
                            long long paused_max_ms, long long idle_max_ms, int idle_polls);
+
+/* pb_item_track returns the event form of one TrackObject or EpisodeObject
+ * (what pb_state.track holds: {"id","uri","name","artists":[..],"album",
+ * "duration_ms","type","is_local"}), normalised exactly as pb_parse does an
+ * item; the caller frees it with cJSON_Delete. NULL with err on a wrong type
+ * ("item.duration_ms: not a number") or when out of memory. For history
+ * answers (src/history.c), whose items are the same objects. */
+cJSON *pb_item_track(const cJSON *item, char *err, size_t errlen);
 
 #endif

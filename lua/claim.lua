@@ -14,6 +14,7 @@
 -- ARGV[5] refresh margin (ms): a token expiring sooner is refreshed first
 -- ARGV[6] default budget per 30 s (0 = unlimited), when the app sets none
 -- ARGV[7] default 24 h quota for development-mode apps (0 = none)
+-- ARGV[8] history backfill interval (ms; 0 or absent = off)
 --
 -- Returns {code, wake_ms, now_ms, jobs...}:
 --   code 0: jobs follow; wake_ms = when the next poll falls due (0 = none)
@@ -22,9 +23,18 @@
 --   code 3: the 24 h quota is spent until wake_ms
 -- A "refresh" job is two calls (the token endpoint, then the poll): it is only
 -- taken when the limiter has room for both.
--- Each job is 11 strings: user, fence, kind ("poll" | "refresh"),
+-- A "backfill" job is one call, recently-played instead of the poll: taken
+-- in place of a poll when the user's backfill_at is due and the user's grant
+-- has the user-read-recently-played scope, but never twice in a row (a poll
+-- must have completed since the last backfill, backfill_done_at), so a user
+-- whose polls are stretched past the backfill interval is still polled. A
+-- user's first claim with backfill on sets backfill_cursor (ms: plays after
+-- it are announced) to now and backfill_at to now + the interval;
+-- complete.lua moves both.
+-- Each job is 12 strings: user, fence, kind ("poll" | "refresh" | "backfill"),
 -- access_token, expires_at, refresh_token, state, fails, idle, interval_ms,
--- due_ms (when it fell due, for the schedule lag).
+-- due_ms (when it fell due, for the schedule lag), backfill_cursor (ms; ""
+-- unless kind is "backfill").
 --
 -- The rate limit is a sliding log rather than GCRA: Spotify counts calls in a
 -- rolling 30 s window, and only a log of the calls in that window can promise
@@ -40,6 +50,7 @@ local user_prefix = ARGV[1]
 local want = tonumber(ARGV[2])
 local lease_ms = tonumber(ARGV[3])
 local margin_ms = tonumber(ARGV[5])
+local backfill_ms = tonumber(ARGV[8] or '0') or 0
 local HOUR_MS = 3600000
 
 local t = redis.call('TIME')
@@ -121,7 +132,8 @@ for i = 1, #due, 2 do
     local u, due_ms = due[i], due[i + 1]
     local key = user_prefix .. u
     local h = redis.call('HMGET', key, 'status', 'access_token', 'expires_at', 'refresh_token',
-                         'state', 'fails', 'idle', 'interval_ms', 'refresh_until', 'fence')
+                         'state', 'fails', 'idle', 'interval_ms', 'refresh_until', 'fence',
+                         'backfill_at', 'scope')
     if h[1] ~= 'active' then
         gone[#gone + 1] = u
     else
@@ -134,6 +146,28 @@ for i = 1, #due, 2 do
                 wait_refresh = true
             else
                 kind = 'refresh'
+            end
+        end
+        -- History backfill: a due backfill takes this poll's place. Users
+        -- without the scope are left alone (recently-played would answer
+        -- 401 Permissions missing) and cost no write.
+        local cursor = ''
+        if kind == 'poll' and backfill_ms > 0 then
+            local bf_at = tonumber(h[11] or '')
+            if (bf_at == nil or bf_at <= now) and h[12]
+                and string.find(h[12], 'user-read-recently-played', 1, true) then
+                if bf_at == nil then
+                    redis.call('HSET', key, 'backfill_at', string.format('%d', now + backfill_ms),
+                               'backfill_cursor', string.format('%d', now))
+                else
+                    -- Only here, when a backfill is due: no cost to other claims.
+                    local b = redis.call('HMGET', key, 'backfill_cursor', 'backfill_done_at', 'last_poll_at')
+                    local done_at = tonumber(b[2] or '')
+                    if done_at == nil or (tonumber(b[3] or '') or 0) > done_at then
+                        cursor = b[1] or string.format('%d', now)
+                        kind = 'backfill'
+                    end
+                end
             end
         end
         -- A refresh is two calls: the token endpoint counts too. Without room
@@ -176,6 +210,7 @@ for i = 1, #due, 2 do
             out[#out + 1] = h[7] or '0'
             out[#out + 1] = h[8] or '0'
             out[#out + 1] = due_ms
+            out[#out + 1] = cursor
         end
     end
 end

@@ -29,7 +29,12 @@
 -- ARGV[14] consecutive idle polls after this poll (smart polling)
 -- ARGV[15] 1 if the Retry-After was capped, else 0
 -- ARGV[16] default budget per window (app-budget-30s), when the app sets none
--- ARGV[17..] pairs of event type, event JSON
+-- ARGV[17] next history backfill in ms from now ("" leaves backfill_at)
+-- ARGV[18] a "backfill" job: the backfill_cursor its claim handed out ("" for
+--          other jobs)
+-- ARGV[19] a "backfill" job: the new cursor, the latest played_at announced
+--          ("" keeps it)
+-- ARGV[20..] pairs of event type, event JSON
 --
 -- Returns 1 when applied, 0 when the fence is stale (nothing written).
 --
@@ -44,6 +49,13 @@
 -- adds 1/eff (about +1 per window at full use); within one call of the
 -- ceiling the growth slows to +1 per ~16 windows, probing whether the limit
 -- rose, and is fast again above it.
+--
+-- History backfill: the cursor is a compare-and-set on top of the fence. The
+-- track_played events of a backfill job are announced, and the cursor moved
+-- past them, only if the stored cursor is still the one the claim handed
+-- out, and in this same step: each play is announced exactly once. (The
+-- fence alone already gives that; the compare also drops a backfill whose
+-- user was stopped meanwhile, as `watch stop` forgets the cursor.)
 
 local due_key, lease_key, user_key, stream_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local rl_key, stats_key, app_key, calls_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -79,6 +91,20 @@ local status = u[3]
 if ARGV[8] ~= '' then
     set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'status', ARGV[8], 'reason', ARGV[7]
     status = ARGV[8]
+end
+local backfill_ok = true
+if ARGV[18] ~= '' then
+    backfill_ok = redis.call('HGET', user_key, 'backfill_cursor') == ARGV[18]
+    local new = tonumber(ARGV[19])
+    if backfill_ok and status == 'active' and new and new > tonumber(ARGV[18]) then
+        set[#set + 1], set[#set + 2] = 'backfill_cursor', ARGV[19]
+    end
+    set[#set + 1], set[#set + 2] = 'backfill_done_at', now_s   -- claim.lua: a poll comes next
+    redis.call('HINCRBY', user_key, 'backfills', 1)
+    redis.call('HINCRBY', stats_key, 'backfills', 1)
+end
+if ARGV[17] ~= '' and status == 'active' and (backfill_ok or ARGV[18] == '') then
+    set[#set + 1], set[#set + 2] = 'backfill_at', string.format('%d', now + tonumber(ARGV[17]))
 end
 redis.call('HSET', user_key, unpack(set))
 redis.call('HINCRBY', user_key, 'polls', 1)
@@ -158,11 +184,13 @@ else
 end
 
 local maxlen = ARGV[12]
-for i = 17, #ARGV, 2 do
+for i = 20, #ARGV, 2 do
     local etype, ev = ARGV[i], ARGV[i + 1]
-    redis.call('PUBLISH', ARGV[11], ev)
-    redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
-    redis.call('HINCRBY', user_key, 'changes', 1)
-    redis.call('HINCRBY', stats_key, 'events_' .. etype, 1)
+    if backfill_ok or etype ~= 'track_played' then
+        redis.call('PUBLISH', ARGV[11], ev)
+        redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
+        redis.call('HINCRBY', user_key, 'changes', 1)
+        redis.call('HINCRBY', stats_key, 'events_' .. etype, 1)
+    end
 end
 return 1

@@ -959,7 +959,10 @@ int cli_watch(const struct sw_config *c, int argc, char **argv)
     } else if (strcmp(pos[0], "stop") == 0) {
         const char *hs[] = {"HSET", ukey, "status", "stopped"};
         const char *zr[] = {"ZREM", k.due, user};
-        if (cmd_ok(r, 4, hs) != 0 || cmd_ok(r, 3, zr) != 0)
+        /* Plays while not watched are not backfilled later: the next start
+         * begins the history afresh (complete.lua drops a backfill in flight). */
+        const char *hd[] = {"HDEL", ukey, "backfill_at", "backfill_cursor"};
+        if (cmd_ok(r, 4, hs) != 0 || cmd_ok(r, 3, zr) != 0 || cmd_ok(r, 4, hd) != 0)
             goto out;
         printf("stopped watching %s\n", user);
     } else {

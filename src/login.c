@@ -96,6 +96,13 @@ static int user_app_conflict(struct serve *s, redisContext *r, const char *user,
     return conflict;
 }
 
+/* serve_scopes: what users are asked to grant: history backfill reads
+ * recently-played, which needs a scope of its own. */
+static const char *serve_scopes(const struct serve *s)
+{
+    return s->cfg->backfill_interval_ms > 0 ? SERVE_SCOPES_BACKFILL : SERVE_SCOPES;
+}
+
 void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
 {
     const char *user = arg(c, "user"), *want_app = arg(c, "app"), *return_to = arg(c, "return_to");
@@ -198,7 +205,7 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
 
     e_cid = serve_url_escape(client_id);
     e_redir = serve_url_escape(s->redirect_uri);
-    e_scope = serve_url_escape(SERVE_SCOPES);
+    e_scope = serve_url_escape(serve_scopes(s));
     e_chal = serve_url_escape(challenge);
     e_state = serve_url_escape(state);
     if (!e_cid || !e_redir || !e_scope || !e_chal || !e_state ||
@@ -567,7 +574,7 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
     snprintf(life, sizeof life, "%lld", (tok->expires_in_s > 0 ? tok->expires_in_s : 3600) * 1000);
     const char *policy = s->cfg->duplicate_account == DUP_ACCOUNT_ALLOW ? "allow" : "refuse";
     const char *av[] = {ukey, acc, k->due, k->leases, st->user, st->app, spotify_id, name, at, rt,
-                        life, tok->scope ? tok->scope : SERVE_SCOPES, policy};
+                        life, tok->scope ? tok->scope : serve_scopes(s), policy};
     redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_STORE, 4, 13, av);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
         serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");

@@ -418,6 +418,13 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
     if (item != NULL) {
         if (parse_item(item, cpt, out, err, errlen) < 0)
             goto fail;
+    } else if (cpt != NULL && strcmp(cpt, "track") == 0) {
+        /* Spotify nulls the item of types the client does not support; a
+         * track is always supported, so this answer contradicts itself. Taken
+         * at its word it would announce a track_changed to nothing, and
+         * another one back on the next poll. */
+        set_err(err, errlen, "item: null although currently_playing_type is \"track\"");
+        goto fail;
     } else if ((cpt != NULL && strcmp(cpt, "unknown") != 0) || is_playing) {
         /* Something is loaded but Spotify does not say what (ads, episodes
          * without additional_types): the kind is all we can compare. */
@@ -706,4 +713,27 @@ long long pb_next_delay_ms(const struct pb_state *cur, long long base_ms, long l
     if (base_ms < d)
         d = base_ms;
     return d < PB_MIN_DELAY_MS ? PB_MIN_DELAY_MS : d;
+}
+
+/* -------------------------------------------------------------- history */
+
+cJSON *pb_item_track(const cJSON *item, char *err, size_t errlen)
+{
+    struct pb_state s;
+    cJSON *track;
+
+    memset(&s, 0, sizeof s);
+    set_err(err, errlen, "%s", "");
+    if (!cJSON_IsObject(item)) {
+        set_err(err, errlen, "item: not an object");
+        return NULL;
+    }
+    if (parse_item(item, NULL, &s, err, errlen) < 0) {
+        pb_state_free(&s);
+        return NULL;
+    }
+    track = s.track;
+    s.track = NULL;
+    pb_state_free(&s);
+    return track;
 }

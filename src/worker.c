@@ -24,6 +24,7 @@
 #include "worker.h"
 #include "crypto.h"
 #include "hist.h"
+#include "history.h"
 #include "wmetrics.h"
 #include "httpc.h"
 #include "keys.h"
@@ -41,6 +42,9 @@
 #define WORKER_TTL_MS 5000
 #define INVALID_CLIENT_BLOCK_MS 300000
 #define REFRESH_RETRY_MS 100
+#define BACKFILL_NO_SCOPE_MS 86400000   /* recently-played refused the grant: retry daily */
+/* The most events one job announces: a poll's changes, or a backfill's plays. */
+#define JOB_EVENTS_MAX (HISTORY_LIMIT > PB_MAX_EVENTS + 1 ? HISTORY_LIMIT : PB_MAX_EVENTS + 1)
 
 /* app: one app this worker claims for; never freed before the worker ends,
  * so jobs may point at it. */
@@ -107,6 +111,8 @@ struct job {
     int granted;               /* grant.lua allowed the next call */
     int gate_refresh;          /* the call waiting for grant.lua is a refresh */
     double poll_s;             /* duration of the poll request, -1 if none */
+    int backfill;              /* a "backfill" job: recently-played instead of the poll */
+    long long backfill_cursor; /* ms: a backfill announces the plays after it */
 };
 
 /* outcome: what complete.lua is told. */
@@ -121,8 +127,10 @@ struct outcome {
     const char *block_reason;
     int capped;
     int fails, idle;
+    long long backfill_delay_ms;   /* next backfill in ms from now; -1 leaves it */
+    long long backfill_cursor;     /* the new backfill cursor (ms); -1 keeps it */
     int nevents;
-    char *events[PB_MAX_EVENTS + 1];
+    char *events[JOB_EVENTS_MAX];
 };
 
 static void kick(struct worker *w);
@@ -165,9 +173,7 @@ static void job_free(struct job *j)
     free(j->state_text);
     free(j);
     w->jobs--;
-    if (w->stopping && w->jobs == 0)
-        worker_leave(w);
-    kick(w);
+    kick(w);   /* while stopping: leaves once nothing is in flight */
 }
 
 static void outcome_init(struct outcome *o, const struct job *j, const char *name)
@@ -179,6 +185,8 @@ static void outcome_init(struct outcome *o, const struct job *j, const char *nam
     o->delay_ms = j->interval_ms;
     o->block_reason = "";
     o->new_status = "";
+    o->backfill_delay_ms = -1;
+    o->backfill_cursor = -1;
 }
 
 static void outcome_free(struct outcome *o)
@@ -244,8 +252,9 @@ static void job_finish(struct job *j, struct outcome *o)
     struct worker *w = j->w;
     const struct sw_config *c = w->cfg;
     char user_key[KEY_MAX], channel[KEY_MAX], delay[24], status[16], fails[16], idle[16],
-        block[24], maxlen[24], budget[24], types[PB_MAX_EVENTS + 1][32];
-    const char *argv[8 + 16 + 2 * (PB_MAX_EVENTS + 1)];
+        block[24], maxlen[24], budget[24], types[JOB_EVENTS_MAX][32], bf_delay[24] = "",
+        bf_old[24] = "", bf_new[24] = "";
+    const char *argv[8 + 19 + 2 * JOB_EVENTS_MAX];
     int n = 0;
 
     keys_user(user_key, sizeof user_key, c->key_prefix, j->app->id, j->user);
@@ -257,6 +266,18 @@ static void job_finish(struct job *j, struct outcome *o)
     snprintf(block, sizeof block, "%lld", o->block_ms);
     snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
+    if (j->backfill) {
+        /* A backfill that failed is tried again an interval later (its cursor
+         * has not moved, so nothing is lost); one released before its call
+         * stays due and runs at the user's next claim. */
+        if (o->backfill_delay_ms < 0 && strcmp(o->name, "released") != 0)
+            o->backfill_delay_ms = c->backfill_interval_ms;
+        snprintf(bf_old, sizeof bf_old, "%lld", j->backfill_cursor);
+        if (o->backfill_cursor > j->backfill_cursor)
+            snprintf(bf_new, sizeof bf_new, "%lld", o->backfill_cursor);
+    }
+    if (o->backfill_delay_ms >= 0)
+        snprintf(bf_delay, sizeof bf_delay, "%lld", o->backfill_delay_ms);
 
     argv[n++] = j->app->k.due;
     argv[n++] = j->app->k.leases;
@@ -282,6 +303,9 @@ static void job_finish(struct job *j, struct outcome *o)
     argv[n++] = idle;
     argv[n++] = o->capped ? "1" : "0";
     argv[n++] = budget;
+    argv[n++] = bf_delay;
+    argv[n++] = bf_old;
+    argv[n++] = bf_new;
     for (int i = 0; i < o->nevents; i++) {
         argv[n++] = event_type(o->events[i], types[i], sizeof types[i]);
         argv[n++] = o->events[i];
@@ -413,6 +437,49 @@ static void on_poll_ok(struct job *j, const struct httpc_response *r, struct out
     pb_state_free(&cur);
 }
 
+/* on_backfill_ok: a "backfill" job's answer (204: no history). Every play
+ * after the job's cursor becomes a track_played event, oldest first, and the
+ * cursor moves to the last of them in the same complete.lua step, so each
+ * play is announced exactly once. */
+static void on_backfill_ok(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing)
+{
+    const struct sw_config *c = j->w->cfg;
+    struct history_page p;
+    char err[160];
+    long long now = wall_ms();
+
+    if (nothing) {
+        memset(&p, 0, sizeof p);
+        p.cursor_ms = j->backfill_cursor;
+    } else if (history_parse(r->body, r->len, j->backfill_cursor, &p, err, sizeof err) != 0) {
+        outcome_backoff(o, j, "bad recently-played response: %s", err);
+        o->name = "error";
+        return;
+    }
+    for (int i = 0; i < p.n; i++) {
+        o->events[o->nevents] = history_event(&p.plays[i], j->user, now);
+        if (o->events[o->nevents] == NULL) {
+            /* All or none: a cursor past a play left out would lose it. */
+            history_page_free(&p);
+            outcome_free(o);
+            o->nevents = 0;
+            outcome_backoff(o, j, "backfill: out of memory");
+            o->name = "error";
+            return;
+        }
+        o->nevents++;
+    }
+    o->backfill_cursor = p.cursor_ms;
+    /* A full answer may have left plays out: fetch them at the next poll. */
+    o->backfill_delay_ms = p.more ? 0 : c->backfill_interval_ms;
+    /* The poll this backfill took the place of comes after the user's base
+     * interval, as after a poll that learnt nothing (pb_next_delay_ms of an
+     * unknown state); idle and the stored state are left as they were. */
+    o->delay_ms = j->interval_ms;
+    o->name = "ok";
+    history_page_free(&p);
+}
+
 static void on_refresh_begin(struct rlink *l, redisReply *r, void *ud);
 
 static void job_refresh_after_401(struct job *j)
@@ -447,10 +514,11 @@ static void on_poll(const struct httpc_response *r, void *ud)
     cls = r->curl_code != 0 ? API_TRANSIENT : api_classify(r->status, r->body, r->len, msg, sizeof msg);
     switch (cls) {
     case API_OK:
-        on_poll_ok(j, r, &o, 0);
-        break;
     case API_NOTHING:
-        on_poll_ok(j, r, &o, 1);
+        if (j->backfill)
+            on_backfill_ok(j, r, &o, cls == API_NOTHING);
+        else
+            on_poll_ok(j, r, &o, cls == API_NOTHING);
         break;
     case API_TOKEN_EXPIRED:
         if (!j->refreshed) {
@@ -463,6 +531,16 @@ static void on_poll(const struct httpc_response *r, void *ud)
         o.name = "error";
         break;
     case API_REAUTH:
+        if (j->backfill) {
+            /* The grant lacks user-read-recently-played: polling goes on,
+             * backfill waits a day (a new grant may add the scope). */
+            snprintf(o.error, sizeof o.error, "recently-played: %s; history backfill paused",
+                     msg[0] ? msg : "401 Permissions missing");
+            o.name = "error";
+            o.fails = j->fails;
+            o.backfill_delay_ms = BACKFILL_NO_SCOPE_MS;
+            break;
+        }
         outcome_stop_user(&o, "reauth_required", msg[0] ? msg : "401 Permissions missing", j);
         o.name = "reauth_required";
         break;
@@ -515,6 +593,8 @@ static void fake_poll(struct job *j)
                      "\"currently_playing_type\":\"track\",\"actions\":{\"disallows\":{\"resuming\":true}},"
                      "\"is_playing\":true}",
                      wall_ms() % 259946);
+    if (j->backfill)
+        n = snprintf(body, sizeof body, "{\"items\":[],\"cursors\":null,\"limit\":%d}", HISTORY_LIMIT);
     memset(&r, 0, sizeof r);
     r.status = 200;
     r.error = "";
@@ -541,8 +621,12 @@ static void job_poll(struct job *j)
     }
     if (job_gate(j, 0))
         return;
-    snprintf(url, sizeof url, "%s/me/player/currently-playing?additional_types=track,episode",
-             w->cfg->api_base);
+    if (j->backfill)
+        snprintf(url, sizeof url, "%s/me/player/recently-played?after=%lld&limit=%d", w->cfg->api_base,
+                 j->backfill_cursor, HISTORY_LIMIT);
+    else
+        snprintf(url, sizeof url, "%s/me/player/currently-playing?additional_types=track,episode",
+                 w->cfg->api_base);
     alen = strlen(j->access_token) + 32;
     auth = malloc(alen);
     if (auth == NULL)
@@ -848,6 +932,8 @@ static void job_start(struct worker *w, struct app *a, redisReply **f)
     j->user = dup_elem(f[0]);
     snprintf(j->fence, sizeof j->fence, "%lld", elem_ll(f[1]));
     j->refresh_first = f[2]->type == REDIS_REPLY_STRING && strcmp(f[2]->str, "refresh") == 0;
+    j->backfill = f[2]->type == REDIS_REPLY_STRING && strcmp(f[2]->str, "backfill") == 0;
+    j->backfill_cursor = elem_ll(f[11]);
     j->at_sealed = dup_elem(f[3]);
     j->rt_sealed = dup_elem(f[5]);
     j->state_text = dup_elem(f[6]);
@@ -876,7 +962,7 @@ static void job_start(struct worker *w, struct app *a, redisReply **f)
     job_poll(j);
 }
 
-#define CLAIM_FIELDS 11
+#define CLAIM_FIELDS 12
 
 static void on_claim(struct rlink *l, redisReply *r, void *ud)
 {
@@ -929,16 +1015,17 @@ static void on_claim(struct rlink *l, redisReply *r, void *ud)
 static void claim_app(struct worker *w, struct app *a, int batch)
 {
     const struct sw_config *c = w->cfg;
-    char nb[16], lease[24], margin[24], budget[24], quota[24];
+    char nb[16], lease[24], margin[24], budget[24], quota[24], backfill[24];
     snprintf(nb, sizeof nb, "%d", batch);
     snprintf(lease, sizeof lease, "%ld", c->lease_ms);
     snprintf(margin, sizeof margin, "%ld", c->refresh_margin_ms);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
     snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
+    snprintf(backfill, sizeof backfill, "%ld", c->backfill_interval_ms);
     const char *argv[] = {a->k.due, a->k.leases, a->k.rl, a->k.calls, a->k.app,
-                          a->k.user_prefix, nb, lease, w->id, margin, budget, quota};
+                          a->k.user_prefix, nb, lease, w->id, margin, budget, quota, backfill};
     a->claim_t0 = ev_time();
-    if (rlink_eval(w->redis, SCRIPT_CLAIM, 5, 12, argv, NULL, on_claim, a) == 0)
+    if (rlink_eval(w->redis, SCRIPT_CLAIM, 5, 13, argv, NULL, on_claim, a) == 0)
         a->claiming = 1;
 }
 
@@ -977,10 +1064,25 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     ev_timer_start(loop, t);
 }
 
+/* claims_in_flight: claims sent whose answer, and so whose leases, is not back. */
+static int claims_in_flight(const struct worker *w)
+{
+    int n = 0;
+    for (int i = 0; i < w->napps; i++)
+        n += w->apps[i]->claiming;
+    return n;
+}
+
+/* kick: capacity may have freed up. While stopping: the worker may be done,
+ * once no poll and no claim is in flight (a claim answered after SIGTERM
+ * leases users: they are polled and completed, not left to expire). */
 static void kick(struct worker *w)
 {
-    if (w->stopping)
+    if (w->stopping) {
+        if (w->jobs == 0 && claims_in_flight(w) == 0)
+            worker_leave(w);
         return;
+    }
     ev_timer_stop(w->loop, &w->tick);
     ev_timer_set(&w->tick, 0, 0);
     ev_timer_start(w->loop, &w->tick);
@@ -1213,13 +1315,13 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
         ev_break(loop, EVBREAK_ALL);
         return;
     }
-    log_info("shutdown: stopped claiming; finishing %d polls in flight", w->jobs);
+    log_info("shutdown: stopped claiming; finishing %d polls (and %d claims) in flight", w->jobs,
+             claims_in_flight(w));
     w->stopping = 1;
     ev_timer_stop(loop, &w->tick);
     ev_timer_set(&w->grace, (double)w->cfg->http_timeout_ms / 1000.0 + 2.0, 0);
     ev_timer_start(loop, &w->grace);
-    if (w->jobs == 0)
-        worker_leave(w);
+    kick(w);
 }
 
 /* ----------------------------------------------------------------- run --- */
@@ -1287,6 +1389,7 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
     rc = 0;
 out:
     w.stopping = 1;
+    w.left = 1;   /* the jobs freed below must not try to deregister: the link goes first */
     ev_timer_stop(w.loop, &w.tick);
     ev_timer_stop(w.loop, &w.heartbeat);
     ev_timer_stop(w.loop, &w.grace);

@@ -314,7 +314,9 @@ def test_pkce_and_wrong_verifier():
     q = query(loc)
     check(q["code_challenge_method"] == "S256" and len(q["code_challenge"]) == 43, "PKCE S256: %r" % q)
     check(q["response_type"] == "code" and q["client_id"] == "cid-app1", "%r" % q)
-    check(q["scope"] == "user-read-currently-playing user-read-playback-state", "scopes: %r" % q["scope"])
+    # user-read-recently-played: history backfill is on by default (backfill-interval-ms).
+    check(q["scope"] == "user-read-currently-playing user-read-playback-state user-read-recently-played",
+          "scopes: %r" % q["scope"])
     check(q["redirect_uri"] == serve.base + "/callback", "redirect URI: %r" % q["redirect_uri"])
     check(loc.startswith(sim.base + "/authorize?"), "to the accounts service: %s" % loc)
     # The verifier is kept server-side with the state, and matches the challenge.

@@ -215,6 +215,10 @@ static void test_parse_null_item(void **st)
     assert_string_equal(s.item_key, "episode");
     pb_state_free(&s);
 
+    /* A "track" without its item contradicts itself: an error, not a change. */
+    parse_err("{\"is_playing\":true,\"item\":null,\"currently_playing_type\":\"track\"}",
+              "item: null although");
+
     /* Nothing identifiable and not playing: nothing. */
     assert_int_equal(parse_ok("{\"is_playing\":false,\"item\":null,"
                               "\"currently_playing_type\":null}", &s), 0);
