@@ -52,8 +52,9 @@ struct rlink_pending {
 struct rlink_evalctx {
     enum script_id id;
     int argc;              /* entries of argv: EVALSHA sha nkeys args... */
-    char **argv;
+    char **argv;           /* into buf */
     size_t *lens;
+    char *buf;             /* every argument, NUL-terminated, one allocation */
     int retried;           /* the one NOSCRIPT retry has been used */
     rlink_cb *cb;
     void *ud;
@@ -452,8 +453,7 @@ static void rlink_evalctx_free(struct rlink_evalctx *e)
 {
     if (!e)
         return;
-    for (int i = 0; e->argv && i < e->argc; i++)
-        free(e->argv[i]);
+    free(e->buf);
     free(e->argv);
     free(e->lens);
     free(e);
@@ -506,25 +506,32 @@ int rlink_eval(struct rlink *l, enum script_id id, int nkeys, int argc, const ch
     if (!e->argv || !e->lens)
         goto err;
     snprintf(nk, sizeof nk, "%d", nkeys);
+    /* One allocation for all the copies: an eval runs once per poll. */
+    size_t total = 0;
     for (int i = 0; i < e->argc; i++) {
-        const char *src;
-        size_t n;
-
         if (i == 0)
-            src = "EVALSHA", n = 7;
+            e->lens[i] = 7;
         else if (i == 1)
-            src = sha, n = strlen(sha);
+            e->lens[i] = strlen(sha);
         else if (i == 2)
-            src = nk, n = strlen(nk);
+            e->lens[i] = strlen(nk);
         else
-            src = argv[i - 3], n = argvlen ? argvlen[i - 3] : strlen(argv[i - 3]);
+            e->lens[i] = argvlen ? argvlen[i - 3] : strlen(argv[i - 3]);
+        total += e->lens[i] + 1;
+    }
+    e->buf = malloc(total);
+    if (!e->buf)
+        goto err;
+    char *p = e->buf;
+    for (int i = 0; i < e->argc; i++) {
+        const char *src = i == 0 ? "EVALSHA" : i == 1 ? sha : i == 2 ? nk : argv[i - 3];
+        size_t n = e->lens[i];
+
         /* +1 keeps the copy NUL-terminated for hiredis's strlen-free path */
-        e->argv[i] = malloc(n + 1);
-        if (!e->argv[i])
-            goto err;
-        memcpy(e->argv[i], src, n);
-        e->argv[i][n] = '\0';
-        e->lens[i] = n;
+        memcpy(p, src, n);
+        p[n] = '\0';
+        e->argv[i] = p;
+        p += n + 1;
     }
     if (rlink_send(l, 1, rlink_eval_reply, e, e->argc, (const char **)e->argv, e->lens) != 0)
         goto err;

@@ -11,6 +11,9 @@
  * may have work (bounded by 100 ms so new users are picked up) and kicked
  * whenever capacity frees up. Nothing here sleeps or blocks. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +42,7 @@
 #define BLOCKED_CLAIM_S 1.0     /* recheck of a blocked app (costs one HGET) */
 #define HEARTBEAT_S 1.0
 #define APPS_REFRESH_TICKS 5    /* heartbeats between reloads of the app list */
+#define TRIM_TICKS 10           /* heartbeats between returns of free heap to the system */
 #define WORKER_TTL_MS 5000
 #define INVALID_CLIENT_BLOCK_MS 300000
 #define REFRESH_RETRY_MS 100
@@ -1261,6 +1265,13 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     heartbeat(w);
     if (++w->beats % APPS_REFRESH_TICKS == 0)
         refresh_apps(w);
+#ifdef __GLIBC__
+    /* A burst (an app released from a 429 block with every user overdue)
+     * fills max-inflight at once; glibc keeps the freed pages, so RSS would
+     * ratchet up to the largest burst ever seen. Give them back. */
+    if (w->beats % TRIM_TICKS == 0)
+        malloc_trim(0);
+#endif
 }
 
 static void on_link(struct rlink *l, int up, void *ud)

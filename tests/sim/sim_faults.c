@@ -21,6 +21,13 @@ typedef struct sim_fault {
     int64_t ms;          /* HANG / DELAY: real ms */
     long size;           /* BIG_BODY: padding bytes */
     long hits;           /* times applied */
+    /* STATUS with "body"/"body_b64": the exact body, no Content-Type unless
+     * one of hdrs names it, and hdrs ("Name: value" lines, repeats allowed)
+     * added as given: hostile answers for the worker's tests. */
+    char *raw;           /* NULL = the usual JSON/HTML error body */
+    size_t raw_len;
+    char *hdrs[SIM_REPLY_MAX_HDR];
+    int nhdrs;
     struct sim_fault *next;
 } sim_fault;
 
@@ -38,6 +45,9 @@ void sim_faults_init(void)
 
 static void fault_free(sim_fault *f)
 {
+    free(f->raw);
+    for (int i = 0; i < f->nhdrs; i++)
+        free(f->hdrs[i]);
     free(f->user);
     free(f->app);
     free(f->path);
@@ -81,6 +91,70 @@ static const char *opt_str(const cJSON *o, const char *k, int *bad)
         return NULL;
     }
     return v->valuestring;
+}
+
+/* raw_add reads the optional "body" (text), "body_b64" (bytes, e.g. gzip)
+ * and "headers" (["Name: value", ...]) of a status fault. Returns 0 or -1. */
+static int raw_add(sim_fault *f, const cJSON *body, char *err, size_t errlen)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "body");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(body, "body_b64");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(body, "headers");
+    if ((t || b || h) && f->kind != SIM_FAULT_STATUS) {
+        snprintf(err, errlen, "body, body_b64 and headers go with kind status only");
+        return -1;
+    }
+    if (cJSON_IsString(t)) {
+        f->raw = sim_xstrdup(t->valuestring);
+        f->raw_len = strlen(f->raw);
+    } else if (cJSON_IsString(b)) {
+        size_t cap = strlen(b->valuestring) * 3 / 4 + 4;
+        f->raw = sim_xmalloc(cap);
+        if (sim_b64_decode(b->valuestring, (unsigned char *)f->raw, cap, &f->raw_len) != 0) {
+            snprintf(err, errlen, "body_b64: not base64");
+            return -1;
+        }
+    } else if (t || b) {
+        snprintf(err, errlen, "body and body_b64 must be strings");
+        return -1;
+    }
+    if (h) {
+        const cJSON *e;
+        if (!cJSON_IsArray(h) || cJSON_GetArraySize(h) > SIM_REPLY_MAX_HDR - 1) {
+            snprintf(err, errlen, "headers must be an array of at most %d \"Name: value\" strings",
+                     SIM_REPLY_MAX_HDR - 1);
+            return -1;
+        }
+        cJSON_ArrayForEach(e, h) {
+            const char *c = cJSON_IsString(e) ? strchr(e->valuestring, ':') : NULL;
+            if (!c || c == e->valuestring || c - e->valuestring >= 32) {
+                snprintf(err, errlen, "headers: each must be \"Name: value\" (name < 32 bytes)");
+                return -1;
+            }
+            f->hdrs[f->nhdrs++] = sim_xstrdup(e->valuestring);
+        }
+    }
+    if (f->nhdrs > 0 && !f->raw)
+        f->raw = sim_xstrdup("");
+    return 0;
+}
+
+/* raw_reply answers with a raw fault's body and headers. */
+static void raw_reply(const sim_fault *f, sim_reply *out)
+{
+    char *body = sim_xmalloc(f->raw_len + 1);
+    memcpy(body, f->raw, f->raw_len);
+    body[f->raw_len] = '\0';
+    sim_reply_body(out, f->status, NULL, body, f->raw_len);
+    for (int i = 0; i < f->nhdrs; i++) {
+        char name[32];
+        const char *c = strchr(f->hdrs[i], ':');
+        snprintf(name, sizeof name, "%.*s", (int)(c - f->hdrs[i]), f->hdrs[i]);
+        c++;
+        while (*c == ' ')
+            c++;
+        sim_reply_header(out, name, c);
+    }
 }
 
 long sim_faults_add(const cJSON *body, char *err, size_t errlen)
@@ -150,6 +224,8 @@ long sim_faults_add(const cJSON *body, char *err, size_t errlen)
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "size")) && cJSON_IsNumber(v))
         f->size = (long)v->valuedouble;
+    if (raw_add(f, body, err, errlen) != 0)
+        goto err;
     f->user = sim_xstrdup(opt_str(body, "user", &bad));
     f->app = sim_xstrdup(opt_str(body, "app", &bad));
     if (!f->app)
@@ -180,6 +256,8 @@ cJSON *sim_faults_to_json(void)
         if (f->kind == SIM_FAULT_STATUS) {
             cJSON_AddNumberToObject(o, "status", f->status);
             cJSON_AddBoolToObject(o, "html", f->html);
+            if (f->raw)
+                cJSON_AddBoolToObject(o, "raw", 1);
         }
         cJSON_AddNumberToObject(o, "count", (double)f->count);
         cJSON_AddNumberToObject(o, "fraction", f->fraction);
@@ -233,14 +311,18 @@ int sim_faults_pre(const char *path, const char *user, const char *app, sim_repl
         hit->kind = f->kind;
         hit->ms = f->ms;
         hit->size = f->size;
-        int status = f->status, html = f->html;
+        int status = f->status, html = f->html, raw = f->raw != NULL;
         long retry = f->retry_after_s;
+        if (raw)
+            raw_reply(f, out);   /* before the fault may be freed just below */
         if (f->count > 0 && --f->count == 0) {
             *pp = f->next;
             fault_free(f);
         }
         if (hit->kind == SIM_FAULT_STATUS) {
-            if (html) {
+            if (raw) {
+                /* the reply is already built */
+            } else if (html) {
                 sim_buf b;
                 sim_buf_init(&b);
                 sim_buf_printf(&b, "<html><head><title>%d %s</title></head><body><h1>%d %s"
