@@ -61,6 +61,22 @@ for u in "${USERS[@]}"; do
 done
 echo "== ${#USERS[@]} users registered (tokens sealed with AES-256-GCM); starting two workers"
 
+echo "== events (spotwatch tail), for ${SECONDS_TO_RUN}s:"
+timeout "$SECONDS_TO_RUN" $SW "${OPTS[@]}" tail | python3 -u -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    t = e.get("track") or {}
+    print("%-18s %-8s %-22s %s" % (e["type"], e["user"], (t.get("name") or "-")[:22],
+          "playing" if e.get("is_playing") else "paused/stopped"), flush=True)
+' &
+TAIL=$!
+# Subscribe before the workers start, so no first event is missed.
+for _ in $(seq 50); do
+    [ "$(redis-cli -p "$REDIS_PORT" pubsub numpat 2>/dev/null)" = 1 ] && break
+    sleep 0.1
+done
+
 # The simulator's clock runs 30x, so smart polling's predicted track ends (in
 # simulated ms) would come far too late: poll playing users every 2 s instead.
 $SW "${OPTS[@]}" --log-level warn --playing-max-ms 2000 worker 2>"$TMP/worker1.log" &
@@ -77,16 +93,7 @@ PIDS+=($!)
     sleep 4; sim POST /sim/users/erin/next >/dev/null
 ) &
 PIDS+=($!)
-
-echo "== events (spotwatch tail), for ${SECONDS_TO_RUN}s:"
-timeout "$SECONDS_TO_RUN" $SW "${OPTS[@]}" tail | python3 -u -c '
-import json, sys
-for line in sys.stdin:
-    e = json.loads(line)
-    t = e.get("track") or {}
-    print("%-18s %-8s %-22s %s" % (e["type"], e["user"], (t.get("name") or "-")[:22],
-          "playing" if e.get("is_playing") else "paused/stopped"), flush=True)
-' || true
+wait "$TAIL" || true
 
 echo
 echo "== spotwatch status"
