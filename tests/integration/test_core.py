@@ -133,9 +133,17 @@ def _poll_intervals(workers, nusers=500, seconds=8, interval=1000):
     sim = Sim()
     users = ["s%d" % i for i in range(nusers)]
     setup_app(r, sim, users=users)
+    rows = []
     for u in users:
-        add_user(r, sim, u, extra=FAST, interval=interval)
+        sim.ok("POST", "/sim/users", {"id": u, "display_name": u})
+        tok = sim.ok("POST", "/sim/users/%s/tokens" % u, {"client_id": "cid-app1",
+                                                          "scope": "user-read-currently-playing"})
+        rows.append(json.dumps({"user": u, "app": "app1", "access_token": tok["access_token"],
+                                "refresh_token": tok["refresh_token"], "expires_in": tok["expires_in"],
+                                "scope": "user-read-currently-playing"}))
         play(sim, u, ["x-" + u])
+    spotwatch(r, "user", "import", "-", "--watch", "--interval", interval, sim=sim, extra=FAST,
+              stdin="\n".join(rows) + "\n")
     ws = [Worker(r, sim, FAST + ["--claim-batch", "64"]) for _ in range(workers)]
     c = r.client()
     wait_for(lambda: sim.stats()["requests"]["total"] >= nusers, 30, "every user polled once")
