@@ -26,7 +26,7 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 # The product's modules (main.c holds only the command dispatch).
-SRC := src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
+SRC := src/errbuf.c src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
        src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c \
        src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c \
        src/connlink.c src/history.c
@@ -98,11 +98,11 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
 FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
 FUZZ_NAMES   := playback token config state history
 
-build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/playback.c
-build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/token.c
-build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c
+build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/playback.c src/errbuf.c
+build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/token.c src/errbuf.c
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/errbuf.c
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/oauth.c src/keys.c
-build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/history.c src/playback.c
+build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/history.c src/playback.c src/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)

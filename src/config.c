@@ -4,6 +4,7 @@
  * The table below is the single source of truth for each directive's name,
  * type, default and bounds: config_defaults() is built from it, and
  * tests/unit/test_config.c checks that conf/spotwatch.conf agrees with it. */
+#include "errbuf.h"
 #include "config.h"
 
 #include <errno.h>
@@ -122,19 +123,6 @@ static const struct cfg_directive table[] = {
 
 /* ================================ Helpers ================================== */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* printable copies up to 64 bytes of s into buf (size n >= 68), with every
  * byte that is not printable ASCII shown as '?' and "..." when cut: error
  * messages echo what the user wrote, and a binary file must not be able to
@@ -206,7 +194,7 @@ static int set_directive(struct sw_config *c, const struct cfg_directive *d, con
     case CT_LONG: {
         long v;
         if (parse_long(value, &v) != 0 || v < d->min || v > d->max) {
-            set_err(err, errlen, "%s: must be an integer between %ld and %ld (got '%s')",
+            errbuf_set(err, errlen, "%s: must be an integer between %ld and %ld (got '%s')",
                     d->name, d->min, d->max, shown);
             return -1;
         }
@@ -221,7 +209,7 @@ static int set_directive(struct sw_config *c, const struct cfg_directive *d, con
     case CT_STR: {
         size_t n = strlen(value);
         if (n >= d->size) {
-            set_err(err, errlen, "%s: value too long (%zu bytes, at most %zu)",
+            errbuf_set(err, errlen, "%s: value too long (%zu bytes, at most %zu)",
                     d->name, n, d->size - 1);
             return -1;
         }
@@ -237,7 +225,7 @@ static int set_directive(struct sw_config *c, const struct cfg_directive *d, con
         } else if (strcasecmp(value, "no") == 0) {
             b = 0;
         } else {
-            set_err(err, errlen, "%s: must be yes or no (got '%s')", d->name, shown);
+            errbuf_set(err, errlen, "%s: must be yes or no (got '%s')", d->name, shown);
             return -1;
         }
         memcpy(field, &b, sizeof b);
@@ -253,11 +241,11 @@ static int set_directive(struct sw_config *c, const struct cfg_directive *d, con
         {
             char words[128];
             enum_words(d->names, words, sizeof words);
-            set_err(err, errlen, "%s: must be one of %s (got '%s')", d->name, words, shown);
+            errbuf_set(err, errlen, "%s: must be one of %s (got '%s')", d->name, words, shown);
         }
         return -1;
     }
-    set_err(err, errlen, "%s: bad directive type", d->name);
+    errbuf_set(err, errlen, "%s: bad directive type", d->name);
     return -1;
 }
 
@@ -284,11 +272,11 @@ int config_set(struct sw_config *c, const char *name, const char *value, char *e
     char pbuf[72];
 
     if (d == NULL) {
-        set_err(err, errlen, "unknown directive '%s'", printable(name, pbuf, sizeof pbuf));
+        errbuf_set(err, errlen, "unknown directive '%s'", printable(name, pbuf, sizeof pbuf));
         return -1;
     }
     if (value == NULL) {
-        set_err(err, errlen, "%s: missing value", d->name);
+        errbuf_set(err, errlen, "%s: missing value", d->name);
         return -1;
     }
     return set_directive(c, d, value, err, errlen);
@@ -306,22 +294,22 @@ int config_check(const struct sw_config *c, char *err, size_t errlen)
 
     if (!http_url(c->api_base) || !http_url(c->accounts_base)) {
         const char *bad = http_url(c->api_base) ? "accounts-base" : "api-base";
-        set_err(err, errlen, "%s: must be an http:// or https:// URL (got '%s')", bad,
+        errbuf_set(err, errlen, "%s: must be an http:// or https:// URL (got '%s')", bad,
                 printable(http_url(c->api_base) ? c->accounts_base : c->api_base, pbuf, sizeof pbuf));
         return -1;
     }
     if (c->paused_max_ms < c->paused_interval_ms) {
-        set_err(err, errlen, "paused-max-ms (%ld) must not be below paused-interval-ms (%ld)",
+        errbuf_set(err, errlen, "paused-max-ms (%ld) must not be below paused-interval-ms (%ld)",
                 c->paused_max_ms, c->paused_interval_ms);
         return -1;
     }
     if (c->backoff_max_ms < c->backoff_base_ms) {
-        set_err(err, errlen, "backoff-max-ms (%ld) must not be below backoff-base-ms (%ld)",
+        errbuf_set(err, errlen, "backoff-max-ms (%ld) must not be below backoff-base-ms (%ld)",
                 c->backoff_max_ms, c->backoff_base_ms);
         return -1;
     }
     if (c->retry_after_max_ms < c->retry_after_default_ms) {
-        set_err(err, errlen,
+        errbuf_set(err, errlen,
                 "retry-after-max-ms (%ld) must not be below retry-after-default-ms (%ld)",
                 c->retry_after_max_ms, c->retry_after_default_ms);
         return -1;
@@ -362,7 +350,7 @@ static int split_line(char *line, char **name, char **value, char *err, size_t e
         *value = out;
         for (;;) {
             if (*p == '\0') {
-                set_err(err, errlen, "%s: unterminated quoted value",
+                errbuf_set(err, errlen, "%s: unterminated quoted value",
                         printable(*name, pbuf, sizeof pbuf));
                 return -1;
             }
@@ -375,7 +363,7 @@ static int split_line(char *line, char **name, char **value, char *err, size_t e
         p++;            /* past the closing quote */
         *out = '\0';    /* out <= p - 1, so this never clobbers unread text */
         if (*p != '\0') {
-            set_err(err, errlen, "%s: unexpected text after the quoted value",
+            errbuf_set(err, errlen, "%s: unexpected text after the quoted value",
                     printable(*name, pbuf, sizeof pbuf));
             return -1;
         }
@@ -386,7 +374,7 @@ static int split_line(char *line, char **name, char **value, char *err, size_t e
     while (*p != '\0' && *p != ' ' && *p != '\t')
         p++;
     if (*p != '\0') {
-        set_err(err, errlen, "%s: expected one value (quote a value that contains spaces)",
+        errbuf_set(err, errlen, "%s: expected one value (quote a value that contains spaces)",
                 printable(*name, pbuf, sizeof pbuf));
         return -1;
     }
@@ -404,7 +392,7 @@ int config_load_file(struct sw_config *c, const char *path, char *err, size_t er
 
     f = fopen(path, "r");
     if (f == NULL) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     while (getline(&line, &cap, f) != -1) {
@@ -419,14 +407,14 @@ int config_load_file(struct sw_config *c, const char *path, char *err, size_t er
             goto fail;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: read error: %s", path, strerror(errno));
         goto cleanup;
     }
     rc = 0;
     goto cleanup;
 
 fail:
-    set_err(err, errlen, "%s:%u: %s", path, lineno, msg);
+    errbuf_set(err, errlen, "%s:%u: %s", path, lineno, msg);
 cleanup:
     free(line);
     fclose(f);
@@ -444,7 +432,7 @@ static int option_value(int argc, char **argv, int i, char *name, size_t namelen
     size_t n = eq ? (size_t)(eq - opt) : strlen(opt);
 
     if (n == 0 || n >= namelen) {
-        set_err(err, errlen, "bad option '%.*s'", (int)(n < 64 ? n + 2 : 66), argv[i]);
+        errbuf_set(err, errlen, "bad option '%.*s'", (int)(n < 64 ? n + 2 : 66), argv[i]);
         return -1;
     }
     memcpy(name, opt, n);
@@ -455,7 +443,7 @@ static int option_value(int argc, char **argv, int i, char *name, size_t namelen
     }
     /* A following "--option" is taken as a forgotten value, not as one. */
     if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
-        set_err(err, errlen, "--%s: missing value", name);
+        errbuf_set(err, errlen, "--%s: missing value", name);
         return -1;
     }
     *value = argv[i + 1];
@@ -479,7 +467,7 @@ int config_parse_args(struct sw_config *c, int argc, char **argv, int *argi, cha
             return -1;
         if (strcmp(name, "config") == 0) {
             if (file != NULL) {
-                set_err(err, errlen, "--config: given more than once");
+                errbuf_set(err, errlen, "--config: given more than once");
                 return -1;
             }
             file = value;

@@ -1,5 +1,6 @@
 /* crypto: AES-256-GCM sealing of secrets at rest, keyed by a keyring file.
  * See include/crypto.h for the sealed-text and keyring formats. */
+#include "errbuf.h"
 #include "crypto.h"
 
 #include <errno.h>
@@ -37,20 +38,6 @@ struct crypto_keyring {
     struct crypto_key *keys;
     size_t n;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int hex_val(int c)
 {
@@ -135,32 +122,32 @@ static int read_keyfile(const char *path, char **buf, size_t *len, char *err, si
     *len = 0;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        set_err(err, errlen, "token key file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "token key file %s: %s", path, strerror(errno));
         return errno == ENOENT ? -2 : -1;
     }
     if (fstat(fd, &st) < 0) {
-        set_err(err, errlen, "token key file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "token key file %s: %s", path, strerror(errno));
         goto err;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "token key file %s is not a regular file", path);
+        errbuf_set(err, errlen, "token key file %s is not a regular file", path);
         goto err;
     }
     /* Checked on the open descriptor so a chmod/rename race cannot slip a
      * different file past the check. */
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        set_err(err, errlen, "token key file %s is readable by others (mode %04o); chmod 600 it",
+        errbuf_set(err, errlen, "token key file %s is readable by others (mode %04o); chmod 600 it",
                 path, (unsigned)(st.st_mode & 07777));
         goto err;
     }
     if (st.st_size > CRYPTO_MAX_FILE) {
-        set_err(err, errlen, "token key file %s is too large (%lld bytes)", path,
+        errbuf_set(err, errlen, "token key file %s is too large (%lld bytes)", path,
                 (long long)st.st_size);
         goto err;
     }
     b = malloc((size_t)st.st_size + 1);
     if (b == NULL) {
-        set_err(err, errlen, "token key file %s: out of memory", path);
+        errbuf_set(err, errlen, "token key file %s: out of memory", path);
         goto err;
     }
     while (got < (size_t)st.st_size) {
@@ -168,7 +155,7 @@ static int read_keyfile(const char *path, char **buf, size_t *len, char *err, si
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            set_err(err, errlen, "token key file %s: %s", path, strerror(errno));
+            errbuf_set(err, errlen, "token key file %s: %s", path, strerror(errno));
             goto err;
         }
         if (r == 0)
@@ -202,7 +189,7 @@ static int parse_keyring(const char *path, char *buf, size_t len, int allow_empt
     kr->keys = NULL;
     kr->n = 0;
     if (memchr(buf, '\0', len) != NULL) {
-        set_err(err, errlen, "token key file %s contains a NUL byte", path);
+        errbuf_set(err, errlen, "token key file %s contains a NUL byte", path);
         goto err;
     }
     while (line < buf + len) {
@@ -219,7 +206,7 @@ static int parse_keyring(const char *path, char *buf, size_t len, int allow_empt
         r = parse_line(line, &k);
         if (r < 0) {
             /* Name the line, never echo it: it may hold key material. */
-            set_err(err, errlen, "token key file %s line %d: expected \"<kid> <64 hex chars>\"",
+            errbuf_set(err, errlen, "token key file %s line %d: expected \"<kid> <64 hex chars>\"",
                     path, lineno);
             OPENSSL_cleanse(&k, sizeof k);
             goto err;
@@ -227,7 +214,7 @@ static int parse_keyring(const char *path, char *buf, size_t len, int allow_empt
         if (r > 0) {
             for (i = 0; i < kr->n; i++) {
                 if (kr->keys[i].kid == k.kid) {
-                    set_err(err, errlen, "token key file %s line %d: duplicate key id %d", path,
+                    errbuf_set(err, errlen, "token key file %s line %d: duplicate key id %d", path,
                             lineno, k.kid);
                     OPENSSL_cleanse(&k, sizeof k);
                     goto err;
@@ -237,7 +224,7 @@ static int parse_keyring(const char *path, char *buf, size_t len, int allow_empt
                 size_t ncap = cap ? cap * 2 : 4;
                 struct crypto_key *nk = calloc(ncap, sizeof *nk);
                 if (nk == NULL) {
-                    set_err(err, errlen, "token key file %s: out of memory", path);
+                    errbuf_set(err, errlen, "token key file %s: out of memory", path);
                     OPENSSL_cleanse(&k, sizeof k);
                     goto err;
                 }
@@ -258,7 +245,7 @@ static int parse_keyring(const char *path, char *buf, size_t len, int allow_empt
         line = nl + 1;
     }
     if (kr->n == 0 && !allow_empty) {
-        set_err(err, errlen, "token key file %s holds no keys (create one with `spotwatch keygen %s`)",
+        errbuf_set(err, errlen, "token key file %s holds no keys (create one with `spotwatch keygen %s`)",
                 path, path);
         goto err;
     }
@@ -284,7 +271,7 @@ struct crypto_keyring *crypto_load(const char *path, char *err, size_t errlen)
         return NULL;
     kr = calloc(1, sizeof *kr);
     if (kr == NULL) {
-        set_err(err, errlen, "token key file %s: out of memory", path);
+        errbuf_set(err, errlen, "token key file %s: out of memory", path);
         goto err;
     }
     if (parse_keyring(path, buf, len, 0, kr, err, errlen) != 0)
@@ -357,7 +344,7 @@ int crypto_keygen(const char *path, char *err, size_t errlen)
             if (kr.keys[i].kid >= kid)
                 kid = (long)kr.keys[i].kid + 1;
         if (kid > CRYPTO_MAX_KID) {
-            set_err(err, errlen, "token key file %s: key ids exhausted", path);
+            errbuf_set(err, errlen, "token key file %s: key ids exhausted", path);
             goto cleanup;
         }
         fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
@@ -366,15 +353,15 @@ int crypto_keygen(const char *path, char *err, size_t errlen)
         created = 1;
     }
     if (fd < 0) {
-        set_err(err, errlen, "token key file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "token key file %s: %s", path, strerror(errno));
         goto cleanup;
     }
     if (created && fchmod(fd, 0600) < 0) {
-        set_err(err, errlen, "token key file %s: chmod: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "token key file %s: chmod: %s", path, strerror(errno));
         goto cleanup;
     }
     if (RAND_bytes(key, sizeof key) != 1) {
-        set_err(err, errlen, "token key file %s: RAND_bytes failed", path);
+        errbuf_set(err, errlen, "token key file %s: RAND_bytes failed", path);
         goto cleanup;
     }
     n = snprintf(line, sizeof line, "%s%ld ", need_nl ? "\n" : "", kid);
@@ -382,14 +369,14 @@ int crypto_keygen(const char *path, char *err, size_t errlen)
         n += snprintf(line + n, sizeof line - (size_t)n, "%02x", key[i]);
     line[n++] = '\n';
     if (write_all(fd, line, (size_t)n) != 0 || fsync(fd) != 0) {
-        set_err(err, errlen, "token key file %s: write: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "token key file %s: write: %s", path, strerror(errno));
         goto cleanup;
     }
     rc = 0;
 
 cleanup:
     if (fd >= 0 && close(fd) != 0 && rc == 0) {
-        set_err(err, errlen, "token key file %s: close: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "token key file %s: close: %s", path, strerror(errno));
         rc = -1;
     }
     if (rc != 0 && created && fd >= 0)
@@ -428,7 +415,7 @@ char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *p
     int n, prefix;
 
     if (plain == NULL) {
-        set_err(err, errlen, "crypto_seal: no value");
+        errbuf_set(err, errlen, "crypto_seal: no value");
         return NULL;
     }
     if (ad == NULL)
@@ -437,7 +424,7 @@ char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *p
     if (kr == NULL) {
         out = malloc(sizeof PLAIN_PREFIX + plen);
         if (out == NULL) {
-            set_err(err, errlen, "crypto_seal: out of memory");
+            errbuf_set(err, errlen, "crypto_seal: out of memory");
             return NULL;
         }
         memcpy(out, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1);
@@ -445,7 +432,7 @@ char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *p
         return out;
     }
     if (kr->n == 0 || plen > INT_MAX / 2 || strlen(ad) > INT_MAX) {
-        set_err(err, errlen, "crypto_seal: bad keyring or value too large");
+        errbuf_set(err, errlen, "crypto_seal: bad keyring or value too large");
         return NULL;
     }
     k = &kr->keys[kr->n - 1];
@@ -456,11 +443,11 @@ char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *p
     out = malloc(outlen);
     ctx = EVP_CIPHER_CTX_new();
     if (raw == NULL || out == NULL || ctx == NULL) {
-        set_err(err, errlen, "crypto_seal: out of memory");
+        errbuf_set(err, errlen, "crypto_seal: out of memory");
         goto err;
     }
     if (RAND_bytes(raw, CRYPTO_NONCE_LEN) != 1) {
-        set_err(err, errlen, "crypto_seal: RAND_bytes failed");
+        errbuf_set(err, errlen, "crypto_seal: RAND_bytes failed");
         goto err;
     }
     if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1
@@ -472,7 +459,7 @@ char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *p
         || EVP_EncryptFinal_ex(ctx, raw + CRYPTO_NONCE_LEN + n, &n) != 1
         || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_TAG_LEN,
                                raw + CRYPTO_NONCE_LEN + plen) != 1) {
-        set_err(err, errlen, "crypto_seal: encryption failed");
+        errbuf_set(err, errlen, "crypto_seal: encryption failed");
         goto err;
     }
     prefix = snprintf(out, outlen, SEALED_PREFIX "%d.", k->kid);
@@ -547,7 +534,7 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
     int n, ok;
 
     if (sealed == NULL) {
-        set_err(err, errlen, "crypto_open: no value");
+        errbuf_set(err, errlen, "crypto_open: no value");
         return NULL;
     }
     if (ad == NULL)
@@ -555,37 +542,37 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
     if (strncmp(sealed, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1) == 0) {
         plain = strdup(sealed + sizeof PLAIN_PREFIX - 1);
         if (plain == NULL)
-            set_err(err, errlen, "crypto_open: out of memory");
+            errbuf_set(err, errlen, "crypto_open: out of memory");
         return plain;
     }
     if (strncmp(sealed, SEALED_PREFIX, sizeof SEALED_PREFIX - 1) != 0) {
-        set_err(err, errlen, "crypto_open: not a sealed value (expected \"v1.\" or \"plain.\")");
+        errbuf_set(err, errlen, "crypto_open: not a sealed value (expected \"v1.\" or \"plain.\")");
         return NULL;
     }
     if (kr == NULL) {
-        set_err(err, errlen, "crypto_open: value is encrypted but no token key file is configured");
+        errbuf_set(err, errlen, "crypto_open: value is encrypted but no token key file is configured");
         return NULL;
     }
     kid = parse_kid(sealed + sizeof SEALED_PREFIX - 1, &p);
     if (kid < 0 || *p != '.') {
-        set_err(err, errlen, "crypto_open: malformed sealed value");
+        errbuf_set(err, errlen, "crypto_open: malformed sealed value");
         return NULL;
     }
     k = find_key(kr, kid);
     if (k == NULL) {
-        set_err(err, errlen, "crypto_open: unknown key id %ld (not in the token key file)", kid);
+        errbuf_set(err, errlen, "crypto_open: unknown key id %ld (not in the token key file)", kid);
         return NULL;
     }
     rawlen = b64_decode(p + 1, &raw);
     if (rawlen < CRYPTO_NONCE_LEN + CRYPTO_TAG_LEN) {
-        set_err(err, errlen, "crypto_open: malformed sealed value");
+        errbuf_set(err, errlen, "crypto_open: malformed sealed value");
         goto err;
     }
     clen = (size_t)rawlen - CRYPTO_NONCE_LEN - CRYPTO_TAG_LEN;
     plain = malloc(clen + 1);
     ctx = EVP_CIPHER_CTX_new();
     if (plain == NULL || ctx == NULL) {
-        set_err(err, errlen, "crypto_open: out of memory");
+        errbuf_set(err, errlen, "crypto_open: out of memory");
         goto err;
     }
     ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1
@@ -598,12 +585,12 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
                                 raw + CRYPTO_NONCE_LEN + clen) == 1
          && EVP_DecryptFinal_ex(ctx, (unsigned char *)plain + n, &n) == 1;
     if (!ok) {
-        set_err(err, errlen, "crypto_open: authentication failed (wrong owner, key or tampered value)");
+        errbuf_set(err, errlen, "crypto_open: authentication failed (wrong owner, key or tampered value)");
         goto err;
     }
     plain[clen] = '\0';
     if (memchr(plain, '\0', clen) != NULL) {
-        set_err(err, errlen, "crypto_open: decrypted value contains a NUL byte");
+        errbuf_set(err, errlen, "crypto_open: decrypted value contains a NUL byte");
         goto err;
     }
     EVP_CIPHER_CTX_free(ctx);

@@ -1,6 +1,7 @@
 /* history.c: recently-played bodies -> plays after a cursor -> track_played
  * events. Pure: no I/O, no clock, no global state (the contract is in
  * include/history.h). */
+#include "errbuf.h"
 #include "history.h"
 
 #include <stdarg.h>
@@ -14,20 +15,6 @@
  * from overflow and catches garbage early. */
 #define HISTORY_YEAR_MIN 1970
 #define HISTORY_YEAR_MAX 9999
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int is_blank(const char *p, size_t len)
 {
@@ -159,30 +146,30 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
 
     memset(out, 0, sizeof *out);
     out->cursor_ms = after_ms;
-    set_err(err, errlen, "%s", "");
+    errbuf_set(err, errlen, "%s", "");
     if (body == NULL)
         len = 0;
     if (is_blank(body, len)) {
-        set_err(err, errlen, "body: empty");
+        errbuf_set(err, errlen, "body: empty");
         return -1;
     }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL) {
-        set_err(err, errlen, "body: invalid JSON near byte %zu",
+        errbuf_set(err, errlen, "body: invalid JSON near byte %zu",
                 end != NULL ? (size_t)(end - body) : len);
         goto fail;
     }
     if (end != NULL && !is_blank(end, len - (size_t)(end - body))) {
-        set_err(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
+        errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
         goto fail;
     }
     if (!cJSON_IsObject(root)) {
-        set_err(err, errlen, "body: not a JSON object");
+        errbuf_set(err, errlen, "body: not a JSON object");
         goto fail;
     }
     items = cJSON_GetObjectItemCaseSensitive(root, "items");
     if (items != NULL && !cJSON_IsNull(items) && !cJSON_IsArray(items)) {
-        set_err(err, errlen, "items: not an array");
+        errbuf_set(err, errlen, "items: not an array");
         goto fail;
     }
     if (items == NULL || cJSON_IsNull(items))
@@ -194,21 +181,21 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
 
         nraw++;
         if (!cJSON_IsObject(it)) {
-            set_err(err, errlen, "items[%d]: not an object", i);
+            errbuf_set(err, errlen, "items[%d]: not an object", i);
             goto fail;
         }
         at = cJSON_GetObjectItemCaseSensitive(it, "played_at");
         if (!cJSON_IsString(at) || at->valuestring == NULL) {
-            set_err(err, errlen, "items[%d].played_at: not a string", i);
+            errbuf_set(err, errlen, "items[%d].played_at: not a string", i);
             goto fail;
         }
         if (history_parse_time(at->valuestring, &played) < 0) {
-            set_err(err, errlen, "items[%d].played_at: not an ISO 8601 time", i);
+            errbuf_set(err, errlen, "items[%d].played_at: not an ISO 8601 time", i);
             goto fail;
         }
         track = cJSON_GetObjectItemCaseSensitive(it, "track");
         if (track != NULL && !cJSON_IsNull(track) && !cJSON_IsObject(track)) {
-            set_err(err, errlen, "items[%d].track: not an object", i);
+            errbuf_set(err, errlen, "items[%d].track: not an object", i);
             goto fail;
         }
         i++;
@@ -226,7 +213,7 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
         all[nall].played_at_ms = played;
         all[nall].track = pb_item_track(track, sub, sizeof sub);
         if (all[nall].track == NULL) {
-            set_err(err, errlen, "items[%d].track: %s", i - 1, sub);
+            errbuf_set(err, errlen, "items[%d].track: %s", i - 1, sub);
             goto fail;
         }
         nall++;
@@ -258,7 +245,7 @@ done:
     cJSON_Delete(root);
     return 0;
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
 fail:
     for (int k = 0; k < nall; k++)
         cJSON_Delete(all[k].track);

@@ -1,5 +1,6 @@
 /* playback.c: currently-playing bodies -> pb_state -> events. Pure: no I/O,
  * no clock, no global state (the contract is in include/playback.h). */
+#include "errbuf.h"
 #include "playback.h"
 
 #include <limits.h>
@@ -20,20 +21,6 @@
 #define PB_MIN_DELAY_MS 250LL
 /* "#" + 16 hex digits appended to a cut key. */
 #define PB_HASH_SUFFIX_LEN 17
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int is_blank(const char *p, size_t len)
 {
@@ -124,7 +111,7 @@ static int get_str(const cJSON *obj, const char *path, const char *name, const c
     if (v == NULL || cJSON_IsNull(v))
         return 0;
     if (!cJSON_IsString(v) || v->valuestring == NULL) {
-        set_err(err, errlen, "%s%s: not a string", path, name);
+        errbuf_set(err, errlen, "%s%s: not a string", path, name);
         return -1;
     }
     *out = v->valuestring;
@@ -140,7 +127,7 @@ static int get_ms(const cJSON *obj, const char *path, const char *name, long lon
     if (v == NULL || cJSON_IsNull(v))
         return 0;
     if (!cJSON_IsNumber(v)) {
-        set_err(err, errlen, "%s%s: not a number", path, name);
+        errbuf_set(err, errlen, "%s%s: not a number", path, name);
         return -1;
     }
     *out = ms_from_double(v->valuedouble);
@@ -156,7 +143,7 @@ static int get_bool(const cJSON *obj, const char *path, const char *name, int *o
     if (v == NULL || cJSON_IsNull(v))
         return 0;
     if (!cJSON_IsBool(v)) {
-        set_err(err, errlen, "%s%s: not a boolean", path, name);
+        errbuf_set(err, errlen, "%s%s: not a boolean", path, name);
         return -1;
     }
     *out = cJSON_IsTrue(v) ? 1 : 0;
@@ -172,7 +159,7 @@ static int get_obj(const cJSON *obj, const char *path, const char *name, const c
     if (v == NULL || cJSON_IsNull(v))
         return 0;
     if (!cJSON_IsObject(v)) {
-        set_err(err, errlen, "%s%s: not an object", path, name);
+        errbuf_set(err, errlen, "%s%s: not an object", path, name);
         return -1;
     }
     *out = v;
@@ -242,7 +229,7 @@ static int parse_artists(const cJSON *item, cJSON **out, char *err, size_t errle
 
     *out = NULL;
     if (list != NULL && !cJSON_IsNull(list) && !cJSON_IsArray(list)) {
-        set_err(err, errlen, "item.artists: not an array");
+        errbuf_set(err, errlen, "item.artists: not an array");
         return -1;
     }
     names = cJSON_CreateArray();
@@ -254,7 +241,7 @@ static int parse_artists(const cJSON *item, cJSON **out, char *err, size_t errle
 
             snprintf(path, sizeof path, "item.artists[%d]", i);
             if (!cJSON_IsObject(a)) {
-                set_err(err, errlen, "%s: not an object", path);
+                errbuf_set(err, errlen, "%s: not an object", path);
                 goto fail;
             }
             snprintf(path, sizeof path, "item.artists[%d].", i);
@@ -273,7 +260,7 @@ static int parse_artists(const cJSON *item, cJSON **out, char *err, size_t errle
     *out = names;
     return 0;
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
 fail:
     cJSON_Delete(names);
     return -1;
@@ -346,7 +333,7 @@ static int parse_item(const cJSON *item, const char *cpt, struct pb_state *out, 
     return 0;
 oom:
     cJSON_Delete(artists);
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -370,7 +357,7 @@ static int parse_device(const cJSON *dev, struct pb_state *out, char *err, size_
     }
     return 0;
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -383,7 +370,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
     int is_playing;
 
     memset(out, 0, sizeof *out);
-    set_err(err, errlen, "%s", "");
+    errbuf_set(err, errlen, "%s", "");
     if (body == NULL)
         len = 0;
     /* Spotify has been seen to answer 200 with no body where 204 was meant. */
@@ -393,16 +380,16 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
     }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL) {
-        set_err(err, errlen, "body: invalid JSON near byte %zu",
+        errbuf_set(err, errlen, "body: invalid JSON near byte %zu",
                 end != NULL ? (size_t)(end - body) : len);
         goto fail;
     }
     if (end != NULL && !is_blank(end, len - (size_t)(end - body))) {
-        set_err(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
+        errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
         goto fail;
     }
     if (!cJSON_IsObject(root)) {
-        set_err(err, errlen, "body: not a JSON object");
+        errbuf_set(err, errlen, "body: not a JSON object");
         goto fail;
     }
     if (get_bool(root, "", "is_playing", &is_playing, err, errlen) < 0
@@ -423,7 +410,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
          * track is always supported, so this answer contradicts itself. Taken
          * at its word it would announce a track_changed to nothing, and
          * another one back on the next poll. */
-        set_err(err, errlen, "item: null although currently_playing_type is \"track\"");
+        errbuf_set(err, errlen, "item: null although currently_playing_type is \"track\"");
         goto fail;
     } else if ((cpt != NULL && strcmp(cpt, "unknown") != 0) || is_playing) {
         /* Something is loaded but Spotify does not say what (ads, episodes
@@ -436,7 +423,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         out->item_key = strdup(kind);
         out->track = track_form(NULL, NULL, NULL, NULL, NULL, 0, kind, 0);
         if (out->item_key == NULL || out->track == NULL) {
-            set_err(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -723,9 +710,9 @@ cJSON *pb_item_track(const cJSON *item, char *err, size_t errlen)
     cJSON *track;
 
     memset(&s, 0, sizeof s);
-    set_err(err, errlen, "%s", "");
+    errbuf_set(err, errlen, "%s", "");
     if (!cJSON_IsObject(item)) {
-        set_err(err, errlen, "item: not an object");
+        errbuf_set(err, errlen, "item: not an object");
         return NULL;
     }
     if (parse_item(item, NULL, &s, err, errlen) < 0) {

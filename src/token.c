@@ -1,5 +1,6 @@
 /* token: classification of Spotify's token-endpoint and Web API answers,
  * Retry-After parsing and form encoding. Pure functions, no I/O. */
+#include "errbuf.h"
 #include "token.h"
 
 #include <limits.h>
@@ -17,20 +18,6 @@
 /* Longest expires_in we believe: a year. Anything larger is a broken answer
  * and would overflow the caller's ms arithmetic. */
 #define TOK_MAX_EXPIRES_S (366LL * 24 * 3600)
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* sanitize copies up to len bytes of src into dst (size dstlen) as printable
  * ASCII: whitespace runs become one space, other bytes '?', ends trimmed, and
@@ -149,27 +136,27 @@ static enum tok_result parse_ok(const cJSON *j, struct tok_response *out, char *
     double e;
 
     if (!cJSON_IsObject(j)) {
-        set_err(err, errlen, "token endpoint: HTTP 200 with a body that is not a JSON object");
+        errbuf_set(err, errlen, "token endpoint: HTTP 200 with a body that is not a JSON object");
         return TOK_TRANSIENT;
     }
     at = json_str(j, "access_token");
     if (at == NULL || !token_chars_ok(at)) {
-        set_err(err, errlen, "token endpoint: HTTP 200 without a valid access_token");
+        errbuf_set(err, errlen, "token endpoint: HTTP 200 without a valid access_token");
         return TOK_TRANSIENT;
     }
     type = json_str(j, "token_type");
     if (type != NULL && strcasecmp(type, "Bearer") != 0) {
-        set_err(err, errlen, "token endpoint: unexpected token_type (not Bearer)");
+        errbuf_set(err, errlen, "token endpoint: unexpected token_type (not Bearer)");
         return TOK_TRANSIENT;
     }
     exp = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
     if (!cJSON_IsNumber(exp)) {
-        set_err(err, errlen, "token endpoint: HTTP 200 without a numeric expires_in");
+        errbuf_set(err, errlen, "token endpoint: HTTP 200 without a numeric expires_in");
         return TOK_TRANSIENT;
     }
     e = exp->valuedouble;
     if (!isfinite(e) || e < 1 || e > (double)TOK_MAX_EXPIRES_S) {
-        set_err(err, errlen, "token endpoint: expires_in out of range (%g)", isfinite(e) ? e : 0.0);
+        errbuf_set(err, errlen, "token endpoint: expires_in out of range (%g)", isfinite(e) ? e : 0.0);
         return TOK_TRANSIENT;
     }
     out->expires_in_s = (long long)e;
@@ -185,7 +172,7 @@ static enum tok_result parse_ok(const cJSON *j, struct tok_response *out, char *
     if (out->access_token == NULL || (rt != NULL && token_chars_ok(rt) && out->refresh_token == NULL)
         || (scope != NULL && out->scope == NULL)) {
         tok_response_free(out);
-        set_err(err, errlen, "token endpoint: out of memory");
+        errbuf_set(err, errlen, "token endpoint: out of memory");
         return TOK_TRANSIENT;
     }
     return TOK_OK;
@@ -202,7 +189,7 @@ enum tok_result tok_parse(long status, const char *body, size_t len, struct tok_
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (status == 0) {
-        set_err(err, errlen, "token endpoint: transport error");
+        errbuf_set(err, errlen, "token endpoint: transport error");
         return TOK_TRANSIENT;
     }
     j = json_parse(body, len);
@@ -218,14 +205,14 @@ enum tok_result tok_parse(long status, const char *body, size_t len, struct tok_
     if (status == 200) {
         res = parse_ok(j, out, err, errlen);
     } else if (status == 429) {
-        set_err(err, errlen, "token endpoint: HTTP 429 rate limited");
+        errbuf_set(err, errlen, "token endpoint: HTTP 429 rate limited");
         res = TOK_RATE_LIMITED;
     } else if (status >= 400 && status < 500 && strcmp(out->error, "invalid_grant") == 0) {
-        set_err(err, errlen, "token endpoint: HTTP %ld invalid_grant: %s", status,
+        errbuf_set(err, errlen, "token endpoint: HTTP %ld invalid_grant: %s", status,
                 out->error_description[0] ? out->error_description : "(no description)");
         res = TOK_INVALID_GRANT;
     } else if (status >= 400 && status < 500 && strcmp(out->error, "invalid_client") == 0) {
-        set_err(err, errlen, "token endpoint: HTTP %ld invalid_client: %s", status,
+        errbuf_set(err, errlen, "token endpoint: HTTP %ld invalid_client: %s", status,
                 out->error_description[0] ? out->error_description : "(no description)");
         res = TOK_INVALID_CLIENT;
     } else {
@@ -235,12 +222,12 @@ enum tok_result tok_parse(long status, const char *body, size_t len, struct tok_
          * destroy a user's grant or flag the app, so a proxy's error page or a
          * bug on our side backs off and shows up in last_error instead. */
         if (out->error[0])
-            set_err(err, errlen, "token endpoint: HTTP %ld %s: %s", status, out->error,
+            errbuf_set(err, errlen, "token endpoint: HTTP %ld %s: %s", status, out->error,
                     out->error_description[0] ? out->error_description : "(no description)");
         else if (j == NULL && len > 0)
-            set_err(err, errlen, "token endpoint: HTTP %ld with a non-JSON body", status);
+            errbuf_set(err, errlen, "token endpoint: HTTP %ld with a non-JSON body", status);
         else
-            set_err(err, errlen, "token endpoint: HTTP %ld", status);
+            errbuf_set(err, errlen, "token endpoint: HTTP %ld", status);
         res = TOK_TRANSIENT;
     }
     json_cleanse_delete(j);
