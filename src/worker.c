@@ -89,6 +89,7 @@ struct worker {
     /* schedule lag (claim time - due time) and poll latency (HTTP request
      * time), us: since the last heartbeat, and since start (heartbeat) */
     struct hist lag, lag_total, lat, lat_total;
+    char lag_text[16384], lat_text[16384];   /* their text form, for the heartbeat */
     struct wmetrics *wm;           /* NULL unless metrics-listen is set */
     ev_timer tick, heartbeat, grace;
     ev_signal sigterm, sigint;
@@ -1196,7 +1197,6 @@ static void refresh_apps(struct worker *w)
  * cumulative histograms since start in hist_encode's text form. */
 static void heartbeat_hists(struct worker *w)
 {
-    static char lag_text[16384], lat_text[16384];
     char v[7][24];
     const char *hset[2 + 2 * 7 + 4] = {"HSET", w->worker_key};
     int n = 2;
@@ -1223,10 +1223,10 @@ static void heartbeat_hists(struct worker *w)
     hist_merge(&w->lat_total, &w->lat);
     hist_reset(&w->lag);
     hist_reset(&w->lat);
-    hist_encode(&w->lag_total, lag_text, sizeof lag_text);
-    hist_encode(&w->lat_total, lat_text, sizeof lat_text);
-    hset[n++] = "lag_hist", hset[n++] = lag_text;
-    hset[n++] = "poll_hist", hset[n++] = lat_text;
+    hist_encode(&w->lag_total, w->lag_text, sizeof w->lag_text);
+    hist_encode(&w->lat_total, w->lat_text, sizeof w->lat_text);
+    hset[n++] = "lag_hist", hset[n++] = w->lag_text;
+    hset[n++] = "poll_hist", hset[n++] = w->lat_text;
     rlink_command(w->redis, NULL, NULL, n, hset, NULL);
 }
 
