@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+"""bench.py: spotwatch's benchmarks (`make bench`). python3 stdlib only.
+
+Starts its own redis-server, bin/spotify-sim and `spotwatch worker`
+processes (tests/integration/harness.py), runs every scenario in one run so
+that ratios between figures hold on a noisy machine, prints one table, writes
+bench-results.json and rewrites tests/bench/RESULTS.md.
+
+usage: tests/bench/bench.py [--users N] [--quick] [--only 1,2,...] [--seconds S]
+                            [--memory-users N] [--no-results-md] [--json FILE]
+       tests/bench/bench.py --render bench-results.json   (rewrite RESULTS.md only)
+env:   SW_BENCH_USERS (= --users), SW_BENCH_QUICK=1 (= --quick)
+
+Scenarios (the numbers of issue 7):
+  1 cost per poll against the floor (wrk on the same simulator endpoint)
+  2 scheduler ceiling: claim + complete with no HTTP (bench-fake-poll yes)
+  3 scaling: 1, 2 and 4 workers; capacity, and schedule lag at a fixed load
+  4 seed test 6: poll latency with 1 user, then 5 users, every 2 s
+  5 memory: Redis bytes per watched user; worker RSS at 1,000 and 100,000 users
+  6 BullMQ side by side (npm install in a temp dir; skipped with a note if that fails)
+
+How each figure is measured is written next to it in RESULTS.md.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from benchlib import (H, ROOT, POLL_PATH, RedisSnap, app_polls, import_users,  # noqa: E402
+                      machine, mint_users, proc_cpu, proc_status, run_timed, worker_hists, workers)
+
+APP, CID = "bench", "cid-bench"
+# Workers of the saturated scenarios: every user always due (10 ms interval,
+# fixed), so each measures how fast polls can go, not how fast they are asked for.
+SATURATE = ["--log-level", "warn", "--smart-polling", "no", "--poll-interval-ms", "10"]
+# The simulator runs two libmicrohttpd threads: with one (its default), the
+# epoll loop of libmicrohttpd 0.9.75 stalls for seconds whenever exactly 128
+# connections are ready at once (wrk -c128 drops from ~60,000 to ~40
+# requests/s), which 4 workers x 32 connections hit.
+SIM_ARGS = ("--threads", "2")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+class World:
+    """A private redis-server + spotify-sim + the app, with a real token key."""
+
+    def __init__(self, sim_args=SIM_ARGS):
+        self.r = H.RedisServer()
+        self.sim = H.Sim(list(sim_args))
+        self.key = os.path.join(H.tmpdir(), "token.key")
+        H.spotwatch(self.r, "keygen", self.key)
+        self.extra = ["--token-key-file", self.key]
+        H.setup_app(self.r, self.sim, app=APP, client_id=CID, mode="extended", extra=self.extra)
+        self.c = self.r.client()
+        self.rows = []
+
+    def add_users(self, n, start=0, interval_ms=10, play=True):
+        users = ["u%06d" % i for i in range(start, start + n)]
+        t0 = time.time()
+        kw = {} if play else {"play_fn": None}
+        rows = mint_users(self.sim, CID, APP, users, **kw)
+        t1 = time.time()
+        out = import_users(self.r, rows, self.extra + ["--poll-interval-ms", str(interval_ms)])
+        log("  %d users: minted in %.1fs, %s in %.1fs" % (n, t1 - t0, out, time.time() - t1))
+        self.rows += rows
+        return rows
+
+    def worker(self, args):
+        return H.Worker(self.r, self.sim, self.extra + list(args))
+
+    def polls(self):
+        return app_polls(self.c, [APP])
+
+    def wait_polls(self, n, timeout=60):
+        base = self.polls()
+        H.wait_for(lambda: self.polls() >= base + n, timeout, "%d polls" % n)
+
+    def stop(self):
+        H.cleanup()
+
+
+def window(w, pids, seconds, hists=False):
+    """Measure `seconds` of steady state: polls, Redis CPU and commands, the CPU
+    of each pid, simulator requests, and (hists) the workers' histograms."""
+    c = w.c
+    h0 = (worker_hists(c, "lag_hist"), worker_hists(c, "poll_hist")) if hists else None
+    t0, p0, r0 = time.time(), w.polls(), RedisSnap(c)
+    cpu0 = {p: proc_cpu(p) for p in pids}
+    s0 = w.sim.stats()["requests"]["total"]
+    time.sleep(seconds)
+    t1, p1, r1 = time.time(), w.polls(), RedisSnap(c)
+    cpu1 = {p: proc_cpu(p) for p in pids}
+    s1 = w.sim.stats()["requests"]["total"]
+    calls, scripts = r1.delta_calls(r0)
+    out = {"secs": t1 - t0, "polls": p1 - p0, "redis_cpu": r1.cpu - r0.cpu, "redis_calls": calls,
+           "redis_scripts": scripts, "cpu": {p: cpu1[p] - cpu0[p] for p in pids}, "sim_requests": s1 - s0}
+    if hists:
+        time.sleep(1.2)   # the heartbeat after the window carries its last samples
+        out["lag"] = worker_hists(c, "lag_hist").minus(h0[0])
+        out["lat"] = worker_hists(c, "poll_hist").minus(h0[1])
+    return out
+
+
+def per(x, n, scale=1e6):
+    return x * scale / n if n else float("nan")
+
+
+# --- 1. cost per poll -----------------------------------------------------------------
+
+def wrk_floor(w, conns, seconds):
+    """wrk (a bare C HTTP client) on the same endpoint, same connection count:
+    its CPU per request is the floor of any poller's client side."""
+    tok = w.rows[0]["access_token"]
+    sim_pid = w.sim.proc.pid
+    s0, c0 = w.sim.stats()["requests"]["total"], proc_cpu(sim_pid)
+    out, cpu, rc = run_timed(["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "-H",
+                              "Authorization: Bearer " + tok, w.sim.base + POLL_PATH])
+    s1, c1 = w.sim.stats()["requests"]["total"], proc_cpu(sim_pid)
+    m = re.search(r"(\d+) requests in", out)
+    reqs = int(m.group(1)) if m else 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if rc != 0 or reqs == 0 or non2xx:
+        raise RuntimeError("wrk failed (%d): %s" % (rc, out))
+    return {"requests": reqs, "rps": reqs / seconds, "cpu_us_per_req": per(cpu, reqs),
+            "sim_cpu_us_per_req": per(c1 - c0, s1 - s0), "conns": conns}
+
+
+def scenario_cost(a, res, w):
+    log("1. cost per poll: %d users, one worker, saturated" % a.users)
+    wk = w.worker(SATURATE)
+    w.wait_polls(min(a.users, 2000), 120)
+    time.sleep(a.warmup)
+    pid = wk.proc.pid
+    m = window(w, [pid, w.sim.proc.pid, w.r.proc.pid], a.seconds)
+    hb = workers(w.c).get(pid, {})
+    conns = int(hb.get("connections", 0)) or 32
+    rss = proc_status(pid)
+    wk.stop()
+    floor = wrk_floor(w, conns, max(5, int(a.seconds)))
+    polls = m["polls"]
+    r = {"users": a.users, "polls_per_s": polls / m["secs"],
+         "worker_cpu_us_per_poll": per(m["cpu"][pid], polls),
+         "redis_cpu_us_per_poll": per(m["redis_cpu"], polls),
+         "redis_commands_per_poll": m["redis_calls"] / polls if polls else 0,
+         "redis_scripts_per_poll": m["redis_scripts"] / polls if polls else 0,
+         "sim_cpu_us_per_request": per(m["cpu"][w.sim.proc.pid], m["sim_requests"]),
+         "worker_cpu_util": m["cpu"][pid] / m["secs"], "worker_connections": conns,
+         "worker_rss_kib": rss.get("VmRSS", 0),
+         "wrk": floor,
+         "ratio_vs_wrk": per(m["cpu"][pid], polls) / floor["cpu_us_per_req"]}
+    res["cost"] = r
+    log("   %.0f polls/s, worker %.1f us/poll, wrk %.1f us/req, ratio %.2f" %
+        (r["polls_per_s"], r["worker_cpu_us_per_poll"], floor["cpu_us_per_req"], r["ratio_vs_wrk"]))
+
+
+# --- 2. scheduler ceiling ---------------------------------------------------------------
+
+def scenario_ceiling(a, res, w):
+    log("2. scheduler ceiling: bench-fake-poll yes (no HTTP), %d users always due" % a.users)
+    out = []
+    for nw, batch, inflight in ((1, 32, 256), (1, 128, 1024), (2, 128, 1024)):
+        args = SATURATE + ["--bench-fake-poll", "yes", "--claim-batch", str(batch), "--max-inflight", str(inflight)]
+        wks = [w.worker(args) for _ in range(nw)]
+        w.wait_polls(2000, 60)
+        time.sleep(a.warmup)
+        pids = [k.proc.pid for k in wks]
+        m = window(w, pids, a.seconds)
+        for k in wks:
+            k.stop()
+        polls = m["polls"]
+        redis_util = m["redis_cpu"] / m["secs"]
+        row = {"workers": nw, "claim_batch": batch, "max_inflight": inflight,
+               "polls_per_s": polls / m["secs"],
+               "redis_cpu_us_per_poll": per(m["redis_cpu"], polls),
+               "polls_per_redis_core_s": polls / m["redis_cpu"] if m["redis_cpu"] else 0,
+               "redis_cpu_util": redis_util,
+               "redis_commands_per_poll": m["redis_calls"] / polls if polls else 0,
+               "worker_cpu_us_per_poll": per(sum(m["cpu"].values()), polls)}
+        out.append(row)
+        log("   %d worker(s), batch %d: %.0f polls/s, Redis %.1f us/poll (%.0f polls per Redis core-second), "
+            "Redis at %.0f%% of a core" % (nw, batch, row["polls_per_s"], row["redis_cpu_us_per_poll"],
+                                          row["polls_per_redis_core_s"], 100 * redis_util))
+    res["ceiling"] = out
+
+
+# --- 3. scaling ---------------------------------------------------------------------------
+
+def respread(w, interval_ms):
+    """Spread every user's next poll evenly over one interval, as `watch start`'s
+    jitter does, so a fixed load arrives smoothly rather than in one burst."""
+    c = w.c
+    now = int(c.cmd("TIME")[0]) * 1000
+    users = c.cmd("ZRANGE", "sw:{%s}:due" % APP, 0, -1)
+    for i in range(0, len(users), 1000):
+        chunk = users[i:i + 1000]
+        args = []
+        for k, u in enumerate(chunk):
+            args += [now + (i + k) * interval_ms // max(1, len(users)), u]
+        c.cmd("ZADD", "sw:{%s}:due" % APP, "XX", *args)
+
+
+def scenario_scaling(a, res, w, capacity):
+    out = {"capacity": [], "fixed": []}
+    log("3. scaling: 1, 2, 4 workers")
+    for nw in (1, 2, 4):
+        wks = [w.worker(SATURATE) for _ in range(nw)]
+        w.wait_polls(2000, 60)
+        time.sleep(a.warmup)
+        pids = [k.proc.pid for k in wks]
+        m = window(w, pids, a.seconds)
+        for k in wks:
+            k.stop()
+        row = {"workers": nw, "polls_per_s": m["polls"] / m["secs"],
+               "worker_cpu_us_per_poll": per(sum(m["cpu"].values()), m["polls"]),
+               "redis_cpu_us_per_poll": per(m["redis_cpu"], m["polls"])}
+        out["capacity"].append(row)
+        log("   saturated, %d worker(s): %.0f polls/s" % (nw, row["polls_per_s"]))
+    # A fixed load: half of what one worker managed in scenario 1.
+    rate = max(100.0, 0.5 * capacity)
+    interval = max(100, int(len(w.rows) * 1000 / rate))
+    out["fixed_load"] = {"users": len(w.rows), "interval_ms": interval, "offered_polls_per_s": len(w.rows) * 1000.0 / interval}
+    for nw in (1, 2, 4):
+        respread(w, interval)
+        args = ["--log-level", "warn", "--smart-polling", "no", "--poll-interval-ms", str(interval)]
+        wks = [w.worker(args) for _ in range(nw)]
+        time.sleep(interval / 1000.0 + a.warmup)
+        pids = [k.proc.pid for k in wks]
+        m = window(w, pids, a.seconds, hists=True)
+        for k in wks:
+            k.stop()
+        lag = m["lag"]
+        row = {"workers": nw, "polls_per_s": m["polls"] / m["secs"],
+               "lag_p50_ms": lag.quantile(0.50) / 1000, "lag_p99_ms": lag.quantile(0.99) / 1000,
+               "lag_max_ms": lag.top() / 1000, "lag_samples": lag.count,
+               "worker_cpu_us_per_poll": per(sum(m["cpu"].values()), m["polls"])}
+        out["fixed"].append(row)
+        log("   fixed %.0f polls/s offered, %d worker(s): %.0f polls/s, lag p50 %.1f p99 %.1f max %.1f ms" %
+            (out["fixed_load"]["offered_polls_per_s"], nw, row["polls_per_s"], row["lag_p50_ms"],
+             row["lag_p99_ms"], row["lag_max_ms"]))
+    res["scaling"] = out
+
+
+# --- 4. seed test 6 -------------------------------------------------------------------------
+
+def scenario_seed6(a, res):
+    secs = 20 if a.quick else 60
+    log("4. seed test 6: poll latency, 1 user then 5 users, every 2 s, %d s each" % secs)
+    w = World()
+    w.add_users(5, interval_ms=2000)
+    for u in w.rows[1:]:
+        H.spotwatch(w.r, "watch", "stop", u["user"], extra=w.extra)
+    wk = w.worker(["--log-level", "warn", "--smart-polling", "no", "--poll-interval-ms", "2000"])
+    w.wait_polls(2, 30)
+    out = {"seconds": secs}
+    for n in (1, 5):
+        if n == 5:
+            for u in w.rows[1:]:
+                H.spotwatch(w.r, "watch", "start", u["user"], extra=w.extra + ["--poll-interval-ms", "2000"])
+            time.sleep(2.5)
+        m = window(w, [wk.proc.pid], secs, hists=True)
+        lat = m["lat"]
+        out["users_%d" % n] = {"polls": m["polls"], "p50_ms": lat.quantile(0.50) / 1000,
+                               "p95_ms": lat.quantile(0.95) / 1000, "p99_ms": lat.quantile(0.99) / 1000,
+                               "max_ms": lat.top() / 1000, "samples": lat.count}
+        log("   %d user(s): %d polls, latency p50 %.3f p95 %.3f p99 %.3f ms" %
+            (n, m["polls"], out["users_%d" % n]["p50_ms"], out["users_%d" % n]["p95_ms"], out["users_%d" % n]["p99_ms"]))
+    wk.stop()
+    p1, p5 = out["users_1"]["p50_ms"], out["users_5"]["p50_ms"]
+    out["ratio_p50_5_vs_1"] = p5 / p1 if p1 else float("nan")
+    log("   ratio p50(5 users) / p50(1 user) = %.3f (seed limit 1.5, target < 1.1)" % out["ratio_p50_5_vs_1"])
+    res["seed6"] = out
+    w.stop()
+
+
+# --- 5. memory -----------------------------------------------------------------------------
+
+def mem_usage(c, key):
+    return int(c.cmd("MEMORY", "USAGE", key, "SAMPLES", "0") or 0)
+
+
+def scenario_memory(a, res):
+    total = a.memory_users
+    first = min(1000, total)
+    secs = 10 if a.quick else 20
+    log("5. memory: Redis bytes per user, worker RSS at %d and %d users" % (first, total))
+    w = World()
+    c = w.c
+    c.cmd("MEMORY", "PURGE")
+    m0 = int(c.cmd("INFO", "memory").split("used_memory:")[1].split()[0])
+    out = {"users": total}
+    w.add_users(first)
+
+    def rss_run(label):
+        wk = w.worker(SATURATE)
+        w.wait_polls(min(len(w.rows), 1000), 120)
+        t0, p0 = time.time(), w.polls()
+        samples = []
+        while time.time() < t0 + secs:
+            time.sleep(1)
+            samples.append(proc_status(wk.proc.pid)["VmRSS"])
+        st = proc_status(wk.proc.pid)
+        polls = w.polls() - p0
+        wk.stop()
+        out[label] = {"rss_kib": st["VmRSS"], "hwm_kib": st["VmHWM"], "polls": polls,
+                      "polls_per_s": polls / (time.time() - t0), "rss_samples_kib": samples}
+        log("   %s: worker RSS %d KiB (peak %d KiB) after %d polls; per second: %s" %
+            (label, st["VmRSS"], st["VmHWM"], polls, " ".join(str(x) for x in samples)))
+
+    rss_run("worker_%d" % first)
+    c.cmd("MEMORY", "PURGE")
+    m1 = int(c.cmd("INFO", "memory").split("used_memory:")[1].split()[0])
+    w.add_users(total - first, start=first)
+    c.cmd("MEMORY", "PURGE")
+    m2 = int(c.cmd("INFO", "memory").split("used_memory:")[1].split()[0])
+    out["bytes_per_user_imported"] = (m2 - m1) / max(1, total - first)
+    rss_run("worker_%d" % total)
+    c.cmd("MEMORY", "PURGE")
+    m3 = int(c.cmd("INFO", "memory").split("used_memory:")[1].split()[0])
+    stream = mem_usage(c, "sw:{%s}:events" % APP)
+    sample = [r["user"] for r in w.rows[::max(1, total // 200)]]
+    hashes = [mem_usage(c, "sw:{%s}:user:%s" % (APP, u)) for u in sample]
+    due = mem_usage(c, "sw:{%s}:due" % APP)
+    directory = mem_usage(c, "sw:users")
+    out.update({"used_memory_empty": m0, "used_memory_after": m3,
+                "bytes_per_user_steady": (m3 - m0 - stream) / total,
+                "events_stream_bytes": stream,
+                "user_hash_bytes_avg": sum(hashes) / len(hashes),
+                "due_zset_bytes_per_user": due / total,
+                "directory_bytes_per_user": directory / total,
+                "sealed_access_token_chars": len(c.cmd("HGET", "sw:{%s}:user:%s" % (APP, sample[0]), "access_token")),
+                "sim_access_token_chars": len(w.rows[0]["access_token"])})
+    out["user_hash_encoding"] = c.cmd("OBJECT", "ENCODING", "sw:{%s}:user:%s" % (APP, sample[0]))
+    log("   Redis: %.0f bytes/user as imported, %.0f bytes/user after polling (user hash %.0f %s, due %.0f, "
+        "directory %.0f; events stream %d bytes not counted)" %
+        (out["bytes_per_user_imported"], out["bytes_per_user_steady"], out["user_hash_bytes_avg"],
+         out["user_hash_encoding"], out["due_zset_bytes_per_user"], out["directory_bytes_per_user"], stream))
+    listpack_memory(w, out, sample)
+    res["memory"] = out
+    w.stop()
+
+
+def used_memory(c):
+    c.cmd("MEMORY", "PURGE")
+    return int(c.cmd("INFO", "memory").split("used_memory:")[1].split()[0])
+
+
+def listpack_memory(w, out, sample):
+    """The same users in a Redis with hash-max-listpack-value 512 (README's
+    advice): sealed tokens (~130 bytes) exceed the default 64, which turns
+    every user hash into a hashtable. Imported again, then every polled user
+    hash copied over with DUMP/RESTORE (re-encoded under this setting)."""
+    r2 = H.RedisServer(extra=["hash-max-listpack-value 512"])
+    c2, c = r2.client(), w.c
+    H.spotwatch(r2, "app", "add", APP, "--client-id", CID, "--client-secret", "s", "--mode", "extended",
+                extra=w.extra)
+    n0 = used_memory(c2)
+    import_users(r2, w.rows, w.extra + ["--poll-interval-ms", "10"])
+    n1 = used_memory(c2)
+    keys = ["sw:{%s}:user:%s" % (APP, r["user"]) for r in w.rows]
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        for k in chunk:
+            c.send("DUMP", k)
+        payloads = [c._read() for _ in chunk]
+        for k, p in zip(chunk, payloads):
+            c2.send("RESTORE", k, 0, p, "REPLACE")
+        for _ in chunk:
+            rep = c2._read()
+            if isinstance(rep, Exception):
+                raise rep
+    n2 = used_memory(c2)
+    total = len(w.rows)
+    hashes = [mem_usage(c2, "sw:{%s}:user:%s" % (APP, u)) for u in sample]
+    out.update({"bytes_per_user_imported_lp512": (n1 - n0) / total,
+                "bytes_per_user_steady_lp512": (n2 - n0) / total,
+                "user_hash_bytes_avg_lp512": sum(hashes) / len(hashes),
+                "user_hash_encoding_lp512": c2.cmd("OBJECT", "ENCODING", "sw:{%s}:user:%s" % (APP, sample[0]))})
+    log("   with hash-max-listpack-value 512: %.0f bytes/user as imported, %.0f after polling (user hash %.0f %s)" %
+        (out["bytes_per_user_imported_lp512"], out["bytes_per_user_steady_lp512"], out["user_hash_bytes_avg_lp512"],
+         out["user_hash_encoding_lp512"]))
+
+
+# --- 6. BullMQ ----------------------------------------------------------------------------
+
+BULLMQ_CONCURRENCY = int(os.environ.get("SW_BENCH_BULLMQ_CONCURRENCY", "100"))
+
+
+def bullmq_install(log_to):
+    """npm install the poller's dependencies in a temp dir; its path or None."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return None, "node/npm not installed"
+    d = os.path.join(H.tmpdir(), "bullmq")
+    os.makedirs(d)
+    for f in ("package.json", "poller.js"):
+        shutil.copy(os.path.join(HERE, "bullmq", f), d)
+    try:
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=d,
+                           capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return None, "npm install timed out"
+    if r.returncode != 0:
+        return None, "npm install failed: " + (r.stderr or r.stdout).strip()[-300:]
+    ver = json.load(open(os.path.join(d, "node_modules", "bullmq", "package.json")))["version"]
+    uver = json.load(open(os.path.join(d, "node_modules", "undici", "package.json")))["version"]
+    log_to["bullmq_version"], log_to["undici_version"] = ver, uver
+    return d, None
+
+
+def scenario_bullmq(a, res, w):
+    log("6. BullMQ side by side: %d users on the same Redis and simulator" % len(w.rows))
+    out = {"concurrency": BULLMQ_CONCURRENCY, "connections": 32}
+    d, why = bullmq_install(out)
+    # spotwatch first, on this Redis, as it is now
+    wk = w.worker(SATURATE)
+    w.wait_polls(2000, 60)
+    time.sleep(a.warmup)
+    m = window(w, [wk.proc.pid], a.seconds)
+    wk.stop()
+    cpu = m["cpu"][wk.proc.pid]
+    out["spotwatch"] = {"polls_per_s": m["polls"] / m["secs"], "worker_cpu_s": cpu,
+                        "polls_per_worker_cpu_s": m["polls"] / cpu if cpu else 0,
+                        "redis_cpu_us_per_poll": per(m["redis_cpu"], m["polls"]),
+                        "redis_commands_per_poll": m["redis_calls"] / m["polls"] if m["polls"] else 0}
+    if d is None:
+        out["skipped"] = why
+        log("   BullMQ skipped: %s" % why)
+        res["bullmq"] = out
+        return
+    users = os.path.join(d, "users.jsonl")
+    with open(users, "w") as f:
+        for r in w.rows:
+            f.write(json.dumps({"user": r["user"], "access_token": r["access_token"]}) + "\n")
+    env = {"REDIS_PORT": str(w.r.port), "API_BASE": w.sim.api, "USERS_FILE": users, "EVERY_MS": "10",
+           "CONCURRENCY": str(BULLMQ_CONCURRENCY), "CONNECTIONS": "32"}
+    t0 = time.time()
+    setup = subprocess.run(["node", "poller.js"], cwd=d, env=dict(os.environ, SETUP="1", **env),
+                           capture_output=True, text=True, timeout=900)
+    if setup.returncode != 0:
+        out["skipped"] = "poller setup failed: " + setup.stderr[-300:]
+        log("   BullMQ skipped: %s" % out["skipped"])
+        res["bullmq"] = out
+        return
+    log("   %d job schedulers created in %.1fs" % (len(w.rows), time.time() - t0))
+    p = H.Proc(["node", "poller.js"], "bullmq", env=env, stdout_pipe=True, cwd=d)
+    line = p.p.stdout.readline().decode()
+    if "ready" not in line:
+        out["skipped"] = "poller did not start: " + p.output()[-300:]
+        res["bullmq"] = out
+        return
+    H.wait_for(lambda: w.sim.stats()["requests"]["total"] > 2000, 60, "BullMQ polls")
+    time.sleep(a.warmup)
+    c = w.c
+    s0, r0, c0, t0 = w.sim.stats()["requests"]["total"], RedisSnap(c), proc_cpu(p.pid), time.time()
+    time.sleep(a.seconds)
+    s1, r1, c1, t1 = w.sim.stats()["requests"]["total"], RedisSnap(c), proc_cpu(p.pid), time.time()
+    p.stop()
+    polls = s1 - s0
+    calls, _ = r1.delta_calls(r0)
+    out["bullmq"] = {"polls_per_s": polls / (t1 - t0), "worker_cpu_s": c1 - c0,
+                     "polls_per_worker_cpu_s": polls / (c1 - c0) if c1 > c0 else 0,
+                     "redis_cpu_us_per_poll": per(r1.cpu - r0.cpu, polls),
+                     "redis_commands_per_poll": calls / polls if polls else 0}
+    sw, bq = out["spotwatch"], out["bullmq"]
+    out["ratio_polls_per_cpu_s"] = sw["polls_per_worker_cpu_s"] / bq["polls_per_worker_cpu_s"] if bq["polls_per_worker_cpu_s"] else 0
+    out["ratio_redis_cpu_per_poll"] = bq["redis_cpu_us_per_poll"] / sw["redis_cpu_us_per_poll"] if sw["redis_cpu_us_per_poll"] else 0
+    log("   spotwatch %.0f polls/s, %.0f polls per worker CPU-s, Redis %.1f us/poll" %
+        (sw["polls_per_s"], sw["polls_per_worker_cpu_s"], sw["redis_cpu_us_per_poll"]))
+    log("   BullMQ    %.0f polls/s, %.0f polls per worker CPU-s, Redis %.1f us/poll" %
+        (bq["polls_per_s"], bq["polls_per_worker_cpu_s"], bq["redis_cpu_us_per_poll"]))
+    res["bullmq"] = out
+
+
+# --- report -------------------------------------------------------------------------------------
+
+def fmt(v, nd=1):
+    if isinstance(v, float):
+        if v != v:
+            return "n/a"
+        return ("%%.%df" % nd) % v
+    return str(v)
+
+
+def table(res):
+    """Rows of (scenario, figure, value, target) for the printed table and RESULTS.md."""
+    rows = []
+    c = res.get("cost")
+    if c:
+        rows += [("1 cost per poll", "polls/s (1 worker, %d users, saturated)" % c["users"], fmt(c["polls_per_s"], 0), ""),
+                 ("", "worker CPU per poll (us)", fmt(c["worker_cpu_us_per_poll"]), ""),
+                 ("", "wrk CPU per request (us), %d connections" % c["wrk"]["conns"], fmt(c["wrk"]["cpu_us_per_req"]), ""),
+                 ("", "worker / wrk", fmt(c["ratio_vs_wrk"], 2), "< 2"),
+                 ("", "Redis CPU per poll (us)", fmt(c["redis_cpu_us_per_poll"]), ""),
+                 ("", "Redis commands per poll (incl. inside scripts)", fmt(c["redis_commands_per_poll"], 2), ""),
+                 ("", "Redis script calls per poll", fmt(c["redis_scripts_per_poll"], 3), ""),
+                 ("", "simulator CPU per request (us): spotwatch / wrk",
+                  "%s / %s" % (fmt(c["sim_cpu_us_per_request"]), fmt(c["wrk"]["sim_cpu_us_per_req"])), "")]
+    for r in res.get("ceiling", []):
+        rows.append(("2 scheduler ceiling" if r is res["ceiling"][0] else "",
+                     "%d worker(s), claim-batch %d: polls/s; Redis us/poll; polls per Redis core-s" %
+                     (r["workers"], r["claim_batch"]),
+                     "%s; %s; %s" % (fmt(r["polls_per_s"], 0), fmt(r["redis_cpu_us_per_poll"]), fmt(r["polls_per_redis_core_s"], 0)),
+                     ">= 50000 per core"))
+    s = res.get("scaling")
+    if s:
+        for r in s["capacity"]:
+            rows.append(("3 scaling" if r is s["capacity"][0] else "", "%d worker(s) saturated: polls/s" % r["workers"],
+                         fmt(r["polls_per_s"], 0), ""))
+        fl = s["fixed_load"]
+        for r in s["fixed"]:
+            rows.append(("", "%d worker(s), %.0f polls/s offered: polls/s; lag p50/p99/max ms" %
+                         (r["workers"], fl["offered_polls_per_s"]),
+                         "%s; %s / %s / %s" % (fmt(r["polls_per_s"], 0), fmt(r["lag_p50_ms"]), fmt(r["lag_p99_ms"]),
+                                               fmt(r["lag_max_ms"])), ""))
+    s6 = res.get("seed6")
+    if s6:
+        for n in (1, 5):
+            u = s6["users_%d" % n]
+            rows.append(("4 seed test 6" if n == 1 else "", "%d user(s), %d s: latency p50/p95/p99 ms" % (n, s6["seconds"]),
+                         "%s / %s / %s" % (fmt(u["p50_ms"], 3), fmt(u["p95_ms"], 3), fmt(u["p99_ms"], 3)), ""))
+        rows.append(("", "p50 ratio 5 users / 1 user", fmt(s6["ratio_p50_5_vs_1"], 3), "< 1.1 (seed limit 1.5)"))
+    m = res.get("memory")
+    if m:
+        rows += [("5 memory", "Redis bytes per user, as imported (tokens sealed), Redis defaults",
+                  fmt(m["bytes_per_user_imported"], 0), "< 1024"),
+                 ("", "Redis bytes per user, after polling (state, counters), Redis defaults",
+                  fmt(m["bytes_per_user_steady"], 0), "< 1024")]
+        if "bytes_per_user_steady_lp512" in m:
+            rows += [("", "same, hash-max-listpack-value 512: as imported; after polling",
+                      "%s; %s" % (fmt(m["bytes_per_user_imported_lp512"], 0), fmt(m["bytes_per_user_steady_lp512"], 0)),
+                      "< 1024")]
+        rows += [
+                 ("", "worker RSS KiB at %d users" % 1000, str(m.get("worker_1000", {}).get("rss_kib", "n/a")), ""),
+                 ("", "worker RSS KiB at %d users" % m["users"], str(m.get("worker_%d" % m["users"], {}).get("rss_kib", "n/a")),
+                  "no growth")]
+    b = res.get("bullmq")
+    if b:
+        sw = b["spotwatch"]
+        rows.append(("6 BullMQ", "spotwatch: polls/s; polls per worker CPU-s; Redis us/poll",
+                     "%s; %s; %s" % (fmt(sw["polls_per_s"], 0), fmt(sw["polls_per_worker_cpu_s"], 0), fmt(sw["redis_cpu_us_per_poll"])), ""))
+        if "bullmq" in b:
+            bq = b["bullmq"]
+            rows.append(("", "BullMQ %s (concurrency %d): polls/s; polls per worker CPU-s; Redis us/poll" %
+                         (b.get("bullmq_version", "?"), b["concurrency"]),
+                         "%s; %s; %s" % (fmt(bq["polls_per_s"], 0), fmt(bq["polls_per_worker_cpu_s"], 0), fmt(bq["redis_cpu_us_per_poll"])), ""))
+            rows.append(("", "spotwatch / BullMQ: polls per worker CPU-s; BullMQ / spotwatch: Redis CPU per poll",
+                         "%s x; %s x" % (fmt(b["ratio_polls_per_cpu_s"], 2), fmt(b["ratio_redis_cpu_per_poll"], 2)), ""))
+        else:
+            rows.append(("", "BullMQ", "skipped: " + b.get("skipped", "?"), ""))
+    return rows
+
+
+def print_table(rows):
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows)
+    print("%-*s  %-*s  %-*s  %s" % (w0, "scenario", w1, "figure", w2, "value", "target"))
+    print("-" * (w0 + w1 + w2 + 16))
+    for r in rows:
+        print("%-*s  %-*s  %-*s  %s" % (w0, r[0], w1, r[1], w2, r[2], r[3]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=int(os.environ.get("SW_BENCH_USERS", "10000")))
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("SW_BENCH_QUICK") == "1")
+    ap.add_argument("--only", default="1,2,3,4,5,6")
+    ap.add_argument("--seconds", type=float, default=0)
+    ap.add_argument("--memory-users", type=int, default=100000)
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
+    ap.add_argument("--no-results-md", action="store_true")
+    ap.add_argument("--render", metavar="JSON", help="only rewrite RESULTS.md from a bench-results.json")
+    a = ap.parse_args()
+    if a.render:
+        import results_md
+        res = json.load(open(a.render))
+        rows = table(res)
+        print_table(rows)
+        print("results: %s" % results_md.write(res, rows))
+        return
+    a.only = {int(x) for x in a.only.split(",") if x}
+    a.seconds = a.seconds or (5.0 if a.quick else 10.0)
+    a.warmup = 2.0 if a.quick else 3.0
+    started = time.time()
+    res = {"machine": machine(), "command": " ".join(["tests/bench/bench.py"] + sys.argv[1:]),
+           "args": {"users": a.users, "quick": a.quick, "seconds": a.seconds, "memory_users": a.memory_users,
+                    "only": sorted(a.only)},
+           "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    try:
+        if a.only & {1, 2, 3, 6}:
+            w = World()
+            w.add_users(a.users)
+            capacity = 0
+            if 1 in a.only:
+                scenario_cost(a, res, w)
+                capacity = res["cost"]["polls_per_s"]
+            if 6 in a.only:
+                scenario_bullmq(a, res, w)
+            if 2 in a.only:
+                scenario_ceiling(a, res, w)
+            if 3 in a.only:
+                scenario_scaling(a, res, w, capacity or 5000)
+            w.stop()
+        if 4 in a.only:
+            scenario_seed6(a, res)
+        if 5 in a.only:
+            scenario_memory(a, res)
+    finally:
+        H.cleanup()
+    res["elapsed_s"] = time.time() - started
+    rows = table(res)
+    print()
+    print_table(rows)
+    with open(a.json, "w") as f:
+        json.dump(res, f, indent=1, default=lambda o: {"count": o.count})
+    print("\nfigures: %s" % a.json)
+    if not a.no_results_md:
+        import results_md
+        path = results_md.write(res, rows)
+        print("results: %s" % path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""results_md.py: writes tests/bench/RESULTS.md from one bench.py run."""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PATH = os.path.join(HERE, "RESULTS.md")
+
+
+def _md_table(rows):
+    out = ["| scenario | figure | value | target |", "|---|---|---|---|"]
+    for r in rows:
+        out.append("| %s | %s | %s | %s |" % tuple(x.replace("|", "\\|") for x in r))
+    return "\n".join(out)
+
+
+def _verdicts(res):
+    """One line per target: met or missed, from the figures."""
+    v = []
+    c = res.get("cost")
+    if c:
+        v.append("- Cost per poll: spotwatch's worker uses %.2f x wrk's CPU per request (target < 2): **%s**." %
+                 (c["ratio_vs_wrk"], "met" if c["ratio_vs_wrk"] < 2 else "missed"))
+    ce = res.get("ceiling")
+    if ce:
+        best = max(ce, key=lambda r: r["polls_per_redis_core_s"])
+        v.append("- Scheduler ceiling: %.0f polls per Redis core-second at best (%d worker(s), claim-batch %d; "
+                 "target >= 50,000): **%s**. Highest throughput measured: %.0f polls/s." %
+                 (best["polls_per_redis_core_s"], best["workers"], best["claim_batch"],
+                  "met" if best["polls_per_redis_core_s"] >= 50000 else "missed",
+                  max(r["polls_per_s"] for r in ce)))
+    s6 = res.get("seed6")
+    if s6:
+        r = s6["ratio_p50_5_vs_1"]
+        v.append("- Seed test 6: p50 latency with 5 users / with 1 user = %.3f (seed limit 1.5, target < 1.1): **%s**." %
+                 (r, "met" if r < 1.1 else ("within the seed limit, target missed" if r < 1.5 else "missed")))
+    m = res.get("memory")
+    if m:
+        steady = m["bytes_per_user_steady"]
+        v.append("- Memory, Redis defaults: %.0f bytes of Redis per user as imported, %.0f after polling "
+                 "(target < 1024): **%s**. The sealed tokens (~130 bytes) exceed `hash-max-listpack-value` "
+                 "(64), so every user hash is a hashtable (%.0f bytes per hash)." %
+                 (m["bytes_per_user_imported"], steady, "met" if steady < 1024 else "missed",
+                  m["user_hash_bytes_avg"]))
+        if "bytes_per_user_steady_lp512" in m:
+            lp = m["bytes_per_user_steady_lp512"]
+            v.append("- Memory, `hash-max-listpack-value 512` (README's advice): %.0f bytes per user as imported, "
+                     "%.0f after polling (user hash %.0f bytes, %s): **%s**." %
+                     (m["bytes_per_user_imported_lp512"], lp, m["user_hash_bytes_avg_lp512"],
+                      m["user_hash_encoding_lp512"],
+                      "met" if lp < 1024 else ("met as imported, missed after polling"
+                                               if m["bytes_per_user_imported_lp512"] < 1024 else "missed")))
+        a = m.get("worker_1000", {}).get("rss_kib")
+        b = m.get("worker_%d" % m["users"], {}).get("rss_kib")
+        if a and b:
+            v.append("- Worker RSS: %d KiB at 1,000 users, %d KiB at %d users (%+.1f%%): **%s**." %
+                     (a, b, m["users"], 100.0 * (b - a) / a, "no growth with users" if b <= a * 1.10 else "grows"))
+    b = res.get("bullmq")
+    if b and "bullmq" in b:
+        v.append("- BullMQ: spotwatch makes %.2f x the polls per worker CPU-second, and BullMQ uses %.2f x "
+                 "spotwatch's Redis CPU per poll." % (b["ratio_polls_per_cpu_s"], b["ratio_redis_cpu_per_poll"]))
+    elif b:
+        v.append("- BullMQ: not measured in this run (%s)." % b.get("skipped", "?"))
+    return "\n".join(v)
+
+
+def write(res, rows, path=PATH):
+    m = res["machine"]
+    notes_path = os.path.join(HERE, "RESULTS.notes.md")
+    notes = open(notes_path).read() if os.path.exists(notes_path) else ""
+    b = res.get("bullmq") or {}
+    text = """# spotwatch benchmark results
+
+Written by `tests/bench/bench.py` (`make bench`); every figure below comes from
+one run, so the ratios between them hold even on a noisy machine. Re-running
+the bench replaces this file (the method notes come from
+`tests/bench/RESULTS.notes.md`).
+
+- command: `{cmd}` ({date}, {elapsed:.0f} s)
+- machine: {nproc} CPUs (`nproc`), {cpu} (/proc/cpuinfo), {mem} GiB RAM, Linux {kernel}
+- software: {redis}; {curl}; {wrk}; Node {node}{bull}
+- every process (redis-server, spotify-sim, workers, wrk, node) shares these {nproc} CPUs;
+  nothing is pinned.
+
+## Verdicts
+
+{verdicts}
+
+## Figures
+
+{table}
+
+{notes}""".format(cmd=res["command"], date=res["date"], elapsed=res.get("elapsed_s", 0), nproc=m["nproc"],
+                  cpu=m["cpu"], mem=m["mem_gib"], kernel=m["kernel"], redis=m["redis"], curl=m["curl"],
+                  wrk=m["wrk"], node=m["node"],
+                  bull=("; bullmq %s, undici %s" % (b["bullmq_version"], b["undici_version"])
+                        if b.get("bullmq_version") else ""),
+                  verdicts=_verdicts(res), table=_md_table(rows), notes=notes)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
