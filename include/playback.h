@@ -58,6 +58,11 @@ struct pb_state {
  *    NULL but device kept (so no device_changed can be derived from it). */
 int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size_t errlen);
 
+/* pb_parse_object reads body as exactly one JSON object (whitespace around
+ * it allowed). Returns 0 with *root set (the caller cJSON_Deletes it), 1 when
+ * the body is empty or blank, or -1 with err saying where it went wrong. */
+int pb_parse_object(const char *body, size_t len, cJSON **root, char *err, size_t errlen);
+
 /* pb_nothing sets out to "nothing playing" (a 204): known=1, present=0.
  * out's previous contents are not freed. */
 void pb_nothing(struct pb_state *out);

@@ -16,16 +16,6 @@
 #define HISTORY_YEAR_MIN 1970
 #define HISTORY_YEAR_MAX 9999
 
-static int is_blank(const char *p, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-            return 0;
-    return 1;
-}
-
 /* ---------------------------------------------------------------- time */
 
 /* digits reads exactly n decimal digits at *p, advancing it. */
@@ -139,7 +129,6 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
 {
     cJSON *root = NULL;
     const cJSON *items, *it;
-    const char *end = NULL;
     struct history_play *all = NULL;
     int nall = 0, cap = 0, i = 0, nraw = 0;
     char sub[160];
@@ -149,22 +138,11 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
     errbuf_set(err, errlen, "%s", "");
     if (body == NULL)
         len = 0;
-    if (is_blank(body, len)) {
+    switch (pb_parse_object(body, len, &root, err, errlen)) {
+    case 1:
         errbuf_set(err, errlen, "body: empty");
         return -1;
-    }
-    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (root == NULL) {
-        errbuf_set(err, errlen, "body: invalid JSON near byte %zu",
-                end != NULL ? (size_t)(end - body) : len);
-        goto fail;
-    }
-    if (end != NULL && !is_blank(end, len - (size_t)(end - body))) {
-        errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
-        goto fail;
-    }
-    if (!cJSON_IsObject(root)) {
-        errbuf_set(err, errlen, "body: not a JSON object");
+    case -1:
         goto fail;
     }
     items = cJSON_GetObjectItemCaseSensitive(root, "items");

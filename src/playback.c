@@ -361,11 +361,35 @@ oom:
     return -1;
 }
 
+int pb_parse_object(const char *body, size_t len, cJSON **root, char *err, size_t errlen)
+{
+    const char *end = NULL;
+
+    *root = NULL;
+    if (body == NULL || is_blank(body, len))
+        return 1;
+    *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (*root == NULL) {
+        errbuf_set(err, errlen, "body: invalid JSON near byte %zu",
+                   end != NULL ? (size_t)(end - body) : len);
+        return -1;
+    }
+    if (end != NULL && !is_blank(end, len - (size_t)(end - body)))
+        errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
+    else if (!cJSON_IsObject(*root))
+        errbuf_set(err, errlen, "body: not a JSON object");
+    else
+        return 0;
+    cJSON_Delete(*root);
+    *root = NULL;
+    return -1;
+}
+
 int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size_t errlen)
 {
     cJSON *root = NULL;
     const cJSON *item, *dev;
-    const char *end = NULL, *cpt, *kind;
+    const char *cpt, *kind;
     long long progress;
     int is_playing;
 
@@ -374,22 +398,11 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
     if (body == NULL)
         len = 0;
     /* Spotify has been seen to answer 200 with no body where 204 was meant. */
-    if (is_blank(body, len)) {
+    switch (pb_parse_object(body, len, &root, err, errlen)) {
+    case 1:
         pb_nothing(out);
         return 0;
-    }
-    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (root == NULL) {
-        errbuf_set(err, errlen, "body: invalid JSON near byte %zu",
-                end != NULL ? (size_t)(end - body) : len);
-        goto fail;
-    }
-    if (end != NULL && !is_blank(end, len - (size_t)(end - body))) {
-        errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
-        goto fail;
-    }
-    if (!cJSON_IsObject(root)) {
-        errbuf_set(err, errlen, "body: not a JSON object");
+    case -1:
         goto fail;
     }
     if (get_bool(root, "", "is_playing", &is_playing, err, errlen) < 0
