@@ -1,42 +1,51 @@
 #!lua
--- complete.lua: finish one claimed poll: store what was seen, announce each
--- change exactly once, re-arm the schedule, and feed the limiter, in one
--- atomic step. Only the holder of the current fencing token may write: a
--- worker whose lease expired (and whose user was claimed again) is ignored.
+-- complete.lua: finish a batch of claimed polls of one app: for each, store
+-- what was seen, announce each change exactly once, re-arm the schedule, and
+-- feed the limiter, all in one atomic step. Only the holder of a user's
+-- current fencing token may write: a worker whose lease expired (and whose
+-- user was claimed again) is ignored for that user.
+--
+-- A worker sends the polls that finished in one turn of its event loop
+-- together: the script call, the clock read, the lease and schedule writes,
+-- the app's counters and the limiter's state are then paid once per batch,
+-- and each poll costs two commands on its user hash (tests/bench/bench.py
+-- measures it).
 --
 -- KEYS[1] <p>{<app>}:due      ZSET user -> next poll (ms)
 -- KEYS[2] <p>{<app>}:leases   ZSET user -> lease expiry (ms)
--- KEYS[3] <p>{<app>}:user:<u> HASH the user
--- KEYS[4] <p>{<app>}:events   STREAM the app's events
--- KEYS[5] <p>{<app>}:rl       HASH limiter state
--- KEYS[6] <p>{<app>}:stats    HASH the app's counters
--- KEYS[7] <p>{<app>}:app      HASH the app
--- KEYS[8] <p>{<app>}:calls    ZSET the sliding log of granted calls (claim.lua)
--- ARGV[1]  user
--- ARGV[2]  fence (from claim)
--- ARGV[3]  next poll in ms from now; -1 takes the user off the schedule
--- ARGV[4]  outcome: ok | nothing | error | rate_limited | quota_exceeded |
---          reauth_required | not_registered | invalid_client | released
--- ARGV[5]  new state ("" keeps the old one)
--- ARGV[6]  HTTP status of the poll (0 = none)
--- ARGV[7]  error text for last_error ("" = none)
--- ARGV[8]  new user status ("" keeps it)
--- ARGV[9]  block the app for this many ms (0 = no block); never shortens a block
--- ARGV[10] block reason (rate_limited | quota_exceeded | invalid_client)
--- ARGV[11] pub/sub channel, "<p>playback:<user>"
--- ARGV[12] stream MAXLEN (approximate)
--- ARGV[13] consecutive transient failures after this poll
--- ARGV[14] consecutive idle polls after this poll (smart polling)
--- ARGV[15] 1 if the Retry-After was capped, else 0
--- ARGV[16] default budget per window (app-budget-30s), when the app sets none
--- ARGV[17] next history backfill in ms from now ("" leaves backfill_at)
--- ARGV[18] a "backfill" job: the backfill_cursor its claim handed out ("" for
---          other jobs)
--- ARGV[19] a "backfill" job: the new cursor, the latest played_at announced
---          ("" keeps it)
--- ARGV[20..] pairs of event type, event JSON
+-- KEYS[3] <p>{<app>}:events   STREAM the app's events
+-- KEYS[4] <p>{<app>}:rl       HASH limiter state
+-- KEYS[5] <p>{<app>}:stats    HASH the app's counters
+-- KEYS[6] <p>{<app>}:app      HASH the app
+-- KEYS[7] <p>{<app>}:calls    ZSET the sliding log of granted calls (claim.lua)
+-- KEYS[8..] <p>{<app>}:user:<u> HASH, one per job, in the order of the jobs
+-- ARGV[1] stream MAXLEN (approximate)
+-- ARGV[2] default budget per window (app-budget-30s), when the app sets none
+-- ARGV[3] pub/sub channel prefix, "<p>playback:" (the user id follows)
+-- ARGV[4..] the jobs, one after another, each 17 + 2 * nevents strings:
+--    1 user
+--    2 fence (from claim)
+--    3 next poll in ms from now; -1 takes the user off the schedule
+--    4 outcome: ok | nothing | error | rate_limited | quota_exceeded |
+--      reauth_required | not_registered | invalid_client | released
+--    5 new state ("" keeps the old one)
+--    6 HTTP status of the poll (0 = none)
+--    7 error text for last_error ("" = none)
+--    8 new user status ("" keeps it)
+--    9 block the app for this many ms (0 = no block); never shortens a block
+--   10 block reason (rate_limited | quota_exceeded | invalid_client)
+--   11 consecutive transient failures after this poll
+--   12 consecutive idle polls after this poll (smart polling)
+--   13 1 if the Retry-After was capped, else 0
+--   14 next history backfill in ms from now ("" leaves backfill_at)
+--   15 a "backfill" job: the backfill_cursor its claim handed out ("" for
+--      other jobs)
+--   16 a "backfill" job: the new cursor, the latest played_at announced
+--      ("" keeps it)
+--   17 nevents, then nevents pairs of event type, event JSON
 --
--- Returns 1 when applied, 0 when the fence is stale (nothing written).
+-- Returns one integer per job, in order: 1 when applied, 0 when the fence is
+-- stale (nothing of that job written).
 --
 -- The adaptive budget (AIMD) lives in <p>{<app>}:rl: budget_eff (the budget
 -- claim.lua enforces while below the configured one) and budget_ceiling (how
@@ -48,7 +57,8 @@
 -- older window, say): the ceiling is at least half the budget. Every success
 -- adds 1/eff (about +1 per window at full use); within one call of the
 -- ceiling the growth slows to +1 per ~16 windows, probing whether the limit
--- rose, and is fast again above it.
+-- rose, and is fast again above it. The jobs of a batch feed it in order,
+-- exactly as one call per job would; it is read once and written once.
 --
 -- History backfill: the cursor is a compare-and-set on top of the fence. The
 -- track_played events of a backfill job are announced, and the cursor moved
@@ -57,140 +67,225 @@
 -- fence alone already gives that; the compare also drops a backfill whose
 -- user was stopped meanwhile, as `watch stop` forgets the cursor.)
 
-local due_key, lease_key, user_key, stream_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local rl_key, stats_key, app_key, calls_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local user, fence = ARGV[1], ARGV[2]
-local delay = tonumber(ARGV[3])
-local outcome = ARGV[4]
-local block_ms = tonumber(ARGV[9])
-
--- One read of what the user hash decides (fence, refresh lock, status) and
--- one write of everything this poll sets: each redis.call costs, and this
--- script runs once per poll (tests/bench/bench.py measures it).
-local u = redis.call('HMGET', user_key, 'fence', 'refresh_fence', 'status')
-if u[1] ~= fence then
-    return 0
-end
+local due_key, lease_key, stream_key, rl_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local stats_key, app_key, calls_key = KEYS[5], KEYS[6], KEYS[7]
+local maxlen, default_budget, channel_prefix = ARGV[1], tonumber(ARGV[2]) or 0, ARGV[3]
+local JOB_FIELDS = 17
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_s = string.format('%d', now)   -- integer text: no float formatting
 
-redis.call('ZREM', lease_key, user)
-local set = {'last_poll_at', now_s, 'last_status', ARGV[6], 'last_outcome', outcome,
-             'fails', ARGV[13], 'idle', ARGV[14], 'lease_owner', ''}
-if ARGV[5] ~= '' then
-    set[#set + 1], set[#set + 2] = 'state', ARGV[5]
+-- What the batch adds up: the app's counters, the leases to drop, the
+-- schedule to write, and the limiter's state (read on first use).
+local counts = {}
+local function count(field, n)
+    counts[field] = (counts[field] or 0) + n
 end
-if ARGV[7] ~= '' then
-    set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'last_error', ARGV[7], 'last_error_at', now_s
-elseif outcome == 'ok' or outcome == 'nothing' then
-    set[#set + 1], set[#set + 2] = 'last_ok_at', now_s
-end
-local status = u[3]
-if ARGV[8] ~= '' then
-    set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'status', ARGV[8], 'reason', ARGV[7]
-    status = ARGV[8]
-end
-local backfill_ok = true
-if ARGV[18] ~= '' then
-    backfill_ok = redis.call('HGET', user_key, 'backfill_cursor') == ARGV[18]
-    local new = tonumber(ARGV[19])
-    if backfill_ok and status == 'active' and new and new > tonumber(ARGV[18]) then
-        set[#set + 1], set[#set + 2] = 'backfill_cursor', ARGV[19]
+local leases_done, due_set, due_gone = {}, {}, {}
+local rl, app_budget, rl_dirty = nil, nil, {}
+local function limiter()
+    if not rl then
+        local r = redis.call('HMGET', rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling')
+        rl = {blocked_until = tonumber(r[1] or '0') or 0, eff = tonumber(r[2] or ''),
+              ceiling = tonumber(r[3] or '')}
     end
-    set[#set + 1], set[#set + 2] = 'backfill_done_at', now_s   -- claim.lua: a poll comes next
-    redis.call('HINCRBY', user_key, 'backfills', 1)
-    redis.call('HINCRBY', stats_key, 'backfills', 1)
+    return rl
 end
-if ARGV[17] ~= '' and status == 'active' and (backfill_ok or ARGV[18] == '') then
-    set[#set + 1], set[#set + 2] = 'backfill_at', string.format('%d', now + tonumber(ARGV[17]))
-end
-redis.call('HSET', user_key, unpack(set))
-redis.call('HINCRBY', user_key, 'polls', 1)
-redis.call('HINCRBY', stats_key, 'polls', 1)
-redis.call('HINCRBY', stats_key, 'outcome_' .. outcome, 1)
-if u[2] == fence then
-    redis.call('HDEL', user_key, 'refresh_until', 'refresh_fence')
-end
-if ARGV[7] ~= '' then
-    redis.call('HINCRBY', user_key, 'errors', 1)
-    redis.call('HINCRBY', stats_key, 'errors', 1)
+local function budget_window()
+    if not app_budget then
+        local a = redis.call('HMGET', app_key, 'budget_30s', 'window_ms')
+        app_budget = {budget = tonumber(a[1] or '') or default_budget, window_ms = tonumber(a[2] or '') or 30000}
+    end
+    return app_budget
 end
 
 -- The limiter: a window is never shortened by a later, shorter Retry-After.
-if block_ms > 0 then
-    local until_ms = now + block_ms
-    local old = tonumber(redis.call('HGET', rl_key, 'blocked_until') or '0') or 0
+local function block(ms, reason, capped)
+    local l = limiter()
+    local until_ms = now + ms
+    local old = l.blocked_until
     if until_ms > old then
-        redis.call('HSET', rl_key, 'blocked_until', until_ms, 'block_reason', ARGV[10], 'blocked_at', now)
+        l.blocked_until = until_ms
+        rl_dirty.blocked_until, rl_dirty.block_reason, rl_dirty.blocked_at = until_ms, reason, now_s
     end
-    redis.call('HINCRBY', stats_key, 'blocks_' .. ARGV[10], 1)
-    if ARGV[15] == '1' then
-        redis.call('HSET', rl_key, 'retry_after_capped_at', now)
+    count('blocks_' .. reason, 1)
+    if capped then
+        rl_dirty.retry_after_capped_at = now_s
     end
-    if ARGV[10] == 'rate_limited' then
-        -- Multiplicative decrease: the budget that drew a 429 was too high.
-        redis.call('HINCRBY', stats_key, 'r429', 1)
-        local app = redis.call('HMGET', app_key, 'budget_30s', 'window_ms')
-        local budget = tonumber(app[1] or '') or tonumber(ARGV[16]) or 0
-        if budget > 0 then
-            local rl = redis.call('HMGET', rl_key, 'budget_eff', 'budget_ceiling')
-            local eff = tonumber(rl[1] or '') or budget
-            local ceiling = tonumber(rl[2] or '')
-            if old <= now then
-                -- The first 429 of this episode (claim.lua's window and guard).
-                local window_ms = tonumber(app[2] or '') or 30000
-                local keep_ms = window_ms + math.max(250, math.floor(window_ms / 100))
-                redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
-                local used = redis.call('ZCARD', calls_key)
-                ceiling = math.max(used - 1, math.floor(eff / 2))
-                eff = math.floor(eff / 2)
-            elseif ceiling then
-                ceiling = ceiling - 1
-            end
-            if ceiling then
-                ceiling = math.max(1, ceiling)
-                eff = math.min(eff, ceiling - 1)
-                redis.call('HSET', rl_key, 'budget_ceiling', ceiling)
-            end
-            redis.call('HSET', rl_key, 'budget_eff', math.max(1, math.floor(eff)))
+    if reason ~= 'rate_limited' then
+        return
+    end
+    -- Multiplicative decrease: the budget that drew a 429 was too high.
+    count('r429', 1)
+    local b = budget_window()
+    if b.budget <= 0 then
+        return
+    end
+    local eff = l.eff or b.budget
+    local ceiling = l.ceiling
+    if old <= now then
+        -- The first 429 of this episode (claim.lua's window and guard).
+        local keep_ms = b.window_ms + math.max(250, math.floor(b.window_ms / 100))
+        redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
+        local used = redis.call('ZCARD', calls_key)
+        ceiling = math.max(used - 1, math.floor(eff / 2))
+        eff = math.floor(eff / 2)
+    elseif ceiling then
+        ceiling = ceiling - 1
+    end
+    if ceiling then
+        ceiling = math.max(1, ceiling)
+        eff = math.min(eff, ceiling - 1)
+        l.ceiling = ceiling
+    end
+    l.eff = math.max(1, math.floor(eff))
+    l.aimd_dirty = true
+end
+
+-- Additive increase: about +1 call per window of successful calls.
+local function succeeded()
+    local l = limiter()
+    if not l.eff then
+        return
+    end
+    local budget = budget_window().budget
+    if l.ceiling and l.eff >= l.ceiling - 1 and l.eff < l.ceiling + 1 then
+        l.eff = l.eff + 1 / (16 * l.eff)
+    else
+        l.eff = l.eff + 1 / l.eff
+    end
+    if budget <= 0 or l.eff >= budget then
+        l.eff, l.ceiling = nil, nil
+    end
+    l.aimd_dirty = true
+end
+
+local function complete(user_key, a, i)
+    local user, fence, outcome = a[i], a[i + 1], a[i + 3]
+    local delay, block_ms = tonumber(a[i + 2]), tonumber(a[i + 8])
+    local state, http_status, err, new_status = a[i + 4], a[i + 5], a[i + 6], a[i + 7]
+    local bf_delay, bf_old, bf_new = a[i + 13], a[i + 14], a[i + 15]
+    local nevents = tonumber(a[i + 16])
+
+    -- One read of what the user hash decides and one write of everything
+    -- this poll sets: each redis.call costs.
+    local u = redis.call('HMGET', user_key, 'fence', 'refresh_fence', 'status', 'polls', 'errors',
+                         'changes', 'backfill_cursor', 'backfills')
+    if u[1] ~= fence then
+        return 0
+    end
+    local set = {'last_poll_at', now_s, 'last_status', http_status, 'last_outcome', outcome,
+                 'fails', a[i + 10], 'idle', a[i + 11], 'lease_owner', '',
+                 'polls', (tonumber(u[4] or '0') or 0) + 1}
+    local function put(f, v)
+        set[#set + 1], set[#set + 2] = f, v
+    end
+    if state ~= '' then
+        put('state', state)
+    end
+    if err ~= '' then
+        put('last_error', err)
+        put('last_error_at', now_s)
+        put('errors', (tonumber(u[5] or '0') or 0) + 1)
+        count('errors', 1)
+    elseif outcome == 'ok' or outcome == 'nothing' then
+        put('last_ok_at', now_s)
+    end
+    local status = u[3]
+    if new_status ~= '' then
+        put('status', new_status)
+        put('reason', err)
+        status = new_status
+    end
+    local backfill_ok = true
+    if bf_old ~= '' then
+        backfill_ok = u[7] == bf_old
+        local new = tonumber(bf_new)
+        if backfill_ok and status == 'active' and new and new > tonumber(bf_old) then
+            put('backfill_cursor', bf_new)
+        end
+        put('backfill_done_at', now_s)   -- claim.lua: a poll comes next
+        put('backfills', (tonumber(u[8] or '0') or 0) + 1)
+        count('backfills', 1)
+    end
+    if bf_delay ~= '' and status == 'active' and (backfill_ok or bf_old == '') then
+        put('backfill_at', string.format('%d', now + tonumber(bf_delay)))
+    end
+
+    local changes = 0
+    for k = i + 17, i + 16 + 2 * nevents, 2 do
+        local etype, ev = a[k], a[k + 1]
+        if backfill_ok or etype ~= 'track_played' then
+            redis.call('PUBLISH', channel_prefix .. user, ev)
+            redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
+            changes = changes + 1
+            count('events_' .. etype, 1)
         end
     end
-elseif outcome == 'ok' or outcome == 'nothing' then
-    -- Additive increase: about +1 call per window of successful calls.
-    local rl = redis.call('HMGET', rl_key, 'budget_eff', 'budget_ceiling')
-    local eff = tonumber(rl[1] or '')
-    if eff then
-        local budget = tonumber(redis.call('HGET', app_key, 'budget_30s') or '') or tonumber(ARGV[16]) or 0
-        local ceiling = tonumber(rl[2] or '')
-        if ceiling and eff >= ceiling - 1 and eff < ceiling + 1 then
-            eff = eff + 1 / (16 * eff)
+    if changes > 0 then
+        put('changes', (tonumber(u[6] or '0') or 0) + changes)
+    end
+    redis.call('HSET', user_key, unpack(set))
+    if u[2] == fence then
+        redis.call('HDEL', user_key, 'refresh_until', 'refresh_fence')
+    end
+
+    count('polls', 1)
+    count('outcome_' .. outcome, 1)
+    if block_ms > 0 then
+        block(block_ms, a[i + 9], a[i + 12] == '1')
+    elseif outcome == 'ok' or outcome == 'nothing' then
+        succeeded()
+    end
+    leases_done[#leases_done + 1] = user
+    if status == 'active' and delay >= 0 then
+        due_set[#due_set + 1], due_set[#due_set + 2] = string.format('%d', now + delay), user
+    else
+        due_gone[#due_gone + 1] = user
+    end
+    return 1
+end
+
+local out = {}
+local i, job = 4, 1
+while i <= #ARGV do
+    out[job] = complete(KEYS[7 + job], ARGV, i)
+    i = i + JOB_FIELDS + 2 * tonumber(ARGV[i + 16])
+    job = job + 1
+end
+
+for k = 1, #leases_done, 1000 do
+    redis.call('ZREM', lease_key, unpack(leases_done, k, math.min(k + 999, #leases_done)))
+end
+for k = 1, #due_set, 1000 do
+    redis.call('ZADD', due_key, unpack(due_set, k, math.min(k + 999, #due_set)))
+end
+for k = 1, #due_gone, 1000 do
+    redis.call('ZREM', due_key, unpack(due_gone, k, math.min(k + 999, #due_gone)))
+end
+for field, n in pairs(counts) do
+    redis.call('HINCRBY', stats_key, field, n)
+end
+if rl then
+    local set = {}
+    for f, v in pairs(rl_dirty) do
+        set[#set + 1], set[#set + 2] = f, v
+    end
+    if rl.aimd_dirty then
+        if rl.eff then
+            set[#set + 1], set[#set + 2] = 'budget_eff', tostring(rl.eff)
+            if rl.ceiling then
+                set[#set + 1], set[#set + 2] = 'budget_ceiling', rl.ceiling
+            else
+                redis.call('HDEL', rl_key, 'budget_ceiling')
+            end
         else
-            eff = eff + 1 / eff
-        end
-        if budget <= 0 or eff >= budget then
             redis.call('HDEL', rl_key, 'budget_eff', 'budget_ceiling')
-        else
-            redis.call('HSET', rl_key, 'budget_eff', tostring(eff))
         end
     end
-end
-
-if status == 'active' and delay >= 0 then
-    redis.call('ZADD', due_key, string.format('%d', now + delay), user)
-else
-    redis.call('ZREM', due_key, user)
-end
-
-local maxlen = ARGV[12]
-for i = 20, #ARGV, 2 do
-    local etype, ev = ARGV[i], ARGV[i + 1]
-    if backfill_ok or etype ~= 'track_played' then
-        redis.call('PUBLISH', ARGV[11], ev)
-        redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
-        redis.call('HINCRBY', user_key, 'changes', 1)
-        redis.call('HINCRBY', stats_key, 'events_' .. etype, 1)
+    if #set > 0 then
+        redis.call('HSET', rl_key, unpack(set))
     end
 end
-return 1
+return out

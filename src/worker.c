@@ -47,6 +47,9 @@
 #define INVALID_CLIENT_BLOCK_MS 300000
 #define REFRESH_RETRY_MS 100
 #define BACKFILL_NO_SCOPE_MS 86400000   /* recently-played refused the grant: retry daily */
+/* The most finished jobs one complete.lua call takes: bounds the time the
+ * script holds Redis (about 1 ms for this many). */
+#define COMPLETE_BATCH_MAX 128
 /* The most events one job announces: a poll's changes, or a backfill's plays. */
 #define JOB_EVENTS_MAX (HISTORY_LIMIT > PB_MAX_EVENTS + 1 ? HISTORY_LIMIT : PB_MAX_EVENTS + 1)
 
@@ -65,6 +68,19 @@ struct app {
     double claim_t0;         /* ev_time() when the claim in flight was sent */
     double last_claim_at;    /* ev_now() of the last claim answer */
     double budget_30s;       /* the app's configured budget (metrics) */
+    /* Finished jobs waiting for complete.lua, sent together when the loop
+     * is about to wait (or the batch is full): see flush_completes. */
+    struct job *done[COMPLETE_BATCH_MAX];
+    char *done_keys[COMPLETE_BATCH_MAX];   /* owned: each job's user key */
+    int ndone;
+    char **done_args;        /* owned strings: the jobs' argument groups, in order */
+    int nargs, cap_args;
+};
+
+/* sent_batch: the jobs of one complete.lua call, until its answer. */
+struct sent_batch {
+    int n;
+    struct job *jobs[];
 };
 
 struct worker {
@@ -92,6 +108,7 @@ struct worker {
     char lag_text[16384], lat_text[16384];   /* their text form, for the heartbeat */
     struct wmetrics *wm;           /* NULL unless metrics-listen is set */
     ev_timer tick, heartbeat, grace;
+    ev_prepare flush;              /* sends the batches of finished jobs */
     ev_signal sigterm, sigint;
 };
 
@@ -232,15 +249,129 @@ static void outcome_stop_user(struct outcome *o, const char *status, const char 
 
 static void on_complete(struct rlink *l, redisReply *r, void *ud)
 {
-    struct job *j = ud;
+    struct sent_batch *b = ud;
     (void)l;
     if (r == NULL)
-        log_warn("user %s: result not stored (redis link lost); the lease will expire", j->user);
+        log_warn("%d results not stored (redis link lost); their leases will expire", b->n);
     else if (r->type == REDIS_REPLY_ERROR)
-        log_error("user %s: complete failed: %s", j->user, r->str);
-    else if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
-        log_info("user %s: lease lost before completion; result dropped", j->user);
-    job_free(j);
+        log_error("complete failed for %d users: %s", b->n, r->str);
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)b->n)
+        log_error("complete: unexpected answer for %d users", b->n);
+    for (int i = 0; i < b->n; i++) {
+        const redisReply *e = r && r->type == REDIS_REPLY_ARRAY && (size_t)i < r->elements
+                                  ? r->element[i] : NULL;
+        if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 0)
+            log_info("user %s: lease lost before completion; result dropped", b->jobs[i]->user);
+    }
+    for (int i = 0; i < b->n; i++)
+        job_free(b->jobs[i]);
+    free(b);
+}
+
+static void batch_forget(struct app *a)
+{
+    for (int i = 0; i < a->ndone; i++)
+        free(a->done_keys[i]);
+    for (int i = 0; i < a->nargs; i++)
+        free(a->done_args[i]);
+    a->ndone = 0;
+    a->nargs = 0;
+}
+
+/* flush_app sends the app's finished jobs to complete.lua in one call. The
+ * jobs live until its answer; if it cannot be sent they are freed now and
+ * their leases expire, as when the link drops. */
+static void flush_app(struct app *a)
+{
+    struct worker *w = a->w;
+    const struct sw_config *c = w->cfg;
+    char maxlen[24], budget[24], channel[KEY_MAX];
+    int nkeys = 7 + a->ndone, argc = nkeys + 3 + a->nargs, n = 0, rc = -1;
+    const char **argv = NULL;
+    struct sent_batch *b;
+
+    if (a->ndone == 0)
+        return;
+    b = malloc(sizeof *b + (size_t)a->ndone * sizeof b->jobs[0]);
+    argv = malloc((size_t)argc * sizeof *argv);
+    if (b == NULL || argv == NULL)
+        goto out;
+    snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
+    snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
+    keys_channel(channel, sizeof channel, c->key_prefix, "");
+    argv[n++] = a->k.due;
+    argv[n++] = a->k.leases;
+    argv[n++] = a->k.events;
+    argv[n++] = a->k.rl;
+    argv[n++] = a->k.stats;
+    argv[n++] = a->k.app;
+    argv[n++] = a->k.calls;
+    for (int i = 0; i < a->ndone; i++)
+        argv[n++] = a->done_keys[i];
+    argv[n++] = maxlen;
+    argv[n++] = budget;
+    argv[n++] = channel;
+    for (int i = 0; i < a->nargs; i++)
+        argv[n++] = a->done_args[i];
+    b->n = a->ndone;
+    memcpy(b->jobs, a->done, (size_t)a->ndone * sizeof b->jobs[0]);
+    rc = rlink_eval(w->redis, SCRIPT_COMPLETE, nkeys, argc, argv, NULL, on_complete, b);
+out:
+    free(argv);
+    if (rc != 0) {
+        if (b == NULL || argv == NULL)
+            log_error("out of memory: %d results not stored; their leases will expire", a->ndone);
+        for (int i = 0; i < a->ndone; i++)
+            job_free(a->done[i]);
+        free(b);
+    }
+    batch_forget(a);
+}
+
+static void flush_completes(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    struct worker *w = p->data;
+    (void)revents;
+    ev_prepare_stop(loop, p);
+    for (int i = 0; i < w->napps; i++)
+        flush_app(w->apps[i]);
+}
+
+/* batch_add queues one job's argument group (copied) behind the app's
+ * others. Returns -1 when out of memory (nothing queued). */
+static int batch_add(struct app *a, struct job *j, const char *user_key, const char **args, int n)
+{
+    char **more, *key;
+    int i;
+
+    if (a->nargs + n > a->cap_args) {
+        int cap = a->cap_args ? a->cap_args : 1024;
+        while (cap < a->nargs + n)
+            cap *= 2;
+        more = realloc(a->done_args, (size_t)cap * sizeof *more);
+        if (more == NULL)
+            return -1;
+        a->done_args = more;
+        a->cap_args = cap;
+    }
+    key = strdup(user_key);
+    if (key == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        a->done_args[a->nargs + i] = strdup(args[i]);
+        if (a->done_args[a->nargs + i] == NULL)
+            break;
+    }
+    if (i < n) {
+        while (i-- > 0)
+            free(a->done_args[a->nargs + i]);
+        free(key);
+        return -1;
+    }
+    a->nargs += n;
+    a->done_keys[a->ndone] = key;
+    a->done[a->ndone++] = j;
+    return 0;
 }
 
 static const char *event_type(const char *ev, char *buf, size_t n)
@@ -252,25 +383,25 @@ static const char *event_type(const char *ev, char *buf, size_t n)
     return buf;
 }
 
+/* job_finish hands the outcome to complete.lua: queued with the other jobs
+ * of its app finished in this turn of the loop (see flush_completes). */
 static void job_finish(struct job *j, struct outcome *o)
 {
     struct worker *w = j->w;
+    struct app *a = j->app;
     const struct sw_config *c = w->cfg;
-    char user_key[KEY_MAX], channel[KEY_MAX], delay[24], status[16], fails[16], idle[16],
-        block[24], maxlen[24], budget[24], types[JOB_EVENTS_MAX][32], bf_delay[24] = "",
-        bf_old[24] = "", bf_new[24] = "";
-    const char *argv[8 + 19 + 2 * JOB_EVENTS_MAX];
+    char user_key[KEY_MAX], delay[24], status[16], fails[16], idle[16], block[24], nev[16],
+        types[JOB_EVENTS_MAX][32], bf_delay[24] = "", bf_old[24] = "", bf_new[24] = "";
+    const char *argv[17 + 2 * JOB_EVENTS_MAX];
     int n = 0;
 
-    keys_user(user_key, sizeof user_key, c->key_prefix, j->app->id, j->user);
-    keys_channel(channel, sizeof channel, c->key_prefix, j->user);
+    keys_user(user_key, sizeof user_key, c->key_prefix, a->id, j->user);
     snprintf(delay, sizeof delay, "%lld", o->delay_ms);
     snprintf(status, sizeof status, "%ld", o->http_status);
     snprintf(fails, sizeof fails, "%d", o->fails);
     snprintf(idle, sizeof idle, "%d", o->idle);
     snprintf(block, sizeof block, "%lld", o->block_ms);
-    snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
-    snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
+    snprintf(nev, sizeof nev, "%d", o->nevents);
     if (j->backfill) {
         /* A backfill that failed is tried again an interval later (its cursor
          * has not moved, so nothing is lost); one released before its call
@@ -284,14 +415,6 @@ static void job_finish(struct job *j, struct outcome *o)
     if (o->backfill_delay_ms >= 0)
         snprintf(bf_delay, sizeof bf_delay, "%lld", o->backfill_delay_ms);
 
-    argv[n++] = j->app->k.due;
-    argv[n++] = j->app->k.leases;
-    argv[n++] = user_key;
-    argv[n++] = j->app->k.events;
-    argv[n++] = j->app->k.rl;
-    argv[n++] = j->app->k.stats;
-    argv[n++] = j->app->k.app;
-    argv[n++] = j->app->k.calls;
     argv[n++] = j->user;
     argv[n++] = j->fence;
     argv[n++] = delay;
@@ -302,15 +425,13 @@ static void job_finish(struct job *j, struct outcome *o)
     argv[n++] = o->new_status;
     argv[n++] = block;
     argv[n++] = o->block_reason;
-    argv[n++] = channel;
-    argv[n++] = maxlen;
     argv[n++] = fails;
     argv[n++] = idle;
     argv[n++] = o->capped ? "1" : "0";
-    argv[n++] = budget;
     argv[n++] = bf_delay;
     argv[n++] = bf_old;
     argv[n++] = bf_new;
+    argv[n++] = nev;
     for (int i = 0; i < o->nevents; i++) {
         argv[n++] = event_type(o->events[i], types[i], sizeof types[i]);
         argv[n++] = o->events[i];
@@ -319,7 +440,7 @@ static void job_finish(struct job *j, struct outcome *o)
     for (int i = 0; i < o->nevents; i++)
         wm_event(w->wm, types[i]);
     if (o->block_ms > 0 && strcmp(o->block_reason, "invalid_client") != 0)
-        wm_rate_limited(w->wm, j->app->id);
+        wm_rate_limited(w->wm, a->id);
     w->polls++;
     w->events += o->nevents;
     if (o->error[0])
@@ -327,10 +448,17 @@ static void job_finish(struct job *j, struct outcome *o)
     /* invalid_client is the app's fault: its one alert is enough, no line per user. */
     if (o->error[0] && strcmp(o->name, "invalid_client") != 0)
         log_info("user %s: %s (%s)", j->user, o->name, o->error);
-    int rc = rlink_eval(w->redis, SCRIPT_COMPLETE, 8, n, argv, NULL, on_complete, j);
+    int rc = batch_add(a, j, user_key, argv, n);
     outcome_free(o);
-    if (rc != 0)
+    if (rc != 0) {
+        log_error("user %s: out of memory; result not stored, the lease will expire", j->user);
         job_free(j);
+        return;
+    }
+    if (a->ndone == COMPLETE_BATCH_MAX)
+        flush_app(a);
+    else
+        ev_prepare_start(w->loop, &w->flush);
 }
 
 /* ---------------------------------------------------------------- gate --- */
@@ -1387,6 +1515,8 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
     ev_timer_start(w.loop, &w.heartbeat);
     ev_timer_init(&w.grace, on_grace, 0, 0);
     w.grace.data = &w;
+    ev_prepare_init(&w.flush, flush_completes);
+    w.flush.data = &w;
     ev_signal_init(&w.sigterm, on_signal, SIGTERM);
     w.sigterm.data = &w;
     ev_signal_start(w.loop, &w.sigterm);
@@ -1404,6 +1534,7 @@ out:
     ev_timer_stop(w.loop, &w.tick);
     ev_timer_stop(w.loop, &w.heartbeat);
     ev_timer_stop(w.loop, &w.grace);
+    ev_prepare_stop(w.loop, &w.flush);
     ev_signal_stop(w.loop, &w.sigterm);
     ev_signal_stop(w.loop, &w.sigint);
     if (w.http)
@@ -1411,9 +1542,12 @@ out:
     wm_free(w.wm);
     if (w.redis)
         rlink_free(w.redis);   /* pending commands' callbacks see NULL replies */
+    for (int i = 0; i < w.napps; i++)
+        batch_forget(w.apps[i]);   /* its jobs are on job_list */
     while (w.job_list)
         job_free(w.job_list);
     for (int i = 0; i < w.napps; i++) {
+        free(w.apps[i]->done_args);
         secret_free(w.apps[i]->client_secret);
         free(w.apps[i]);
     }
