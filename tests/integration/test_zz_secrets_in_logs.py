@@ -8,7 +8,7 @@ secrets (every /sim and /api/token request and answer), CLI secret options,
 token keys from keygen, and the tokens workers stored in plaintext mode (read
 from Redis when each test ends). Tokens minted by a refresh inside a worker
 with a real key are never seen in clear by the harness, so the scan also
-flags anything shaped like a simulator token (BQ + 62 or AQ + 68 base62
+flags anything shaped like a simulator token (BQ + 204 or AQ + 129 base64url
 characters), whoever minted it.
 
 Run alone, the module still has something to look at: its first test drives
@@ -26,8 +26,9 @@ FAST = ["--poll-interval-ms", "200", "--smart-polling", "no", "--lease-ms", "300
         "--http-timeout-ms", "2000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
 DEBUG = ["--log-level", "debug"]
 
-# A simulator token anywhere: exactly BQ + 62 / AQ + 68 base62 characters.
-TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9])(?:BQ[A-Za-z0-9]{62}|AQ[A-Za-z0-9]{68})(?![A-Za-z0-9])")
+# A simulator token anywhere: exactly BQ + 204 / AQ + 129 base64url characters
+# (tests/sim/sim_state.h).
+TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_-])(?:BQ[A-Za-z0-9_-]{204}|AQ[A-Za-z0-9_-]{129})(?![A-Za-z0-9_-])")
 
 
 def recorded_secrets():
@@ -84,7 +85,7 @@ def num(h, field):
 def test_scanner_finds_planted_secrets():
     """The scan can fail: it finds a recorded secret and an unrecorded token."""
     d = tmpdir()
-    tok = "BQ" + "x1Y2z3" * 10 + "ab"
+    tok = "BQ" + ("x1Y2z3-_" * 26)[:204]
     with open(os.path.join(d, "a.log"), "w") as f:
         f.write("line one\nuser u: refreshing with plain.my-Secret_9 now\n")
     with open(os.path.join(d, "b.log"), "w") as f:

@@ -201,12 +201,13 @@ sim_token *sim_token_new(sim_token_kind kind, sim_user *u, sim_app *a, const cha
                          int64_t now)
 {
     sim_token *t = sim_xcalloc(1, sizeof *t);
-    char v[128];
+    char v[SIM_ACCESS_TOKEN_LEN + SIM_REFRESH_TOKEN_LEN];
     do {
-        /* Spotify tokens start with BQ (access) and AQ (refresh) */
+        /* Spotify's tokens: BQ (access) or AQ (refresh) and base64url, as
+         * long as Spotify's, since what a user costs in Redis depends on it. */
         v[0] = kind == SIM_TOKEN_ACCESS ? 'B' : 'A';
         v[1] = 'Q';
-        sim_rand_token(v + 2, kind == SIM_TOKEN_ACCESS ? 62 : 68);
+        sim_rand_token_url(v + 2, (kind == SIM_TOKEN_ACCESS ? SIM_ACCESS_TOKEN_LEN : SIM_REFRESH_TOKEN_LEN) - 2);
     } while (sim_map_get(&sim_w.tokens, v));
     t->value = sim_xstrdup(v);
     t->kind = kind;

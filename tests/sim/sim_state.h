@@ -15,6 +15,11 @@
 
 struct cJSON;
 
+/* Token lengths as Spotify issues them (an access token seen in the wild is
+ * 206 characters, refresh tokens 131), prefix included. */
+#define SIM_ACCESS_TOKEN_LEN 206
+#define SIM_REFRESH_TOKEN_LEN 131
+
 /* sim_app: one registered client. */
 typedef struct sim_app {
     char *client_id;

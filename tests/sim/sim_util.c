@@ -265,6 +265,15 @@ void sim_rand_token(char *out, size_t len)
     out[len] = '\0';
 }
 
+void sim_rand_token_url(char *out, size_t len)
+{
+    static const char b64url[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+
+    for (size_t i = 0; i < len; i++)
+        out[i] = b64url[sim_rand() % 64];
+    out[len] = '\0';
+}
+
 void sim_id_from_name(const char *name, char out[23])
 {
     uint64_t h = hash_str(name ? name : "");

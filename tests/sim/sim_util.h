@@ -61,6 +61,9 @@ uint64_t sim_rand(void);
 double sim_rand01(void);
 /* sim_rand_token writes len random base62 chars plus NUL into out. */
 void sim_rand_token(char *out, size_t len);
+/* sim_rand_token_url: the same from base64url's alphabet (A-Z a-z 0-9 - _),
+ * which Spotify's tokens use. */
+void sim_rand_token_url(char *out, size_t len);
 /* sim_id_from_name writes a deterministic 22-char base62 id for name. */
 void sim_id_from_name(const char *name, char out[23]);
 
