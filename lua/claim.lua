@@ -127,18 +127,23 @@ local full = false
 -- claim (below the loop), not once per user: each redis.call costs.
 local gone, leased = {}, {}
 local lease_s = string.format('%d', now + lease_ms)
+-- Each field looked up costs: the backfill fields only when backfill is on,
+-- the refresh token only for a refresh (below).
+local fields = {'status', 'access_token', 'expires_at', 'state', 'fails', 'idle', 'interval_ms',
+                'refresh_until', 'fence'}
+if backfill_ms > 0 then
+    fields[#fields + 1], fields[#fields + 2] = 'backfill_at', 'scope'
+end
 for i = 1, #due, 2 do
     if spent >= n then break end
     local u, due_ms = due[i], due[i + 1]
     local key = user_prefix .. u
-    local h = redis.call('HMGET', key, 'status', 'access_token', 'expires_at', 'refresh_token',
-                         'state', 'fails', 'idle', 'interval_ms', 'refresh_until', 'fence',
-                         'backfill_at', 'scope')
+    local h = redis.call('HMGET', key, unpack(fields))
     if h[1] ~= 'active' then
         gone[#gone + 1] = u
     else
         local expires_at = tonumber(h[3] or '0') or 0
-        local refresh_until = tonumber(h[9] or '0') or 0
+        local refresh_until = tonumber(h[8] or '0') or 0
         local kind = 'poll'
         local wait_refresh = false
         if expires_at - now < margin_ms then
@@ -153,9 +158,9 @@ for i = 1, #due, 2 do
         -- 401 Permissions missing) and cost no write.
         local cursor = ''
         if kind == 'poll' and backfill_ms > 0 then
-            local bf_at = tonumber(h[11] or '')
-            if (bf_at == nil or bf_at <= now) and h[12]
-                and string.find(h[12], 'user-read-recently-played', 1, true) then
+            local bf_at = tonumber(h[10] or '')
+            if (bf_at == nil or bf_at <= now) and h[11]
+                and string.find(h[11], 'user-read-recently-played', 1, true) then
                 if bf_at == nil then
                     redis.call('HSET', key, 'backfill_at', string.format('%d', now + backfill_ms),
                                'backfill_cursor', string.format('%d', now))
@@ -183,7 +188,7 @@ for i = 1, #due, 2 do
             break
         else
             -- (d) In flight under a lease, with a fencing token.
-            local fence = string.format('%d', (tonumber(h[10] or '0') or 0) + 1)
+            local fence = string.format('%d', (tonumber(h[9] or '0') or 0) + 1)
             gone[#gone + 1] = u
             leased[#leased + 1], leased[#leased + 2] = lease_s, u
             if kind == 'refresh' then
@@ -204,11 +209,11 @@ for i = 1, #due, 2 do
             out[#out + 1] = kind
             out[#out + 1] = h[2] or ''
             out[#out + 1] = h[3] or '0'
-            out[#out + 1] = (kind == 'refresh') and (h[4] or '') or ''
-            out[#out + 1] = h[5] or ''
+            out[#out + 1] = (kind == 'refresh') and (redis.call('HGET', key, 'refresh_token') or '') or ''
+            out[#out + 1] = h[4] or ''
+            out[#out + 1] = h[5] or '0'
             out[#out + 1] = h[6] or '0'
             out[#out + 1] = h[7] or '0'
-            out[#out + 1] = h[8] or '0'
             out[#out + 1] = due_ms
             out[#out + 1] = cursor
         end

@@ -169,9 +169,23 @@ local function complete(user_key, a, i)
     local nevents = tonumber(a[i + 16])
 
     -- One read of what the user hash decides and one write of everything
-    -- this poll sets: each redis.call costs.
-    local u = redis.call('HMGET', user_key, 'fence', 'refresh_fence', 'status', 'polls', 'errors',
-                         'changes', 'backfill_cursor', 'backfills')
+    -- this poll sets: each redis.call costs, and so does each field looked
+    -- up, so counters are read only when they move.
+    local fields = {'fence', 'refresh_fence', 'status', 'polls'}
+    local i_errors, i_changes, i_cursor, i_backfills
+    if err ~= '' then
+        fields[#fields + 1] = 'errors'
+        i_errors = #fields
+    end
+    if nevents > 0 then
+        fields[#fields + 1] = 'changes'
+        i_changes = #fields
+    end
+    if bf_old ~= '' then
+        fields[#fields + 1], fields[#fields + 2] = 'backfill_cursor', 'backfills'
+        i_cursor, i_backfills = #fields - 1, #fields
+    end
+    local u = redis.call('HMGET', user_key, unpack(fields))
     if u[1] ~= fence then
         return 0
     end
@@ -187,7 +201,7 @@ local function complete(user_key, a, i)
     if err ~= '' then
         put('last_error', err)
         put('last_error_at', now_s)
-        put('errors', (tonumber(u[5] or '0') or 0) + 1)
+        put('errors', (tonumber(u[i_errors] or '0') or 0) + 1)
         count('errors', 1)
     elseif outcome == 'ok' or outcome == 'nothing' then
         put('last_ok_at', now_s)
@@ -200,13 +214,13 @@ local function complete(user_key, a, i)
     end
     local backfill_ok = true
     if bf_old ~= '' then
-        backfill_ok = u[7] == bf_old
+        backfill_ok = u[i_cursor] == bf_old
         local new = tonumber(bf_new)
         if backfill_ok and status == 'active' and new and new > tonumber(bf_old) then
             put('backfill_cursor', bf_new)
         end
         put('backfill_done_at', now_s)   -- claim.lua: a poll comes next
-        put('backfills', (tonumber(u[8] or '0') or 0) + 1)
+        put('backfills', (tonumber(u[i_backfills] or '0') or 0) + 1)
         count('backfills', 1)
     end
     if bf_delay ~= '' and status == 'active' and (backfill_ok or bf_old == '') then
@@ -224,7 +238,7 @@ local function complete(user_key, a, i)
         end
     end
     if changes > 0 then
-        put('changes', (tonumber(u[6] or '0') or 0) + changes)
+        put('changes', (tonumber(u[i_changes] or '0') or 0) + changes)
     end
     redis.call('HSET', user_key, unpack(set))
     if u[2] == fence then
