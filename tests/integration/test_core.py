@@ -1,4 +1,5 @@
 """The scheduler core (issue 3): real redis-server, real spotify-sim, real workers."""
+import os
 import json
 import time
 
@@ -258,3 +259,48 @@ def test_worker_without_config_file_and_redis_down_at_start():
     r.start()
     c = r.client()
     wait_for(lambda: int(c.hgetall("sw:{app1}:user:d1").get("polls", 0)) >= 1, 15, "polling after Redis came up")
+
+
+def test_complete_batch_fences_each_job():
+    """One complete.lua call carries the polls a worker finished in one loop
+    turn; each is applied or dropped on its own fence, and the shared writes
+    (leases, schedule, counters) cover exactly the applied ones."""
+    r, sim, _ = world(["b1", "b2", "b3"])
+    c = r.client()
+    src = open(os.path.join(ROOT, "lua", "complete.lua")).read()
+    sha = c.cmd("SCRIPT", "LOAD", src)
+    now = int(c.cmd("TIME")[0]) * 1000
+    for u in ("b1", "b2", "b3"):
+        c.cmd("HSET", "sw:{app1}:user:%s" % u, "fence", "7")
+        c.cmd("ZADD", "sw:{app1}:leases", now + 60000, u)
+        c.cmd("ZREM", "sw:{app1}:due", u)
+    ev = json.dumps({"type": "track_changed", "user": "b3"})
+
+    def job(user, fence, state, events=()):
+        a = [user, fence, "5000", "ok", state, "200", "", "", "0", "", "0", "0", "0", "", "", "", str(len(events))]
+        for e in events:
+            a += ["track_changed", e]
+        return a
+
+    keys = ["sw:{app1}:" + k for k in ("due", "leases", "events", "rl", "stats", "app", "calls")]
+    keys += ["sw:{app1}:user:%s" % u for u in ("b1", "b2", "b3")]
+    args = ["1000", "0", "sw:playback:"] + job("b1", "7", "S1") + job("b2", "6", "S2") + job("b3", "7", "S3", [ev])
+    sub = Subscriber(r, "sw:playback:b3")
+    got = c.cmd("EVALSHA", sha, len(keys), *(keys + args))
+    check(got == [1, 0, 1], "per-job results %r" % (got,))
+    h1, h2, h3 = (user_hash(c, u) for u in ("b1", "b2", "b3"))
+    check(h1.get("state") == "S1" and h3.get("state") == "S3" and "state" not in h2,
+          "only fenced jobs stored: %r %r %r" % (h1.get("state"), h2.get("state"), h3.get("state")))
+    check(h1.get("polls") == "1" and h3.get("polls") == "1" and "polls" not in h2, "polls counted per user")
+    check(h3.get("changes") == "1" and "changes" not in h1, "changes counted where announced")
+    leases = c.cmd("ZRANGE", "sw:{app1}:leases", 0, -1)
+    check(leases == ["b2"], "the stale job keeps its lease for its holder: %r" % leases)
+    due = dict(zip(*[iter(c.cmd("ZRANGE", "sw:{app1}:due", 0, -1, "WITHSCORES"))] * 2))
+    check(set(due) == {"b1", "b3"} and all(int(float(v)) >= now + 5000 for v in due.values()),
+          "applied jobs re-armed 5 s ahead: %r" % due)
+    stats = c.hgetall("sw:{app1}:stats")
+    check(stats.get("polls") == "2" and stats.get("outcome_ok") == "2" and stats.get("events_track_changed") == "1",
+          "app counters add up the batch: %r" % stats)
+    evs = stream_events(c)
+    check([e["user"] for e in evs] == ["b3"], "one event, in the stream: %r" % evs)
+    sub.wait(lambda e: e.get("user") == "b3", 5, "the event published on the user's channel")
