@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """run.py: the one test runner. Runs the cmocka unit-test binaries and every
 `test_*` function of tests/integration/test_*.py, each test with fresh
-processes, and ends with the line `N passed, N failed`.
+processes, and ends with the line `N passed, N failed`. A test that calls
+harness.skip() is reported as skipped, on a line of its own before that one.
 
 usage: tests/run.py [-k SUBSTRING] [--unit-only|--integration-only] [FILES...]
 """
@@ -53,7 +54,7 @@ def run_module(path, pattern):
     spec.loader.exec_module(mod)
     names = [n for n in dir(mod) if n.startswith("test_") and callable(getattr(mod, n))]
     names.sort(key=lambda n: getattr(mod, n).__code__.co_firstlineno)
-    passed = failed = 0
+    passed = failed = skipped = 0
     for n in names:
         full = "%s::%s" % (os.path.basename(path), n)
         if pattern and pattern not in full:
@@ -64,6 +65,8 @@ def run_module(path, pattern):
         try:
             getattr(mod, n)()
             ok, why = True, ""
+        except harness.Skipped as e:
+            ok, why = None, str(e)
         except BaseException as e:  # noqa: a test may fail any way it likes
             if isinstance(e, KeyboardInterrupt):
                 raise
@@ -72,13 +75,17 @@ def run_module(path, pattern):
             signal.alarm(0)
             harness.cleanup()
         dt = time.time() - t0
+        if ok is None:
+            print("%-60s skipped: %s" % (full, why), flush=True)
+            skipped += 1
+            continue
         print("%-60s %s (%.1fs)" % (full, "ok" if ok else "FAIL", dt), flush=True)
         if ok:
             passed += 1
         else:
             failed += 1
             print(why, flush=True)
-    return passed, failed
+    return passed, failed, skipped
 
 
 def main(argv):
@@ -103,7 +110,7 @@ def main(argv):
         else:
             files.append(a)
         i += 1
-    passed = failed = 0
+    passed = failed = skipped = 0
     if files:
         unit_bins = [f for f in files if not f.endswith(".py")]
         modules = [f for f in files if f.endswith(".py")]
@@ -116,10 +123,13 @@ def main(argv):
         passed += p
         failed += f
     for m in modules:
-        p, f = run_module(m, pattern)
+        p, f, s = run_module(m, pattern)
         passed += p
         failed += f
+        skipped += s
     print("logs: %s" % os.environ["SW_TEST_LOGDIR"], flush=True)
+    if skipped:
+        print("%d skipped (not counted as passed)" % skipped, flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed or passed == 0 else 0
 

@@ -80,6 +80,15 @@ class TestFailure(AssertionError):
     pass
 
 
+class Skipped(Exception):
+    """Raised by skip(): the test could not run here. tests/run.py counts it
+    apart, never as passed."""
+
+
+def skip(why):
+    raise Skipped(why)
+
+
 def check(cond, msg="check failed"):
     if not cond:
         raise TestFailure(msg)

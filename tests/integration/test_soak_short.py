@@ -35,9 +35,9 @@ def _sanitizer_build():
 
 
 def test_soak_short_valgrind():
-    if not shutil.which("valgrind") or _sanitizer_build():
-        print("skipped: %s" % ("valgrind missing" if not shutil.which("valgrind") else "sanitizer build"))
-        return
+    if _sanitizer_build():
+        skip("sanitizer build: LeakSanitizer checks leaks there")
+    check(shutil.which("valgrind") is not None, "valgrind is installed (make deps)")
     r, sim, extra, names = soak.world(USERS, token_expires_s=70)
     args = sw_args(r, sim, extra + soak.WORKER_ARGS + ["--http-timeout-ms", "3000"])
     vlog = os.path.join(LOGDIR, "valgrind-soak-%d.log" % os.getpid())
