@@ -1133,6 +1133,31 @@ static double num(const cJSON *o, const char *name)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* LISTPACK_ADVICE: the hash-max-listpack-value below which sealed tokens
+ * (about 320 bytes for Spotify's access tokens) make every user hash a
+ * hashtable, about twice the memory (tests/bench, scenario 5). */
+#define LISTPACK_ADVICE 512
+
+/* status_redis: what the server says of itself that bears on spotwatch.
+ * CONFIG may be refused (managed Redis, ACLs): the setting is then left out. */
+static cJSON *status_redis(redisContext *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    redisReply *rep = redisCommand(r, "INFO memory");
+    const char *p;
+
+    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL)
+        cJSON_AddNumberToObject(o, "used_memory", strtod(p + strlen("used_memory:"), NULL));
+    if (rep)
+        freeReplyObject(rep);
+    rep = redisCommand(r, "CONFIG GET hash-max-listpack-value");
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->str)
+        cJSON_AddNumberToObject(o, "hash_max_listpack_value", strtod(rep->element[1]->str, NULL));
+    if (rep)
+        freeReplyObject(rep);
+    return o;
+}
+
 int cli_status(const struct sw_config *c, int argc, char **argv)
 {
     struct opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
@@ -1146,6 +1171,7 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     long long now = redis_now_ms(r);
     cJSON *s = cJSON_CreateObject();
     cJSON_AddNumberToObject(s, "now_ms", (double)now);
+    cJSON_AddItemToObject(s, "redis", status_redis(r));
     cJSON_AddItemToObject(s, "workers", status_workers(r, c, now));
     cJSON *near = cJSON_CreateObject();
     cJSON_AddItemToObject(s, "users", status_users(r, c, now, near));
@@ -1161,7 +1187,16 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     if (o[0].value)
         return print_json(s);
 
-    cJSON *it;
+    cJSON *it, *rd = cJSON_GetObjectItem(s, "redis");
+    printf("redis: used_memory=%.1f MB", num(rd, "used_memory") / 1e6);
+    if (cJSON_GetObjectItem(rd, "hash_max_listpack_value")) {
+        double lp = num(rd, "hash_max_listpack_value");
+        printf(" hash-max-listpack-value=%.0f", lp);
+        if (lp < LISTPACK_ADVICE)
+            printf(" (below %d: sealed tokens make each user hash a hashtable, about twice the memory;"
+                   " see README, Memory)", LISTPACK_ADVICE);
+    }
+    printf("\n");
     printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
         printf("  %s  polls=%s inflight=%s connections=%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(it, "id")),

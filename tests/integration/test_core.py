@@ -243,6 +243,12 @@ def test_status_lists_workers_and_users():
     check(app["app"] == "app1" and app["scheduled"] + app["in_flight"] == 2, "app counts: %r" % app)
     text = spotwatch(r, "status", sim=sim).stdout
     check("workers: 2 live" in text and "app app1" in text, text)
+    check(s["redis"].get("hash_max_listpack_value") == 64 and s["redis"].get("used_memory", 0) > 0,
+          "the Redis settings that bear on memory: %r" % s["redis"])
+    check("hash-max-listpack-value=64 (below 512" in text, "a Redis default that doubles memory is pointed out: " + text)
+    r2 = RedisServer(extra=["hash-max-listpack-value 512"])
+    text2 = spotwatch(r2, "status").stdout
+    check("hash-max-listpack-value=512\n" in text2, "no advice when set as advised: " + text2)
 
 
 def test_worker_without_config_file_and_redis_down_at_start():
