@@ -5,6 +5,7 @@
 #   make test SANITIZER=address,undefined
 #   make demo            a live demo: private redis, simulator, two workers
 #   make bench           benchmarks (print figures; write bench-results.json)
+#   make parse-bench     old vs new cost of reading a currently-playing answer
 #   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if RSS or fds grow
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each
 #   make deps            install the Debian packages the build, tests and demo need
@@ -26,7 +27,7 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 # The product's modules (main.c holds only the command dispatch).
-SRC := src/errbuf.c src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c src/playback.c src/token.c \
+SRC := src/errbuf.c src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c src/jscan.c src/playback.c src/token.c \
        src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c \
        src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c \
        src/connlink.c src/history.c
@@ -62,6 +63,8 @@ build/scripts_gen.c: $(LUA) Makefile
 build/scripts_gen.o: build/scripts_gen.c
 	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
+# test_pbcompat compares the product with the code it replaced
+build/tests/unit_pbcompat: tests/fuzz/ref_playback.c
 build/tests/unit_%: tests/unit/test_%.c $(OBJ)
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
@@ -81,6 +84,15 @@ demo: deps
 bench: all
 	python3 tests/bench/bench.py
 
+# old (cJSON) vs new (jscan) pb_parse + pb_state_encode on simulator answers
+build/tests/parse_bench: tests/bench/parse_bench.c tests/fuzz/ref_playback.c src/jscan.c \
+                         src/playback.c src/history.c src/errbuf.c
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
+
+parse-bench: build/tests/parse_bench bin/spotify-sim
+	python3 tests/bench/parse_bench.py
+
 # a long run under churn; fails if a worker's RSS or fd count grows
 soak: all
 	python3 tests/bench/soak.py --minutes $(or $(MINUTES),30)
@@ -96,13 +108,16 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 $(shell pkg-config --cflags libcjson libcrypto)
 FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
-FUZZ_NAMES   := playback token config state history
+FUZZ_NAMES   := playback token config state history pbdiff
 
-build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/playback.c src/errbuf.c
+build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/playback.c src/jscan.c src/errbuf.c
 build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/token.c src/errbuf.c
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/errbuf.c
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/oauth.c src/keys.c
-build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/history.c src/playback.c src/errbuf.c
+build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/history.c src/playback.c src/jscan.c src/errbuf.c
+# the jscan parsers against the cJSON ones they replaced (tests/fuzz/ref_playback.c)
+build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c tests/fuzz/ref_playback.c src/history.c src/playback.c \
+                        src/jscan.c src/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
@@ -121,6 +136,6 @@ install: bin/spotwatch
 clean:
 	rm -rf build bin
 
-.PHONY: all test unit demo bench soak fuzz deps install clean
+.PHONY: all test unit demo bench parse-bench soak fuzz deps install clean
 
 -include $(wildcard build/*.d build/sim/*.d build/tests/*.d)

@@ -3,11 +3,15 @@
 /* playback: what a currently-playing answer means, and what changed.
  *
  * pb_parse turns a 200 body into a normalised pb_state; a 204 is pb_nothing.
+ * It reads the body with jscan (no tree is built: only the members used are
+ * looked up and unescaped).
  * pb_state_encode/decode store the comparison part of a state compactly in
  * the user hash (field "state"); pb_diff turns (previous, current) into the
  * events to publish. All of it is pure: no I/O, no clock. */
 #include <stddef.h>
 #include <cjson/cJSON.h>
+
+#include "jscan.h"
 
 #define PB_MAX_EVENTS 4
 
@@ -58,10 +62,12 @@ struct pb_state {
  *    NULL but device kept (so no device_changed can be derived from it). */
 int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size_t errlen);
 
-/* pb_parse_object reads body as exactly one JSON object (whitespace around
- * it allowed). Returns 0 with *root set (the caller cJSON_Deletes it), 1 when
- * the body is empty or blank, or -1 with err saying where it went wrong. */
-int pb_parse_object(const char *body, size_t len, cJSON **root, char *err, size_t errlen);
+/* pb_parse_body checks that body is exactly one JSON object (whitespace
+ * around it allowed; see include/jscan.h for the syntax accepted). Returns 0
+ * with *root viewing it inside body, 1 when the body is NULL, empty or blank,
+ * or -1 with err ("body: invalid JSON near byte 12: bad escape", "body:
+ * trailing data after JSON at byte 40", "body: not a JSON object"). */
+int pb_parse_body(const char *body, size_t len, struct js_val *root, char *err, size_t errlen);
 
 /* pb_nothing sets out to "nothing playing" (a 204): known=1, present=0.
  * out's previous contents are not freed. */
@@ -71,7 +77,10 @@ void pb_nothing(struct pb_state *out);
  * (NULL only when out of memory): {"v":1,"p":1,"pl":1,"k":<item_key>,
  * "kd":<kind>,"d":<device_id>,"pr":<progress ms>,"du":<duration ms>};
  * "d" only when device_id is set; nothing playing is {"v":1,"p":0} (plus "d");
- * known=0 is {"v":1}. track and device are not stored. */
+ * known=0 is {"v":1}. track and device are not stored. Strings are escaped
+ * as cJSON escapes them and the numbers are plain integers: the text is
+ * byte for byte what the cJSON-printed encoder of earlier versions wrote,
+ * except that it wrote 1e15 (PB_MS_MAX, a clamped absurd value) as "1e+15". */
 char *pb_state_encode(const struct pb_state *s);
 
 /* pb_state_decode reads what pb_state_encode wrote; NULL or "" gives
@@ -119,9 +128,11 @@ long long pb_next_delay_ms(const struct pb_state *cur, long long base_ms, long l
 /* pb_item_track returns the event form of one TrackObject or EpisodeObject
  * (what pb_state.track holds: {"id","uri","name","artists":[..],"album",
  * "duration_ms","type","is_local"}), normalised exactly as pb_parse does an
- * item; the caller frees it with cJSON_Delete. NULL with err on a wrong type
- * ("item.duration_ms: not a number") or when out of memory. For history
- * answers (src/history.c), whose items are the same objects. */
-cJSON *pb_item_track(const cJSON *item, char *err, size_t errlen);
+ * item; the caller frees it with cJSON_Delete. item is a value inside a text
+ * pb_parse_body (or js_parse) accepted. NULL with err on a wrong type
+ * ("item.duration_ms: not a number", "item: not an object") or when out of
+ * memory. For history answers (src/history.c), whose items are the same
+ * objects. */
+cJSON *pb_item_track(const struct js_val *item, char *err, size_t errlen);
 
 #endif

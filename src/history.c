@@ -124,11 +124,40 @@ void history_page_free(struct history_page *p)
     p->n = 0;
 }
 
+/* played_at_ms reads items[i].played_at: a string (cut at an escaped NUL,
+ * as a C string would be) holding an ISO 8601 time. */
+static int played_at_ms(const struct js_val *at, int i, long long *ms, char *err, size_t errlen)
+{
+    char small[64], *text = small;
+    int rc;
+
+    if (at->type != JS_STRING) {
+        errbuf_set(err, errlen, "items[%d].played_at: not a string", i);
+        return -1;
+    }
+    if (at->n - 1 > sizeof small) {
+        text = malloc(at->n - 1);
+        if (text == NULL) {
+            errbuf_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    js_str_unescape(at, text);
+    rc = history_parse_time(text, ms);
+    if (text != small)
+        free(text);
+    if (rc < 0)
+        errbuf_set(err, errlen, "items[%d].played_at: not an ISO 8601 time", i);
+    return rc;
+}
+
 int history_parse(const char *body, size_t len, long long after_ms, struct history_page *out,
                   char *err, size_t errlen)
 {
-    cJSON *root = NULL;
-    const cJSON *items, *it;
+    static const char *const item_keys[] = {"played_at", "track"};
+    static const char *const root_keys[] = {"items"};
+    struct js_val root, items, it;
+    struct js_iter iter;
     struct history_play *all = NULL;
     int nall = 0, cap = 0, i = 0, nraw = 0;
     char sub[160];
@@ -138,46 +167,41 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
     errbuf_set(err, errlen, "%s", "");
     if (body == NULL)
         len = 0;
-    switch (pb_parse_object(body, len, &root, err, errlen)) {
+    switch (pb_parse_body(body, len, &root, err, errlen)) {
     case 1:
         errbuf_set(err, errlen, "body: empty");
         return -1;
     case -1:
         goto fail;
     }
-    items = cJSON_GetObjectItemCaseSensitive(root, "items");
-    if (items != NULL && !cJSON_IsNull(items) && !cJSON_IsArray(items)) {
+    js_lookup(&root, root_keys, 1, &items);
+    if (items.type != JS_NONE && items.type != JS_NULL && items.type != JS_ARRAY) {
         errbuf_set(err, errlen, "items: not an array");
         goto fail;
     }
-    if (items == NULL || cJSON_IsNull(items))
+    if (items.type != JS_ARRAY)
         goto done;
 
-    cJSON_ArrayForEach(it, items) {
-        const cJSON *track, *at;
+    js_iter_init(&iter, &items);
+    while (js_iter_next(&iter, &it)) {
+        struct js_val v[2];
+        const struct js_val *track = &v[1];
         long long played;
 
         nraw++;
-        if (!cJSON_IsObject(it)) {
+        if (it.type != JS_OBJECT) {
             errbuf_set(err, errlen, "items[%d]: not an object", i);
             goto fail;
         }
-        at = cJSON_GetObjectItemCaseSensitive(it, "played_at");
-        if (!cJSON_IsString(at) || at->valuestring == NULL) {
-            errbuf_set(err, errlen, "items[%d].played_at: not a string", i);
+        js_lookup(&it, item_keys, 2, v);
+        if (played_at_ms(&v[0], i, &played, err, errlen) < 0)
             goto fail;
-        }
-        if (history_parse_time(at->valuestring, &played) < 0) {
-            errbuf_set(err, errlen, "items[%d].played_at: not an ISO 8601 time", i);
-            goto fail;
-        }
-        track = cJSON_GetObjectItemCaseSensitive(it, "track");
-        if (track != NULL && !cJSON_IsNull(track) && !cJSON_IsObject(track)) {
+        if (track->type != JS_NONE && track->type != JS_NULL && track->type != JS_OBJECT) {
             errbuf_set(err, errlen, "items[%d].track: not an object", i);
             goto fail;
         }
         i++;
-        if (track == NULL || cJSON_IsNull(track) || played <= after_ms)
+        if (track->type != JS_OBJECT || played <= after_ms)
             continue;
         if (nall == cap) {
             int ncap = cap ? cap * 2 : 16;
@@ -220,7 +244,6 @@ done:
     if (nraw >= HISTORY_LIMIT && out->n > 0)
         out->more = 1;
     free(all);
-    cJSON_Delete(root);
     return 0;
 oom:
     errbuf_set(err, errlen, "out of memory");
@@ -231,7 +254,6 @@ fail:
     history_page_free(out);
     out->more = 0;
     out->cursor_ms = after_ms;
-    cJSON_Delete(root);
     return -1;
 }
 

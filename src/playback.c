@@ -1,6 +1,7 @@
 /* playback.c: currently-playing bodies -> pb_state -> events. Pure: no I/O,
  * no clock, no global state (the contract is in include/playback.h). */
 #include "errbuf.h"
+#include "jscan.h"
 #include "playback.h"
 
 #include <limits.h>
@@ -97,81 +98,159 @@ static char *key_dup(const char *s)
     return out;
 }
 
+/* ------------------------------------------------------ string scratch */
+
+/* pbx: the strings one parse unescapes, kept until the event form and the
+ * keys have copied them. They are disjoint spans of the text, each needing
+ * at most its raw length, so a heap block the size of the text (made only
+ * when the small buffer runs out) always has room for the rest. */
+struct pbx {
+    char small[1024];
+    size_t used;
+    char *heap;
+    size_t heap_used, heap_cap;
+    size_t text_len;
+};
+
+static void pbx_init(struct pbx *x, size_t text_len)
+{
+    x->used = 0;
+    x->heap = NULL;
+    x->heap_used = x->heap_cap = 0;
+    x->text_len = text_len;
+}
+
+static void pbx_free(struct pbx *x)
+{
+    free(x->heap);
+    x->heap = NULL;
+}
+
+static char *pbx_alloc(struct pbx *x, size_t n)
+{
+    char *p;
+
+    if (n <= sizeof x->small - x->used) {
+        p = x->small + x->used;
+        x->used += n;
+        return p;
+    }
+    if (x->heap == NULL) {
+        x->heap_cap = x->text_len + 1;
+        x->heap = malloc(x->heap_cap);
+        if (x->heap == NULL)
+            return NULL;
+    }
+    if (n > x->heap_cap - x->heap_used)
+        return NULL; /* not reached: see above */
+    p = x->heap + x->heap_used;
+    x->heap_used += n;
+    return p;
+}
+
 /* ------------------------------------------------------- field readers */
 
-/* Each reader gives 0 with the value, or the default when the field is
- * absent or null, and -1 with err naming "<path><name>" on a wrong type. */
+/* Each reader takes a value js_parse_fields or js_lookup found and gives 0
+ * with the value, or the default when the field is absent or null, and -1
+ * with err naming "<path><name>" on a wrong type. Strings are C strings:
+ * like cJSON's valuestring they end at an escaped NUL. */
 
-static int get_str(const cJSON *obj, const char *path, const char *name, const char **out,
-                   char *err, size_t errlen)
+static int is_absent(const struct js_val *v)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return v->type == JS_NONE || v->type == JS_NULL;
+}
+
+static int get_str(struct pbx *x, const struct js_val *v, const char *path, const char *name,
+                   const char **out, char *err, size_t errlen)
+{
+    char *d;
 
     *out = NULL;
-    if (v == NULL || cJSON_IsNull(v))
+    if (is_absent(v))
         return 0;
-    if (!cJSON_IsString(v) || v->valuestring == NULL) {
+    if (v->type != JS_STRING) {
         errbuf_set(err, errlen, "%s%s: not a string", path, name);
         return -1;
     }
-    *out = v->valuestring;
+    d = pbx_alloc(x, v->n - 1);
+    if (d == NULL) {
+        errbuf_set(err, errlen, "out of memory");
+        return -1;
+    }
+    js_str_unescape(v, d);
+    *out = d;
     return 0;
 }
 
-static int get_ms(const cJSON *obj, const char *path, const char *name, long long *out,
+static int get_ms(const struct js_val *v, const char *path, const char *name, long long *out,
                   char *err, size_t errlen)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
     *out = 0;
-    if (v == NULL || cJSON_IsNull(v))
+    if (is_absent(v))
         return 0;
-    if (!cJSON_IsNumber(v)) {
+    if (v->type != JS_NUMBER) {
         errbuf_set(err, errlen, "%s%s: not a number", path, name);
         return -1;
     }
-    *out = ms_from_double(v->valuedouble);
+    *out = ms_from_double(js_number(v));
     return 0;
 }
 
-static int get_bool(const cJSON *obj, const char *path, const char *name, int *out,
+static int get_bool(const struct js_val *v, const char *path, const char *name, int *out,
                     char *err, size_t errlen)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
     *out = 0;
-    if (v == NULL || cJSON_IsNull(v))
+    if (is_absent(v))
         return 0;
-    if (!cJSON_IsBool(v)) {
+    if (v->type != JS_TRUE && v->type != JS_FALSE) {
         errbuf_set(err, errlen, "%s%s: not a boolean", path, name);
         return -1;
     }
-    *out = cJSON_IsTrue(v) ? 1 : 0;
+    *out = v->type == JS_TRUE;
     return 0;
 }
 
-static int get_obj(const cJSON *obj, const char *path, const char *name, const cJSON **out,
-                   char *err, size_t errlen)
+/* get_obj leaves an absent or null field as JS_NONE. */
+static int get_obj(struct js_val *v, const char *path, const char *name, char *err,
+                   size_t errlen)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-    *out = NULL;
-    if (v == NULL || cJSON_IsNull(v))
+    if (is_absent(v)) {
+        v->type = JS_NONE;
         return 0;
-    if (!cJSON_IsObject(v)) {
+    }
+    if (v->type != JS_OBJECT) {
         errbuf_set(err, errlen, "%s%s: not an object", path, name);
         return -1;
     }
-    *out = v;
+    return 0;
+}
+
+/* get_member reads the string member name of the object obj (JS_NONE: no
+ * object, so no member). */
+static int get_member(struct pbx *x, const struct js_val *obj, const char *path,
+                      const char *name, const char **out, char *err, size_t errlen)
+{
+    struct js_val v;
+
+    js_lookup(obj, &name, 1, &v);
+    return get_str(x, &v, path, name, out, err, errlen);
+}
+
+/* The event forms have constant member names: cJSON keeps a pointer to
+ * them instead of a copy (they are all string literals). */
+static int add_item(cJSON *obj, const char *name, cJSON *v)
+{
+    if (v == NULL || !cJSON_AddItemToObjectCS(obj, name, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
     return 0;
 }
 
 /* add_str_or_null adds s, or JSON null when s is NULL. 0 or -1 (no memory). */
 static int add_str_or_null(cJSON *obj, const char *name, const char *s)
 {
-    if (s == NULL)
-        return cJSON_AddNullToObject(obj, name) ? 0 : -1;
-    return cJSON_AddStringToObject(obj, name, s) ? 0 : -1;
+    return add_item(obj, name, s == NULL ? cJSON_CreateNull() : cJSON_CreateString(s));
 }
 
 /* --------------------------------------------------------------- parse */
@@ -201,15 +280,14 @@ static cJSON *track_form(const char *id, const char *uri, const char *name, cJSO
     if (artists == NULL)
         artists = cJSON_CreateArray();
     if (t == NULL || artists == NULL || add_str_or_null(t, "id", id) < 0
-        || add_str_or_null(t, "uri", uri) < 0 || add_str_or_null(t, "name", name) < 0
-        || !cJSON_AddItemToObject(t, "artists", artists)) {
+        || add_str_or_null(t, "uri", uri) < 0 || add_str_or_null(t, "name", name) < 0) {
         cJSON_Delete(artists);
         goto err;
     }
-    if (add_str_or_null(t, "album", album) < 0
-        || cJSON_AddNumberToObject(t, "duration_ms", (double)duration_ms) == NULL
-        || cJSON_AddStringToObject(t, "type", kind) == NULL
-        || cJSON_AddBoolToObject(t, "is_local", is_local) == NULL)
+    if (add_item(t, "artists", artists) < 0 || add_str_or_null(t, "album", album) < 0
+        || add_item(t, "duration_ms", cJSON_CreateNumber((double)duration_ms)) < 0
+        || add_item(t, "type", cJSON_CreateString(kind)) < 0
+        || add_item(t, "is_local", cJSON_CreateBool(is_local)) < 0)
         goto err;
     return t;
 err:
@@ -217,45 +295,51 @@ err:
     return NULL;
 }
 
+/* add_name appends the string s to the array names. 0 or -1 (no memory). */
+static int add_name(cJSON *names, const char *s)
+{
+    cJSON *v = cJSON_CreateString(s);
+
+    if (v == NULL || !cJSON_AddItemToArray(names, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
 /* parse_artists reads item.artists ([{name}, ...]) into an array of names;
  * entries without a name are skipped. */
-static int parse_artists(const cJSON *item, cJSON **out, char *err, size_t errlen)
+static int parse_artists(struct pbx *x, const struct js_val *list, cJSON **out, char *err,
+                         size_t errlen)
 {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(item, "artists");
-    const cJSON *a;
-    cJSON *names = NULL, *s;
+    struct js_iter it;
+    struct js_val a;
+    cJSON *names;
     char path[48];
     int i = 0;
 
     *out = NULL;
-    if (list != NULL && !cJSON_IsNull(list) && !cJSON_IsArray(list)) {
+    if (!is_absent(list) && list->type != JS_ARRAY) {
         errbuf_set(err, errlen, "item.artists: not an array");
         return -1;
     }
     names = cJSON_CreateArray();
     if (names == NULL)
         goto oom;
-    if (list != NULL) {
-        cJSON_ArrayForEach(a, list) {
-            const char *name;
+    js_iter_init(&it, list);
+    while (js_iter_next(&it, &a)) {
+        const char *name;
 
-            snprintf(path, sizeof path, "item.artists[%d]", i);
-            if (!cJSON_IsObject(a)) {
-                errbuf_set(err, errlen, "%s: not an object", path);
-                goto fail;
-            }
-            snprintf(path, sizeof path, "item.artists[%d].", i);
-            if (get_str(a, path, "name", &name, err, errlen) < 0)
-                goto fail;
-            if (name != NULL) {
-                s = cJSON_CreateString(name);
-                if (s == NULL || !cJSON_AddItemToArray(names, s)) {
-                    cJSON_Delete(s);
-                    goto oom;
-                }
-            }
-            i++;
+        if (a.type != JS_OBJECT) {
+            errbuf_set(err, errlen, "item.artists[%d]: not an object", i);
+            goto fail;
         }
+        snprintf(path, sizeof path, "item.artists[%d].", i);
+        if (get_member(x, &a, path, "name", &name, err, errlen) < 0)
+            goto fail;
+        if (name != NULL && add_name(names, name) < 0)
+            goto oom;
+        i++;
     }
     *out = names;
     return 0;
@@ -266,21 +350,50 @@ fail:
     return -1;
 }
 
-static int parse_item(const cJSON *item, const char *cpt, struct pb_state *out, char *err,
-                      size_t errlen)
+/* The members pb_parse reads, found in one pass by js_parse_fields (and by
+ * js_lookup_fields for a history item): F_* index the values. */
+enum {
+    F_PLAYING, F_PROGRESS, F_CPT, F_ITEM, F_DEVICE,
+    F_IT_TYPE, F_IT_ID, F_IT_URI, F_IT_NAME, F_IT_DURATION, F_IT_LOCAL, F_IT_SHOW,
+    F_IT_ALBUM, F_IT_ARTISTS, F_SHOW_NAME, F_ALBUM_NAME,
+    F_DEV_ID, F_DEV_NAME, F_DEV_TYPE,
+    F_N
+};
+
+static const struct js_field show_fields[] = {{"name", NULL, F_SHOW_NAME}, {NULL, NULL, 0}};
+static const struct js_field album_fields[] = {{"name", NULL, F_ALBUM_NAME}, {NULL, NULL, 0}};
+static const struct js_field item_fields[] = {
+    {"type", NULL, F_IT_TYPE}, {"id", NULL, F_IT_ID}, {"uri", NULL, F_IT_URI},
+    {"name", NULL, F_IT_NAME}, {"duration_ms", NULL, F_IT_DURATION},
+    {"is_local", NULL, F_IT_LOCAL}, {"show", show_fields, F_IT_SHOW},
+    {"album", album_fields, F_IT_ALBUM}, {"artists", NULL, F_IT_ARTISTS}, {NULL, NULL, 0},
+};
+static const struct js_field device_fields[] = {
+    {"id", NULL, F_DEV_ID}, {"name", NULL, F_DEV_NAME}, {"type", NULL, F_DEV_TYPE},
+    {NULL, NULL, 0},
+};
+static const struct js_field root_fields[] = {
+    {"is_playing", NULL, F_PLAYING}, {"progress_ms", NULL, F_PROGRESS},
+    {"currently_playing_type", NULL, F_CPT}, {"item", item_fields, F_ITEM},
+    {"device", device_fields, F_DEVICE}, {NULL, NULL, 0},
+};
+
+/* parse_item reads the item whose members are in v[F_IT_*] (and the names
+ * of its show and album in v[F_SHOW_NAME], v[F_ALBUM_NAME]). */
+static int parse_item(struct pbx *x, struct js_val *v, const char *cpt, struct pb_state *out,
+                      char *err, size_t errlen)
 {
     const char *type, *id, *uri, *name, *album = NULL, *kind, *key;
-    const cJSON *sub;
-    cJSON *artists = NULL, *s;
+    cJSON *artists = NULL;
     long long duration;
     int is_local;
 
-    if (get_str(item, "item.", "type", &type, err, errlen) < 0
-        || get_str(item, "item.", "id", &id, err, errlen) < 0
-        || get_str(item, "item.", "uri", &uri, err, errlen) < 0
-        || get_str(item, "item.", "name", &name, err, errlen) < 0
-        || get_ms(item, "item.", "duration_ms", &duration, err, errlen) < 0
-        || get_bool(item, "item.", "is_local", &is_local, err, errlen) < 0)
+    if (get_str(x, &v[F_IT_TYPE], "item.", "type", &type, err, errlen) < 0
+        || get_str(x, &v[F_IT_ID], "item.", "id", &id, err, errlen) < 0
+        || get_str(x, &v[F_IT_URI], "item.", "uri", &uri, err, errlen) < 0
+        || get_str(x, &v[F_IT_NAME], "item.", "name", &name, err, errlen) < 0
+        || get_ms(&v[F_IT_DURATION], "item.", "duration_ms", &duration, err, errlen) < 0
+        || get_bool(&v[F_IT_LOCAL], "item.", "is_local", &is_local, err, errlen) < 0)
         return -1;
     /* The item's own type wins; currently_playing_type covers items
      * without one. "chapter" and other future types are "unknown". */
@@ -290,31 +403,23 @@ static int parse_item(const cJSON *item, const char *cpt, struct pb_state *out, 
     if (kind == NULL)
         kind = "unknown";
 
+    /* A sub-member's value is only looked for inside an object, so it is
+     * JS_NONE whenever its parent is absent, null or of a wrong type. */
     if (strcmp(kind, "episode") == 0) {
         const char *show = NULL;
 
-        if (get_obj(item, "item.", "show", &sub, err, errlen) < 0)
-            return -1;
-        if (sub != NULL && get_str(sub, "item.show.", "name", &show, err, errlen) < 0)
+        if (get_obj(&v[F_IT_SHOW], "item.", "show", err, errlen) < 0
+            || get_str(x, &v[F_SHOW_NAME], "item.show.", "name", &show, err, errlen) < 0)
             return -1;
         artists = cJSON_CreateArray();
-        if (artists == NULL)
+        if (artists == NULL || (show != NULL && add_name(artists, show) < 0))
             goto oom;
-        if (show != NULL) {
-            s = cJSON_CreateString(show);
-            if (s == NULL || !cJSON_AddItemToArray(artists, s)) {
-                cJSON_Delete(s);
-                goto oom;
-            }
-        }
         album = show;
         is_local = 0;
     } else {
-        if (get_obj(item, "item.", "album", &sub, err, errlen) < 0)
-            return -1;
-        if (sub != NULL && get_str(sub, "item.album.", "name", &album, err, errlen) < 0)
-            return -1;
-        if (parse_artists(item, &artists, err, errlen) < 0)
+        if (get_obj(&v[F_IT_ALBUM], "item.", "album", err, errlen) < 0
+            || get_str(x, &v[F_ALBUM_NAME], "item.album.", "name", &album, err, errlen) < 0
+            || parse_artists(x, &v[F_IT_ARTISTS], &artists, err, errlen) < 0)
             return -1;
     }
 
@@ -337,13 +442,14 @@ oom:
     return -1;
 }
 
-static int parse_device(const cJSON *dev, struct pb_state *out, char *err, size_t errlen)
+static int parse_device(struct pbx *x, struct js_val *v, struct pb_state *out, char *err,
+                        size_t errlen)
 {
     const char *id, *name, *type;
 
-    if (get_str(dev, "device.", "id", &id, err, errlen) < 0
-        || get_str(dev, "device.", "name", &name, err, errlen) < 0
-        || get_str(dev, "device.", "type", &type, err, errlen) < 0)
+    if (get_str(x, &v[F_DEV_ID], "device.", "id", &id, err, errlen) < 0
+        || get_str(x, &v[F_DEV_NAME], "device.", "name", &name, err, errlen) < 0
+        || get_str(x, &v[F_DEV_TYPE], "device.", "type", &type, err, errlen) < 0)
         return -1;
     out->device = cJSON_CreateObject();
     if (out->device == NULL || add_str_or_null(out->device, "id", id) < 0
@@ -361,62 +467,75 @@ oom:
     return -1;
 }
 
-int pb_parse_object(const char *body, size_t len, cJSON **root, char *err, size_t errlen)
+/* body_object is pb_parse_body that also fills v from fields (see
+ * js_parse_fields; fields NULL: nothing). */
+static int body_object(const char *body, size_t len, const struct js_field *fields,
+                       struct js_val *v, size_t nv, struct js_val *root, char *err,
+                       size_t errlen)
 {
-    const char *end = NULL;
+    struct js_error e;
 
-    *root = NULL;
+    root->p = NULL;
+    root->n = 0;
+    root->type = JS_NONE;
     if (body == NULL || is_blank(body, len))
         return 1;
-    *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (*root == NULL) {
-        errbuf_set(err, errlen, "body: invalid JSON near byte %zu",
-                   end != NULL ? (size_t)(end - body) : len);
+    if (js_parse_fields(body, len, fields, v, nv, root, &e) < 0) {
+        if (e.code == JS_E_TRAILING)
+            errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", e.off);
+        else
+            errbuf_set(err, errlen, "body: invalid JSON near byte %zu: %s", e.off,
+                       js_strerror(e.code));
+        root->type = JS_NONE;
         return -1;
     }
-    if (end != NULL && !is_blank(end, len - (size_t)(end - body)))
-        errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", (size_t)(end - body));
-    else if (!cJSON_IsObject(*root))
+    if (root->type != JS_OBJECT) {
         errbuf_set(err, errlen, "body: not a JSON object");
-    else
-        return 0;
-    cJSON_Delete(*root);
-    *root = NULL;
-    return -1;
+        root->type = JS_NONE;
+        return -1;
+    }
+    return 0;
+}
+
+int pb_parse_body(const char *body, size_t len, struct js_val *root, char *err, size_t errlen)
+{
+    return body_object(body, len, NULL, NULL, 0, root, err, errlen);
 }
 
 int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size_t errlen)
 {
-    cJSON *root = NULL;
-    const cJSON *item, *dev;
+    struct js_val root, v[F_N];
+    struct pbx x;
     const char *cpt, *kind;
     long long progress;
     int is_playing;
 
     memset(out, 0, sizeof *out);
-    errbuf_set(err, errlen, "%s", "");
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
     if (body == NULL)
         len = 0;
     /* Spotify has been seen to answer 200 with no body where 204 was meant. */
-    switch (pb_parse_object(body, len, &root, err, errlen)) {
+    switch (body_object(body, len, root_fields, v, F_N, &root, err, errlen)) {
     case 1:
         pb_nothing(out);
         return 0;
     case -1:
-        goto fail;
+        return -1;
     }
-    if (get_bool(root, "", "is_playing", &is_playing, err, errlen) < 0
-        || get_ms(root, "", "progress_ms", &progress, err, errlen) < 0
-        || get_str(root, "", "currently_playing_type", &cpt, err, errlen) < 0
-        || get_obj(root, "", "item", &item, err, errlen) < 0
-        || get_obj(root, "", "device", &dev, err, errlen) < 0)
+    pbx_init(&x, len);
+    if (get_bool(&v[F_PLAYING], "", "is_playing", &is_playing, err, errlen) < 0
+        || get_ms(&v[F_PROGRESS], "", "progress_ms", &progress, err, errlen) < 0
+        || get_str(&x, &v[F_CPT], "", "currently_playing_type", &cpt, err, errlen) < 0
+        || get_obj(&v[F_ITEM], "", "item", err, errlen) < 0
+        || get_obj(&v[F_DEVICE], "", "device", err, errlen) < 0)
         goto fail;
 
     out->known = 1;
-    if (dev != NULL && parse_device(dev, out, err, errlen) < 0)
+    if (v[F_DEVICE].type != JS_NONE && parse_device(&x, v, out, err, errlen) < 0)
         goto fail;
-    if (item != NULL) {
-        if (parse_item(item, cpt, out, err, errlen) < 0)
+    if (v[F_ITEM].type != JS_NONE) {
+        if (parse_item(&x, v, cpt, out, err, errlen) < 0)
             goto fail;
     } else if (cpt != NULL && strcmp(cpt, "track") == 0) {
         /* Spotify nulls the item of types the client does not support; a
@@ -446,10 +565,10 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         if (out->duration_ms > 0 && out->progress_ms > out->duration_ms)
             out->progress_ms = out->duration_ms;
     }
-    cJSON_Delete(root);
+    pbx_free(&x);
     return 0;
 fail:
-    cJSON_Delete(root);
+    pbx_free(&x);
     pb_state_free(out);
     return -1;
 }
@@ -473,102 +592,205 @@ void pb_state_free(struct pb_state *s)
 
 /* ------------------------------------------------------ encode/decode */
 
+/* The stored state is written by hand, not through cJSON: it is short, its
+ * shape fixed, and printing it is on every poll. The text is what
+ * cJSON_PrintUnformatted made of the same object (tests/unit/test_pbcompat.c
+ * compares the two), except that an integer of 1e15 or more in magnitude
+ * keeps its digits where cJSON wrote "1e+15"; both read back the same. */
+
+/* esc_put appends s (up to its NUL) JSON-escaped as cJSON does: \" \\ \b
+ * \f \n \r \t, other bytes < 0x20 as \u00xx, everything else as is. d must
+ * have room for 6 bytes per input byte. */
+static char *esc_put(char *d, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    *d++ = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *d++ = (char)c;
+            continue;
+        }
+        *d++ = '\\';
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        default:
+            memcpy(d, "u00", 3);
+            d[3] = hex[c >> 4];
+            d[4] = hex[c & 15];
+            d += 5;
+            break;
+        }
+    }
+    *d++ = '"';
+    return d;
+}
+
+/* int_put appends v in decimal. */
+static char *int_put(char *d, long long v)
+{
+    char tmp[24];
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *d++ = '-';
+    while (n > 0)
+        *d++ = tmp[--n];
+    return d;
+}
+
+static char *lit_put(char *d, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    memcpy(d, lit, n);
+    return d + n;
+}
+
 char *pb_state_encode(const struct pb_state *s)
 {
-    cJSON *o = cJSON_CreateObject();
-    char *text = NULL;
+    const char *key = s->item_key ? s->item_key : "";
+    size_t nkey = strlen(key), nkind = strnlen(s->kind, sizeof s->kind);
+    size_t ndev = s->device_id ? strlen(s->device_id) : 0;
+    /* The fixed text and two 20-character numbers fit in 128; each string
+     * byte takes at most 6 escaped. */
+    char *text = malloc(128 + 6 * (nkey + nkind + ndev)), *d = text;
 
-    if (o == NULL || cJSON_AddNumberToObject(o, "v", 1) == NULL)
-        goto done;
-    if (!s->known)
-        goto print;
-    if (cJSON_AddNumberToObject(o, "p", s->present ? 1 : 0) == NULL)
-        goto done;
-    if (s->present
-        && (cJSON_AddNumberToObject(o, "pl", s->is_playing ? 1 : 0) == NULL
-            || cJSON_AddStringToObject(o, "k", s->item_key ? s->item_key : "") == NULL
-            || cJSON_AddStringToObject(o, "kd", s->kind) == NULL))
-        goto done;
-    if (s->device_id != NULL && cJSON_AddStringToObject(o, "d", s->device_id) == NULL)
-        goto done;
-    if (s->present
-        && (cJSON_AddNumberToObject(o, "pr", (double)s->progress_ms) == NULL
-            || cJSON_AddNumberToObject(o, "du", (double)s->duration_ms) == NULL))
-        goto done;
-print:
-    text = cJSON_PrintUnformatted(o);
-done:
-    cJSON_Delete(o);
+    if (text == NULL)
+        return NULL;
+    d = lit_put(d, "{\"v\":1");
+    if (s->known) {
+        d = lit_put(d, s->present ? ",\"p\":1" : ",\"p\":0");
+        if (s->present) {
+            d = lit_put(d, s->is_playing ? ",\"pl\":1,\"k\":" : ",\"pl\":0,\"k\":");
+            d = esc_put(d, key, nkey);
+            d = lit_put(d, ",\"kd\":");
+            d = esc_put(d, s->kind, nkind);
+        }
+        if (s->device_id != NULL) {
+            d = lit_put(d, ",\"d\":");
+            d = esc_put(d, s->device_id, ndev);
+        }
+        if (s->present) {
+            d = int_put(lit_put(d, ",\"pr\":"), s->progress_ms);
+            d = int_put(lit_put(d, ",\"du\":"), s->duration_ms);
+        }
+    }
+    *d++ = '}';
+    *d = '\0';
     return text;
 }
 
-/* dec_flag reads a 0/1 number; dec_ms an integral ms count in range. */
-static int dec_flag(const cJSON *o, const char *name, int *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+/* The stored state is read with jscan too (it is read on every poll). What
+ * it accepts is what the cJSON-based reader of earlier versions accepted of
+ * any text an encoder wrote (tests/fuzz/fuzz_pbdiff.c compares them), data
+ * after the object included: cJSON_Parse ignored it. */
 
-    if (!cJSON_IsNumber(v) || (v->valuedouble != 0 && v->valuedouble != 1))
+enum { S_V, S_P, S_PL, S_K, S_KD, S_D, S_PR, S_DU, S_N };
+
+static const struct js_field state_fields[] = {
+    {"v", NULL, S_V}, {"p", NULL, S_P}, {"pl", NULL, S_PL}, {"k", NULL, S_K},
+    {"kd", NULL, S_KD}, {"d", NULL, S_D}, {"pr", NULL, S_PR}, {"du", NULL, S_DU},
+    {NULL, NULL, 0},
+};
+
+/* dec_flag reads a 0/1 number; dec_ms an integral ms count in range. */
+static int dec_flag(const struct js_val *v, int *out)
+{
+    double d;
+
+    if (v->type != JS_NUMBER)
         return -1;
-    *out = v->valuedouble == 1;
+    d = js_number(v);
+    if (d != 0 && d != 1)
+        return -1;
+    *out = d == 1;
     return 0;
 }
 
-static int dec_ms(const cJSON *o, const char *name, long long *out)
+static int dec_ms(const struct js_val *v, long long *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    double d;
 
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > (double)PB_MS_MAX)
+    if (v->type != JS_NUMBER)
         return -1;
-    *out = (long long)v->valuedouble;
-    return (double)*out == v->valuedouble ? 0 : -1;
+    d = js_number(v);
+    if (!(d >= 0) || d > (double)PB_MS_MAX)
+        return -1;
+    *out = (long long)d;
+    return (double)*out == d ? 0 : -1;
+}
+
+/* dec_str returns a malloc'd copy of the string v as a C string (cut at an
+ * escaped NUL), or NULL (not a string, out of memory). */
+static char *dec_str(const struct js_val *v)
+{
+    char *s;
+
+    if (v->type != JS_STRING)
+        return NULL;
+    s = malloc(v->n - 1);
+    if (s != NULL)
+        js_str_unescape(v, s);
+    return s;
 }
 
 int pb_state_decode(const char *text, struct pb_state *out)
 {
-    cJSON *o = NULL;
-    const cJSON *v, *k, *kd, *d;
+    struct js_val root, v[S_N];
+    struct js_error e;
+    char *kd = NULL;
+    size_t len;
 
     memset(out, 0, sizeof *out);
     if (text == NULL || text[0] == '\0')
         return 0;
-    o = cJSON_Parse(text);
-    if (!cJSON_IsObject(o))
+    len = strlen(text);
+    if (js_parse_fields(text, len, state_fields, v, S_N, &root, &e) < 0
+        && (e.code != JS_E_TRAILING
+            || js_parse_fields(text, e.off, state_fields, v, S_N, &root, NULL) < 0))
         goto fail;
-    v = cJSON_GetObjectItemCaseSensitive(o, "v");
-    if (!cJSON_IsNumber(v) || v->valuedouble != 1)
+    if (root.type != JS_OBJECT || v[S_V].type != JS_NUMBER || js_number(&v[S_V]) != 1)
         goto fail;
-    if (cJSON_GetObjectItemCaseSensitive(o, "p") == NULL) {
-        cJSON_Delete(o); /* {"v":1}: a state written before any observation */
-        return 0;
-    }
-    if (dec_flag(o, "p", &out->present) < 0)
+    if (v[S_P].type == JS_NONE)
+        return 0; /* {"v":1}: a state written before any observation */
+    if (dec_flag(&v[S_P], &out->present) < 0)
         goto fail;
-    d = cJSON_GetObjectItemCaseSensitive(o, "d");
-    if (d != NULL) {
-        if (!cJSON_IsString(d) || d->valuestring == NULL || d->valuestring[0] == '\0')
-            goto fail;
-        out->device_id = strdup(d->valuestring);
-        if (out->device_id == NULL)
+    if (v[S_D].type != JS_NONE) {
+        out->device_id = dec_str(&v[S_D]);
+        if (out->device_id == NULL || out->device_id[0] == '\0')
             goto fail;
     }
     if (out->present) {
-        k = cJSON_GetObjectItemCaseSensitive(o, "k");
-        kd = cJSON_GetObjectItemCaseSensitive(o, "kd");
-        if (dec_flag(o, "pl", &out->is_playing) < 0 || !cJSON_IsString(k)
-            || k->valuestring == NULL || !cJSON_IsString(kd) || kd->valuestring == NULL
-            || strlen(kd->valuestring) >= sizeof out->kind
-            || dec_ms(o, "pr", &out->progress_ms) < 0 || dec_ms(o, "du", &out->duration_ms) < 0)
+        if (dec_flag(&v[S_PL], &out->is_playing) < 0 || v[S_K].type != JS_STRING
+            || (kd = dec_str(&v[S_KD])) == NULL || strlen(kd) >= sizeof out->kind
+            || dec_ms(&v[S_PR], &out->progress_ms) < 0 || dec_ms(&v[S_DU], &out->duration_ms) < 0)
             goto fail;
-        snprintf(out->kind, sizeof out->kind, "%s", kd->valuestring);
-        out->item_key = strdup(k->valuestring);
+        memcpy(out->kind, kd, strlen(kd) + 1);
+        free(kd);
+        kd = NULL;
+        out->item_key = dec_str(&v[S_K]);
         if (out->item_key == NULL)
             goto fail;
     }
     out->known = 1;
-    cJSON_Delete(o);
     return 0;
 fail:
-    cJSON_Delete(o);
+    free(kd);
     pb_state_free(out);
     return -1;
 }
@@ -717,21 +939,28 @@ long long pb_next_delay_ms(const struct pb_state *cur, long long base_ms, long l
 
 /* -------------------------------------------------------------- history */
 
-cJSON *pb_item_track(const cJSON *item, char *err, size_t errlen)
+cJSON *pb_item_track(const struct js_val *item, char *err, size_t errlen)
 {
+    struct js_val v[F_N];
     struct pb_state s;
+    struct pbx x;
     cJSON *track;
 
     memset(&s, 0, sizeof s);
-    errbuf_set(err, errlen, "%s", "");
-    if (!cJSON_IsObject(item)) {
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (item == NULL || item->type != JS_OBJECT) {
         errbuf_set(err, errlen, "item: not an object");
         return NULL;
     }
-    if (parse_item(item, NULL, &s, err, errlen) < 0) {
+    js_lookup_fields(item, item_fields, v);
+    pbx_init(&x, item->n);
+    if (parse_item(&x, v, NULL, &s, err, errlen) < 0) {
+        pbx_free(&x);
         pb_state_free(&s);
         return NULL;
     }
+    pbx_free(&x);
     track = s.track;
     s.track = NULL;
     pb_state_free(&s);

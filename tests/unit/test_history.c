@@ -314,22 +314,22 @@ static void test_item_track_matches_pb_parse(void **st)
 
     snprintf(body, sizeof body, "{\"is_playing\":true,\"progress_ms\":1,\"item\":%s}", item);
     assert_int_equal(pb_parse(body, strlen(body), &s, err, sizeof err), 0);
-    cJSON *in = cJSON_Parse(item);
-    cJSON *t = pb_item_track(in, err, sizeof err);
+    struct js_val in;
+    assert_int_equal(js_parse(item, strlen(item), &in, NULL), 0);
+    cJSON *t = pb_item_track(&in, err, sizeof err);
     assert_non_null(t);
     assert_true(cJSON_Compare(t, s.track, 1));
     cJSON_Delete(t);
     pb_state_free(&s);
-    cJSON_Delete(in);
 
-    in = cJSON_Parse("[]");
-    assert_null(pb_item_track(in, err, sizeof err));
+    assert_int_equal(js_parse("[]", 2, &in, NULL), 0);
+    assert_null(pb_item_track(&in, err, sizeof err));
     assert_string_equal(err, "item: not an object");
-    cJSON_Delete(in);
-    in = cJSON_Parse("{\"name\":5}");
-    assert_null(pb_item_track(in, err, sizeof err));
+    assert_null(pb_item_track(NULL, err, sizeof err));
+    assert_string_equal(err, "item: not an object");
+    assert_int_equal(js_parse("{\"name\":5}", 10, &in, NULL), 0);
+    assert_null(pb_item_track(&in, err, sizeof err));
     assert_string_equal(err, "item.name: not a string");
-    cJSON_Delete(in);
 }
 
 int main(void)
