@@ -81,8 +81,13 @@ demo: deps
 	$(MAKE) all
 	tests/demo.sh
 
-bench: all
+bench: all build/bench/curl_floor
 	python3 tests/bench/bench.py
+
+# the bare-libcurl floor of scenario 1 (bench only, not part of the product)
+build/bench/curl_floor: tests/bench/curl_floor.c
+	@mkdir -p build/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl) -lev
 
 # old (cJSON) vs new (jscan) pb_parse + pb_state_encode on simulator answers
 build/tests/parse_bench: tests/bench/parse_bench.c tests/fuzz/ref_playback.c src/jscan.c \

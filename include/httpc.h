@@ -13,7 +13,9 @@ struct httpc_opts {
     long connect_timeout_ms;
     const char *ca_file;   /* NULL or "" = system CAs */
     size_t max_body;       /* larger bodies fail the request with truncated=1; 0 = no cap */
-    long max_host_connections; /* parallel connections per host; 0 = 32 */
+    long max_host_connections; /* parallel connections per host; 0 = 32. Past that many
+                                  * requests to one scheme://host:port, the rest wait in
+                                  * httpc, in order (not timed), unless it answers over HTTP/2 */
 };
 
 /* httpc_response: valid only during the callback; copy what you keep. */

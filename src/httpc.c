@@ -2,8 +2,8 @@
  * docs/examples/evhiperfifo.c.
  *
  * One ev_timer serves CURLMOPT_TIMERFUNCTION, one ev_io per socket serves
- * CURLMOPT_SOCKETFUNCTION (its struct is attached to the socket with
- * curl_multi_assign), and an ev_idle "kick" watcher is where curl's timeouts
+ * CURLMOPT_SOCKETFUNCTION (its struct is kept in a table by fd), and an
+ * ev_idle "kick" watcher is where curl's timeouts
  * are actually handed to curl: neither curl's timer callback nor our ev_timer
  * callback calls libcurl, they only arm the kick. After every
  * curl_multi_socket_action the finished transfers are drained with
@@ -11,7 +11,18 @@
  *
  * Requests (and their easy handles) are recycled through a short free list;
  * connections live in the multi handle's connection cache, so they are reused
- * across requests whichever easy handle runs next. */
+ * across requests whichever easy handle runs next. Per origin, httpc hands
+ * curl no more requests than it has connections for (unless they multiplex)
+ * and queues the rest itself (httpc_origin).
+ *
+ * Per request, libcurl itself costs far more than httpc (tests/bench's
+ * curl_floor measures that floor), so httpc gives it as little extra work as
+ * libcurl allows: a recycled handle whose last request was a GET keeps every
+ * option, its URL too when unchanged (pre-parsed into a CURLU, so curl does not
+ * parse it again), the header list lives in the request's own nodes and
+ * buffer (no allocation), no proxy variables are looked up per request when
+ * none is set, a socket's watcher is touched only when the events curl
+ * wants change, and no request sits in curl's pending queue. */
 #include "httpc.h"
 
 #include <stdio.h>
@@ -27,13 +38,53 @@
 /* Response buffers larger than this are not kept across requests. */
 #define HTTPC_KEEP_BUF (64 * 1024)
 #define HTTPC_DEFAULT_HOST_CONNS 32
+/* Origins given their own admission (httpc_origin); requests to further
+ * origins go straight to curl. */
+#define HTTPC_MAX_ORIGINS 16
+
+/* httpc_wait: a request waiting for room in curl (see httpc_origin): a copy
+ * of what httpc_request was given, in one allocation, wiped when freed (the
+ * headers hold an Authorization, a POST body a refresh token). It gets an
+ * easy handle only when admitted, so there are as many easy handles as
+ * transfers curl runs, not as requests wait, and they stay warm in cache. */
+struct httpc_wait {
+    struct httpc_wait *next;
+    httpc_cb *cb;
+    void *ud;
+    size_t size;              /* bytes of the allocation */
+    const char *method, *url, *body; /* in the allocation; body may be NULL */
+    const char **headers;     /* NULL-terminated, in the allocation */
+};
+
+/* httpc_origin: the requests to one "scheme://host:port" (as the URLs spell
+ * it). Over HTTP/1.1 a connection carries one request at a time, and a
+ * request curl cannot give a connection now waits in curl's pending queue,
+ * where curl sets up a connection for it again (to fail it) whenever another
+ * transfer ends: that costs more than the request. So httpc hands curl at
+ * most max_host_connections requests of an origin and keeps the rest here,
+ * in order, until one ends; once the origin answers over HTTP/2 (one
+ * connection multiplexes them all), every request goes to curl at once. */
+struct httpc_origin {
+    char *key;                /* scheme://host:port, not NUL-terminated in URLs */
+    size_t klen;
+    int in_curl;              /* its requests in the multi handle */
+    int multiplex;            /* its last answer came over HTTP/2 */
+    struct httpc_wait *qhead, *qtail; /* waiting for curl, oldest first */
+    struct httpc_origin *next;
+};
 
 /* httpc_req: one request in flight, or a spare on the free list. The easy
  * handle outlives the request so its DNS cache and TLS session survive. */
 struct httpc_req {
     struct httpc *h;
     CURL *easy;
-    struct curl_slist *hdrs;
+    char *url;                /* the URL the handle holds (CURLOPT_URL), or NULL */
+    CURLU *uh;                /* url pre-parsed (CURLOPT_CURLU), or NULL */
+    struct curl_slist *hdrs;  /* CURLOPT_HTTPHEADER: hnodes, or NULL */
+    struct curl_slist *hnodes; /* header list nodes, pointing into hbuf; not curl's */
+    size_t nnodes;
+    char *hbuf;               /* the header lines, NUL-separated */
+    size_t hlen, hcap;        /* bytes of hbuf in use (wiped after the request); allocated */
     char *post;               /* copied request body, or NULL */
     char *body;               /* response body, NUL-terminated; cap + 1 bytes */
     size_t len, cap;
@@ -43,15 +94,17 @@ struct httpc_req {
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
     struct httpc_req *prev, *next; /* active list, or free list (next only) */
+    struct httpc_origin *origin; /* its admission, or NULL (no admission) */
     int get_ready;            /* the easy handle holds every option of a plain GET */
 };
 
-/* httpc_sock: the ev_io watching one of curl's sockets. */
+/* httpc_sock: the ev_io watching one of curl's sockets, kept by fd for the
+ * life of the httpc (never moved): a kept-alive connection's socket is
+ * handed back and forth by curl with every request on it. */
 struct httpc_sock {
     ev_io io;
-    curl_socket_t fd;
     struct httpc *h;
-    struct httpc_sock *prev, *next;
+    int events;               /* EV_READ | EV_WRITE watched; 0 = stopped */
 };
 
 struct httpc {
@@ -61,11 +114,16 @@ struct httpc {
     ev_idle kick;             /* runs curl_multi_socket_action(CURL_SOCKET_TIMEOUT) */
     struct httpc_opts opts;
     char *ca_file;            /* owned copy of opts.ca_file, or NULL */
-    struct httpc_req *active; /* in flight, doubly linked */
+    struct httpc_req *active; /* in curl, doubly linked */
+    struct httpc_origin *origins;
+    int norigins;
+    long host_conns;          /* max_host_connections in effect */
     struct httpc_req *spare;  /* free list */
     int nspare;
-    struct httpc_sock *socks; /* every live httpc_sock, freed by httpc_free */
-    int inflight;
+    struct httpc_sock **socks; /* by fd, NULL where none was made; freed by httpc_free */
+    int nsocks;
+    int no_proxy_env;         /* no proxy variable was set: tell curl not to look */
+    int inflight;             /* in curl + waiting */
     long connections;         /* sockets opened for connections, since httpc_new */
 };
 
@@ -74,12 +132,115 @@ struct httpc {
  * token) and the answer to a POST (new tokens). */
 static void httpc_req_wipe(struct httpc_req *r)
 {
-    for (struct curl_slist *l = r->hdrs; l; l = l->next)
-        OPENSSL_cleanse(l->data, strlen(l->data));
+    if (r->hlen) {
+        OPENSSL_cleanse(r->hbuf, r->hlen);
+        r->hlen = 0;
+    }
     if (r->post) {
         OPENSSL_cleanse(r->post, strlen(r->post));
         if (r->body)
             OPENSSL_cleanse(r->body, r->len);
+    }
+}
+
+static void httpc_req_destroy(struct httpc_req *r)
+{
+    curl_easy_cleanup(r->easy);
+    httpc_req_wipe(r);
+    curl_url_cleanup(r->uh);
+    free(r->url);
+    free(r->hnodes);
+    free(r->hbuf);
+    free(r->post);
+    free(r->body);
+    free(r->retry_after);
+    free(r);
+}
+
+static void httpc_wait_free(struct httpc_wait *w)
+{
+    OPENSSL_cleanse(w, w->size);
+    free(w);
+}
+
+static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *method, const char *url,
+                       const char *const *headers, const char *body, httpc_cb *cb, void *ud);
+
+/* httpc_finish ends r, which has left the multi handle: out of the active
+ * list, its callback, then recycled. */
+static void httpc_finish(struct httpc *h, struct httpc_req *r, CURLcode code, long status, double total)
+{
+    struct httpc_response resp;
+
+    /* unlink from active before the callback, which may start requests */
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->active = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    h->inflight--;
+
+    memset(&resp, 0, sizeof resp);
+    resp.curl_code = (int)code;
+    resp.truncated = r->truncated;
+    /* A truncated body still came with a real status; other transport
+     * errors report 0 so callers cannot mistake a partial 200 for success. */
+    resp.status = (code == CURLE_OK || r->truncated) ? status : 0;
+    if (r->truncated)
+        resp.error = "response body exceeds max_body";
+    else if (code != CURLE_OK)
+        resp.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
+    else
+        resp.error = "";
+    resp.body = r->body ? r->body : "";
+    resp.len = r->len;
+    resp.retry_after = r->retry_after;
+    resp.total_s = total;
+
+    r->cb(&resp, r->ud);
+
+    /* recycle */
+    httpc_req_wipe(r);
+    free(r->post);
+    r->post = NULL;
+    free(r->retry_after);
+    r->retry_after = NULL;
+    if (r->cap > HTTPC_KEEP_BUF) {
+        free(r->body);
+        r->body = NULL;
+        r->cap = 0;
+    }
+    r->len = 0;
+    r->origin = NULL;
+    if (h->nspare < HTTPC_FREE_MAX) {
+        r->next = h->spare;
+        h->spare = r;
+        h->nspare++;
+    } else {
+        httpc_req_destroy(r);
+    }
+}
+
+/* httpc_admit hands curl the requests waiting on o that it can run now. One
+ * that cannot be started (out of memory) gets its callback with the error. */
+static void httpc_admit(struct httpc *h, struct httpc_origin *o)
+{
+    while (o->qhead && (o->multiplex || o->in_curl < h->host_conns)) {
+        struct httpc_wait *w = o->qhead;
+
+        o->qhead = w->next;
+        if (!o->qhead)
+            o->qtail = NULL;
+        if (httpc_start(h, o, w->method, w->url, w->headers, w->body, w->cb, w->ud) != 0) {
+            struct httpc_response resp = {.curl_code = CURLE_OUT_OF_MEMORY, .body = ""};
+
+            resp.error = curl_easy_strerror(CURLE_OUT_OF_MEMORY);
+            h->inflight--;
+            w->cb(&resp, w->ud);
+        }
+        httpc_wait_free(w);
     }
 }
 
@@ -90,10 +251,10 @@ static void httpc_drain(struct httpc *h)
 
     while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         struct httpc_req *r = NULL;
+        struct httpc_origin *o;
         CURL *easy;
         CURLcode code;
-        struct httpc_response resp;
-        long status = 0;
+        long status = 0, version = 0;
         double total = 0;
 
         if (msg->msg != CURLMSG_DONE)
@@ -105,59 +266,17 @@ static void httpc_drain(struct httpc *h)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &total);
         curl_multi_remove_handle(h->multi, easy);
-
-        /* unlink from active before the callback, which may start requests */
-        if (r->prev)
-            r->prev->next = r->next;
-        else
-            h->active = r->next;
-        if (r->next)
-            r->next->prev = r->prev;
-        r->prev = r->next = NULL;
-        h->inflight--;
-
-        memset(&resp, 0, sizeof resp);
-        resp.curl_code = (int)code;
-        resp.truncated = r->truncated;
-        /* A truncated body still came with a real status; other transport
-         * errors report 0 so callers cannot mistake a partial 200 for success. */
-        resp.status = (code == CURLE_OK || r->truncated) ? status : 0;
-        if (r->truncated)
-            resp.error = "response body exceeds max_body";
-        else if (code != CURLE_OK)
-            resp.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
-        else
-            resp.error = "";
-        resp.body = r->body ? r->body : "";
-        resp.len = r->len;
-        resp.retry_after = r->retry_after;
-        resp.total_s = total;
-
-        r->cb(&resp, r->ud);
-
-        /* recycle */
-        httpc_req_wipe(r);
-        curl_slist_free_all(r->hdrs);
-        r->hdrs = NULL;
-        free(r->post);
-        r->post = NULL;
-        free(r->retry_after);
-        r->retry_after = NULL;
-        if (r->cap > HTTPC_KEEP_BUF) {
-            free(r->body);
-            r->body = NULL;
-            r->cap = 0;
+        o = r->origin;
+        if (o) {
+            o->in_curl--;
+            if (status > 0 && curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version > 0)
+                o->multiplex = version >= CURL_HTTP_VERSION_2_0;
         }
-        r->len = 0;
-        if (h->nspare < HTTPC_FREE_MAX) {
-            r->next = h->spare;
-            h->spare = r;
-            h->nspare++;
-        } else {
-            curl_easy_cleanup(r->easy);
-            free(r->body);
-            free(r);
-        }
+        httpc_finish(h, r, code, status, total);
+        /* after r is recycled (the next one takes its warm handle); requests
+         * the callback started queued behind the waiting ones */
+        if (o)
+            httpc_admit(h, o);
     }
 }
 
@@ -212,55 +331,60 @@ static void httpc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     int mask = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
 
     (void)loop;
-    /* s may be freed inside socket_action (CURL_POLL_REMOVE) */
-    httpc_action(s->h, s->fd, mask);
+    /* handing curl the ready socket and its events (not a timeout) spares
+     * curl a poll() to find out */
+    httpc_action(s->h, w->fd, mask);
 }
 
-static void httpc_sock_free(struct httpc *h, struct httpc_sock *s)
-{
-    ev_io_stop(h->loop, &s->io);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        h->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    free(s);
-}
-
-/* CURLMOPT_SOCKETFUNCTION */
+/* CURLMOPT_SOCKETFUNCTION: curl removes a kept-alive connection's socket
+ * when a request on it ends and adds it again with the next one, so the
+ * httpc_sock stays (by fd) and its watcher is only stopped, and it is
+ * restarted only when the events differ from what is being watched. */
 static int httpc_curl_sock(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     struct httpc *h = userp;
-    struct httpc_sock *s = socketp;
-    int kind;
+    struct httpc_sock *s;
+    int kind = 0;
 
     (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            httpc_sock_free(h, s);
-            curl_multi_assign(h->multi, fd, NULL);
-        }
-        return 0;
+    (void)socketp;
+    if (fd < 0)
+        return -1;
+    if (fd >= h->nsocks) {
+        int n = fd + 64;
+        struct httpc_sock **ns;
+
+        if (what == CURL_POLL_REMOVE)
+            return 0;
+        ns = realloc(h->socks, (size_t)n * sizeof *ns);
+        if (!ns)
+            return -1;
+        memset(ns + h->nsocks, 0, (size_t)(n - h->nsocks) * sizeof *ns);
+        h->socks = ns;
+        h->nsocks = n;
     }
+    s = h->socks[fd];
     if (!s) {
+        if (what == CURL_POLL_REMOVE)
+            return 0;
         s = calloc(1, sizeof *s);
         if (!s)
             return -1;
-        s->fd = fd;
         s->h = h;
-        s->next = h->socks;
-        if (h->socks)
-            h->socks->prev = s;
-        h->socks = s;
-        ev_init(&s->io, httpc_io_cb);
-        s->io.data = s;
-        curl_multi_assign(h->multi, fd, s);
+        h->socks[fd] = s;
     }
-    kind = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-    ev_io_stop(h->loop, &s->io);
-    ev_io_set(&s->io, fd, kind);
-    ev_io_start(h->loop, &s->io);
+    if (what != CURL_POLL_REMOVE)
+        kind = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (kind == s->events)
+        return 0;
+    if (s->events)
+        ev_io_stop(h->loop, &s->io);
+    s->events = kind;
+    if (kind) {
+        ev_io_init(&s->io, httpc_io_cb, fd, kind);
+        s->io.data = s;
+        ev_io_start(h->loop, &s->io);
+    }
     return 0;
 }
 
@@ -329,6 +453,24 @@ static size_t httpc_header(char *buf, size_t size, size_t nitems, void *userdata
     return n;
 }
 
+/* httpc_no_proxy_env: 1 if none of the variables curl takes a proxy from is
+ * set. Then CURLOPT_NOPROXY "*" keeps curl from reading the environment on
+ * every request (getenv of no_proxy, NO_PROXY, <scheme>_proxy, all_proxy,
+ * ALL_PROXY) to find the same nothing; with one set, curl reads them as
+ * always. */
+static int httpc_no_proxy_env(void)
+{
+    static const char *const vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+
+        if (v && v[0])
+            return 0;
+    }
+    return 1;
+}
+
 struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *err, size_t errlen)
 {
     struct httpc *h;
@@ -352,6 +494,7 @@ struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *
         }
     }
     h->opts.ca_file = h->ca_file;
+    h->no_proxy_env = httpc_no_proxy_env();
     h->multi = curl_multi_init();
     if (!h->multi) {
         snprintf(err, errlen, "curl_multi_init failed");
@@ -371,11 +514,10 @@ struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, httpc_curl_timer);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      o->max_host_connections > 0 ? o->max_host_connections : (long)HTTPC_DEFAULT_HOST_CONNS);
+    h->host_conns = o->max_host_connections > 0 ? o->max_host_connections : (long)HTTPC_DEFAULT_HOST_CONNS;
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->host_conns);
     /* the cache must hold every per-host connection or keep-alive is lost */
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-                      2 * (o->max_host_connections > 0 ? o->max_host_connections : (long)HTTPC_DEFAULT_HOST_CONNS));
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 2 * h->host_conns);
     return h;
 
 err:
@@ -385,17 +527,6 @@ err:
     }
     curl_global_cleanup();
     return NULL;
-}
-
-static void httpc_req_destroy(struct httpc_req *r)
-{
-    curl_easy_cleanup(r->easy);
-    httpc_req_wipe(r);
-    curl_slist_free_all(r->hdrs);
-    free(r->post);
-    free(r->body);
-    free(r->retry_after);
-    free(r);
 }
 
 void httpc_free(struct httpc *h)
@@ -409,6 +540,19 @@ void httpc_free(struct httpc *h)
         curl_multi_remove_handle(h->multi, r->easy);
         httpc_req_destroy(r);
     }
+    while (h->origins) {
+        struct httpc_origin *o = h->origins;
+
+        h->origins = o->next;
+        while (o->qhead) {
+            struct httpc_wait *w = o->qhead;
+
+            o->qhead = w->next;
+            httpc_wait_free(w);
+        }
+        free(o->key);
+        free(o);
+    }
     while (h->spare) {
         struct httpc_req *r = h->spare;
 
@@ -417,13 +561,100 @@ void httpc_free(struct httpc *h)
     }
     /* closing cached connections may still call the socket callback */
     curl_multi_cleanup(h->multi);
-    while (h->socks)
-        httpc_sock_free(h, h->socks);
+    for (int fd = 0; fd < h->nsocks; fd++) {
+        struct httpc_sock *s = h->socks[fd];
+
+        if (s && s->events)
+            ev_io_stop(h->loop, &s->io);
+        free(s);
+    }
+    free(h->socks);
     ev_timer_stop(h->loop, &h->timer);
     ev_idle_stop(h->loop, &h->kick);
     free(h->ca_file);
     free(h);
     curl_global_cleanup();
+}
+
+/* httpc_set_url: CURLOPT_URL and CURLOPT_CURLU for url, unless the handle
+ * holds that URL already (r->url). With the CURLU curl copies the parsed URL
+ * for each request instead of parsing the text again; a URL that curl_url
+ * rejects goes to curl as text alone, which fails the request as before. */
+static CURLcode httpc_set_url(struct httpc_req *r, const char *url)
+{
+    CURLcode rc;
+
+    if (r->url && strcmp(r->url, url) == 0)
+        return CURLE_OK;
+    free(r->url);
+    r->url = strdup(url);
+    if (!r->url)
+        return CURLE_OUT_OF_MEMORY;
+    if (!r->uh)
+        r->uh = curl_url();
+    rc = curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(r->easy, CURLOPT_CURLU,
+                              r->uh && curl_url_set(r->uh, CURLUPART_URL, url, 0) == CURLUE_OK ? r->uh : NULL);
+    if (rc != CURLE_OK) {
+        free(r->url);
+        r->url = NULL;
+    }
+    return rc;
+}
+
+/* httpc_set_headers: the request's header lines (and "Expect:" first when
+ * expect) copied into r->hbuf and linked through r->hnodes, a curl_slist that
+ * is ours (curl only reads it). Both are kept from request to request, so a
+ * poll allocates nothing here; what hbuf held is wiped when the request ends. */
+static int httpc_set_headers(struct httpc_req *r, const char *const *headers, int expect)
+{
+    static const char expect_hdr[] = "Expect:";
+    size_t n = expect ? 1 : 0, len = expect ? sizeof expect_hdr : 0, k = 0;
+    char *p;
+
+    for (size_t i = 0; headers && headers[i]; i++) {
+        n++;
+        len += strlen(headers[i]) + 1;
+    }
+    r->hdrs = NULL;
+    if (n == 0)
+        return 0;
+    if (n > r->nnodes) {
+        struct curl_slist *nn = realloc(r->hnodes, n * sizeof *nn);
+
+        if (!nn)
+            return -1;
+        r->hnodes = nn;
+        r->nnodes = n;
+    }
+    if (len > r->hcap) {
+        /* the old buffer was wiped when its request ended */
+        char *nb = realloc(r->hbuf, len);
+
+        if (!nb)
+            return -1;
+        r->hbuf = nb;
+        r->hcap = len;
+    }
+    p = r->hbuf;
+    if (expect) {
+        memcpy(p, expect_hdr, sizeof expect_hdr);
+        r->hnodes[k++].data = p;
+        p += sizeof expect_hdr;
+    }
+    for (size_t i = 0; headers && headers[i]; i++) {
+        size_t l = strlen(headers[i]) + 1;
+
+        memcpy(p, headers[i], l);
+        r->hnodes[k++].data = p;
+        p += l;
+    }
+    for (k = 0; k < n; k++)
+        r->hnodes[k].next = k + 1 < n ? &r->hnodes[k + 1] : NULL;
+    r->hlen = len;
+    r->hdrs = r->hnodes;
+    return 0;
 }
 
 static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method, const char *url,
@@ -435,15 +666,15 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
 
 #define SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
     /* A GET on a handle whose last request was a GET (the poll, over and
-     * over) keeps every option but the URL and the headers: resetting and
-     * setting them again costs more per poll than anything else here. */
-    if (plain_get && r->get_ready) {
-        SETOPT(CURLOPT_URL, url);
-        goto headers;
-    }
+     * over) keeps every option but the headers (and the URL when it differs):
+     * resetting and setting them again costs more per poll than anything
+     * else here. */
+    if (plain_get && r->get_ready)
+        goto url;
     curl_easy_reset(e);
+    free(r->url);             /* the reset dropped the URL and the CURLU */
+    r->url = NULL;
     r->get_ready = 0;
-    SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_PRIVATE, r);
     SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -459,6 +690,8 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
     SETOPT(CURLOPT_HEADERDATA, r);
     SETOPT(CURLOPT_SOCKOPTFUNCTION, httpc_sockopt);
     SETOPT(CURLOPT_SOCKOPTDATA, h);
+    if (h->no_proxy_env)
+        SETOPT(CURLOPT_NOPROXY, "*");
     if (h->opts.timeout_ms > 0)
         SETOPT(CURLOPT_TIMEOUT_MS, h->opts.timeout_ms);
     if (h->opts.connect_timeout_ms > 0)
@@ -487,30 +720,91 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
 
     r->get_ready = plain_get;
 
-headers:
+url:
+    if (rc == CURLE_OK)
+        rc = httpc_set_url(r, url);
     /* "Expect:" stops curl's 100-continue round trip on larger POSTs */
-    r->hdrs = curl_slist_append(NULL, "Expect:");
-    if (!r->hdrs)
+    if (rc == CURLE_OK && httpc_set_headers(r, headers, body != NULL) != 0)
         return -1;
-    for (size_t i = 0; headers && headers[i]; i++) {
-        struct curl_slist *l = curl_slist_append(r->hdrs, headers[i]);
-
-        if (!l)
-            return -1;
-        r->hdrs = l;
-    }
     SETOPT(CURLOPT_HTTPHEADER, r->hdrs);
 #undef SETOPT
     return rc == CURLE_OK ? 0 : -1;
 }
 
-int httpc_request(struct httpc *h, const char *method, const char *url, const char *const *headers,
-                  const char *body, httpc_cb *cb, void *ud)
+/* httpc_origin: the admission of url's "scheme://host:port", made on first
+ * use; NULL (no admission) for a URL without "://" or past
+ * HTTPC_MAX_ORIGINS origins. */
+static struct httpc_origin *httpc_origin(struct httpc *h, const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t klen;
+    struct httpc_origin *o;
+
+    if (!p)
+        return NULL;
+    klen = (size_t)(p + 3 - url) + strcspn(p + 3, "/?#");
+    for (o = h->origins; o; o = o->next)
+        if (o->klen == klen && memcmp(o->key, url, klen) == 0)
+            return o;
+    if (h->norigins >= HTTPC_MAX_ORIGINS)
+        return NULL;
+    o = calloc(1, sizeof *o);
+    if (!o || !(o->key = strndup(url, klen))) {
+        free(o);
+        return NULL;
+    }
+    o->klen = klen;
+    o->next = h->origins;
+    h->origins = o;
+    h->norigins++;
+    return o;
+}
+
+/* httpc_wait_new copies a request into one allocation; NULL if out of memory. */
+static struct httpc_wait *httpc_wait_new(const char *method, const char *url, const char *const *headers,
+                                         const char *body, httpc_cb *cb, void *ud)
+{
+    size_t n = 0, size, lm = strlen(method) + 1, lu = strlen(url) + 1, lb = body ? strlen(body) + 1 : 0;
+    struct httpc_wait *w;
+    char *p;
+
+    for (; headers && headers[n]; n++)
+        ;
+    size = sizeof *w + (n + 1) * sizeof *w->headers + lm + lu + lb;
+    for (size_t i = 0; i < n; i++)
+        size += strlen(headers[i]) + 1;
+    w = malloc(size);
+    if (!w)
+        return NULL;
+    w->next = NULL;
+    w->cb = cb;
+    w->ud = ud;
+    w->size = size;
+    w->headers = (const char **)(w + 1);
+    p = (char *)(w->headers + n + 1);
+    w->method = memcpy(p, method, lm);
+    p += lm;
+    w->url = memcpy(p, url, lu);
+    p += lu;
+    w->body = body ? memcpy(p, body, lb) : NULL;
+    p += lb;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(headers[i]) + 1;
+
+        w->headers[i] = memcpy(p, headers[i], l);
+        p += l;
+    }
+    w->headers[n] = NULL;
+    return w;
+}
+
+/* httpc_start sets a request up on a recycled (or new) easy handle and hands
+ * it to curl; 0, or -1 with nothing started. Not counted in inflight. */
+static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *method, const char *url,
+                       const char *const *headers, const char *body, httpc_cb *cb, void *ud)
 {
     struct httpc_req *r;
 
-    if (!h || !method || !url || !cb)
-        return -1;
     if (h->spare) {
         r = h->spare;
         h->spare = r->next;
@@ -541,17 +835,45 @@ int httpc_request(struct httpc *h, const char *method, const char *url, const ch
      * callback run later from the loop. */
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
         goto err;
+    r->origin = o;
+    if (o)
+        o->in_curl++;
     r->prev = NULL;
     r->next = h->active;
     if (h->active)
         h->active->prev = r;
     h->active = r;
-    h->inflight++;
     return 0;
 
 err:
     httpc_req_destroy(r);
     return -1;
+}
+
+int httpc_request(struct httpc *h, const char *method, const char *url, const char *const *headers,
+                  const char *body, httpc_cb *cb, void *ud)
+{
+    struct httpc_origin *o;
+
+    if (!h || !method || !url || !cb)
+        return -1;
+    o = httpc_origin(h, url);
+    if (o && !o->multiplex && (o->qhead || o->in_curl >= h->host_conns)) {
+        /* curl could not run it now: wait here, behind the others */
+        struct httpc_wait *w = httpc_wait_new(method, url, headers, body, cb, ud);
+
+        if (!w)
+            return -1;
+        if (o->qtail)
+            o->qtail->next = w;
+        else
+            o->qhead = w;
+        o->qtail = w;
+    } else if (httpc_start(h, o, method, url, headers, body, cb, ud) != 0) {
+        return -1;
+    }
+    h->inflight++;
+    return 0;
 }
 
 int httpc_inflight(const struct httpc *h)

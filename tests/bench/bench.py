@@ -12,7 +12,8 @@ usage: tests/bench/bench.py [--users N] [--quick] [--only 1,2,...] [--seconds S]
 env:   SW_BENCH_USERS (= --users), SW_BENCH_QUICK=1 (= --quick)
 
 Scenarios (the numbers of issue 7):
-  1 cost per poll against the floor (wrk on the same simulator endpoint)
+  1 cost per poll against the floors (wrk, and bare libcurl: tests/bench/curl_floor.c,
+    on the same simulator endpoint)
   2 scheduler ceiling: claim + complete with no HTTP (bench-fake-poll yes)
   3 scaling: 1, 2 and 4 workers; capacity, and schedule lag at a fixed load
   4 seed test 6: poll latency with 1 user, then 5 users, every 2 s
@@ -134,6 +135,29 @@ def wrk_floor(w, conns, seconds):
             "sim_cpu_us_per_req": per(c1 - c0, s1 - s0), "conns": conns}
 
 
+def curl_floor(w, conns, seconds):
+    """tests/bench/curl_floor.c (built by `make bench`): libcurl's multi_socket
+    API driven by libev as cheaply as libcurl allows, on the same endpoint with
+    the same connection count and Authorization header, the answers discarded.
+    Its CPU per request is the floor of any libcurl-based poller, spotwatch's
+    worker included. Measured like wrk: the wait4() rusage of the process."""
+    exe = os.path.join(ROOT, "build", "bench", "curl_floor")
+    if not os.path.exists(exe):
+        subprocess.run(["make", "-s", "-C", ROOT, "build/bench/curl_floor"], check=True)
+    tok = w.rows[0]["access_token"]
+    sim_pid = w.sim.proc.pid
+    s0, c0 = w.sim.stats()["requests"]["total"], proc_cpu(sim_pid)
+    out, cpu, rc = run_timed([exe, w.sim.base + POLL_PATH, str(conns), str(seconds),
+                              "Authorization: Bearer " + tok])
+    s1, c1 = w.sim.stats()["requests"]["total"], proc_cpu(sim_pid)
+    m = re.search(r"requests (\d+) errors (\d+) connections (\d+)", out)
+    if rc != 0 or not m or int(m.group(1)) == 0:
+        raise RuntimeError("curl_floor failed (%d): %s" % (rc, out))
+    reqs = int(m.group(1))
+    return {"requests": reqs, "rps": reqs / seconds, "cpu_us_per_req": per(cpu, reqs),
+            "sim_cpu_us_per_req": per(c1 - c0, s1 - s0), "conns": conns, "connections_opened": int(m.group(3))}
+
+
 def scenario_cost(a, res, w):
     log("1. cost per poll: %d users, one worker, saturated" % a.users)
     wk = w.worker(SATURATE)
@@ -146,6 +170,7 @@ def scenario_cost(a, res, w):
     rss = proc_status(pid)
     wk.stop()
     floor = wrk_floor(w, conns, max(5, int(a.seconds)))
+    cfloor = curl_floor(w, conns, max(5, int(a.seconds)))
     polls = m["polls"]
     r = {"users": a.users, "polls_per_s": polls / m["secs"],
          "worker_cpu_us_per_poll": per(m["cpu"][pid], polls),
@@ -156,10 +181,15 @@ def scenario_cost(a, res, w):
          "worker_cpu_util": m["cpu"][pid] / m["secs"], "worker_connections": conns,
          "worker_rss_kib": rss.get("VmRSS", 0),
          "wrk": floor,
-         "ratio_vs_wrk": per(m["cpu"][pid], polls) / floor["cpu_us_per_req"]}
+         "ratio_vs_wrk": per(m["cpu"][pid], polls) / floor["cpu_us_per_req"],
+         "curl_floor": cfloor,
+         "ratio_vs_curl_floor": per(m["cpu"][pid], polls) / cfloor["cpu_us_per_req"],
+         "curl_floor_vs_wrk": cfloor["cpu_us_per_req"] / floor["cpu_us_per_req"]}
     res["cost"] = r
-    log("   %.0f polls/s, worker %.1f us/poll, wrk %.1f us/req, ratio %.2f" %
-        (r["polls_per_s"], r["worker_cpu_us_per_poll"], floor["cpu_us_per_req"], r["ratio_vs_wrk"]))
+    log("   %.0f polls/s, worker %.1f us/poll, wrk %.1f us/req, bare libcurl %.1f us/req; "
+        "worker / wrk %.2f, worker / bare libcurl %.2f" %
+        (r["polls_per_s"], r["worker_cpu_us_per_poll"], floor["cpu_us_per_req"], cfloor["cpu_us_per_req"],
+         r["ratio_vs_wrk"], r["ratio_vs_curl_floor"]))
 
 
 # --- 2. scheduler ceiling ---------------------------------------------------------------
@@ -496,13 +526,20 @@ def table(res):
     if c:
         rows += [("1 cost per poll", "polls/s (1 worker, %d users, saturated)" % c["users"], fmt(c["polls_per_s"], 0), ""),
                  ("", "worker CPU per poll (us)", fmt(c["worker_cpu_us_per_poll"]), ""),
-                 ("", "wrk CPU per request (us), %d connections" % c["wrk"]["conns"], fmt(c["wrk"]["cpu_us_per_req"]), ""),
-                 ("", "worker / wrk", fmt(c["ratio_vs_wrk"], 2), "< 2"),
-                 ("", "Redis CPU per poll (us)", fmt(c["redis_cpu_us_per_poll"]), ""),
+                 ("", "wrk CPU per request (us), %d connections" % c["wrk"]["conns"], fmt(c["wrk"]["cpu_us_per_req"]), "")]
+        if "curl_floor" in c:
+            rows += [("", "bare libcurl CPU per request (us), %d connections (tests/bench/curl_floor.c)" %
+                      c["curl_floor"]["conns"], fmt(c["curl_floor"]["cpu_us_per_req"]), "")]
+        rows += [("", "worker / wrk", fmt(c["ratio_vs_wrk"], 2), "< 2")]
+        if "curl_floor" in c:
+            rows += [("", "worker / bare libcurl", fmt(c["ratio_vs_curl_floor"], 2), ""),
+                     ("", "bare libcurl / wrk", fmt(c["curl_floor_vs_wrk"], 2), "")]
+        rows += [("", "Redis CPU per poll (us)", fmt(c["redis_cpu_us_per_poll"]), ""),
                  ("", "Redis commands per poll (incl. inside scripts)", fmt(c["redis_commands_per_poll"], 2), ""),
                  ("", "Redis script calls per poll", fmt(c["redis_scripts_per_poll"], 3), ""),
-                 ("", "simulator CPU per request (us): spotwatch / wrk",
-                  "%s / %s" % (fmt(c["sim_cpu_us_per_request"]), fmt(c["wrk"]["sim_cpu_us_per_req"])), "")]
+                 ("", "simulator CPU per request (us): spotwatch / wrk" + (" / bare libcurl" if "curl_floor" in c else ""),
+                  " / ".join(fmt(x) for x in [c["sim_cpu_us_per_request"], c["wrk"]["sim_cpu_us_per_req"]] +
+                             ([c["curl_floor"]["sim_cpu_us_per_req"]] if "curl_floor" in c else [])), "")]
     for r in res.get("ceiling", []):
         rows.append(("2 scheduler ceiling" if r is res["ceiling"][0] else "",
                      "%d worker(s), claim-batch %d: polls/s; Redis us/poll; polls per Redis core-s" %

@@ -19,6 +19,10 @@ def _verdicts(res):
     if c:
         v.append("- Cost per poll: spotwatch's worker uses %.2f x wrk's CPU per request (target < 2): **%s**." %
                  (c["ratio_vs_wrk"], "met" if c["ratio_vs_wrk"] < 2 else "missed"))
+        if "curl_floor" in c:
+            v.append("- Bare-libcurl floor (`tests/bench/curl_floor.c`, the cheapest libcurl client, same endpoint "
+                     "and connections): it uses %.2f x wrk's CPU per request; the worker uses %.2f x its CPU "
+                     "per request." % (c["curl_floor_vs_wrk"], c["ratio_vs_curl_floor"]))
     ce = res.get("ceiling")
     if ce:
         best = max(ce, key=lambda r: r["polls_per_redis_core_s"])

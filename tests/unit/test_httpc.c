@@ -588,6 +588,138 @@ static void test_free_inflight(void **state)
     run_until(f->loop, &dummy, 1, 0.1);
 }
 
+/* req: one request on the fixture's httpc, run to its callback. */
+static void req(struct fixture *f, const char *method, const char *url, const char *const *hdrs, const char *body,
+                struct result *res)
+{
+    memset(res, 0, sizeof *res);
+    assert_int_equal(httpc_request(f->h, method, url, hdrs, body, on_resp, res), 0);
+    assert_true(run_until(f->loop, &res->done, 1, 10));
+}
+
+/* One request at a time, so each runs on the same recycled easy handle, which
+ * keeps its options, URL and header nodes from the previous one: every
+ * request must still go out with its own URL, method and headers only. */
+static void test_recycled_handle(void **state)
+{
+    struct fixture *f = *state;
+    struct result res;
+    char echo[128], ok[128], refused[128];
+    const char *one[] = {"X-Test: one", NULL};
+    const char *three[] = {"X-Other: z", "X-Test: three-is-a-longer-value-than-one", NULL};
+    const char *four[] = {"X-Test: four", NULL};
+    const char *five[] = {"X-Test: five", NULL};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    /* a port nothing listens on: bind, read the port, close */
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    close(fd);
+    snprintf(echo, sizeof echo, "%s/echo", f->base);
+    snprintf(ok, sizeof ok, "%s/ok", f->base);
+    snprintf(refused, sizeof refused, "http://127.0.0.1:%d/echo", ntohs(a.sin_port));
+
+    req(f, "GET", echo, one, NULL, &res);
+    assert_string_equal(res.body, "GET one ");
+    req(f, "GET", ok, NULL, NULL, &res);           /* another URL, no headers */
+    assert_string_equal(res.body, "hello");
+    req(f, "GET", echo, three, NULL, &res);        /* back, more and longer headers */
+    assert_string_equal(res.body, "GET three-is-a-longer-value-than-one ");
+    req(f, "GET", echo, NULL, NULL, &res);         /* same URL: none of them left */
+    assert_string_equal(res.body, "GET  ");
+    req(f, "POST", echo, four, "b=1", &res);
+    assert_string_equal(res.body, "POST four b=1");
+    req(f, "GET", echo, five, NULL, &res);         /* a GET after a POST */
+    assert_string_equal(res.body, "GET five ");
+    assert_int_equal(httpc_connections(f->h), 1);
+
+    req(f, "GET", refused, NULL, NULL, &res);      /* same path, another port */
+    assert_int_equal(res.curl_code, CURLE_COULDNT_CONNECT);
+    req(f, "GET", "http://127.0.0.1:bad/ok", NULL, NULL, &res);
+    assert_int_equal(res.status, 0);
+    assert_true(res.curl_code != 0);
+    req(f, "GET", echo, one, NULL, &res);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.body, "GET one ");
+}
+
+/* order: the X-Test values in the order the callbacks came. */
+struct order {
+    char seen[256];
+    int done;
+};
+
+static void order_cb(const struct httpc_response *r, void *ud)
+{
+    struct order *o = ud;
+
+    strncat(o->seen, r->status == 200 ? r->body : "ERR ", sizeof o->seen - strlen(o->seen) - 1);
+    o->done++;
+}
+
+/* With one connection per origin, httpc keeps all but one request waiting in
+ * its own queue: they still all run, in order, on the one connection, with
+ * their own headers and bodies (copied: the caller's buffers are reused at
+ * once); and httpc_free drops the waiting ones without callbacks. */
+static void test_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct httpc_opts o = {.timeout_ms = 2000, .connect_timeout_ms = 1000, .max_body = 1024,
+                           .max_host_connections = 1};
+    char err[256], url[128], hdr[32], body[8];
+    const char *hdrs[] = {hdr, NULL};
+    struct httpc *h = httpc_new(f->loop, &o, err, sizeof err);
+    struct order ord = {{0}, 0};
+    int dummy = 0;
+
+    assert_non_null(h);
+    snprintf(url, sizeof url, "%s/echo", f->base);
+    for (int i = 0; i < 6; i++) {
+        snprintf(hdr, sizeof hdr, "X-Test: %d", i);
+        snprintf(body, sizeof body, "b%d", i);
+        assert_int_equal(httpc_request(h, i % 2 ? "POST" : "GET", url, hdrs, i % 2 ? body : NULL, order_cb, &ord), 0);
+        memset(hdr, 'x', sizeof hdr - 1);   /* the request kept its own copy */
+        memset(body, 'y', sizeof body - 1);
+    }
+    assert_int_equal(httpc_inflight(h), 6);
+    assert_true(run_until(f->loop, &ord.done, 6, 10));
+    assert_string_equal(ord.seen, "GET 0 POST 1 b1GET 2 POST 3 b3GET 4 POST 5 b5");
+    assert_int_equal(httpc_inflight(h), 0);
+    assert_int_equal(httpc_connections(h), 1);
+
+    snprintf(url, sizeof url, "%s/hang", f->base);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(httpc_request(h, "GET", url, hdrs, NULL, never_cb, NULL), 0);
+    run_until(f->loop, &dummy, 1, 0.2);
+    assert_int_equal(httpc_inflight(h), 3);
+    httpc_free(h);   /* one in curl, two waiting: no callbacks, nothing leaked */
+    run_until(f->loop, &dummy, 1, 0.1);
+}
+
+/* A proxy in the environment is still used (httpc tells curl to skip the
+ * lookups only when none is set): the test server, as http_proxy, receives
+ * the absolute URL as the request target and answers 404 for it. */
+static void test_proxy_env(void **state)
+{
+    struct fixture *f = *state;
+    struct httpc_opts o = {.timeout_ms = 2000, .connect_timeout_ms = 1000, .max_body = 1024};
+    char err[256];
+    struct httpc *h;
+    struct result res = {0};
+
+    setenv("http_proxy", f->base, 1);   /* curl reads it when the request starts */
+    h = httpc_new(f->loop, &o, err, sizeof err);
+    assert_non_null(h);
+    assert_int_equal(httpc_request(h, "GET", "http://proxied.invalid/ok", NULL, NULL, on_resp, &res), 0);
+    assert_true(run_until(f->loop, &res.done, 1, 5));
+    unsetenv("http_proxy");
+    assert_int_equal(res.status, 404);
+    httpc_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +735,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_env, setup, teardown),
     };
 
     log_setup(getenv("TEST_LOG") ? LOG_DEBUG : LOG_ERROR, LOG_TEXT, "test_httpc");
