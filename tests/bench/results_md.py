@@ -39,10 +39,13 @@ def _verdicts(res):
     m = res.get("memory")
     if m:
         steady = m["bytes_per_user_steady"]
+        toks = "%d + %d" % (m.get("sealed_access_token_chars", 0), m.get("sealed_refresh_token_chars", 0))
         v.append("- Memory, Redis defaults: %.0f bytes of Redis per user as imported, %.0f after polling "
-                 "(target < 1024): **%s**. The sealed tokens (~130 bytes) exceed `hash-max-listpack-value` "
-                 "(64), so every user hash is a hashtable (%.0f bytes per hash)." %
-                 (m["bytes_per_user_imported"], steady, "met" if steady < 1024 else "missed",
+                 "(target < 1024): **%s**. The sealed tokens (%s bytes, from Spotify-length tokens of %s "
+                 "characters) exceed `hash-max-listpack-value` (64), so every user hash is a hashtable "
+                 "(%.0f bytes per hash)." %
+                 (m["bytes_per_user_imported"], steady, "met" if steady < 1024 else "missed", toks,
+                  "%d + %d" % (m.get("sim_access_token_chars", 0), m.get("sim_refresh_token_chars", 0)),
                   m["user_hash_bytes_avg"]))
         if "bytes_per_user_steady_lp512" in m:
             lp = m["bytes_per_user_steady_lp512"]
