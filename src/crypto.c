@@ -2,6 +2,7 @@
  * See include/crypto.h for the sealed-text and keyring formats. */
 #include "errbuf.h"
 #include "crypto.h"
+#include "hexdigit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,17 +43,6 @@ struct crypto_keyring {
      * token (one per poll). Immutable, so safe to share between threads. */
     EVP_CIPHER *aes;
 };
-
-static int hex_val(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* parse_kid reads a decimal key id in [0, CRYPTO_MAX_KID] from s, stopping at
  * the first non-digit (returned through end). -1 if there are no digits or the
@@ -97,8 +87,8 @@ static int parse_line(char *line, struct crypto_key *out)
     while (*p == ' ' || *p == '\t')
         p++;
     for (i = 0; i < CRYPTO_KEY_LEN; i++) {
-        int hi = hex_val((unsigned char)p[2 * i]);
-        int lo = hi < 0 ? -1 : hex_val((unsigned char)p[2 * i + 1]);
+        int hi = hex_digit((unsigned char)p[2 * i]);
+        int lo = hi < 0 ? -1 : hex_digit((unsigned char)p[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out->key[i] = (unsigned char)(hi << 4 | lo);

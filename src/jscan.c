@@ -6,6 +6,7 @@
  * Strings are crossed eight bytes at a time (SWAR) where no byte needs a
  * look. */
 #include "jscan.h"
+#include "hexdigit.h"
 
 #include <locale.h>
 #include <math.h>
@@ -39,17 +40,6 @@ static const uchar *skip_ws(const uchar *p, const uchar *end)
     return p;
 }
 
-static int hexval(uchar c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* hex4 reads four hex digits at p (the caller checked they are there);
  * -1 if one is not a hex digit. */
 static long hex4(const uchar *p)
@@ -57,7 +47,7 @@ static long hex4(const uchar *p)
     long v = 0;
 
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = hex_digit(p[i]);
 
         if (h < 0)
             return -1;
@@ -77,7 +67,7 @@ static long hex4_at(const uchar *p, const uchar *end)
 
         if (p + i >= end)
             return -2;
-        h = hexval(p[i]);
+        h = hex_digit(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

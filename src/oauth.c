@@ -1,5 +1,6 @@
 /* oauth.c: the signed OAuth state, PKCE and URL rules (see include/oauth.h). */
 #include "oauth.h"
+#include "hexdigit.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -95,16 +96,6 @@ long oauth_b64url_decode(const char *in, unsigned char *out, size_t outlen)
 
 /* ================================== keys =================================== */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 int oauth_keys_load(struct oauth_keys *k, const char *path, char *err, size_t errlen)
 {
     return oauth_keys_load_file(k, path, "state key file", err, errlen);
@@ -159,7 +150,7 @@ int oauth_keys_load_file(struct oauth_keys *k, const char *path, const char *wha
         unsigned char key[32];
         int i = 0;
         for (; i < 32; i++) {
-            int hi = hexval((unsigned char)p[2 * i]), lo = hi < 0 ? -1 : hexval((unsigned char)p[2 * i + 1]);
+            int hi = hex_digit((unsigned char)p[2 * i]), lo = hi < 0 ? -1 : hex_digit((unsigned char)p[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 break;
             key[i] = (unsigned char)(hi << 4 | lo);
