@@ -294,8 +294,10 @@ static void flush_app(struct app *a)
         return;
     b = malloc(sizeof *b + (size_t)a->ndone * sizeof b->jobs[0]);
     argv = malloc((size_t)argc * sizeof *argv);
-    if (b == NULL || argv == NULL)
+    if (b == NULL || argv == NULL) {
+        log_error("out of memory: %d results not stored; their leases will expire", a->ndone);
         goto out;
+    }
     snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
     keys_channel(channel, sizeof channel, c->key_prefix, "");
@@ -319,8 +321,6 @@ static void flush_app(struct app *a)
 out:
     free(argv);
     if (rc != 0) {
-        if (b == NULL || argv == NULL)
-            log_error("out of memory: %d results not stored; their leases will expire", a->ndone);
         for (int i = 0; i < a->ndone; i++)
             job_free(a->done[i]);
         free(b);
