@@ -18,6 +18,7 @@
 -- block (the token endpoint or /me answered 429):
 --   ARGV[2] block for this many ms; never shortens a block
 --   ARGV[3] 1 if the Retry-After was capped, else 0
+--   ARGV[4] default budget per 30 s (0 = unlimited), when the app sets none
 --
 -- Returns {code, until_ms, now_ms}:
 --   code 0: take: the calls are granted (until_ms 0); block: done (until_ms = blocked_until)
@@ -46,11 +47,32 @@ if ARGV[1] == 'block' then
     end
     redis.call('HINCRBY', stats_key, 'blocks_rate_limited', 1)
     redis.call('HINCRBY', stats_key, 'r429', 1)
-    -- Multiplicative decrease, as complete.lua does.
-    local budget = tonumber(redis.call('HGET', app_key, 'budget_30s') or '0') or 0
+    -- Multiplicative decrease with complete.lua's episode rule (see its
+    -- header): the first 429 of an episode halves the effective budget and
+    -- caps it below what the window held; each further 429 of the same
+    -- episode (a call already in flight) lowers that ceiling by one.
+    local app = redis.call('HMGET', app_key, 'budget_30s', 'window_ms')
+    local budget = tonumber(app[1] or '') or tonumber(ARGV[4] or '') or 0
     if budget > 0 then
-        local eff = tonumber(redis.call('HGET', rl_key, 'budget_eff') or '') or budget
-        redis.call('HSET', rl_key, 'budget_eff', math.max(1, math.floor(eff / 2)))
+        local rl = redis.call('HMGET', rl_key, 'budget_eff', 'budget_ceiling')
+        local eff = tonumber(rl[1] or '') or budget
+        local ceiling = tonumber(rl[2] or '')
+        if old <= now then
+            local window_ms = tonumber(app[2] or '') or WINDOW_MS
+            local keep_ms = window_ms + math.max(250, math.floor(window_ms / 100))
+            redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
+            local used = redis.call('ZCARD', calls_key)
+            ceiling = math.max(used - 1, math.floor(eff / 2))
+            eff = math.floor(eff / 2)
+        elseif ceiling then
+            ceiling = ceiling - 1
+        end
+        if ceiling then
+            ceiling = math.max(1, ceiling)
+            eff = math.min(eff, ceiling - 1)
+            redis.call('HSET', rl_key, 'budget_ceiling', ceiling)
+        end
+        redis.call('HSET', rl_key, 'budget_eff', math.max(1, math.floor(eff)))
     end
     return {0, until_ms, now}
 end

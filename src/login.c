@@ -345,10 +345,11 @@ static void block_app(struct serve *s, redisContext *r, const struct app_keys *k
     int capped = 0;
     long long ms = retry_after_ms(retry_after, serve_now_ms(), s->cfg->retry_after_default_ms,
                                   s->cfg->retry_after_max_ms, &capped);
-    char msbuf[24];
+    char msbuf[24], budget[24];
     snprintf(msbuf, sizeof msbuf, "%lld", ms);
-    const char *av[] = {k->rl, k->calls, k->app, k->stats, "block", msbuf, capped ? "1" : "0"};
-    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, 4, 7, av);
+    snprintf(budget, sizeof budget, "%ld", s->cfg->app_budget_30s);
+    const char *av[] = {k->rl, k->calls, k->app, k->stats, "block", msbuf, capped ? "1" : "0", budget};
+    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, 4, 8, av);
     if (rep)
         freeReplyObject(rep);
     *wait_s = (long)((ms + 999) / 1000);

@@ -621,3 +621,34 @@ def test_connect_link_cli_and_unsigned_warning():
           in plain.output(), "the warning: %s" % plain.output()[-1000:])
     check(plain.get("/connect?user=frank")[0] == 302, "unsigned links still work without a key")
     check(serve.get("/connect?user=frank")[0] == 403, "but not where a key is set")
+
+
+def test_callback_429_episode_halves_once():
+    """A 429 drawn by a callback feeds the limiter as a poll's does
+    (complete.lua): the first of an episode halves the effective budget under
+    what the window held, a further one in the same episode lowers that
+    ceiling by one, not halving again."""
+    r = RedisServer()
+    c = r.client()
+    sha = c.cmd("SCRIPT", "LOAD", open(os.path.join(ROOT, "lua", "oauth_slot.lua")).read())
+    keys = ["sw:{app1}:rl", "sw:{app1}:calls", "sw:{app1}:app", "sw:{app1}:stats"]
+    c.cmd("HSET", "sw:{app1}:app", "budget_30s", "100", "window_ms", "30000")
+    now = int(c.cmd("TIME")[0]) * 1000
+    c.cmd("ZADD", "sw:{app1}:calls", *[x for i in range(40) for x in (now, "c%d" % i)])
+
+    def block():
+        got = c.cmd("EVALSHA", sha, 4, *(keys + ["block", "5000", "0", "0"]))
+        return got, c.hgetall("sw:{app1}:rl")
+
+    got, rl = block()
+    check(got[0] == 0 and got[1] >= now + 4000, "blocked for the Retry-After: %r" % (got,))
+    check(rl.get("budget_eff") == "49" and rl.get("budget_ceiling") == "50",
+          "first 429: half the budget, under what the window held: %r" % rl)
+    _, rl = block()
+    check(rl.get("budget_eff") == "48" and rl.get("budget_ceiling") == "49",
+          "second 429 of the episode: the ceiling down by one, no second halving: %r" % rl)
+    c.cmd("HSET", "sw:{app1}:rl", "blocked_until", now - 1)   # the episode is over
+    _, rl = block()
+    check(rl.get("budget_eff") == "24", "a new episode halves again: %r" % rl)
+    st = c.hgetall("sw:{app1}:stats")
+    check(st.get("r429") == "3" and st.get("blocks_rate_limited") == "3", "each 429 counted: %r" % st)
