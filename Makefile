@@ -33,6 +33,7 @@ SRC := src/errbuf.c src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c s
        src/connlink.c src/history.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
        lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua
+LUA_LIB := $(wildcard lua/lib/*.lua)
 
 OBJ := $(SRC:src/%.c=build/%.o) build/scripts_gen.o
 
@@ -50,13 +51,16 @@ build/%.o: src/%.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Lua scripts are embedded so an installed binary needs no files beside it.
-build/scripts_gen.c: $(LUA) Makefile
+# A line "--@include lib/<name>.lua" is replaced by that file (Redis scripts
+# cannot load modules); tests/integration/harness.py's lua_source does the same.
+build/scripts_gen.c: $(LUA) $(LUA_LIB) Makefile
 	@mkdir -p build
 	@{ echo '/* generated from lua/ by the Makefile: do not edit */'; \
 	  for f in $(LUA); do \
 	    n=$$(basename $$f .lua); \
 	    echo "const char script_src_$$n[] ="; \
-	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $$f; \
+	    awk '/^--@include /{ f = "lua/" $$2; while ((getline l < f) > 0) print l; close(f); next } { print }' $$f | \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/'; \
 	    echo ';'; \
 	  done; } > $@
 

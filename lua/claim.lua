@@ -45,6 +45,8 @@
 -- call is granted, Spotify counts when it arrives, and a new call must not
 -- arrive while Spotify still counts the one it replaces.
 
+--@include lib/limiter.lua
+
 local due_key, lease_key, rl_key, calls_key, app_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local user_prefix = ARGV[1]
 local want = tonumber(ARGV[2])
@@ -77,7 +79,7 @@ local budget = tonumber(app[1] or '') or tonumber(ARGV[6])
 local quota = tonumber(app[2] or '') or tonumber(ARGV[7])
 if app[3] ~= 'development' then quota = 0 end
 local window_ms = tonumber(app[4] or '') or 30000
-local keep_ms = window_ms + math.max(250, math.floor(window_ms / 100))
+local keep_ms = log_keep_ms(window_ms)
 local eff = tonumber(rl[2] or '')
 if budget > 0 and eff and eff < budget then budget = math.max(1, math.floor(eff)) end
 

@@ -67,6 +67,8 @@
 -- fence alone already gives that; the compare also drops a backfill whose
 -- user was stopped meanwhile, as `watch stop` forgets the cursor.)
 
+--@include lib/limiter.lua
+
 local due_key, lease_key, stream_key, rl_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local stats_key, app_key, calls_key = KEYS[5], KEYS[6], KEYS[7]
 local maxlen, default_budget, channel_prefix = ARGV[1], tonumber(ARGV[2]) or 0, ARGV[3]
@@ -122,24 +124,7 @@ local function block(ms, reason, capped)
     if b.budget <= 0 then
         return
     end
-    local eff = l.eff or b.budget
-    local ceiling = l.ceiling
-    if old <= now then
-        -- The first 429 of this episode (claim.lua's window and guard).
-        local keep_ms = b.window_ms + math.max(250, math.floor(b.window_ms / 100))
-        redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
-        local used = redis.call('ZCARD', calls_key)
-        ceiling = math.max(used - 1, math.floor(eff / 2))
-        eff = math.floor(eff / 2)
-    elseif ceiling then
-        ceiling = ceiling - 1
-    end
-    if ceiling then
-        ceiling = math.max(1, ceiling)
-        eff = math.min(eff, ceiling - 1)
-        l.ceiling = ceiling
-    end
-    l.eff = math.max(1, math.floor(eff))
+    l.eff, l.ceiling = aimd_decrease(l.eff or b.budget, l.ceiling, old <= now, calls_key, b.window_ms, now)
     l.aimd_dirty = true
 end
 

@@ -23,6 +23,8 @@
 --   code 2: the budget is spent until until_ms
 --   code 3: the 24 h quota is spent until until_ms
 
+--@include lib/limiter.lua
+
 local rl_key, calls_key, app_key = KEYS[1], KEYS[2], KEYS[3]
 local HOUR_MS = 3600000
 
@@ -43,7 +45,7 @@ local budget = tonumber(app[1] or '') or tonumber(ARGV[3])
 local quota = tonumber(app[2] or '') or tonumber(ARGV[4])
 if app[3] ~= 'development' then quota = 0 end
 local window_ms = tonumber(app[4] or '') or 30000
-local keep_ms = window_ms + math.max(250, math.floor(window_ms / 100))   -- as claim.lua
+local keep_ms = log_keep_ms(window_ms)
 local eff = tonumber(rl[2] or '')
 if budget > 0 and eff and eff < budget then budget = math.max(1, math.floor(eff)) end
 

@@ -26,6 +26,8 @@
 --   code 2: the 30 s budget is spent until until_ms
 --   code 3: the 24 h quota is spent until until_ms
 
+--@include lib/limiter.lua
+
 local rl_key, calls_key, app_key, stats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local WINDOW_MS = 30000
 local HOUR_MS = 3600000
@@ -55,24 +57,12 @@ if ARGV[1] == 'block' then
     local budget = tonumber(app[1] or '') or tonumber(ARGV[4] or '') or 0
     if budget > 0 then
         local rl = redis.call('HMGET', rl_key, 'budget_eff', 'budget_ceiling')
-        local eff = tonumber(rl[1] or '') or budget
-        local ceiling = tonumber(rl[2] or '')
-        if old <= now then
-            local window_ms = tonumber(app[2] or '') or WINDOW_MS
-            local keep_ms = window_ms + math.max(250, math.floor(window_ms / 100))
-            redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
-            local used = redis.call('ZCARD', calls_key)
-            ceiling = math.max(used - 1, math.floor(eff / 2))
-            eff = math.floor(eff / 2)
-        elseif ceiling then
-            ceiling = ceiling - 1
-        end
+        local eff, ceiling = aimd_decrease(tonumber(rl[1] or '') or budget, tonumber(rl[2] or ''), old <= now,
+                                           calls_key, tonumber(app[2] or '') or WINDOW_MS, now)
         if ceiling then
-            ceiling = math.max(1, ceiling)
-            eff = math.min(eff, ceiling - 1)
             redis.call('HSET', rl_key, 'budget_ceiling', ceiling)
         end
-        redis.call('HSET', rl_key, 'budget_eff', math.max(1, math.floor(eff)))
+        redis.call('HSET', rl_key, 'budget_eff', eff)
     end
     return {0, until_ms, now}
 end
@@ -85,7 +75,7 @@ end
 
 local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
 local window_ms = tonumber(app[4] or '') or WINDOW_MS   -- the app's window, as claim.lua
-window_ms = window_ms + math.max(250, math.floor(window_ms / 100))   -- and its guard
+window_ms = log_keep_ms(window_ms)   -- and its guard
 local budget = tonumber(app[1] or '') or tonumber(ARGV[3])
 local quota = tonumber(app[2] or '') or tonumber(ARGV[4])
 if app[3] ~= 'development' then quota = 0 end

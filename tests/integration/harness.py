@@ -80,6 +80,20 @@ class TestFailure(AssertionError):
     pass
 
 
+def lua_source(name):
+    """The text of lua/<name>.lua as the binary embeds it: each
+    "--@include lib/<x>.lua" line replaced by that file (the Makefile's rule)."""
+    out = []
+    with open(os.path.join(ROOT, "lua", name + ".lua")) as f:
+        for line in f:
+            if line.startswith("--@include "):
+                with open(os.path.join(ROOT, "lua", line.split()[1])) as lib:
+                    out.append(lib.read())
+            else:
+                out.append(line)
+    return "".join(out)
+
+
 class Skipped(Exception):
     """Raised by skip(): the test could not run here. tests/run.py counts it
     apart, never as passed."""

@@ -1,5 +1,4 @@
 """The scheduler core (issue 3): real redis-server, real spotify-sim, real workers."""
-import os
 import json
 import time
 
@@ -273,8 +272,7 @@ def test_complete_batch_fences_each_job():
     (leases, schedule, counters) cover exactly the applied ones."""
     r, sim, _ = world(["b1", "b2", "b3"])
     c = r.client()
-    src = open(os.path.join(ROOT, "lua", "complete.lua")).read()
-    sha = c.cmd("SCRIPT", "LOAD", src)
+    sha = c.cmd("SCRIPT", "LOAD", lua_source("complete"))
     now = int(c.cmd("TIME")[0]) * 1000
     for u in ("b1", "b2", "b3"):
         c.cmd("HSET", "sw:{app1}:user:%s" % u, "fence", "7")

@@ -630,7 +630,7 @@ def test_callback_429_episode_halves_once():
     ceiling by one, not halving again."""
     r = RedisServer()
     c = r.client()
-    sha = c.cmd("SCRIPT", "LOAD", open(os.path.join(ROOT, "lua", "oauth_slot.lua")).read())
+    sha = c.cmd("SCRIPT", "LOAD", lua_source("oauth_slot"))
     keys = ["sw:{app1}:rl", "sw:{app1}:calls", "sw:{app1}:app", "sw:{app1}:stats"]
     c.cmd("HSET", "sw:{app1}:app", "budget_30s", "100", "window_ms", "30000")
     now = int(c.cmd("TIME")[0]) * 1000

@@ -27,7 +27,6 @@ from harness import *  # noqa: F401,F403
 
 SCALE = float(os.environ.get("SW_RL_SCALE", "6"))
 SCOPE = "user-read-currently-playing user-read-playback-state"
-LUA_DIR = os.path.join(ROOT, "lua")
 
 
 def scaled(ms):
@@ -369,7 +368,7 @@ def test_thousand_users_one_app_blocked_an_hour():
     # The claim's cost, with the workers stopped so that only the probe runs.
     for w in ws:
         check(w.stop() == 0, "worker exit")
-    sha = c.cmd("SCRIPT", "LOAD", open(os.path.join(LUA_DIR, "claim.lua")).read())
+    sha = c.cmd("SCRIPT", "LOAD", lua_source("claim"))
     check(c.cmd("SCRIPT", "EXISTS", sha) == [1], "the workers' claim script is this file")
     add_app(r, sim, "empty")
     c.cmd("HSET", app_key("empty", "rl"), "blocked_until", redis_ms(c) + 3600000, "block_reason", "rate_limited")
