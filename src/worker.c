@@ -71,7 +71,6 @@ struct app {
     /* Finished jobs waiting for complete.lua, sent together when the loop
      * is about to wait (or the batch is full): see flush_completes. */
     struct job *done[COMPLETE_BATCH_MAX];
-    char *done_keys[COMPLETE_BATCH_MAX];   /* owned: each job's user key */
     int ndone;
     char **done_args;        /* owned strings: the jobs' argument groups, in order */
     int nargs, cap_args;
@@ -270,8 +269,6 @@ static void on_complete(struct rlink *l, redisReply *r, void *ud)
 
 static void batch_forget(struct app *a)
 {
-    for (int i = 0; i < a->ndone; i++)
-        free(a->done_keys[i]);
     for (int i = 0; i < a->nargs; i++)
         free(a->done_args[i]);
     a->ndone = 0;
@@ -288,13 +285,15 @@ static void flush_app(struct app *a)
     char maxlen[24], budget[24], channel[KEY_MAX];
     int nkeys = 7 + a->ndone, argc = nkeys + 3 + a->nargs, n = 0, rc = -1;
     const char **argv = NULL;
+    char (*user_keys)[KEY_MAX] = NULL;
     struct sent_batch *b;
 
     if (a->ndone == 0)
         return;
     b = malloc(sizeof *b + (size_t)a->ndone * sizeof b->jobs[0]);
     argv = malloc((size_t)argc * sizeof *argv);
-    if (b == NULL || argv == NULL) {
+    user_keys = malloc((size_t)a->ndone * sizeof *user_keys);
+    if (b == NULL || argv == NULL || user_keys == NULL) {
         log_error("out of memory: %d results not stored; their leases will expire", a->ndone);
         goto out;
     }
@@ -308,8 +307,10 @@ static void flush_app(struct app *a)
     argv[n++] = a->k.stats;
     argv[n++] = a->k.app;
     argv[n++] = a->k.calls;
-    for (int i = 0; i < a->ndone; i++)
-        argv[n++] = a->done_keys[i];
+    for (int i = 0; i < a->ndone; i++) {
+        keys_user(user_keys[i], sizeof user_keys[i], c->key_prefix, a->id, a->done[i]->user);
+        argv[n++] = user_keys[i];
+    }
     argv[n++] = maxlen;
     argv[n++] = budget;
     argv[n++] = channel;
@@ -320,6 +321,7 @@ static void flush_app(struct app *a)
     rc = rlink_eval(w->redis, SCRIPT_COMPLETE, nkeys, argc, argv, NULL, on_complete, b);
 out:
     free(argv);
+    free(user_keys);
     if (rc != 0) {
         for (int i = 0; i < a->ndone; i++)
             job_free(a->done[i]);
@@ -339,9 +341,9 @@ static void flush_completes(struct ev_loop *loop, ev_prepare *p, int revents)
 
 /* batch_add queues one job's argument group (copied) behind the app's
  * others. Returns -1 when out of memory (nothing queued). */
-static int batch_add(struct app *a, struct job *j, const char *user_key, const char **args, int n)
+static int batch_add(struct app *a, struct job *j, const char **args, int n)
 {
-    char **more, *key;
+    char **more;
     int i;
 
     if (a->nargs + n > a->cap_args) {
@@ -354,9 +356,6 @@ static int batch_add(struct app *a, struct job *j, const char *user_key, const c
         a->done_args = more;
         a->cap_args = cap;
     }
-    key = strdup(user_key);
-    if (key == NULL)
-        return -1;
     for (i = 0; i < n; i++) {
         a->done_args[a->nargs + i] = strdup(args[i]);
         if (a->done_args[a->nargs + i] == NULL)
@@ -365,11 +364,9 @@ static int batch_add(struct app *a, struct job *j, const char *user_key, const c
     if (i < n) {
         while (i-- > 0)
             free(a->done_args[a->nargs + i]);
-        free(key);
         return -1;
     }
     a->nargs += n;
-    a->done_keys[a->ndone] = key;
     a->done[a->ndone++] = j;
     return 0;
 }
@@ -390,12 +387,11 @@ static void job_finish(struct job *j, struct outcome *o)
     struct worker *w = j->w;
     struct app *a = j->app;
     const struct sw_config *c = w->cfg;
-    char user_key[KEY_MAX], delay[24], status[16], fails[16], idle[16], block[24], nev[16],
+    char delay[24], status[16], fails[16], idle[16], block[24], nev[16],
         types[JOB_EVENTS_MAX][32], bf_delay[24] = "", bf_old[24] = "", bf_new[24] = "";
     const char *argv[17 + 2 * JOB_EVENTS_MAX];
     int n = 0;
 
-    keys_user(user_key, sizeof user_key, c->key_prefix, a->id, j->user);
     snprintf(delay, sizeof delay, "%lld", o->delay_ms);
     snprintf(status, sizeof status, "%ld", o->http_status);
     snprintf(fails, sizeof fails, "%d", o->fails);
@@ -448,7 +444,7 @@ static void job_finish(struct job *j, struct outcome *o)
     /* invalid_client is the app's fault: its one alert is enough, no line per user. */
     if (o->error[0] && strcmp(o->name, "invalid_client") != 0)
         log_info("user %s: %s (%s)", j->user, o->name, o->error);
-    int rc = batch_add(a, j, user_key, argv, n);
+    int rc = batch_add(a, j, argv, n);
     outcome_free(o);
     if (rc != 0) {
         log_error("user %s: out of memory; result not stored, the lease will expire", j->user);
