@@ -173,6 +173,19 @@ static const uchar *scan_str(struct scan *s, const uchar *p)
     }
 }
 
+/* scan_digits checks the one-or-more digits at q, of the number that
+ * starts at num (for the error offset). */
+static const uchar *scan_digits(struct scan *s, const uchar *q, const uchar *num)
+{
+    if (q >= s->end)
+        return fail(s, JS_E_END, s->end);
+    if (!is_digit(*q))
+        return fail(s, JS_E_NUMBER, num);
+    while (q < s->end && is_digit(*q))
+        q++;
+    return q;
+}
+
 /* scan_num checks the number starting at p (a '-' or a digit). */
 static const uchar *scan_num(struct scan *s, const uchar *p)
 {
@@ -189,25 +202,14 @@ static const uchar *scan_num(struct scan *s, const uchar *p)
             q++;
     else
         return fail(s, JS_E_NUMBER, p);
-    if (q < end && *q == '.') {
-        q++;
-        if (q >= end)
-            return fail(s, JS_E_END, end);
-        if (!is_digit(*q))
-            return fail(s, JS_E_NUMBER, p);
-        while (q < end && is_digit(*q))
-            q++;
-    }
+    if (q < end && *q == '.' && (q = scan_digits(s, q + 1, p)) == NULL)
+        return NULL;
     if (q < end && (*q == 'e' || *q == 'E')) {
         q++;
         if (q < end && (*q == '+' || *q == '-'))
             q++;
-        if (q >= end)
-            return fail(s, JS_E_END, end);
-        if (!is_digit(*q))
-            return fail(s, JS_E_NUMBER, p);
-        while (q < end && is_digit(*q))
-            q++;
+        if ((q = scan_digits(s, q, p)) == NULL)
+            return NULL;
     }
     /* "01", "1.", "1.5.2": name the number rather than the byte after it. */
     if (q < end && (is_digit(*q) || *q == '.' || *q == 'e' || *q == 'E' || *q == '+'
