@@ -111,6 +111,18 @@ def window(w, pids, seconds, hists=False):
     return out
 
 
+def measure_workers(w, a, args, n):
+    """Start n workers with args, warm up, measure one window (see window),
+    stop them; returns the window's figures."""
+    wks = [w.worker(args) for _ in range(n)]
+    w.wait_polls(2000, 60)
+    time.sleep(a.warmup)
+    m = window(w, [k.proc.pid for k in wks], a.seconds)
+    for k in wks:
+        k.stop()
+    return m
+
+
 def per(x, n, scale=1e6):
     return x * scale / n if n else float("nan")
 
@@ -199,13 +211,7 @@ def scenario_ceiling(a, res, w):
     out = []
     for nw, batch, inflight in ((1, 32, 256), (1, 128, 1024), (2, 128, 1024)):
         args = SATURATE + ["--bench-fake-poll", "yes", "--claim-batch", str(batch), "--max-inflight", str(inflight)]
-        wks = [w.worker(args) for _ in range(nw)]
-        w.wait_polls(2000, 60)
-        time.sleep(a.warmup)
-        pids = [k.proc.pid for k in wks]
-        m = window(w, pids, a.seconds)
-        for k in wks:
-            k.stop()
+        m = measure_workers(w, a, args, nw)
         polls = m["polls"]
         redis_util = m["redis_cpu"] / m["secs"]
         row = {"workers": nw, "claim_batch": batch, "max_inflight": inflight,
@@ -242,13 +248,7 @@ def scenario_scaling(a, res, w, capacity):
     out = {"capacity": [], "fixed": []}
     log("3. scaling: 1, 2, 4 workers")
     for nw in (1, 2, 4):
-        wks = [w.worker(SATURATE) for _ in range(nw)]
-        w.wait_polls(2000, 60)
-        time.sleep(a.warmup)
-        pids = [k.proc.pid for k in wks]
-        m = window(w, pids, a.seconds)
-        for k in wks:
-            k.stop()
+        m = measure_workers(w, a, SATURATE, nw)
         row = {"workers": nw, "polls_per_s": m["polls"] / m["secs"],
                "worker_cpu_us_per_poll": per(sum(m["cpu"].values()), m["polls"]),
                "redis_cpu_us_per_poll": per(m["redis_cpu"], m["polls"])}
