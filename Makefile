@@ -27,10 +27,16 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 # The product's modules (main.c holds only the command dispatch).
-SRC := src/errbuf.c src/keys.c src/rsync.c src/config.c src/log.c src/crypto.c src/jscan.c src/playback.c src/token.c \
-       src/httpc.c src/rlink.c src/scripts.c src/secrets.c src/worker.c src/cli.c \
-       src/metrics.c src/oauth.c src/serve.c src/login.c src/hist.c src/wmetrics.c \
-       src/connlink.c src/history.c
+# One folder per concern (README.md, "Source map"); basenames are unique, so
+# every object lands in build/<folder>/<name>.o.
+SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c \
+       src/base/keyring_file.c src/base/histogram.c \
+       src/redis/key_schema.c src/redis/scripts.c src/redis/redis_async.c src/redis/redis_sync.c \
+       src/http/httpc.c src/http/metrics.c \
+       src/spotify/json_scan.c src/spotify/playback.c src/spotify/recently_played.c src/spotify/token.c \
+       src/worker/worker.c src/worker/worker_metrics.c \
+       src/serve/serve.c src/serve/login.c src/serve/oauth.c src/serve/connect_link.c \
+       src/cli/cli.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
        lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua
 LUA_LIB := $(wildcard lua/lib/*.lua)
@@ -47,7 +53,7 @@ bin/spotwatch: build/main.o $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 build/%.o: src/%.c
-	@mkdir -p build
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Lua scripts are embedded so an installed binary needs no files beside it.
@@ -93,9 +99,9 @@ build/bench/curl_floor: tests/bench/curl_floor.c
 	@mkdir -p build/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl) -lev
 
-# old (cJSON) vs new (jscan) pb_parse + pb_state_encode on simulator answers
-build/tests/parse_bench: tests/bench/parse_bench.c tests/fuzz/ref_playback.c src/jscan.c \
-                         src/playback.c src/history.c src/errbuf.c
+# old (cJSON) vs new (json_scan) pb_parse + pb_state_encode on simulator answers
+build/tests/parse_bench: tests/bench/parse_bench.c tests/fuzz/ref_playback.c src/spotify/json_scan.c \
+                         src/spotify/playback.c src/spotify/recently_played.c src/base/errbuf.c
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
@@ -119,14 +125,14 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
 FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
 FUZZ_NAMES   := playback token config state history pbdiff
 
-build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/playback.c src/jscan.c src/errbuf.c
-build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/token.c src/errbuf.c
-build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/errbuf.c
-build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/oauth.c src/keys.c
-build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/history.c src/playback.c src/jscan.c src/errbuf.c
-# the jscan parsers against the cJSON ones they replaced (tests/fuzz/ref_playback.c)
-build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c tests/fuzz/ref_playback.c src/history.c src/playback.c \
-                        src/jscan.c src/errbuf.c
+build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/json_scan.c src/base/errbuf.c
+build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/base/errbuf.c
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c
+build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
+build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/json_scan.c src/base/errbuf.c
+# the json_scan parsers against the cJSON ones they replaced (tests/fuzz/ref_playback.c)
+build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c tests/fuzz/ref_playback.c src/spotify/recently_played.c src/spotify/playback.c \
+                        src/spotify/json_scan.c src/base/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
@@ -147,4 +153,4 @@ clean:
 
 .PHONY: all test unit demo bench parse-bench soak fuzz deps install clean
 
--include $(wildcard build/*.d build/sim/*.d build/tests/*.d)
+-include $(wildcard build/*.d build/*/*.d)

@@ -1,11 +1,11 @@
 /* main.c: `spotwatch [--config FILE] [--directive value ...] COMMAND ...` */
 #include <stdio.h>
 #include <string.h>
-#include "cli.h"
-#include "config.h"
-#include "log.h"
-#include "serve.h"
-#include "worker.h"
+#include "cli/cli.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "serve/serve.h"
+#include "worker/worker.h"
 
 static const char usage[] =
     "usage: spotwatch [--config FILE] [--<directive> VALUE ...] COMMAND [ARGS]\n"

@@ -114,7 +114,7 @@ def workers(c, prefix="sw:"):
     return out
 
 
-# --- histograms (src/hist.c's text form) ---------------------------------------
+# --- histograms (src/base/histogram.c's text form) ---------------------------------------
 
 HIST_LINEAR, HIST_SUB, HIST_TOP_EXP = 64, 32, 40
 HIST_BUCKETS = HIST_LINEAR + (HIST_TOP_EXP - 6) * HIST_SUB + 1

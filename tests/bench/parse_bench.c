@@ -7,7 +7,7 @@
  * state + pb_state_encode + freeing (what the worker does with every 200
  * answer; the stored state is the body's own, as when nothing changed), with
  * the cJSON-based code this replaced (tests/fuzz/ref_playback.c) and with
- * the jscan-based one, in alternating rounds so both see the same machine;
+ * the json_scan-based one, in alternating rounds so both see the same machine;
  * prints the best round of each in ns per body and the ratio old / new.
  * Prints figures only: nothing here passes or fails on time. Both must parse
  * the body the same (checked once before timing). */
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "playback.h"
+#include "spotify/playback.h"
 #include "../fuzz/ref_playback.h"
 
 typedef int (*parse_fn)(const char *, size_t, struct pb_state *, char *, size_t);

@@ -1,4 +1,4 @@
-/* fuzz_config: libFuzzer target for src/config.c: config_load_file on a file
+/* fuzz_config: libFuzzer target for src/base/config.c: config_load_file on a file
  * holding the input, and config_set on a name/value split of it. Built and
  * run by `make fuzz`.
  *
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "base/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz_history: libFuzzer target for src/history.c (recently-played answers
+/* fuzz_history: libFuzzer target for src/spotify/recently_played.c (recently-played answers
  * of the history backfill). Built and run by `make fuzz`.
  *
  * Input: the first 8 bytes are the cursor (ms, little-endian; the high bits
@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "history.h"
+#include "spotify/recently_played.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz_pbdiff: differential libFuzzer target. The product's jscan-based
+/* fuzz_pbdiff: differential libFuzzer target. The product's json_scan-based
  * pb_parse, pb_state_encode and history_parse against the cJSON-based ones
  * they replaced (tests/fuzz/ref_playback.c), on every input:
  *  - the same success or failure;
@@ -9,8 +9,8 @@
  *  - on failure the same error text, except that two syntax errors need
  *    only agree on being syntax errors (the byte offsets differ: cJSON's
  *    were approximate).
- * The only disagreements allowed are jscan's deliberate ones (include/
- * jscan.h): it rejects with a syntax error what cJSON let through, and the
+ * The only disagreements allowed are json_scan's deliberate ones (include/
+ * json_scan.h): it rejects with a syntax error what cJSON let through, and the
  * error must say so at a byte that proves it (a control byte, a \u with
  * non-hex digits, a number outside the RFC 8259 grammar). Anything else
  * aborts. Built and run by `make fuzz`. */
@@ -22,9 +22,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "history.h"
-#include "jscan.h"
-#include "playback.h"
+#include "spotify/recently_played.h"
+#include "spotify/json_scan.h"
+#include "spotify/playback.h"
 #include "ref_playback.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,7 +49,7 @@ static int is_digit(int c)
 }
 
 /* rfc_number: does the run of number characters at p (n bytes available)
- * form one RFC 8259 number? Written apart from jscan on purpose. */
+ * form one RFC 8259 number? Written apart from json_scan on purpose. */
 static int rfc_number(const uint8_t *p, size_t n)
 {
     size_t i = 0, run = 0;
@@ -88,7 +88,7 @@ static int is_hex(int c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* deliberate: the new parser's syntax error err on data is one of jscan's
+/* deliberate: the new parser's syntax error err on data is one of json_scan's
  * documented refusals of what cJSON accepts. */
 static int deliberate(const uint8_t *data, size_t size, const char *err)
 {
@@ -245,7 +245,7 @@ static void diff_decode(const uint8_t *data, size_t size)
     rrc = ref_pb_state_decode(text, &r);
     nrc = pb_state_decode(text, &n);
     if (rrc == 0 && nrc != 0) {
-        /* Only jscan's refusals, in the object (data after it is ignored
+        /* Only json_scan's refusals, in the object (data after it is ignored
          * by both): say why as pb_parse would, and check that. */
         struct js_error e;
         struct js_val root;

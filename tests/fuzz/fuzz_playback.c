@@ -1,7 +1,7 @@
-/* fuzz_playback: libFuzzer target for src/playback.c.
+/* fuzz_playback: libFuzzer target for src/spotify/playback.c.
  *
  *   clang -g -fsanitize=fuzzer,address -Iinclude $(pkg-config --cflags libcjson) \
- *       tests/fuzz/fuzz_playback.c src/playback.c $(pkg-config --libs libcjson)
+ *       tests/fuzz/fuzz_playback.c src/spotify/playback.c $(pkg-config --libs libcjson)
  *   ./a.out -max_total_time=60 tests/fuzz/corpus/playback
  *
  * Besides memory safety it checks the invariants the worker relies on:
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "playback.h"
+#include "spotify/playback.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

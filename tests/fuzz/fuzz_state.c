@@ -1,4 +1,4 @@
-/* fuzz_state: libFuzzer target for the OAuth state decoder of src/oauth.c
+/* fuzz_state: libFuzzer target for the OAuth state decoder of src/serve/oauth.c
  * (oauth_state_verify, with oauth_b64url_decode under it), the text every
  * visitor of /callback controls. Built and run by `make fuzz`.
  *
@@ -23,8 +23,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "keys.h"
-#include "oauth.h"
+#include "redis/key_schema.h"
+#include "serve/oauth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz_token: libFuzzer target for src/token.c: the token-endpoint parser
+/* fuzz_token: libFuzzer target for src/spotify/token.c: the token-endpoint parser
  * (tok_parse), the Web API classifier (api_classify), Retry-After parsing
  * (retry_after_ms) and form_escape. Built and run by `make fuzz`.
  *
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "token.h"
+#include "spotify/token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,12 +1,12 @@
-/* ref_playback.c: the cJSON-based parsers that src/playback.c and
- * src/history.c used before jscan, kept verbatim (public names prefixed
+/* ref_playback.c: the cJSON-based parsers that src/spotify/playback.c and
+ * src/spotify/recently_played.c used before json_scan, kept verbatim (public names prefixed
  * ref_) as the reference the differential fuzz target (fuzz_pbdiff.c) and
  * tests/unit/test_pbcompat.c compare the product against. Test code only:
  * never linked into bin/spotwatch. Do not "fix" it: it is the old
  * behaviour by definition. */
-#include "errbuf.h"
-#include "history.h"
-#include "playback.h"
+#include "base/errbuf.h"
+#include "spotify/recently_played.h"
+#include "spotify/playback.h"
 #include "ref_playback.h"
 
 #include <limits.h>

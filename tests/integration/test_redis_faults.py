@@ -1,5 +1,5 @@
 """Redis faults (issue 8, part 3): Redis down when a worker starts, killed
-with -9 mid-run, slow (DEBUG SLEEP, below and above rlink's 10 s watchdog),
+with -9 mid-run, slow (DEBUG SLEEP, below and above redis_async's 10 s watchdog),
 and full (maxmemory with noeviction). In each case the workers stay up, say
 clearly what is wrong, and once Redis is back every change is announced
 exactly once: none lost, none doubled, and every user is still scheduled.
@@ -145,7 +145,7 @@ def _debug_sleep(r, seconds):
 
 def test_redis_slow_below_and_above_the_watchdog():
     """DEBUG SLEEP 2: replies are late, nothing is dropped or doubled, the link
-    stays up. DEBUG SLEEP 12 (> rlink's 10 s command timeout): the workers drop
+    stays up. DEBUG SLEEP 12 (> redis_async's 10 s command timeout): the workers drop
     the link, say so, reconnect, and still nothing is lost or doubled."""
     w = World()
     w.settled(msg="first polls")

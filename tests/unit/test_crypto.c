@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto.h"
+#include "base/crypto.h"
 
 /* fixture: a fresh temp dir per test with "keys" as the keyring path. */
 struct fx {

@@ -24,8 +24,8 @@
 
 #include <curl/curl.h>
 
-#include "httpc.h"
-#include "log.h"
+#include "http/httpc.h"
+#include "base/log.h"
 
 /* gzip.compress(b'compressed hello ' * 20, mtime=0) */
 static const unsigned char gz_body[] = {

@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "log.h"
+#include "base/log.h"
 
 /* capture: a non-blocking pipe that stderr is pointed at only around each
  * logging call (CAPTURE), so cmocka's own failure messages still show. */

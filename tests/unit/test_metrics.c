@@ -12,7 +12,7 @@
 #include <string.h>
 #include <curl/curl.h>
 
-#include "metrics.h"
+#include "http/metrics.h"
 
 static char *render(struct metrics *m)
 {

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "oauth.h"
+#include "serve/oauth.h"
 
 static void fixed_keys(struct oauth_keys *k, int n)
 {

@@ -1,4 +1,4 @@
-/* test_pbcompat: the jscan-based pb_parse/history_parse and the hand-written
+/* test_pbcompat: the json_scan-based pb_parse/history_parse and the hand-written
  * pb_state_encode against the cJSON-based code they replaced
  * (tests/fuzz/ref_playback.c): the stored state is byte for byte what the
  * old encoder wrote (so states already in Redis compare equal and are not
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "history.h"
-#include "playback.h"
+#include "spotify/recently_played.h"
+#include "spotify/playback.h"
 #include "../fuzz/ref_playback.h"
 
 #define MS_MAX 1000000000000000LL
@@ -305,7 +305,7 @@ static void test_corpus_parses_the_same(void **st)
 
             if (de->d_name[0] == '.')
                 continue;
-            /* jscan's deliberate refusals (include/jscan.h): new rejects. */
+            /* json_scan's deliberate refusals (include/spotify/json_scan.h): new rejects. */
             if (strncmp(de->d_name, "lenient-", 8) == 0)
                 continue;
             snprintf(path, sizeof path, "%s/%s", dir, de->d_name);

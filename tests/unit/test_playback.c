@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "playback.h"
+#include "spotify/playback.h"
 
 #define TRACK_BODY                                                                        \
     "{\"device\":{\"id\":\"dev1\",\"is_active\":true,\"is_private_session\":false,"      \

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "token.h"
+#include "spotify/token.h"
 
 #define S(lit) (lit), (sizeof(lit) - 1)
 

@@ -1,0 +1,116 @@
+#ifndef SW_CONFIG_H
+#define SW_CONFIG_H
+/* config: every directive of conf/spotwatch.conf, in one table (src/base/config.c)
+ * that holds each name, type, default and bounds, so the shipped file and the
+ * code cannot drift apart (tests/unit/test_config.c checks that they agree).
+ *
+ * Precedence, as redis-server does it: built-in defaults, then the file named
+ * by --config, then every `--directive value` on the command line. */
+#include <stdio.h>
+
+#define CFG_STR 512
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_TEXT, LOG_JSON };
+/* dup_account: a Spotify account connected by a second user id (serve). */
+enum dup_account { DUP_ACCOUNT_REFUSE, DUP_ACCOUNT_ALLOW };
+
+struct sw_config {
+    /* Redis */
+    char redis_host[CFG_STR];
+    int redis_port;
+    char redis_user[CFG_STR];      /* ACL user; "" = default user */
+    char redis_password[CFG_STR];  /* secret: never printed */
+    int redis_db;
+    char key_prefix[64];           /* "sw:" */
+
+    /* Spotify */
+    char api_base[CFG_STR];        /* "https://api.spotify.com/v1" */
+    char accounts_base[CFG_STR];   /* "https://accounts.spotify.com" */
+    char ca_file[CFG_STR];         /* "" = system CAs */
+
+    /* Scheduling */
+    long poll_interval_ms;         /* base (and fixed-mode) interval, 2000 */
+    long lease_ms;                 /* a claim's lease; expired leases return to the schedule */
+    int claim_batch;               /* users taken per claim call */
+    int max_inflight;              /* HTTP requests in flight per worker */
+    long http_timeout_ms;          /* whole-request timeout */
+    long max_body_bytes;           /* response size cap */
+    long events_maxlen;            /* XADD MAXLEN ~ of each app's event stream */
+    int smart_polling;             /* 1: interval follows playback; 0: fixed interval */
+    long playing_max_ms;           /* smart: longest interval while a track plays */
+    long paused_interval_ms;       /* smart: first interval while paused */
+    long paused_max_ms;            /* smart: longest interval while paused */
+    long idle_max_ms;              /* smart: longest interval while nothing plays */
+    long backoff_base_ms;          /* transient errors: first backoff */
+    long backoff_max_ms;           /* transient errors: cap */
+    long backfill_interval_ms;     /* history backfill per user every this long (0 = off) */
+
+    /* Rate limiting */
+    long retry_after_default_ms;   /* a 429 without Retry-After blocks this long */
+    long retry_after_max_ms;       /* absurd Retry-After values are capped here */
+    long app_budget_30s;           /* default calls per rolling 30 s per app (0 = unlimited) */
+    long app_quota_24h;            /* default rolling 24 h quota, development mode (0 = none) */
+
+    /* Tokens and secrets */
+    char token_key_file[CFG_STR];  /* AES-256-GCM keyring; "" = none */
+    int allow_plaintext_tokens;    /* refuse to start without a key unless set */
+    long refresh_margin_ms;        /* refresh this long before expiry, 60000 */
+
+    /* HTTP we serve */
+    char http_listen[CFG_STR];     /* serve: "127.0.0.1:8080" */
+    char public_url[CFG_STR];      /* serve: base of the redirect URI */
+    char state_key_file[CFG_STR];  /* serve: HMAC key of the OAuth state */
+    long oauth_state_ttl_ms;       /* serve: life of an OAuth state, 600000 */
+    char connect_allowed_origins[CFG_STR]; /* serve: return_to origins, comma-separated;
+                                              "" = the origin of public-url */
+    enum dup_account duplicate_account;    /* serve: refuse (default) or allow */
+    char connect_key_file[CFG_STR];        /* serve: HMAC key of signed /connect links;
+                                              "" = /connect unauthenticated */
+    char metrics_listen[CFG_STR];  /* worker: "" = off */
+
+    /* Logging */
+    enum log_level log_level;
+    enum log_format log_format;
+
+    /* Benchmarking */
+    int bench_fake_poll;           /* benchmark only: answer polls inside the worker, no HTTP */
+};
+
+/* config_defaults fills c with the built-in defaults (equal to conf/spotwatch.conf). */
+void config_defaults(struct sw_config *c);
+
+/* config_set sets one directive from its text value. Returns 0, or -1 with a
+ * message naming the directive in err ("poll-interval-ms: must be an integer
+ * between 10 and 3600000"). */
+int config_set(struct sw_config *c, const char *name, const char *value, char *err, size_t errlen);
+
+/* config_load_file reads a redis.conf-style file (`directive value`, `#`
+ * comments, values may be double-quoted). Returns 0, or -1 with err naming
+ * the file, the line and the directive ("/etc/x.conf:12: lease-ms: ..."). */
+int config_load_file(struct sw_config *c, const char *path, char *err, size_t errlen);
+
+/* config_parse_args consumes leading `--config FILE` and `--directive value`
+ * options of argv from *argi on, stopping at the first word that is not an
+ * option (the subcommand) and leaving *argi on it. The file is applied before
+ * every command-line directive, wherever --config stands. Returns 0 or -1.
+ * c must already hold the defaults (config_defaults); `--name=value` is also
+ * accepted, a bare `--` ends the options (and is consumed), and `--name`
+ * followed by nothing or by another `--option` is a missing value. On success
+ * it also runs config_check. */
+int config_parse_args(struct sw_config *c, int argc, char **argv, int *argi, char *err, size_t errlen);
+
+/* config_check tests the rules between directives (api-base and
+ * accounts-base are http(s) URLs, paused-max-ms >=
+ * paused-interval-ms, backoff-max-ms >= backoff-base-ms, retry-after-max-ms >=
+ * retry-after-default-ms). Returns 0, or -1 with a message in err. */
+int config_check(const struct sw_config *c, char *err, size_t errlen);
+
+/* config_directive_name returns the name of the i-th directive of the table
+ * (in conf-file order), or NULL when i is past the end. For tests and docs. */
+const char *config_directive_name(size_t i);
+
+/* config_write prints every directive as `name value`, secrets as "(set)". */
+void config_write(const struct sw_config *c, FILE *f);
+
+#endif

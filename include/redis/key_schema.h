@@ -1,0 +1,48 @@
+#ifndef SW_KEY_SCHEMA_H
+#define SW_KEY_SCHEMA_H
+/* keys: the Redis key schema, in one place (README.md, "Redis key schema").
+ * <p> is the key-prefix directive ("sw:"). Every key of an app carries the
+ * app's hash tag {<app>}, so each Lua script touches one Redis Cluster slot.
+ *
+ *   <p>apps                 SET    app ids
+ *   <p>users                HASH   user -> app (the directory)
+ *   <p>workers              ZSET   worker id -> heartbeat expiry (ms)
+ *   <p>worker:<id>          HASH   host, pid, started, polls, inflight, connections,
+ *                                  lag_* / poll_* percentiles, lag_hist, poll_hist
+ *   <p>{<app>}:app          HASH   client_id, client_secret (sealed), mode, budget_30s, quota_24h
+ *   <p>{<app>}:user:<user>  HASH   status, tokens (sealed), expiry, schedule, last state, counters
+ *   <p>{<app>}:due          ZSET   user -> next poll (ms)
+ *   <p>{<app>}:leases       ZSET   user -> lease expiry (ms)
+ *   <p>{<app>}:rl           HASH   limiter: blocked_until, block_reason, budget_eff, q<hour>
+ *   <p>{<app>}:calls        ZSET   calls granted in the last 30 s
+ *   <p>{<app>}:stats        HASH   polls, outcomes, errors, 429s, events by type
+ *   <p>{<app>}:events       STREAM every event of the app's users (MAXLEN ~)
+ *   <p>playback:<user>      channel: that user's events
+ */
+#include <stddef.h>
+
+#define KEY_MAX 400
+#define ID_MAX 128
+
+struct app_keys {
+    char due[KEY_MAX];
+    char leases[KEY_MAX];
+    char rl[KEY_MAX];
+    char calls[KEY_MAX];
+    char app[KEY_MAX];
+    char stats[KEY_MAX];
+    char events[KEY_MAX];
+    char user_prefix[KEY_MAX];   /* "<p>{<app>}:user:" */
+};
+
+/* keys_valid_id: 1 if id may name an app or a user: 1..ID_MAX printable
+ * characters, none of them a space, '{', '}' or '*' (hash tags and
+ * channel patterns must stay unambiguous). */
+int keys_valid_id(const char *id);
+
+void keys_app(struct app_keys *k, const char *prefix, const char *app);
+void keys_user(char *out, size_t n, const char *prefix, const char *app, const char *user);
+void keys_channel(char *out, size_t n, const char *prefix, const char *user);
+void keys_global(char *out, size_t n, const char *prefix, const char *name);  /* "<p><name>" */
+
+#endif

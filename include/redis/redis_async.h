@@ -1,0 +1,54 @@
+#ifndef SW_REDIS_ASYNC_H
+#define SW_REDIS_ASYNC_H
+/* redis_async: one asynchronous Redis connection (hiredis 0.14 async + libev) that
+ * survives Redis going away. hiredis 0.14 has no reconnect and no command
+ * timeouts, so redis_async drops the context on disconnect, reports the link down,
+ * and reconnects from a backoff timer (100 ms doubling to 5 s), logging once
+ * per outage. On connect it sends AUTH (user + password for ACLs), SELECT and
+ * SCRIPT LOAD for every script before reporting the link up. */
+#include <stddef.h>
+#include <ev.h>
+#include <hiredis/hiredis.h>
+#include "redis/scripts.h"
+
+struct redis_async;
+
+struct redis_async_opts {
+    const char *host;
+    int port;
+    const char *user;      /* "" = default user */
+    const char *password;  /* "" = none */
+    int db;
+    long command_timeout_ms; /* a reply (or connect) older than this drops the
+                                connection so callers see NULL; 0 = 10000.
+                                So no command may block longer (BLPOP, SUBSCRIBE). */
+};
+
+/* reply is NULL when the command failed (link lost); it is freed after the
+ * callback returns. */
+typedef void redis_async_cb(struct redis_async *l, redisReply *reply, void *ud);
+typedef void redis_async_state_cb(struct redis_async *l, int up, void *ud);
+
+/* redis_async_new starts connecting at once; on_state is called on every up/down
+ * change. Returns NULL only on allocation failure. */
+struct redis_async *redis_async_new(struct ev_loop *loop, const struct redis_async_opts *o, redis_async_state_cb *on_state,
+                        void *ud);
+/* redis_async_free closes the link; callbacks of commands still pending are not
+ * called. Not to be called from inside an redis_async callback. */
+void redis_async_free(struct redis_async *l);
+int redis_async_up(const struct redis_async *l);
+/* redis_async_reconnects: times the link came back up after its first up. */
+long redis_async_reconnects(const struct redis_async *l);
+
+/* redis_async_command: like redisAsyncCommandArgv. Returns -1 if the link is down
+ * (cb is then not called). */
+int redis_async_command(struct redis_async *l, redis_async_cb *cb, void *ud, int argc, const char **argv,
+                  const size_t *argvlen);
+
+/* redis_async_eval runs a script with EVALSHA; on NOSCRIPT (a restart or failover
+ * flushed the cache) it loads the script and retries once. argv holds the
+ * nkeys KEYS then the ARGV; lengths may be NULL for C strings. */
+int redis_async_eval(struct redis_async *l, enum script_id id, int nkeys, int argc, const char **argv,
+               const size_t *argvlen, redis_async_cb *cb, void *ud);
+
+#endif

@@ -1,0 +1,28 @@
+#ifndef SW_WORKER_METRICS_H
+#define SW_WORKER_METRICS_H
+/* worker_metrics: the worker's Prometheus metrics, served on metrics-listen.
+ * Every function accepts NULL (metrics off) and then does nothing, so the
+ * worker calls them unconditionally. Only the worker's loop thread calls
+ * them; wm_tick publishes a rendered copy for the HTTP thread. */
+#include "base/config.h"
+
+struct worker_metrics;
+
+/* wm_new returns NULL with err[0] == 0 when metrics-listen is unset, NULL
+ * with err set when the listener cannot start, or the metrics. */
+struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errlen);
+void wm_free(struct worker_metrics *m);
+
+void wm_poll(struct worker_metrics *m, const char *outcome, double seconds);  /* seconds < 0: no HTTP */
+void wm_event(struct worker_metrics *m, const char *type);
+void wm_refresh(struct worker_metrics *m, const char *outcome);
+void wm_rate_limited(struct worker_metrics *m, const char *app);
+void wm_blocked(struct worker_metrics *m, const char *app, double seconds);
+void wm_budget(struct worker_metrics *m, const char *app, double calls);
+void wm_claim(struct worker_metrics *m, double seconds);
+void wm_lag(struct worker_metrics *m, double seconds);
+
+/* wm_tick refreshes gauges and publishes: call once a second. */
+void wm_tick(struct worker_metrics *m, int inflight, long reconnects, int redis_up);
+
+#endif

@@ -1,0 +1,47 @@
+/* key_schema.c: the Redis key schema (see include/redis/key_schema.h). */
+#include <stdio.h>
+#include <string.h>
+#include "redis/key_schema.h"
+
+int keys_valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > ID_MAX)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        if (*p <= ' ' || *p >= 127 || *p == '{' || *p == '}' || *p == '*')
+            return 0;
+    return 1;
+}
+
+static void app_key(char *out, const char *prefix, const char *app, const char *suffix)
+{
+    snprintf(out, KEY_MAX, "%s{%s}:%s", prefix, app, suffix);
+}
+
+void keys_app(struct app_keys *k, const char *prefix, const char *app)
+{
+    app_key(k->due, prefix, app, "due");
+    app_key(k->leases, prefix, app, "leases");
+    app_key(k->rl, prefix, app, "rl");
+    app_key(k->calls, prefix, app, "calls");
+    app_key(k->app, prefix, app, "app");
+    app_key(k->stats, prefix, app, "stats");
+    app_key(k->events, prefix, app, "events");
+    app_key(k->user_prefix, prefix, app, "user:");
+}
+
+void keys_user(char *out, size_t n, const char *prefix, const char *app, const char *user)
+{
+    snprintf(out, n, "%s{%s}:user:%s", prefix, app, user);
+}
+
+void keys_channel(char *out, size_t n, const char *prefix, const char *user)
+{
+    snprintf(out, n, "%splayback:%s", prefix, user);
+}
+
+void keys_global(char *out, size_t n, const char *prefix, const char *name)
+{
+    snprintf(out, n, "%s%s", prefix, name);
+}

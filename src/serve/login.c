@@ -1,0 +1,765 @@
+/* login.c: GET /connect and GET /callback of `spotwatch serve`: per-user
+ * OAuth with PKCE (S256) and a signed, single-use state that names the user
+ * (see include/serve/serve.h and include/serve/oauth.h). Each handler runs in its own
+ * libmicrohttpd thread and blocks on Redis and Spotify. Secrets (tokens, the
+ * code, the verifier, the client secret, the state) are never logged. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "serve/connect_link.h"
+#include "base/crypto.h"
+#include "redis/key_schema.h"
+#include "base/log.h"
+#include "serve/oauth.h"
+#include "redis/scripts.h"
+#include "serve_int.h"
+#include "spotify/token.h"
+
+#define CALLBACK_CALLS 2            /* the token exchange and GET /me */
+
+/* ================================ /connect ================================ */
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    return v && *v ? v : NULL;
+}
+
+/* resolve_app picks the app of a login: the one named, else the only one.
+ * 0 with app filled, or -1 with the answer set. */
+static int resolve_app(struct serve *s, redisContext *r, const char *want, char *app, size_t n,
+                       struct answer *a)
+{
+    char apps[KEY_MAX];
+    keys_global(apps, sizeof apps, s->cfg->key_prefix, "apps");
+    if (want) {
+        if (!keys_valid_id(want)) {
+            serve_page(a, 400, "Bad request", "The app parameter is not a valid app id.");
+            return -1;
+        }
+        const char *av[] = {"SISMEMBER", apps, want};
+        redisReply *rep = serve_redis_cmd(r, 3, av);
+        if (rep == NULL) {
+            serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
+            return -1;
+        }
+        int known = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+        freeReplyObject(rep);
+        if (!known) {
+            serve_page(a, 404, "Unknown app", "There is no app with that id.");
+            return -1;
+        }
+        snprintf(app, n, "%s", want);
+        return 0;
+    }
+    const char *av[] = {"SMEMBERS", apps};
+    redisReply *rep = serve_redis_cmd(r, 2, av);
+    if (rep == NULL) {
+        serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
+        return -1;
+    }
+    int rc = -1;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0)
+        serve_page(a, 503, "Not configured", "No Spotify app is registered with this service yet.");
+    else if (rep->elements > 1)
+        serve_page(a, 400, "Bad request", "Several apps are registered: say which one with the app parameter.");
+    else {
+        snprintf(app, n, "%s", rep->element[0]->str);
+        rc = 0;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* user_app_conflict: 1 when user is in the directory under another app
+ * (named in other), 0 when not, -1 on a Redis failure. */
+static int user_app_conflict(struct serve *s, redisContext *r, const char *user, const char *app,
+                             char *other, size_t n)
+{
+    char users[KEY_MAX];
+    keys_global(users, sizeof users, s->cfg->key_prefix, "users");
+    const char *av[] = {"HGET", users, user};
+    redisReply *rep = serve_redis_cmd(r, 3, av);
+    if (rep == NULL)
+        return -1;
+    int conflict = rep->type == REDIS_REPLY_STRING && strcmp(rep->str, app) != 0;
+    if (conflict)
+        snprintf(other, n, "%s", rep->str);
+    freeReplyObject(rep);
+    return conflict;
+}
+
+/* serve_scopes: what users are asked to grant: history backfill reads
+ * recently-played, which needs a scope of its own. */
+static const char *serve_scopes(const struct serve *s)
+{
+    return s->cfg->backfill_interval_ms > 0 ? SERVE_SCOPES_BACKFILL : SERVE_SCOPES;
+}
+
+void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
+{
+    const char *user = arg(c, "user"), *want_app = arg(c, "app"), *return_to = arg(c, "return_to");
+    char app[ID_MAX + 1], err[512], okey[KEY_MAX], ad[64], client_id[256] = "", other[ID_MAX + 1];
+    char state[OAUTH_STATE_MAX], verifier[OAUTH_VERIFIER_B64], challenge[OAUTH_VERIFIER_B64];
+    char *sealed = NULL, *json = NULL, *loc = NULL;
+    char *e_cid = NULL, *e_redir = NULL, *e_scope = NULL, *e_chal = NULL, *e_state = NULL;
+    struct oauth_state st;
+    redisContext *r = NULL;
+    cJSON *rec = NULL;
+
+    if (user == NULL || !keys_valid_id(user)) {
+        serve_page(a, 400, "Bad request", "The user parameter is missing or not a valid user id.");
+        return;
+    }
+    /* With connect-key-file, only the web app (which knows who is logged in)
+     * can send a user here: a link it did not sign for exactly this user,
+     * app and return_to is refused before Redis is touched. */
+    if (s->connect_keys.n > 0) {
+        enum connect_link_verdict v = connect_link_verify(&s->connect_keys, user, want_app, return_to,
+                                                  arg(c, "exp"), arg(c, "sig"),
+                                                  serve_now_ms() / 1000);
+        if (v != CONNECT_LINK_OK) {
+            serve_page(a, 403, "Link not valid",
+                       "This connect link is not valid (expired or not signed by the app). "
+                       "Start again from the app.");
+            serve_count(s, s->connect_refused, connect_link_reason(v), 1);
+            log_warn("connect: refused a link for user %s: %s", user, connect_link_reason(v));
+            return;
+        }
+    }
+    if (return_to && !oauth_return_to_ok(return_to, s->cfg->connect_allowed_origins, s->cfg->public_url)) {
+        serve_page(a, 400, "Bad request", "return_to is not on this service's list of allowed origins.");
+        return;
+    }
+    if ((r = serve_redis_get(s, err, sizeof err)) == NULL) {
+        log_error("connect: %s", err);
+        serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
+        return;
+    }
+    if (resolve_app(s, r, want_app, app, sizeof app, a) != 0)
+        goto out;
+    int conflict = user_app_conflict(s, r, user, app, other, sizeof other);
+    if (conflict != 0) {
+        if (conflict < 0)
+            serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
+        else
+            serve_page(a, 409, "Conflict", "This user is registered with another app.");
+        goto out;
+    }
+    struct app_keys k;
+    keys_app(&k, s->cfg->key_prefix, app);
+    const char *hg[] = {"HGET", k.app, "client_id"};
+    redisReply *rep = serve_redis_cmd(r, 3, hg);
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        snprintf(client_id, sizeof client_id, "%s", rep->str);
+    if (rep)
+        freeReplyObject(rep);
+    if (client_id[0] == '\0') {
+        log_error("connect: app %s has no client_id", app);
+        serve_page(a, 500, "Not configured", "This app has no Spotify client id.");
+        goto out;
+    }
+
+    memset(&st, 0, sizeof st);
+    snprintf(st.app, sizeof st.app, "%s", app);
+    snprintf(st.user, sizeof st.user, "%s", user);
+    st.exp_ms = serve_now_ms() + s->cfg->oauth_state_ttl_ms;
+    if (oauth_state_make(&s->keys, &st, 1, state, sizeof state) != 0 ||
+        oauth_pkce_verifier(verifier) != 0) {
+        serve_page(a, 500, "Internal error", "Could not start the login; try again.");
+        goto out;
+    }
+    oauth_pkce_challenge(verifier, challenge);
+    snprintf(ad, sizeof ad, "oauth:%s", st.nonce_b64);
+    if ((sealed = crypto_seal(s->kr, ad, verifier, err, sizeof err)) == NULL) {
+        log_error("connect: %s", err);
+        serve_page(a, 500, "Internal error", "Could not start the login; try again.");
+        goto out;
+    }
+    rec = cJSON_CreateObject();
+    cJSON_AddStringToObject(rec, "user", user);
+    cJSON_AddStringToObject(rec, "app", app);
+    cJSON_AddStringToObject(rec, "verifier", sealed);
+    if (return_to)
+        cJSON_AddStringToObject(rec, "return_to", return_to);
+    json = cJSON_PrintUnformatted(rec);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%ld", s->cfg->oauth_state_ttl_ms);
+    snprintf(okey, sizeof okey, "%soauth:%s", s->cfg->key_prefix, st.nonce_b64);
+    const char *set[] = {"SET", okey, json ? json : "", "PX", ttl, "NX"};
+    rep = json ? serve_redis_cmd(r, 6, set) : NULL;
+    int stored = rep && rep->type == REDIS_REPLY_STATUS;
+    if (rep)
+        freeReplyObject(rep);
+    if (!stored) {
+        serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
+        goto out;
+    }
+
+    e_cid = serve_url_escape(client_id);
+    e_redir = serve_url_escape(s->redirect_uri);
+    e_scope = serve_url_escape(serve_scopes(s));
+    e_chal = serve_url_escape(challenge);
+    e_state = serve_url_escape(state);
+    if (!e_cid || !e_redir || !e_scope || !e_chal || !e_state ||
+        asprintf(&loc, "%s/authorize?client_id=%s&response_type=code&redirect_uri=%s&scope=%s"
+                       "&code_challenge_method=S256&code_challenge=%s&state=%s",
+                 s->accounts_base, e_cid, e_redir, e_scope, e_chal, e_state) < 0) {
+        loc = NULL;
+        serve_page(a, 500, "Internal error", "Could not start the login; try again.");
+        goto out;
+    }
+    serve_page(a, 302, "Redirecting to Spotify", "Continue to Spotify to connect your account.");
+    a->location = loc;
+    loc = NULL;
+    serve_count(s, s->connects, NULL, 1);
+    log_info("connect: user %s (app %s) sent to Spotify", user, app);
+out:
+    OPENSSL_cleanse(verifier, sizeof verifier);
+    cJSON_Delete(rec);
+    free(json);
+    free(sealed);
+    free(loc);
+    free(e_cid);
+    free(e_redir);
+    free(e_scope);
+    free(e_chal);
+    free(e_state);
+    serve_redis_put(s, r);
+}
+
+/* =============================== /callback ================================ */
+
+/* login: a pending login taken from Redis. */
+struct login {
+    char key[KEY_MAX];      /* <p>oauth:<nonce> */
+    char *record;           /* the JSON, to put back if Spotify asks us to wait */
+    char *verifier;         /* the PKCE verifier (secret) */
+    char *return_to;        /* NULL = success page */
+};
+
+static void login_free(struct login *l)
+{
+    free(l->record);
+    if (l->verifier)
+        secret_free(l->verifier);
+    free(l->return_to);
+    memset(l, 0, sizeof *l);
+}
+
+/* take_login makes the state used, atomically, and reads its record:
+ * 0 taken; 1 unknown (never issued here, or its TTL ran out); 2 already
+ * used; -1 Redis failed. */
+static int take_login(struct serve *s, redisContext *r, const struct oauth_state *st, struct login *l)
+{
+    snprintf(l->key, sizeof l->key, "%soauth:%s", s->cfg->key_prefix, st->nonce_b64);
+    const char *multi[] = {"MULTI"}, *get[] = {"GET", l->key},
+               *set[] = {"SET", l->key, "used", "XX", "KEEPTTL"}, *exec[] = {"EXEC"};
+    redisAppendCommandArgv(r, 1, multi, NULL);
+    redisAppendCommandArgv(r, 2, get, NULL);
+    redisAppendCommandArgv(r, 5, set, NULL);
+    redisAppendCommandArgv(r, 1, exec, NULL);
+    redisReply *reps[4] = {NULL, NULL, NULL, NULL};
+    int rc = -1;
+    for (int i = 0; i < 4; i++)
+        if (redisGetReply(r, (void **)&reps[i]) != REDIS_OK)
+            goto out;
+    redisReply *ex = reps[3];
+    if (ex == NULL || ex->type != REDIS_REPLY_ARRAY || ex->elements != 2) {
+        log_error("Redis: taking an OAuth state failed%s%s", ex && ex->type == REDIS_REPLY_ERROR ? ": " : "",
+                  ex && ex->type == REDIS_REPLY_ERROR ? ex->str : "");
+        goto out;
+    }
+    redisReply *g = ex->element[0];
+    if (g->type != REDIS_REPLY_STRING) {
+        rc = 1;
+        goto out;
+    }
+    if (strcmp(g->str, "used") == 0) {
+        rc = 2;
+        goto out;
+    }
+    l->record = strdup(g->str);
+    rc = l->record ? 0 : -1;
+out:
+    for (int i = 0; i < 4; i++)
+        if (reps[i])
+            freeReplyObject(reps[i]);
+    return rc;
+}
+
+/* give_back makes a taken state usable again (when Spotify asked us to wait
+ * before the code was spent), for the rest of its TTL. */
+static void give_back(redisContext *r, const struct login *l)
+{
+    const char *av[] = {"SET", l->key, l->record, "XX", "KEEPTTL"};
+    redisReply *rep = serve_redis_cmd(r, 5, av);
+    if (rep)
+        freeReplyObject(rep);
+}
+
+/* read_login checks the record against the signed state and opens the
+ * verifier. 0, or -1 with the answer set. */
+static int read_login(struct serve *s, const struct oauth_state *st, struct login *l, struct answer *a)
+{
+    char ad[64], err[256];
+    cJSON *j = cJSON_Parse(l->record);
+    const char *u = cJSON_GetStringValue(cJSON_GetObjectItem(j, "user"));
+    const char *ap = cJSON_GetStringValue(cJSON_GetObjectItem(j, "app"));
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(j, "verifier"));
+    const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(j, "return_to"));
+    int rc = -1;
+
+    /* The record and the signed state were written together; a mismatch
+     * means a tampered database, so trust neither. */
+    if (u == NULL || ap == NULL || v == NULL || strcmp(u, st->user) != 0 || strcmp(ap, st->app) != 0) {
+        log_error("callback: the OAuth record of user %s does not match its state", st->user);
+        serve_fail(a, 400, "invalid_state", "Invalid login link", "This login link is not valid. Start again from the app.");
+        goto out;
+    }
+    snprintf(ad, sizeof ad, "oauth:%s", st->nonce_b64);
+    if ((l->verifier = crypto_open(s->kr, ad, v, err, sizeof err)) == NULL) {
+        log_error("callback: user %s: cannot open the PKCE verifier: %s", st->user, err);
+        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
+        goto out;
+    }
+    if (rt && (l->return_to = strdup(rt)) == NULL)
+        goto out;
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* block_app records a 429 from Spotify against the app's limiter. */
+static void block_app(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+                      const char *retry_after, long *wait_s)
+{
+    int capped = 0;
+    long long ms = retry_after_ms(retry_after, serve_now_ms(), s->cfg->retry_after_default_ms,
+                                  s->cfg->retry_after_max_ms, &capped);
+    char msbuf[24], budget[24];
+    snprintf(msbuf, sizeof msbuf, "%lld", ms);
+    snprintf(budget, sizeof budget, "%ld", s->cfg->app_budget_30s);
+    const char *av[] = {k->rl, k->calls, k->app, k->stats, "block", msbuf, capped ? "1" : "0", budget};
+    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, 4, 8, av);
+    if (rep)
+        freeReplyObject(rep);
+    *wait_s = (long)((ms + 999) / 1000);
+    log_warn("callback: Spotify rate limited app %s; blocked for %lld ms", app, ms);
+}
+
+/* take_slots takes the callback's calls from the app's budget: 0 granted,
+ * 1 refused (*wait_s set), -1 Redis failed. */
+static int take_slots(struct serve *s, redisContext *r, const struct app_keys *k,
+                      const struct oauth_state *st, long *wait_s)
+{
+    char calls[8], budget[24], quota[24], tag[64];
+    snprintf(calls, sizeof calls, "%d", CALLBACK_CALLS);
+    snprintf(budget, sizeof budget, "%ld", s->cfg->app_budget_30s);
+    snprintf(quota, sizeof quota, "%ld", s->cfg->app_quota_24h);
+    snprintf(tag, sizeof tag, "oauth:%s", st->nonce_b64);
+    const char *av[] = {k->rl, k->calls, k->app, k->stats, "take", calls, budget, quota, tag};
+    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, 4, 9, av);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
+        if (rep)
+            freeReplyObject(rep);
+        return -1;
+    }
+    long long code = rep->element[0]->integer, until = rep->element[1]->integer,
+              now = rep->element[2]->integer;
+    freeReplyObject(rep);
+    if (code == 0)
+        return 0;
+    *wait_s = (long)((until - now + 999) / 1000);
+    if (*wait_s < 1)
+        *wait_s = 1;
+    return 1;
+}
+
+/* app_creds reads and opens the app's client id and secret (the secret is
+ * returned malloc'd; free it with secret_free). */
+static char *app_creds(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+                       char *client_id, size_t n)
+{
+    char ad[ID_MAX + 8], err[256];
+    char *secret = NULL;
+    const char *av[] = {"HMGET", k->app, "client_id", "client_secret"};
+    redisReply *rep = serve_redis_cmd(r, 4, av);
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING) {
+        snprintf(client_id, n, "%s", rep->element[0]->str);
+        snprintf(ad, sizeof ad, "app:%s", app);
+        secret = crypto_open(s->kr, ad, rep->element[1]->str, err, sizeof err);
+        if (secret == NULL)
+            log_error("callback: app %s: cannot open the client secret: %s", app, err);
+    } else {
+        log_error("callback: app %s has no client credentials", app);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return secret;
+}
+
+/* exchange_code runs the token exchange into *tok. Returns its class; on
+ * anything but TOK_OK the answer is set (and *retry_after holds a 429's). */
+static enum tok_result exchange_code(struct serve *s, const char *client_id, const char *secret,
+                                     const char *code, const struct login *l, struct tok_response *tok,
+                                     char *retry_after, size_t ralen, struct answer *a)
+{
+    char url[CFG_STR + 16], err[256], *cred = NULL, *auth = NULL, *body = NULL;
+    char *e_code = serve_url_escape(code), *e_redir = serve_url_escape(s->redirect_uri),
+         *e_ver = serve_url_escape(l->verifier);
+    struct http_result h = {0};
+    enum tok_result res = TOK_TRANSIENT;
+
+    snprintf(url, sizeof url, "%s/api/token", s->accounts_base);
+    if (!e_code || !e_redir || !e_ver || asprintf(&cred, "%s:%s", client_id, secret) < 0 ||
+        asprintf(&body, "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s",
+                 e_code, e_redir, e_ver) < 0) {
+        cred = body = NULL;
+        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
+        goto out;
+    }
+    size_t cl = strlen(cred);
+    auth = malloc(21 + 4 * ((cl + 2) / 3) + 1);
+    if (auth == NULL) {
+        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
+        goto out;
+    }
+    memcpy(auth, "Authorization: Basic ", 21);
+    EVP_EncodeBlock((unsigned char *)auth + 21, (const unsigned char *)cred, (int)cl);
+    const char *hdrs[] = {auth, "Content-Type: application/x-www-form-urlencoded",
+                          "Accept: application/json", NULL};
+    double t0 = serve_mono_s();
+    serve_http_call(s, url, hdrs, body, &h);
+    log_debug("callback: token exchange: status %ld in %.0f ms", h.status, (serve_mono_s() - t0) * 1000);
+    res = tok_parse(h.status, h.body, h.len, tok, err, sizeof err);
+    snprintf(retry_after, ralen, "%s", h.retry_after);
+    switch (res) {
+    case TOK_OK:
+        if (tok->refresh_token == NULL) {
+            res = TOK_TRANSIENT;
+            log_error("callback: the token answer has no refresh token");
+            serve_fail(a, 502, "spotify_error", "Spotify error",
+                 "Spotify's answer was incomplete. Try connecting again later.");
+        }
+        break;
+    case TOK_INVALID_GRANT:
+        serve_fail(a, 400, "bad_code", "Login failed",
+             "Spotify did not accept this login (the authorization code is invalid, used or "
+             "expired). Start again from the app.");
+        log_warn("callback: token exchange refused: %s", err);
+        break;
+    case TOK_INVALID_CLIENT:
+        serve_fail(a, 502, "invalid_client", "Service misconfigured",
+             "Spotify rejected this service's app credentials. The operator has been told.");
+        log_error("callback: token exchange: the app's client credentials were rejected: %s", err);
+        break;
+    case TOK_RATE_LIMITED:
+        break;   /* the caller blocks the app and answers */
+    case TOK_TRANSIENT:
+        serve_fail(a, 502, "spotify_error", "Spotify is unavailable",
+             "Spotify did not answer properly. Try again in a few minutes.");
+        log_warn("callback: token exchange failed: %s%s%s", err, h.status ? "" : ": ",
+                 h.status ? "" : h.error);
+        break;
+    }
+out:
+    serve_http_free(&h);
+    if (cred) {
+        OPENSSL_cleanse(cred, strlen(cred));
+        free(cred);
+    }
+    if (auth) {
+        OPENSSL_cleanse(auth, strlen(auth));
+        free(auth);
+    }
+    if (body) {
+        OPENSSL_cleanse(body, strlen(body));
+        free(body);
+    }
+    if (e_code)
+        secret_free(e_code);
+    free(e_redir);
+    if (e_ver)
+        secret_free(e_ver);
+    return res;
+}
+
+/* read_me asks GET /me who the token belongs to. 0 with id and name set
+ * (name may be ""), 1 rate limited (retry_after set), -1 with the answer set. */
+static int read_me(struct serve *s, const char *access, char *id, size_t idlen, char *name,
+                   size_t namelen, char *retry_after, size_t ralen, struct answer *a)
+{
+    char url[CFG_STR + 8], msg[128], *auth = NULL;
+    struct http_result h = {0};
+    int rc = -1;
+
+    snprintf(url, sizeof url, "%s/me", s->api_base);
+    if (asprintf(&auth, "Authorization: Bearer %s", access) < 0) {
+        auth = NULL;
+        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
+        return -1;
+    }
+    const char *hdrs[] = {auth, "Accept: application/json", NULL};
+    serve_http_call(s, url, hdrs, NULL, &h);
+    enum api_class cls = api_classify(h.status, h.body, h.len, msg, sizeof msg);
+    snprintf(retry_after, ralen, "%s", h.retry_after);
+    if (cls == API_RATE_LIMITED || cls == API_QUOTA) {
+        rc = 1;
+    } else if (cls == API_OK) {
+        cJSON *j = cJSON_ParseWithLength(h.body, h.len);
+        const char *sid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+        const char *dn = cJSON_GetStringValue(cJSON_GetObjectItem(j, "display_name"));
+        if (sid && *sid && strlen(sid) < idlen) {
+            snprintf(id, idlen, "%s", sid);
+            snprintf(name, namelen, "%s", dn ? dn : "");
+            rc = 0;
+        } else {
+            log_warn("callback: GET /me: no account id in the answer");
+            serve_fail(a, 502, "spotify_error", "Spotify error",
+                 "Spotify's answer was incomplete. Try connecting again later.");
+        }
+        cJSON_Delete(j);
+    } else if (cls == API_NOT_REGISTERED) {
+        serve_fail(a, 403, "not_registered", "Account not allowed",
+             "This Spotify account is not on the app's list of users (the app is in development "
+             "mode). Ask the operator to add it.");
+    } else {
+        log_warn("callback: GET /me: status %ld%s%s", h.status, msg[0] ? ": " : "", msg);
+        serve_fail(a, 502, "spotify_error", "Spotify is unavailable",
+             "Spotify did not answer properly. Try again in a few minutes.");
+    }
+    serve_http_free(&h);
+    OPENSSL_cleanse(auth, strlen(auth));
+    free(auth);
+    return rc;
+}
+
+/* store_tokens seals and stores the tokens on the state's user. 0, or -1
+ * with the answer set. */
+static int store_tokens(struct serve *s, redisContext *r, const struct oauth_state *st,
+                        const struct app_keys *k, const struct tok_response *tok,
+                        const char *spotify_id, const char *name, struct answer *a)
+{
+    char ad[ID_MAX + 8], err[256], ukey[KEY_MAX], acc[KEY_MAX], users[KEY_MAX], life[24], other[ID_MAX + 1];
+    char *at = NULL, *rt = NULL;
+    int rc = -1;
+
+    int conflict = user_app_conflict(s, r, st->user, st->app, other, sizeof other);
+    if (conflict != 0) {
+        if (conflict > 0)
+            serve_fail(a, 409, "user_conflict", "Conflict", "This user is registered with another app.");
+        else
+            serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        return -1;
+    }
+    snprintf(ad, sizeof ad, "user:%s", st->user);
+    at = crypto_seal(s->kr, ad, tok->access_token, err, sizeof err);
+    rt = at ? crypto_seal(s->kr, ad, tok->refresh_token, err, sizeof err) : NULL;
+    if (rt == NULL) {
+        log_error("callback: %s", err);
+        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
+        goto out;
+    }
+    keys_user(ukey, sizeof ukey, s->cfg->key_prefix, st->app, st->user);
+    snprintf(acc, sizeof acc, "%s{%s}:accounts", s->cfg->key_prefix, st->app);
+    snprintf(life, sizeof life, "%lld", (tok->expires_in_s > 0 ? tok->expires_in_s : 3600) * 1000);
+    const char *policy = s->cfg->duplicate_account == DUP_ACCOUNT_ALLOW ? "allow" : "refuse";
+    const char *av[] = {ukey, acc, k->due, k->leases, st->user, st->app, spotify_id, name, at, rt,
+                        life, tok->scope ? tok->scope : serve_scopes(s), policy};
+    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_STORE, 4, 13, av);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        if (rep)
+            freeReplyObject(rep);
+        goto out;
+    }
+    long long code = rep->element[0]->integer;
+    snprintf(other, sizeof other, "%s", rep->element[1]->str ? rep->element[1]->str : "");
+    freeReplyObject(rep);
+    if (code == 0) {
+        log_warn("callback: Spotify account %s is already connected to user %s; refused for user %s "
+                 "(duplicate-account refuse)", spotify_id, other, st->user);
+        serve_fail(a, 409, "duplicate_account", "Account already connected",
+             "This Spotify account is already connected to another user of this service.");
+        goto out;
+    }
+    if (code == 2)
+        log_warn("callback: Spotify account %s is now connected to user %s and also to user %s "
+                 "(duplicate-account allow)", spotify_id, st->user, other);
+    keys_global(users, sizeof users, s->cfg->key_prefix, "users");
+    const char *dir[] = {"HSET", users, st->user, st->app};
+    rep = serve_redis_cmd(r, 4, dir);
+    if (rep == NULL) {
+        serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        goto out;
+    }
+    freeReplyObject(rep);
+    rc = 0;
+out:
+    free(at);
+    free(rt);
+    return rc;
+}
+
+void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
+{
+    const char *state = arg(c, "state"), *code = arg(c, "code"), *error = arg(c, "error");
+    char err[512], client_id[256], spotify_id[256], name[256], retry_after[32];
+    struct oauth_state st;
+    struct login l = {0};
+    struct tok_response tok = {0};
+    struct app_keys k;
+    redisContext *r = NULL;
+    char *secret = NULL;
+
+    /* 1. The signature, before anything else: a forged state costs nothing. */
+    if (state == NULL) {
+        serve_fail(a, 400, "invalid_state", "Invalid login link", "The login link has no state. Start again from the app.");
+        goto out;
+    }
+    if (oauth_state_verify(&s->keys, state, &st, err, sizeof err) != 0) {
+        log_warn("callback: refused a state: %s", err);
+        serve_fail(a, 400, "invalid_state", "Invalid login link",
+             "This login link is not valid (it was altered or not issued here). Start again from the app.");
+        goto out;
+    }
+    if (serve_now_ms() > st.exp_ms) {
+        log_info("callback: user %s: expired state", st.user);
+        serve_fail(a, 400, "expired_state", "Login expired",
+             "This login took too long and has expired. Start again from the app.");
+        goto out;
+    }
+    /* 2. Single use: the first callback with this state takes it. */
+    if ((r = serve_redis_get(s, err, sizeof err)) == NULL) {
+        log_error("callback: %s", err);
+        serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        goto out;
+    }
+    int t = take_login(s, r, &st, &l);
+    if (t != 0) {
+        if (t < 0)
+            serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        else if (t == 2)
+            serve_fail(a, 400, "replayed_state", "Login link already used",
+                 "This login link has already been used. Start again from the app.");
+        else
+            serve_fail(a, 400, "expired_state", "Login expired",
+                 "This login is unknown or has expired. Start again from the app.");
+        log_info("callback: user %s: state %s", st.user, a->outcome);
+        goto out;
+    }
+    if (read_login(s, &st, &l, a) != 0)
+        goto out;
+
+    /* 3. What Spotify said. */
+    if (error) {
+        if (strcmp(error, "access_denied") == 0)
+            serve_fail(a, 403, "denied", "Not connected",
+                 "You declined to connect your Spotify account. Nothing was stored.");
+        else
+            serve_fail(a, 400, "error", "Login failed", "Spotify reported an error and nothing was stored.");
+        log_info("callback: user %s: Spotify said %s", st.user, strcmp(error, "access_denied") == 0 ? "access_denied" : "an error");
+        goto out;
+    }
+    if (code == NULL) {
+        serve_fail(a, 400, "bad_code", "Login failed", "Spotify sent no authorization code. Start again from the app.");
+        goto out;
+    }
+
+    /* 4. The app's credentials and its rate limit. */
+    keys_app(&k, s->cfg->key_prefix, st.app);
+    if ((secret = app_creds(s, r, &k, st.app, client_id, sizeof client_id)) == NULL) {
+        serve_fail(a, 500, "error", "Service misconfigured", "This service cannot complete logins right now.");
+        goto out;
+    }
+    long wait_s = 0;
+    int slot = take_slots(s, r, &k, &st, &wait_s);
+    if (slot != 0) {
+        if (slot < 0) {
+            serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        } else {
+            char msg[160];
+            /* The code is still good: let a reload of this page retry. */
+            give_back(r, &l);
+            snprintf(msg, sizeof msg, "Spotify is rate limiting this app, try again in %ld s "
+                                      "(reload this page).", wait_s);
+            serve_fail(a, 503, "rate_limited", "Please wait", msg);
+            a->retry_after_s = wait_s;
+            log_info("callback: user %s: app %s over its rate limit for %ld s", st.user, st.app, wait_s);
+        }
+        goto out;
+    }
+
+    /* 5. The code for tokens, then whose tokens they are. */
+    double t0 = serve_mono_s();
+    enum tok_result tr = exchange_code(s, client_id, secret, code, &l, &tok, retry_after,
+                                       sizeof retry_after, a);
+    serve_observe(s, s->spotify_calls, "token", serve_mono_s() - t0);
+    if (tr == TOK_RATE_LIMITED || tr == TOK_TRANSIENT) {
+        /* Spotify has not spent the code (or may not have): a reload retries. */
+        if (l.record)
+            give_back(r, &l);
+    }
+    if (tr == TOK_RATE_LIMITED) {
+        char msg[160];
+        block_app(s, r, &k, st.app, retry_after, &wait_s);
+        snprintf(msg, sizeof msg, "Spotify is rate limiting this app, try again in %ld s "
+                                  "(reload this page).", wait_s);
+        serve_fail(a, 503, "rate_limited", "Please wait", msg);
+        a->retry_after_s = wait_s;
+        goto out;
+    }
+    if (tr != TOK_OK)
+        goto out;
+    t0 = serve_mono_s();
+    int me = read_me(s, tok.access_token, spotify_id, sizeof spotify_id, name, sizeof name,
+                     retry_after, sizeof retry_after, a);
+    serve_observe(s, s->spotify_calls, "me", serve_mono_s() - t0);
+    if (me == 1) {
+        block_app(s, r, &k, st.app, retry_after, &wait_s);
+        serve_fail(a, 503, "rate_limited", "Please wait",
+             "Spotify is rate limiting this app. Start again from the app in a minute.");
+        a->retry_after_s = wait_s;
+        goto out;
+    }
+    if (me != 0)
+        goto out;
+
+    /* 6. Store them on the user the signed state names, and only there. */
+    if (store_tokens(s, r, &st, &k, &tok, spotify_id, name, a) != 0)
+        goto out;
+    log_info("callback: user %s (app %s) connected Spotify account %s", st.user, st.app, spotify_id);
+    a->outcome = "ok";
+    if (l.return_to) {
+        serve_page(a, 302, "Connected", "Your Spotify account is connected.");
+        a->location = l.return_to;
+        l.return_to = NULL;
+    } else {
+        char msg[640];
+        if (name[0])
+            snprintf(msg, sizeof msg, "Spotify account %s (%s) is connected; you can close this page.",
+                     name, spotify_id);
+        else
+            snprintf(msg, sizeof msg, "Spotify account %s is connected; you can close this page.",
+                     spotify_id);
+        serve_page(a, 200, "Connected", msg);
+    }
+out:
+    if (a->outcome == NULL)
+        a->outcome = "error";
+    tok_response_free(&tok);
+    if (secret)
+        secret_free(secret);
+    login_free(&l);
+    serve_redis_put(s, r);
+}

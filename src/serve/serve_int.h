@@ -1,0 +1,106 @@
+#ifndef SW_SERVE_INT_H
+#define SW_SERVE_INT_H
+/* serve_int: private to src/serve/serve.c (the HTTP server, the Redis pool, the
+ * Spotify client, /healthz, /metrics) and src/serve/login.c (/connect and
+ * /callback). Not a contract for anything else. */
+#include <pthread.h>
+#include <stddef.h>
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <microhttpd.h>
+#include "base/config.h"
+#include "base/crypto.h"
+#include "http/metrics.h"
+#include "serve/oauth.h"
+#include "redis/scripts.h"
+
+#define SERVE_POOL_MAX 16            /* idle Redis contexts kept */
+#define SERVE_SCOPES "user-read-currently-playing user-read-playback-state"
+/* asked for too when history backfill is on (backfill-interval-ms > 0) */
+#define SERVE_SCOPES_BACKFILL SERVE_SCOPES " user-read-recently-played"
+
+/* serve: everything the handlers share. Written before the daemon starts,
+ * then read-only except where a lock says otherwise. */
+struct serve {
+    const struct sw_config *cfg;
+    struct crypto_keyring *kr;      /* NULL = plaintext mode */
+    struct oauth_keys keys;
+    struct oauth_keys connect_keys; /* n == 0: /connect links are not signed */
+    char redirect_uri[CFG_STR + 16];
+    char accounts_base[CFG_STR];    /* without a trailing '/' */
+    char api_base[CFG_STR];
+
+    pthread_mutex_t pool_lock;      /* guards idle[] */
+    redisContext *idle[SERVE_POOL_MAX];
+    int nidle;
+
+    pthread_mutex_t metrics_lock;   /* guards m and every family */
+    struct metrics *m;
+    struct metric_family *requests, *connects, *callbacks, *callback_seconds, *spotify_calls;
+    struct metric_family *connect_refused;  /* by reason (connect_link_reason) */
+};
+
+/* answer: what a handler wants sent. */
+struct answer {
+    unsigned status;
+    char *body;                     /* owned */
+    size_t len;
+    const char *ctype;
+    char *location;                 /* owned; a 302's target */
+    long retry_after_s;             /* > 0: a Retry-After header */
+    const char *outcome;            /* callbacks: the metrics outcome */
+    const char *allow;              /* a 405's Allow header */
+};
+
+/* http_result: one synchronous call's answer. */
+struct http_result {
+    long status;          /* 0 = transport error */
+    char *body;           /* owned, NUL-terminated */
+    size_t len;
+    size_t cap;           /* max body bytes */
+    int truncated;
+    char retry_after[32]; /* "" when absent */
+    char error[CURL_ERROR_SIZE];
+};
+
+/* serve_now_ms: Unix ms (wall clock: the state's expiry). */
+long long serve_now_ms(void);
+/* serve_mono_s: monotonic seconds, for durations. */
+double serve_mono_s(void);
+/* serve_count adds by to a counter under the metrics lock. */
+void serve_count(struct serve *s, struct metric_family *f, const char *value, double by);
+/* serve_observe adds one observation to a histogram under the metrics lock. */
+void serve_observe(struct serve *s, struct metric_family *f, const char *value, double v);
+/* serve_url_escape returns a malloc'd RFC 3986 percent-encoding (NULL: out of memory). */
+char *serve_url_escape(const char *in);
+
+/* serve_page sets an HTML answer from a title and a sentence (both escaped). */
+void serve_page(struct answer *a, unsigned status, const char *title, const char *text);
+/* serve_fail: serve_page plus the callback's metrics outcome. */
+void serve_fail(struct answer *a, unsigned status, const char *outcome, const char *title,
+                const char *text);
+
+/* serve_redis_get returns a pooled (or new) context, or NULL + err when Redis
+ * is down; give it back with serve_redis_put, which drops a failed one. */
+redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen);
+void serve_redis_put(struct serve *s, redisContext *r);
+/* serve_redis_cmd runs one command; NULL on an error reply or a lost link
+ * (logged without the arguments). The caller frees the reply. */
+redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv);
+/* serve_redis_eval runs a script by EVALSHA (EVAL on NOSCRIPT); args holds
+ * the nkeys KEYS then the ARGV, nargs in all. NULL on any error. */
+redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs,
+                             const char **args);
+
+/* serve_http_call makes one synchronous request (a form POST when body is
+ * set; headers NULL-terminated) with the configured timeout, CA file and body
+ * cap. Free the result with serve_http_free (which wipes the body). */
+void serve_http_call(const struct serve *s, const char *url, const char *const *headers,
+                     const char *body, struct http_result *h);
+void serve_http_free(struct http_result *h);
+
+/* login_connect answers GET /connect, login_callback GET /callback (src/serve/login.c). */
+void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a);
+void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a);
+
+#endif

@@ -1,0 +1,968 @@
+/* playback.c: currently-playing bodies -> pb_state -> events. Pure: no I/O,
+ * no clock, no global state (the contract is in include/spotify/playback.h). */
+#include "base/errbuf.h"
+#include "spotify/json_scan.h"
+#include "spotify/playback.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every millisecond value is clamped to [0, PB_MS_MAX]: 1e15 ms is ~31,000
+ * years, exact in a double (so cJSON round-trips it) and far from overflow
+ * when margins are added. */
+#define PB_MS_MAX 1000000000000000LL
+/* Poll this long after the expected end of a track, so the next poll sees
+ * the next track rather than the last second of this one. */
+#define PB_END_MARGIN_MS 500LL
+/* Never poll more often than this, even at the very end of a track. */
+#define PB_MIN_DELAY_MS 250LL
+/* "#" + 16 hex digits appended to a cut key. */
+#define PB_HASH_SUFFIX_LEN 17
+
+static int is_blank(const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* ms_from_double clamps to [0, PB_MS_MAX] before converting: converting an
+ * out-of-range double to an integer is undefined behaviour. !(d > 0) also
+ * catches NaN. */
+static long long ms_from_double(double d)
+{
+    if (!(d > 0))
+        return 0;
+    if (d >= (double)PB_MS_MAX)
+        return PB_MS_MAX;
+    return (long long)d;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+/* esc_cost is the size of s once JSON-escaped, which is what it costs in the
+ * stored state. */
+static size_t esc_cost_byte(unsigned char c)
+{
+    if (c < 0x20)
+        return 6; /* \u00XX */
+    if (c == '"' || c == '\\')
+        return 2;
+    return 1;
+}
+
+static uint64_t fnv1a64(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* key_dup copies s, compacting it to PB_KEY_MAX escaped bytes (see the
+ * header). Idempotent: a compacted key is short enough to be kept as is.
+ * Returns NULL when out of memory. */
+static char *key_dup(const char *s)
+{
+    size_t cost = 0, cut = 0, n;
+    char *out;
+
+    for (n = 0; s[n]; n++)
+        cost += esc_cost_byte((unsigned char)s[n]);
+    if (cost <= PB_KEY_MAX)
+        return strdup(s);
+    cost = 0;
+    while (s[cut] && cost + esc_cost_byte((unsigned char)s[cut])
+                         <= PB_KEY_MAX - PB_HASH_SUFFIX_LEN) {
+        cost += esc_cost_byte((unsigned char)s[cut]);
+        cut++;
+    }
+    /* Do not split a UTF-8 sequence: events carry keys to JSON consumers. */
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--;
+    out = malloc(cut + PB_HASH_SUFFIX_LEN + 1);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, s, cut);
+    snprintf(out + cut, PB_HASH_SUFFIX_LEN + 1, "#%016llx", (unsigned long long)fnv1a64(s));
+    return out;
+}
+
+/* ------------------------------------------------------ string scratch */
+
+/* pbx: the strings one parse unescapes, kept until the event form and the
+ * keys have copied them. They are disjoint spans of the text, each needing
+ * at most its raw length, so a heap block the size of the text (made only
+ * when the small buffer runs out) always has room for the rest. */
+struct pbx {
+    char small[1024];
+    size_t used;
+    char *heap;
+    size_t heap_used, heap_cap;
+    size_t text_len;
+};
+
+static void pbx_init(struct pbx *x, size_t text_len)
+{
+    x->used = 0;
+    x->heap = NULL;
+    x->heap_used = x->heap_cap = 0;
+    x->text_len = text_len;
+}
+
+static void pbx_free(struct pbx *x)
+{
+    free(x->heap);
+    x->heap = NULL;
+}
+
+static char *pbx_alloc(struct pbx *x, size_t n)
+{
+    char *p;
+
+    if (n <= sizeof x->small - x->used) {
+        p = x->small + x->used;
+        x->used += n;
+        return p;
+    }
+    if (x->heap == NULL) {
+        x->heap_cap = x->text_len + 1;
+        x->heap = malloc(x->heap_cap);
+        if (x->heap == NULL)
+            return NULL;
+    }
+    if (n > x->heap_cap - x->heap_used)
+        return NULL; /* not reached: see above */
+    p = x->heap + x->heap_used;
+    x->heap_used += n;
+    return p;
+}
+
+/* ------------------------------------------------------- field readers */
+
+/* Each reader takes a value js_parse_fields or js_lookup found and gives 0
+ * with the value, or the default when the field is absent or null, and -1
+ * with err naming "<path><name>" on a wrong type. Strings are C strings:
+ * like cJSON's valuestring they end at an escaped NUL. */
+
+static int is_absent(const struct js_val *v)
+{
+    return v->type == JS_NONE || v->type == JS_NULL;
+}
+
+static int get_str(struct pbx *x, const struct js_val *v, const char *path, const char *name,
+                   const char **out, char *err, size_t errlen)
+{
+    char *d;
+
+    *out = NULL;
+    if (is_absent(v))
+        return 0;
+    if (v->type != JS_STRING) {
+        errbuf_set(err, errlen, "%s%s: not a string", path, name);
+        return -1;
+    }
+    d = pbx_alloc(x, v->n - 1);
+    if (d == NULL) {
+        errbuf_set(err, errlen, "out of memory");
+        return -1;
+    }
+    js_str_unescape(v, d);
+    *out = d;
+    return 0;
+}
+
+static int get_ms(const struct js_val *v, const char *path, const char *name, long long *out,
+                  char *err, size_t errlen)
+{
+    *out = 0;
+    if (is_absent(v))
+        return 0;
+    if (v->type != JS_NUMBER) {
+        errbuf_set(err, errlen, "%s%s: not a number", path, name);
+        return -1;
+    }
+    *out = ms_from_double(js_number(v));
+    return 0;
+}
+
+static int get_bool(const struct js_val *v, const char *path, const char *name, int *out,
+                    char *err, size_t errlen)
+{
+    *out = 0;
+    if (is_absent(v))
+        return 0;
+    if (v->type != JS_TRUE && v->type != JS_FALSE) {
+        errbuf_set(err, errlen, "%s%s: not a boolean", path, name);
+        return -1;
+    }
+    *out = v->type == JS_TRUE;
+    return 0;
+}
+
+/* get_obj leaves an absent or null field as JS_NONE. */
+static int get_obj(struct js_val *v, const char *path, const char *name, char *err,
+                   size_t errlen)
+{
+    if (is_absent(v)) {
+        v->type = JS_NONE;
+        return 0;
+    }
+    if (v->type != JS_OBJECT) {
+        errbuf_set(err, errlen, "%s%s: not an object", path, name);
+        return -1;
+    }
+    return 0;
+}
+
+/* get_member reads the string member name of the object obj (JS_NONE: no
+ * object, so no member). */
+static int get_member(struct pbx *x, const struct js_val *obj, const char *path,
+                      const char *name, const char **out, char *err, size_t errlen)
+{
+    struct js_val v;
+
+    js_lookup(obj, &name, 1, &v);
+    return get_str(x, &v, path, name, out, err, errlen);
+}
+
+/* The event forms have constant member names: cJSON keeps a pointer to
+ * them instead of a copy (they are all string literals). */
+static int add_item(cJSON *obj, const char *name, cJSON *v)
+{
+    if (v == NULL || !cJSON_AddItemToObjectCS(obj, name, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* add_str_or_null adds s, or JSON null when s is NULL. 0 or -1 (no memory). */
+static int add_str_or_null(cJSON *obj, const char *name, const char *s)
+{
+    return add_item(obj, name, s == NULL ? cJSON_CreateNull() : cJSON_CreateString(s));
+}
+
+/* --------------------------------------------------------------- parse */
+
+/* kind_known maps a Spotify type string to one of our kinds, or NULL. */
+static const char *kind_known(const char *s)
+{
+    static const char *const kinds[] = {"track", "episode", "ad", "unknown"};
+    size_t i;
+
+    if (s == NULL)
+        return NULL;
+    for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(s, kinds[i]) == 0)
+            return kinds[i];
+    return NULL;
+}
+
+/* track_form builds the event form of an item. The strings are borrowed;
+ * artists (NULL: []) is taken over, and freed on failure too. */
+static cJSON *track_form(const char *id, const char *uri, const char *name, cJSON *artists,
+                         const char *album, long long duration_ms, const char *kind,
+                         int is_local)
+{
+    cJSON *t = cJSON_CreateObject();
+
+    if (artists == NULL)
+        artists = cJSON_CreateArray();
+    if (t == NULL || artists == NULL || add_str_or_null(t, "id", id) < 0
+        || add_str_or_null(t, "uri", uri) < 0 || add_str_or_null(t, "name", name) < 0) {
+        cJSON_Delete(artists);
+        goto err;
+    }
+    if (add_item(t, "artists", artists) < 0 || add_str_or_null(t, "album", album) < 0
+        || add_item(t, "duration_ms", cJSON_CreateNumber((double)duration_ms)) < 0
+        || add_item(t, "type", cJSON_CreateString(kind)) < 0
+        || add_item(t, "is_local", cJSON_CreateBool(is_local)) < 0)
+        goto err;
+    return t;
+err:
+    cJSON_Delete(t);
+    return NULL;
+}
+
+/* add_name appends the string s to the array names. 0 or -1 (no memory). */
+static int add_name(cJSON *names, const char *s)
+{
+    cJSON *v = cJSON_CreateString(s);
+
+    if (v == NULL || !cJSON_AddItemToArray(names, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* parse_artists reads item.artists ([{name}, ...]) into an array of names;
+ * entries without a name are skipped. */
+static int parse_artists(struct pbx *x, const struct js_val *list, cJSON **out, char *err,
+                         size_t errlen)
+{
+    struct js_iter it;
+    struct js_val a;
+    cJSON *names;
+    char path[48];
+    int i = 0;
+
+    *out = NULL;
+    if (!is_absent(list) && list->type != JS_ARRAY) {
+        errbuf_set(err, errlen, "item.artists: not an array");
+        return -1;
+    }
+    names = cJSON_CreateArray();
+    if (names == NULL)
+        goto oom;
+    js_iter_init(&it, list);
+    while (js_iter_next(&it, &a)) {
+        const char *name;
+
+        if (a.type != JS_OBJECT) {
+            errbuf_set(err, errlen, "item.artists[%d]: not an object", i);
+            goto fail;
+        }
+        snprintf(path, sizeof path, "item.artists[%d].", i);
+        if (get_member(x, &a, path, "name", &name, err, errlen) < 0)
+            goto fail;
+        if (name != NULL && add_name(names, name) < 0)
+            goto oom;
+        i++;
+    }
+    *out = names;
+    return 0;
+oom:
+    errbuf_set(err, errlen, "out of memory");
+fail:
+    cJSON_Delete(names);
+    return -1;
+}
+
+/* The members pb_parse reads, found in one pass by js_parse_fields (and by
+ * js_lookup_fields for a history item): F_* index the values. */
+enum {
+    F_PLAYING, F_PROGRESS, F_CPT, F_ITEM, F_DEVICE,
+    F_IT_TYPE, F_IT_ID, F_IT_URI, F_IT_NAME, F_IT_DURATION, F_IT_LOCAL, F_IT_SHOW,
+    F_IT_ALBUM, F_IT_ARTISTS, F_SHOW_NAME, F_ALBUM_NAME,
+    F_DEV_ID, F_DEV_NAME, F_DEV_TYPE,
+    F_N
+};
+
+static const struct js_field show_fields[] = {{"name", NULL, F_SHOW_NAME}, {NULL, NULL, 0}};
+static const struct js_field album_fields[] = {{"name", NULL, F_ALBUM_NAME}, {NULL, NULL, 0}};
+static const struct js_field item_fields[] = {
+    {"type", NULL, F_IT_TYPE}, {"id", NULL, F_IT_ID}, {"uri", NULL, F_IT_URI},
+    {"name", NULL, F_IT_NAME}, {"duration_ms", NULL, F_IT_DURATION},
+    {"is_local", NULL, F_IT_LOCAL}, {"show", show_fields, F_IT_SHOW},
+    {"album", album_fields, F_IT_ALBUM}, {"artists", NULL, F_IT_ARTISTS}, {NULL, NULL, 0},
+};
+static const struct js_field device_fields[] = {
+    {"id", NULL, F_DEV_ID}, {"name", NULL, F_DEV_NAME}, {"type", NULL, F_DEV_TYPE},
+    {NULL, NULL, 0},
+};
+static const struct js_field root_fields[] = {
+    {"is_playing", NULL, F_PLAYING}, {"progress_ms", NULL, F_PROGRESS},
+    {"currently_playing_type", NULL, F_CPT}, {"item", item_fields, F_ITEM},
+    {"device", device_fields, F_DEVICE}, {NULL, NULL, 0},
+};
+
+/* parse_item reads the item whose members are in v[F_IT_*] (and the names
+ * of its show and album in v[F_SHOW_NAME], v[F_ALBUM_NAME]). */
+static int parse_item(struct pbx *x, struct js_val *v, const char *cpt, struct pb_state *out,
+                      char *err, size_t errlen)
+{
+    const char *type, *id, *uri, *name, *album = NULL, *kind, *key;
+    cJSON *artists = NULL;
+    long long duration;
+    int is_local;
+
+    if (get_str(x, &v[F_IT_TYPE], "item.", "type", &type, err, errlen) < 0
+        || get_str(x, &v[F_IT_ID], "item.", "id", &id, err, errlen) < 0
+        || get_str(x, &v[F_IT_URI], "item.", "uri", &uri, err, errlen) < 0
+        || get_str(x, &v[F_IT_NAME], "item.", "name", &name, err, errlen) < 0
+        || get_ms(&v[F_IT_DURATION], "item.", "duration_ms", &duration, err, errlen) < 0
+        || get_bool(&v[F_IT_LOCAL], "item.", "is_local", &is_local, err, errlen) < 0)
+        return -1;
+    /* The item's own type wins; currently_playing_type covers items
+     * without one. "chapter" and other future types are "unknown". */
+    kind = kind_known(type);
+    if (kind == NULL && type == NULL)
+        kind = kind_known(cpt);
+    if (kind == NULL)
+        kind = "unknown";
+
+    /* A sub-member's value is only looked for inside an object, so it is
+     * JS_NONE whenever its parent is absent, null or of a wrong type. */
+    if (strcmp(kind, "episode") == 0) {
+        const char *show = NULL;
+
+        if (get_obj(&v[F_IT_SHOW], "item.", "show", err, errlen) < 0
+            || get_str(x, &v[F_SHOW_NAME], "item.show.", "name", &show, err, errlen) < 0)
+            return -1;
+        artists = cJSON_CreateArray();
+        if (artists == NULL || (show != NULL && add_name(artists, show) < 0))
+            goto oom;
+        album = show;
+        is_local = 0;
+    } else {
+        if (get_obj(&v[F_IT_ALBUM], "item.", "album", err, errlen) < 0
+            || get_str(x, &v[F_ALBUM_NAME], "item.album.", "name", &album, err, errlen) < 0
+            || parse_artists(x, &v[F_IT_ARTISTS], &artists, err, errlen) < 0)
+            return -1;
+    }
+
+    out->present = 1;
+    out->duration_ms = duration;
+    snprintf(out->kind, sizeof out->kind, "%s", kind);
+    /* Local tracks have no id but a uri naming the file; "" is no id. */
+    key = (id != NULL && id[0]) ? id : (uri != NULL && uri[0]) ? uri : kind;
+    out->item_key = key_dup(key);
+    if (out->item_key == NULL)
+        goto oom;
+    out->track = track_form(id, uri, name, artists, album, duration, kind, is_local);
+    artists = NULL; /* owned by the track now, or freed by track_form */
+    if (out->track == NULL)
+        goto oom;
+    return 0;
+oom:
+    cJSON_Delete(artists);
+    errbuf_set(err, errlen, "out of memory");
+    return -1;
+}
+
+static int parse_device(struct pbx *x, struct js_val *v, struct pb_state *out, char *err,
+                        size_t errlen)
+{
+    const char *id, *name, *type;
+
+    if (get_str(x, &v[F_DEV_ID], "device.", "id", &id, err, errlen) < 0
+        || get_str(x, &v[F_DEV_NAME], "device.", "name", &name, err, errlen) < 0
+        || get_str(x, &v[F_DEV_TYPE], "device.", "type", &type, err, errlen) < 0)
+        return -1;
+    out->device = cJSON_CreateObject();
+    if (out->device == NULL || add_str_or_null(out->device, "id", id) < 0
+        || add_str_or_null(out->device, "name", name) < 0
+        || add_str_or_null(out->device, "type", type) < 0)
+        goto oom;
+    if (id != NULL && id[0]) {
+        out->device_id = key_dup(id);
+        if (out->device_id == NULL)
+            goto oom;
+    }
+    return 0;
+oom:
+    errbuf_set(err, errlen, "out of memory");
+    return -1;
+}
+
+/* body_object is pb_parse_body that also fills v from fields (see
+ * js_parse_fields; fields NULL: nothing). */
+static int body_object(const char *body, size_t len, const struct js_field *fields,
+                       struct js_val *v, size_t nv, struct js_val *root, char *err,
+                       size_t errlen)
+{
+    struct js_error e;
+
+    root->p = NULL;
+    root->n = 0;
+    root->type = JS_NONE;
+    if (body == NULL || is_blank(body, len))
+        return 1;
+    if (js_parse_fields(body, len, fields, v, nv, root, &e) < 0) {
+        if (e.code == JS_E_TRAILING)
+            errbuf_set(err, errlen, "body: trailing data after JSON at byte %zu", e.off);
+        else
+            errbuf_set(err, errlen, "body: invalid JSON near byte %zu: %s", e.off,
+                       js_strerror(e.code));
+        root->type = JS_NONE;
+        return -1;
+    }
+    if (root->type != JS_OBJECT) {
+        errbuf_set(err, errlen, "body: not a JSON object");
+        root->type = JS_NONE;
+        return -1;
+    }
+    return 0;
+}
+
+int pb_parse_body(const char *body, size_t len, struct js_val *root, char *err, size_t errlen)
+{
+    return body_object(body, len, NULL, NULL, 0, root, err, errlen);
+}
+
+int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size_t errlen)
+{
+    struct js_val root, v[F_N];
+    struct pbx x;
+    const char *cpt, *kind;
+    long long progress;
+    int is_playing;
+
+    memset(out, 0, sizeof *out);
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (body == NULL)
+        len = 0;
+    /* Spotify has been seen to answer 200 with no body where 204 was meant. */
+    switch (body_object(body, len, root_fields, v, F_N, &root, err, errlen)) {
+    case 1:
+        pb_nothing(out);
+        return 0;
+    case -1:
+        return -1;
+    }
+    pbx_init(&x, len);
+    if (get_bool(&v[F_PLAYING], "", "is_playing", &is_playing, err, errlen) < 0
+        || get_ms(&v[F_PROGRESS], "", "progress_ms", &progress, err, errlen) < 0
+        || get_str(&x, &v[F_CPT], "", "currently_playing_type", &cpt, err, errlen) < 0
+        || get_obj(&v[F_ITEM], "", "item", err, errlen) < 0
+        || get_obj(&v[F_DEVICE], "", "device", err, errlen) < 0)
+        goto fail;
+
+    out->known = 1;
+    if (v[F_DEVICE].type != JS_NONE && parse_device(&x, v, out, err, errlen) < 0)
+        goto fail;
+    if (v[F_ITEM].type != JS_NONE) {
+        if (parse_item(&x, v, cpt, out, err, errlen) < 0)
+            goto fail;
+    } else if (cpt != NULL && strcmp(cpt, "track") == 0) {
+        /* Spotify nulls the item of types the client does not support; a
+         * track is always supported, so this answer contradicts itself. Taken
+         * at its word it would announce a track_changed to nothing, and
+         * another one back on the next poll. */
+        errbuf_set(err, errlen, "item: null although currently_playing_type is \"track\"");
+        goto fail;
+    } else if ((cpt != NULL && strcmp(cpt, "unknown") != 0) || is_playing) {
+        /* Something is loaded but Spotify does not say what (ads, episodes
+         * without additional_types): the kind is all we can compare. */
+        kind = kind_known(cpt);
+        if (kind == NULL)
+            kind = "unknown";
+        out->present = 1;
+        snprintf(out->kind, sizeof out->kind, "%s", kind);
+        out->item_key = strdup(kind);
+        out->track = track_form(NULL, NULL, NULL, NULL, NULL, 0, kind, 0);
+        if (out->item_key == NULL || out->track == NULL) {
+            errbuf_set(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    if (out->present) {
+        out->is_playing = is_playing;
+        out->progress_ms = progress;
+        if (out->duration_ms > 0 && out->progress_ms > out->duration_ms)
+            out->progress_ms = out->duration_ms;
+    }
+    pbx_free(&x);
+    return 0;
+fail:
+    pbx_free(&x);
+    pb_state_free(out);
+    return -1;
+}
+
+void pb_nothing(struct pb_state *out)
+{
+    memset(out, 0, sizeof *out);
+    out->known = 1;
+}
+
+void pb_state_free(struct pb_state *s)
+{
+    if (s == NULL)
+        return;
+    free(s->item_key);
+    free(s->device_id);
+    cJSON_Delete(s->track);
+    cJSON_Delete(s->device);
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------ encode/decode */
+
+/* The stored state is written by hand, not through cJSON: it is short, its
+ * shape fixed, and printing it is on every poll. The text is what
+ * cJSON_PrintUnformatted made of the same object (tests/unit/test_pbcompat.c
+ * compares the two), except that an integer of 1e15 or more in magnitude
+ * keeps its digits where cJSON wrote "1e+15"; both read back the same. */
+
+/* esc_put appends s (up to its NUL) JSON-escaped as cJSON does: \" \\ \b
+ * \f \n \r \t, other bytes < 0x20 as \u00xx, everything else as is. d must
+ * have room for 6 bytes per input byte. */
+static char *esc_put(char *d, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    *d++ = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *d++ = (char)c;
+            continue;
+        }
+        *d++ = '\\';
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        default:
+            memcpy(d, "u00", 3);
+            d[3] = hex[c >> 4];
+            d[4] = hex[c & 15];
+            d += 5;
+            break;
+        }
+    }
+    *d++ = '"';
+    return d;
+}
+
+/* int_put appends v in decimal. */
+static char *int_put(char *d, long long v)
+{
+    char tmp[24];
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *d++ = '-';
+    while (n > 0)
+        *d++ = tmp[--n];
+    return d;
+}
+
+static char *lit_put(char *d, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    memcpy(d, lit, n);
+    return d + n;
+}
+
+char *pb_state_encode(const struct pb_state *s)
+{
+    const char *key = s->item_key ? s->item_key : "";
+    size_t nkey = strlen(key), nkind = strnlen(s->kind, sizeof s->kind);
+    size_t ndev = s->device_id ? strlen(s->device_id) : 0;
+    /* The fixed text and two 20-character numbers fit in 128; each string
+     * byte takes at most 6 escaped. */
+    char *text = malloc(128 + 6 * (nkey + nkind + ndev)), *d = text;
+
+    if (text == NULL)
+        return NULL;
+    d = lit_put(d, "{\"v\":1");
+    if (s->known) {
+        d = lit_put(d, s->present ? ",\"p\":1" : ",\"p\":0");
+        if (s->present) {
+            d = lit_put(d, s->is_playing ? ",\"pl\":1,\"k\":" : ",\"pl\":0,\"k\":");
+            d = esc_put(d, key, nkey);
+            d = lit_put(d, ",\"kd\":");
+            d = esc_put(d, s->kind, nkind);
+        }
+        if (s->device_id != NULL) {
+            d = lit_put(d, ",\"d\":");
+            d = esc_put(d, s->device_id, ndev);
+        }
+        if (s->present) {
+            d = int_put(lit_put(d, ",\"pr\":"), s->progress_ms);
+            d = int_put(lit_put(d, ",\"du\":"), s->duration_ms);
+        }
+    }
+    *d++ = '}';
+    *d = '\0';
+    return text;
+}
+
+/* The stored state is read with json_scan too (it is read on every poll). What
+ * it accepts is what the cJSON-based reader of earlier versions accepted of
+ * any text an encoder wrote (tests/fuzz/fuzz_pbdiff.c compares them), data
+ * after the object included: cJSON_Parse ignored it. */
+
+enum { S_V, S_P, S_PL, S_K, S_KD, S_D, S_PR, S_DU, S_N };
+
+static const struct js_field state_fields[] = {
+    {"v", NULL, S_V}, {"p", NULL, S_P}, {"pl", NULL, S_PL}, {"k", NULL, S_K},
+    {"kd", NULL, S_KD}, {"d", NULL, S_D}, {"pr", NULL, S_PR}, {"du", NULL, S_DU},
+    {NULL, NULL, 0},
+};
+
+/* dec_flag reads a 0/1 number; dec_ms an integral ms count in range. */
+static int dec_flag(const struct js_val *v, int *out)
+{
+    double d;
+
+    if (v->type != JS_NUMBER)
+        return -1;
+    d = js_number(v);
+    if (d != 0 && d != 1)
+        return -1;
+    *out = d == 1;
+    return 0;
+}
+
+static int dec_ms(const struct js_val *v, long long *out)
+{
+    double d;
+
+    if (v->type != JS_NUMBER)
+        return -1;
+    d = js_number(v);
+    if (!(d >= 0) || d > (double)PB_MS_MAX)
+        return -1;
+    *out = (long long)d;
+    return (double)*out == d ? 0 : -1;
+}
+
+/* dec_str returns a malloc'd copy of the string v as a C string (cut at an
+ * escaped NUL), or NULL (not a string, out of memory). */
+static char *dec_str(const struct js_val *v)
+{
+    char *s;
+
+    if (v->type != JS_STRING)
+        return NULL;
+    s = malloc(v->n - 1);
+    if (s != NULL)
+        js_str_unescape(v, s);
+    return s;
+}
+
+int pb_state_decode(const char *text, struct pb_state *out)
+{
+    struct js_val root, v[S_N];
+    struct js_error e;
+    char *kd = NULL;
+    size_t len;
+
+    memset(out, 0, sizeof *out);
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    len = strlen(text);
+    if (js_parse_fields(text, len, state_fields, v, S_N, &root, &e) < 0
+        && (e.code != JS_E_TRAILING
+            || js_parse_fields(text, e.off, state_fields, v, S_N, &root, NULL) < 0))
+        goto fail;
+    if (root.type != JS_OBJECT || v[S_V].type != JS_NUMBER || js_number(&v[S_V]) != 1)
+        goto fail;
+    if (v[S_P].type == JS_NONE)
+        return 0; /* {"v":1}: a state written before any observation */
+    if (dec_flag(&v[S_P], &out->present) < 0)
+        goto fail;
+    if (v[S_D].type != JS_NONE) {
+        out->device_id = dec_str(&v[S_D]);
+        if (out->device_id == NULL || out->device_id[0] == '\0')
+            goto fail;
+    }
+    if (out->present) {
+        if (dec_flag(&v[S_PL], &out->is_playing) < 0 || v[S_K].type != JS_STRING
+            || (kd = dec_str(&v[S_KD])) == NULL || strlen(kd) >= sizeof out->kind
+            || dec_ms(&v[S_PR], &out->progress_ms) < 0 || dec_ms(&v[S_DU], &out->duration_ms) < 0)
+            goto fail;
+        memcpy(out->kind, kd, strlen(kd) + 1);
+        free(kd);
+        kd = NULL;
+        out->item_key = dec_str(&v[S_K]);
+        if (out->item_key == NULL)
+            goto fail;
+    }
+    out->known = 1;
+    return 0;
+fail:
+    free(kd);
+    pb_state_free(out);
+    return -1;
+}
+
+/* -------------------------------------------------------------- events */
+
+/* make_event builds one event from cur; track only when with_track. */
+static char *make_event(const char *type, const char *user, long long at_ms,
+                        const struct pb_state *cur, int with_track, const char *prev_id)
+{
+    cJSON *e = cJSON_CreateObject(), *t;
+    char *text = NULL;
+
+    if (e == NULL || cJSON_AddStringToObject(e, "type", type) == NULL
+        || add_str_or_null(e, "user", user) < 0
+        || cJSON_AddNumberToObject(e, "at", (double)at_ms) == NULL
+        || cJSON_AddBoolToObject(e, "is_playing", cur->present && cur->is_playing) == NULL
+        || cJSON_AddNumberToObject(e, "progress_ms", (double)cur->progress_ms) == NULL)
+        goto done;
+    if (with_track && cur->present && cur->track != NULL) {
+        t = cJSON_Duplicate(cur->track, 1);
+        if (t == NULL || !cJSON_AddItemToObject(e, "track", t)) {
+            cJSON_Delete(t);
+            goto done;
+        }
+    } else if (cJSON_AddNullToObject(e, "track") == NULL) {
+        goto done;
+    }
+    if (cur->device != NULL) {
+        t = cJSON_Duplicate(cur->device, 1);
+        if (t == NULL || !cJSON_AddItemToObject(e, "device", t)) {
+            cJSON_Delete(t);
+            goto done;
+        }
+    } else if (cJSON_AddNullToObject(e, "device") == NULL) {
+        goto done;
+    }
+    if (add_str_or_null(e, "previous_track_id", prev_id) < 0)
+        goto done;
+    text = cJSON_PrintUnformatted(e);
+done:
+    cJSON_Delete(e);
+    return text;
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+int pb_diff(const struct pb_state *prev, const struct pb_state *cur, const char *user,
+            long long at_ms, char **events)
+{
+    static const struct pb_state unknown; /* const: no mutable global state */
+    const char *type = NULL, *prev_id = NULL;
+    int n = 0, with_track = 1;
+
+    if (cur == NULL || !cur->known)
+        return 0;
+    if (prev == NULL)
+        prev = &unknown;
+
+    if (!prev->known || !prev->present) {
+        if (cur->present)
+            type = "playback_started";
+    } else if (!cur->present) {
+        type = "playback_stopped";
+        with_track = 0;
+        prev_id = prev->item_key;
+    } else if (strcmp(nz(prev->item_key), nz(cur->item_key)) != 0) {
+        type = "track_changed";
+        prev_id = prev->item_key;
+    } else if (prev->is_playing && !cur->is_playing) {
+        type = "playback_paused";
+    } else if (!prev->is_playing && cur->is_playing) {
+        type = "playback_resumed";
+    }
+    if (type != NULL) {
+        events[n] = make_event(type, user, at_ms, cur, with_track, prev_id);
+        if (events[n] != NULL)
+            n++;
+    }
+    /* An absent device (currently-playing often omits it) is not a change. */
+    if (prev->device_id != NULL && cur->device_id != NULL
+        && strcmp(prev->device_id, cur->device_id) != 0) {
+        events[n] = make_event("device_changed", user, at_ms, cur, 1, NULL);
+        if (events[n] != NULL)
+            n++;
+    }
+    return n;
+}
+
+char *pb_event_simple(const char *type, const char *user, long long at_ms, const char *reason)
+{
+    cJSON *e = cJSON_CreateObject();
+    char *text = NULL;
+
+    if (e == NULL || add_str_or_null(e, "type", type) < 0 || add_str_or_null(e, "user", user) < 0
+        || cJSON_AddNumberToObject(e, "at", (double)at_ms) == NULL
+        || add_str_or_null(e, "reason", reason) < 0)
+        goto done;
+    text = cJSON_PrintUnformatted(e);
+done:
+    cJSON_Delete(e);
+    return text;
+}
+
+/* ------------------------------------------------------------- polling */
+
+/* backoff is start * 2^n capped at cap, without overflow. */
+static long long backoff(long long start, int n, long long cap)
+{
+    long long v = start > 0 ? start : 1;
+    int i;
+
+    for (i = 0; i < n && v < cap; i++)
+        v = v > cap / 2 ? cap : v * 2;
+    return v < cap ? v : cap;
+}
+
+long long pb_next_delay_ms(const struct pb_state *cur, long long base_ms, long long paused_ms,
+                           long long paused_max_ms, long long idle_max_ms, int idle_polls)
+{
+    long long remaining, d;
+
+    if (idle_polls < 0)
+        idle_polls = 0;
+    if (cur == NULL || !cur->known)
+        return base_ms;
+    if (!cur->present)
+        return backoff(base_ms, idle_polls, idle_max_ms);
+    if (!cur->is_playing)
+        return backoff(paused_ms, idle_polls, paused_max_ms);
+    if (cur->duration_ms <= 0)
+        return base_ms;
+    /* Both are clamped to [0, PB_MS_MAX] by pb_parse/decode, but a state
+     * built by hand may hold anything: do the sums without overflow. */
+    remaining = cur->progress_ms >= 0 && cur->progress_ms <= cur->duration_ms
+                    ? cur->duration_ms - cur->progress_ms
+                    : cur->progress_ms < 0 ? cur->duration_ms : 0;
+    d = remaining > LLONG_MAX - PB_END_MARGIN_MS ? LLONG_MAX : remaining + PB_END_MARGIN_MS;
+    if (base_ms < d)
+        d = base_ms;
+    return d < PB_MIN_DELAY_MS ? PB_MIN_DELAY_MS : d;
+}
+
+/* -------------------------------------------------------------- history */
+
+cJSON *pb_item_track(const struct js_val *item, char *err, size_t errlen)
+{
+    struct js_val v[F_N];
+    struct pb_state s;
+    struct pbx x;
+    cJSON *track;
+
+    memset(&s, 0, sizeof s);
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (item == NULL || item->type != JS_OBJECT) {
+        errbuf_set(err, errlen, "item: not an object");
+        return NULL;
+    }
+    js_lookup_fields(item, item_fields, v);
+    pbx_init(&x, item->n);
+    if (parse_item(&x, v, NULL, &s, err, errlen) < 0) {
+        pbx_free(&x);
+        pb_state_free(&s);
+        return NULL;
+    }
+    pbx_free(&x);
+    track = s.track;
+    s.track = NULL;
+    pb_state_free(&s);
+    return track;
+}

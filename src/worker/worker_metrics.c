@@ -1,0 +1,136 @@
+/* worker_metrics.c: the worker's metrics (see include/worker/worker_metrics.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include "worker/worker_metrics.h"
+#include "http/metrics.h"
+
+struct worker_metrics {
+    struct metrics *m;
+    struct metrics_http *http;
+    struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *budget, *claim_s,
+        *poll_s, *lag_s, *inflight, *reconnects;
+};
+
+static const char *const outcomes[] = {"ok", "nothing", "error", "rate_limited", "quota_exceeded",
+                                       "reauth_required", "not_registered", "invalid_client",
+                                       "released"};
+
+struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errlen)
+{
+    static const double lag_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60};
+    size_t nb;
+    const double *lb = metrics_latency_buckets(&nb);
+    struct worker_metrics *w;
+
+    err[0] = '\0';
+    if (c->metrics_listen[0] == '\0')
+        return NULL;
+    w = calloc(1, sizeof *w);
+    if (w == NULL || (w->m = metrics_new()) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    w->polls = metrics_counter(w->m, "spotwatch_polls_total", "Polls finished, by outcome.", "outcome");
+    w->events = metrics_counter(w->m, "spotwatch_events_total", "Events published, by type.", "type");
+    w->refreshes = metrics_counter(w->m, "spotwatch_token_refreshes_total", "Token refreshes, by outcome.",
+                                   "outcome");
+    w->rl429 = metrics_counter(w->m, "spotwatch_rate_limited_total", "429 answers from Spotify, by app.", "app");
+    w->blocked = metrics_counter(w->m, "spotwatch_app_blocked_seconds_total",
+                                 "Seconds this worker found each app blocked.", "app");
+    w->budget = metrics_gauge(w->m, "spotwatch_app_budget_effective",
+                              "Effective calls per window allowed per app (0 = unlimited).", "app");
+    w->claim_s = metrics_histogram(w->m, "spotwatch_claim_duration_seconds", "claim.lua round trips.",
+                                   NULL, lb, nb);
+    w->poll_s = metrics_histogram(w->m, "spotwatch_poll_duration_seconds", "Spotify poll requests.",
+                                  NULL, lb, nb);
+    w->lag_s = metrics_histogram(w->m, "spotwatch_schedule_lag_seconds",
+                                 "How late polls start after falling due.", NULL, lag_buckets,
+                                 sizeof lag_buckets / sizeof lag_buckets[0]);
+    w->inflight = metrics_gauge(w->m, "spotwatch_inflight_requests", "HTTP requests in flight.", NULL);
+    w->reconnects = metrics_counter(w->m, "spotwatch_redis_reconnects_total",
+                                    "Times the Redis link came back.", NULL);
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
+        metrics_inc(w->polls, outcomes[i], 0);
+    w->http = metrics_http_start(c->metrics_listen, err, errlen);
+    if (w->http == NULL)
+        goto fail;
+    return w;
+fail:
+    wm_free(w);
+    return NULL;
+}
+
+void wm_free(struct worker_metrics *w)
+{
+    if (w == NULL)
+        return;
+    metrics_http_stop(w->http);
+    metrics_free(w->m);
+    free(w);
+}
+
+void wm_poll(struct worker_metrics *w, const char *outcome, double seconds)
+{
+    if (w == NULL)
+        return;
+    metrics_inc(w->polls, outcome, 1);
+    if (seconds >= 0)
+        metrics_observe(w->poll_s, NULL, seconds);
+}
+
+void wm_event(struct worker_metrics *w, const char *type)
+{
+    if (w)
+        metrics_inc(w->events, type, 1);
+}
+
+void wm_refresh(struct worker_metrics *w, const char *outcome)
+{
+    if (w)
+        metrics_inc(w->refreshes, outcome, 1);
+}
+
+void wm_rate_limited(struct worker_metrics *w, const char *app)
+{
+    if (w)
+        metrics_inc(w->rl429, app, 1);
+}
+
+void wm_blocked(struct worker_metrics *w, const char *app, double seconds)
+{
+    if (w)
+        metrics_inc(w->blocked, app, seconds);
+}
+
+void wm_budget(struct worker_metrics *w, const char *app, double calls)
+{
+    if (w)
+        metrics_set(w->budget, app, calls);
+}
+
+void wm_claim(struct worker_metrics *w, double seconds)
+{
+    if (w)
+        metrics_observe(w->claim_s, NULL, seconds);
+}
+
+void wm_lag(struct worker_metrics *w, double seconds)
+{
+    if (w)
+        metrics_observe(w->lag_s, NULL, seconds < 0 ? 0 : seconds);
+}
+
+void wm_tick(struct worker_metrics *w, int inflight, long reconnects, int redis_up)
+{
+    char *text;
+    size_t len;
+    if (w == NULL)
+        return;
+    metrics_set(w->inflight, NULL, inflight);
+    metrics_set(w->reconnects, NULL, (double)reconnects);
+    if (metrics_render(w->m, &text, &len) == 0) {
+        metrics_http_publish(w->http, text, len);
+        free(text);
+    }
+    metrics_http_health(w->http, redis_up, redis_up ? NULL : "Redis link down");
+}
