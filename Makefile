@@ -31,7 +31,7 @@ endif
 # every object lands in build/<folder>/<name>.o.
 SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c \
        src/base/keyring_file.c src/base/histogram.c \
-       src/redis/key_schema.c src/redis/scripts.c src/redis/redis_async.c src/redis/redis_sync.c \
+       src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
        src/http/httpc.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/playback.c src/spotify/recently_played.c src/spotify/token.c \
        src/worker/worker.c src/worker/worker_metrics.c \
@@ -57,15 +57,26 @@ build/%.o: src/%.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Lua scripts are embedded so an installed binary needs no files beside it.
-# A line "--@include lib/<name>.lua" is replaced by that file (Redis scripts
-# cannot load modules); tests/integration/harness.py's lua_source does the same.
-build/scripts_gen.c: $(LUA) $(LUA_LIB) Makefile
+# A line "--@include <name>.lua" is replaced by lua/<name>.lua, or else by
+# build/lua/<name>.lua (generated: contract.lua, the Lua side of
+# include/redis/script_contract.h). Redis scripts cannot load modules;
+# tests/integration/harness.py's lua_source does the same.
+build/script_contract_lua: src/redis/script_contract_lua.c include/redis/script_contract.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $<
+
+build/lua/contract.lua: build/script_contract_lua
+	@mkdir -p build/lua
+	build/script_contract_lua > $@
+
+build/scripts_gen.c: $(LUA) $(LUA_LIB) build/lua/contract.lua Makefile
 	@mkdir -p build
 	@{ echo '/* generated from lua/ by the Makefile: do not edit */'; \
 	  for f in $(LUA); do \
 	    n=$$(basename $$f .lua); \
 	    echo "const char script_src_$$n[] ="; \
-	    awk '/^--@include /{ f = "lua/" $$2; while ((getline l < f) > 0) print l; close(f); next } { print }' $$f | \
+	    awk '/^--@include /{ f = "lua/" $$2; if ((getline l < f) <= 0) f = "build/lua/" $$2; else print l; \
+	                         while ((getline l < f) > 0) print l; close(f); next } { print }' $$f | \
 	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/'; \
 	    echo ';'; \
 	  done; } > $@

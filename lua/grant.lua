@@ -8,24 +8,13 @@
 -- blocked (another worker may have recorded a 429 since the claim), and a
 -- call the claim did not pay for is taken from the same budget and quota.
 --
--- KEYS[1] <p>{<app>}:rl     HASH limiter state (blocked_until, budget_eff, q<hour>)
--- KEYS[2] <p>{<app>}:calls  ZSET the sliding log of granted calls
--- KEYS[3] <p>{<app>}:app    HASH the app (budget_30s, window_ms, quota_24h, mode)
--- ARGV[1] 1: a call beyond those the claim granted (counted now); 0: the
---         claim already counted it (only the block is checked)
--- ARGV[2] a unique tag for the log entry ("<fence>:<user>:<n>")
--- ARGV[3] default budget per window (0 = unlimited), when the app sets none
--- ARGV[4] default 24 h quota for development-mode apps (0 = none)
---
--- Returns {code, until_ms, now_ms}:
---   code 0: the call may leave now (until_ms 0)
---   code 1: the app is blocked by a 429 until until_ms
---   code 2: the budget is spent until until_ms
---   code 3: the 24 h quota is spent until until_ms
+-- KEYS, ARGV and the reply are named in include/redis/script_contract.h
+-- (GRANT_*); the limiter's codes are LIMIT_* there.
 
+--@include contract.lua
 --@include lib/limiter.lua
 
-local rl_key, calls_key, app_key = KEYS[1], KEYS[2], KEYS[3]
+local rl_key, calls_key, app_key = KEYS[GRANT_KEY.RL], KEYS[GRANT_KEY.CALLS], KEYS[GRANT_KEY.APP]
 local HOUR_MS = 3600000
 
 local t = redis.call('TIME')
@@ -34,15 +23,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rl = redis.call('HMGET', rl_key, 'blocked_until', 'budget_eff')
 local blocked_until = tonumber(rl[1] or '0') or 0
 if blocked_until > now then
-    return {1, blocked_until, now}
+    return grant_reply{code = LIMIT_BLOCKED, until_ms = blocked_until, now_ms = now}
 end
-if ARGV[1] ~= '1' then
-    return {0, 0, now}
+if ARGV[GRANT_ARG.EXTRA] ~= '1' then
+    return grant_reply{code = LIMIT_OK, now_ms = now}
 end
 
 local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
-local budget = tonumber(app[1] or '') or tonumber(ARGV[3])
-local quota = tonumber(app[2] or '') or tonumber(ARGV[4])
+local budget = tonumber(app[1] or '') or tonumber(ARGV[GRANT_ARG.BUDGET_DEFAULT])
+local quota = tonumber(app[2] or '') or tonumber(ARGV[GRANT_ARG.QUOTA_DEFAULT])
 if app[3] ~= 'development' then quota = 0 end
 local window_ms = tonumber(app[4] or '') or 30000
 local keep_ms = log_keep_ms(window_ms)
@@ -53,7 +42,7 @@ if budget > 0 then
     redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
     if redis.call('ZCARD', calls_key) >= budget then
         local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
-        return {2, tonumber(oldest[2]) + keep_ms + 1, now}
+        return grant_reply{code = LIMIT_BUDGET, until_ms = tonumber(oldest[2]) + keep_ms + 1, now_ms = now}
     end
 end
 
@@ -70,12 +59,12 @@ if quota > 0 then
         used = used + c
     end
     if used >= quota then
-        return {3, ((oldest_hour or hour) + 24) * HOUR_MS, now}
+        return grant_reply{code = LIMIT_QUOTA, until_ms = ((oldest_hour or hour) + 24) * HOUR_MS, now_ms = now}
     end
     redis.call('HINCRBY', rl_key, 'q' .. hour, 1)
 end
 
 if budget > 0 then
-    redis.call('ZADD', calls_key, now, now .. ':' .. ARGV[2])
+    redis.call('ZADD', calls_key, now, now .. ':' .. ARGV[GRANT_ARG.TAG])
 end
-return {0, 0, now}
+return grant_reply{code = LIMIT_OK, now_ms = now}

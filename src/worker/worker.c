@@ -34,6 +34,7 @@
 #include "base/log.h"
 #include "spotify/playback.h"
 #include "redis/redis_async.h"
+#include "redis/script_contract.h"
 #include "redis/scripts.h"
 #include "base/keyring_file.h"
 #include "spotify/token.h"
@@ -462,14 +463,14 @@ static void job_finish(struct job *j, struct outcome *o)
 static void on_grant(struct redis_async *l, redisReply *r, void *ud)
 {
     struct job *j = ud;
+    struct grant_reply g;
     struct outcome o;
     (void)l;
     if (r == NULL) {
         job_free(j);   /* link lost: the lease expires, the user is polled again */
         return;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER &&
-        r->element[0]->integer == 0) {
+    if (sc_parse(r, 0, sc_grant_reply, GRANT_REPLY_N, &g) == 0 && g.code == LIMIT_OK) {
         j->granted = 1;
         if (j->gate_refresh)
             job_refresh(j);
@@ -509,9 +510,17 @@ static int job_gate(struct job *j, int refresh)
     snprintf(tag, sizeof tag, "%s:%s:%d", j->fence, j->user, j->calls);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
     snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
-    const char *argv[] = {j->app->k.rl, j->app->k.calls, j->app->k.app,
-                          j->calls < j->prepaid ? "0" : "1", tag, budget, quota};
-    if (redis_async_eval(w->redis, SCRIPT_GRANT, 3, 7, argv, NULL, on_grant, j) != 0)
+    const char *argv[GRANT_KEY_N + GRANT_ARG_N];
+    const char **arg = argv + GRANT_KEY_N;
+    argv[GRANT_KEY_RL] = j->app->k.rl;
+    argv[GRANT_KEY_CALLS] = j->app->k.calls;
+    argv[GRANT_KEY_APP] = j->app->k.app;
+    arg[GRANT_ARG_EXTRA] = j->calls < j->prepaid ? "0" : "1";
+    arg[GRANT_ARG_TAG] = tag;
+    arg[GRANT_ARG_BUDGET_DEFAULT] = budget;
+    arg[GRANT_ARG_QUOTA_DEFAULT] = quota;
+    if (redis_async_eval(w->redis, SCRIPT_GRANT, GRANT_KEY_N, GRANT_KEY_N + GRANT_ARG_N, argv, NULL, on_grant,
+                         j) != 0)
         job_free(j);
     return 1;
 }

@@ -82,12 +82,17 @@ class TestFailure(AssertionError):
 
 def lua_source(name):
     """The text of lua/<name>.lua as the binary embeds it: each
-    "--@include lib/<x>.lua" line replaced by that file (the Makefile's rule)."""
+    "--@include <x>.lua" line replaced by lua/<x>.lua or build/lua/<x>.lua
+    (the Makefile's rule)."""
     out = []
     with open(os.path.join(ROOT, "lua", name + ".lua")) as f:
         for line in f:
             if line.startswith("--@include "):
-                with open(os.path.join(ROOT, "lua", line.split()[1])) as lib:
+                name = line.split()[1]
+                path = os.path.join(ROOT, "lua", name)
+                if not os.path.exists(path):   # generated: build/lua/contract.lua
+                    path = os.path.join(ROOT, "build", "lua", name)
+                with open(path) as lib:
                     out.append(lib.read())
             else:
                 out.append(line)

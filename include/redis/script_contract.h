@@ -1,0 +1,118 @@
+#ifndef SW_SCRIPT_CONTRACT_H
+#define SW_SCRIPT_CONTRACT_H
+/* script_contract: the one contract between the C code and the Lua scripts
+ * of lua/. Every script's KEYS, ARGV and reply fields are named here, once;
+ * nothing else in C or Lua may use a position.
+ *
+ * For a script S (upper-case tag) five lists are defined, each taking an
+ * expander X and a prefix p:
+ *   S_KEYS(X, p)         X(p, NAME)        KEYS, in order
+ *   S_ARGS(X, p)         X(p, NAME)        ARGV, in order
+ *   S_GROUP_ARGS(X, p)   X(p, NAME)        a group of ARGV repeated per item
+ *                                           after the fixed ARGV (empty: none)
+ *   S_REPLY(X, p)        X(p, name, KIND)  the reply array's fixed head
+ *   S_GROUP_REPLY(X, p)  X(p, name, KIND)  a group repeated per item after the
+ *                                           head (empty: none)
+ * KIND is INT (a Redis integer, or a decimal string) or STR (a bulk string;
+ * nil reads as "").
+ *
+ * From these lists:
+ *   C   enum s_key { S_KEY_NAME..., S_KEY_N }, enum s_arg { S_ARG_NAME...,
+ *       S_ARG_N }, enum s_group_arg { S_GROUP_ARG_NAME..., S_GROUP_ARG_N },
+ *       struct s_reply and struct s_group_reply with one typed member per
+ *       field, and the spec tables sc_parse reads them with (SC_DECLARE).
+ *   Lua build/lua/contract.lua, generated at build time by
+ *       src/redis/script_contract_lua.c and spliced into each script by
+ *       "--@include contract.lua": tables S_KEY, S_ARG and S_GROUP_ARG (1-based
+ *       positions; S_GROUP_ARG.N is the group's size) and functions
+ *       s_reply{name = value, ...} and s_group_reply(out, {name = value, ...})
+ *       that lay a reply out in this order (a missing value becomes 0 or "").
+ * Changing a field is one edit here plus the code that uses it. */
+
+#include <stddef.h>
+
+/* ------------------------------------------------------------ grant.lua --- */
+/* grant.lua: permission for one more call of a job already claimed. */
+#define GRANT_KEYS(X, p) \
+    X(p, RL)             /* <p>{<app>}:rl     HASH limiter state */ \
+    X(p, CALLS)          /* <p>{<app>}:calls  ZSET sliding log of granted calls */ \
+    X(p, APP)            /* <p>{<app>}:app    HASH the app */
+#define GRANT_ARGS(X, p) \
+    X(p, EXTRA)          /* "1": a call the claim did not count (count it); "0": check the block only */ \
+    X(p, TAG)            /* unique log entry tag "<fence>:<user>:<n>" */ \
+    X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \
+    X(p, QUOTA_DEFAULT)  /* 24 h quota of development apps when the app sets none (0 = none) */
+#define GRANT_GROUP_ARGS(X, p)
+#define GRANT_REPLY(X, p) \
+    X(p, code, INT)      /* LIMIT_* below */ \
+    X(p, until_ms, INT)  /* when the refusal ends (0 when granted) */ \
+    X(p, now_ms, INT)    /* Redis' clock */
+#define GRANT_GROUP_REPLY(X, p)
+
+/* The limiter's answer codes (claim.lua, grant.lua). */
+enum limit_code {
+    LIMIT_OK = 0,        /* granted */
+    LIMIT_BLOCKED = 1,   /* a 429 blocks the app until until_ms */
+    LIMIT_BUDGET = 2,    /* the window's budget is spent until until_ms */
+    LIMIT_QUOTA = 3,     /* the 24 h quota is spent until until_ms */
+};
+
+/* Every script, as (upper-case tag, lower-case name): the generator and the
+ * declarations below walk this list. */
+#define SC_SCRIPTS(X) \
+    X(GRANT, grant)
+
+/* ------------------------------------------------------------ machinery --- */
+
+enum sc_kind { SC_INT, SC_STR };
+
+/* sc_str: a view into a reply, valid while the reply is (copy what you keep). */
+struct sc_str {
+    const char *s;   /* never NULL; "" for nil */
+    size_t len;
+};
+
+/* sc_field: one reply field, as sc_parse reads it into a struct. */
+struct sc_field {
+    const char *name;
+    enum sc_kind kind;
+    size_t offset;
+};
+
+#define SC_T_INT long long
+#define SC_T_STR struct sc_str
+#define SC_ENUM(p, n) p##_##n,
+#define SC_MEMBER(p, n, k) SC_T_##k n;
+#define SC_SPEC(p, n, k) {#n, SC_##k, offsetof(struct p, n)},
+
+/* SC_DECLARE(S, s) declares S's enums and reply structs, and the spec
+ * tables (sc_<s>_reply, sc_<s>_group_reply) with their lengths. */
+#define SC_DECLARE(S, s)                                                             \
+    enum s##_key { S##_KEYS(SC_ENUM, S##_KEY) S##_KEY_N };                         \
+    enum s##_arg { S##_ARGS(SC_ENUM, S##_ARG) S##_ARG_N };                         \
+    enum s##_group_arg { S##_GROUP_ARGS(SC_ENUM, S##_GROUP_ARG) S##_GROUP_ARG_N }; \
+    struct s##_reply { S##_REPLY(SC_MEMBER, ) char sc_end_; };                     \
+    struct s##_group_reply { S##_GROUP_REPLY(SC_MEMBER, ) char sc_end_; };         \
+    static const struct sc_field sc_##s##_reply[] = {                              \
+        S##_REPLY(SC_SPEC, s##_reply){NULL, SC_INT, 0}};                           \
+    static const struct sc_field sc_##s##_group_reply[] = {                        \
+        S##_GROUP_REPLY(SC_SPEC, s##_group_reply){NULL, SC_INT, 0}};               \
+    enum { S##_REPLY_N = sizeof sc_##s##_reply / sizeof sc_##s##_reply[0] - 1,     \
+           S##_GROUP_REPLY_N =                                                     \
+               sizeof sc_##s##_group_reply / sizeof sc_##s##_group_reply[0] - 1 };
+
+SC_SCRIPTS(SC_DECLARE)
+
+struct redisReply;
+
+/* sc_parse reads the n fields of spec from the reply array r, starting at
+ * element first, into the struct at out. Returns 0, or -1 when r is not an
+ * array, is too short, or a field has the wrong type (out is then
+ * unspecified). */
+int sc_parse(const struct redisReply *r, size_t first, const struct sc_field *spec, int n, void *out);
+
+/* sc_groups returns how many whole groups of size group_n follow a head of
+ * head_n elements in the array r (0 if r is not an array, or group_n is 0). */
+size_t sc_groups(const struct redisReply *r, int head_n, int group_n);
+
+#endif
