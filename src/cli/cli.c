@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 #include "cli/cli.h"
+#include "worker/worker.h"
 #include "serve/connect_link.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
@@ -22,8 +23,6 @@
 #define REFRESH_LIFETIME_MS (180LL * 24 * 3600 * 1000)
 #define REFRESH_WARN_MS (14LL * 24 * 3600 * 1000)
 #define NEAR_EXPIRY_LIST 20     /* users named by status (all are counted) */
-#define CRED_RELOAD_MS 7000     /* workers reread an app's credentials at least this often */
-#define WORKER_DEAD_MS 0
 
 /* opt: one `--name value` option of a command. */
 struct opt {
@@ -243,7 +242,7 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     redisReply *bl = redisCommand(r, "HMGET %s block_reason blocked_until", k.rl);
     if (bl && bl->type == REDIS_REPLY_ARRAY && bl->elements == 2 && bl->element[0]->str &&
         strcmp(bl->element[0]->str, "invalid_client") == 0 && bl->element[1]->str) {
-        long long until = redis_now_ms(r) + CRED_RELOAD_MS;
+        long long until = redis_now_ms(r) + WORKER_CRED_RELOAD_MS;
         if (strtoll(bl->element[1]->str, NULL, 10) > until) {
             snprintf(num, sizeof num, "%lld", until);
             const char *b[] = {"HSET", k.rl, "blocked_until", num};

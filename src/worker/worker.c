@@ -41,8 +41,6 @@
 
 #define IDLE_CLAIM_S 0.1        /* longest sleep of an app with nothing due */
 #define BLOCKED_CLAIM_S 1.0     /* recheck of a blocked app (costs one HGET) */
-#define HEARTBEAT_S 1.0
-#define APPS_REFRESH_TICKS 5    /* heartbeats between reloads of the app list */
 #define TRIM_TICKS 10           /* heartbeats between returns of free heap to the system */
 #define WORKER_TTL_MS 5000
 #define INVALID_CLIENT_BLOCK_MS 300000
@@ -1396,7 +1394,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     if (!redis_async_up(w->redis))
         return;
     heartbeat(w);
-    if (++w->beats % APPS_REFRESH_TICKS == 0)
+    if (++w->beats % WORKER_APPS_RELOAD_BEATS == 0)
         refresh_apps(w);
 #ifdef __GLIBC__
     /* A burst (an app released from a 429 block with every user overdue)
@@ -1515,7 +1513,7 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
 
     ev_timer_init(&w.tick, on_tick, 0, 0);
     w.tick.data = &w;
-    ev_timer_init(&w.heartbeat, on_heartbeat, HEARTBEAT_S, HEARTBEAT_S);
+    ev_timer_init(&w.heartbeat, on_heartbeat, WORKER_HEARTBEAT_MS / 1000.0, WORKER_HEARTBEAT_MS / 1000.0);
     w.heartbeat.data = &w;
     ev_timer_start(w.loop, &w.heartbeat);
     ev_timer_init(&w.grace, on_grace, 0, 0);
