@@ -36,14 +36,7 @@
 -- due_ms (when it fell due, for the schedule lag), backfill_cursor (ms; ""
 -- unless kind is "backfill").
 --
--- The rate limit is a sliding log rather than GCRA: Spotify counts calls in a
--- rolling 30 s window, and only a log of the calls in that window can promise
--- never to exceed it; its size is bounded by the budget itself. The window is
--- 30 s unless the app sets window_ms (`app add --window-ms`; tests use short
--- windows to run many of them quickly). A call stays in the log a guard
--- (1 % of the window, at least 250 ms) longer than the window: we log when a
--- call is granted, Spotify counts when it arrives, and a new call must not
--- arrive while Spotify still counts the one it replaces.
+-- The limiter (sliding log, adaptive budget, 24 h quota) is lua/lib/limiter.lua.
 
 --@include lib/limiter.lua
 
@@ -53,10 +46,10 @@ local want = tonumber(ARGV[2])
 local lease_ms = tonumber(ARGV[3])
 local margin_ms = tonumber(ARGV[5])
 local backfill_ms = tonumber(ARGV[8] or '0') or 0
-local HOUR_MS = 3600000
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local L = limiter_new(rl_key, calls_key, app_key, ARGV[6], ARGV[7], now)
 
 -- (a) Leases of dead workers return to the schedule, due at once.
 local expired = redis.call('ZRANGEBYSCORE', lease_key, '-inf', now, 'LIMIT', 0, 256)
@@ -67,55 +60,30 @@ for _, u in ipairs(expired) do
     end
 end
 
--- (b) The limiter: a blocked app costs one HGET, not a scan of its users.
-local rl = redis.call('HMGET', rl_key, 'blocked_until', 'budget_eff')
-local blocked_until = tonumber(rl[1] or '0') or 0
-if blocked_until > now then
+-- (b) The limiter: a blocked app costs one HMGET, not a scan of its users.
+local blocked_until = limiter_blocked(L)
+if blocked_until then
     return {1, blocked_until, now}
 end
-
-local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
-local budget = tonumber(app[1] or '') or tonumber(ARGV[6])
-local quota = tonumber(app[2] or '') or tonumber(ARGV[7])
-if app[3] ~= 'development' then quota = 0 end
-local window_ms = tonumber(app[4] or '') or 30000
-local keep_ms = log_keep_ms(window_ms)
-local eff = tonumber(rl[2] or '')
-if budget > 0 and eff and eff < budget then budget = math.max(1, math.floor(eff)) end
 
 local n = want
 -- room: the calls the limiter still allows (nil = unlimited); when it runs
 -- out before the batch is full, {room_code, room_wake} says until when.
 local room, room_code, room_wake, room_all = nil, 0, 0, false
-if budget > 0 then
-    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
-    local inlog = redis.call('ZCARD', calls_key)
-    local left = budget - inlog
+local left, inlog = limiter_room(L)
+if left then
     if left <= 0 then
-        local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
-        return {2, tonumber(oldest[2]) + keep_ms + 1, now}
+        return {2, limiter_room_wake(L), now}
     end
     room, room_code, room_all = left, 2, inlog == 0
 end
-
-local hour = math.floor(now / HOUR_MS)
-if quota > 0 then
-    local fields = {}
-    for i = 0, 23 do fields[#fields + 1] = 'q' .. (hour - i) end
-    local counts = redis.call('HMGET', rl_key, unpack(fields))
-    local used = 0
-    local oldest_hour = nil
-    for i = 24, 1, -1 do
-        local c = tonumber(counts[i] or '0') or 0
-        if c > 0 and oldest_hour == nil then oldest_hour = hour - (i - 1) end
-        used = used + c
+local quota_left, quota_used, quota_wake = limiter_quota(L)
+if quota_left then
+    if quota_left <= 0 then
+        return {3, quota_wake, now}
     end
-    redis.call('HDEL', rl_key, 'q' .. (hour - 24), 'q' .. (hour - 25))
-    if used >= quota then
-        return {3, (oldest_hour + 24) * HOUR_MS, now}
-    end
-    if room == nil or quota - used < room then
-        room, room_code, room_wake, room_all = quota - used, 3, ((oldest_hour or hour) + 24) * HOUR_MS, used == 0
+    if room == nil or quota_left < room then
+        room, room_code, room_wake, room_all = quota_left, 3, quota_wake, quota_used == 0
     end
 end
 if room and room < n then n = room end
@@ -199,11 +167,9 @@ for i = 1, #due, 2 do
             else
                 redis.call('HSET', key, 'fence', fence, 'lease_owner', ARGV[4])
             end
-            if budget > 0 then
-                redis.call('ZADD', calls_key, now, now .. ':' .. fence .. ':' .. u)
-                if cost == 2 then
-                    redis.call('ZADD', calls_key, now, now .. ':' .. fence .. ':' .. u .. ':t')
-                end
+            limiter_take(L, fence .. ':' .. u)
+            if cost == 2 then
+                limiter_take(L, fence .. ':' .. u .. ':t')
             end
             spent = spent + cost
             out[#out + 1] = u
@@ -227,14 +193,11 @@ end
 for i = 1, #leased, 1000 do
     redis.call('ZADD', lease_key, unpack(leased, i, math.min(i + 999, #leased)))
 end
-if quota > 0 and spent > 0 then
-    redis.call('HINCRBY', rl_key, 'q' .. hour, spent)
-end
+limiter_count(L, spent)
 if full and #out == 3 then
     -- Nothing taken: the first in line needs more room than is left.
     if room_code == 2 then
-        local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
-        room_wake = tonumber(oldest[2] or now) + keep_ms + 1
+        room_wake = limiter_room_wake(L)
     end
     return {room_code, room_wake, now}
 end

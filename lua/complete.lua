@@ -85,65 +85,12 @@ local function count(field, n)
     counts[field] = (counts[field] or 0) + n
 end
 local leases_done, due_set, due_gone = {}, {}, {}
-local rl, app_budget, rl_dirty = nil, nil, {}
-local function limiter()
-    if not rl then
-        local r = redis.call('HMGET', rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling')
-        rl = {blocked_until = tonumber(r[1] or '0') or 0, eff = tonumber(r[2] or ''),
-              ceiling = tonumber(r[3] or '')}
-    end
-    return rl
-end
-local function budget_window()
-    if not app_budget then
-        local a = redis.call('HMGET', app_key, 'budget_30s', 'window_ms')
-        app_budget = {budget = tonumber(a[1] or '') or default_budget, window_ms = tonumber(a[2] or '') or 30000}
-    end
-    return app_budget
-end
-
--- The limiter: a window is never shortened by a later, shorter Retry-After.
+local L = limiter_new(rl_key, calls_key, app_key, default_budget, 0, now)
 local function block(ms, reason, capped)
-    local l = limiter()
-    local until_ms = now + ms
-    local old = l.blocked_until
-    if until_ms > old then
-        l.blocked_until = until_ms
-        rl_dirty.blocked_until, rl_dirty.block_reason, rl_dirty.blocked_at = until_ms, reason, now_s
-    end
-    count('blocks_' .. reason, 1)
-    if capped then
-        rl_dirty.retry_after_capped_at = now_s
-    end
-    if reason ~= 'rate_limited' then
-        return
-    end
-    -- Multiplicative decrease: the budget that drew a 429 was too high.
-    count('r429', 1)
-    local b = budget_window()
-    if b.budget <= 0 then
-        return
-    end
-    l.eff, l.ceiling = aimd_decrease(l.eff or b.budget, l.ceiling, old <= now, calls_key, b.window_ms, now)
-    l.aimd_dirty = true
+    limiter_block(L, ms, reason, capped, count)
 end
-
--- Additive increase: about +1 call per window of successful calls.
 local function succeeded()
-    local l = limiter()
-    if not l.eff then
-        return
-    end
-    local budget = budget_window().budget
-    if l.ceiling and l.eff >= l.ceiling - 1 and l.eff < l.ceiling + 1 then
-        l.eff = l.eff + 1 / (16 * l.eff)
-    else
-        l.eff = l.eff + 1 / l.eff
-    end
-    if budget <= 0 or l.eff >= budget then
-        l.eff, l.ceiling = nil, nil
-    end
-    l.aimd_dirty = true
+    limiter_succeeded(L)
 end
 
 local function complete(user_key, a, i)
@@ -266,25 +213,5 @@ end
 for field, n in pairs(counts) do
     redis.call('HINCRBY', stats_key, field, n)
 end
-if rl then
-    local set = {}
-    for f, v in pairs(rl_dirty) do
-        set[#set + 1], set[#set + 2] = f, v
-    end
-    if rl.aimd_dirty then
-        if rl.eff then
-            set[#set + 1], set[#set + 2] = 'budget_eff', tostring(rl.eff)
-            if rl.ceiling then
-                set[#set + 1], set[#set + 2] = 'budget_ceiling', rl.ceiling
-            else
-                redis.call('HDEL', rl_key, 'budget_ceiling')
-            end
-        else
-            redis.call('HDEL', rl_key, 'budget_eff', 'budget_ceiling')
-        end
-    end
-    if #set > 0 then
-        redis.call('HSET', rl_key, unpack(set))
-    end
-end
+limiter_save(L)
 return out

@@ -14,57 +14,27 @@
 --@include contract.lua
 --@include lib/limiter.lua
 
-local rl_key, calls_key, app_key = KEYS[GRANT_KEY.RL], KEYS[GRANT_KEY.CALLS], KEYS[GRANT_KEY.APP]
-local HOUR_MS = 3600000
-
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local L = limiter_new(KEYS[GRANT_KEY.RL], KEYS[GRANT_KEY.CALLS], KEYS[GRANT_KEY.APP],
+                      ARGV[GRANT_ARG.BUDGET_DEFAULT], ARGV[GRANT_ARG.QUOTA_DEFAULT], now)
 
-local rl = redis.call('HMGET', rl_key, 'blocked_until', 'budget_eff')
-local blocked_until = tonumber(rl[1] or '0') or 0
-if blocked_until > now then
+local blocked_until = limiter_blocked(L)
+if blocked_until then
     return grant_reply{code = LIMIT_BLOCKED, until_ms = blocked_until, now_ms = now}
 end
 if ARGV[GRANT_ARG.EXTRA] ~= '1' then
     return grant_reply{code = LIMIT_OK, now_ms = now}
 end
 
-local app = redis.call('HMGET', app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
-local budget = tonumber(app[1] or '') or tonumber(ARGV[GRANT_ARG.BUDGET_DEFAULT])
-local quota = tonumber(app[2] or '') or tonumber(ARGV[GRANT_ARG.QUOTA_DEFAULT])
-if app[3] ~= 'development' then quota = 0 end
-local window_ms = tonumber(app[4] or '') or 30000
-local keep_ms = log_keep_ms(window_ms)
-local eff = tonumber(rl[2] or '')
-if budget > 0 and eff and eff < budget then budget = math.max(1, math.floor(eff)) end
-
-if budget > 0 then
-    redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - keep_ms)
-    if redis.call('ZCARD', calls_key) >= budget then
-        local oldest = redis.call('ZRANGE', calls_key, 0, 0, 'WITHSCORES')
-        return grant_reply{code = LIMIT_BUDGET, until_ms = tonumber(oldest[2]) + keep_ms + 1, now_ms = now}
-    end
+local room = limiter_room(L)
+if room and room < 1 then
+    return grant_reply{code = LIMIT_BUDGET, until_ms = limiter_room_wake(L), now_ms = now}
 end
-
-local hour = math.floor(now / HOUR_MS)
-if quota > 0 then
-    local fields = {}
-    for i = 0, 23 do fields[#fields + 1] = 'q' .. (hour - i) end
-    local counts = redis.call('HMGET', rl_key, unpack(fields))
-    local used = 0
-    local oldest_hour = nil
-    for i = 24, 1, -1 do
-        local c = tonumber(counts[i] or '0') or 0
-        if c > 0 and oldest_hour == nil then oldest_hour = hour - (i - 1) end
-        used = used + c
-    end
-    if used >= quota then
-        return grant_reply{code = LIMIT_QUOTA, until_ms = ((oldest_hour or hour) + 24) * HOUR_MS, now_ms = now}
-    end
-    redis.call('HINCRBY', rl_key, 'q' .. hour, 1)
+local quota_left, _, quota_wake = limiter_quota(L)
+if quota_left and quota_left < 1 then
+    return grant_reply{code = LIMIT_QUOTA, until_ms = quota_wake, now_ms = now}
 end
-
-if budget > 0 then
-    redis.call('ZADD', calls_key, now, now .. ':' .. ARGV[GRANT_ARG.TAG])
-end
+limiter_count(L, 1)
+limiter_take(L, ARGV[GRANT_ARG.TAG])
 return grant_reply{code = LIMIT_OK, now_ms = now}

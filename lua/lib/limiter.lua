@@ -1,22 +1,137 @@
--- lib/limiter.lua: the limiter's arithmetic shared by the scripts that feed
--- it (spliced in at build time where a script says --@include; Redis
--- scripts cannot load modules).
+-- lib/limiter.lua: the app's rate limiter, whole: load, room, take, block
+-- and save, shared by claim.lua, grant.lua, complete.lua and oauth_slot.lua
+-- (spliced in at build time where a script says --@include; Redis scripts
+-- cannot load modules). The scripts only decide how many calls they want.
+--
+-- State, all in the app's hash tag:
+--   <p>{<app>}:rl     HASH blocked_until, block_reason, blocked_at,
+--                          retry_after_capped_at, budget_eff, budget_ceiling,
+--                          q<hour>: calls counted in that hour (24 h quota)
+--   <p>{<app>}:calls  ZSET the sliding log of granted calls
+--   <p>{<app>}:app    HASH budget_30s, window_ms, quota_24h, mode
+--
+-- The rate limit is a sliding log rather than GCRA: Spotify counts calls in
+-- a rolling window (30 s unless the app sets window_ms; tests use short
+-- windows to run many of them quickly), and only a log of the calls in that
+-- window can promise never to exceed it; its size is bounded by the budget
+-- itself. The adaptive budget (AIMD, budget_eff / budget_ceiling) is
+-- described in complete.lua's header. Reads happen on first use and writes
+-- of the rl hash are gathered until limiter_save, so a batch pays them once.
 
--- log_keep_ms: how long a granted call stays in the sliding log: the app's
--- window plus a guard (1 %, at least 250 ms), because we log a call when it
--- is granted and Spotify counts it when it arrives (claim.lua's header).
-local function log_keep_ms(window_ms)
-    return window_ms + math.max(250, math.floor(window_ms / 100))
+local LIMITER_WINDOW_MS = 30000
+local LIMITER_HOUR_MS = 3600000
+
+-- limiter_new: nothing is read yet. default_budget (0 = unlimited) and
+-- default_quota (0 = none) apply when the app sets none.
+local function limiter_new(rl_key, calls_key, app_key, default_budget, default_quota, now)
+    return {rl_key = rl_key, calls_key = calls_key, app_key = app_key, now = now,
+            default_budget = tonumber(default_budget) or 0, default_quota = tonumber(default_quota) or 0,
+            dirty = {}, aimd_dirty = false}
 end
 
--- aimd_decrease: the effective budget and ceiling after a 429 (the rule is
--- in complete.lua's header). first: the app was not blocked yet, so this
--- 429 opens an episode; the calls in the window are then counted from the
--- log. Returns the new effective budget and ceiling (nil: none learned).
-local function aimd_decrease(eff, ceiling, first, calls_key, window_ms, now)
+-- limiter_state: the rl hash's block and AIMD fields, read once.
+local function limiter_state(L)
+    if L.blocked_until == nil then
+        local r = redis.call('HMGET', L.rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling')
+        L.blocked_until = tonumber(r[1] or '0') or 0
+        L.eff, L.ceiling = tonumber(r[2] or ''), tonumber(r[3] or '')
+    end
+    return L
+end
+
+-- limiter_app: the app's configured budget, quota and window, read once.
+-- keep_ms is how long a granted call stays in the log: the window plus a
+-- guard (1 %, at least 250 ms), because a call is logged when it is granted
+-- and Spotify counts it when it arrives: a new call must not arrive while
+-- Spotify still counts the one it replaces.
+local function limiter_app(L)
+    if L.budget == nil then
+        local a = redis.call('HMGET', L.app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
+        L.budget = tonumber(a[1] or '') or L.default_budget
+        L.quota = tonumber(a[2] or '') or L.default_quota
+        if a[3] ~= 'development' then L.quota = 0 end
+        L.window_ms = tonumber(a[4] or '') or LIMITER_WINDOW_MS
+        L.keep_ms = L.window_ms + math.max(250, math.floor(L.window_ms / 100))
+    end
+    return L
+end
+
+-- limiter_blocked: the end of a 429 block still running, or nil.
+local function limiter_blocked(L)
+    local s = limiter_state(L)
+    if s.blocked_until > L.now then return s.blocked_until end
+    return nil
+end
+
+-- limiter_budget: the budget enforced now (0 = unlimited): the configured
+-- one, or the adaptive one while it is lower.
+local function limiter_budget(L)
+    local budget = limiter_app(L).budget
+    local eff = limiter_state(L).eff
+    if budget > 0 and eff and eff < budget then return math.max(1, math.floor(eff)) end
+    return budget
+end
+
+-- limiter_room: the calls the window still allows (nil = unlimited) and
+-- the calls in it now.
+local function limiter_room(L)
+    local budget = limiter_budget(L)
+    if budget <= 0 then return nil, 0 end
+    redis.call('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+    local used = redis.call('ZCARD', L.calls_key)
+    return budget - used, used
+end
+
+-- limiter_room_wake: when the window's oldest call leaves it (the wait
+-- when the window is full).
+local function limiter_room_wake(L)
+    local oldest = redis.call('ZRANGE', L.calls_key, 0, 0, 'WITHSCORES')
+    return tonumber(oldest[2] or L.now) + L.keep_ms + 1
+end
+
+-- limiter_quota: the calls the rolling 24 h still allow (nil = no quota),
+-- the calls counted in it, and when its oldest hour leaves it. Hours older
+-- than the day are pruned here.
+local function limiter_quota(L)
+    local quota = limiter_app(L).quota
+    if quota <= 0 then return nil, 0, 0 end
+    local hour = math.floor(L.now / LIMITER_HOUR_MS)
+    local fields = {}
+    for i = 0, 23 do fields[#fields + 1] = 'q' .. (hour - i) end
+    local counts = redis.call('HMGET', L.rl_key, unpack(fields))
+    local used, oldest_hour = 0, nil
+    for i = 24, 1, -1 do
+        local c = tonumber(counts[i] or '0') or 0
+        if c > 0 and oldest_hour == nil then oldest_hour = hour - (i - 1) end
+        used = used + c
+    end
+    redis.call('HDEL', L.rl_key, 'q' .. (hour - 24), 'q' .. (hour - 25))
+    return quota - used, used, ((oldest_hour or hour) + 24) * LIMITER_HOUR_MS
+end
+
+-- limiter_take: one granted call, logged under a unique member.
+local function limiter_take(L, member)
+    if limiter_budget(L) > 0 then
+        redis.call('ZADD', L.calls_key, L.now, L.now .. ':' .. member)
+    end
+end
+
+-- limiter_count: n granted calls counted against the 24 h quota.
+local function limiter_count(L, n)
+    if n > 0 and limiter_app(L).quota > 0 then
+        redis.call('HINCRBY', L.rl_key, 'q' .. math.floor(L.now / LIMITER_HOUR_MS), n)
+    end
+end
+
+-- limiter_aimd_decrease: the effective budget and ceiling after a 429
+-- (the rule is in complete.lua's header). first: the app was not blocked
+-- yet, so this 429 opens an episode; the calls in the window are then
+-- counted from the log.
+local function limiter_aimd_decrease(L, first)
+    local eff, ceiling = L.eff or L.budget, L.ceiling
     if first then
-        redis.call('ZREMRANGEBYSCORE', calls_key, '-inf', now - log_keep_ms(window_ms))
-        local used = redis.call('ZCARD', calls_key)
+        redis.call('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+        local used = redis.call('ZCARD', L.calls_key)
         ceiling = math.max(used - 1, math.floor(eff / 2))
         eff = math.floor(eff / 2)
     elseif ceiling then
@@ -26,5 +141,71 @@ local function aimd_decrease(eff, ceiling, first, calls_key, window_ms, now)
         ceiling = math.max(1, ceiling)
         eff = math.min(eff, ceiling - 1)
     end
-    return math.max(1, math.floor(eff)), ceiling
+    L.eff, L.ceiling = math.max(1, math.floor(eff)), ceiling
+    L.aimd_dirty = true
+end
+
+-- limiter_block: no call for ms from now, for reason (rate_limited |
+-- quota_exceeded | invalid_client). A window is never shortened by a later,
+-- shorter Retry-After. count(field, n) is told what to add to the app's
+-- counters. Returns the end of the block.
+local function limiter_block(L, ms, reason, capped, count)
+    local s = limiter_state(L)
+    local until_ms, old = L.now + ms, s.blocked_until
+    if until_ms > old then
+        s.blocked_until = until_ms
+        L.dirty.blocked_until, L.dirty.block_reason = until_ms, reason
+        L.dirty.blocked_at = string.format('%d', L.now)
+    end
+    count('blocks_' .. reason, 1)
+    if capped then
+        L.dirty.retry_after_capped_at = string.format('%d', L.now)
+    end
+    if reason == 'rate_limited' then
+        -- Multiplicative decrease: the budget that drew a 429 was too high.
+        count('r429', 1)
+        if limiter_app(L).budget > 0 then limiter_aimd_decrease(L, old <= L.now) end
+    end
+    return s.blocked_until
+end
+
+-- limiter_succeeded: additive increase, about +1 call per window of
+-- successful calls; slower within one call of the ceiling.
+local function limiter_succeeded(L)
+    local s = limiter_state(L)
+    if not s.eff then return end
+    local budget = limiter_app(L).budget
+    if s.ceiling and s.eff >= s.ceiling - 1 and s.eff < s.ceiling + 1 then
+        s.eff = s.eff + 1 / (16 * s.eff)
+    else
+        s.eff = s.eff + 1 / s.eff
+    end
+    if budget <= 0 or s.eff >= budget then
+        s.eff, s.ceiling = nil, nil
+    end
+    L.aimd_dirty = true
+end
+
+-- limiter_save: the rl hash's changed fields, in one write.
+local function limiter_save(L)
+    local set = {}
+    for f, v in pairs(L.dirty) do
+        set[#set + 1], set[#set + 2] = f, v
+    end
+    if L.aimd_dirty then
+        if L.eff then
+            set[#set + 1], set[#set + 2] = 'budget_eff', tostring(L.eff)
+            if L.ceiling then
+                set[#set + 1], set[#set + 2] = 'budget_ceiling', L.ceiling
+            else
+                redis.call('HDEL', L.rl_key, 'budget_ceiling')
+            end
+        else
+            redis.call('HDEL', L.rl_key, 'budget_eff', 'budget_ceiling')
+        end
+    end
+    if #set > 0 then
+        redis.call('HSET', L.rl_key, unpack(set))
+    end
+    L.dirty, L.aimd_dirty = {}, false
 end
