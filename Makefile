@@ -84,8 +84,6 @@ build/scripts_gen.c: $(LUA) $(LUA_LIB) build/lua/contract.lua Makefile
 build/scripts_gen.o: build/scripts_gen.c
 	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
-# test_pbcompat compares the product with the code it replaced
-build/tests/unit_pbcompat: tests/fuzz/ref_playback.c
 build/tests/unit_%: tests/unit/test_%.c $(OBJ)
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
