@@ -139,8 +139,8 @@ build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/base/errb
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
 build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/json_scan.c src/base/errbuf.c
-# the json_scan parsers against the cJSON ones they replaced (tests/fuzz/ref_playback.c)
-build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c tests/fuzz/ref_playback.c src/spotify/recently_played.c src/spotify/playback.c \
+# the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
+build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c \
                         src/spotify/json_scan.c src/base/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
