@@ -5,7 +5,7 @@
 #   make test SANITIZER=address,undefined
 #   make demo            a live demo: private redis, simulator, two workers
 #   make bench           benchmarks (print figures; write bench-results.json)
-#   make parse-bench     old vs new cost of reading a currently-playing answer
+#   make parse-bench     cost of reading a currently-playing answer (product parsers)
 #   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if RSS or fds grow
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each
 #   make deps            install the Debian packages the build, tests and demo need
@@ -108,9 +108,9 @@ build/bench/curl_floor: tests/bench/curl_floor.c
 	@mkdir -p build/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl) -lev
 
-# old (cJSON) vs new (json_scan) pb_parse + pb_state_encode on simulator answers
-build/tests/parse_bench: tests/bench/parse_bench.c tests/fuzz/ref_playback.c src/spotify/json_scan.c \
-                         src/spotify/playback.c src/spotify/recently_played.c src/base/errbuf.c
+# pb_parse + pb_state_decode + pb_state_encode (json_scan) on simulator answers
+build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c \
+                         src/spotify/playback.c src/base/errbuf.c
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
