@@ -597,6 +597,7 @@ static void test_encode_matches_old(void **st)
     char key[400], dev[400], kind[16], old[4096], first[8192] = "", hex[17], name[32];
     int i, exact = 0;
     struct golden g;
+    struct gline *gl;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     (void)st;
 
@@ -627,7 +628,7 @@ static void test_encode_matches_old(void **st)
 
         neu = pb_state_encode(&s);
         assert_non_null(neu);
-        assert_true(strlen(neu) + 4 < sizeof old);
+        assert_true(strlen(neu) < sizeof old);
         /* The text the old encoder wrote (the golden digest holds it). */
         old_form(neu, old, sizeof old);
         exact += strcmp(old, neu) == 0;
@@ -663,7 +664,8 @@ static void test_encode_matches_old(void **st)
         if (i % 100 == 99) {
             digest_hex(md, hex);
             snprintf(name, sizeof name, "states[%d..%d]", i - 99, i);
-            if (!write_mode && g.n > i / 100 && strcmp(g.l[i / 100].val, hex) != 0)
+            gl = find(g.l, g.n, name);
+            if (!write_mode && (gl == NULL || strcmp(gl->val, hex) != 0))
                 print_message("first state of %s:\n  %s\n", name, first);
             expect(&g, name, "%s", hex);
         }
