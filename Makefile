@@ -5,7 +5,7 @@
 #   make test SANITIZER=address,undefined
 #   make demo            a live demo: private redis, simulator, two workers
 #   make bench           benchmarks (print figures; write bench-results.json)
-#   make parse-bench     old vs new cost of reading a currently-playing answer
+#   make parse-bench     cost of reading a currently-playing answer (product parsers)
 #   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if RSS or fds grow
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each
 #   make deps            install the Debian packages the build, tests and demo need
@@ -84,8 +84,6 @@ build/scripts_gen.c: $(LUA) $(LUA_LIB) build/lua/contract.lua Makefile
 build/scripts_gen.o: build/scripts_gen.c
 	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
-# test_pbcompat compares the product with the code it replaced
-build/tests/unit_pbcompat: tests/fuzz/ref_playback.c
 build/tests/unit_%: tests/unit/test_%.c $(OBJ)
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
@@ -110,9 +108,9 @@ build/bench/curl_floor: tests/bench/curl_floor.c
 	@mkdir -p build/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl) -lev
 
-# old (cJSON) vs new (json_scan) pb_parse + pb_state_encode on simulator answers
-build/tests/parse_bench: tests/bench/parse_bench.c tests/fuzz/ref_playback.c src/spotify/json_scan.c \
-                         src/spotify/playback.c src/spotify/recently_played.c src/base/errbuf.c
+# pb_parse + pb_state_decode + pb_state_encode (json_scan) on simulator answers
+build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c \
+                         src/spotify/playback.c src/base/errbuf.c
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
@@ -141,8 +139,8 @@ build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/base/errb
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
 build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/json_scan.c src/base/errbuf.c
-# the json_scan parsers against the cJSON ones they replaced (tests/fuzz/ref_playback.c)
-build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c tests/fuzz/ref_playback.c src/spotify/recently_played.c src/spotify/playback.c \
+# the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
+build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c \
                         src/spotify/json_scan.c src/base/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz

@@ -1,4 +1,4 @@
-/* parse_bench: CPU per currently-playing answer, old vs new, in one run.
+/* parse_bench: CPU per currently-playing answer, product parsers only.
  *
  *   build/tests/parse_bench FILE...    (make parse-bench fetches the files
  *                                       from bin/spotify-sim and runs it)
@@ -6,11 +6,11 @@
  * For each body file: the time of pb_parse + pb_state_decode of the stored
  * state + pb_state_encode + freeing (what the worker does with every 200
  * answer; the stored state is the body's own, as when nothing changed), with
- * the cJSON-based code this replaced (tests/fuzz/ref_playback.c) and with
- * the json_scan-based one, in alternating rounds so both see the same machine;
- * prints the best round of each in ns per body and the ratio old / new.
- * Prints figures only: nothing here passes or fails on time. Both must parse
- * the body the same (checked once before timing). */
+ * the json_scan-based code of src/spotify/. Prints the best of ROUNDS rounds
+ * (15) in ns per body. The cJSON-based code this replaced is retired; the
+ * two were last timed side by side for tests/bench/RESULTS.md (parse + state
+ * read/write, 10.0 -> 3.1 us). Prints figures only: nothing here passes or
+ * fails on time. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +18,6 @@
 #include <time.h>
 
 #include "spotify/playback.h"
-#include "../fuzz/ref_playback.h"
-
-typedef int (*parse_fn)(const char *, size_t, struct pb_state *, char *, size_t);
-typedef char *(*encode_fn)(const struct pb_state *);
-typedef int (*decode_fn)(const char *, struct pb_state *);
-
-struct impl {
-    parse_fn parse;
-    encode_fn encode;
-    decode_fn decode;
-};
-
-static const struct impl old_impl = {ref_pb_parse, ref_pb_state_encode, ref_pb_state_decode};
-static const struct impl new_impl = {pb_parse, pb_state_encode, pb_state_decode};
 
 static double now_ns(void)
 {
@@ -44,8 +30,7 @@ static double now_ns(void)
 static volatile size_t sink; /* keeps the work from being optimised away */
 
 /* round_ns: ns per body over iters rounds of parse, decode, encode. */
-static double round_ns(const struct impl *im, const char *body, size_t len, const char *stored,
-                       int iters)
+static double round_ns(const char *body, size_t len, const char *stored, int iters)
 {
     char err[256];
     double t0 = now_ns();
@@ -54,12 +39,12 @@ static double round_ns(const struct impl *im, const char *body, size_t len, cons
         struct pb_state s, prev;
         char *enc;
 
-        if (im->parse(body, len, &s, err, sizeof err) != 0) {
+        if (pb_parse(body, len, &s, err, sizeof err) != 0) {
             fprintf(stderr, "parse_bench: parse failed: %s\n", err);
             exit(1);
         }
-        im->decode(stored, &prev);
-        enc = im->encode(&s);
+        pb_state_decode(stored, &prev);
+        enc = pb_state_encode(&s);
         sink += (enc ? strlen(enc) : 0) + (size_t)prev.known;
         free(enc);
         pb_state_free(&prev);
@@ -92,56 +77,45 @@ static char *slurp(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
     int rounds = getenv("ROUNDS") ? atoi(getenv("ROUNDS")) : 15;
-    const char *only = getenv("ONLY");
 
     if (argc < 2) {
         fprintf(stderr, "usage: %s BODY_FILE...\n", argv[0]);
         return 2;
     }
-    printf("pb_parse + pb_state_decode + pb_state_encode, best of %d rounds\n", rounds);
-    printf("%-28s %7s %12s %12s %7s\n", "body", "bytes", "old ns/body", "new ns/body", "ratio");
+    printf("product parsers (json_scan): pb_parse + pb_state_decode + pb_state_encode, "
+           "best of %d rounds\n", rounds);
+    printf("%-28s %7s %12s\n", "body", "bytes", "ns/body");
     for (int a = 1; a < argc; a++) {
         size_t len;
         char *body = slurp(argv[a], &len);
-        char *eo, *en;
-        struct pb_state so, sn;
+        char *en;
+        struct pb_state sn;
         char err[256];
-        double best_old = 1e30, best_new = 1e30;
+        double best = 1e30;
         int iters;
         const char *name = strrchr(argv[a], '/') ? strrchr(argv[a], '/') + 1 : argv[a];
 
-        /* Same answer both ways, or the figures mean nothing. */
-        if (ref_pb_parse(body, len, &so, err, sizeof err) != 0
-            || pb_parse(body, len, &sn, err, sizeof err) != 0) {
+        /* The body must parse, or the figures mean nothing. */
+        if (pb_parse(body, len, &sn, err, sizeof err) != 0) {
             fprintf(stderr, "parse_bench: %s: %s\n", argv[a], err);
             return 1;
         }
-        eo = ref_pb_state_encode(&so);
         en = pb_state_encode(&sn);
-        if (eo == NULL || en == NULL || strcmp(eo, en) != 0) {
-            fprintf(stderr, "parse_bench: %s: encodings differ:\n %s\n %s\n", argv[a],
-                    eo ? eo : "NULL", en ? en : "NULL");
+        pb_state_free(&sn);
+        if (en == NULL) {
+            fprintf(stderr, "parse_bench: %s: out of memory\n", argv[a]);
             return 1;
         }
-        free(eo);
-        pb_state_free(&so);
-        pb_state_free(&sn);
 
-        /* Rounds of ~20 ms each; warm up both first. */
-        iters = (int)(20e6 / round_ns(&old_impl, body, len, en, 200)) + 1;
-        round_ns(&new_impl, body, len, en, iters);
+        /* Rounds of ~20 ms each, after a warm-up. */
+        iters = (int)(20e6 / round_ns(body, len, en, 200)) + 1;
+        round_ns(body, len, en, iters);
         for (int r = 0; r < rounds; r++) {
-            /* ONLY=new (or old) times one side alone, for a profiler. */
-            double o = only && strcmp(only, "old") != 0
-                           ? 0 : round_ns(&old_impl, body, len, en, iters);
-            double n = only && strcmp(only, "new") != 0
-                           ? 0 : round_ns(&new_impl, body, len, en, iters);
+            double n = round_ns(body, len, en, iters);
 
-            best_old = o < best_old ? o : best_old;
-            best_new = n < best_new ? n : best_new;
+            best = n < best ? n : best;
         }
-        printf("%-28s %7zu %12.0f %12.0f %6.2fx\n", name, len, best_old, best_new,
-               best_old / best_new);
+        printf("%-28s %7zu %12.0f\n", name, len, best);
         free(en);
         free(body);
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""parse_bench.py: old vs new cost of handling a currently-playing answer
-(parse it, read the stored state, write the new one; `make parse-bench`).
+"""parse_bench.py: the cost of handling a currently-playing answer with the
+product parsers (parse it, read the stored state, write the new one; `make
+parse-bench`; the cJSON-based code they replaced is retired).
 Starts bin/spotify-sim, fetches real answers the way the worker does (a track,
 an episode, a local track, an ad, and /me/player with its device), adds one
 shaped like a real Spotify answer (the simulator sends `available_markets: []`;

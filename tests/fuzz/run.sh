@@ -3,8 +3,10 @@
 # from its checked-in corpus (every input there is replayed first, so an old
 # crash that comes back fails at once). New coverage goes to
 # build/fuzz/corpus/NAME/ (promote interesting inputs to tests/fuzz/corpus by
-# hand), a crash's input to build/fuzz/NAME-crash-<sha1>. Fails on any crash,
-# leak, timeout or sanitizer report.
+# hand; an input of playback, pbdiff or history also needs its golden output,
+# see tests/fuzz/golden/README.md), a crash's input to
+# build/fuzz/NAME-crash-<sha1>. Fails on any crash, leak, timeout or sanitizer
+# report.
 set -u
 secs=$1
 shift
