@@ -57,7 +57,4 @@ enum api_class api_classify(long status, const char *body, size_t len, char *mes
 long long retry_after_ms(const char *value, long long now_ms, long long default_ms, long long cap_ms,
                          int *capped);
 
-/* form_escape returns a malloc'd application/x-www-form-urlencoded value. */
-char *form_escape(const char *s);
-
 #endif

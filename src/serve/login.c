@@ -11,9 +11,9 @@
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "serve/connect_link.h"
+#include "base/codec.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
@@ -203,11 +203,11 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
         goto out;
     }
 
-    e_cid = serve_url_escape(client_id);
-    e_redir = serve_url_escape(s->redirect_uri);
-    e_scope = serve_url_escape(serve_scopes(s));
-    e_chal = serve_url_escape(challenge);
-    e_state = serve_url_escape(state);
+    e_cid = codec_pct_encode(client_id);
+    e_redir = codec_pct_encode(s->redirect_uri);
+    e_scope = codec_pct_encode(serve_scopes(s));
+    e_chal = codec_pct_encode(challenge);
+    e_state = codec_pct_encode(state);
     if (!e_cid || !e_redir || !e_scope || !e_chal || !e_state ||
         asprintf(&loc, "%s/authorize?client_id=%s&response_type=code&redirect_uri=%s&scope=%s"
                        "&code_challenge_method=S256&code_challenge=%s&state=%s",
@@ -414,28 +414,20 @@ static enum tok_result exchange_code(struct serve *s, const char *client_id, con
                                      const char *code, const struct login *l, struct tok_response *tok,
                                      char *retry_after, size_t ralen, struct answer *a)
 {
-    char url[CFG_STR + 16], err[256], *cred = NULL, *auth = NULL, *body = NULL;
-    char *e_code = serve_url_escape(code), *e_redir = serve_url_escape(s->redirect_uri),
-         *e_ver = serve_url_escape(l->verifier);
+    char url[CFG_STR + 16], err[256], *auth = NULL, *body = NULL;
+    char *e_code = codec_pct_encode(code), *e_redir = codec_pct_encode(s->redirect_uri),
+         *e_ver = codec_pct_encode(l->verifier);
     struct http_result h = {0};
     enum tok_result res = TOK_TRANSIENT;
 
     snprintf(url, sizeof url, "%s/api/token", s->accounts_base);
-    if (!e_code || !e_redir || !e_ver || asprintf(&cred, "%s:%s", client_id, secret) < 0 ||
+    if (!e_code || !e_redir || !e_ver || (auth = codec_basic_auth(client_id, secret)) == NULL ||
         asprintf(&body, "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s",
                  e_code, e_redir, e_ver) < 0) {
-        cred = body = NULL;
+        body = NULL;
         serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
         goto out;
     }
-    size_t cl = strlen(cred);
-    auth = malloc(21 + 4 * ((cl + 2) / 3) + 1);
-    if (auth == NULL) {
-        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
-        goto out;
-    }
-    memcpy(auth, "Authorization: Basic ", 21);
-    EVP_EncodeBlock((unsigned char *)auth + 21, (const unsigned char *)cred, (int)cl);
     const char *hdrs[] = {auth, "Content-Type: application/x-www-form-urlencoded",
                           "Accept: application/json", NULL};
     double t0 = serve_mono_s();
@@ -474,14 +466,8 @@ static enum tok_result exchange_code(struct serve *s, const char *client_id, con
     }
 out:
     serve_http_free(&h);
-    if (cred) {
-        OPENSSL_cleanse(cred, strlen(cred));
-        free(cred);
-    }
-    if (auth) {
-        OPENSSL_cleanse(auth, strlen(auth));
-        free(auth);
-    }
+    if (auth)
+        secret_free(auth);
     if (body) {
         OPENSSL_cleanse(body, strlen(body));
         free(body);

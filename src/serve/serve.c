@@ -67,28 +67,6 @@ void serve_observe(struct serve *s, struct metric_family *f, const char *value, 
     pthread_mutex_unlock(&s->metrics_lock);
 }
 
-/* Only unreserved characters stay as they are, so any value is safe in a query. */
-char *serve_url_escape(const char *in)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(in);
-    char *out = malloc(3 * n + 1), *o = out;
-    if (out == NULL)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 /* strip_slash copies a base URL without its trailing slashes. */
 static void strip_slash(char *out, size_t n, const char *in)
 {

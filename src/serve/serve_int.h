@@ -71,8 +71,6 @@ double serve_mono_s(void);
 void serve_count(struct serve *s, struct metric_family *f, const char *value, double by);
 /* serve_observe adds one observation to a histogram under the metrics lock. */
 void serve_observe(struct serve *s, struct metric_family *f, const char *value, double v);
-/* serve_url_escape returns a malloc'd RFC 3986 percent-encoding (NULL: out of memory). */
-char *serve_url_escape(const char *in);
 
 /* serve_page sets an HTML answer from a title and a sentence (both escaped). */
 void serve_page(struct answer *a, unsigned status, const char *title, const char *text);

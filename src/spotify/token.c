@@ -1,5 +1,5 @@
 /* token: classification of Spotify's token-endpoint and Web API answers,
- * Retry-After parsing and form encoding. Pure functions, no I/O. */
+ * Retry-After parsing. Pure functions, no I/O. */
 #include "base/errbuf.h"
 #include "spotify/token.h"
 
@@ -426,35 +426,4 @@ cap:
     if (capped != NULL && cap_ms > 0)
         *capped = 1;
     return limit_ms;
-}
-
-char *form_escape(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n, o = 0;
-    char *out;
-
-    if (s == NULL)
-        s = "";
-    n = strlen(s);
-    if (n > (SIZE_MAX - 1) / 3)
-        return NULL;
-    out = malloc(3 * n + 1);
-    if (out == NULL)
-        return NULL;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        /* Explicit ranges: isalnum() would follow the locale. */
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
-            out[o++] = (char)c;
-        } else if (c == ' ') {
-            out[o++] = '+';
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 0xf];
-        }
-    }
-    out[o] = '\0';
-    return out;
 }

@@ -23,8 +23,8 @@
 #include <unistd.h>
 #include <ev.h>
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 #include "worker/worker.h"
+#include "base/codec.h"
 #include "base/crypto.h"
 #include "base/histogram.h"
 #include "spotify/recently_played.h"
@@ -906,23 +906,6 @@ static void on_refresh(const struct httpc_response *r, void *ud)
     job_finish(j, &o);
 }
 
-static char *basic_auth_header(const char *id, const char *secret)
-{
-    size_t n = strlen(id) + strlen(secret) + 2;
-    char *plain = malloc(n), *hdr = NULL;
-    if (plain == NULL)
-        return NULL;
-    snprintf(plain, n, "%s:%s", id, secret);
-    size_t enc = 4 * ((n + 2) / 3) + 1;
-    hdr = malloc(enc + 32);
-    if (hdr != NULL) {
-        int off = snprintf(hdr, 32, "Authorization: Basic ");
-        EVP_EncodeBlock((unsigned char *)hdr + off, (const unsigned char *)plain, (int)strlen(plain));
-    }
-    secret_free(plain);
-    return hdr;
-}
-
 static void job_refresh(struct job *j)
 {
     struct worker *w = j->w;
@@ -946,10 +929,10 @@ static void job_refresh(struct job *j)
         why = err;
         goto fail;
     }
-    esc = form_escape(rt);
+    esc = codec_form_encode(rt);
     size_t n = esc ? strlen(esc) + 64 : 0;
     body = esc ? malloc(n) : NULL;
-    auth = basic_auth_header(j->app->client_id, j->app->client_secret);
+    auth = codec_basic_auth(j->app->client_id, j->app->client_secret);
     if (body == NULL || auth == NULL) {
         why = "out of memory";
         goto fail;

@@ -1,5 +1,5 @@
-/* test_token: token-endpoint parsing, Web API classification, Retry-After
- * and form encoding. */
+/* test_token: token-endpoint parsing, Web API classification, Retry-After.
+ * (Form encoding: test_codec.) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -349,31 +349,6 @@ static void test_retry_after(void **state)
                      5000);
 }
 
-static void test_form_escape(void **state)
-{
-    char *s;
-
-    (void)state;
-    s = form_escape("AZaz09-._~");
-    assert_string_equal(s, "AZaz09-._~");
-    free(s);
-    s = form_escape("a b+c&d=e/f?g%h");
-    assert_string_equal(s, "a+b%2Bc%26d%3De%2Ff%3Fg%25h");
-    free(s);
-    s = form_escape("http://127.0.0.1:8080/callback");
-    assert_string_equal(s, "http%3A%2F%2F127.0.0.1%3A8080%2Fcallback");
-    free(s);
-    s = form_escape("\xc3\xa9\x01\x7f");
-    assert_string_equal(s, "%C3%A9%01%7F");
-    free(s);
-    s = form_escape("");
-    assert_string_equal(s, "");
-    free(s);
-    s = form_escape(NULL);
-    assert_string_equal(s, "");
-    free(s);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,7 +358,6 @@ int main(void)
         cmocka_unit_test(test_api_classes),
         cmocka_unit_test(test_api_corners),
         cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_form_escape),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
