@@ -417,7 +417,7 @@ static enum tok_result exchange_code(struct serve *s, const char *client_id, con
     char url[CFG_STR + 16], err[256], *auth = NULL, *body = NULL;
     char *e_code = codec_pct_encode(code), *e_redir = codec_pct_encode(s->redirect_uri),
          *e_ver = codec_pct_encode(l->verifier);
-    struct http_result h = {0};
+    struct http_sync_result h = {0};
     enum tok_result res = TOK_TRANSIENT;
 
     snprintf(url, sizeof url, "%s/api/token", s->accounts_base);
@@ -431,10 +431,10 @@ static enum tok_result exchange_code(struct serve *s, const char *client_id, con
     const char *hdrs[] = {auth, "Content-Type: application/x-www-form-urlencoded",
                           "Accept: application/json", NULL};
     double t0 = serve_mono_s();
-    serve_http_call(s, url, hdrs, body, &h);
+    http_sync_call(&s->http, "POST", url, hdrs, body, &h);
     log_debug("callback: token exchange: status %ld in %.0f ms", h.status, (serve_mono_s() - t0) * 1000);
     res = tok_parse(h.status, h.body, h.len, tok, err, sizeof err);
-    snprintf(retry_after, ralen, "%s", h.retry_after);
+    snprintf(retry_after, ralen, "%s", h.retry_after ? h.retry_after : "");
     switch (res) {
     case TOK_OK:
         if (tok->refresh_token == NULL) {
@@ -465,7 +465,7 @@ static enum tok_result exchange_code(struct serve *s, const char *client_id, con
         break;
     }
 out:
-    serve_http_free(&h);
+    http_sync_free(&h);
     if (auth)
         secret_free(auth);
     if (body) {
@@ -486,7 +486,7 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
                    size_t namelen, char *retry_after, size_t ralen, struct answer *a)
 {
     char url[CFG_STR + 8], msg[128], *auth = NULL;
-    struct http_result h = {0};
+    struct http_sync_result h = {0};
     int rc = -1;
 
     snprintf(url, sizeof url, "%s/me", s->api_base);
@@ -496,9 +496,9 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
         return -1;
     }
     const char *hdrs[] = {auth, "Accept: application/json", NULL};
-    serve_http_call(s, url, hdrs, NULL, &h);
+    http_sync_call(&s->http, "GET", url, hdrs, NULL, &h);
     enum api_class cls = api_classify(h.status, h.body, h.len, msg, sizeof msg);
-    snprintf(retry_after, ralen, "%s", h.retry_after);
+    snprintf(retry_after, ralen, "%s", h.retry_after ? h.retry_after : "");
     if (cls == API_RATE_LIMITED || cls == API_QUOTA) {
         rc = 1;
     } else if (cls == API_OK) {
@@ -524,7 +524,7 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
         serve_fail(a, 502, "spotify_error", "Spotify is unavailable",
              "Spotify did not answer properly. Try again in a few minutes.");
     }
-    serve_http_free(&h);
+    http_sync_free(&h);
     OPENSSL_cleanse(auth, strlen(auth));
     free(auth);
     return rc;

@@ -2,7 +2,7 @@
  * the Redis pool and Spotify client the login handlers (src/serve/login.c) use
  * (see include/serve/serve.h, src/serve/serve_int.h). libmicrohttpd runs one thread per connection, so every
  * handler may block on Redis (a small pool of synchronous hiredis contexts)
- * and on Spotify (libcurl's easy API). Shared state is the read-only
+ * and on Spotify (the blocking client, src/http/http_sync.c). Shared state is the read-only
  * configuration and keys, the Redis pool (pool_lock) and the metrics
  * registry (metrics_lock). Secrets (tokens, the code, the PKCE verifier, the
  * client secret, the state and its key) are never logged nor shown. */
@@ -12,18 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 
 #include "serve/connect_link.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
+#include "http/http_sync.h"
 #include "http/metrics.h"
 #include "serve/oauth.h"
 #include "redis/redis_sync.h"
@@ -228,103 +226,6 @@ static int redis_health(redisContext *r, char *why, size_t n)
     return 0;
 }
 
-/* ================================ Spotify ================================= */
-
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
-{
-    struct http_result *h = ud;
-    size_t n = sz * nm;
-    if (h->len + n > h->cap) {
-        h->truncated = 1;
-        return 0;   /* abort: a body this big is not an answer we expect */
-    }
-    char *nb = realloc(h->body, h->len + n + 1);
-    if (nb == NULL)
-        return 0;
-    h->body = nb;
-    memcpy(h->body + h->len, p, n);
-    h->len += n;
-    h->body[h->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
-{
-    struct http_result *h = ud;
-    size_t n = sz * nm;
-    if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-        const char *v = p + 12;
-        size_t l = n - 12;
-        while (l && (*v == ' ' || *v == '\t')) {
-            v++;
-            l--;
-        }
-        while (l && (v[l - 1] == '\r' || v[l - 1] == '\n' || v[l - 1] == ' '))
-            l--;
-        snprintf(h->retry_after, sizeof h->retry_after, "%.*s", (int)l, v);
-    }
-    return n;
-}
-
-/* serve_http_call runs one request. body != NULL makes it a form POST. headers: a
- * NULL-terminated list. The answer (status 0 on a transport error) is in h;
- * free h->body. */
-void serve_http_call(const struct serve *s, const char *url, const char *const *headers,
-                      const char *body, struct http_result *h)
-{
-    struct curl_slist *hl = NULL;
-    CURL *c = curl_easy_init();
-
-    memset(h, 0, sizeof *h);
-    h->cap = (size_t)s->cfg->max_body_bytes;
-    if (c == NULL) {
-        snprintf(h->error, sizeof h->error, "out of memory");
-        return;
-    }
-    for (const char *const *p = headers; p && *p; p++)
-        hl = curl_slist_append(hl, *p);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   /* threads: no SIGALRM timeouts */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->cfg->http_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->cfg->http_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->error);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (s->cfg->ca_file[0])
-        curl_easy_setopt(c, CURLOPT_CAINFO, s->cfg->ca_file);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
-    } else {
-        h->status = 0;
-        if (h->error[0] == '\0')
-            snprintf(h->error, sizeof h->error, "%s", curl_easy_strerror(rc));
-    }
-    if (h->body == NULL) {
-        h->body = calloc(1, 1);
-        h->len = 0;
-    }
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-}
-
-void serve_http_free(struct http_result *h)
-{
-    if (h->body) {
-        OPENSSL_cleanse(h->body, h->len);   /* token answers hold secrets */
-        free(h->body);
-    }
-    h->body = NULL;
-}
-
 /* ================================ the rest ================================ */
 
 static void handle_healthz(struct serve *s, struct answer *a)
@@ -520,6 +421,9 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
         goto out;
     strip_slash(s.accounts_base, sizeof s.accounts_base, c->accounts_base);
     strip_slash(s.api_base, sizeof s.api_base, c->api_base);
+    s.http.timeout_ms = c->http_timeout_ms;
+    s.http.ca_file = c->ca_file;
+    s.http.max_body = (size_t)c->max_body_bytes;
     if (c->connect_allowed_origins[0]) {
         /* Every entry must be an origin, or a typo would silently allow nothing. */
         char list[CFG_STR], origin[OAUTH_ORIGIN_MAX];
@@ -557,7 +461,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (http_sync_global_init() != 0) {
         snprintf(err, errlen, "cannot initialise libcurl");
         goto out;
     }
@@ -599,7 +503,7 @@ out:
     if (d)
         MHD_stop_daemon(d);   /* waits for the connection threads */
     if (curl_ok)
-        curl_global_cleanup();
+        http_sync_global_cleanup();
     serve_free(&s);
     return rc;
 }

@@ -5,11 +5,11 @@
  * /callback). Not a contract for anything else. */
 #include <pthread.h>
 #include <stddef.h>
-#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
 #include "base/config.h"
 #include "base/crypto.h"
+#include "http/http_sync.h"
 #include "http/metrics.h"
 #include "serve/oauth.h"
 #include "redis/scripts.h"
@@ -29,6 +29,7 @@ struct serve {
     char redirect_uri[CFG_STR + 16];
     char accounts_base[CFG_STR];    /* without a trailing '/' */
     char api_base[CFG_STR];
+    struct http_sync_opts http;     /* Spotify calls: the configured timeout, CA file, body cap */
 
     pthread_mutex_t pool_lock;      /* guards idle[] */
     redisContext *idle[SERVE_POOL_MAX];
@@ -50,17 +51,6 @@ struct answer {
     long retry_after_s;             /* > 0: a Retry-After header */
     const char *outcome;            /* callbacks: the metrics outcome */
     const char *allow;              /* a 405's Allow header */
-};
-
-/* http_result: one synchronous call's answer. */
-struct http_result {
-    long status;          /* 0 = transport error */
-    char *body;           /* owned, NUL-terminated */
-    size_t len;
-    size_t cap;           /* max body bytes */
-    int truncated;
-    char retry_after[32]; /* "" when absent */
-    char error[CURL_ERROR_SIZE];
 };
 
 /* serve_now_ms: Unix ms (wall clock: the state's expiry). */
@@ -89,13 +79,6 @@ redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv);
  * the nkeys KEYS then the ARGV, nargs in all. NULL on any error. */
 redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs,
                              const char **args);
-
-/* serve_http_call makes one synchronous request (a form POST when body is
- * set; headers NULL-terminated) with the configured timeout, CA file and body
- * cap. Free the result with serve_http_free (which wipes the body). */
-void serve_http_call(const struct serve *s, const char *url, const char *const *headers,
-                     const char *body, struct http_result *h);
-void serve_http_free(struct http_result *h);
 
 /* login_connect answers GET /connect, login_callback GET /callback (src/serve/login.c). */
 void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a);
