@@ -32,7 +32,7 @@ endif
 SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c \
        src/base/keyring_file.c src/base/histogram.c src/base/codec.c \
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
-       src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/metrics.c \
+       src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/playback.c src/spotify/recently_played.c src/spotify/token.c \
        src/worker/worker.c src/worker/worker_metrics.c \
        src/serve/serve.c src/serve/login.c src/serve/oauth.c src/serve/connect_link.c \

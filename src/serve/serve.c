@@ -21,6 +21,7 @@
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
+#include "http/http_server.h"
 #include "http/http_sync.h"
 #include "http/metrics.h"
 #include "serve/oauth.h"
@@ -262,51 +263,31 @@ static void handle_metrics(struct serve *s, struct answer *a)
 
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *a)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(a->len, a->body ? a->body : (void *)"",
-                                                             MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", a->ctype ? a->ctype : "text/plain; charset=utf-8");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    /* The callback's URL holds a code and a state: never pass it on. */
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
-    if (a->location)
-        MHD_add_response_header(r, "Location", a->location);
-    if (a->retry_after_s > 0) {
-        char ra[24];
+    char ra[24];
+    if (a->retry_after_s > 0)
         snprintf(ra, sizeof ra, "%ld", a->retry_after_s);
-        MHD_add_response_header(r, "Retry-After", ra);
-    }
-    if (a->status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, "Allow", a->allow ? a->allow : "GET");
-    enum MHD_Result ret = MHD_queue_response(c, a->status, r);
-    MHD_destroy_response(r);
-    return ret;
+    const char *const extra[] = {
+        "X-Content-Type-Options", "nosniff",
+        /* The callback's URL holds a code and a state: never pass it on. */
+        "Referrer-Policy", "no-referrer",
+        "X-Frame-Options", "DENY",
+        "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'",
+        "Location", a->location,
+        "Retry-After", a->retry_after_s > 0 ? ra : NULL,
+        "Allow", a->status == MHD_HTTP_METHOD_NOT_ALLOWED ? (a->allow ? a->allow : "GET") : NULL,
+        NULL};
+    return http_server_reply(c, a->status, a->ctype ? a->ctype : "text/plain; charset=utf-8",
+                             a->body, a->len, extra);
 }
 
+/* on_request routes a request (http_server's prologue has run) and counts it. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_len, void **con_cls)
+                                  const char *method)
 {
     struct serve *s = cls;
     struct answer a = {0};
     const char *handler = "other";
-    (void)version;
-    (void)upload;
 
-    /* First call: headers only. Later calls: body chunks, ignored (every
-     * endpoint is a GET), then the final call, where we answer. */
-    if (*con_cls == NULL) {
-        *con_cls = s;
-        return MHD_YES;
-    }
-    if (*upload_len) {
-        *upload_len = 0;
-        return MHD_YES;
-    }
     if (strcmp(url, "/connect") == 0)
         handler = "/connect";
     else if (strcmp(url, "/callback") == 0)
@@ -409,7 +390,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
 {
     struct serve s;
     struct sockaddr_storage ss;
-    struct MHD_Daemon *d = NULL;
+    struct http_server *d = NULL;
     sigset_t set;
     int rc = -1, sig = 0, curl_ok = 0;
 
@@ -455,7 +436,9 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
         log_warn("/connect is not authenticated: set connect-key-file, or expose serve only to "
                  "your backend");
     }
-    if (metrics_listen_addr(c->http_listen, &ss, err, errlen) != 0)
+    /* The address is checked here, before Redis is asked; the server
+     * starts listening last. */
+    if (http_server_listen_addr(c->http_listen, &ss, err, errlen) != 0)
         goto out;
     if (serve_metrics(&s) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -481,27 +464,20 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-                         MHD_OPTION_END);
-    if (d == NULL) {
-        snprintf(err, errlen, "cannot listen on %s (address in use?)", c->http_listen);
+    /* Handlers block on Redis and Spotify: a thread per connection. */
+    struct http_server_opts so = {.listen_addr = c->http_listen, .what = "",
+                                  .thread_per_connection = 1, .connection_limit = CONNECTION_LIMIT,
+                                  .connection_timeout_s = CONNECTION_TIMEOUT_S,
+                                  .handler = on_request, .cls = &s};
+    if ((d = http_server_start(&so, err, errlen)) == NULL)
         goto out;
-    }
     log_info("serve: listening on %s; redirect URI %s", c->http_listen, s.redirect_uri);
     while (sigwait(&set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
         ;
     log_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
-    if (d)
-        MHD_stop_daemon(d);   /* waits for the connection threads */
+    http_server_stop(d);   /* waits for the connection threads */
     if (curl_ok)
         http_sync_global_cleanup();
     serve_free(&s);
