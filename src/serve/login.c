@@ -19,7 +19,8 @@
 #include "base/log.h"
 #include "serve/oauth.h"
 #include "redis/scripts.h"
-#include "serve_int.h"
+#include "login.h"
+#include "serve_ctx.h"
 #include "spotify/token.h"
 
 #define CALLBACK_CALLS 2            /* the token exchange and GET /me */

@@ -1,18 +1,19 @@
-/* serve.c: `spotwatch serve`: the HTTP server, /healthz and /metrics, and
- * the Redis pool and Spotify client the login handlers (src/serve/login.c) use
- * (see include/serve/serve.h, src/serve/serve_int.h). libmicrohttpd runs one thread per connection, so every
- * handler may block on Redis (a small pool of synchronous hiredis contexts)
- * and on Spotify (the blocking client, src/http/http_sync.c). Shared state is the read-only
- * configuration and keys, the Redis pool (pool_lock) and the metrics
- * registry (metrics_lock). Secrets (tokens, the code, the PKCE verifier, the
- * client secret, the state and its key) are never logged nor shown. */
-#include <errno.h>
+/* serve.c: `spotwatch serve`: the server (start, stop, routing, the
+ * security headers of every answer), /healthz and /metrics; GET /connect and
+ * GET /callback are login.c's (src/serve/login.h). What the handlers share,
+ * the configuration, keys, Redis pool and metrics, is src/serve/serve_ctx.h.
+ * (See include/serve/serve.h.) libmicrohttpd runs one thread per connection
+ * (src/http/http_server.c), so every handler may block on Redis (a small pool
+ * of synchronous hiredis contexts) and on Spotify (the blocking client,
+ * src/http/http_sync.c). Shared state is the read-only configuration and
+ * keys, the Redis pool (pool_lock) and the metrics registry (metrics_lock).
+ * Secrets (tokens, the code, the PKCE verifier, the client secret, the state
+ * and its key) are never logged nor shown. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
@@ -25,46 +26,16 @@
 #include "http/http_sync.h"
 #include "http/metrics.h"
 #include "serve/oauth.h"
-#include "redis/redis_sync.h"
 #include "redis/scripts.h"
 #include "base/keyring_file.h"
 #include "serve/serve.h"
-#include "serve_int.h"
+#include "login.h"
+#include "serve_ctx.h"
 
-#define REDIS_TIMEOUT_S 5
 #define CONNECTION_LIMIT 256
 #define CONNECTION_TIMEOUT_S 30
 
 /* ================================ helpers ================================= */
-
-long long serve_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* CLOCK_MONOTONIC: durations must not jump with the wall clock. */
-double serve_mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void serve_count(struct serve *s, struct metric_family *f, const char *value, double by)
-{
-    pthread_mutex_lock(&s->metrics_lock);
-    metrics_inc(f, value, by);
-    pthread_mutex_unlock(&s->metrics_lock);
-}
-
-void serve_observe(struct serve *s, struct metric_family *f, const char *value, double v)
-{
-    pthread_mutex_lock(&s->metrics_lock);
-    metrics_observe(f, value, v);
-    pthread_mutex_unlock(&s->metrics_lock);
-}
 
 /* strip_slash copies a base URL without its trailing slashes. */
 static void strip_slash(char *out, size_t n, const char *in)
@@ -75,26 +46,6 @@ static void strip_slash(char *out, size_t n, const char *in)
     snprintf(out, n, "%.*s", (int)l, in);
 }
 
-/* serve_page sets an HTML answer: a title and a sentence, both escaped here. */
-void serve_page(struct answer *a, unsigned status, const char *title, const char *text)
-{
-    char *t = oauth_html_escape(title), *x = oauth_html_escape(text);
-    free(a->body);
-    a->body = NULL;
-    a->status = status;
-    a->ctype = "text/html; charset=utf-8";
-    if (t && x &&
-        asprintf(&a->body,
-                 "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
-                 "<style>body{font-family:sans-serif;max-width:40em;margin:3em auto;padding:0 1em}"
-                 "</style></head>\n<body><h1>%s</h1>\n<p>%s</p></body></html>\n",
-                 t, t, x) < 0)
-        a->body = NULL;
-    a->len = a->body ? strlen(a->body) : 0;
-    free(t);
-    free(x);
-}
-
 static void text_answer(struct answer *a, unsigned status, const char *ctype, const char *text)
 {
     free(a->body);
@@ -102,95 +53,6 @@ static void text_answer(struct answer *a, unsigned status, const char *ctype, co
     a->len = a->body ? strlen(text) : 0;
     a->status = status;
     a->ctype = ctype;
-}
-
-/* serve_fail: see serve_int.h. */
-void serve_fail(struct answer *a, unsigned status, const char *outcome, const char *title,
-                 const char *text)
-{
-    serve_page(a, status, title, text);
-    a->outcome = outcome;
-}
-
-/* ================================= Redis ================================== */
-
-/* serve_redis_get: an idle context first; connecting is the slow path. */
-redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen)
-{
-    redisContext *r = NULL;
-    pthread_mutex_lock(&s->pool_lock);
-    if (s->nidle > 0)
-        r = s->idle[--s->nidle];
-    pthread_mutex_unlock(&s->pool_lock);
-    return r ? r : redis_sync_connect(s->cfg, REDIS_TIMEOUT_S, err, errlen);
-}
-
-/* serve_redis_put returns r for reuse unless it failed (hiredis 0.14 cannot
- * recover a context after an I/O error or a timeout). */
-void serve_redis_put(struct serve *s, redisContext *r)
-{
-    if (r == NULL)
-        return;
-    if (r->err == 0) {
-        pthread_mutex_lock(&s->pool_lock);
-        if (s->nidle < SERVE_POOL_MAX) {
-            s->idle[s->nidle++] = r;
-            r = NULL;
-        }
-        pthread_mutex_unlock(&s->pool_lock);
-    }
-    if (r)
-        redisFree(r);
-}
-
-/* serve_redis_cmd runs one command; an error reply or a lost link logs the Redis error
- * (never the arguments, which may be secrets) and gives NULL. */
-redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv)
-{
-    redisReply *rep = redisCommandArgv(r, argc, argv, NULL);
-    if (rep == NULL) {
-        log_error("Redis %s: %s", argv[0], r->errstr);
-        return NULL;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        log_error("Redis %s: %s", argv[0], rep->str);
-        freeReplyObject(rep);
-        return NULL;
-    }
-    return rep;
-}
-
-/* serve_redis_eval runs a script with EVALSHA, loading it with EVAL on NOSCRIPT (a
- * restart or failover flushed the script cache). args: the nkeys KEYS, then
- * the ARGV, nargs in all. */
-redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **args)
-{
-    const char *argv[32];
-    char nk[12];
-    if (nargs + 3 > (int)(sizeof argv / sizeof argv[0]))
-        return NULL;
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    argv[0] = "EVALSHA";
-    argv[1] = script_sha1(id);
-    argv[2] = nk;
-    memcpy(argv + 3, args, (size_t)nargs * sizeof *args);
-    redisReply *rep = redisCommandArgv(r, nargs + 3, argv, NULL);
-    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(rep);
-        argv[0] = "EVAL";
-        argv[1] = script_source(id);
-        rep = redisCommandArgv(r, nargs + 3, argv, NULL);
-    }
-    if (rep == NULL) {
-        log_error("Redis script %s: %s", script_name(id), r->errstr);
-        return NULL;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        log_error("Redis script %s: %s", script_name(id), rep->str);
-        freeReplyObject(rep);
-        return NULL;
-    }
-    return rep;
 }
 
 /* redis_health: 0 when Redis answers PING and every script is in its cache
@@ -373,19 +235,6 @@ static int serve_metrics(struct serve *s)
     return 0;
 }
 
-static void serve_free(struct serve *s)
-{
-    for (int i = 0; i < s->nidle; i++)
-        redisFree(s->idle[i]);
-    s->nidle = 0;
-    metrics_free(s->m);
-    crypto_free(s->kr);
-    oauth_keys_clear(&s->keys);
-    oauth_keys_clear(&s->connect_keys);
-    pthread_mutex_destroy(&s->pool_lock);
-    pthread_mutex_destroy(&s->metrics_lock);
-}
-
 int serve_run(const struct sw_config *c, char *err, size_t errlen)
 {
     struct serve s;
@@ -394,10 +243,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     sigset_t set;
     int rc = -1, sig = 0, curl_ok = 0;
 
-    memset(&s, 0, sizeof s);
-    s.cfg = c;
-    pthread_mutex_init(&s.pool_lock, NULL);
-    pthread_mutex_init(&s.metrics_lock, NULL);
+    serve_init(&s, c);
     if (oauth_redirect_uri(c->public_url, s.redirect_uri, sizeof s.redirect_uri, err, errlen) != 0)
         goto out;
     strip_slash(s.accounts_base, sizeof s.accounts_base, c->accounts_base);

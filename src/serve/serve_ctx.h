@@ -1,12 +1,17 @@
-#ifndef SW_SERVE_INT_H
-#define SW_SERVE_INT_H
-/* serve_int: private to src/serve/serve.c (the HTTP server, the Redis pool, the
- * Spotify client, /healthz, /metrics) and src/serve/login.c (/connect and
- * /callback). Not a contract for anything else. */
+#ifndef SW_SERVE_CTX_H
+#define SW_SERVE_CTX_H
+/* serve_ctx: what serve's handlers share, private to src/serve/: the state
+ * of one `spotwatch serve` (configuration, keys, the Redis pool, the metrics)
+ * and the helpers every handler uses (clocks, counting under the metrics
+ * lock, HTML answers, pooled Redis calls). Not a contract for anything else.
+ *
+ * Dependencies go one way: serve.c (the server: start, routing, /healthz,
+ * /metrics) calls login.c (/connect, /callback, src/serve/login.h); both use
+ * this module; it uses neither. Its names keep the folder's prefix serve_
+ * (serve_run alone is in serve.c). */
 #include <pthread.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
-#include <microhttpd.h>
 #include "base/config.h"
 #include "base/crypto.h"
 #include "http/http_sync.h"
@@ -53,6 +58,12 @@ struct answer {
     const char *allow;              /* a 405's Allow header */
 };
 
+/* serve_init zeroes s, sets its configuration and makes its locks;
+ * serve_free frees what s holds (the pool, the metrics, the keys) and its
+ * locks. */
+void serve_init(struct serve *s, const struct sw_config *c);
+void serve_free(struct serve *s);
+
 /* serve_now_ms: Unix ms (wall clock: the state's expiry). */
 long long serve_now_ms(void);
 /* serve_mono_s: monotonic seconds, for durations. */
@@ -79,9 +90,5 @@ redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv);
  * the nkeys KEYS then the ARGV, nargs in all. NULL on any error. */
 redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs,
                              const char **args);
-
-/* login_connect answers GET /connect, login_callback GET /callback (src/serve/login.c). */
-void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a);
-void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a);
 
 #endif
