@@ -4,6 +4,16 @@
  * rate limit. Pure parsing and classification; no I/O. */
 #include <stddef.h>
 
+/* TOK_SCOPES: the scopes a user is asked to grant, and the scope assumed for
+ * tokens that come without one (`spotwatch user add`, `import`): what the
+ * poll of currently-playing needs. TOK_SCOPES_BACKFILL adds what history
+ * backfill (recently-played) needs, asked for when it is on. lua/claim.lua
+ * looks for "user-read-recently-played" in a user's scope by itself (Lua
+ * cannot include this header). */
+#define TOK_SCOPES "user-read-currently-playing user-read-playback-state"
+#define TOK_SCOPE_RECENTLY_PLAYED "user-read-recently-played"
+#define TOK_SCOPES_BACKFILL TOK_SCOPES " " TOK_SCOPE_RECENTLY_PLAYED
+
 /* tok_result: the outcome of a call to {accounts-base}/api/token. */
 enum tok_result {
     TOK_OK,             /* new access token (and maybe a new refresh token) */

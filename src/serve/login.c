@@ -101,7 +101,7 @@ static int user_app_conflict(struct serve *s, redisContext *r, const char *user,
  * recently-played, which needs a scope of its own. */
 static const char *serve_scopes(const struct serve *s)
 {
-    return s->cfg->backfill_interval_ms > 0 ? SERVE_SCOPES_BACKFILL : SERVE_SCOPES;
+    return s->cfg->backfill_interval_ms > 0 ? TOK_SCOPES_BACKFILL : TOK_SCOPES;
 }
 
 void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)

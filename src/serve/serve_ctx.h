@@ -20,9 +20,6 @@
 #include "redis/scripts.h"
 
 #define SERVE_POOL_MAX 16            /* idle Redis contexts kept */
-#define SERVE_SCOPES "user-read-currently-playing user-read-playback-state"
-/* asked for too when history backfill is on (backfill-interval-ms > 0) */
-#define SERVE_SCOPES_BACKFILL SERVE_SCOPES " user-read-recently-played"
 
 /* serve: everything the handlers share. Written before the daemon starts,
  * then read-only except where a lock says otherwise. */
