@@ -22,6 +22,7 @@
 #include "login.h"
 #include "serve_ctx.h"
 #include "spotify/token.h"
+#include "spotify/webapi.h"
 
 #define CALLBACK_CALLS 2            /* the token exchange and GET /me */
 

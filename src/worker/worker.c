@@ -38,6 +38,7 @@
 #include "redis/scripts.h"
 #include "base/keyring_file.h"
 #include "spotify/token.h"
+#include "spotify/webapi.h"
 
 #define IDLE_CLAIM_S 0.1        /* longest sleep of an app with nothing due */
 #define BLOCKED_CLAIM_S 1.0     /* recheck of a blocked app (costs one HGET) */

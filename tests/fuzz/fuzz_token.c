@@ -1,6 +1,6 @@
-/* fuzz_token: libFuzzer target for src/spotify/token.c: the token-endpoint parser
- * (tok_parse), the Web API classifier (api_classify), Retry-After parsing
- * (retry_after_ms) and codec_form_encode (src/base/codec.c). Built and run by `make fuzz`.
+/* fuzz_token: libFuzzer target for src/spotify/token.c and webapi.c: the
+ * token-endpoint parser (tok_parse), the Web API classifier (api_classify),
+ * Retry-After parsing (retry_after_ms) and codec_form_encode (src/base/codec.c). Built and run by `make fuzz`.
  *
  * Input: byte 0 picks the HTTP status, the rest is the body; the body's first
  * line (up to 80 bytes) doubles as a Retry-After value. Besides memory safety
@@ -21,6 +21,7 @@
 
 #include "base/codec.h"
 #include "spotify/token.h"
+#include "spotify/webapi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
