@@ -30,12 +30,13 @@ endif
 # One folder per concern (README.md, "Source map"); basenames are unique, so
 # every object lands in build/<folder>/<name>.o.
 SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c \
-       src/base/keyring_file.c src/base/histogram.c \
+       src/base/keyring_file.c src/base/histogram.c src/base/codec.c \
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
-       src/http/httpc.c src/http/metrics.c \
-       src/spotify/json_scan.c src/spotify/playback.c src/spotify/recently_played.c src/spotify/token.c \
+       src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
+       src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/recently_played.c \
+       src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
        src/worker/worker.c src/worker/worker_metrics.c \
-       src/serve/serve.c src/serve/login.c src/serve/oauth.c src/serve/connect_link.c \
+       src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/oauth.c src/serve/connect_link.c \
        src/cli/cli.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
        lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua
@@ -110,7 +111,7 @@ build/bench/curl_floor: tests/bench/curl_floor.c
 
 # pb_parse + pb_state_decode + pb_state_encode (json_scan) on simulator answers
 build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c \
-                         src/spotify/playback.c src/base/errbuf.c
+                         src/spotify/playback.c src/spotify/events.c src/base/errbuf.c
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
@@ -134,14 +135,17 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
 FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
 FUZZ_NAMES   := playback token config state history pbdiff
 
-build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/json_scan.c src/base/errbuf.c
-build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/base/errbuf.c
+build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/events.c src/spotify/json_scan.c \
+                           src/base/errbuf.c
+build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/spotify/webapi.c src/spotify/answer.c \
+                        src/base/codec.c src/base/errbuf.c
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
-build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/json_scan.c src/base/errbuf.c
+build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/events.c \
+                          src/spotify/json_scan.c src/base/errbuf.c
 # the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
 build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c \
-                        src/spotify/json_scan.c src/base/errbuf.c
+                        src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)

@@ -18,7 +18,6 @@
  * +Inf bucket, name_sum and name_count. Label values are escaped (\\, \", \n).
  * A labelled family with no series yet is left out entirely. */
 #include <stddef.h>
-#include <sys/socket.h>
 
 #define METRICS_MAX_LABELS 4
 #define METRICS_MAX_BUCKETS 32
@@ -100,7 +99,8 @@ int metrics_render(struct metrics *m, char **out, size_t *len);
  *   GET /healthz  200 "ok" when the last health report was ok and is fresh
  *                 (younger than METRICS_HTTP_STALE_MS: a stalled loop stops
  *                 reporting and so turns unhealthy), else 503 with the reason
- *   HEAD works too; other paths 404, other methods 405. */
+ *   HEAD works too; other paths 404, other methods 405. The libmicrohttpd
+ *   prologue is src/http/http_server.c. */
 #define METRICS_HTTP_STALE_MS 15000
 
 struct metrics_http;
@@ -124,11 +124,5 @@ void metrics_http_health(struct metrics_http *mh, int ok, const char *why);
 
 /* metrics_http_stop stops the server and frees it (NULL is fine). */
 void metrics_http_stop(struct metrics_http *mh);
-
-/* metrics_listen_addr resolves "host:port" / "[v6]:port" (a name resolves
- * to its first address) into *ss for MHD_OPTION_SOCK_ADDR. Returns 0 or -1 +
- * err. Shared with serve, which listens the same way. */
-int metrics_listen_addr(const char *listen_addr, struct sockaddr_storage *ss, char *err,
-                        size_t errlen);
 
 #endif

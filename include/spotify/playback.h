@@ -7,10 +7,12 @@
  * looked up and unescaped).
  * pb_state_encode/decode store the comparison part of a state compactly in
  * the user hash (field "state"); pb_diff turns (previous, current) into the
- * events to publish. All of it is pure: no I/O, no clock. */
+ * events to publish (built by include/spotify/events.h). All of it is pure:
+ * no I/O, no clock. */
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
+#include "spotify/events.h"
 #include "spotify/json_scan.h"
 
 #define PB_MAX_EVENTS 4
@@ -92,26 +94,22 @@ int pb_state_decode(const char *text, struct pb_state *out);
  * the caller's. Safe on a zeroed state and twice in a row. */
 void pb_state_free(struct pb_state *s);
 
-/* pb_diff writes up to PB_MAX_EVENTS malloc'd event JSON strings (format in
- * README.md, "Events") into events[] for the change prev -> cur of user, and
- * returns how many. Types: playback_started, track_changed, playback_paused,
- * playback_resumed, playback_stopped, device_changed. at_ms is the time of the
- * observation. No change, or a first observation of nothing, gives 0.
- * Each event is {"type","user","at","is_playing","progress_ms","track",
- * "device","previous_track_id"} with track/device copied from cur (null when
- * absent; track is null in playback_stopped). previous_track_id is
- * prev->item_key in track_changed and playback_stopped, else null.
+/* pb_diff writes up to PB_MAX_EVENTS events (built by
+ * include/spotify/events.h, which owns their format) into events[] for the
+ * change prev -> cur of user, and returns how many. Types: playback_started,
+ * track_changed, playback_paused, playback_resumed, playback_stopped,
+ * device_changed. at_ms is the time of the observation. No change, or a
+ * first observation of nothing, gives 0.
+ * Each event has track/device copied from cur (null when absent; track is
+ * null in playback_stopped). previous_track_id is prev->item_key in
+ * track_changed and playback_stopped, else null.
  * At most one of started/stopped/track_changed/paused/resumed, then
  * device_changed when prev and cur both have a device_id and they differ.
  * prev may come from pb_state_decode (track NULL). prev NULL counts as
- * unknown; cur NULL or unknown gives 0. The caller frees each event; an
- * event that cannot be allocated is left out. */
+ * unknown; cur NULL or unknown gives 0. The caller frees each event
+ * (sw_event_free); an event that cannot be allocated is left out. */
 int pb_diff(const struct pb_state *prev, const struct pb_state *cur, const char *user,
-            long long at_ms, char **events);
-
-/* pb_event_simple returns a malloc'd event with no playback fields, for
- * types such as "reauth_required" (reason is a human sentence). */
-char *pb_event_simple(const char *type, const char *user, long long at_ms, const char *reason);
+            long long at_ms, struct sw_event *events);
 
 /* pb_next_delay_ms: smart polling. The delay until the next poll given the
  * state just seen: playing -> min(base, time to the end of the track + margin);

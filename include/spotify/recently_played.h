@@ -5,8 +5,8 @@
  * The worker backfills a user's plays with GET /me/player/recently-played
  * ?after=<cursor_ms>&limit=50. history_parse turns the 200 body into the
  * plays strictly newer than the cursor, oldest first, and the new cursor;
- * history_event builds the track_played event of one play. All of it is
- * pure: no I/O, no clock. */
+ * the track_played event of one play is sw_event_track_played's
+ * (include/spotify/events.h). All of it is pure: no I/O, no clock. */
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -56,11 +56,5 @@ void history_page_free(struct history_page *p);
  * -1 on anything else (a field out of range, a day past the month's end,
  * trailing text). */
 int history_parse_time(const char *s, long long *ms);
-
-/* history_event returns the malloc'd track_played event of play p of user:
- * {"type":"track_played","user","at","played_at","track":{...}}; at_ms is
- * when it was backfilled, played_at the play's end (both ms since the
- * epoch). NULL when out of memory. */
-char *history_event(const struct history_play *p, const char *user, long long at_ms);
 
 #endif

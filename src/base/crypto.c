@@ -2,7 +2,7 @@
  * See include/base/crypto.h for the sealed-text and keyring formats. */
 #include "base/errbuf.h"
 #include "base/crypto.h"
-#include "base/hexdigit.h"
+#include "base/codec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,8 +87,8 @@ static int parse_line(char *line, struct crypto_key *out)
     while (*p == ' ' || *p == '\t')
         p++;
     for (i = 0; i < CRYPTO_KEY_LEN; i++) {
-        int hi = hex_digit((unsigned char)p[2 * i]);
-        int lo = hi < 0 ? -1 : hex_digit((unsigned char)p[2 * i + 1]);
+        int hi = codec_hex_digit((unsigned char)p[2 * i]);
+        int lo = hi < 0 ? -1 : codec_hex_digit((unsigned char)p[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out->key[i] = (unsigned char)(hi << 4 | lo);

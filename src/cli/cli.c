@@ -18,6 +18,7 @@
 #include "serve/oauth.h"
 #include "redis/redis_sync.h"
 #include "base/keyring_file.h"
+#include "spotify/token.h"
 
 /* Spotify: refresh tokens die 6 months after authorisation; 180 days errs early. */
 #define REFRESH_LIFETIME_MS (180LL * 24 * 3600 * 1000)
@@ -445,7 +446,7 @@ static int user_add(const struct sw_config *c, int argc, char **argv)
     snprintf(exp, sizeof exp, "%lld", now + expires_in * 1000);
     snprintf(now_s, sizeof now_s, "%lld", now);
     keys_user(ukey, sizeof ukey, c->key_prefix, o[0].value, pos[0]);
-    const char *scope = o[4].value ? o[4].value : "user-read-currently-playing user-read-playback-state";
+    const char *scope = o[4].value ? o[4].value : TOK_SCOPES;
     const char *hset[] = {"HSET", ukey, "app", o[0].value, "access_token", at, "refresh_token", rt,
                           "expires_at", exp, "scope", scope, "authorized_at", now_s};
     const char *hsetnx[] = {"HSETNX", ukey, "status", "stopped"};
@@ -682,7 +683,7 @@ static int import_parse(const struct crypto_keyring *kr, const char *file, long 
     snprintf(ad, sizeof ad, "user:%s", row->user);
     row->at = crypto_seal(kr, ad, at->valuestring, err, sizeof err);
     row->rt = row->at ? crypto_seal(kr, ad, rt->valuestring, err, sizeof err) : NULL;
-    row->scope = strdup(sc ? sc->valuestring : "user-read-currently-playing user-read-playback-state");
+    row->scope = strdup(sc ? sc->valuestring : TOK_SCOPES);
     if (row->rt == NULL || row->scope == NULL) {
         fprintf(stderr, "spotwatch: %s:%ld: %s\n", file, lineno, row->rt ? "out of memory" : err);
         goto out;

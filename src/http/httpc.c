@@ -24,11 +24,11 @@
  * none is set, a socket's watcher is touched only when the events curl
  * wants change, and no request sits in curl's pending queue. */
 #include "http/httpc.h"
+#include "http/http_recv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -86,10 +86,7 @@ struct httpc_req {
     char *hbuf;               /* the header lines, NUL-separated */
     size_t hlen, hcap;        /* bytes of hbuf in use (wiped after the request); allocated */
     char *post;               /* copied request body, or NULL */
-    char *body;               /* response body, NUL-terminated; cap + 1 bytes */
-    size_t len, cap;
-    int truncated;            /* write callback refused data past max_body */
-    char *retry_after;        /* first Retry-After value, or NULL */
+    struct http_recv rx;      /* the answer: body (capped at max_body), Retry-After */
     httpc_cb *cb;
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
@@ -138,8 +135,8 @@ static void httpc_req_wipe(struct httpc_req *r)
     }
     if (r->post) {
         OPENSSL_cleanse(r->post, strlen(r->post));
-        if (r->body)
-            OPENSSL_cleanse(r->body, r->len);
+        if (r->rx.body)
+            OPENSSL_cleanse(r->rx.body, r->rx.len);
     }
 }
 
@@ -152,8 +149,8 @@ static void httpc_req_destroy(struct httpc_req *r)
     free(r->hnodes);
     free(r->hbuf);
     free(r->post);
-    free(r->body);
-    free(r->retry_after);
+    free(r->rx.body);
+    free(r->rx.retry_after);
     free(r);
 }
 
@@ -184,19 +181,19 @@ static void httpc_finish(struct httpc *h, struct httpc_req *r, CURLcode code, lo
 
     memset(&resp, 0, sizeof resp);
     resp.curl_code = (int)code;
-    resp.truncated = r->truncated;
+    resp.truncated = r->rx.truncated;
     /* A truncated body still came with a real status; other transport
      * errors report 0 so callers cannot mistake a partial 200 for success. */
-    resp.status = (code == CURLE_OK || r->truncated) ? status : 0;
-    if (r->truncated)
+    resp.status = (code == CURLE_OK || r->rx.truncated) ? status : 0;
+    if (r->rx.truncated)
         resp.error = "response body exceeds max_body";
     else if (code != CURLE_OK)
         resp.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
     else
         resp.error = "";
-    resp.body = r->body ? r->body : "";
-    resp.len = r->len;
-    resp.retry_after = r->retry_after;
+    resp.body = r->rx.body ? r->rx.body : "";
+    resp.len = r->rx.len;
+    resp.retry_after = r->rx.retry_after;
     resp.total_s = total;
 
     r->cb(&resp, r->ud);
@@ -205,14 +202,14 @@ static void httpc_finish(struct httpc *h, struct httpc_req *r, CURLcode code, lo
     httpc_req_wipe(r);
     free(r->post);
     r->post = NULL;
-    free(r->retry_after);
-    r->retry_after = NULL;
-    if (r->cap > HTTPC_KEEP_BUF) {
-        free(r->body);
-        r->body = NULL;
-        r->cap = 0;
+    free(r->rx.retry_after);
+    r->rx.retry_after = NULL;
+    if (r->rx.cap > HTTPC_KEEP_BUF) {
+        free(r->rx.body);
+        r->rx.body = NULL;
+        r->rx.cap = 0;
     }
-    r->len = 0;
+    r->rx.len = 0;
     r->origin = NULL;
     if (h->nspare < HTTPC_FREE_MAX) {
         r->next = h->spare;
@@ -398,59 +395,6 @@ static int httpc_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
     if (purpose == CURLSOCKTYPE_IPCXN)
         h->connections++;
     return CURL_SOCKOPT_OK;
-}
-
-/* CURLOPT_WRITEFUNCTION: append, refusing anything past max_body (returning
- * short makes curl fail the transfer with CURLE_WRITE_ERROR). */
-static size_t httpc_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct httpc_req *r = userdata;
-    size_t n = size * nmemb;
-    size_t max = r->h->opts.max_body;
-
-    if (max && (r->len > max || n > max - r->len)) {
-        r->truncated = 1;
-        return 0;
-    }
-    if (r->len + n > r->cap || !r->body) {
-        size_t cap = r->cap ? r->cap : 4096;
-        char *nb;
-
-        while (cap < r->len + n)
-            cap *= 2;
-        if (max && cap > max)
-            cap = max;
-        nb = realloc(r->body, cap + 1);
-        if (!nb)
-            return 0;
-        r->body = nb;
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, ptr, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
-/* CURLOPT_HEADERFUNCTION: keep the first Retry-After, any case. */
-static size_t httpc_header(char *buf, size_t size, size_t nitems, void *userdata)
-{
-    struct httpc_req *r = userdata;
-    size_t n = size * nitems;
-    static const char name[] = "retry-after:";
-    size_t nl = sizeof name - 1;
-
-    if (r->retry_after == NULL && n > nl && strncasecmp(buf, name, nl) == 0) {
-        const char *v = buf + nl;
-        const char *end = buf + n;
-
-        while (v < end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        r->retry_after = strndup(v, (size_t)(end - v));
-    }
-    return n;
 }
 
 /* httpc_no_proxy_env: 1 if none of the variables curl takes a proxy from is
@@ -684,10 +628,10 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
     /* wait for a multiplexable connection rather than open a parallel one */
     SETOPT(CURLOPT_PIPEWAIT, 1L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_WRITEFUNCTION, httpc_write);
-    SETOPT(CURLOPT_WRITEDATA, r);
-    SETOPT(CURLOPT_HEADERFUNCTION, httpc_header);
-    SETOPT(CURLOPT_HEADERDATA, r);
+    SETOPT(CURLOPT_WRITEFUNCTION, http_recv_body);
+    SETOPT(CURLOPT_WRITEDATA, &r->rx);
+    SETOPT(CURLOPT_HEADERFUNCTION, http_recv_header);
+    SETOPT(CURLOPT_HEADERDATA, &r->rx);
     SETOPT(CURLOPT_SOCKOPTFUNCTION, httpc_sockopt);
     SETOPT(CURLOPT_SOCKOPTDATA, h);
     if (h->no_proxy_env)
@@ -815,6 +759,7 @@ static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *meth
         if (!r)
             return -1;
         r->h = h;
+        r->rx.max = h->opts.max_body;
         r->easy = curl_easy_init();
         if (!r->easy) {
             free(r);
@@ -823,10 +768,10 @@ static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *meth
     }
     r->cb = cb;
     r->ud = ud;
-    r->truncated = 0;
-    r->len = 0;
-    if (r->body)
-        r->body[0] = '\0';
+    r->rx.truncated = 0;
+    r->rx.len = 0;
+    if (r->rx.body)
+        r->rx.body[0] = '\0';
     r->errbuf[0] = '\0';
 
     if (httpc_setup(h, r, method, url, headers, body) != 0)

@@ -1,10 +1,9 @@
 /* metrics.c: the Prometheus registry and the publish-only HTTP endpoint
  * (see include/http/metrics.h). */
 #include "http/metrics.h"
+#include "http/http_server.h"
 
-#include <errno.h>
 #include <math.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <microhttpd.h>
 
 /* ============================== The registry =============================== */
@@ -518,7 +515,7 @@ int metrics_render(struct metrics *m, char **out, size_t *len)
 
 /* metrics_http: what the HTTP thread may read, behind lock. */
 struct metrics_http {
-    struct MHD_Daemon *d;
+    struct http_server *srv;
     pthread_mutex_t lock;
     char *text;             /* last published exposition; NULL before the first */
     size_t len;
@@ -535,99 +532,21 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int metrics_listen_addr(const char *listen_addr, struct sockaddr_storage *ss, char *err,
-                        size_t errlen)
-{
-    char host[256];
-    const char *colon, *h = listen_addr;
-    size_t hl;
-
-    if (listen_addr == NULL || *listen_addr == '\0') {
-        snprintf(err, errlen, "empty listen address");
-        return -1;
-    }
-    if (*h == '[') {
-        const char *close = strchr(h, ']');
-        if (close == NULL || close[1] != ':') {
-            snprintf(err, errlen, "bad listen address '%s' (want [ipv6]:port)", listen_addr);
-            return -1;
-        }
-        h++;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(h, ':');
-        if (colon == NULL) {
-            snprintf(err, errlen, "bad listen address '%s' (want host:port)", listen_addr);
-            return -1;
-        }
-        hl = (size_t)(colon - h);
-    }
-    if (hl == 0 || hl >= sizeof host) {
-        snprintf(err, errlen, "bad listen address '%s' (want host:port)", listen_addr);
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    char *end;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end || port < 0 || port > 65535) {
-        snprintf(err, errlen, "bad port in listen address '%s'", listen_addr);
-        return -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char portstr[8];
-    snprintf(portstr, sizeof portstr, "%ld", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0 || res == NULL) {
-        snprintf(err, errlen, "cannot resolve listen address '%s': %s", listen_addr,
-                 rc ? gai_strerror(rc) : "no address");
-        return -1;
-    }
-    memset(ss, 0, sizeof *ss);
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    return 0;
-}
-
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
                              const char *body, size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
-                                                             MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", ctype);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, "Allow", "GET, HEAD");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    static const char *const allow[] = {"Allow", "GET, HEAD", NULL};
+    return http_server_reply(c, status, ctype, body, len,
+                             status == MHD_HTTP_METHOD_NOT_ALLOWED ? allow : NULL);
 }
 
+/* mh_handler answers a request (http_server's prologue has run). */
 static enum MHD_Result mh_handler(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_len, void **con_cls)
+                                  const char *method)
 {
     struct metrics_http *mh = cls;
     static const char text_ct[] = "text/plain; charset=utf-8";
-    (void)version;
-    (void)upload;
 
-    /* The first call only announces the request (and any body follows);
-     * answer on the second, after swallowing a body nobody asked for. */
-    if (*con_cls == NULL) {
-        *con_cls = mh;
-        return MHD_YES;
-    }
-    if (*upload_len) {
-        *upload_len = 0;
-        return MHD_YES;
-    }
     int known = strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0;
     if (!known)
         return reply(c, MHD_HTTP_NOT_FOUND, text_ct, "not found\n", 10);
@@ -661,34 +580,24 @@ static enum MHD_Result mh_handler(void *cls, struct MHD_Connection *c, const cha
 
 struct metrics_http *metrics_http_start(const char *listen_addr, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
     struct metrics_http *mh;
 
-    if (metrics_listen_addr(listen_addr, &ss, err, errlen) != 0)
-        return NULL;
     if ((mh = calloc(1, sizeof *mh)) == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&mh->lock, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
     /* Scrapes are small and answered from memory: one thread, few
      * connections, short timeouts. */
-    mh->d = MHD_start_daemon(flags, 0, NULL, NULL, mh_handler, mh,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                             MHD_OPTION_END);
-    if (mh->d == NULL) {
-        snprintf(err, errlen, "cannot listen on %s for metrics (address in use?)", listen_addr);
+    struct http_server_opts o = {.listen_addr = listen_addr, .what = " for metrics",
+                                 .thread_per_connection = 0, .connection_limit = 64,
+                                 .connection_timeout_s = 10, .handler = mh_handler, .cls = mh};
+    if ((mh->srv = http_server_start(&o, err, errlen)) == NULL) {
         pthread_mutex_destroy(&mh->lock);
         free(mh);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(mh->d, MHD_DAEMON_INFO_BIND_PORT);
-    mh->port = info ? info->port : 0;
+    mh->port = http_server_port(mh->srv);
     return mh;
 }
 
@@ -726,7 +635,7 @@ void metrics_http_stop(struct metrics_http *mh)
 {
     if (mh == NULL)
         return;
-    MHD_stop_daemon(mh->d);
+    http_server_stop(mh->srv);
     pthread_mutex_destroy(&mh->lock);
     free(mh->text);
     free(mh);

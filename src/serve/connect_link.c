@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base/codec.h"
 #include "redis/key_schema.h"
 
 #define EXP_DIGITS_MAX 12          /* Unix seconds up to the year 33658 */
@@ -110,28 +111,6 @@ enum connect_link_verdict connect_link_verify(const struct oauth_keys *k, const 
     return CONNECT_LINK_OK;
 }
 
-/* escape percent-encodes all but RFC 3986's unreserved characters (malloc'd). */
-static char *escape(const char *in)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = malloc(3 * strlen(in) + 1), *o = out;
-
-    if (out == NULL)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 char *connect_link_url(const struct oauth_keys *k, const char *public_url, const char *user,
                    const char *app, const char *return_to, long long exp_s)
 {
@@ -148,9 +127,9 @@ char *connect_link_url(const struct oauth_keys *k, const char *public_url, const
         return NULL;
     while (n > 0 && public_url[n - 1] == '/')
         n--;
-    e_user = escape(user);
-    e_app = escape(app ? app : "");
-    e_rt = escape(return_to ? return_to : "");
+    e_user = codec_pct_encode(user);
+    e_app = codec_pct_encode(app ? app : "");
+    e_rt = codec_pct_encode(return_to ? return_to : "");
     if (e_user && e_app && e_rt &&
         asprintf(&url, "%.*s/connect?user=%s%s%s%s%s&exp=%lld&sig=%s", (int)n, public_url, e_user,
                  app ? "&app=" : "", e_app, return_to ? "&return_to=" : "", e_rt, exp_s, sig) < 0)

@@ -11,16 +11,18 @@
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "serve/connect_link.h"
+#include "base/codec.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
 #include "serve/oauth.h"
 #include "redis/scripts.h"
-#include "serve_int.h"
+#include "login.h"
+#include "serve_ctx.h"
 #include "spotify/token.h"
+#include "spotify/webapi.h"
 
 #define CALLBACK_CALLS 2            /* the token exchange and GET /me */
 
@@ -100,7 +102,7 @@ static int user_app_conflict(struct serve *s, redisContext *r, const char *user,
  * recently-played, which needs a scope of its own. */
 static const char *serve_scopes(const struct serve *s)
 {
-    return s->cfg->backfill_interval_ms > 0 ? SERVE_SCOPES_BACKFILL : SERVE_SCOPES;
+    return s->cfg->backfill_interval_ms > 0 ? TOK_SCOPES_BACKFILL : TOK_SCOPES;
 }
 
 void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
@@ -203,11 +205,11 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
         goto out;
     }
 
-    e_cid = serve_url_escape(client_id);
-    e_redir = serve_url_escape(s->redirect_uri);
-    e_scope = serve_url_escape(serve_scopes(s));
-    e_chal = serve_url_escape(challenge);
-    e_state = serve_url_escape(state);
+    e_cid = codec_pct_encode(client_id);
+    e_redir = codec_pct_encode(s->redirect_uri);
+    e_scope = codec_pct_encode(serve_scopes(s));
+    e_chal = codec_pct_encode(challenge);
+    e_state = codec_pct_encode(state);
     if (!e_cid || !e_redir || !e_scope || !e_chal || !e_state ||
         asprintf(&loc, "%s/authorize?client_id=%s&response_type=code&redirect_uri=%s&scope=%s"
                        "&code_challenge_method=S256&code_challenge=%s&state=%s",
@@ -414,35 +416,27 @@ static enum tok_result exchange_code(struct serve *s, const char *client_id, con
                                      const char *code, const struct login *l, struct tok_response *tok,
                                      char *retry_after, size_t ralen, struct answer *a)
 {
-    char url[CFG_STR + 16], err[256], *cred = NULL, *auth = NULL, *body = NULL;
-    char *e_code = serve_url_escape(code), *e_redir = serve_url_escape(s->redirect_uri),
-         *e_ver = serve_url_escape(l->verifier);
-    struct http_result h = {0};
+    char url[CFG_STR + 16], err[256], *auth = NULL, *body = NULL;
+    char *e_code = codec_pct_encode(code), *e_redir = codec_pct_encode(s->redirect_uri),
+         *e_ver = codec_pct_encode(l->verifier);
+    struct http_sync_result h = {0};
     enum tok_result res = TOK_TRANSIENT;
 
     snprintf(url, sizeof url, "%s/api/token", s->accounts_base);
-    if (!e_code || !e_redir || !e_ver || asprintf(&cred, "%s:%s", client_id, secret) < 0 ||
+    if (!e_code || !e_redir || !e_ver || (auth = codec_basic_auth(client_id, secret)) == NULL ||
         asprintf(&body, "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s",
                  e_code, e_redir, e_ver) < 0) {
-        cred = body = NULL;
+        body = NULL;
         serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
         goto out;
     }
-    size_t cl = strlen(cred);
-    auth = malloc(21 + 4 * ((cl + 2) / 3) + 1);
-    if (auth == NULL) {
-        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
-        goto out;
-    }
-    memcpy(auth, "Authorization: Basic ", 21);
-    EVP_EncodeBlock((unsigned char *)auth + 21, (const unsigned char *)cred, (int)cl);
     const char *hdrs[] = {auth, "Content-Type: application/x-www-form-urlencoded",
                           "Accept: application/json", NULL};
     double t0 = serve_mono_s();
-    serve_http_call(s, url, hdrs, body, &h);
+    http_sync_call(&s->http, "POST", url, hdrs, body, &h);
     log_debug("callback: token exchange: status %ld in %.0f ms", h.status, (serve_mono_s() - t0) * 1000);
     res = tok_parse(h.status, h.body, h.len, tok, err, sizeof err);
-    snprintf(retry_after, ralen, "%s", h.retry_after);
+    snprintf(retry_after, ralen, "%s", h.retry_after ? h.retry_after : "");
     switch (res) {
     case TOK_OK:
         if (tok->refresh_token == NULL) {
@@ -473,15 +467,9 @@ static enum tok_result exchange_code(struct serve *s, const char *client_id, con
         break;
     }
 out:
-    serve_http_free(&h);
-    if (cred) {
-        OPENSSL_cleanse(cred, strlen(cred));
-        free(cred);
-    }
-    if (auth) {
-        OPENSSL_cleanse(auth, strlen(auth));
-        free(auth);
-    }
+    http_sync_free(&h);
+    if (auth)
+        secret_free(auth);
     if (body) {
         OPENSSL_cleanse(body, strlen(body));
         free(body);
@@ -500,7 +488,7 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
                    size_t namelen, char *retry_after, size_t ralen, struct answer *a)
 {
     char url[CFG_STR + 8], msg[128], *auth = NULL;
-    struct http_result h = {0};
+    struct http_sync_result h = {0};
     int rc = -1;
 
     snprintf(url, sizeof url, "%s/me", s->api_base);
@@ -510,9 +498,9 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
         return -1;
     }
     const char *hdrs[] = {auth, "Accept: application/json", NULL};
-    serve_http_call(s, url, hdrs, NULL, &h);
+    http_sync_call(&s->http, "GET", url, hdrs, NULL, &h);
     enum api_class cls = api_classify(h.status, h.body, h.len, msg, sizeof msg);
-    snprintf(retry_after, ralen, "%s", h.retry_after);
+    snprintf(retry_after, ralen, "%s", h.retry_after ? h.retry_after : "");
     if (cls == API_RATE_LIMITED || cls == API_QUOTA) {
         rc = 1;
     } else if (cls == API_OK) {
@@ -538,7 +526,7 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
         serve_fail(a, 502, "spotify_error", "Spotify is unavailable",
              "Spotify did not answer properly. Try again in a few minutes.");
     }
-    serve_http_free(&h);
+    http_sync_free(&h);
     OPENSSL_cleanse(auth, strlen(auth));
     free(auth);
     return rc;

@@ -1,6 +1,6 @@
 /* oauth.c: the signed OAuth state, PKCE and URL rules (see include/serve/oauth.h). */
 #include "serve/oauth.h"
-#include "base/hexdigit.h"
+#include "base/codec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -150,7 +150,7 @@ int oauth_keys_load_file(struct oauth_keys *k, const char *path, const char *wha
         unsigned char key[32];
         int i = 0;
         for (; i < 32; i++) {
-            int hi = hex_digit((unsigned char)p[2 * i]), lo = hi < 0 ? -1 : hex_digit((unsigned char)p[2 * i + 1]);
+            int hi = codec_hex_digit((unsigned char)p[2 * i]), lo = hi < 0 ? -1 : codec_hex_digit((unsigned char)p[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 break;
             key[i] = (unsigned char)(hi << 4 | lo);

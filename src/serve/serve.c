@@ -1,93 +1,41 @@
-/* serve.c: `spotwatch serve`: the HTTP server, /healthz and /metrics, and
- * the Redis pool and Spotify client the login handlers (src/serve/login.c) use
- * (see include/serve/serve.h, src/serve/serve_int.h). libmicrohttpd runs one thread per connection, so every
- * handler may block on Redis (a small pool of synchronous hiredis contexts)
- * and on Spotify (libcurl's easy API). Shared state is the read-only
- * configuration and keys, the Redis pool (pool_lock) and the metrics
- * registry (metrics_lock). Secrets (tokens, the code, the PKCE verifier, the
- * client secret, the state and its key) are never logged nor shown. */
-#include <errno.h>
+/* serve.c: `spotwatch serve`: the server (start, stop, routing, the
+ * security headers of every answer), /healthz and /metrics; GET /connect and
+ * GET /callback are login.c's (src/serve/login.h). What the handlers share,
+ * the configuration, keys, Redis pool and metrics, is src/serve/serve_ctx.h.
+ * (See include/serve/serve.h.) libmicrohttpd runs one thread per connection
+ * (src/http/http_server.c), so every handler may block on Redis (a small pool
+ * of synchronous hiredis contexts) and on Spotify (the blocking client,
+ * src/http/http_sync.c). Shared state is the read-only configuration and
+ * keys, the Redis pool (pool_lock) and the metrics registry (metrics_lock).
+ * Secrets (tokens, the code, the PKCE verifier, the client secret, the state
+ * and its key) are never logged nor shown. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 
 #include "serve/connect_link.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
+#include "http/http_server.h"
+#include "http/http_sync.h"
 #include "http/metrics.h"
 #include "serve/oauth.h"
-#include "redis/redis_sync.h"
 #include "redis/scripts.h"
 #include "base/keyring_file.h"
 #include "serve/serve.h"
-#include "serve_int.h"
+#include "login.h"
+#include "serve_ctx.h"
 
-#define REDIS_TIMEOUT_S 5
 #define CONNECTION_LIMIT 256
 #define CONNECTION_TIMEOUT_S 30
 
 /* ================================ helpers ================================= */
-
-long long serve_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* CLOCK_MONOTONIC: durations must not jump with the wall clock. */
-double serve_mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void serve_count(struct serve *s, struct metric_family *f, const char *value, double by)
-{
-    pthread_mutex_lock(&s->metrics_lock);
-    metrics_inc(f, value, by);
-    pthread_mutex_unlock(&s->metrics_lock);
-}
-
-void serve_observe(struct serve *s, struct metric_family *f, const char *value, double v)
-{
-    pthread_mutex_lock(&s->metrics_lock);
-    metrics_observe(f, value, v);
-    pthread_mutex_unlock(&s->metrics_lock);
-}
-
-/* Only unreserved characters stay as they are, so any value is safe in a query. */
-char *serve_url_escape(const char *in)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(in);
-    char *out = malloc(3 * n + 1), *o = out;
-    if (out == NULL)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
 
 /* strip_slash copies a base URL without its trailing slashes. */
 static void strip_slash(char *out, size_t n, const char *in)
@@ -98,26 +46,6 @@ static void strip_slash(char *out, size_t n, const char *in)
     snprintf(out, n, "%.*s", (int)l, in);
 }
 
-/* serve_page sets an HTML answer: a title and a sentence, both escaped here. */
-void serve_page(struct answer *a, unsigned status, const char *title, const char *text)
-{
-    char *t = oauth_html_escape(title), *x = oauth_html_escape(text);
-    free(a->body);
-    a->body = NULL;
-    a->status = status;
-    a->ctype = "text/html; charset=utf-8";
-    if (t && x &&
-        asprintf(&a->body,
-                 "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
-                 "<style>body{font-family:sans-serif;max-width:40em;margin:3em auto;padding:0 1em}"
-                 "</style></head>\n<body><h1>%s</h1>\n<p>%s</p></body></html>\n",
-                 t, t, x) < 0)
-        a->body = NULL;
-    a->len = a->body ? strlen(a->body) : 0;
-    free(t);
-    free(x);
-}
-
 static void text_answer(struct answer *a, unsigned status, const char *ctype, const char *text)
 {
     free(a->body);
@@ -125,95 +53,6 @@ static void text_answer(struct answer *a, unsigned status, const char *ctype, co
     a->len = a->body ? strlen(text) : 0;
     a->status = status;
     a->ctype = ctype;
-}
-
-/* serve_fail: see serve_int.h. */
-void serve_fail(struct answer *a, unsigned status, const char *outcome, const char *title,
-                 const char *text)
-{
-    serve_page(a, status, title, text);
-    a->outcome = outcome;
-}
-
-/* ================================= Redis ================================== */
-
-/* serve_redis_get: an idle context first; connecting is the slow path. */
-redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen)
-{
-    redisContext *r = NULL;
-    pthread_mutex_lock(&s->pool_lock);
-    if (s->nidle > 0)
-        r = s->idle[--s->nidle];
-    pthread_mutex_unlock(&s->pool_lock);
-    return r ? r : redis_sync_connect(s->cfg, REDIS_TIMEOUT_S, err, errlen);
-}
-
-/* serve_redis_put returns r for reuse unless it failed (hiredis 0.14 cannot
- * recover a context after an I/O error or a timeout). */
-void serve_redis_put(struct serve *s, redisContext *r)
-{
-    if (r == NULL)
-        return;
-    if (r->err == 0) {
-        pthread_mutex_lock(&s->pool_lock);
-        if (s->nidle < SERVE_POOL_MAX) {
-            s->idle[s->nidle++] = r;
-            r = NULL;
-        }
-        pthread_mutex_unlock(&s->pool_lock);
-    }
-    if (r)
-        redisFree(r);
-}
-
-/* serve_redis_cmd runs one command; an error reply or a lost link logs the Redis error
- * (never the arguments, which may be secrets) and gives NULL. */
-redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv)
-{
-    redisReply *rep = redisCommandArgv(r, argc, argv, NULL);
-    if (rep == NULL) {
-        log_error("Redis %s: %s", argv[0], r->errstr);
-        return NULL;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        log_error("Redis %s: %s", argv[0], rep->str);
-        freeReplyObject(rep);
-        return NULL;
-    }
-    return rep;
-}
-
-/* serve_redis_eval runs a script with EVALSHA, loading it with EVAL on NOSCRIPT (a
- * restart or failover flushed the script cache). args: the nkeys KEYS, then
- * the ARGV, nargs in all. */
-redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **args)
-{
-    const char *argv[32];
-    char nk[12];
-    if (nargs + 3 > (int)(sizeof argv / sizeof argv[0]))
-        return NULL;
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    argv[0] = "EVALSHA";
-    argv[1] = script_sha1(id);
-    argv[2] = nk;
-    memcpy(argv + 3, args, (size_t)nargs * sizeof *args);
-    redisReply *rep = redisCommandArgv(r, nargs + 3, argv, NULL);
-    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(rep);
-        argv[0] = "EVAL";
-        argv[1] = script_source(id);
-        rep = redisCommandArgv(r, nargs + 3, argv, NULL);
-    }
-    if (rep == NULL) {
-        log_error("Redis script %s: %s", script_name(id), r->errstr);
-        return NULL;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        log_error("Redis script %s: %s", script_name(id), rep->str);
-        freeReplyObject(rep);
-        return NULL;
-    }
-    return rep;
 }
 
 /* redis_health: 0 when Redis answers PING and every script is in its cache
@@ -248,103 +87,6 @@ static int redis_health(redisContext *r, char *why, size_t n)
         }
     }
     return 0;
-}
-
-/* ================================ Spotify ================================= */
-
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
-{
-    struct http_result *h = ud;
-    size_t n = sz * nm;
-    if (h->len + n > h->cap) {
-        h->truncated = 1;
-        return 0;   /* abort: a body this big is not an answer we expect */
-    }
-    char *nb = realloc(h->body, h->len + n + 1);
-    if (nb == NULL)
-        return 0;
-    h->body = nb;
-    memcpy(h->body + h->len, p, n);
-    h->len += n;
-    h->body[h->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
-{
-    struct http_result *h = ud;
-    size_t n = sz * nm;
-    if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-        const char *v = p + 12;
-        size_t l = n - 12;
-        while (l && (*v == ' ' || *v == '\t')) {
-            v++;
-            l--;
-        }
-        while (l && (v[l - 1] == '\r' || v[l - 1] == '\n' || v[l - 1] == ' '))
-            l--;
-        snprintf(h->retry_after, sizeof h->retry_after, "%.*s", (int)l, v);
-    }
-    return n;
-}
-
-/* serve_http_call runs one request. body != NULL makes it a form POST. headers: a
- * NULL-terminated list. The answer (status 0 on a transport error) is in h;
- * free h->body. */
-void serve_http_call(const struct serve *s, const char *url, const char *const *headers,
-                      const char *body, struct http_result *h)
-{
-    struct curl_slist *hl = NULL;
-    CURL *c = curl_easy_init();
-
-    memset(h, 0, sizeof *h);
-    h->cap = (size_t)s->cfg->max_body_bytes;
-    if (c == NULL) {
-        snprintf(h->error, sizeof h->error, "out of memory");
-        return;
-    }
-    for (const char *const *p = headers; p && *p; p++)
-        hl = curl_slist_append(hl, *p);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   /* threads: no SIGALRM timeouts */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->cfg->http_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->cfg->http_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->error);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (s->cfg->ca_file[0])
-        curl_easy_setopt(c, CURLOPT_CAINFO, s->cfg->ca_file);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
-    } else {
-        h->status = 0;
-        if (h->error[0] == '\0')
-            snprintf(h->error, sizeof h->error, "%s", curl_easy_strerror(rc));
-    }
-    if (h->body == NULL) {
-        h->body = calloc(1, 1);
-        h->len = 0;
-    }
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-}
-
-void serve_http_free(struct http_result *h)
-{
-    if (h->body) {
-        OPENSSL_cleanse(h->body, h->len);   /* token answers hold secrets */
-        free(h->body);
-    }
-    h->body = NULL;
 }
 
 /* ================================ the rest ================================ */
@@ -383,51 +125,31 @@ static void handle_metrics(struct serve *s, struct answer *a)
 
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *a)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(a->len, a->body ? a->body : (void *)"",
-                                                             MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", a->ctype ? a->ctype : "text/plain; charset=utf-8");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    /* The callback's URL holds a code and a state: never pass it on. */
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
-    if (a->location)
-        MHD_add_response_header(r, "Location", a->location);
-    if (a->retry_after_s > 0) {
-        char ra[24];
+    char ra[24];
+    if (a->retry_after_s > 0)
         snprintf(ra, sizeof ra, "%ld", a->retry_after_s);
-        MHD_add_response_header(r, "Retry-After", ra);
-    }
-    if (a->status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, "Allow", a->allow ? a->allow : "GET");
-    enum MHD_Result ret = MHD_queue_response(c, a->status, r);
-    MHD_destroy_response(r);
-    return ret;
+    const char *const extra[] = {
+        "X-Content-Type-Options", "nosniff",
+        /* The callback's URL holds a code and a state: never pass it on. */
+        "Referrer-Policy", "no-referrer",
+        "X-Frame-Options", "DENY",
+        "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'",
+        "Location", a->location,
+        "Retry-After", a->retry_after_s > 0 ? ra : NULL,
+        "Allow", a->status == MHD_HTTP_METHOD_NOT_ALLOWED ? (a->allow ? a->allow : "GET") : NULL,
+        NULL};
+    return http_server_reply(c, a->status, a->ctype ? a->ctype : "text/plain; charset=utf-8",
+                             a->body, a->len, extra);
 }
 
+/* on_request routes a request (http_server's prologue has run) and counts it. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_len, void **con_cls)
+                                  const char *method)
 {
     struct serve *s = cls;
     struct answer a = {0};
     const char *handler = "other";
-    (void)version;
-    (void)upload;
 
-    /* First call: headers only. Later calls: body chunks, ignored (every
-     * endpoint is a GET), then the final call, where we answer. */
-    if (*con_cls == NULL) {
-        *con_cls = s;
-        return MHD_YES;
-    }
-    if (*upload_len) {
-        *upload_len = 0;
-        return MHD_YES;
-    }
     if (strcmp(url, "/connect") == 0)
         handler = "/connect";
     else if (strcmp(url, "/callback") == 0)
@@ -513,35 +235,22 @@ static int serve_metrics(struct serve *s)
     return 0;
 }
 
-static void serve_free(struct serve *s)
-{
-    for (int i = 0; i < s->nidle; i++)
-        redisFree(s->idle[i]);
-    s->nidle = 0;
-    metrics_free(s->m);
-    crypto_free(s->kr);
-    oauth_keys_clear(&s->keys);
-    oauth_keys_clear(&s->connect_keys);
-    pthread_mutex_destroy(&s->pool_lock);
-    pthread_mutex_destroy(&s->metrics_lock);
-}
-
 int serve_run(const struct sw_config *c, char *err, size_t errlen)
 {
     struct serve s;
     struct sockaddr_storage ss;
-    struct MHD_Daemon *d = NULL;
+    struct http_server *d = NULL;
     sigset_t set;
     int rc = -1, sig = 0, curl_ok = 0;
 
-    memset(&s, 0, sizeof s);
-    s.cfg = c;
-    pthread_mutex_init(&s.pool_lock, NULL);
-    pthread_mutex_init(&s.metrics_lock, NULL);
+    serve_init(&s, c);
     if (oauth_redirect_uri(c->public_url, s.redirect_uri, sizeof s.redirect_uri, err, errlen) != 0)
         goto out;
     strip_slash(s.accounts_base, sizeof s.accounts_base, c->accounts_base);
     strip_slash(s.api_base, sizeof s.api_base, c->api_base);
+    s.http.timeout_ms = c->http_timeout_ms;
+    s.http.ca_file = c->ca_file;
+    s.http.max_body = (size_t)c->max_body_bytes;
     if (c->connect_allowed_origins[0]) {
         /* Every entry must be an origin, or a typo would silently allow nothing. */
         char list[CFG_STR], origin[OAUTH_ORIGIN_MAX];
@@ -573,13 +282,15 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
         log_warn("/connect is not authenticated: set connect-key-file, or expose serve only to "
                  "your backend");
     }
-    if (metrics_listen_addr(c->http_listen, &ss, err, errlen) != 0)
+    /* The address is checked here, before Redis is asked; the server
+     * starts listening last. */
+    if (http_server_listen_addr(c->http_listen, &ss, err, errlen) != 0)
         goto out;
     if (serve_metrics(&s) != 0) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (http_sync_global_init() != 0) {
         snprintf(err, errlen, "cannot initialise libcurl");
         goto out;
     }
@@ -599,29 +310,22 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-                         MHD_OPTION_END);
-    if (d == NULL) {
-        snprintf(err, errlen, "cannot listen on %s (address in use?)", c->http_listen);
+    /* Handlers block on Redis and Spotify: a thread per connection. */
+    struct http_server_opts so = {.listen_addr = c->http_listen, .what = "",
+                                  .thread_per_connection = 1, .connection_limit = CONNECTION_LIMIT,
+                                  .connection_timeout_s = CONNECTION_TIMEOUT_S,
+                                  .handler = on_request, .cls = &s};
+    if ((d = http_server_start(&so, err, errlen)) == NULL)
         goto out;
-    }
     log_info("serve: listening on %s; redirect URI %s", c->http_listen, s.redirect_uri);
     while (sigwait(&set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
         ;
     log_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
-    if (d)
-        MHD_stop_daemon(d);   /* waits for the connection threads */
+    http_server_stop(d);   /* waits for the connection threads */
     if (curl_ok)
-        curl_global_cleanup();
+        http_sync_global_cleanup();
     serve_free(&s);
     return rc;
 }

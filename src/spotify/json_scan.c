@@ -6,7 +6,7 @@
  * Strings are crossed eight bytes at a time (SWAR) where no byte needs a
  * look. */
 #include "spotify/json_scan.h"
-#include "base/hexdigit.h"
+#include "base/codec.h"
 
 #include <locale.h>
 #include <math.h>
@@ -47,7 +47,7 @@ static long hex4(const uchar *p)
     long v = 0;
 
     for (int i = 0; i < 4; i++) {
-        int h = hex_digit(p[i]);
+        int h = codec_hex_digit(p[i]);
 
         if (h < 0)
             return -1;
@@ -67,7 +67,7 @@ static long hex4_at(const uchar *p, const uchar *end)
 
         if (p + i >= end)
             return -2;
-        h = hex_digit(p[i]);
+        h = codec_hex_digit(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -1,6 +1,7 @@
 /* playback.c: currently-playing bodies -> pb_state -> events. Pure: no I/O,
  * no clock, no global state (the contract is in include/spotify/playback.h). */
 #include "base/errbuf.h"
+#include "spotify/events.h"
 #include "spotify/json_scan.h"
 #include "spotify/playback.h"
 
@@ -797,43 +798,14 @@ fail:
 
 /* -------------------------------------------------------------- events */
 
-/* make_event builds one event from cur; track only when with_track. */
-static char *make_event(const char *type, const char *user, long long at_ms,
-                        const struct pb_state *cur, int with_track, const char *prev_id)
+/* put_event sets *ev to the playback event of type for cur (track only when
+ * with_track); 1, or 0 when it could not be built (then left out). */
+static int put_event(struct sw_event *ev, const char *type, const char *user, long long at_ms,
+                     const struct pb_state *cur, int with_track, const char *prev_id)
 {
-    cJSON *e = cJSON_CreateObject(), *t;
-    char *text = NULL;
-
-    if (e == NULL || cJSON_AddStringToObject(e, "type", type) == NULL
-        || add_str_or_null(e, "user", user) < 0
-        || cJSON_AddNumberToObject(e, "at", (double)at_ms) == NULL
-        || cJSON_AddBoolToObject(e, "is_playing", cur->present && cur->is_playing) == NULL
-        || cJSON_AddNumberToObject(e, "progress_ms", (double)cur->progress_ms) == NULL)
-        goto done;
-    if (with_track && cur->present && cur->track != NULL) {
-        t = cJSON_Duplicate(cur->track, 1);
-        if (t == NULL || !cJSON_AddItemToObject(e, "track", t)) {
-            cJSON_Delete(t);
-            goto done;
-        }
-    } else if (cJSON_AddNullToObject(e, "track") == NULL) {
-        goto done;
-    }
-    if (cur->device != NULL) {
-        t = cJSON_Duplicate(cur->device, 1);
-        if (t == NULL || !cJSON_AddItemToObject(e, "device", t)) {
-            cJSON_Delete(t);
-            goto done;
-        }
-    } else if (cJSON_AddNullToObject(e, "device") == NULL) {
-        goto done;
-    }
-    if (add_str_or_null(e, "previous_track_id", prev_id) < 0)
-        goto done;
-    text = cJSON_PrintUnformatted(e);
-done:
-    cJSON_Delete(e);
-    return text;
+    *ev = sw_event_playback(type, user, at_ms, cur->present && cur->is_playing, cur->progress_ms,
+                            with_track && cur->present ? cur->track : NULL, cur->device, prev_id);
+    return ev->json != NULL;
 }
 
 static const char *nz(const char *s)
@@ -842,7 +814,7 @@ static const char *nz(const char *s)
 }
 
 int pb_diff(const struct pb_state *prev, const struct pb_state *cur, const char *user,
-            long long at_ms, char **events)
+            long long at_ms, struct sw_event *events)
 {
     static const struct pb_state unknown; /* const: no mutable global state */
     const char *type = NULL, *prev_id = NULL;
@@ -855,47 +827,26 @@ int pb_diff(const struct pb_state *prev, const struct pb_state *cur, const char 
 
     if (!prev->known || !prev->present) {
         if (cur->present)
-            type = "playback_started";
+            type = SW_EVENT_PLAYBACK_STARTED;
     } else if (!cur->present) {
-        type = "playback_stopped";
+        type = SW_EVENT_PLAYBACK_STOPPED;
         with_track = 0;
         prev_id = prev->item_key;
     } else if (strcmp(nz(prev->item_key), nz(cur->item_key)) != 0) {
-        type = "track_changed";
+        type = SW_EVENT_TRACK_CHANGED;
         prev_id = prev->item_key;
     } else if (prev->is_playing && !cur->is_playing) {
-        type = "playback_paused";
+        type = SW_EVENT_PLAYBACK_PAUSED;
     } else if (!prev->is_playing && cur->is_playing) {
-        type = "playback_resumed";
+        type = SW_EVENT_PLAYBACK_RESUMED;
     }
-    if (type != NULL) {
-        events[n] = make_event(type, user, at_ms, cur, with_track, prev_id);
-        if (events[n] != NULL)
-            n++;
-    }
+    if (type != NULL)
+        n += put_event(&events[n], type, user, at_ms, cur, with_track, prev_id);
     /* An absent device (currently-playing often omits it) is not a change. */
     if (prev->device_id != NULL && cur->device_id != NULL
-        && strcmp(prev->device_id, cur->device_id) != 0) {
-        events[n] = make_event("device_changed", user, at_ms, cur, 1, NULL);
-        if (events[n] != NULL)
-            n++;
-    }
+        && strcmp(prev->device_id, cur->device_id) != 0)
+        n += put_event(&events[n], SW_EVENT_DEVICE_CHANGED, user, at_ms, cur, 1, NULL);
     return n;
-}
-
-char *pb_event_simple(const char *type, const char *user, long long at_ms, const char *reason)
-{
-    cJSON *e = cJSON_CreateObject();
-    char *text = NULL;
-
-    if (e == NULL || add_str_or_null(e, "type", type) < 0 || add_str_or_null(e, "user", user) < 0
-        || cJSON_AddNumberToObject(e, "at", (double)at_ms) == NULL
-        || add_str_or_null(e, "reason", reason) < 0)
-        goto done;
-    text = cJSON_PrintUnformatted(e);
-done:
-    cJSON_Delete(e);
-    return text;
 }
 
 /* ------------------------------------------------------------- polling */

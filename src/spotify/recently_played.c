@@ -256,26 +256,3 @@ fail:
     out->cursor_ms = after_ms;
     return -1;
 }
-
-/* -------------------------------------------------------------- events */
-
-char *history_event(const struct history_play *p, const char *user, long long at_ms)
-{
-    cJSON *e = cJSON_CreateObject(), *t = NULL;
-    char *text = NULL;
-
-    if (e == NULL || cJSON_AddStringToObject(e, "type", "track_played") == NULL
-        || (user ? cJSON_AddStringToObject(e, "user", user) : cJSON_AddNullToObject(e, "user")) == NULL
-        || cJSON_AddNumberToObject(e, "at", (double)at_ms) == NULL
-        || cJSON_AddNumberToObject(e, "played_at", (double)p->played_at_ms) == NULL)
-        goto done;
-    t = p->track ? cJSON_Duplicate(p->track, 1) : cJSON_CreateNull();
-    if (t == NULL || !cJSON_AddItemToObject(e, "track", t)) {
-        cJSON_Delete(t);
-        goto done;
-    }
-    text = cJSON_PrintUnformatted(e);
-done:
-    cJSON_Delete(e);
-    return text;
-}

@@ -23,8 +23,8 @@
 #include <unistd.h>
 #include <ev.h>
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 #include "worker/worker.h"
+#include "base/codec.h"
 #include "base/crypto.h"
 #include "base/histogram.h"
 #include "spotify/recently_played.h"
@@ -32,12 +32,14 @@
 #include "http/httpc.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
+#include "spotify/events.h"
 #include "spotify/playback.h"
 #include "redis/redis_async.h"
 #include "redis/script_contract.h"
 #include "redis/scripts.h"
 #include "base/keyring_file.h"
 #include "spotify/token.h"
+#include "spotify/webapi.h"
 
 #define IDLE_CLAIM_S 0.1        /* longest sleep of an app with nothing due */
 #define BLOCKED_CLAIM_S 1.0     /* recheck of a blocked app (costs one HGET) */
@@ -150,7 +152,7 @@ struct outcome {
     long long backfill_delay_ms;   /* next backfill in ms from now; -1 leaves it */
     long long backfill_cursor;     /* the new backfill cursor (ms); -1 keeps it */
     int nevents;
-    char *events[JOB_EVENTS_MAX];
+    struct sw_event events[JOB_EVENTS_MAX];
 };
 
 static void kick(struct worker *w);
@@ -213,7 +215,7 @@ static void outcome_free(struct outcome *o)
 {
     free(o->state);
     for (int i = 0; i < o->nevents; i++)
-        free(o->events[i]);
+        sw_event_free(&o->events[i]);
 }
 
 /* backoff: exponential with jitter, capped; a user is never dropped for it. */
@@ -242,7 +244,7 @@ static void outcome_stop_user(struct outcome *o, const char *status, const char 
     o->delay_ms = -1;
     o->new_status = status;
     snprintf(o->error, sizeof o->error, "%s", reason);
-    o->events[o->nevents++] = pb_event_simple(status, j->user, wall_ms(), reason);
+    o->events[o->nevents++] = sw_event_status(status, j->user, wall_ms(), reason);
 }
 
 static void on_complete(struct redis_async *l, redisReply *r, void *ud)
@@ -370,15 +372,6 @@ static int batch_add(struct app *a, struct job *j, const char **args, int n)
     return 0;
 }
 
-static const char *event_type(const char *ev, char *buf, size_t n)
-{
-    cJSON *o = cJSON_Parse(ev);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
-    snprintf(buf, n, "%s", cJSON_IsString(t) ? t->valuestring : "unknown");
-    cJSON_Delete(o);
-    return buf;
-}
-
 /* job_finish hands the outcome to complete.lua: queued with the other jobs
  * of its app finished in this turn of the loop (see flush_completes). */
 static void job_finish(struct job *j, struct outcome *o)
@@ -387,7 +380,7 @@ static void job_finish(struct job *j, struct outcome *o)
     struct app *a = j->app;
     const struct sw_config *c = w->cfg;
     char delay[24], status[16], fails[16], idle[16], block[24], nev[16],
-        types[JOB_EVENTS_MAX][32], bf_delay[24] = "", bf_old[24] = "", bf_new[24] = "";
+        bf_delay[24] = "", bf_old[24] = "", bf_new[24] = "";
     const char *argv[17 + 2 * JOB_EVENTS_MAX];
     int n = 0;
 
@@ -428,12 +421,12 @@ static void job_finish(struct job *j, struct outcome *o)
     argv[n++] = bf_new;
     argv[n++] = nev;
     for (int i = 0; i < o->nevents; i++) {
-        argv[n++] = event_type(o->events[i], types[i], sizeof types[i]);
-        argv[n++] = o->events[i];
+        argv[n++] = o->events[i].type;
+        argv[n++] = o->events[i].json;
     }
     wm_poll(w->wm, o->name, j->poll_s);
     for (int i = 0; i < o->nevents; i++)
-        wm_event(w->wm, types[i]);
+        wm_event(w->wm, o->events[i].type);
     if (o->block_ms > 0 && strcmp(o->block_reason, "invalid_client") != 0)
         wm_rate_limited(w->wm, a->id);
     w->polls++;
@@ -593,8 +586,9 @@ static void on_backfill_ok(struct job *j, const struct httpc_response *r, struct
         return;
     }
     for (int i = 0; i < p.n; i++) {
-        o->events[o->nevents] = history_event(&p.plays[i], j->user, now);
-        if (o->events[o->nevents] == NULL) {
+        o->events[o->nevents] = sw_event_track_played(j->user, now, p.plays[i].played_at_ms,
+                                                      p.plays[i].track);
+        if (o->events[o->nevents].json == NULL) {
             /* All or none: a cursor past a play left out would lose it. */
             history_page_free(&p);
             outcome_free(o);
@@ -906,23 +900,6 @@ static void on_refresh(const struct httpc_response *r, void *ud)
     job_finish(j, &o);
 }
 
-static char *basic_auth_header(const char *id, const char *secret)
-{
-    size_t n = strlen(id) + strlen(secret) + 2;
-    char *plain = malloc(n), *hdr = NULL;
-    if (plain == NULL)
-        return NULL;
-    snprintf(plain, n, "%s:%s", id, secret);
-    size_t enc = 4 * ((n + 2) / 3) + 1;
-    hdr = malloc(enc + 32);
-    if (hdr != NULL) {
-        int off = snprintf(hdr, 32, "Authorization: Basic ");
-        EVP_EncodeBlock((unsigned char *)hdr + off, (const unsigned char *)plain, (int)strlen(plain));
-    }
-    secret_free(plain);
-    return hdr;
-}
-
 static void job_refresh(struct job *j)
 {
     struct worker *w = j->w;
@@ -946,10 +923,10 @@ static void job_refresh(struct job *j)
         why = err;
         goto fail;
     }
-    esc = form_escape(rt);
+    esc = codec_form_encode(rt);
     size_t n = esc ? strlen(esc) + 64 : 0;
     body = esc ? malloc(n) : NULL;
-    auth = basic_auth_header(j->app->client_id, j->app->client_secret);
+    auth = codec_basic_auth(j->app->client_id, j->app->client_secret);
     if (body == NULL || auth == NULL) {
         why = "out of memory";
         goto fail;

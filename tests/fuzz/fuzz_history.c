@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "spotify/events.h"
 #include "spotify/recently_played.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,13 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             if (i > 0 && p.plays[i].played_at_ms < p.plays[i - 1].played_at_ms)
                 abort();
-            char *ev = history_event(&p.plays[i], "u", 1);
-            cJSON *e = ev ? cJSON_Parse(ev) : NULL;
+            struct sw_event ev = sw_event_track_played("u", 1, p.plays[i].played_at_ms, p.plays[i].track);
+            cJSON *e = ev.json ? cJSON_Parse(ev.json) : NULL;
             const cJSON *at = cJSON_GetObjectItemCaseSensitive(e, "played_at");
             if (e == NULL || !cJSON_IsNumber(at) || (long long)at->valuedouble != p.plays[i].played_at_ms)
                 abort();
             cJSON_Delete(e);
-            free(ev);
+            sw_event_free(&ev);
         }
         if (p.n > 0 && p.cursor_ms != p.plays[p.n - 1].played_at_ms)
             abort();

@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 
 #include "spotify/recently_played.h"
+#include "spotify/events.h"
 #include "spotify/playback.h"
 
 #define LATE_2023 1700000000000LL
@@ -134,11 +135,11 @@ static void check_error(const uint8_t *data, size_t size, const char *err)
  * in this file). */
 static void no_events(const struct pb_state *prev, const struct pb_state *cur, const char *what)
 {
-    char *ev[PB_MAX_EVENTS];
+    struct sw_event ev[PB_MAX_EVENTS];
     int n = pb_diff(prev, cur, "u", 1, ev);
 
     if (n != 0)
-        die(what, ev[0]);
+        die(what, ev[0].json);
 }
 
 static int same_state(const struct pb_state *a, const struct pb_state *b)

@@ -24,21 +24,22 @@ static int str_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static void free_events(char **ev, int n)
+static void free_events(struct sw_event *ev, int n)
 {
     int i;
 
     for (i = 0; i < n; i++) {
-        if (ev[i] == NULL)
+        if (ev[i].json == NULL)
             abort();
-        free(ev[i]);
+        sw_event_free(&ev[i]);
     }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct pb_state cur, dec, nothing, unknown, junk;
-    char err[128], *enc, *text, *ev[PB_MAX_EVENTS];
+    char err[128], *enc, *text;
+    struct sw_event ev[PB_MAX_EVENTS];
     int n, idle = size > 0 ? (int)(data[0] % 70) - 3 : 0;
 
     memset(&unknown, 0, sizeof unknown);

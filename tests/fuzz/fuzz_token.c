@@ -1,6 +1,6 @@
-/* fuzz_token: libFuzzer target for src/spotify/token.c: the token-endpoint parser
- * (tok_parse), the Web API classifier (api_classify), Retry-After parsing
- * (retry_after_ms) and form_escape. Built and run by `make fuzz`.
+/* fuzz_token: libFuzzer target for src/spotify/token.c and webapi.c: the
+ * token-endpoint parser (tok_parse), the Web API classifier (api_classify),
+ * Retry-After parsing (retry_after_ms) and codec_form_encode (src/base/codec.c). Built and run by `make fuzz`.
  *
  * Input: byte 0 picks the HTTP status, the rest is the body; the body's first
  * line (up to 80 bytes) doubles as a Retry-After value. Besides memory safety
@@ -12,14 +12,16 @@
  *    injection from a hostile body); 200 is OK and 204 is NOTHING;
  *  - retry_after_ms: never 0 or negative, never above the cap (or the
  *    default), exactly the cap when it says capped;
- *  - form_escape: only unreserved characters, '+' and %XX come out, and they
+ *  - codec_form_encode: only unreserved characters, '+' and %XX come out, and they
  *    decode back to the input. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/codec.h"
 #include "spotify/token.h"
+#include "spotify/webapi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,9 +43,9 @@ static int hexv(char c)
     return -1;
 }
 
-static void check_form_escape(const char *in)
+static void check_form_encode(const char *in)
 {
-    char *out = form_escape(in), *dec;
+    char *out = codec_form_encode(in), *dec;
     size_t n = 0;
 
     if (out == NULL)
@@ -139,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ms <= 0 || ms > 2000)
         abort();
 
-    check_form_escape(text);
+    check_form_encode(text);
     free(text);
     return 0;
 }

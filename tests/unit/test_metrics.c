@@ -275,23 +275,6 @@ static void test_http_endpoint(void **state)
     metrics_http_stop(NULL);
 }
 
-static void test_listen_addr(void **state)
-{
-    (void)state;
-    struct sockaddr_storage ss;
-    char err[256];
-    assert_int_equal(metrics_listen_addr("127.0.0.1:8080", &ss, err, sizeof err), 0);
-    assert_int_equal(ss.ss_family, AF_INET);
-    assert_int_equal(metrics_listen_addr("[::1]:8080", &ss, err, sizeof err), 0);
-    assert_int_equal(ss.ss_family, AF_INET6);
-    assert_int_equal(metrics_listen_addr("0.0.0.0:0", &ss, err, sizeof err), 0);
-    assert_int_equal(metrics_listen_addr("127.0.0.1", &ss, err, sizeof err), -1);
-    assert_int_equal(metrics_listen_addr(":80", &ss, err, sizeof err), -1);
-    assert_int_equal(metrics_listen_addr("[::1]80", &ss, err, sizeof err), -1);
-    assert_int_equal(metrics_listen_addr("127.0.0.1:http", &ss, err, sizeof err), -1);
-    assert_int_equal(metrics_listen_addr("", &ss, err, sizeof err), -1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,7 +285,6 @@ int main(void)
         cmocka_unit_test(test_series_cap),
         cmocka_unit_test(test_number_format),
         cmocka_unit_test(test_http_endpoint),
-        cmocka_unit_test(test_listen_addr),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 
 #include "spotify/recently_played.h"
+#include "spotify/events.h"
 #include "spotify/playback.h"
 
 #define MS_MAX 1000000000000000LL
@@ -321,15 +322,16 @@ static char *state_fields(const struct pb_state *s)
  * this file. */
 static char *events_json(const struct pb_state *prev, const struct pb_state *cur)
 {
-    char *ev[PB_MAX_EVENTS], *out = strdup("["), *grown;
+    struct sw_event ev[PB_MAX_EVENTS];
+    char *out = strdup("["), *grown;
     int n = pb_diff(prev, cur, "u", AT_MS, ev);
 
     assert_non_null(out);
     for (int i = 0; i < n; i++) {
-        assert_non_null(ev[i]);
-        assert_true(asprintf(&grown, "%s%s%s", out, i ? "," : "", ev[i]) >= 0);
+        assert_non_null(ev[i].json);
+        assert_true(asprintf(&grown, "%s%s%s", out, i ? "," : "", ev[i].json) >= 0);
         free(out);
-        free(ev[i]);
+        sw_event_free(&ev[i]);
         out = grown;
     }
     assert_true(asprintf(&grown, "%s]", out) >= 0);
@@ -349,11 +351,11 @@ static void expect_events(struct golden *g, const char *key, const struct pb_sta
 /* play_event: the track_played event of play p (history_event). */
 static void expect_play_event(struct golden *g, const char *key, const struct history_play *p)
 {
-    char *ev = history_event(p, "u", AT_MS);
+    struct sw_event ev = sw_event_track_played("u", AT_MS, p->played_at_ms, p->track);
 
-    assert_non_null(ev);
-    put(g, key, ev);
-    free(ev);
+    assert_non_null(ev.json);
+    put(g, key, ev.json);
+    sw_event_free(&ev);
 }
 
 /* -------------------------------------------------------- the inputs */

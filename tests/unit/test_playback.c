@@ -530,7 +530,7 @@ static void roundtrip(const struct pb_state *s)
 {
     struct pb_state d;
     char *enc = pb_state_encode(s);
-    char *ev[PB_MAX_EVENTS];
+    struct sw_event ev[PB_MAX_EVENTS];
 
     assert_non_null(enc);
     assert_int_equal(pb_state_decode(enc, &d), 0);
@@ -629,7 +629,7 @@ static void test_decode_garbage(void **st)
 
 struct evs {
     int n;
-    char *e[PB_MAX_EVENTS];
+    struct sw_event e[PB_MAX_EVENTS];
     cJSON *j[PB_MAX_EVENTS];
 };
 
@@ -644,7 +644,7 @@ static void diff(const struct pb_state *prev, const struct pb_state *cur, struct
     ev->n = pb_diff(prev, cur, "user-1", 1700000000123LL, ev->e);
     assert_in_range(ev->n, 0, PB_MAX_EVENTS);
     for (i = 0; i < ev->n; i++) {
-        ev->j[i] = jparse(ev->e[i]);
+        ev->j[i] = jparse(ev->e[i].json);
         for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
             assert_non_null(cJSON_GetObjectItemCaseSensitive(ev->j[i], keys[k]));
         assert_int_equal(cJSON_GetArraySize(ev->j[i]), 8);
@@ -658,7 +658,7 @@ static void evs_free(struct evs *ev)
     int i;
 
     for (i = 0; i < ev->n; i++) {
-        free(ev->e[i]);
+        sw_event_free(&ev->e[i]);
         cJSON_Delete(ev->j[i]);
     }
     ev->n = 0;
@@ -922,41 +922,41 @@ static void test_diff_identical_states(void **st)
 static void test_diff_null_user(void **st)
 {
     struct pb_state cur;
-    char *e[PB_MAX_EVENTS];
+    struct sw_event e[PB_MAX_EVENTS];
     cJSON *j;
     (void)st;
 
     st_make(&cur, "t1", 1, NULL);
     assert_int_equal(pb_diff(NULL, &cur, NULL, 5, e), 1);
-    j = jparse(e[0]);
+    j = jparse(e[0].json);
     assert_true(jnull(j, "user"));
     cJSON_Delete(j);
-    free(e[0]);
+    sw_event_free(&e[0]);
     pb_state_free(&cur);
 }
 
 static void test_event_simple(void **st)
 {
-    char *e;
+    struct sw_event e;
     cJSON *j;
     (void)st;
 
-    e = pb_event_simple("reauth_required", "user-1", 1700000000123LL,
+    e = sw_event_status("reauth_required", "user-1", 1700000000123LL,
                         "the refresh token was revoked \"quoted\"");
-    j = jparse(e);
+    j = jparse(e.json);
     assert_string_equal(jstr(j, "type"), "reauth_required");
     assert_string_equal(jstr(j, "user"), "user-1");
     assert_true(jnum(j, "at") == 1700000000123.0);
     assert_string_equal(jstr(j, "reason"), "the refresh token was revoked \"quoted\"");
     assert_int_equal(cJSON_GetArraySize(j), 4);
     cJSON_Delete(j);
-    free(e);
-    e = pb_event_simple("x", NULL, 0, NULL);
-    j = jparse(e);
+    sw_event_free(&e);
+    e = sw_event_status("x", NULL, 0, NULL);
+    j = jparse(e.json);
     assert_true(jnull(j, "user"));
     assert_true(jnull(j, "reason"));
     cJSON_Delete(j);
-    free(e);
+    sw_event_free(&e);
 }
 
 /* ------------------------------------------------------------- polling */

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "spotify/events.h"
 #include "spotify/recently_played.h"
 #include "spotify/playback.h"
 
@@ -280,9 +281,10 @@ static void test_event(void **st)
     (void)st;
 
     parse_ok("{\"items\":[" T("a", "2024-01-02T03:04:05.678Z") "]}", 0, &p);
-    char *ev = history_event(&p.plays[0], "alice", 1800000000000LL);
-    assert_non_null(ev);
-    cJSON *e = cJSON_Parse(ev);
+    struct sw_event ev = sw_event_track_played("alice", 1800000000000LL, p.plays[0].played_at_ms,
+                                               p.plays[0].track);
+    assert_non_null(ev.json);
+    cJSON *e = cJSON_Parse(ev.json);
     assert_non_null(e);
     assert_string_equal(cJSON_GetObjectItem(e, "type")->valuestring, "track_played");
     assert_string_equal(cJSON_GetObjectItem(e, "user")->valuestring, "alice");
@@ -298,7 +300,7 @@ static void test_event(void **st)
     assert_string_equal(cJSON_GetObjectItem(t, "type")->valuestring, "track");
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(t, "is_local")));
     cJSON_Delete(e);
-    free(ev);
+    sw_event_free(&ev);
     history_page_free(&p);
 }
 

@@ -1,23 +1,25 @@
-#ifndef SW_SERVE_INT_H
-#define SW_SERVE_INT_H
-/* serve_int: private to src/serve/serve.c (the HTTP server, the Redis pool, the
- * Spotify client, /healthz, /metrics) and src/serve/login.c (/connect and
- * /callback). Not a contract for anything else. */
+#ifndef SW_SERVE_CTX_H
+#define SW_SERVE_CTX_H
+/* serve_ctx: what serve's handlers share, private to src/serve/: the state
+ * of one `spotwatch serve` (configuration, keys, the Redis pool, the metrics)
+ * and the helpers every handler uses (clocks, counting under the metrics
+ * lock, HTML answers, pooled Redis calls). Not a contract for anything else.
+ *
+ * Dependencies go one way: serve.c (the server: start, routing, /healthz,
+ * /metrics) calls login.c (/connect, /callback, src/serve/login.h); both use
+ * this module; it uses neither. Its names keep the folder's prefix serve_
+ * (serve_run alone is in serve.c). */
 #include <pthread.h>
 #include <stddef.h>
-#include <curl/curl.h>
 #include <hiredis/hiredis.h>
-#include <microhttpd.h>
 #include "base/config.h"
 #include "base/crypto.h"
+#include "http/http_sync.h"
 #include "http/metrics.h"
 #include "serve/oauth.h"
 #include "redis/scripts.h"
 
 #define SERVE_POOL_MAX 16            /* idle Redis contexts kept */
-#define SERVE_SCOPES "user-read-currently-playing user-read-playback-state"
-/* asked for too when history backfill is on (backfill-interval-ms > 0) */
-#define SERVE_SCOPES_BACKFILL SERVE_SCOPES " user-read-recently-played"
 
 /* serve: everything the handlers share. Written before the daemon starts,
  * then read-only except where a lock says otherwise. */
@@ -29,6 +31,7 @@ struct serve {
     char redirect_uri[CFG_STR + 16];
     char accounts_base[CFG_STR];    /* without a trailing '/' */
     char api_base[CFG_STR];
+    struct http_sync_opts http;     /* Spotify calls: the configured timeout, CA file, body cap */
 
     pthread_mutex_t pool_lock;      /* guards idle[] */
     redisContext *idle[SERVE_POOL_MAX];
@@ -52,16 +55,11 @@ struct answer {
     const char *allow;              /* a 405's Allow header */
 };
 
-/* http_result: one synchronous call's answer. */
-struct http_result {
-    long status;          /* 0 = transport error */
-    char *body;           /* owned, NUL-terminated */
-    size_t len;
-    size_t cap;           /* max body bytes */
-    int truncated;
-    char retry_after[32]; /* "" when absent */
-    char error[CURL_ERROR_SIZE];
-};
+/* serve_init zeroes s, sets its configuration and makes its locks;
+ * serve_free frees what s holds (the pool, the metrics, the keys) and its
+ * locks. */
+void serve_init(struct serve *s, const struct sw_config *c);
+void serve_free(struct serve *s);
 
 /* serve_now_ms: Unix ms (wall clock: the state's expiry). */
 long long serve_now_ms(void);
@@ -71,8 +69,6 @@ double serve_mono_s(void);
 void serve_count(struct serve *s, struct metric_family *f, const char *value, double by);
 /* serve_observe adds one observation to a histogram under the metrics lock. */
 void serve_observe(struct serve *s, struct metric_family *f, const char *value, double v);
-/* serve_url_escape returns a malloc'd RFC 3986 percent-encoding (NULL: out of memory). */
-char *serve_url_escape(const char *in);
 
 /* serve_page sets an HTML answer from a title and a sentence (both escaped). */
 void serve_page(struct answer *a, unsigned status, const char *title, const char *text);
@@ -91,16 +87,5 @@ redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv);
  * the nkeys KEYS then the ARGV, nargs in all. NULL on any error. */
 redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs,
                              const char **args);
-
-/* serve_http_call makes one synchronous request (a form POST when body is
- * set; headers NULL-terminated) with the configured timeout, CA file and body
- * cap. Free the result with serve_http_free (which wipes the body). */
-void serve_http_call(const struct serve *s, const char *url, const char *const *headers,
-                     const char *body, struct http_result *h);
-void serve_http_free(struct http_result *h);
-
-/* login_connect answers GET /connect, login_callback GET /callback (src/serve/login.c). */
-void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a);
-void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a);
 
 #endif

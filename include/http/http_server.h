@@ -1,0 +1,64 @@
+#ifndef SW_HTTP_SERVER_H
+#define SW_HTTP_SERVER_H
+/* http_server: the libmicrohttpd prologue our two servers share, written
+ * once: serve (src/serve/serve.c: /connect, /callback, /healthz, /metrics)
+ * and the worker's publish-only metrics endpoint (src/http/metrics.c).
+ * It owns the listen address, the daemon's start and stop, the request
+ * prologue and the answer's common headers; what each path means stays with
+ * the server that uses it.
+ *
+ * Request prologue: libmicrohttpd calls its handler once for the headers,
+ * once per upload chunk, then once more; every endpoint of ours is a GET or
+ * HEAD, so an upload is read and dropped, and the handler below sees each
+ * request exactly once, whole. */
+#include <stddef.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+
+/* http_server_handler answers one request (url: the path, without the query;
+ * method as sent). It must queue an answer (http_server_reply) and return
+ * what that returned. Runs in a libmicrohttpd thread. */
+typedef enum MHD_Result http_server_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                            const char *method);
+
+struct http_server_opts {
+    const char *listen_addr;       /* "host:port", "[v6]:port"; port 0 = any free */
+    const char *what;              /* names the server in a start error ("" or " for metrics":
+                                    * "cannot listen on <addr><what> (address in use?)") */
+    int thread_per_connection;     /* 1: a thread per connection (handlers may block);
+                                    * 0: every request on one thread (answers from memory) */
+    unsigned connection_limit;
+    unsigned connection_timeout_s; /* an idle connection is closed after this */
+    http_server_handler *handler;
+    void *cls;                     /* handed to handler */
+};
+
+struct http_server;
+
+/* http_server_listen_addr resolves "host:port" / "[v6]:port" (a name
+ * resolves to its first address) into *ss. Returns 0 or -1 + err. */
+int http_server_listen_addr(const char *listen_addr, struct sockaddr_storage *ss, char *err,
+                            size_t errlen);
+
+/* http_server_start listens and serves in threads of libmicrohttpd's own.
+ * Returns the server, or NULL + err (bad address, address in use, out of
+ * memory). */
+struct http_server *http_server_start(const struct http_server_opts *o, char *err, size_t errlen);
+
+/* http_server_port: the port actually bound (0 if unknown). */
+int http_server_port(const struct http_server *s);
+
+/* http_server_stop stops listening, waits for the handlers running and frees
+ * s (NULL is fine). */
+void http_server_stop(struct http_server *s);
+
+/* http_server_reply queues an answer: len bytes of body (copied), with
+ * Content-Type ctype and Cache-Control: no-store (nothing we serve may be
+ * cached), then the extra headers: NULL, or a NULL-terminated list of name,
+ * value pairs in which a NULL value leaves its header out. A 405 should name
+ * Allow among them. Returns what MHD_queue_response did (MHD_NO when out of
+ * memory). */
+enum MHD_Result http_server_reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                  const char *body, size_t len, const char *const *extra);
+
+#endif

@@ -1,0 +1,63 @@
+#ifndef SW_EVENTS_H
+#define SW_EVENTS_H
+/* events: the events spotwatch publishes, built in one place. This module
+ * owns the event schema of README.md ("Events"): every event's text is
+ * written here, and an event travels as a typed value, its type beside its
+ * text, so no one parses the text again to learn it.
+ *
+ *   playback events (src/spotify/playback.c's pb_diff decides which):
+ *     {"type","user","at","is_playing","progress_ms","track","device",
+ *      "previous_track_id"}
+ *   status events (the worker, when it takes a user off the schedule):
+ *     {"type","user","at","reason"}
+ *   track_played (history backfill, one per play):
+ *     {"type","user","at","played_at","track"}
+ *
+ * "at" and "played_at" are ms since the epoch; a NULL string is JSON null.
+ * The text is cJSON_PrintUnformatted's, members in the order above. Pure: no
+ * I/O, no clock. Depends on nothing but cJSON: playback.c and the worker
+ * call it, never the other way round. */
+#include <cjson/cJSON.h>
+
+/* The "type" of each event. */
+#define SW_EVENT_PLAYBACK_STARTED "playback_started" /* something playing (or loaded) where nothing was */
+#define SW_EVENT_TRACK_CHANGED "track_changed"       /* the item changed */
+#define SW_EVENT_PLAYBACK_PAUSED "playback_paused"   /* same item, stopped playing */
+#define SW_EVENT_PLAYBACK_RESUMED "playback_resumed" /* same item, playing again */
+#define SW_EVENT_PLAYBACK_STOPPED "playback_stopped" /* nothing playing any more */
+#define SW_EVENT_DEVICE_CHANGED "device_changed"     /* playback moved to another device */
+#define SW_EVENT_REAUTH_REQUIRED "reauth_required"   /* status: the user must connect again */
+#define SW_EVENT_NOT_REGISTERED "not_registered"     /* status: not on the app's allowlist */
+#define SW_EVENT_TRACK_PLAYED "track_played"         /* history backfill: one play */
+
+/* sw_event: one event. json is NULL when it could not be built (out of
+ * memory). Free json with sw_event_free. */
+struct sw_event {
+    const char *type;   /* the "type" member: a string that outlives the event
+                         * (one of the SW_EVENT_* above, or the caller's literal) */
+    char *json;         /* owned: the event, one JSON object */
+};
+
+/* sw_event_playback builds a playback event of type (an SW_EVENT_* of the
+ * playback kind). track and device (event forms, copied) are JSON null when
+ * NULL; prev_id is "previous_track_id". */
+struct sw_event sw_event_playback(const char *type, const char *user, long long at_ms,
+                                  int is_playing, long long progress_ms, const cJSON *track,
+                                  const cJSON *device, const char *prev_id);
+
+/* sw_event_status builds an event with no playback fields, for a user's
+ * status change (type: the status, e.g. SW_EVENT_REAUTH_REQUIRED); reason is
+ * a human sentence. */
+struct sw_event sw_event_status(const char *type, const char *user, long long at_ms,
+                                const char *reason);
+
+/* sw_event_track_played builds the track_played event of one play: at_ms
+ * when it was backfilled, played_at_ms when the play ended; track (the event
+ * form of pb_item_track, copied) is JSON null when NULL. */
+struct sw_event sw_event_track_played(const char *user, long long at_ms, long long played_at_ms,
+                                      const cJSON *track);
+
+/* sw_event_free frees e->json and sets it NULL (twice is fine). */
+void sw_event_free(struct sw_event *e);
+
+#endif

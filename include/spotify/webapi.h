@@ -1,0 +1,34 @@
+#ifndef SW_WEBAPI_H
+#define SW_WEBAPI_H
+/* webapi: what an answer of Spotify's Web API ({api-base}/v1/...) means for
+ * the caller (the worker's polls, serve's GET /me), and the Retry-After
+ * value of a 429 (the token endpoint's too). Pure classification; no I/O.
+ * Token-endpoint answers are include/spotify/token.h's. */
+#include <stddef.h>
+
+/* api_class: what a Web API answer means for the poll. */
+enum api_class {
+    API_OK,              /* 200 with a body to parse */
+    API_NOTHING,         /* 204: nothing playing */
+    API_TOKEN_EXPIRED,   /* 401 "The access token expired" / "Invalid access token" / any other
+                            401 message: refresh once (a 401 right after a refresh = reauth) */
+    API_REAUTH,          /* 401 "Permissions missing": user must reauthorise */
+    API_NOT_REGISTERED,  /* 403 "User not registered in the Developer Dashboard" (JSON or text) */
+    API_FORBIDDEN,       /* other 403: record, back off */
+    API_RATE_LIMITED,    /* 429 */
+    API_QUOTA,           /* 429 with "reason":"QUOTA_EXCEEDED" */
+    API_TRANSIENT,       /* 5xx, 408, transport errors, timeouts */
+    API_UNEXPECTED,      /* any other status: record, back off */
+};
+
+/* api_classify looks at status and body (JSON or plain text). message, if
+ * not NULL, receives Spotify's error message (truncated) for last_error. */
+enum api_class api_classify(long status, const char *body, size_t len, char *message, size_t msglen);
+
+/* retry_after_ms parses a Retry-After value (delta seconds; an HTTP date is
+ * read relative to now_ms). NULL/empty/unparseable/negative -> default_ms;
+ * 0 -> 1000 (never a zero-length window); above cap_ms -> cap_ms with *capped=1. */
+long long retry_after_ms(const char *value, long long now_ms, long long default_ms, long long cap_ms,
+                         int *capped);
+
+#endif
