@@ -17,7 +17,7 @@ CC      ?= cc
 PKGS    := libcurl hiredis libcjson openssl libmicrohttpd
 
 CFLAGS  ?= -g -O2
-CFLAGS  += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror -MMD \
+CFLAGS  += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror -MMD -MP \
            -D_GNU_SOURCE -Iinclude -Ibuild $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lev -lm
 
