@@ -596,7 +596,7 @@ void pb_state_free(struct pb_state *s)
 /* The stored state is written by hand, not through cJSON: it is short, its
  * shape fixed, and printing it is on every poll. The text is what
  * cJSON_PrintUnformatted made of the same object (tests/unit/test_pbcompat.c
- * compares the two), except that an integer of 1e15 or more in magnitude
+ * holds it to golden texts recorded from the two), except that an integer of 1e15 or more in magnitude
  * keeps its digits where cJSON wrote "1e+15"; both read back the same. */
 
 /* esc_put appends s (up to its NUL) JSON-escaped as cJSON does: \" \\ \b
@@ -698,7 +698,8 @@ char *pb_state_encode(const struct pb_state *s)
 
 /* The stored state is read with json_scan too (it is read on every poll). What
  * it accepts is what the cJSON-based reader of earlier versions accepted of
- * any text an encoder wrote (tests/fuzz/fuzz_pbdiff.c compares them), data
+ * any text an encoder wrote (their agreement is kept as golden outputs in
+ * tests/fuzz/golden/, checked by tests/unit/test_pbcompat.c), data
  * after the object included: cJSON_Parse ignored it. */
 
 enum { S_V, S_P, S_PL, S_K, S_KD, S_D, S_PR, S_DU, S_N };
