@@ -1,7 +1,8 @@
 #ifndef SW_SCRIPTS_H
 #define SW_SCRIPTS_H
 /* scripts: the Lua scripts of lua/, embedded at build time. Each is loaded
- * with SCRIPT LOAD and run with EVALSHA; redis_async reloads on NOSCRIPT. */
+ * with SCRIPT LOAD and run with EVALSHA; redis_async and redis_sync reload it
+ * on NOSCRIPT. */
 
 enum script_id {
     SCRIPT_CLAIM,
