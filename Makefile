@@ -38,7 +38,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c \
        src/serve/serve.c src/serve/login.c src/serve/oauth.c src/serve/connect_link.c \
        src/cli/cli.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
-       lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua
+       lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua lua/user_put.lua
 LUA_LIB := $(wildcard lua/lib/*.lua)
 
 OBJ := $(SRC:src/%.c=build/%.o) build/scripts_gen.o
