@@ -37,6 +37,35 @@ static const char usage[] =
     "\n"
     "Every directive of conf/spotwatch.conf can be given as --<directive> VALUE.\n";
 
+/* print_config: `spotwatch config`. */
+static int print_config(const struct sw_config *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    config_write(c, stdout);
+    return 0;
+}
+
+/* commands: each command word and what runs it: a long-running process
+ * (run_until_stopped: 0, or -1 with the reason, logged here) or a command
+ * that returns its exit status (src/cli/, include/cli/cli.h). */
+static const struct command {
+    const char *name;
+    int (*run_until_stopped)(const struct sw_config *c, char *err, size_t errlen);
+    int (*run)(const struct sw_config *c, int argc, char **argv);
+} commands[] = {
+    {"worker", worker_run, NULL},
+    {"serve", serve_run, NULL},
+    {"app", NULL, cli_app},
+    {"user", NULL, cli_user},
+    {"watch", NULL, cli_watch},
+    {"status", NULL, cli_status},
+    {"tail", NULL, cli_tail},
+    {"keygen", NULL, cli_keygen},
+    {"connect-link", NULL, cli_connect_link},
+    {"config", NULL, print_config},
+};
+
 int main(int argc, char **argv)
 {
     struct sw_config cfg;
@@ -58,40 +87,18 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[argi];
-    int cargc = argc - argi;
-    char **cargv = argv + argi;
 
     log_setup(cfg.log_level, cfg.log_format, cmd);
-    if (strcmp(cmd, "worker") == 0) {
-        if (worker_run(&cfg, err, sizeof err) != 0) {
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const struct command *k = &commands[i];
+        if (strcmp(cmd, k->name) != 0)
+            continue;
+        if (k->run)
+            return k->run(&cfg, argc - argi, argv + argi);
+        if (k->run_until_stopped(&cfg, err, sizeof err) != 0) {
             log_error("%s", err);
             return 1;
         }
-        return 0;
-    }
-    if (strcmp(cmd, "serve") == 0) {
-        if (serve_run(&cfg, err, sizeof err) != 0) {
-            log_error("%s", err);
-            return 1;
-        }
-        return 0;
-    }
-    if (strcmp(cmd, "app") == 0)
-        return cli_app(&cfg, cargc, cargv);
-    if (strcmp(cmd, "user") == 0)
-        return cli_user(&cfg, cargc, cargv);
-    if (strcmp(cmd, "watch") == 0)
-        return cli_watch(&cfg, cargc, cargv);
-    if (strcmp(cmd, "status") == 0)
-        return cli_status(&cfg, cargc, cargv);
-    if (strcmp(cmd, "tail") == 0)
-        return cli_tail(&cfg, cargc, cargv);
-    if (strcmp(cmd, "keygen") == 0)
-        return cli_keygen(&cfg, cargc, cargv);
-    if (strcmp(cmd, "connect-link") == 0)
-        return cli_connect_link(&cfg, cargc, cargv);
-    if (strcmp(cmd, "config") == 0) {
-        config_write(&cfg, stdout);
         return 0;
     }
     fprintf(stderr, "spotwatch: unknown command '%s'\n\n%s", cmd, usage);

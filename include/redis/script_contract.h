@@ -49,6 +49,80 @@
     X(p, now_ms, INT)    /* Redis' clock */
 #define GRANT_GROUP_REPLY(X, p)
 
+/* ------------------------------------------------------- oauth_slot.lua --- */
+/* oauth_slot.lua: an OAuth callback's share of the app's limiter, in one of
+ * two modes. "take": its calls (the token exchange and GET /me) taken as
+ * claim.lua takes a poll's; "block": a 429 it drew blocks the app as
+ * complete.lua does for a poll's. An argument of the other mode is sent as "". */
+#define OAUTH_SLOT_KEYS(X, p) \
+    X(p, RL)             /* <p>{<app>}:rl     HASH limiter state */ \
+    X(p, CALLS)          /* <p>{<app>}:calls  ZSET sliding log of granted calls */ \
+    X(p, APP)            /* <p>{<app>}:app    HASH the app */ \
+    X(p, STATS)          /* <p>{<app>}:stats  HASH the app's counters (block) */
+#define OAUTH_SLOT_ARGS(X, p) \
+    X(p, MODE)           /* "take" or "block" */ \
+    X(p, BUDGET_DEFAULT) /* both: budget per window when the app sets none (0 = unlimited) */ \
+    X(p, QUOTA_DEFAULT)  /* take: 24 h quota of development apps when the app sets none (0 = none) */ \
+    X(p, WANT)           /* take: calls to take */ \
+    X(p, TAG)            /* take: unique log entry tag "oauth:<nonce>" (":<i>" added per call) */ \
+    X(p, BLOCK_MS)       /* block: block the app this long from now (never shortens a block) */ \
+    X(p, CAPPED)         /* block: "1" when the Retry-After was capped, else "0" */
+#define OAUTH_SLOT_GROUP_ARGS(X, p)
+#define OAUTH_SLOT_REPLY(X, p) \
+    X(p, code, INT)      /* take: LIMIT_* below; block: LIMIT_OK */ \
+    X(p, until_ms, INT)  /* take: when the refusal ends (0 when granted); block: the block's end */ \
+    X(p, now_ms, INT)    /* Redis' clock */
+#define OAUTH_SLOT_GROUP_REPLY(X, p)
+
+/* ------------------------------------------------------ oauth_store.lua --- */
+/* oauth_store.lua: a finished login's tokens, stored on the user its state
+ * named (lua/lib/user_record.lua), with the Spotify account it is. */
+#define OAUTH_STORE_KEYS(X, p) \
+    X(p, USER)           /* <p>{<app>}:user:<u>  HASH the user */ \
+    X(p, ACCOUNTS)       /* <p>{<app>}:accounts  HASH Spotify account id -> user id */ \
+    X(p, DUE)            /* <p>{<app>}:due       ZSET user -> next poll (ms) */ \
+    X(p, LEASES)         /* <p>{<app>}:leases    ZSET user -> lease expiry (ms) */ \
+    X(p, USERS)          /* <p>users             HASH the directory, user -> app */
+#define OAUTH_STORE_ARGS(X, p) \
+    X(p, USER)           /* user id */ \
+    X(p, APP)            /* app id */ \
+    X(p, ACCOUNT)        /* Spotify account id */ \
+    X(p, DISPLAY_NAME)   /* Spotify display name ("" when none) */ \
+    X(p, ACCESS_TOKEN)   /* sealed */ \
+    X(p, REFRESH_TOKEN)  /* sealed */ \
+    X(p, LIFETIME_MS)    /* the access token's lifetime (expiry set on Redis' clock) */ \
+    X(p, SCOPE)          /* granted scope */ \
+    X(p, DUP_POLICY)     /* an account already connected to another user: "refuse" or "allow" */
+#define OAUTH_STORE_GROUP_ARGS(X, p)
+#define OAUTH_STORE_REPLY(X, p) \
+    X(p, stored, INT)    /* 1 stored; 0 refused (duplicate account), nothing written */ \
+    X(p, other_user, STR) /* the other user the account is connected to ("" when none) */
+#define OAUTH_STORE_GROUP_REPLY(X, p)
+
+/* --------------------------------------------------------- user_put.lua --- */
+/* user_put.lua: `user add` and `user import`: a user's tokens and
+ * registration (lua/lib/user_record.lua), and with WATCH what `watch start`
+ * does. */
+#define USER_PUT_KEYS(X, p) \
+    X(p, USER)           /* <p>{<app>}:user:<u>  HASH the user */ \
+    X(p, DUE)            /* <p>{<app>}:due       ZSET user -> next poll (ms) */ \
+    X(p, LEASES)         /* <p>{<app>}:leases    ZSET user -> lease expiry (ms) */ \
+    X(p, USERS)          /* <p>users             HASH the directory, user -> app */
+#define USER_PUT_ARGS(X, p) \
+    X(p, USER)           /* user id */ \
+    X(p, APP)            /* app id */ \
+    X(p, ACCESS_TOKEN)   /* sealed */ \
+    X(p, REFRESH_TOKEN)  /* sealed */ \
+    X(p, LIFETIME_MS)    /* the access token's lifetime (expiry set on Redis' clock) */ \
+    X(p, SCOPE)          /* granted scope */ \
+    X(p, WATCH)          /* "1": start watching (status active); "0": a new user is stopped */ \
+    X(p, INTERVAL_MS)    /* with WATCH: the user's poll interval; "0" keeps it */ \
+    X(p, DUE_IN_MS)      /* with WATCH: first poll this long from now, unless already scheduled */
+#define USER_PUT_GROUP_ARGS(X, p)
+#define USER_PUT_REPLY(X, p) \
+    X(p, fence, INT)     /* the user's new fencing token */
+#define USER_PUT_GROUP_REPLY(X, p)
+
 /* The limiter's answer codes (claim.lua, grant.lua). */
 enum limit_code {
     LIMIT_OK = 0,        /* granted */
@@ -60,7 +134,10 @@ enum limit_code {
 /* Every script, as (upper-case tag, lower-case name): the generator and the
  * declarations below walk this list. */
 #define SC_SCRIPTS(X) \
-    X(GRANT, grant)
+    X(GRANT, grant) \
+    X(OAUTH_SLOT, oauth_slot) \
+    X(OAUTH_STORE, oauth_store) \
+    X(USER_PUT, user_put)
 
 /* ------------------------------------------------------------ machinery --- */
 

@@ -1,7 +1,8 @@
 #ifndef SW_SCRIPTS_H
 #define SW_SCRIPTS_H
 /* scripts: the Lua scripts of lua/, embedded at build time. Each is loaded
- * with SCRIPT LOAD and run with EVALSHA; redis_async reloads on NOSCRIPT. */
+ * with SCRIPT LOAD and run with EVALSHA; redis_async and redis_sync reload it
+ * on NOSCRIPT. */
 
 enum script_id {
     SCRIPT_CLAIM,
@@ -11,6 +12,7 @@ enum script_id {
     SCRIPT_OAUTH_SLOT,     /* serve: the OAuth callback's share of the rate limit */
     SCRIPT_OAUTH_STORE,    /* serve: store a finished login's tokens */
     SCRIPT_GRANT,          /* worker: a job's second call (poll after refresh), within the limiter */
+    SCRIPT_USER_PUT,       /* cli: user add and user import store a user's tokens */
     SCRIPT_COUNT
 };
 

@@ -1,5 +1,7 @@
-/* redis_sync.c: a blocking Redis connection (see include/redis/redis_sync.h). */
+/* redis_sync.c: blocking Redis (see include/redis/redis_sync.h). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "redis/redis_sync.h"
 
 redisContext *redis_sync_connect(const struct sw_config *c, int timeout_s, char *err, size_t errlen)
@@ -41,4 +43,116 @@ fail:
     if (r)
         redisFree(r);
     return NULL;
+}
+
+/* checked turns a reply into redis_sync_cmd's answer: an error reply and a
+ * lost link both become NULL with the reason. */
+static redisReply *checked(redisContext *r, redisReply *rep, char *err, size_t errlen)
+{
+    if (rep == NULL) {
+        snprintf(err, errlen, "%s", r->errstr);
+        return NULL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "%s", rep->str);
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+redisReply *redis_sync_cmd(redisContext *r, int argc, const char **argv, char *err, size_t errlen)
+{
+    return checked(r, redisCommandArgv(r, argc, argv, NULL), err, errlen);
+}
+
+/* eval_argv lays out "EVALSHA <sha> <nkeys> argv..." in out (nargs + 3
+ * entries, nk the storage of the count). 0, or -1 when nargs is too many. */
+static int eval_argv(const char **out, char *nk, size_t nklen, enum script_id id, int nkeys, int nargs,
+                     const char **argv, char *err, size_t errlen)
+{
+    if (nargs < 0 || nargs > REDIS_SYNC_EVAL_MAX) {
+        snprintf(err, errlen, "script %s: %d arguments, at most %d", script_name(id), nargs,
+                 REDIS_SYNC_EVAL_MAX);
+        return -1;
+    }
+    snprintf(nk, nklen, "%d", nkeys);
+    out[0] = "EVALSHA";
+    out[1] = script_sha1(id);
+    out[2] = nk;
+    memcpy(out + 3, argv, (size_t)nargs * sizeof *argv);
+    return 0;
+}
+
+redisReply *redis_sync_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv,
+                            char *err, size_t errlen)
+{
+    const char *av[REDIS_SYNC_EVAL_MAX + 3];
+    char nk[12];
+
+    if (eval_argv(av, nk, sizeof nk, id, nkeys, nargs, argv, err, errlen) != 0)
+        return NULL;
+    redisReply *rep = redisCommandArgv(r, nargs + 3, av, NULL);
+    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(rep);
+        av[0] = "EVAL";
+        av[1] = script_source(id);
+        rep = redisCommandArgv(r, nargs + 3, av, NULL);
+    }
+    return checked(r, rep, err, errlen);
+}
+
+int redis_sync_eval_append(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv,
+                           char *err, size_t errlen)
+{
+    const char *av[REDIS_SYNC_EVAL_MAX + 3];
+    char nk[12];
+
+    if (eval_argv(av, nk, sizeof nk, id, nkeys, nargs, argv, err, errlen) != 0)
+        return -1;
+    if (redisAppendCommandArgv(r, nargs + 3, av, NULL) != REDIS_OK) {
+        snprintf(err, errlen, "%s", r->errstr[0] ? r->errstr : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int redis_sync_load_script(redisContext *r, enum script_id id, char *err, size_t errlen)
+{
+    const char *ex[] = {"SCRIPT", "EXISTS", script_sha1(id)};
+    redisReply *rep = redisCommandArgv(r, 3, ex, NULL);
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->integer == 1;
+    if (rep)
+        freeReplyObject(rep);
+    if (ok)
+        return 0;
+    const char *ld[] = {"SCRIPT", "LOAD", script_source(id)};
+    rep = redisCommandArgv(r, 3, ld, NULL);
+    ok = rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, script_sha1(id)) == 0;
+    if (rep)
+        freeReplyObject(rep);
+    if (!ok) {
+        snprintf(err, errlen, "cannot load script %s", script_name(id));
+        return -1;
+    }
+    return 0;
+}
+
+int redis_sync_load_scripts(redisContext *r, char *err, size_t errlen)
+{
+    for (int i = 0; i < SCRIPT_COUNT; i++)
+        if (redis_sync_load_script(r, (enum script_id)i, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+long long redis_sync_now_ms(redisContext *r)
+{
+    redisReply *rep = redisCommand(r, "TIME");
+    long long ms = 0;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+        ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    if (rep)
+        freeReplyObject(rep);
+    return ms;
 }

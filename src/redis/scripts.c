@@ -15,6 +15,7 @@ extern const char script_src_refresh_begin[];
 extern const char script_src_oauth_slot[];
 extern const char script_src_oauth_store[];
 extern const char script_src_grant[];
+extern const char script_src_user_put[];
 
 static const struct {
     const char *name;
@@ -27,6 +28,7 @@ static const struct {
     [SCRIPT_OAUTH_SLOT] = {"oauth_slot", script_src_oauth_slot},
     [SCRIPT_OAUTH_STORE] = {"oauth_store", script_src_oauth_store},
     [SCRIPT_GRANT] = {"grant", script_src_grant},
+    [SCRIPT_USER_PUT] = {"user_put", script_src_user_put},
 };
 
 /* script_sha_cache: the hex SHA1 of each source, filled on first use. The

@@ -18,6 +18,7 @@
 #include "redis/key_schema.h"
 #include "base/log.h"
 #include "serve/oauth.h"
+#include "redis/script_contract.h"
 #include "redis/scripts.h"
 #include "login.h"
 #include "serve_ctx.h"
@@ -340,6 +341,23 @@ out:
     return rc;
 }
 
+/* slot_args lays out an oauth_slot.lua call for the app of k: mode, the
+ * default budget (in budget), and "" for the other mode's arguments. */
+static void slot_args(const struct serve *s, const struct app_keys *k, const char *mode, char *budget,
+                      size_t n, const char **argv)
+{
+    const char **arg = argv + OAUTH_SLOT_KEY_N;
+    snprintf(budget, n, "%ld", s->cfg->app_budget_30s);
+    argv[OAUTH_SLOT_KEY_RL] = k->rl;
+    argv[OAUTH_SLOT_KEY_CALLS] = k->calls;
+    argv[OAUTH_SLOT_KEY_APP] = k->app;
+    argv[OAUTH_SLOT_KEY_STATS] = k->stats;
+    for (int i = 0; i < OAUTH_SLOT_ARG_N; i++)
+        arg[i] = "";
+    arg[OAUTH_SLOT_ARG_MODE] = mode;
+    arg[OAUTH_SLOT_ARG_BUDGET_DEFAULT] = budget;
+}
+
 /* block_app records a 429 from Spotify against the app's limiter. */
 static void block_app(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
                       const char *retry_after, long *wait_s)
@@ -348,10 +366,14 @@ static void block_app(struct serve *s, redisContext *r, const struct app_keys *k
     long long ms = retry_after_ms(retry_after, serve_now_ms(), s->cfg->retry_after_default_ms,
                                   s->cfg->retry_after_max_ms, &capped);
     char msbuf[24], budget[24];
+    const char *argv[OAUTH_SLOT_KEY_N + OAUTH_SLOT_ARG_N];
+    const char **arg = argv + OAUTH_SLOT_KEY_N;
+    slot_args(s, k, "block", budget, sizeof budget, argv);
     snprintf(msbuf, sizeof msbuf, "%lld", ms);
-    snprintf(budget, sizeof budget, "%ld", s->cfg->app_budget_30s);
-    const char *av[] = {k->rl, k->calls, k->app, k->stats, "block", msbuf, capped ? "1" : "0", budget};
-    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, 4, 8, av);
+    arg[OAUTH_SLOT_ARG_BLOCK_MS] = msbuf;
+    arg[OAUTH_SLOT_ARG_CAPPED] = capped ? "1" : "0";
+    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, OAUTH_SLOT_KEY_N, OAUTH_SLOT_KEY_N + OAUTH_SLOT_ARG_N,
+                                       argv);
     if (rep)
         freeReplyObject(rep);
     *wait_s = (long)((ms + 999) / 1000);
@@ -364,23 +386,26 @@ static int take_slots(struct serve *s, redisContext *r, const struct app_keys *k
                       const struct oauth_state *st, long *wait_s)
 {
     char calls[8], budget[24], quota[24], tag[64];
+    const char *argv[OAUTH_SLOT_KEY_N + OAUTH_SLOT_ARG_N];
+    const char **arg = argv + OAUTH_SLOT_KEY_N;
+    struct oauth_slot_reply g;
+    slot_args(s, k, "take", budget, sizeof budget, argv);
     snprintf(calls, sizeof calls, "%d", CALLBACK_CALLS);
-    snprintf(budget, sizeof budget, "%ld", s->cfg->app_budget_30s);
     snprintf(quota, sizeof quota, "%ld", s->cfg->app_quota_24h);
     snprintf(tag, sizeof tag, "oauth:%s", st->nonce_b64);
-    const char *av[] = {k->rl, k->calls, k->app, k->stats, "take", calls, budget, quota, tag};
-    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, 4, 9, av);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
-        if (rep)
-            freeReplyObject(rep);
+    arg[OAUTH_SLOT_ARG_WANT] = calls;
+    arg[OAUTH_SLOT_ARG_TAG] = tag;
+    arg[OAUTH_SLOT_ARG_QUOTA_DEFAULT] = quota;
+    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_SLOT, OAUTH_SLOT_KEY_N, OAUTH_SLOT_KEY_N + OAUTH_SLOT_ARG_N,
+                                       argv);
+    int parsed = sc_parse(rep, 0, sc_oauth_slot_reply, OAUTH_SLOT_REPLY_N, &g);
+    if (rep)
+        freeReplyObject(rep);
+    if (parsed != 0)
         return -1;
-    }
-    long long code = rep->element[0]->integer, until = rep->element[1]->integer,
-              now = rep->element[2]->integer;
-    freeReplyObject(rep);
-    if (code == 0)
+    if (g.code == LIMIT_OK)
         return 0;
-    *wait_s = (long)((until - now + 999) / 1000);
+    *wait_s = (long)((g.until_ms - g.now_ms + 999) / 1000);
     if (*wait_s < 1)
         *wait_s = 1;
     return 1;
@@ -559,39 +584,46 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
         goto out;
     }
     keys_user(ukey, sizeof ukey, s->cfg->key_prefix, st->app, st->user);
+    keys_global(users, sizeof users, s->cfg->key_prefix, "users");
     snprintf(acc, sizeof acc, "%s{%s}:accounts", s->cfg->key_prefix, st->app);
     snprintf(life, sizeof life, "%lld", (tok->expires_in_s > 0 ? tok->expires_in_s : 3600) * 1000);
-    const char *policy = s->cfg->duplicate_account == DUP_ACCOUNT_ALLOW ? "allow" : "refuse";
-    const char *av[] = {ukey, acc, k->due, k->leases, st->user, st->app, spotify_id, name, at, rt,
-                        life, tok->scope ? tok->scope : serve_scopes(s), policy};
-    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_STORE, 4, 13, av);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+    const char *argv[OAUTH_STORE_KEY_N + OAUTH_STORE_ARG_N];
+    const char **arg = argv + OAUTH_STORE_KEY_N;
+    argv[OAUTH_STORE_KEY_USER] = ukey;
+    argv[OAUTH_STORE_KEY_ACCOUNTS] = acc;
+    argv[OAUTH_STORE_KEY_DUE] = k->due;
+    argv[OAUTH_STORE_KEY_LEASES] = k->leases;
+    argv[OAUTH_STORE_KEY_USERS] = users;
+    arg[OAUTH_STORE_ARG_USER] = st->user;
+    arg[OAUTH_STORE_ARG_APP] = st->app;
+    arg[OAUTH_STORE_ARG_ACCOUNT] = spotify_id;
+    arg[OAUTH_STORE_ARG_DISPLAY_NAME] = name;
+    arg[OAUTH_STORE_ARG_ACCESS_TOKEN] = at;
+    arg[OAUTH_STORE_ARG_REFRESH_TOKEN] = rt;
+    arg[OAUTH_STORE_ARG_LIFETIME_MS] = life;
+    arg[OAUTH_STORE_ARG_SCOPE] = tok->scope ? tok->scope : serve_scopes(s);
+    arg[OAUTH_STORE_ARG_DUP_POLICY] = s->cfg->duplicate_account == DUP_ACCOUNT_ALLOW ? "allow" : "refuse";
+    redisReply *rep = serve_redis_eval(r, SCRIPT_OAUTH_STORE, OAUTH_STORE_KEY_N,
+                                       OAUTH_STORE_KEY_N + OAUTH_STORE_ARG_N, argv);
+    struct oauth_store_reply stored;
+    if (sc_parse(rep, 0, sc_oauth_store_reply, OAUTH_STORE_REPLY_N, &stored) != 0) {
         serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
         if (rep)
             freeReplyObject(rep);
         goto out;
     }
-    long long code = rep->element[0]->integer;
-    snprintf(other, sizeof other, "%s", rep->element[1]->str ? rep->element[1]->str : "");
+    snprintf(other, sizeof other, "%.*s", (int)stored.other_user.len, stored.other_user.s);
     freeReplyObject(rep);
-    if (code == 0) {
+    if (!stored.stored) {
         log_warn("callback: Spotify account %s is already connected to user %s; refused for user %s "
                  "(duplicate-account refuse)", spotify_id, other, st->user);
         serve_fail(a, 409, "duplicate_account", "Account already connected",
              "This Spotify account is already connected to another user of this service.");
         goto out;
     }
-    if (code == 2)
+    if (other[0])
         log_warn("callback: Spotify account %s is now connected to user %s and also to user %s "
                  "(duplicate-account allow)", spotify_id, st->user, other);
-    keys_global(users, sizeof users, s->cfg->key_prefix, "users");
-    const char *dir[] = {"HSET", users, st->user, st->app};
-    rep = serve_redis_cmd(r, 4, dir);
-    if (rep == NULL) {
-        serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
-        goto out;
-    }
-    freeReplyObject(rep);
     rc = 0;
 out:
     free(at);

@@ -26,6 +26,7 @@
 #include "http/http_sync.h"
 #include "http/metrics.h"
 #include "serve/oauth.h"
+#include "redis/redis_sync.h"
 #include "redis/scripts.h"
 #include "base/keyring_file.h"
 #include "serve/serve.h"
@@ -67,26 +68,7 @@ static int redis_health(redisContext *r, char *why, size_t n)
         snprintf(why, n, "Redis does not answer");
         return -1;
     }
-    for (int i = 0; i < SCRIPT_COUNT; i++) {
-        const char *ex[] = {"SCRIPT", "EXISTS", script_sha1(i)};
-        rep = redisCommandArgv(r, 3, ex, NULL);
-        int have = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-                   rep->element[0]->integer == 1;
-        if (rep)
-            freeReplyObject(rep);
-        if (have)
-            continue;
-        const char *ld[] = {"SCRIPT", "LOAD", script_source(i)};
-        rep = redisCommandArgv(r, 3, ld, NULL);
-        ok = rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, script_sha1(i)) == 0;
-        if (rep)
-            freeReplyObject(rep);
-        if (!ok) {
-            snprintf(why, n, "cannot load script %s", script_name(i));
-            return -1;
-        }
-    }
-    return 0;
+    return redis_sync_load_scripts(r, why, n);
 }
 
 /* ================================ the rest ================================ */

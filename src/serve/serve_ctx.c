@@ -127,48 +127,20 @@ void serve_redis_put(struct serve *s, redisContext *r)
  * (never the arguments, which may be secrets) and gives NULL. */
 redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv)
 {
-    redisReply *rep = redisCommandArgv(r, argc, argv, NULL);
-    if (rep == NULL) {
-        log_error("Redis %s: %s", argv[0], r->errstr);
-        return NULL;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        log_error("Redis %s: %s", argv[0], rep->str);
-        freeReplyObject(rep);
-        return NULL;
-    }
+    char err[512];
+    redisReply *rep = redis_sync_cmd(r, argc, argv, err, sizeof err);
+    if (rep == NULL)
+        log_error("Redis %s: %s", argv[0], err);
     return rep;
 }
 
-/* serve_redis_eval runs a script with EVALSHA, loading it with EVAL on NOSCRIPT (a
- * restart or failover flushed the script cache). args: the nkeys KEYS, then
- * the ARGV, nargs in all. */
+/* serve_redis_eval runs a script (redis_sync_eval: EVALSHA, EVAL on NOSCRIPT);
+ * a failure is logged as serve_redis_cmd's. */
 redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **args)
 {
-    const char *argv[32];
-    char nk[12];
-    if (nargs + 3 > (int)(sizeof argv / sizeof argv[0]))
-        return NULL;
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    argv[0] = "EVALSHA";
-    argv[1] = script_sha1(id);
-    argv[2] = nk;
-    memcpy(argv + 3, args, (size_t)nargs * sizeof *args);
-    redisReply *rep = redisCommandArgv(r, nargs + 3, argv, NULL);
-    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(rep);
-        argv[0] = "EVAL";
-        argv[1] = script_source(id);
-        rep = redisCommandArgv(r, nargs + 3, argv, NULL);
-    }
-    if (rep == NULL) {
-        log_error("Redis script %s: %s", script_name(id), r->errstr);
-        return NULL;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        log_error("Redis script %s: %s", script_name(id), rep->str);
-        freeReplyObject(rep);
-        return NULL;
-    }
+    char err[512];
+    redisReply *rep = redis_sync_eval(r, id, nkeys, nargs, args, err, sizeof err);
+    if (rep == NULL)
+        log_error("Redis script %s: %s", script_name(id), err);
     return rep;
 }

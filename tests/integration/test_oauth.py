@@ -637,7 +637,8 @@ def test_callback_429_episode_halves_once():
     c.cmd("ZADD", "sw:{app1}:calls", *[x for i in range(40) for x in (now, "c%d" % i)])
 
     def block():
-        got = c.cmd("EVALSHA", sha, 4, *(keys + ["block", "5000", "0", "0"]))
+        # OAUTH_SLOT_ARGS: mode, budget default, quota default, want, tag, block ms, capped
+        got = c.cmd("EVALSHA", sha, 4, *(keys + ["block", "0", "", "", "", "5000", "0"]))
         return got, c.hgetall("sw:{app1}:rl")
 
     got, rl = block()

@@ -1,0 +1,29 @@
+#!lua
+-- user_put.lua: store a user's tokens as `spotwatch user add` and `spotwatch
+-- user import` give them (sealed by the CLI), in the directory, and with
+-- WATCH start watching the user as `watch start` does, in one atomic step
+-- (lua/lib/user_record.lua). Whether the app exists and whether the user
+-- belongs to another app the CLI checks first, as before.
+--
+-- Not allow-oom: over maxmemory the CLI is refused whole, and says so.
+--
+-- KEYS, ARGV and the reply are named in include/redis/script_contract.h
+-- (USER_PUT_*).
+
+--@include contract.lua
+--@include lib/user_record.lua
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local fence = user_record_put({user = KEYS[USER_PUT_KEY.USER], users = KEYS[USER_PUT_KEY.USERS],
+                               due = KEYS[USER_PUT_KEY.DUE], leases = KEYS[USER_PUT_KEY.LEASES]},
+                              {user = ARGV[USER_PUT_ARG.USER], app = ARGV[USER_PUT_ARG.APP],
+                               access_token = ARGV[USER_PUT_ARG.ACCESS_TOKEN],
+                               refresh_token = ARGV[USER_PUT_ARG.REFRESH_TOKEN],
+                               lifetime_ms = ARGV[USER_PUT_ARG.LIFETIME_MS], scope = ARGV[USER_PUT_ARG.SCOPE],
+                               watch = ARGV[USER_PUT_ARG.WATCH] == '1',
+                               interval_ms = ARGV[USER_PUT_ARG.INTERVAL_MS],
+                               due_in_ms = ARGV[USER_PUT_ARG.DUE_IN_MS], keep_due = true},
+                              now)
+return user_put_reply{fence = fence}

@@ -1,0 +1,196 @@
+/* cli_common.c: what the operator commands share (see src/cli/cli_int.h).
+ * The commands use hiredis' blocking API (redis_sync): a command runs once
+ * and exits, so there is no loop to keep free. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli_int.h"
+#include "base/keyring_file.h"
+#include "redis/redis_sync.h"
+
+int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos)
+{
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) == 0) {
+            struct cli_opt *o = opts;
+            for (; o && o->name; o++)
+                if (strcmp(o->name, argv[i] + 2) == 0)
+                    break;
+            if (o == NULL || o->name == NULL) {
+                fprintf(stderr, "spotwatch: unknown option '%s'\n", argv[i]);
+                return -1;
+            }
+            if (o->flag) {
+                o->value = "1";
+            } else if (i + 1 >= argc) {
+                fprintf(stderr, "spotwatch: option '%s' needs a value\n", argv[i]);
+                return -1;
+            } else {
+                o->value = argv[++i];
+            }
+        } else if (npos < maxpos) {
+            pos[npos++] = argv[i];
+        } else {
+            fprintf(stderr, "spotwatch: unexpected argument '%s'\n", argv[i]);
+            return -1;
+        }
+    }
+    return npos;
+}
+
+int cli_parse_ll(const char *what, const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "spotwatch: %s must be an integer between %lld and %lld, not '%s'\n", what,
+                min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_check_id(const char *what, const char *id)
+{
+    if (keys_valid_id(id))
+        return 0;
+    fprintf(stderr, "spotwatch: invalid %s id '%s' (1-%d printable characters, no spaces, '{', '}' or '*')\n",
+            what, id, ID_MAX);
+    return -1;
+}
+
+int cli_print_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    int rc = s ? 0 : 1;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+    return rc;
+}
+
+redisContext *cli_connect(const struct sw_config *c)
+{
+    char err[512];
+    redisContext *r = redis_sync_connect(c, 5, err, sizeof err);
+    if (r == NULL)
+        fprintf(stderr, "spotwatch: %s\n", err);
+    return r;
+}
+
+redisReply *cli_cmd(redisContext *r, int argc, const char **argv)
+{
+    char err[512];
+    redisReply *rep = redis_sync_cmd(r, argc, argv, err, sizeof err);
+    if (rep == NULL)
+        fprintf(stderr, "spotwatch: Redis: %s\n", err);
+    return rep;
+}
+
+int cli_cmd_ok(redisContext *r, int argc, const char **argv)
+{
+    redisReply *rep = cli_cmd(r, argc, argv);
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+redisReply *cli_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv)
+{
+    char err[512];
+    redisReply *rep = redis_sync_eval(r, id, nkeys, nargs, argv, err, sizeof err);
+    if (rep == NULL)
+        fprintf(stderr, "spotwatch: Redis: %s\n", err);
+    return rep;
+}
+
+/* user_app looks user up in the directory: 0 with its app in app, or -1
+ * (reported). */
+static int user_app(const struct sw_config *c, redisContext *r, const char *user, char *app, size_t n)
+{
+    char users[KEY_MAX];
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *argv[] = {"HGET", users, user};
+    redisReply *rep = cli_cmd(r, 3, argv);
+    if (rep == NULL)
+        return -1;
+    int found = rep->type == REDIS_REPLY_STRING;
+    if (found)
+        snprintf(app, n, "%s", rep->str);
+    freeReplyObject(rep);
+    if (!found) {
+        fprintf(stderr, "spotwatch: no such user '%s'\n", user);
+        return -1;
+    }
+    return 0;
+}
+
+redisContext *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n)
+{
+    redisContext *r = cli_connect(c);
+    if (r && user_app(c, r, user, app, n) != 0) {
+        redisFree(r);
+        r = NULL;
+    }
+    return r;
+}
+
+redisContext *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep)
+{
+    char key[KEY_MAX];
+    redisContext *r = cli_connect(c);
+    if (r == NULL)
+        return NULL;
+    keys_global(key, sizeof key, c->key_prefix, name);
+    const char *argv[] = {cmd, key};
+    if ((*rep = cli_cmd(r, 2, argv)) == NULL) {
+        redisFree(r);
+        return NULL;
+    }
+    return r;
+}
+
+int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr)
+{
+    char err[256];
+    if (keyring_file_load(c, kr, 1, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "spotwatch: %s\n", err);
+    return -1;
+}
+
+int cli_list_end(cJSON *arr, int json)
+{
+    if (json)
+        return cli_print_json(arr);
+    cJSON_Delete(arr);
+    return 0;
+}
+
+long long cli_jitter_ms(const struct sw_config *c, long long interval_ms)
+{
+    long long span = (interval_ms > 0 ? interval_ms : c->poll_interval_ms) / 4;
+    return span > 0 ? rand() % span : 0;
+}
+
+void cli_wipe(char *s)
+{
+    for (volatile char *p = s; p && *p; p++)
+        *p = 0;
+}
+
+int cli_dispatch(const struct sw_config *c, int argc, char **argv, const struct cli_sub *subs,
+                 const char *usage)
+{
+    for (const struct cli_sub *s = subs; argc >= 2 && s->name; s++)
+        if (strcmp(argv[1], s->name) == 0)
+            return s->run(c, argc - 2, argv + 2);
+    fprintf(stderr, "%s", usage);
+    return 2;
+}

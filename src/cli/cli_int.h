@@ -1,0 +1,105 @@
+#ifndef SW_CLI_INT_H
+#define SW_CLI_INT_H
+/* cli_int: private to src/cli/, one file per command group (app.c, user.c,
+ * user_import.c, watch.c, status.c, tail.c, keygen.c); what they share is
+ * in cli_common.c: option parsing, id checks, JSON printing, the Redis link
+ * with its errors on stderr, and the subcommand dispatch. Not a contract for
+ * anything else. */
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+#include "base/config.h"
+#include "base/crypto.h"
+#include "redis/key_schema.h"
+#include "redis/script_contract.h"
+#include "redis/scripts.h"
+
+/* Spotify: refresh tokens die 6 months after authorisation; 180 days errs early. */
+#define CLI_REFRESH_LIFETIME_MS (180LL * 24 * 3600 * 1000)
+#define CLI_REFRESH_WARN_MS (14LL * 24 * 3600 * 1000)
+
+/* cli_opt: one `--name value` option of a command. */
+struct cli_opt {
+    const char *name;
+    const char *value;   /* NULL when absent; "1" for flags */
+    int flag;
+};
+
+/* cli_parse_opts splits argv (after the words already consumed) into
+ * positional words (at most maxpos, into pos) and the options of opts (a
+ * table ended by a NULL name; opts may be NULL: none). Returns the count of
+ * positionals, or -1 with the reason on stderr. */
+int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos);
+/* cli_parse_ll reads a whole integer in [min, max] into *out: 0, or -1 with
+ * the reason (naming what) on stderr. */
+int cli_parse_ll(const char *what, const char *s, long long min, long long max, long long *out);
+/* cli_check_id: 0 if id may name an app or a user (keys_valid_id), else -1
+ * with the rule on stderr; what is "app" or "user". */
+int cli_check_id(const char *what, const char *id);
+/* cli_print_json prints o on one line and deletes it: 0, or 1 (out of memory). */
+int cli_print_json(cJSON *o);
+
+/* cli_connect: a blocking Redis link (redis_sync_connect), or NULL with the
+ * reason on stderr. redisFree it. */
+redisContext *cli_connect(const struct sw_config *c);
+/* cli_cmd runs one command; an error reply or a lost link is reported on
+ * stderr ("spotwatch: Redis: ...") and gives NULL. cli_cmd_ok: 0 or -1,
+ * the reply dropped. */
+redisReply *cli_cmd(redisContext *r, int argc, const char **argv);
+int cli_cmd_ok(redisContext *r, int argc, const char **argv);
+/* cli_eval runs a script (redis_sync_eval: KEYS then ARGV, nargs in all),
+ * reporting a failure as cli_cmd does. */
+redisReply *cli_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv);
+/* cli_connect_user: cli_connect, then user looked up in the directory: the
+ * link with the user's app in app, or NULL ("no such user" or why not on
+ * stderr). */
+redisContext *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n);
+/* cli_connect_read: cli_connect, then the global key <p><name> read whole
+ * with cmd (SMEMBERS apps, HGETALL users): the link with the reply in *rep
+ * (freeReplyObject it), or NULL (reported). */
+redisContext *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep);
+/* cli_load_keyring loads token-key-file (keyring_file_load: *kr stays NULL
+ * in plaintext mode): 0, or -1 with the reason on stderr. crypto_free it. */
+int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr);
+/* cli_list_end ends a listing command: arr printed as one JSON line when
+ * json (the rows were printed as they came otherwise), then deleted; the
+ * exit status. */
+int cli_list_end(cJSON *arr, int json);
+/* cli_jitter_ms: a first poll's delay from now for a user started now, up to
+ * a quarter of its interval (interval_ms, or poll-interval-ms when 0), so
+ * users started together do not poll on the same tick; rand() (seed it). */
+long long cli_jitter_ms(const struct sw_config *c, long long interval_ms);
+/* cli_wipe overwrites a string that held a secret. */
+void cli_wipe(char *s);
+
+/* cli_sub: one subcommand of a command group ("add" of `app add`). run gets
+ * the words after the subcommand. */
+struct cli_sub {
+    const char *name;
+    int (*run)(const struct sw_config *c, int argc, char **argv);
+};
+/* cli_dispatch runs the subcommand argv[1] names from subs (ended by a NULL
+ * name); none: usage on stderr and 2. argv[0] is the command word. */
+int cli_dispatch(const struct sw_config *c, int argc, char **argv, const struct cli_sub *subs,
+                 const char *usage);
+
+/* cli_user_put: the arguments of one user_put.lua call (the one writer of a
+ * user's tokens, lua/lib/user_record.lua) and the storage they point into. */
+struct cli_user_put {
+    char user_key[KEY_MAX], users[KEY_MAX];
+    struct app_keys k;
+    char lifetime_ms[24], interval_ms[24], due_in_ms[24];
+    const char *argv[USER_PUT_KEY_N + USER_PUT_ARG_N];
+};
+/* cli_user_put_init fills p for user of app: at and rt sealed, the access
+ * token valid expires_in_s from now, scope; watch: start watching too, with
+ * interval_ms (0 keeps the user's) and the first poll due_in_ms from now
+ * unless the user is scheduled already. The strings must outlive p.argv. */
+void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const char *user,
+                       const char *app, const char *at, const char *rt, long long expires_in_s,
+                       const char *scope, int watch, long long interval_ms, long long due_in_ms);
+
+/* cli_user_import: `user import FILE|- [--watch] [--interval MS]` (user_import.c). */
+int cli_user_import(const struct sw_config *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,272 @@
+/* status.c: `spotwatch status [--json]`: the workers, the users by status,
+ * each app's schedule, limiter and counters, and what Redis says of itself. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+#include "cli/cli.h"
+#include "cli_int.h"
+#include "redis/redis_sync.h"
+
+#define NEAR_EXPIRY_LIST 20     /* users named by status (all are counted) */
+
+static cJSON *status_app(redisContext *r, const struct sw_config *c, const char *app, long long now)
+{
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "app", app);
+    redisReply *due = redisCommand(r, "ZCARD %s", k.due);
+    redisReply *over = redisCommand(r, "ZCOUNT %s -inf %lld", k.due, now);
+    redisReply *oldest = redisCommand(r, "ZRANGE %s 0 0 WITHSCORES", k.due);
+    redisReply *leases = redisCommand(r, "ZCARD %s", k.leases);
+    redisReply *rl = redisCommand(r, "HGETALL %s", k.rl);
+    redisReply *st = redisCommand(r, "HGETALL %s", k.stats);
+    redisReply *ap = redisCommand(r, "HMGET %s mode budget_30s quota_24h window_ms", k.app);
+    cJSON_AddNumberToObject(a, "scheduled", due && due->type == REDIS_REPLY_INTEGER ? (double)due->integer : 0);
+    cJSON_AddNumberToObject(a, "overdue", over && over->type == REDIS_REPLY_INTEGER ? (double)over->integer : 0);
+    cJSON_AddNumberToObject(a, "in_flight", leases && leases->type == REDIS_REPLY_INTEGER ? (double)leases->integer : 0);
+    long long lag = 0;
+    if (oldest && oldest->type == REDIS_REPLY_ARRAY && oldest->elements == 2) {
+        lag = now - strtoll(oldest->element[1]->str, NULL, 10);
+        if (lag < 0)
+            lag = 0;
+    }
+    cJSON_AddNumberToObject(a, "schedule_lag_ms", (double)lag);
+    long long budget = c->app_budget_30s, window = 30000, quota = 0;
+    if (ap && ap->type == REDIS_REPLY_ARRAY && ap->elements == 4) {
+        cJSON_AddStringToObject(a, "mode", ap->element[0]->str ? ap->element[0]->str : "");
+        if (ap->element[1]->str)
+            budget = strtoll(ap->element[1]->str, NULL, 10);
+        quota = ap->element[2]->str ? strtoll(ap->element[2]->str, NULL, 10) : c->app_quota_24h;
+        if (ap->element[0]->str == NULL || strcmp(ap->element[0]->str, "development") != 0)
+            quota = 0;   /* as claim.lua: only development mode has the 24 h quota */
+        cJSON_AddNumberToObject(a, "quota_24h", (double)quota);
+        if (ap->element[3]->str)
+            window = strtoll(ap->element[3]->str, NULL, 10);
+    }
+    cJSON_AddNumberToObject(a, "budget_30s", (double)budget);
+    cJSON_AddNumberToObject(a, "window_ms", (double)window);
+    double eff = (double)budget;
+    long long quota_used = 0;
+    cJSON *limit = cJSON_AddObjectToObject(a, "limiter");
+    cJSON_AddStringToObject(limit, "state", "ok");
+    for (size_t i = 0; rl && rl->type == REDIS_REPLY_ARRAY && i + 1 < rl->elements; i += 2) {
+        const char *f = rl->element[i]->str, *v = rl->element[i + 1]->str;
+        if (strcmp(f, "budget_eff") == 0)
+            eff = atof(v);
+        else if (strcmp(f, "budget_ceiling") == 0)
+            cJSON_AddNumberToObject(limit, f, atof(v));
+        else if (f[0] == 'q' && f[1] >= '0' && f[1] <= '9' && strtoll(f + 1, NULL, 10) > now / 3600000 - 24)
+            quota_used += strtoll(v, NULL, 10);
+        else if (strcmp(f, "blocked_until") == 0 && strtoll(v, NULL, 10) > now) {
+            cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("blocked"));
+            cJSON_AddNumberToObject(limit, "blocked_for_ms", (double)(strtoll(v, NULL, 10) - now));
+        } else if (strcmp(f, "block_reason") == 0 || strcmp(f, "retry_after_capped_at") == 0 ||
+                   strcmp(f, "blocked_at") == 0) {
+            cJSON_AddStringToObject(limit, f, v);
+        }
+    }
+    cJSON *bs = cJSON_GetObjectItem(limit, "block_reason");
+    if (cJSON_GetObjectItem(limit, "blocked_for_ms") && bs && cJSON_IsString(bs) &&
+        strcmp(bs->valuestring, "rate_limited") != 0)
+        cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString(bs->valuestring));
+    /* Our own count of the rolling 24 h quota (claim.lua's hour buckets). */
+    cJSON_AddNumberToObject(limit, "quota_used_24h", (double)quota_used);
+    if (quota > 0 && quota_used >= quota && !cJSON_GetObjectItem(limit, "blocked_for_ms"))
+        cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("quota_spent"));
+    cJSON_AddNumberToObject(a, "budget_effective_30s", eff);
+    cJSON *stats = cJSON_AddObjectToObject(a, "stats");
+    for (size_t i = 0; st && st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2)
+        cJSON_AddNumberToObject(stats, st->element[i]->str, atof(st->element[i + 1]->str));
+    redisReply *rs[] = {due, over, oldest, leases, rl, st, ap};
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+        if (rs[i])
+            freeReplyObject(rs[i]);
+    return a;
+}
+
+/* status_users counts users by status; near gets {"count","users"}: the
+ * users (not already reauth_required) whose refresh token dies within
+ * CLI_REFRESH_WARN_MS, from the same pipelined HMGET. */
+static cJSON *status_users(redisContext *r, const struct sw_config *c, long long now, cJSON *near)
+{
+    char users[KEY_MAX], ukey[KEY_MAX];
+    cJSON *by = cJSON_CreateObject();
+    cJSON *near_users = cJSON_CreateArray();
+    int nnear = 0;
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    redisReply *rep = redisCommand(r, "HGETALL %s", users);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
+        goto out;
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
+        redisAppendCommand(r, "HMGET %s status authorized_at", ukey);
+    }
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *s = NULL;
+        if (redisGetReply(r, (void **)&s) != REDIS_OK)
+            break;
+        int ok = s && s->type == REDIS_REPLY_ARRAY && s->elements == 2;
+        const char *st = ok && s->element[0]->type == REDIS_REPLY_STRING ? s->element[0]->str : "unknown";
+        long long auth_at = ok && s->element[1]->type == REDIS_REPLY_STRING ? strtoll(s->element[1]->str, NULL, 10) : 0;
+        if (auth_at > 0 && auth_at + CLI_REFRESH_LIFETIME_MS - now < CLI_REFRESH_WARN_MS &&
+            strcmp(st, "reauth_required") != 0) {
+            if (nnear++ < NEAR_EXPIRY_LIST)
+                cJSON_AddItemToArray(near_users, cJSON_CreateString(rep->element[i]->str));
+        }
+        cJSON *n = cJSON_GetObjectItem(by, st);
+        if (n)
+            cJSON_SetNumberValue(n, n->valuedouble + 1);
+        else
+            cJSON_AddNumberToObject(by, st, 1);
+        if (s)
+            freeReplyObject(s);
+    }
+out:
+    cJSON_AddNumberToObject(near, "count", nnear);
+    cJSON_AddItemToObject(near, "users", near_users);
+    if (rep)
+        freeReplyObject(rep);
+    return by;
+}
+
+static cJSON *status_workers(redisContext *r, const struct sw_config *c, long long now)
+{
+    char wkey[KEY_MAX];
+    cJSON *arr = cJSON_CreateArray();
+    keys_global(wkey, sizeof wkey, c->key_prefix, "workers");
+    redisReply *rep = redisCommand(r, "ZRANGEBYSCORE %s %lld +inf", wkey, now);
+    redisReply *gc = redisCommand(r, "ZREMRANGEBYSCORE %s -inf %lld", wkey, now - 60000);
+    if (gc)
+        freeReplyObject(gc);
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "id", rep->element[i]->str);
+        redisReply *h = redisCommand(r, "HGETALL %sworker:%s", c->key_prefix, rep->element[i]->str);
+        for (size_t j = 0; h && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2)
+            cJSON_AddStringToObject(w, h->element[j]->str, h->element[j + 1]->str);
+        if (h)
+            freeReplyObject(h);
+        cJSON_AddItemToArray(arr, w);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return arr;
+}
+
+/* num reads a number member; absent counters are zero, not NaN. */
+static double num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* LISTPACK_ADVICE: the hash-max-listpack-value below which sealed tokens
+ * (about 320 bytes for Spotify's access tokens) make every user hash a
+ * hashtable, about twice the memory (tests/bench, scenario 5). */
+#define LISTPACK_ADVICE 512
+
+/* status_redis: what the server says of itself that bears on spotwatch.
+ * CONFIG may be refused (managed Redis, ACLs): the setting is then left out. */
+static cJSON *status_redis(redisContext *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    redisReply *rep = redisCommand(r, "INFO memory");
+    const char *p;
+
+    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL)
+        cJSON_AddNumberToObject(o, "used_memory", strtod(p + strlen("used_memory:"), NULL));
+    if (rep)
+        freeReplyObject(rep);
+    rep = redisCommand(r, "CONFIG GET hash-max-listpack-value");
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->str)
+        cJSON_AddNumberToObject(o, "hash_max_listpack_value", strtod(rep->element[1]->str, NULL));
+    if (rep)
+        freeReplyObject(rep);
+    return o;
+}
+
+int cli_status(const struct sw_config *c, int argc, char **argv)
+{
+    struct cli_opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
+    const char *pos[1];
+    char apps[KEY_MAX];
+    redisContext *r;
+    if (cli_parse_opts(argc - 1, argv + 1, o, pos, 0) != 0)
+        return 2;
+    if ((r = cli_connect(c)) == NULL)
+        return 1;
+    long long now = redis_sync_now_ms(r);
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddNumberToObject(s, "now_ms", (double)now);
+    cJSON_AddItemToObject(s, "redis", status_redis(r));
+    cJSON_AddItemToObject(s, "workers", status_workers(r, c, now));
+    cJSON *near = cJSON_CreateObject();
+    cJSON_AddItemToObject(s, "users", status_users(r, c, now, near));
+    cJSON_AddItemToObject(s, "refresh_tokens_near_expiry", near);
+    cJSON *arr = cJSON_AddArrayToObject(s, "apps");
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    redisReply *rep = redisCommand(r, "SMEMBERS %s", apps);
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        cJSON_AddItemToArray(arr, status_app(r, c, rep->element[i]->str, now));
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(r);
+    if (o[0].value)
+        return cli_print_json(s);
+
+    cJSON *it, *rd = cJSON_GetObjectItem(s, "redis");
+    printf("redis: used_memory=%.1f MB", num(rd, "used_memory") / 1e6);
+    if (cJSON_GetObjectItem(rd, "hash_max_listpack_value")) {
+        double lp = num(rd, "hash_max_listpack_value");
+        printf(" hash-max-listpack-value=%.0f", lp);
+        if (lp < LISTPACK_ADVICE)
+            printf(" (below %d: sealed tokens make each user hash a hashtable, about twice the memory;"
+                   " see README, Memory)", LISTPACK_ADVICE);
+    }
+    printf("\n");
+    printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
+        printf("  %s  polls=%s inflight=%s connections=%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(it, "id")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "polls")) ?: "0",
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "inflight")) ?: "0",
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "connections")) ?: "0");
+    printf("users:");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "users"))
+        printf(" %s=%.0f", it->string, it->valuedouble);
+    printf("\n");
+    if (cJSON_GetNumberValue(cJSON_GetObjectItem(near, "count")) > 0) {
+        printf("refresh tokens near expiry: %.0f (reconnect them):",
+               cJSON_GetNumberValue(cJSON_GetObjectItem(near, "count")));
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(near, "users"))
+            printf(" %s", it->valuestring);
+        printf("\n");
+    }
+    cJSON_ArrayForEach(it, arr) {
+        cJSON *lim = cJSON_GetObjectItem(it, "limiter"), *st = cJSON_GetObjectItem(it, "stats");
+        printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%.0f/%gs effective=%.1f limiter=%s",
+               cJSON_GetStringValue(cJSON_GetObjectItem(it, "app")),
+               num(it, "scheduled"),
+               num(it, "in_flight"),
+               num(it, "overdue"),
+               num(it, "schedule_lag_ms"),
+               num(it, "budget_30s"),
+               num(it, "window_ms") / 1000,
+               num(it, "budget_effective_30s"),
+               cJSON_GetStringValue(cJSON_GetObjectItem(lim, "state")));
+        if (cJSON_GetObjectItem(lim, "blocked_for_ms"))
+            printf(" (for %.0f s)", num(lim, "blocked_for_ms") / 1000);
+        if (cJSON_GetObjectItem(lim, "retry_after_capped_at"))
+            printf(" [a Retry-After was capped]");
+        if (num(it, "quota_24h") > 0)
+            printf(" quota=%.0f/%.0f per 24h", num(lim, "quota_used_24h"), num(it, "quota_24h"));
+        printf("\n  polls=%.0f errors=%.0f 429s=%.0f\n", num(st, "polls"),
+               num(st, "errors"),
+               num(st, "r429"));
+    }
+    cJSON_Delete(s);
+    return 0;
+}
+

@@ -1,0 +1,272 @@
+/* user.c: `spotwatch user add|show|ls|rm` (and the dispatch of `user
+ * import`, user_import.c): the users whose playback is watched. A user's
+ * tokens are written by user_put.lua only (lua/lib/user_record.lua). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <hiredis/hiredis.h>
+#include "cli/cli.h"
+#include "cli_int.h"
+#include "spotify/token.h"
+#include "base/crypto.h"
+#include "redis/redis_sync.h"
+#include "redis/scripts.h"
+
+void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const char *user,
+                       const char *app, const char *at, const char *rt, long long expires_in_s,
+                       const char *scope, int watch, long long interval_ms, long long due_in_ms)
+{
+    const char **arg = p->argv + USER_PUT_KEY_N;
+
+    keys_user(p->user_key, sizeof p->user_key, c->key_prefix, app, user);
+    keys_global(p->users, sizeof p->users, c->key_prefix, "users");
+    keys_app(&p->k, c->key_prefix, app);
+    snprintf(p->lifetime_ms, sizeof p->lifetime_ms, "%lld", expires_in_s * 1000);
+    snprintf(p->interval_ms, sizeof p->interval_ms, "%lld", interval_ms);
+    snprintf(p->due_in_ms, sizeof p->due_in_ms, "%lld", due_in_ms);
+    p->argv[USER_PUT_KEY_USER] = p->user_key;
+    p->argv[USER_PUT_KEY_DUE] = p->k.due;
+    p->argv[USER_PUT_KEY_LEASES] = p->k.leases;
+    p->argv[USER_PUT_KEY_USERS] = p->users;
+    arg[USER_PUT_ARG_USER] = user;
+    arg[USER_PUT_ARG_APP] = app;
+    arg[USER_PUT_ARG_ACCESS_TOKEN] = at;
+    arg[USER_PUT_ARG_REFRESH_TOKEN] = rt;
+    arg[USER_PUT_ARG_LIFETIME_MS] = p->lifetime_ms;
+    arg[USER_PUT_ARG_SCOPE] = scope;
+    arg[USER_PUT_ARG_WATCH] = watch ? "1" : "0";
+    arg[USER_PUT_ARG_INTERVAL_MS] = p->interval_ms;
+    arg[USER_PUT_ARG_DUE_IN_MS] = p->due_in_ms;
+}
+
+static int user_add(const struct sw_config *c, int argc, char **argv)
+{
+    struct cli_opt o[] = {{"app", NULL, 0}, {"access-token", NULL, 0}, {"refresh-token", NULL, 0},
+                          {"expires-in", NULL, 0}, {"scope", NULL, 0}, {NULL, NULL, 0}};
+    const char *pos[1];
+    struct crypto_keyring *kr = NULL;
+    redisContext *r = NULL;
+    char *at = NULL, *rt = NULL, err[256], ad[ID_MAX + 8], users[KEY_MAX], apps[KEY_MAX];
+    long long expires_in = 3600;
+    int rc = 1;
+
+    if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value || !o[2].value) {
+        fprintf(stderr, "usage: spotwatch user add USER --app APP --access-token T --refresh-token R "
+                        "[--expires-in S] [--scope S]\n");
+        return 2;
+    }
+    if (cli_check_id("user", pos[0]) != 0 || cli_check_id("app", o[0].value) != 0)
+        return 2;
+    if (o[3].value && cli_parse_ll("--expires-in", o[3].value, 0, 100000000, &expires_in) != 0)
+        return 2;
+    if (cli_load_keyring(c, &kr) != 0)
+        return 1;
+    snprintf(ad, sizeof ad, "user:%s", pos[0]);
+    at = crypto_seal(kr, ad, o[1].value, err, sizeof err);
+    rt = at ? crypto_seal(kr, ad, o[2].value, err, sizeof err) : NULL;
+    if (rt == NULL) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        goto out;
+    }
+    if ((r = cli_connect(c)) == NULL)
+        goto out;
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    const char *ism[] = {"SISMEMBER", apps, o[0].value};
+    redisReply *rep = cli_cmd(r, 3, ism);
+    int known = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    if (rep)
+        freeReplyObject(rep);
+    if (!known) {
+        fprintf(stderr, "spotwatch: no such app '%s' (spotwatch app add)\n", o[0].value);
+        goto out;
+    }
+    char old_app[ID_MAX + 1];
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *hget[] = {"HGET", users, pos[0]};
+    rep = cli_cmd(r, 3, hget);
+    int moved = rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, o[0].value) != 0;
+    if (moved)
+        snprintf(old_app, sizeof old_app, "%s", rep->str);
+    if (rep)
+        freeReplyObject(rep);
+    if (moved) {
+        fprintf(stderr, "spotwatch: user '%s' belongs to app '%s'; `user rm` it first\n", pos[0], old_app);
+        goto out;
+    }
+    struct cli_user_put put;
+    cli_user_put_init(&put, c, pos[0], o[0].value, at, rt, expires_in,
+                      o[4].value ? o[4].value : TOK_SCOPES, 0, 0, 0);
+    rep = cli_eval(r, SCRIPT_USER_PUT, USER_PUT_KEY_N, USER_PUT_KEY_N + USER_PUT_ARG_N, put.argv);
+    if (rep == NULL)
+        goto out;
+    freeReplyObject(rep);
+    printf("user %s: tokens stored (app %s)\n", pos[0], o[0].value);
+    rc = 0;
+out:
+    free(at);
+    free(rt);
+    crypto_free(kr);
+    if (r)
+        redisFree(r);
+    return rc;
+}
+
+/* Fields user show never prints, whatever the format. */
+static int secret_field(const char *f)
+{
+    return strcmp(f, "access_token") == 0 || strcmp(f, "refresh_token") == 0;
+}
+
+static int user_show(const struct sw_config *c, int argc, char **argv)
+{
+    struct cli_opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
+    const char *pos[1];
+    char app[ID_MAX + 1], ukey[KEY_MAX];
+    redisContext *r;
+    int rc = 1;
+    if (cli_parse_opts(argc, argv, o, pos, 1) != 1) {
+        fprintf(stderr, "usage: spotwatch user show USER [--json]\n");
+        return 2;
+    }
+    if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
+        return 1;
+    keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
+    const char *hg[] = {"HGETALL", ukey};
+    redisReply *h = cli_cmd(r, 2, hg);
+    if (h == NULL)
+        goto out;
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    long long now = redis_sync_now_ms(r);
+    redisReply *due = redisCommand(r, "ZSCORE %s %s", k.due, pos[0]);
+    redisReply *lease = redisCommand(r, "ZSCORE %s %s", k.leases, pos[0]);
+
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(u, "user", pos[0]);
+    long long expires_at = 0, authorized_at = 0;
+    int has_at = 0, has_rt = 0;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
+        if (strcmp(f, "access_token") == 0)
+            has_at = v[0] != 0;
+        else if (strcmp(f, "refresh_token") == 0)
+            has_rt = v[0] != 0;
+        if (strcmp(f, "expires_at") == 0)
+            expires_at = strtoll(v, NULL, 10);
+        if (strcmp(f, "authorized_at") == 0)
+            authorized_at = strtoll(v, NULL, 10);
+        if (!secret_field(f) && strcmp(f, "refresh_until") != 0 && strcmp(f, "refresh_fence") != 0)
+            cJSON_AddStringToObject(u, f, v);
+    }
+    cJSON_AddBoolToObject(u, "has_access_token", has_at);
+    cJSON_AddBoolToObject(u, "has_refresh_token", has_rt);
+    cJSON_AddNumberToObject(u, "access_token_expires_in_ms", (double)(expires_at - now));
+    if (authorized_at > 0) {
+        long long left = authorized_at + CLI_REFRESH_LIFETIME_MS - now;
+        cJSON_AddNumberToObject(u, "refresh_token_expires_in_ms", (double)left);
+        cJSON_AddBoolToObject(u, "refresh_token_near_expiry", left < CLI_REFRESH_WARN_MS);
+    }
+    if (due && due->type == REDIS_REPLY_STRING)
+        cJSON_AddNumberToObject(u, "next_poll_in_ms", (double)(strtoll(due->str, NULL, 10) - now));
+    cJSON_AddBoolToObject(u, "in_flight", lease && lease->type == REDIS_REPLY_STRING);
+    if (due)
+        freeReplyObject(due);
+    if (lease)
+        freeReplyObject(lease);
+    freeReplyObject(h);
+    if (o[0].value) {
+        rc = cli_print_json(u);
+    } else {
+        for (cJSON *it = u->child; it; it = it->next) {
+            if (cJSON_IsString(it))
+                printf("%-28s %s\n", it->string, it->valuestring);
+            else if (cJSON_IsBool(it))
+                printf("%-28s %s\n", it->string, cJSON_IsTrue(it) ? "yes" : "no");
+            else
+                printf("%-28s %.0f\n", it->string, it->valuedouble);
+        }
+        cJSON_Delete(u);
+        rc = 0;
+    }
+out:
+    redisFree(r);
+    return rc;
+}
+
+static int user_ls(const struct sw_config *c, int argc, char **argv)
+{
+    struct cli_opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
+    const char *pos[1];
+    char ukey[KEY_MAX];
+    redisReply *rep;
+    redisContext *r;
+    if (cli_parse_opts(argc, argv, o, pos, 0) != 0)
+        return 2;
+    if ((r = cli_connect_read(c, "HGETALL", "users", &rep)) == NULL)
+        return 1;
+    /* Pipelined: one round trip per batch, not per user. */
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
+        redisAppendCommand(r, "HMGET %s status last_outcome", ukey);
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        redisReply *s = NULL;
+        if (redisGetReply(r, (void **)&s) != REDIS_OK)
+            break;
+        const char *status = s && s->type == REDIS_REPLY_ARRAY && s->element[0]->str ? s->element[0]->str : "?";
+        const char *last = s && s->type == REDIS_REPLY_ARRAY && s->element[1]->str ? s->element[1]->str : "";
+        if (o[0].value) {
+            cJSON *u = cJSON_CreateObject();
+            cJSON_AddStringToObject(u, "user", rep->element[i]->str);
+            cJSON_AddStringToObject(u, "app", rep->element[i + 1]->str);
+            cJSON_AddStringToObject(u, "status", status);
+            cJSON_AddStringToObject(u, "last_outcome", last);
+            cJSON_AddItemToArray(arr, u);
+        } else {
+            printf("%s\t%s\t%s\t%s\n", rep->element[i]->str, rep->element[i + 1]->str, status, last);
+        }
+        if (s)
+            freeReplyObject(s);
+    }
+    freeReplyObject(rep);
+    redisFree(r);
+    return cli_list_end(arr, o[0].value != NULL);
+}
+
+static int user_rm(const struct sw_config *c, int argc, char **argv)
+{
+    const char *pos[1];
+    char app[ID_MAX + 1], ukey[KEY_MAX], users[KEY_MAX];
+    redisContext *r;
+    int rc = 1;
+    if (cli_parse_opts(argc, argv, NULL, pos, 1) != 1) {
+        fprintf(stderr, "usage: spotwatch user rm USER\n");
+        return 2;
+    }
+    if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
+        return 1;
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    /* Deleting the hash also voids the fence, so a poll in flight cannot
+     * write the user back (complete.lua compares fences). */
+    const char *zd[] = {"ZREM", k.due, pos[0]}, *zl[] = {"ZREM", k.leases, pos[0]},
+               *del[] = {"DEL", ukey}, *hd[] = {"HDEL", users, pos[0]};
+    if (cli_cmd_ok(r, 3, zd) || cli_cmd_ok(r, 3, zl) || cli_cmd_ok(r, 2, del) || cli_cmd_ok(r, 3, hd))
+        goto out;
+    printf("user %s: removed\n", pos[0]);
+    rc = 0;
+out:
+    redisFree(r);
+    return rc;
+}
+
+int cli_user(const struct sw_config *c, int argc, char **argv)
+{
+    static const struct cli_sub subs[] = {
+        {"add", user_add}, {"show", user_show}, {"ls", user_ls}, {"rm", user_rm},
+        {"import", cli_user_import}, {NULL, NULL}};
+    return cli_dispatch(c, argc, argv, subs, "usage: spotwatch user add|show|ls|rm|import ...\n");
+}
