@@ -1,4 +1,4 @@
-/* history.c: recently-played bodies -> plays after a cursor -> track_played
+/* recently_played.c: recently-played bodies -> plays after a cursor -> track_played
  * events. Pure: no I/O, no clock, no global state (the contract is in
  * include/spotify/recently_played.h). */
 #include "base/errbuf.h"
