@@ -1816,3 +1816,28 @@ def test_recently_played_late_and_out_of_order():
     late = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if first_seen[b] < first_seen[a]]
     check(late, "a later play appeared in an earlier poll than an earlier play: %r" % first_seen)
     check(len(set(first_seen.values())) > 3, "plays appeared over many polls: %r" % first_seen)
+
+
+def test_setup_file_developers_and_account_id():
+    path = os.path.join(tmpdir(), "setup.json")
+    with open(path, "w") as f:
+        json.dump({"config": {"quota_buckets": "poll=/v1/me/player"},
+                   "users": [{"id": "pre", "account_id": "acc-pre"}],
+                   "developers": [{"id": "d1", "quota_24h": 2, "bucket_quota": {"poll": 1}}],
+                   "apps": [{"client_id": "a1", "mode": "development", "developer": "d1", "allowlist": ["pre"]},
+                            {"client_id": "a2", "mode": "development", "developer": "d1", "max_users": 1}]}, f)
+    sim = Sim(args=["--setup", path, "--clock-scale", "0"])
+    d = sim.ok("GET", "/sim/developers/d1")
+    check(d["quota_24h"] == 2 and d["bucket_quota"] == {"poll": 1} and sorted(d["apps"]) == ["a1", "a2"],
+          "setup developer %r" % d)
+    check(sim.ok("GET", "/sim/users/pre")["account_id"] == "acc-pre", "setup account_id")
+    check(sim.ok("GET", "/sim/apps/a2")["max_users"] == 1, "setup max_users")
+    tok = mint(sim, "pre", client_id="a1")["access_token"]
+    play(sim, "pre", [track("t1")])
+    check([api(sim, CP, tok)[0], api(sim, "/me/player", tok)[0]] == [200, 429], "bucket poll of 1 from the setup")
+    check(api_json(sim, "/me", tok)[2]["account_id"] == "acc-pre", "/me account_id")
+    with open(path, "w") as f:
+        json.dump({"developers": [{"id": "d1", "quota_24h": "lots"}]}, f)
+    r = subprocess.run([os.path.join(BIN, "spotify-sim"), "--port", "0", "--setup", path],
+                       capture_output=True, text=True, timeout=10)
+    check(r.returncode == 2 and "quota_24h" in r.stderr, "bad developer in the setup: %d %r" % (r.returncode, r.stderr))

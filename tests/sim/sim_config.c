@@ -93,7 +93,7 @@ static const cfg_entry table[] = {
     {"recent_offline_fraction", CT_DOUBLE, F(recent_offline_fraction), 0, 0, 1,
      "share of plays listed as offline plays: played_at = the start of the play instead of its end", NULL, NULL},
     {"recent_delay_ms", CT_LONG, F(recent_delay_ms), 0, 0, 1e12,
-     "a play appears in recently-played this many simulated ms after its played_at", NULL, NULL},
+     "a play appears in recently-played this many simulated ms after it ended", NULL, NULL},
     {"recent_delay_jitter_ms", CT_LONG, F(recent_delay_jitter_ms), 0, 0, 1e12,
      "plus a random 0..this many simulated ms per play (so plays appear out of order)", NULL, NULL},
 };

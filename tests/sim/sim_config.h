@@ -73,7 +73,7 @@ typedef struct sim_config {
     long api_shapes;           /* sim_shapes */
     long recent_requires_end;  /* bool: only plays that reached the track's end are listed */
     double recent_offline_fraction; /* share of plays whose played_at is their start */
-    long recent_delay_ms;      /* a play appears in recently-played this long after played_at */
+    long recent_delay_ms;      /* a play appears in recently-played this long after it ended */
     long recent_delay_jitter_ms; /* ... plus a random 0..this much more (out of order) */
 } sim_config;
 
