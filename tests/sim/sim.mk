@@ -5,7 +5,9 @@
 SIM_SRCS := tests/sim/sim_main.c tests/sim/sim_http.c tests/sim/sim_api.c \
             tests/sim/sim_accounts.c tests/sim/sim_control.c tests/sim/sim_faults.c \
             tests/sim/sim_state.c tests/sim/sim_playback.c tests/sim/sim_rl.c \
-            tests/sim/sim_config.c tests/sim/sim_clock.c tests/sim/sim_util.c
+            tests/sim/sim_config.c tests/sim/sim_clock.c tests/sim/sim_util.c \
+            tests/sim/sim_developer.c tests/sim/sim_device.c tests/sim/sim_history.c \
+            tests/sim/sim_flap.c
 SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=build/sim/%.o)
 SIM_PKGS := libmicrohttpd libcjson libcrypto zlib
 SIM_CPPFLAGS := -Itests/sim $(shell pkg-config --cflags $(SIM_PKGS)) \

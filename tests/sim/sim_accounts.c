@@ -309,6 +309,8 @@ void sim_accounts_token(sim_in *in, sim_reply *out)
     }
     if (sim_api_rate_check(app, in->user, 1, now, out) < 0)
         goto done;
+    if (sim_api_quota_check(app, in->path, 1, now, out) < 0)
+        goto done;
     if (secret && strcmp(secret, app->client_secret) != 0) {
         token_fail(out, "invalid_client", "Invalid client secret");
         goto done;

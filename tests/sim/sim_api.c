@@ -12,7 +12,7 @@
 #include <strings.h>
 
 /* endpoint: the /v1 resources we serve. */
-typedef enum { EP_NONE, EP_CURRENTLY_PLAYING, EP_PLAYER, EP_ME, EP_RECENT } endpoint;
+typedef enum { EP_NONE, EP_CURRENTLY_PLAYING, EP_PLAYER, EP_DEVICES, EP_ME, EP_RECENT } endpoint;
 
 static endpoint route(const char *path)
 {
@@ -20,6 +20,8 @@ static endpoint route(const char *path)
         return EP_CURRENTLY_PLAYING;
     if (!strcmp(path, "/v1/me/player"))
         return EP_PLAYER;
+    if (!strcmp(path, "/v1/me/player/devices"))
+        return EP_DEVICES;
     if (!strcmp(path, "/v1/me"))
         return EP_ME;
     if (!strcmp(path, "/v1/me/player/recently-played"))
@@ -32,6 +34,7 @@ static const char *required_scope(endpoint ep)
     switch (ep) {
     case EP_CURRENTLY_PLAYING: return "user-read-currently-playing";
     case EP_PLAYER: return "user-read-playback-state";
+    case EP_DEVICES: return "user-read-playback-state";
     case EP_RECENT: return "user-read-recently-played";
     default: return NULL;
     }
@@ -65,31 +68,117 @@ int sim_api_rate_check(sim_app *app, sim_user *user, int token, int64_t now, sim
     }
     sim_w.rate_limited++;
     app->rate_limited++;
-    if (token)
+    if (token) {
         sim_reply_oauth_error(out, 429, "rate_limited", "API rate limit exceeded");
-    else
+        sim_reply_retry_after(out, retry);
+        return -1;
+    }
+    /* The Web API's 429 comes in several forms (rate_limit_body). */
+    switch ((sim_rate_body)sim_cfg.rate_limit_body) {
+    case SIM_RATE_BODY_TEXT:
+        sim_reply_text(out, 429, "Too many requests");
+        sim_reply_retry_after(out, retry);
+        break;
+    case SIM_RATE_BODY_EMPTY:
+        sim_reply_body(out, 429, NULL, NULL, 0);
+        break;
+    case SIM_RATE_BODY_RETRY0:
         sim_reply_api_error(out, 429, "API rate limit exceeded");
-    sim_reply_retry_after(out, retry);
+        sim_reply_header(out, "Retry-After", "0");
+        break;
+    default:
+        sim_reply_api_error(out, 429, "API rate limit exceeded");
+        sim_reply_retry_after(out, retry);
+    }
     return -1;
 }
 
-static void forbidden(sim_reply *out)
+/* The texts of the not-allowlisted 403, oldest first (not_registered_text). */
+static const char *const not_registered_texts[] = {
+    "User not registered in the Developer Dashboard",
+    "Check settings on developer.spotify.com/dashboard, the user may not be registered.",
+    "The user is not registered for this application. Please check your settings on "
+    "https://developer.spotify.com/dashboard.",
+};
+
+/* The owner-Premium 403, as Spotify sends it (159 bytes as text/plain). */
+static const char owner_premium_text[] =
+    "Active premium subscription required for the owner of the app. When the subscription "
+    "status changes, it can take a few hours before requests are allowed again.";
+
+/* A 403 with msg as a Web API error, or as text/plain. */
+static void forbidden(sim_reply *out, const char *msg, int plain)
 {
-    static const char msg[] = "User not registered in the Developer Dashboard";
-    if (sim_cfg.allowlist_plain_text) {
-        char *s = sim_xstrdup(msg);
-        sim_reply_body(out, 403, "text/plain; charset=utf-8", s, strlen(s));
-    } else {
+    if (plain)
+        sim_reply_text(out, 403, msg);
+    else
         sim_reply_api_error(out, 403, msg);
-    }
 }
 
-static void render_me(sim_user *u, const char *scope, sim_reply *out)
+static void not_registered(sim_reply *out)
+{
+    long v = sim_cfg.not_registered_text;
+    sim_w.not_registered++;
+    forbidden(out, not_registered_texts[v >= 0 && v <= 2 ? v : 0],
+              (int)sim_cfg.allowlist_plain_text);
+}
+
+static void quota_exceeded(sim_app *app, const char *bucket, int64_t retry, sim_reply *out)
+{
+    sim_w.rate_limited++;
+    sim_w.quota_exceeded++;
+    app->rate_limited++;
+    if (bucket) {
+        long *n = sim_map_get(&sim_w.quota_by_bucket, bucket);
+        if (!n) {
+            n = sim_xcalloc(1, sizeof *n);
+            sim_map_put(&sim_w.quota_by_bucket, bucket, n);
+        }
+        (*n)++;
+        app->dev->quota_exceeded++;
+    }
+    sim_reply_json(out, 429, "{\"error\":{\"status\":429,\"message\":\"API rate limit "
+                             "exceeded\",\"reason\":\"QUOTA_EXCEEDED\"}}");
+    sim_reply_retry_after(out, retry);
+}
+
+int sim_api_quota_check(sim_app *app, const char *path, int token, int64_t now,
+                        sim_reply *out)
+{
+    if (!app->development)
+        return 0;
+    int64_t retry = 0;
+    if (sim_developer_quota_on(app->dev)) {
+        const char *bucket = sim_config_bucket(path);
+        if (sim_developer_quota_admit(app->dev, bucket, now, &retry) == 0)
+            return 0;
+        quota_exceeded(app, bucket, retry, out);
+        return -1;
+    }
+    if (token || sim_quota_admit(&app->quota, sim_cfg.quota_24h, now, &retry) == 0)
+        return 0;
+    quota_exceeded(app, NULL, retry, out);
+    return -1;
+}
+
+/* Which shapes this app gets (api_shapes). */
+static int dev_shape(const sim_app *app)
+{
+    return sim_cfg.api_shapes == SIM_SHAPES_DEVELOPMENT ||
+           (sim_cfg.api_shapes == SIM_SHAPES_AUTO && app->development);
+}
+
+/* /v1/me. The development-mode shape (since February 2026) has no country,
+ * email, explicit_content, followers or product whatever the scopes;
+ * account_id (May 2026) is in both. */
+static void render_me(sim_user *u, const char *scope, int dev, sim_reply *out)
 {
     sim_buf b;
     sim_buf_init(&b);
-    sim_buf_puts(&b, "{");
-    int priv = sim_has_word(scope, "user-read-private");
+    sim_buf_puts(&b, "{\"account_id\":");
+    sim_buf_json_str(&b, u->account_id);
+    sim_buf_puts(&b, ",");
+    int priv = !dev && sim_has_word(scope, "user-read-private");
     if (priv) {
         sim_buf_puts(&b, "\"country\":");
         sim_buf_json_str(&b, u->country);
@@ -97,7 +186,7 @@ static void render_me(sim_user *u, const char *scope, sim_reply *out)
     }
     sim_buf_puts(&b, "\"display_name\":");
     sim_buf_json_str(&b, u->display_name);
-    if (sim_has_word(scope, "user-read-email")) {
+    if (!dev && sim_has_word(scope, "user-read-email")) {
         sim_buf_puts(&b, ",\"email\":");
         sim_buf_json_str(&b, u->email);
     }
@@ -110,7 +199,7 @@ static void render_me(sim_user *u, const char *scope, sim_reply *out)
     sim_buf_puts(&b2, "https://open.spotify.com/user/");
     sim_buf_url_encode(&b2, u->id);
     sim_buf_json_str(&b, b2.data);
-    sim_buf_puts(&b, "},\"followers\":{\"href\":null,\"total\":0},\"href\":");
+    sim_buf_puts(&b, dev ? "},\"href\":" : "},\"followers\":{\"href\":null,\"total\":0},\"href\":");
     sim_buf_free(&b2);
     sim_buf_puts(&b2, "https://api.spotify.com/v1/users/");
     sim_buf_url_encode(&b2, u->id);
@@ -147,7 +236,7 @@ static int64_t int_arg(const sim_in *in, const char *name)
     return n;
 }
 
-static void render_recent(sim_in *in, sim_user *u, int64_t now, sim_reply *out)
+static void render_recent(sim_in *in, sim_user *u, int dev, int64_t now, sim_reply *out)
 {
     int64_t limit = int_arg(in, "limit");
     int64_t after = int_arg(in, "after");
@@ -166,11 +255,51 @@ static void render_recent(sim_in *in, sim_user *u, int64_t now, sim_reply *out)
         sim_reply_api_error(out, 400, "Only one of after or before may be specified");
         return;
     }
-    sim_pb_advance(&u->pb, now, sim_cfg.recent_min_ms);
+    sim_pb_advance(&u->pb, now);
     sim_buf b;
     sim_buf_init(&b);
-    sim_pb_render_recent(&u->pb, (int)limit, after, before,
-                         "https://api.spotify.com/v1/me/player/recently-played", &b);
+    sim_history_render(&u->pb.hist, now, (int)limit, after, before, dev,
+                       "https://api.spotify.com/v1/me/player/recently-played", &b);
+    size_t len;
+    char *s = sim_buf_steal(&b, &len);
+    sim_reply_body(out, 200, "application/json; charset=utf-8", s, len);
+}
+
+/* Does the comma-separated additional_types list name type? */
+static int lists_type(const char *list, const char *type)
+{
+    size_t tl = strlen(type);
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, ",");
+        const char *a = p, *e = p + n;
+        while (a < e && *a == ' ')
+            a++;
+        while (e > a && e[-1] == ' ')
+            e--;
+        if ((size_t)(e - a) == tl && !strncmp(a, type, tl))
+            return 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+/* currently-playing and /me/player: the state, then the user's flaps. */
+static void render_player(sim_in *in, sim_user *u, int full, int dev, int64_t now,
+                          sim_reply *out)
+{
+    if (!sim_pb_answers(&u->pb, now, sim_cfg.pause_to_204_ms)) {
+        sim_reply_body(out, 204, NULL, NULL, 0);
+        return;
+    }
+    sim_pb_view v;
+    sim_pb_view_init(&v, full, lists_type(sim_in_arg(in, "additional_types"), "episode"), dev);
+    if (sim_flaps_apply(&u->flaps, &u->pb, now, &v) == 204) {
+        sim_reply_body(out, 204, NULL, NULL, 0);
+        return;
+    }
+    sim_buf b;
+    sim_buf_init(&b);
+    sim_pb_render(&u->pb, now, &v, &b);
     size_t len;
     char *s = sim_buf_steal(&b, &len);
     sim_reply_body(out, 200, "application/json; charset=utf-8", s, len);
@@ -231,43 +360,38 @@ void sim_api_handle(sim_in *in, sim_reply *out)
         unauthorized(out, "Permissions missing");
         goto done;
     }
+    /* An app whose owner's Premium lapsed refuses everything, before the
+     * allowlist (an app-wide condition; /api/token still answers). */
+    if (sim_app_owner_lapsed(tok->app, now)) {
+        sim_w.owner_premium_refused++;
+        forbidden(out, owner_premium_text, (int)sim_cfg.owner_premium_plain_text);
+        goto done;
+    }
     if (!sim_app_allows(tok->app, tok->user)) {
-        forbidden(out);
+        not_registered(out);
         goto done;
     }
     if (sim_api_rate_check(tok->app, tok->user, 0, now, out) < 0)
         goto done;
-    int64_t retry;
-    if (tok->app->development && sim_quota_admit(&tok->app->quota, sim_cfg.quota_24h, now,
-                                                 &retry) < 0) {
-        sim_w.rate_limited++;
-        sim_w.quota_exceeded++;
-        tok->app->rate_limited++;
-        sim_reply_json(out, 429, "{\"error\":{\"status\":429,\"message\":\"API rate limit "
-                                 "exceeded\",\"reason\":\"QUOTA_EXCEEDED\"}}");
-        sim_reply_retry_after(out, retry);
+    if (sim_api_quota_check(tok->app, in->path, 0, now, out) < 0)
         goto done;
-    }
 
     sim_user *u = tok->user;
+    int dev = dev_shape(tok->app);
     if (ep == EP_ME) {
-        render_me(u, tok->scope, out);
+        render_me(u, tok->scope, dev, out);
     } else if (ep == EP_RECENT) {
-        render_recent(in, u, now, out);
-    } else {
-        const char *types = sim_in_arg(in, "additional_types");
+        render_recent(in, u, dev, now, out);
+    } else if (ep == EP_DEVICES) {
         sim_buf b;
         sim_buf_init(&b);
-        int st = sim_pb_render(&u->pb, now, ep == EP_PLAYER, types && strstr(types, "episode"),
-                               sim_cfg.pause_to_204_ms, sim_cfg.recent_min_ms, &b);
-        if (st == 204) {
-            sim_buf_free(&b);
-            sim_reply_body(out, 204, NULL, NULL, 0);
-        } else {
-            size_t len;
-            char *s = sim_buf_steal(&b, &len);
-            sim_reply_body(out, 200, "application/json; charset=utf-8", s, len);
-        }
+        sim_pb_advance(&u->pb, now);
+        sim_pb_render_devices(&u->pb, &b);
+        size_t len;
+        char *s = sim_buf_steal(&b, &len);
+        sim_reply_body(out, 200, "application/json; charset=utf-8", s, len);
+    } else {
+        render_player(in, u, ep == EP_PLAYER, dev, now, out);
     }
 done:
     sim_faults_post(&hit, out);

@@ -1,6 +1,8 @@
-/* sim_api.h: the Web API under /v1: currently-playing, /me/player, /me and
- * recently-played. Checks run in Spotify's order: auth, development-mode
- * allowlist, rate limit, quota, then the playback state. */
+/* sim_api.h: the Web API under /v1: currently-playing, /me/player,
+ * /me/player/devices, /me and recently-played. Checks run in this order:
+ * auth, the owner's Premium (development mode), the development-mode
+ * allowlist, rate limit, quota (the developer's bucket, or the app's
+ * quota_24h), then the playback state (and the user's armed flaps). */
 #ifndef SIM_API_H
 #define SIM_API_H
 
@@ -16,5 +18,12 @@ void sim_api_handle(sim_in *in, sim_reply *out);
  * Retry-After) and returns -1. */
 int sim_api_rate_check(struct sim_app *app, struct sim_user *user, int token, int64_t now,
                        sim_reply *out);
+
+/* sim_api_quota_check counts a call of a development-mode app against its
+ * developer's bucket for path when a developer quota is on, else (Web API
+ * only, token = 0) against the app's quota_24h. Returns 0 when admitted,
+ * else fills out with a 429 QUOTA_EXCEEDED + Retry-After and returns -1. */
+int sim_api_quota_check(struct sim_app *app, const char *path, int token, int64_t now,
+                        sim_reply *out);
 
 #endif

@@ -16,6 +16,36 @@ typedef enum {
     SIM_REFRESH_ROTATE  /* a new refresh token; the old one dies at once */
 } sim_refresh_policy;
 
+/* sim_rate_body: what a rolling-window 429 of the Web API looks like. */
+typedef enum {
+    SIM_RATE_BODY_JSON,   /* {"error":{"status":429,"message":"API rate limit exceeded"}} */
+    SIM_RATE_BODY_TEXT,   /* text/plain "Too many requests" */
+    SIM_RATE_BODY_EMPTY,  /* no body and no Retry-After */
+    SIM_RATE_BODY_RETRY0  /* the JSON body with Retry-After: 0 */
+} sim_rate_body;
+
+/* sim_shapes: which object shapes /v1 sends (see sim_api.c). */
+typedef enum {
+    SIM_SHAPES_AUTO,        /* development-mode apps get the 2026 shapes, extended the full ones */
+    SIM_SHAPES_EXTENDED,    /* every app gets the full (extended-mode) shapes */
+    SIM_SHAPES_DEVELOPMENT  /* every app gets the 2026 development-mode shapes */
+} sim_shapes;
+
+#define SIM_BUCKETS_MAX 16  /* quota buckets in the map */
+#define SIM_BUCKET_PREFIXES_MAX 32
+
+/* sim_bucket_map: the parsed quota_buckets setting: path prefixes, each
+ * naming a bucket; the longest matching prefix decides. */
+typedef struct sim_bucket_map {
+    int n_buckets;
+    char name[SIM_BUCKETS_MAX][32];
+    int n_prefixes;
+    char prefix[SIM_BUCKET_PREFIXES_MAX][64];
+    int bucket_of[SIM_BUCKET_PREFIXES_MAX]; /* index into name[] */
+} sim_bucket_map;
+
+#define SIM_BUCKETS_TEXT_MAX 1024
+
 /* sim_config: all simulated durations are in simulated ms. */
 typedef struct sim_config {
     long rate_limit;           /* API calls per window per app; 0 = unlimited */
@@ -34,6 +64,17 @@ typedef struct sim_config {
     long code_ttl_ms;          /* authorization-code lifetime */
     long refresh_lifetime_ms;  /* refresh-token lifetime from authorisation */
     long recent_min_ms;        /* play time that makes a track "recently played" */
+    long developer_quota_24h;  /* calls per rolling 24 h per developer per bucket; 0 = off */
+    char quota_buckets[SIM_BUCKETS_TEXT_MAX]; /* the bucket map as text */
+    sim_bucket_map buckets;    /* ... parsed */
+    long not_registered_text;  /* 0..2: which not-allowlisted 403 text (sim_api.c) */
+    long owner_premium_plain_text; /* bool: the owner-Premium 403 is text/plain */
+    long rate_limit_body;      /* sim_rate_body */
+    long api_shapes;           /* sim_shapes */
+    long recent_requires_end;  /* bool: only plays that reached the track's end are listed */
+    double recent_offline_fraction; /* share of plays whose played_at is their start */
+    long recent_delay_ms;      /* a play appears in recently-played this long after it ended */
+    long recent_delay_jitter_ms; /* ... plus a random 0..this much more (out of order) */
 } sim_config;
 
 extern sim_config sim_cfg;
@@ -51,6 +92,9 @@ struct cJSON *sim_config_to_json(void);
 /* sim_config_is_option reports whether --name (dashes) is a config option
  * and writes the setting name (underscores) into name. */
 int sim_config_is_option(const char *opt, char *name, size_t namelen);
+/* sim_config_bucket returns the quota bucket name of a request path (the
+ * longest matching prefix of the map; "other" when none matches). */
+const char *sim_config_bucket(const char *path);
 /* sim_config_usage prints one line per setting for --help. */
 void sim_config_usage(FILE *f);
 

@@ -59,6 +59,13 @@ static cJSON *app_json(sim_app *a, int64_t now)
     for (int i = 0; i < a->n_allow; i++)
         cJSON_AddItemToArray(al, cJSON_CreateString(a->allowlist[i]));
     cJSON_AddNumberToObject(o, "rate_limit", (double)sim_app_rate_limit(a));
+    cJSON_AddStringToObject(o, "developer", a->dev->id);
+    cJSON_AddNumberToObject(o, "max_users", (double)a->max_users);
+    cJSON_AddBoolToObject(o, "grandfathered", a->grandfathered);
+    int lapsed = sim_app_owner_lapsed(a, now);
+    cJSON_AddBoolToObject(o, "owner_premium", !lapsed);
+    cJSON_AddNumberToObject(o, "premium_lapsed_until_ms",
+                            sim_lapse_active(&a->premium, now) ? (double)a->premium.until_ms : 0);
     cJSON_AddNumberToObject(o, "calls_in_window",
                             (double)sim_rl_in_window(&a->rl, sim_cfg.window_ms, now));
     int limited = a->rl.limited_first_ms >= 0 && now < a->rl.limited_end_ms;
@@ -84,6 +91,19 @@ static void list_user(const char *k, void *v, void *arg)
     cJSON_AddItemToArray(arg, cJSON_CreateString(k));
 }
 
+/* Splits "id/action" into id (copied) and returns the action ("" if none),
+ * or NULL when the id is empty or too long. */
+static const char *split_id(const char *rest, char *id, size_t idcap)
+{
+    size_t idlen = strcspn(rest, "/");
+    if (idlen == 0 || idlen >= idcap)
+        return NULL;
+    memcpy(id, rest, idlen);
+    id[idlen] = '\0';
+    const char *action = rest + idlen;
+    return *action == '/' ? action + 1 : action;
+}
+
 static void do_apps(sim_in *in, sim_reply *out, const char *rest)
 {
     int64_t now = sim_clock_now();
@@ -106,15 +126,90 @@ static void do_apps(sim_in *in, sim_reply *out, const char *rest)
             sim_reply_cjson(out, 200, app_json(a, now));
         return;
     }
-    if (*rest == '/' && is(in, "GET")) {
-        sim_app *a = sim_map_get(&sim_w.apps, rest + 1);
-        if (!a)
-            ctl_error(out, 404, "no such app");
-        else
-            sim_reply_cjson(out, 200, app_json(a, now));
+    if (*rest != '/') {
+        ctl_error(out, 404, "no such control call");
         return;
     }
-    ctl_error(out, 405, "method not allowed");
+    char id[256];
+    const char *action = split_id(rest + 1, id, sizeof id);
+    sim_app *a = action ? sim_map_get(&sim_w.apps, id) : NULL;
+    if (!a) {
+        ctl_error(out, 404, "no such app");
+    } else if (!*action && is(in, "GET")) {
+        sim_reply_cjson(out, 200, app_json(a, now));
+    } else if (!is(in, "POST") || (strcmp(action, "allowlist") && strcmp(action, "premium"))) {
+        ctl_error(out, *action && strcmp(action, "allowlist") && strcmp(action, "premium")
+                           ? 404 : 405,
+                  *action ? "no such control call" : "method not allowed");
+    } else {
+        cJSON *b = body_json(in, out);
+        if (!b)
+            return;
+        char err[256];
+        int rc = !strcmp(action, "allowlist")
+                     ? sim_app_allowlist_edit(a, b, err, sizeof err)
+                     : sim_lapse_set(&a->premium, b, now, err, sizeof err);
+        cJSON_Delete(b);
+        if (rc < 0)
+            ctl_error(out, rc == -2 ? 409 : 400, err);
+        else
+            sim_reply_cjson(out, 200, app_json(a, now));
+    }
+}
+
+/* /sim/developers: GET, POST; /sim/developers/<id>: GET; .../premium: POST. */
+static void list_developer(const char *k, void *v, void *arg)
+{
+    (void)k;
+    cJSON_AddItemToArray(arg, sim_developer_to_json(v, sim_clock_now()));
+}
+
+static void do_developers(sim_in *in, sim_reply *out, const char *rest)
+{
+    int64_t now = sim_clock_now();
+    char err[256];
+    if (!*rest) {
+        if (is(in, "GET")) {
+            cJSON *arr = cJSON_CreateArray();
+            sim_map_each(&sim_w.developers, list_developer, arr);
+            sim_reply_cjson(out, 200, arr);
+        } else if (is(in, "POST")) {
+            cJSON *b = body_json(in, out);
+            if (!b)
+                return;
+            sim_developer *d = sim_developer_set(b, now, err, sizeof err);
+            cJSON_Delete(b);
+            if (!d)
+                ctl_error(out, 400, err);
+            else
+                sim_reply_cjson(out, 200, sim_developer_to_json(d, now));
+        } else {
+            ctl_error(out, 405, "method not allowed");
+        }
+        return;
+    }
+    char id[256];
+    const char *action = *rest == '/' ? split_id(rest + 1, id, sizeof id) : NULL;
+    sim_developer *d = action ? sim_map_get(&sim_w.developers, id) : NULL;
+    if (!d) {
+        ctl_error(out, 404, "no such developer");
+    } else if (!*action && is(in, "GET")) {
+        sim_reply_cjson(out, 200, sim_developer_to_json(d, now));
+    } else if (!strcmp(action, "premium") && is(in, "POST")) {
+        cJSON *b = body_json(in, out);
+        if (!b)
+            return;
+        int rc = sim_lapse_set(&d->premium, b, now, err, sizeof err);
+        cJSON_Delete(b);
+        if (rc < 0)
+            ctl_error(out, 400, err);
+        else
+            sim_reply_cjson(out, 200, sim_developer_to_json(d, now));
+    } else {
+        ctl_error(out, *action && strcmp(action, "premium") ? 404 : 405,
+                  *action && strcmp(action, "premium") ? "no such control call"
+                                                       : "method not allowed");
+    }
 }
 
 static void set_str(char **dst, const char *v)
@@ -214,19 +309,70 @@ static void do_history(sim_in *in, sim_reply *out, sim_user *u, int64_t now)
             return;
         }
         const cJSON *pa = cJSON_GetObjectItemCaseSensitive(it, "played_at_ms");
+        const cJSON *dl = cJSON_GetObjectItemCaseSensitive(it, "delay_ms");
+        const cJSON *va = cJSON_GetObjectItemCaseSensitive(it, "visible_at_ms");
+        /* arrival: visible_at_ms, or delay_ms from now, or at once */
+        int64_t visible = cJSON_IsNumber(va)   ? (int64_t)va->valuedouble
+                          : cJSON_IsNumber(dl) ? now + (int64_t)dl->valuedouble
+                                               : now;
         if (item.json)
-            sim_pb_add_history(&u->pb, cJSON_IsNumber(pa) ? (int64_t)pa->valuedouble : now,
-                               item.json, NULL);
+            sim_history_add(&u->pb.hist, cJSON_IsNumber(pa) ? (int64_t)pa->valuedouble : now,
+                            visible, item.json, item.json_dev, NULL);
         sim_item_free(&item);
     }
     cJSON_Delete(b);
     playback_reply(out, u, now);
 }
 
+/* POST /sim/users/<id>/flap arms one; GET lists; DELETE disarms all. */
+static void do_flap(sim_in *in, sim_reply *out, sim_user *u, int64_t now)
+{
+    if (is(in, "POST")) {
+        cJSON *b = body_json(in, out);
+        if (!b)
+            return;
+        char err[256];
+        int rc = sim_flaps_arm(&u->flaps, &u->pb, b, now, err, sizeof err);
+        cJSON_Delete(b);
+        if (rc < 0) {
+            ctl_error(out, 400, err);
+            return;
+        }
+    } else if (is(in, "DELETE")) {
+        long applied = u->flaps.applied;
+        sim_flaps_free(&u->flaps);
+        u->flaps.applied = applied;
+    } else if (!is(in, "GET")) {
+        ctl_error(out, 405, "method not allowed");
+        return;
+    }
+    sim_reply_cjson(out, 200, sim_flaps_to_json(&u->flaps));
+}
+
+/* POST /sim/users/<id>/shuffle {"state":bool}, /repeat {"state":"off"|...} */
+static void do_mode(sim_in *in, sim_reply *out, sim_user *u, int shuffle, int64_t now)
+{
+    cJSON *b = body_json(in, out);
+    if (!b)
+        return;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(b, "state");
+    int rep = shuffle ? 0 : sim_repeat_parse(cJSON_IsString(st) ? st->valuestring : NULL);
+    int ok = shuffle ? cJSON_IsBool(st) : rep >= 0;
+    if (ok && shuffle)
+        sim_pb_set_shuffle(&u->pb, cJSON_IsTrue(st), now);
+    else if (ok)
+        sim_pb_set_repeat(&u->pb, (sim_repeat)rep, now);
+    cJSON_Delete(b);
+    if (!ok)
+        ctl_error(out, 400, shuffle ? "state (bool) is required"
+                                    : "state must be off, track or context");
+    else
+        playback_reply(out, u, now);
+}
+
 static void do_users(sim_in *in, sim_reply *out, const char *rest)
 {
     int64_t now = sim_clock_now();
-    long rm = sim_cfg.recent_min_ms;
     if (!*rest) {
         if (is(in, "GET")) {
             cJSON *arr = cJSON_CreateArray();
@@ -252,6 +398,7 @@ static void do_users(sim_in *in, sim_reply *out, const char *rest)
         set_str(&u->country, jstr(b, "country"));
         set_str(&u->product, jstr(b, "product"));
         set_str(&u->email, jstr(b, "email"));
+        set_str(&u->account_id, jstr(b, "account_id"));
         cJSON_Delete(b);
         sim_reply_cjson(out, 200, sim_user_to_json(u, now));
         return;
@@ -260,18 +407,12 @@ static void do_users(sim_in *in, sim_reply *out, const char *rest)
         ctl_error(out, 404, "no such control call");
         return;
     }
-    rest++;
     char id[256];
-    size_t idlen = strcspn(rest, "/");
-    if (idlen == 0 || idlen >= sizeof id) {
+    const char *action = split_id(rest + 1, id, sizeof id);
+    if (!action) {
         ctl_error(out, 404, "no such user");
         return;
     }
-    memcpy(id, rest, idlen);
-    id[idlen] = '\0';
-    const char *action = rest + idlen;
-    if (*action == '/')
-        action++;
     sim_user *u = sim_map_get(&sim_w.users, id);
     /* tokens and playback create the user on first use */
     if (!u && ((!strcmp(action, "tokens") && is(in, "POST")) ||
@@ -295,26 +436,28 @@ static void do_users(sim_in *in, sim_reply *out, const char *rest)
         if (!b)
             return;
         char err[256];
-        int rc = sim_pb_set(&u->pb, b, now, rm, err, sizeof err);
+        int rc = sim_pb_set(&u->pb, b, now, err, sizeof err);
         cJSON_Delete(b);
         if (rc < 0)
             ctl_error(out, 400, err);
         else
             playback_reply(out, u, now);
     } else if (!strcmp(action, "playback") && is(in, "DELETE")) {
-        sim_pb_clear(&u->pb, now, rm);
+        sim_pb_clear(&u->pb, now);
         playback_reply(out, u, now);
+    } else if (!strcmp(action, "flap")) {
+        do_flap(in, out, u, now);
     } else if (!strcmp(action, "playback") && is(in, "GET")) {
-        sim_pb_advance(&u->pb, now, rm);
+        sim_pb_advance(&u->pb, now);
         playback_reply(out, u, now);
     } else if (!is(in, "POST")) {
         ctl_error(out, 405, "method not allowed");
     } else if (!strcmp(action, "pause") || !strcmp(action, "resume") ||
                !strcmp(action, "next") || !strcmp(action, "previous")) {
-        int rc = !strcmp(action, "pause")    ? sim_pb_pause(&u->pb, now, rm)
-                 : !strcmp(action, "resume") ? sim_pb_resume(&u->pb, now, rm)
-                 : !strcmp(action, "next")   ? sim_pb_next(&u->pb, now, rm)
-                                             : sim_pb_previous(&u->pb, now, rm);
+        int rc = !strcmp(action, "pause")    ? sim_pb_pause(&u->pb, now)
+                 : !strcmp(action, "resume") ? sim_pb_resume(&u->pb, now)
+                 : !strcmp(action, "next")   ? sim_pb_next(&u->pb, now)
+                                             : sim_pb_previous(&u->pb, now);
         if (rc < 0)
             ctl_error(out, 409, "nothing is playing");
         else
@@ -324,7 +467,7 @@ static void do_users(sim_in *in, sim_reply *out, const char *rest)
         if (!b)
             return;
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "position_ms");
-        int rc = cJSON_IsNumber(p) ? sim_pb_seek(&u->pb, (int64_t)p->valuedouble, now, rm) : -2;
+        int rc = cJSON_IsNumber(p) ? sim_pb_seek(&u->pb, (int64_t)p->valuedouble, now) : -2;
         cJSON_Delete(b);
         if (rc == -2)
             ctl_error(out, 400, "position_ms is required");
@@ -337,13 +480,16 @@ static void do_users(sim_in *in, sim_reply *out, const char *rest)
         if (!b)
             return;
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(b, "device");
-        int rc = sim_pb_transfer(&u->pb, d, now, rm);
+        const char *did = jstr(b, "device_id");
+        int rc = did ? sim_pb_transfer_id(&u->pb, did, now) : sim_pb_transfer(&u->pb, d, now);
         const cJSON *play = cJSON_GetObjectItemCaseSensitive(b, "play");
         if (rc == 0 && cJSON_IsBool(play))
-            (void)(cJSON_IsTrue(play) ? sim_pb_resume(&u->pb, now, rm)
-                                      : sim_pb_pause(&u->pb, now, rm));
+            (void)(cJSON_IsTrue(play) ? sim_pb_resume(&u->pb, now)
+                                      : sim_pb_pause(&u->pb, now));
         cJSON_Delete(b);
-        if (rc < 0)
+        if (rc < 0 && did)
+            ctl_error(out, 404, "no such device of this user (known: PUT playback devices, or a transfer with a device object)");
+        else if (rc < 0)
             ctl_error(out, 400, "device must be an object or null");
         else
             playback_reply(out, u, now);
@@ -352,9 +498,11 @@ static void do_users(sim_in *in, sim_reply *out, const char *rest)
         if (!b)
             return;
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(b, "enabled");
-        sim_pb_set_private(&u->pb, e ? cJSON_IsTrue(e) : 1, now, rm);
+        sim_pb_set_private(&u->pb, e ? cJSON_IsTrue(e) : 1, now);
         cJSON_Delete(b);
         playback_reply(out, u, now);
+    } else if (!strcmp(action, "shuffle") || !strcmp(action, "repeat")) {
+        do_mode(in, out, u, !strcmp(action, "shuffle"), now);
     } else if (!strcmp(action, "history")) {
         do_history(in, out, u, now);
     } else if (!strcmp(action, "expire")) {
@@ -461,6 +609,8 @@ void sim_control_handle(sim_in *in, sim_reply *out)
         ok_empty(out);
     } else if (!strncmp(p, "/apps", 5)) {
         do_apps(in, out, p + 5);
+    } else if (!strncmp(p, "/developers", 11)) {
+        do_developers(in, out, p + 11);
     } else if (!strncmp(p, "/users", 6)) {
         do_users(in, out, p + 6);
     } else if (!strcmp(p, "/stats")) {

@@ -50,6 +50,11 @@ void sim_reply_json(sim_reply *r, int status, const char *json)
                    strlen(json));
 }
 
+void sim_reply_text(sim_reply *r, int status, const char *text)
+{
+    sim_reply_body(r, status, "text/plain; charset=utf-8", sim_xstrdup(text), strlen(text));
+}
+
 void sim_reply_cjson(sim_reply *r, int status, cJSON *obj)
 {
     char *s = cJSON_PrintUnformatted(obj);

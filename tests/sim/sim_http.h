@@ -54,6 +54,8 @@ void sim_reply_free(sim_reply *r);
 void sim_reply_body(sim_reply *r, int status, const char *ctype, char *body, size_t len);
 /* sim_reply_json copies a JSON text. */
 void sim_reply_json(sim_reply *r, int status, const char *json);
+/* sim_reply_text copies a text/plain body. */
+void sim_reply_text(sim_reply *r, int status, const char *text);
 /* sim_reply_cjson prints and deletes obj. */
 void sim_reply_cjson(sim_reply *r, int status, struct cJSON *obj);
 /* sim_reply_api_error: Web API error {"error":{"status":N,"message":M}}. */

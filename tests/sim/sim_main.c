@@ -34,12 +34,13 @@ static void usage(FILE *f)
           "  --seed N          PRNG seed for tokens and fault fractions (default: random)\n"
           "  --clock-scale X   simulated-clock speed factor (default 1; 60 = a minute per\n"
           "                    second; 0 = frozen, moved only by POST /sim/clock)\n"
-          "  --setup FILE      JSON {\"apps\":[...],\"users\":[...],\"config\":{...}} applied\n"
-          "                    at start (same shapes as POST /sim/apps, /sim/users, /sim/config)\n"
+          "  --setup FILE      JSON {\"apps\":[...],\"users\":[...],\"developers\":[...],\n"
+          "                    \"config\":{...}} applied at start (same shapes as POST /sim/apps,\n"
+          "                    /sim/users, /sim/developers, /sim/config)\n"
           "  -h, --help        this help\n"
           "\n"
           "Behaviour settings (also POST /sim/config with the underscore names; BOOL is\n"
-          "true/false/1/0):\n",
+          "true/false/1/0, NAME one of the values listed, TEXT a string):\n",
           f);
     sim_config_usage(f);
 }
@@ -84,6 +85,7 @@ static int apply_setup(const char *path, char *err, size_t errlen)
     {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *dn = cJSON_GetObjectItemCaseSensitive(it, "display_name");
+        const cJSON *acc = cJSON_GetObjectItemCaseSensitive(it, "account_id");
         if (!cJSON_IsString(id))
             continue;
         sim_user *u = sim_user_get_or_create(id->valuestring);
@@ -91,6 +93,16 @@ static int apply_setup(const char *path, char *err, size_t errlen)
             free(u->display_name);
             u->display_name = sim_xstrdup(dn->valuestring);
         }
+        if (cJSON_IsString(acc)) {
+            free(u->account_id);
+            u->account_id = sim_xstrdup(acc->valuestring);
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "developers");
+    cJSON_ArrayForEach(it, v)
+    {
+        if (rc == 0 && !sim_developer_set(it, sim_clock_now(), err, errlen))
+            rc = -1;
     }
     v = cJSON_GetObjectItemCaseSensitive(j, "apps");
     cJSON_ArrayForEach(it, v)

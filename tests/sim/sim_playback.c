@@ -129,7 +129,11 @@ static cJSON *album_obj(const cJSON *src, const cJSON *artists_src, int local)
     return a;
 }
 
-static char *render_track(const cJSON *j, int local, int64_t dur)
+/* Renders a TrackObject twice: *full as extended-mode apps get it, *dev in
+ * the development-mode shape of February 2026 (no popularity,
+ * available_markets or linked_from on the track, no available_markets on
+ * its album). */
+static void render_track(const cJSON *j, int local, int64_t dur, char **full, char **dev)
 {
     const char *name = jstr(j, "name") ? jstr(j, "name") : "Untitled";
     const char *given_id = jstr(j, "id");
@@ -173,14 +177,27 @@ static char *render_track(const cJSON *j, int local, int64_t dur)
     }
     add_ids(t, "track", local ? NULL : id, uri_override);
     cJSON_AddBoolToObject(t, "is_local", local);
+    const char *linked = jstr(j, "linked_from");
+    if (linked && !local) {
+        /* track relinking: the track asked for, replaced by this one */
+        cJSON *lf = cJSON_CreateObject();
+        add_ids(lf, "track", linked, NULL);
+        cJSON_AddStringToObject(lf, "type", "track");
+        cJSON_AddItemToObject(t, "linked_from", lf);
+    }
     cJSON_AddStringToObject(t, "name", name);
     cJSON_AddNumberToObject(t, "popularity", local ? 0 : 50);
     cJSON_AddNullToObject(t, "preview_url");
     cJSON_AddNumberToObject(t, "track_number", 1);
     cJSON_AddStringToObject(t, "type", "track");
-    char *s = cJSON_PrintUnformatted(t);
+    *full = cJSON_PrintUnformatted(t);
+    cJSON_DeleteItemFromObjectCaseSensitive(t, "popularity");
+    cJSON_DeleteItemFromObjectCaseSensitive(t, "available_markets");
+    cJSON_DeleteItemFromObjectCaseSensitive(t, "linked_from");
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "album"),
+                                            "available_markets");
+    *dev = cJSON_PrintUnformatted(t);
     cJSON_Delete(t);
-    return s;
 }
 
 static char *render_episode(const cJSON *j, int64_t dur)
@@ -262,7 +279,7 @@ int sim_item_from_json(sim_item *it, const cJSON *j, char *err, size_t errlen)
         it->duration_ms = 1000; /* keeps the queue walk finite */
     it->is_local = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "is_local"));
     if (it->type == SIM_ITEM_TRACK)
-        it->json = render_track(j, it->is_local, it->duration_ms);
+        render_track(j, it->is_local, it->duration_ms, &it->json, &it->json_dev);
     else if (it->type == SIM_ITEM_EPISODE)
         it->json = render_episode(j, it->duration_ms);
     return 0;
@@ -271,7 +288,8 @@ int sim_item_from_json(sim_item *it, const cJSON *j, char *err, size_t errlen)
 void sim_item_free(sim_item *it)
 {
     free(it->json);
-    it->json = NULL;
+    free(it->json_dev);
+    it->json = it->json_dev = NULL;
 }
 
 /* ---- state machine --------------------------------------------------------- */
@@ -279,7 +297,7 @@ void sim_item_free(sim_item *it)
 void sim_pb_init(sim_playback *pb)
 {
     memset(pb, 0, sizeof *pb);
-    pb->volume = 50;
+    sim_devices_init(&pb->devs);
 }
 
 static void free_queue(sim_playback *pb)
@@ -291,59 +309,32 @@ static void free_queue(sim_playback *pb)
     pb->n = pb->index = 0;
 }
 
-static void free_device(sim_playback *pb)
-{
-    free(pb->dev_id);
-    free(pb->dev_name);
-    free(pb->dev_type);
-    pb->dev_id = pb->dev_name = pb->dev_type = NULL;
-    pb->has_device = 0;
-}
-
 void sim_pb_free(sim_playback *pb)
 {
     free_queue(pb);
-    free_device(pb);
+    sim_devices_free(&pb->devs);
     free(pb->context_uri);
     free(pb->context_type);
-    for (int i = 0; i < pb->hist_n; i++) {
-        free(pb->history[(pb->hist_head + i) % SIM_HISTORY_MAX].json);
-        free(pb->history[(pb->hist_head + i) % SIM_HISTORY_MAX].context_json);
-    }
+    sim_history_free(&pb->hist);
     memset(pb, 0, sizeof *pb);
 }
 
-void sim_pb_add_history(sim_playback *pb, int64_t played_at_ms, const char *json,
-                        const char *context_json)
-{
-    if (pb->hist_n == SIM_HISTORY_MAX) {
-        free(pb->history[pb->hist_head].json);
-        free(pb->history[pb->hist_head].context_json);
-        pb->hist_head = (pb->hist_head + 1) % SIM_HISTORY_MAX;
-        pb->hist_n--;
-    }
-    sim_played *p = &pb->history[(pb->hist_head + pb->hist_n) % SIM_HISTORY_MAX];
-    p->played_at_ms = played_at_ms;
-    p->json = sim_xstrdup(json);
-    p->context_json = sim_xstrdup(context_json);
-    pb->hist_n++;
-}
+static void render_context(const sim_playback *pb, sim_buf *out);
 
-static void render_context(sim_playback *pb, sim_buf *out);
-
-/* Leaves the current entry at time `at`: a track played long enough enters
- * the history. */
-static void finish_item(sim_playback *pb, int64_t at, int64_t recent_min_ms)
+/* Leaves the current entry at time `at`: a track played long enough (or to
+ * its end: reached_end) may enter the history, by sim_history's rules. */
+static void finish_item(sim_playback *pb, int64_t at, int reached_end)
 {
     if (pb->n == 0)
         return;
     sim_item *it = &pb->queue[pb->index];
-    if (it->type == SIM_ITEM_TRACK && it->json && pb->played_ms >= recent_min_ms) {
+    if (it->type == SIM_ITEM_TRACK && it->json) {
         sim_buf ctx;
         sim_buf_init(&ctx);
         if (pb->context_uri)
             render_context(pb, &ctx);
-        sim_pb_add_history(pb, at, it->json, ctx.data);
+        sim_history_record(&pb->hist, pb->started_ms, at, pb->played_ms, reached_end, it->json,
+                           it->json_dev, ctx.data);
         sim_buf_free(&ctx);
     }
     pb->played_ms = 0;
@@ -368,7 +359,7 @@ static void stop_at_end(sim_playback *pb, int64_t at)
     pb->state_ms = at;
 }
 
-void sim_pb_advance(sim_playback *pb, int64_t now, int64_t recent_min_ms)
+void sim_pb_advance(sim_playback *pb, int64_t now)
 {
     if (pb->n == 0 || !pb->is_playing)
         return;
@@ -382,8 +373,10 @@ void sim_pb_advance(sim_playback *pb, int64_t now, int64_t recent_min_ms)
             for (int i = 0; i < pb->n; i++)
                 cycle += pb->queue[i].duration_ms;
         int64_t span = now - pb->anchor_ms;
-        if (cycle > 0 && span > 3 * cycle)
+        if (cycle > 0 && span > 3 * cycle) {
             pb->anchor_ms += (span / cycle - 2) * cycle;
+            pb->started_ms = pb->anchor_ms - pb->progress_ms;
+        }
     }
     for (;;) {
         sim_item *cur = &pb->queue[pb->index];
@@ -394,7 +387,7 @@ void sim_pb_advance(sim_playback *pb, int64_t now, int64_t recent_min_ms)
         if (end > now)
             break;
         pb->played_ms += end - pb->anchor_ms;
-        finish_item(pb, end, recent_min_ms);
+        finish_item(pb, end, 1);
         if (pb->repeat == SIM_REPEAT_TRACK) {
             /* same entry again */
         } else if (pb->index + 1 < pb->n) {
@@ -407,28 +400,33 @@ void sim_pb_advance(sim_playback *pb, int64_t now, int64_t recent_min_ms)
         }
         pb->progress_ms = 0;
         pb->anchor_ms = end;
+        pb->started_ms = end;
         pb->state_ms = end;
     }
 }
 
-static int set_device(sim_playback *pb, const cJSON *d)
+int sim_repeat_parse(const char *s)
 {
-    free_device(pb);
-    if (!d || cJSON_IsNull(d))
-        return 0;
-    if (!cJSON_IsObject(d))
+    if (!s)
         return -1;
-    pb->has_device = 1;
-    pb->dev_id = sim_xstrdup(jstr(d, "id") ? jstr(d, "id") : "sim-device-1");
-    pb->dev_name = sim_xstrdup(jstr(d, "name") ? jstr(d, "name") : "Simulated device");
-    pb->dev_type = sim_xstrdup(jstr(d, "type") ? jstr(d, "type") : "Computer");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "volume_percent");
-    pb->volume = cJSON_IsNumber(v) ? v->valueint : 50;
-    return 0;
+    if (!strcmp(s, "off"))
+        return SIM_REPEAT_OFF;
+    if (!strcmp(s, "track"))
+        return SIM_REPEAT_TRACK;
+    if (!strcmp(s, "context"))
+        return SIM_REPEAT_CONTEXT;
+    return -1;
 }
 
-int sim_pb_set(sim_playback *pb, const cJSON *body, int64_t now, int64_t recent_min_ms,
-               char *err, size_t errlen)
+static void items_free(sim_item *items, int n)
+{
+    for (int k = 0; k < n; k++)
+        sim_item_free(&items[k]);
+    free(items);
+}
+
+/* Checks a PUT body's shape before anything changes. 0 or -1 + err. */
+static int set_check(const cJSON *body, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(body)) {
         snprintf(err, errlen, "body must be a JSON object");
@@ -444,13 +442,32 @@ int sim_pb_set(sim_playback *pb, const cJSON *body, int64_t now, int64_t recent_
         snprintf(err, errlen, "device must be an object or null");
         return -1;
     }
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(body, "devices");
+    if (devs && (!cJSON_IsArray(devs) || cJSON_GetArraySize(devs) > SIM_DEVICES_MAX)) {
+        snprintf(err, errlen, "devices must be an array of at most %d device objects",
+                 SIM_DEVICES_MAX);
+        return -1;
+    }
+    const char *rep = jstr(body, "repeat_state");
+    if (rep && sim_repeat_parse(rep) < 0) {
+        snprintf(err, errlen, "repeat_state must be off, track or context");
+        return -1;
+    }
+    return 0;
+}
+
+int sim_pb_set(sim_playback *pb, const cJSON *body, int64_t now, char *err, size_t errlen)
+{
+    if (set_check(body, err, errlen) < 0)
+        return -1;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "queue");
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(body, "device");
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(body, "devices");
     int n = q ? cJSON_GetArraySize(q) : 0;
     sim_item *items = sim_xcalloc((size_t)(n ? n : 1), sizeof *items);
     for (int i = 0; i < n; i++) {
         if (sim_item_from_json(&items[i], cJSON_GetArrayItem(q, i), err, errlen) < 0) {
-            for (int k = 0; k < i; k++)
-                sim_item_free(&items[k]);
-            free(items);
+            items_free(items, i);
             return -1;
         }
     }
@@ -459,16 +476,18 @@ int sim_pb_set(sim_playback *pb, const cJSON *body, int64_t now, int64_t recent_
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(body, "index")))
         index = v->valueint;
     if (n > 0 && (index < 0 || index >= n)) {
-        for (int k = 0; k < n; k++)
-            sim_item_free(&items[k]);
-        free(items);
+        items_free(items, n);
         snprintf(err, errlen, "index out of range");
         return -1;
     }
+    if (devs && sim_devices_set_list(&pb->devs, devs, err, errlen) < 0) {
+        items_free(items, n);
+        return -1;
+    }
 
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     settle(pb, now);
-    finish_item(pb, now, recent_min_ms);
+    finish_item(pb, now, 0);
     free_queue(pb);
     pb->queue = items;
     pb->n = n;
@@ -484,20 +503,19 @@ int sim_pb_set(sim_playback *pb, const cJSON *body, int64_t now, int64_t recent_
     pb->is_playing = n > 0 && (v ? cJSON_IsTrue(v) : 1);
     pb->anchor_ms = now;
     pb->played_ms = 0;
+    pb->started_ms = now - pb->progress_ms;
     pb->state_ms = now;
     pb->paused_ms = now;
-    if (dev || !pb->has_device) {
-        static const char dflt[] = "{}";
-        cJSON *tmp = dev ? NULL : cJSON_Parse(dflt);
-        set_device(pb, dev ? dev : tmp);
+    if (dev || pb->devs.active < 0) {
+        /* device omitted: keep the active one (a default device if none) */
+        cJSON *tmp = dev ? NULL : cJSON_CreateObject();
+        sim_devices_activate(&pb->devs, dev ? dev : tmp);
         cJSON_Delete(tmp);
     }
     pb->private_session =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "private_session"));
-    const char *rep = jstr(body, "repeat_state");
-    pb->repeat = !rep || !strcmp(rep, "off") ? SIM_REPEAT_OFF
-                 : !strcmp(rep, "track")     ? SIM_REPEAT_TRACK
-                                             : SIM_REPEAT_CONTEXT;
+    int rep = sim_repeat_parse(jstr(body, "repeat_state"));
+    pb->repeat = rep < 0 ? SIM_REPEAT_OFF : (sim_repeat)rep;
     pb->shuffle = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "shuffle_state"));
     free(pb->context_uri);
     free(pb->context_type);
@@ -510,11 +528,11 @@ int sim_pb_set(sim_playback *pb, const cJSON *body, int64_t now, int64_t recent_
     return 0;
 }
 
-void sim_pb_clear(sim_playback *pb, int64_t now, int64_t recent_min_ms)
+void sim_pb_clear(sim_playback *pb, int64_t now)
 {
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     settle(pb, now);
-    finish_item(pb, now, recent_min_ms);
+    finish_item(pb, now, 0);
     free_queue(pb);
     pb->is_playing = 0;
     pb->progress_ms = 0;
@@ -522,11 +540,11 @@ void sim_pb_clear(sim_playback *pb, int64_t now, int64_t recent_min_ms)
     pb->paused_ms = now;
 }
 
-int sim_pb_pause(sim_playback *pb, int64_t now, int64_t recent_min_ms)
+int sim_pb_pause(sim_playback *pb, int64_t now)
 {
     if (pb->n == 0)
         return -1;
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     if (!pb->is_playing)
         return 0;
     settle(pb, now);
@@ -536,15 +554,17 @@ int sim_pb_pause(sim_playback *pb, int64_t now, int64_t recent_min_ms)
     return 0;
 }
 
-int sim_pb_resume(sim_playback *pb, int64_t now, int64_t recent_min_ms)
+int sim_pb_resume(sim_playback *pb, int64_t now)
 {
     if (pb->n == 0)
         return -1;
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     if (pb->is_playing)
         return 0;
-    if (pb->progress_ms >= pb->queue[pb->index].duration_ms)
+    if (pb->progress_ms >= pb->queue[pb->index].duration_ms) {
         pb->progress_ms = 0;
+        pb->started_ms = now;
+    }
     pb->anchor_ms = now;
     pb->is_playing = 1;
     pb->state_ms = now;
@@ -557,16 +577,17 @@ static void jump_to(sim_playback *pb, int index, int64_t now)
     pb->progress_ms = 0;
     pb->played_ms = 0;
     pb->anchor_ms = now;
+    pb->started_ms = now;
     pb->state_ms = now;
 }
 
-int sim_pb_next(sim_playback *pb, int64_t now, int64_t recent_min_ms)
+int sim_pb_next(sim_playback *pb, int64_t now)
 {
     if (pb->n == 0)
         return -1;
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     settle(pb, now);
-    finish_item(pb, now, recent_min_ms);
+    finish_item(pb, now, 0);
     if (pb->index + 1 < pb->n)
         jump_to(pb, pb->index + 1, now);
     else if (pb->repeat == SIM_REPEAT_CONTEXT)
@@ -576,22 +597,22 @@ int sim_pb_next(sim_playback *pb, int64_t now, int64_t recent_min_ms)
     return 0;
 }
 
-int sim_pb_previous(sim_playback *pb, int64_t now, int64_t recent_min_ms)
+int sim_pb_previous(sim_playback *pb, int64_t now)
 {
     if (pb->n == 0)
         return -1;
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     settle(pb, now);
-    finish_item(pb, now, recent_min_ms);
+    finish_item(pb, now, 0);
     jump_to(pb, pb->index > 0 ? pb->index - 1 : 0, now);
     return 0;
 }
 
-int sim_pb_seek(sim_playback *pb, int64_t position_ms, int64_t now, int64_t recent_min_ms)
+int sim_pb_seek(sim_playback *pb, int64_t position_ms, int64_t now)
 {
     if (pb->n == 0)
         return -1;
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     settle(pb, now);
     if (position_ms < 0)
         position_ms = 0;
@@ -599,25 +620,49 @@ int sim_pb_seek(sim_playback *pb, int64_t position_ms, int64_t now, int64_t rece
         position_ms = pb->queue[pb->index].duration_ms;
     pb->progress_ms = position_ms;
     pb->state_ms = now;
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     return 0;
 }
 
-int sim_pb_transfer(sim_playback *pb, const cJSON *device, int64_t now, int64_t recent_min_ms)
+int sim_pb_transfer(sim_playback *pb, const cJSON *device, int64_t now)
 {
-    sim_pb_advance(pb, now, recent_min_ms);
+    sim_pb_advance(pb, now);
     settle(pb, now);
-    if (set_device(pb, device) < 0)
+    if (sim_devices_activate(&pb->devs, device) < 0)
         return -1;
     pb->state_ms = now;
     return 0;
 }
 
-void sim_pb_set_private(sim_playback *pb, int on, int64_t now, int64_t recent_min_ms)
+int sim_pb_transfer_id(sim_playback *pb, const char *id, int64_t now)
 {
-    sim_pb_advance(pb, now, recent_min_ms);
+    int i = sim_devices_find(&pb->devs, id);
+    if (i < 0)
+        return -1;
+    sim_pb_advance(pb, now);
+    settle(pb, now);
+    pb->devs.active = i;
+    pb->state_ms = now;
+    return 0;
+}
+
+void sim_pb_set_private(sim_playback *pb, int on, int64_t now)
+{
+    sim_pb_advance(pb, now);
     pb->private_session = on;
     pb->state_ms = now;
+}
+
+void sim_pb_set_shuffle(sim_playback *pb, int on, int64_t now)
+{
+    sim_pb_advance(pb, now);
+    pb->shuffle = on;
+}
+
+void sim_pb_set_repeat(sim_playback *pb, sim_repeat r, int64_t now)
+{
+    sim_pb_advance(pb, now);
+    pb->repeat = r;
 }
 
 /* ---- rendering ------------------------------------------------------------- */
@@ -627,7 +672,7 @@ static const char *repeat_name(sim_repeat r)
     return r == SIM_REPEAT_TRACK ? "track" : r == SIM_REPEAT_CONTEXT ? "context" : "off";
 }
 
-static void render_context(sim_playback *pb, sim_buf *out)
+static void render_context(const sim_playback *pb, sim_buf *out)
 {
     if (!pb->context_uri) {
         sim_buf_puts(out, "null");
@@ -650,43 +695,69 @@ static void render_context(sim_playback *pb, sim_buf *out)
     sim_buf_puts(out, "}");
 }
 
-int sim_pb_render(sim_playback *pb, int64_t now, int full, int want_episode,
-                  int64_t pause_to_204_ms, int64_t recent_min_ms, sim_buf *out)
+void sim_pb_view_init(sim_pb_view *v, int full, int want_episode, int dev_shape)
 {
-    sim_pb_advance(pb, now, recent_min_ms);
-    if (pb->n == 0 || !pb->has_device || pb->private_session)
-        return 204;
-    if (!pb->is_playing && now - pb->paused_ms >= pause_to_204_ms)
-        return 204;
-    sim_item *it = &pb->queue[pb->index];
-    int64_t progress = pb->progress_ms + (pb->is_playing ? now - pb->anchor_ms : 0);
-    if (progress > it->duration_ms)
-        progress = it->duration_ms;
+    memset(v, 0, sizeof *v);
+    v->full = full;
+    v->want_episode = want_episode;
+    v->dev_shape = dev_shape;
+    v->state_ms = -1;
+    v->progress_ms = -1;
+    v->is_playing = -1;
+}
+
+const sim_item *sim_pb_current(const sim_playback *pb)
+{
+    return pb->n ? &pb->queue[pb->index] : NULL;
+}
+
+int64_t sim_pb_progress(const sim_playback *pb, int64_t now)
+{
+    if (!pb->n)
+        return 0;
+    int64_t p = pb->progress_ms + (pb->is_playing ? now - pb->anchor_ms : 0);
+    return p > pb->queue[pb->index].duration_ms ? pb->queue[pb->index].duration_ms : p;
+}
+
+int sim_pb_answers(sim_playback *pb, int64_t now, int64_t pause_to_204_ms)
+{
+    sim_pb_advance(pb, now);
+    if (pb->n == 0 || pb->devs.active < 0 || pb->private_session)
+        return 0;
+    return pb->is_playing || now - pb->paused_ms < pause_to_204_ms;
+}
+
+void sim_pb_render(sim_playback *pb, int64_t now, const sim_pb_view *v, sim_buf *out)
+{
+    const sim_item *it = v->item ? v->item : &pb->queue[pb->index];
+    int playing = v->is_playing >= 0 ? v->is_playing : pb->is_playing;
+    int64_t progress = v->progress_ms >= 0 ? v->progress_ms : sim_pb_progress(pb, now);
 
     sim_buf_puts(out, "{");
-    if (full) {
-        sim_buf_puts(out, "\"device\":{\"id\":");
-        sim_buf_json_str(out, pb->dev_id);
-        sim_buf_printf(out, ",\"is_active\":true,\"is_private_session\":%s,"
-                            "\"is_restricted\":false,\"name\":",
-                       pb->private_session ? "true" : "false");
-        sim_buf_json_str(out, pb->dev_name);
-        sim_buf_puts(out, ",\"type\":");
-        sim_buf_json_str(out, pb->dev_type);
-        sim_buf_printf(out, ",\"volume_percent\":%d,\"supports_volume\":true},", pb->volume);
-        sim_buf_printf(out, "\"repeat_state\":\"%s\",\"shuffle_state\":%s,"
+    if (v->full) {
+        sim_buf_puts(out, "\"device\":");
+        sim_devices_render(&pb->devs, pb->devs.active, pb->private_session, out);
+        sim_buf_printf(out, ",\"repeat_state\":\"%s\",\"shuffle_state\":%s,"
                             "\"smart_shuffle\":false,",
                        repeat_name(pb->repeat), pb->shuffle ? "true" : "false");
     }
-    sim_buf_printf(out, "\"timestamp\":%lld,\"context\":", (long long)pb->state_ms);
+    sim_buf_printf(out, "\"timestamp\":%lld,\"context\":",
+                   (long long)(v->state_ms >= 0 ? v->state_ms : pb->state_ms));
     render_context(pb, out);
-    sim_buf_printf(out, ",\"progress_ms\":%lld,\"item\":", (long long)progress);
+    if (v->progress_null)
+        sim_buf_puts(out, ",\"progress_ms\":null,\"item\":");
+    else
+        sim_buf_printf(out, ",\"progress_ms\":%lld,\"item\":", (long long)progress);
     const char *cpt = "track";
-    if (it->type == SIM_ITEM_TRACK) {
-        sim_buf_puts(out, it->json);
+    const char *json = v->dev_shape && it->json_dev ? it->json_dev : it->json;
+    if (v->unknown_type) {
+        cpt = "unknown";
+        sim_buf_puts(out, "null");
+    } else if (it->type == SIM_ITEM_TRACK) {
+        sim_buf_puts(out, json);
     } else if (it->type == SIM_ITEM_EPISODE) {
         cpt = "episode";
-        sim_buf_puts(out, want_episode ? it->json : "null");
+        sim_buf_puts(out, v->want_episode ? json : "null");
     } else {
         cpt = "ad";
         sim_buf_puts(out, "null");
@@ -701,74 +772,18 @@ int sim_pb_render(sim_playback *pb, int64_t now, int full, int want_episode,
             first = 0;                                      \
         }                                                   \
     } while (0)
-    DISALLOW(pb->is_playing, "resuming");
-    DISALLOW(!pb->is_playing, "pausing");
+    DISALLOW(playing, "resuming");
+    DISALLOW(!playing, "pausing");
     DISALLOW(pb->index == 0, "skipping_prev");
     DISALLOW(it->type == SIM_ITEM_AD, "seeking");
     DISALLOW(it->type == SIM_ITEM_AD, "skipping_next");
 #undef DISALLOW
-    sim_buf_printf(out, "}},\"is_playing\":%s}", pb->is_playing ? "true" : "false");
-    return 200;
+    sim_buf_printf(out, "}},\"is_playing\":%s}", playing ? "true" : "false");
 }
 
-void sim_pb_render_recent(sim_playback *pb, int limit, int64_t after, int64_t before,
-                          const char *href_base, sim_buf *out)
+void sim_pb_render_devices(const sim_playback *pb, sim_buf *out)
 {
-    /* history is oldest..newest; the API lists newest first. With `after`,
-     * return the `limit` oldest entries newer than after; otherwise the
-     * `limit` newest entries older than before (if set). */
-    int idx[SIM_HISTORY_MAX];
-    int n = 0;
-    if (after >= 0) {
-        for (int i = 0; i < pb->hist_n && n < limit; i++) {
-            int k = (pb->hist_head + i) % SIM_HISTORY_MAX;
-            if (pb->history[k].played_at_ms > after)
-                idx[n++] = k;
-        }
-        /* reverse to newest first */
-        for (int i = 0; i < n / 2; i++) {
-            int t = idx[i];
-            idx[i] = idx[n - 1 - i];
-            idx[n - 1 - i] = t;
-        }
-    } else {
-        for (int i = pb->hist_n - 1; i >= 0 && n < limit; i--) {
-            int k = (pb->hist_head + i) % SIM_HISTORY_MAX;
-            if (before < 0 || pb->history[k].played_at_ms < before)
-                idx[n++] = k;
-        }
-    }
-    sim_buf_puts(out, "{\"href\":");
-    char href[512];
-    if (after >= 0)
-        snprintf(href, sizeof href, "%s?limit=%d&after=%lld", href_base, limit, (long long)after);
-    else if (before >= 0)
-        snprintf(href, sizeof href, "%s?limit=%d&before=%lld", href_base, limit,
-                 (long long)before);
-    else
-        snprintf(href, sizeof href, "%s?limit=%d", href_base, limit);
-    sim_buf_json_str(out, href);
-    sim_buf_printf(out, ",\"limit\":%d,\"next\":", limit);
-    if (n > 0) {
-        snprintf(href, sizeof href, "%s?before=%lld&limit=%d", href_base,
-                 (long long)pb->history[idx[n - 1]].played_at_ms, limit);
-        sim_buf_json_str(out, href);
-        sim_buf_printf(out, ",\"cursors\":{\"after\":\"%lld\",\"before\":\"%lld\"}",
-                       (long long)pb->history[idx[0]].played_at_ms,
-                       (long long)pb->history[idx[n - 1]].played_at_ms);
-    } else {
-        sim_buf_puts(out, "null,\"cursors\":null");
-    }
-    sim_buf_printf(out, ",\"total\":%d,\"items\":[", pb->hist_n);
-    for (int i = 0; i < n; i++) {
-        char ts[40];
-        sim_iso8601(pb->history[idx[i]].played_at_ms, ts);
-        sim_buf_printf(out, "%s{\"track\":%s,\"played_at\":\"%s\",\"context\":%s}",
-                       i ? "," : "", pb->history[idx[i]].json, ts,
-                       pb->history[idx[i]].context_json ? pb->history[idx[i]].context_json
-                                                        : "null");
-    }
-    sim_buf_puts(out, "]}");
+    sim_devices_render_list(&pb->devs, pb->private_session, out);
 }
 
 cJSON *sim_pb_to_json(sim_playback *pb, int64_t now)
@@ -777,10 +792,7 @@ cJSON *sim_pb_to_json(sim_playback *pb, int64_t now)
     cJSON_AddNumberToObject(o, "queue_length", pb->n);
     cJSON_AddNumberToObject(o, "index", pb->index);
     cJSON_AddBoolToObject(o, "is_playing", pb->is_playing);
-    int64_t progress = pb->progress_ms + (pb->is_playing ? now - pb->anchor_ms : 0);
-    if (pb->n && progress > pb->queue[pb->index].duration_ms)
-        progress = pb->queue[pb->index].duration_ms;
-    cJSON_AddNumberToObject(o, "progress_ms", (double)(pb->n ? progress : 0));
+    cJSON_AddNumberToObject(o, "progress_ms", (double)sim_pb_progress(pb, now));
     cJSON_AddNumberToObject(o, "timestamp", (double)pb->state_ms);
     cJSON_AddNumberToObject(o, "paused_since_ms", pb->is_playing ? -1 : (double)pb->paused_ms);
     if (pb->n && pb->queue[pb->index].json) {
@@ -794,17 +806,21 @@ cJSON *sim_pb_to_json(sim_playback *pb, int64_t now)
         cJSON_AddStringToObject(o, "item_type", types[pb->queue[pb->index].type]);
     else
         cJSON_AddNullToObject(o, "item_type");
-    if (pb->has_device) {
-        cJSON *d = cJSON_AddObjectToObject(o, "device");
-        cJSON_AddStringToObject(d, "id", pb->dev_id);
-        cJSON_AddStringToObject(d, "name", pb->dev_name);
-        cJSON_AddStringToObject(d, "type", pb->dev_type);
+    if (pb->devs.active >= 0) {
+        const sim_device *d = &pb->devs.d[pb->devs.active];
+        cJSON *dj = cJSON_AddObjectToObject(o, "device");
+        cJSON_AddStringToObject(dj, "id", d->id);
+        cJSON_AddStringToObject(dj, "name", d->name);
+        cJSON_AddStringToObject(dj, "type", d->type);
+        cJSON_AddNumberToObject(dj, "volume_percent", d->volume);
     } else {
         cJSON_AddNullToObject(o, "device");
     }
+    cJSON_AddItemToObject(o, "devices", sim_devices_to_json(&pb->devs));
     cJSON_AddBoolToObject(o, "private_session", pb->private_session);
     cJSON_AddStringToObject(o, "repeat_state", repeat_name(pb->repeat));
     cJSON_AddBoolToObject(o, "shuffle_state", pb->shuffle);
-    cJSON_AddNumberToObject(o, "history_length", pb->hist_n);
+    cJSON_AddNumberToObject(o, "history_length", pb->hist.n);
+    cJSON_AddNumberToObject(o, "history_visible", sim_history_visible(&pb->hist, now));
     return o;
 }

@@ -21,6 +21,8 @@ void sim_state_init(void)
     sim_map_init(&sim_w.tokens);
     sim_map_init(&sim_w.codes);
     sim_map_init(&sim_w.by_path);
+    sim_map_init(&sim_w.developers);
+    sim_map_init(&sim_w.quota_by_bucket);
 }
 
 static void free_strv(char **v, int n)
@@ -46,11 +48,13 @@ static void user_free(void *p)
 {
     sim_user *u = p;
     free(u->id);
+    free(u->account_id);
     free(u->display_name);
     free(u->country);
     free(u->product);
     free(u->email);
     sim_pb_free(&u->pb);
+    sim_flaps_free(&u->flaps);
     free(u);
 }
 
@@ -78,7 +82,9 @@ void sim_state_free(void)
     sim_map_free(&sim_w.codes, code_free);
     sim_map_free(&sim_w.users, user_free);
     sim_map_free(&sim_w.apps, app_free);
+    sim_map_free(&sim_w.developers, sim_developer_free);
     sim_map_free(&sim_w.by_path, free);
+    sim_map_free(&sim_w.quota_by_bucket, free);
 }
 
 sim_user *sim_user_get_or_create(const char *id)
@@ -88,6 +94,12 @@ sim_user *sim_user_get_or_create(const char *id)
         return u;
     u = sim_xcalloc(1, sizeof *u);
     u->id = sim_xstrdup(id);
+    /* account_id: Spotify's is opaque and not the user id; derive a stable
+     * 22-character one (POST /sim/users may set it). */
+    char acc[23], seed[300];
+    snprintf(seed, sizeof seed, "account:%s", id);
+    sim_id_from_name(seed, acc);
+    u->account_id = sim_xstrdup(acc);
     u->display_name = sim_xstrdup(id);
     u->country = sim_xstrdup("SE");
     u->product = sim_xstrdup("premium");
@@ -123,29 +135,62 @@ static int strv_from_json(const cJSON *arr, char ***out, int *n)
     return 0;
 }
 
+/* Validates the optional members of a /sim/apps body. 0 or -1 + err. */
+static int app_body_check(const cJSON *body, char *err, size_t errlen)
+{
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(body, "client_secret");
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(body, "mode");
+    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(body, "rate_limit");
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(body, "developer");
+    const cJSON *mu = cJSON_GetObjectItemCaseSensitive(body, "max_users");
+    const cJSON *gf = cJSON_GetObjectItemCaseSensitive(body, "grandfathered");
+    if (secret && !cJSON_IsString(secret)) {
+        snprintf(err, errlen, "client_secret must be a string");
+        return -1;
+    }
+    if (mode && !(cJSON_IsString(mode) && (!strcmp(mode->valuestring, "development") ||
+                                           !strcmp(mode->valuestring, "extended")))) {
+        snprintf(err, errlen, "mode must be development or extended");
+        return -1;
+    }
+    if (rl && !cJSON_IsNumber(rl)) {
+        snprintf(err, errlen, "rate_limit must be a number");
+        return -1;
+    }
+    if (dev && !(cJSON_IsString(dev) && dev->valuestring[0] && !strchr(dev->valuestring, '/'))) {
+        snprintf(err, errlen, "developer must be a non-empty string without '/'");
+        return -1;
+    }
+    if (mu && !(cJSON_IsNumber(mu) && mu->valuedouble >= 0 && mu->valuedouble <= 1e6)) {
+        snprintf(err, errlen, "max_users must be a number 0..1000000 (0 = no cap)");
+        return -1;
+    }
+    if (gf && !cJSON_IsBool(gf)) {
+        snprintf(err, errlen, "grandfathered must be a bool");
+        return -1;
+    }
+    return 0;
+}
+
 sim_app *sim_app_set(const cJSON *body, char *err, size_t errlen)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "client_id");
     const cJSON *secret = cJSON_GetObjectItemCaseSensitive(body, "client_secret");
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(body, "mode");
     const cJSON *rl = cJSON_GetObjectItemCaseSensitive(body, "rate_limit");
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(body, "developer");
+    const cJSON *mu = cJSON_GetObjectItemCaseSensitive(body, "max_users");
     if (!cJSON_IsString(id) || !id->valuestring[0]) {
         snprintf(err, errlen, "client_id (string) is required");
         return NULL;
     }
-    if (secret && !cJSON_IsString(secret)) {
-        snprintf(err, errlen, "client_secret must be a string");
+    if (app_body_check(body, err, errlen) < 0)
         return NULL;
-    }
-    if (mode && !(cJSON_IsString(mode) && (!strcmp(mode->valuestring, "development") ||
-                                           !strcmp(mode->valuestring, "extended")))) {
-        snprintf(err, errlen, "mode must be development or extended");
-        return NULL;
-    }
-    if (rl && !cJSON_IsNumber(rl)) {
-        snprintf(err, errlen, "rate_limit must be a number");
-        return NULL;
-    }
+    int development = !mode || !strcmp(mode->valuestring, "development");
+    int grandfathered = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "grandfathered"));
+    /* Since February 2026 a new development-mode app takes 5 users; older
+     * ones keep 25. Extended mode has no cap. */
+    long max_users = !development ? 0 : mu ? (long)mu->valuedouble : grandfathered ? 25 : 5;
     char **uris, **allow;
     int nu, na;
     if (strv_from_json(cJSON_GetObjectItemCaseSensitive(body, "redirect_uris"), &uris, &nu) < 0) {
@@ -155,6 +200,14 @@ sim_app *sim_app_set(const cJSON *body, char *err, size_t errlen)
     if (strv_from_json(cJSON_GetObjectItemCaseSensitive(body, "allowlist"), &allow, &na) < 0) {
         free_strv(uris, nu);
         snprintf(err, errlen, "allowlist must be an array of strings");
+        return NULL;
+    }
+    if (max_users > 0 && na > max_users) {
+        free_strv(uris, nu);
+        free_strv(allow, na);
+        snprintf(err, errlen,
+                 "allowlist has %d users: a development-mode app takes at most %ld (max_users)",
+                 na, max_users);
         return NULL;
     }
     sim_app *a = sim_map_get(&sim_w.apps, id->valuestring);
@@ -175,8 +228,11 @@ sim_app *sim_app_set(const cJSON *body, char *err, size_t errlen)
     a->n_redirect = nu;
     a->allowlist = allow;
     a->n_allow = na;
-    a->development = !mode || !strcmp(mode->valuestring, "development");
+    a->development = development;
     a->rate_limit = rl ? (long)rl->valuedouble : -1;
+    a->dev = sim_developer_get_or_create(dev ? dev->valuestring : a->client_id);
+    a->max_users = max_users;
+    a->grandfathered = grandfathered;
     for (int i = 0; i < na; i++)
         sim_user_get_or_create(allow[i]);
     return a;
@@ -190,6 +246,68 @@ int sim_app_allows(const sim_app *app, const sim_user *user)
         if (!strcmp(app->allowlist[i], user->id))
             return 1;
     return 0;
+}
+
+static int strv_has(char **v, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v[i], s))
+            return 1;
+    return 0;
+}
+
+int sim_app_allowlist_edit(sim_app *app, const cJSON *body, char *err, size_t errlen)
+{
+    char **add, **rm;
+    int nadd, nrm;
+    if (strv_from_json(cJSON_GetObjectItemCaseSensitive(body, "add"), &add, &nadd) < 0) {
+        snprintf(err, errlen, "add must be an array of user ids");
+        return -1;
+    }
+    if (strv_from_json(cJSON_GetObjectItemCaseSensitive(body, "remove"), &rm, &nrm) < 0) {
+        free_strv(add, nadd);
+        snprintf(err, errlen, "remove must be an array of user ids");
+        return -1;
+    }
+    /* the new list: the old one without `remove`, then `add` (no repeats) */
+    char **v = sim_xcalloc((size_t)(app->n_allow + nadd + 1), sizeof *v);
+    int n = 0;
+    for (int i = 0; i < app->n_allow; i++)
+        if (!strv_has(rm, nrm, app->allowlist[i]))
+            v[n++] = app->allowlist[i];
+    int kept = n;
+    for (int i = 0; i < nadd; i++)
+        if (!strv_has(v, n, add[i]))
+            v[n++] = add[i];
+    int rc = 0;
+    if (app->development && app->max_users > 0 && n > app->max_users) {
+        snprintf(err, errlen,
+                 "allowlist is full: this development-mode app takes at most %ld users "
+                 "(max_users)",
+                 app->max_users);
+        free(v);
+        rc = -2;
+    } else {
+        for (int i = kept; i < n; i++) {
+            v[i] = sim_xstrdup(v[i]);
+            sim_user_get_or_create(v[i]);
+        }
+        for (int i = 0; i < app->n_allow; i++)
+            if (strv_has(rm, nrm, app->allowlist[i]))
+                free(app->allowlist[i]);
+        free(app->allowlist);
+        app->allowlist = v;
+        app->n_allow = n;
+    }
+    free_strv(add, nadd);
+    free_strv(rm, nrm);
+    return rc;
+}
+
+int sim_app_owner_lapsed(const sim_app *app, int64_t now)
+{
+    return app->development &&
+           (sim_lapse_active(&app->premium, now) || sim_lapse_active(&app->dev->premium, now));
 }
 
 long sim_app_rate_limit(const sim_app *app)
@@ -273,6 +391,13 @@ static void reset_app(const char *k, void *v, void *arg)
     a->requests = a->calls_while_limited = a->calls_in_grace = a->rate_limited = 0;
 }
 
+static void reset_developer(const char *k, void *v, void *arg)
+{
+    (void)k;
+    (void)arg;
+    ((sim_developer *)v)->quota_exceeded = 0;
+}
+
 static void reset_user(const char *k, void *v, void *arg)
 {
     (void)k;
@@ -293,6 +418,10 @@ void sim_stats_reset(void)
     sim_w.max_concurrent = 0;
     sim_w.grants_code = sim_w.grants_refresh = sim_w.grants_failed = sim_w.minted = 0;
     sim_w.rate_limited = sim_w.quota_exceeded = 0;
+    sim_w.owner_premium_refused = sim_w.not_registered = 0;
+    sim_map_free(&sim_w.quota_by_bucket, free);
+    sim_map_init(&sim_w.quota_by_bucket);
+    sim_map_each(&sim_w.developers, reset_developer, NULL);
     sim_map_each(&sim_w.apps, reset_app, NULL);
     sim_map_each(&sim_w.users, reset_user, NULL);
 }
@@ -336,6 +465,11 @@ static void stats_path(const char *k, void *v, void *arg)
     cJSON_AddNumberToObject(c->by_path, k, (double)*(long *)v);
 }
 
+static void stats_bucket(const char *k, void *v, void *arg)
+{
+    cJSON_AddNumberToObject(arg, k, (double)*(long *)v);
+}
+
 cJSON *sim_stats_to_json(void)
 {
     cJSON *o = cJSON_CreateObject();
@@ -363,6 +497,10 @@ cJSON *sim_stats_to_json(void)
     c.grace_app = cJSON_AddObjectToObject(o, "calls_in_grace_by_app");
     cJSON_AddNumberToObject(o, "rate_limited", (double)sim_w.rate_limited);
     cJSON_AddNumberToObject(o, "quota_exceeded", (double)sim_w.quota_exceeded);
+    sim_map_each(&sim_w.quota_by_bucket, stats_bucket,
+                 cJSON_AddObjectToObject(o, "quota_exceeded_by_bucket"));
+    cJSON_AddNumberToObject(o, "owner_premium_refused", (double)sim_w.owner_premium_refused);
+    cJSON_AddNumberToObject(o, "not_registered", (double)sim_w.not_registered);
     cJSON_AddNumberToObject(o, "max_concurrent_per_user", (double)sim_w.max_concurrent);
     c.maxc_user = cJSON_AddObjectToObject(o, "max_concurrent_by_user");
     cJSON *tg = cJSON_AddObjectToObject(o, "token_grants");
@@ -383,8 +521,9 @@ cJSON *sim_user_to_json(sim_user *u, int64_t now)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", u->id);
+    cJSON_AddStringToObject(o, "account_id", u->account_id);
     cJSON_AddStringToObject(o, "display_name", u->display_name);
-    sim_pb_advance(&u->pb, now, sim_cfg.recent_min_ms);
+    sim_pb_advance(&u->pb, now);
     cJSON_AddItemToObject(o, "playback", sim_pb_to_json(&u->pb, now));
     long acc = 0, acc_live = 0, ref = 0, ref_live = 0;
     for (sim_token *t = u->tokens; t; t = t->next_of_user) {
@@ -407,5 +546,6 @@ cJSON *sim_user_to_json(sim_user *u, int64_t now)
     cJSON_AddNumberToObject(o, "max_concurrent", (double)u->max_inflight);
     cJSON_AddNumberToObject(o, "token_grants", (double)u->grants);
     cJSON_AddNumberToObject(o, "calls_while_limited", (double)u->calls_while_limited);
+    cJSON_AddNumberToObject(o, "flaps_applied", (double)u->flaps.applied);
     return o;
 }

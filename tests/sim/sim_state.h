@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "sim_developer.h"
+#include "sim_flap.h"
 #include "sim_playback.h"
 #include "sim_rl.h"
 #include "sim_util.h"
@@ -30,9 +32,13 @@ typedef struct sim_app {
     char **allowlist;       /* user ids (development mode) */
     int n_allow;
     long rate_limit;        /* per-app override of sim_cfg.rate_limit; -1 = none */
+    sim_developer *dev;     /* the developer account owning the app (never NULL) */
+    long max_users;         /* development mode: allowlist cap (5 new, 25 grandfathered); 0 = none */
+    int grandfathered;      /* 1 = an app from before February 2026 (25 users) */
+    sim_lapse premium;      /* this app's owner's Premium has lapsed (per-app switch) */
     sim_rl rl;              /* Web API rolling window */
     sim_rl token_rl;        /* /api/token rolling window */
-    sim_quota quota;        /* development-mode 24 h quota */
+    sim_quota quota;        /* development-mode 24 h quota (when no developer quota is on) */
     /* statistics (zeroed by /sim/stats/reset) */
     long requests;
     long calls_while_limited;
@@ -43,11 +49,13 @@ typedef struct sim_app {
 /* sim_user: one Spotify account. */
 typedef struct sim_user {
     char *id;
+    char *account_id;         /* /v1/me account_id (May 2026): stable, distinct from id */
     char *display_name;
     char *country;
     char *product;
     char *email;
     sim_playback pb;
+    sim_flaps flaps;          /* flapping answers armed by /sim/users/<id>/flap */
     struct sim_token *tokens; /* every token of this user (list via next_of_user) */
     /* statistics */
     long requests;            /* API requests authenticated as this user */
@@ -95,6 +103,7 @@ typedef struct sim_world {
     sim_map users;          /* id -> sim_user */
     sim_map tokens;         /* value -> sim_token */
     sim_map codes;          /* value -> sim_code */
+    sim_map developers;     /* id -> sim_developer */
     long total;             /* /v1, /api/token and /authorize requests */
     long by_status[600];
     long hangs;             /* requests answered by a hang fault (no status) */
@@ -108,6 +117,9 @@ typedef struct sim_world {
     long minted;            /* tokens minted by /sim/users/<id>/tokens */
     long rate_limited;      /* 429 responses */
     long quota_exceeded;    /* 429 QUOTA_EXCEEDED responses */
+    sim_map quota_by_bucket; /* bucket -> long*: developer-quota 429s per bucket */
+    long owner_premium_refused; /* owner-Premium 403s */
+    long not_registered;    /* not-allowlisted 403s */
 } sim_world;
 
 extern sim_world sim_w;
@@ -123,6 +135,13 @@ sim_user *sim_user_get_or_create(const char *id);
 sim_app *sim_app_set(const struct cJSON *body, char *err, size_t errlen);
 /* sim_app_allows reports whether user may use app (allowlist). */
 int sim_app_allows(const sim_app *app, const sim_user *user);
+/* sim_app_allowlist_edit applies {"add":[ids],"remove":[ids]} to a
+ * development app's allowlist. Returns 0; -1 (400) for a bad body; -2 (409)
+ * when the result would exceed max_users (nothing changed). err says why. */
+int sim_app_allowlist_edit(sim_app *app, const struct cJSON *body, char *err, size_t errlen);
+/* sim_app_owner_lapsed reports whether app's owner has no Premium at now
+ * (per-app switch or its developer's); development-mode apps only. */
+int sim_app_owner_lapsed(const sim_app *app, int64_t now);
 /* sim_app_rate_limit returns the effective API limit for app. */
 long sim_app_rate_limit(const sim_app *app);
 
