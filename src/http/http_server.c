@@ -13,6 +13,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "base/log.h"
 
@@ -158,6 +159,20 @@ static void slot_busy(struct http_server *s, struct MHD_Connection *c, int busy)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* tcp_open: 1 while the connection is established both ways. libmicrohttpd
+ * reports a connection closed (CLOSED) only when its own thread next cleans
+ * up, which may wait for the next connection to arrive; by then the socket
+ * has long been shut down by it or by the peer, and is not a request that
+ * ran out of time. */
+static int tcp_open(int fd)
+{
+    struct tcp_info ti;
+    socklen_t n = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) != 0)
+        return 0;
+    return ti.tcpi_state == TCP_ESTABLISHED;
+}
+
 /* sweeper: closes every connection past its deadline, a few times a second. */
 static void *sweeper(void *arg)
 {
@@ -170,10 +185,12 @@ static void *sweeper(void *arg)
         for (unsigned i = 0; i < s->nslots; i++) {
             struct conn_slot *x = &s->slots[i];
             if (x->used && !x->busy && !x->closed && now >= x->deadline_ms) {
+                x->closed = 1;
+                if (!tcp_open(x->fd))
+                    continue;   /* over already, waiting for libmicrohttpd's cleanup */
                 /* libmicrohttpd's thread sees the end of the stream and
                  * closes the connection itself: the fd stays its to close. */
                 shutdown(x->fd, SHUT_RDWR);
-                x->closed = 1;
                 if (s->counters)
                     atomic_fetch_add(&s->counters->deadline_closed, 1);
             }
