@@ -36,7 +36,8 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c \
        src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/recently_played.c \
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
        src/worker/worker.c src/worker/worker_metrics.c \
-       src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/oauth.c src/serve/connect_link.c \
+       src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/login_cookie.c \
+       src/serve/oauth.c src/serve/connect_link.c src/serve/iplimit.c \
        src/cli/cli_common.c src/cli/app.c src/cli/user.c src/cli/user_import.c src/cli/watch.c \
        src/cli/status.c src/cli/tail.c src/cli/keygen.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \

@@ -67,6 +67,14 @@ struct sw_config {
     enum dup_account duplicate_account;    /* serve: refuse (default) or allow */
     char connect_key_file[CFG_STR];        /* serve: HMAC key of signed /connect links;
                                               "" = /connect unauthenticated */
+    int connect_open;              /* serve: 1 = start without connect-key-file (a trusted
+                                      network); 0 = refuse to */
+    long serve_rate_per_ip;        /* serve: /connect + /callback requests per minute per
+                                      client address (token bucket refill); 0 = no limit */
+    long serve_burst_per_ip;       /* serve: the bucket's size (requests at once) */
+    int serve_connections_per_ip;  /* serve: open connections per client address; 0 = no limit */
+    long serve_request_timeout_ms; /* serve: a request must arrive whole within this, however
+                                      slowly its bytes trickle (absolute, not idle) */
     char metrics_listen[CFG_STR];  /* worker: "" = off */
 
     /* Logging */

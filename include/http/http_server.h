@@ -10,7 +10,20 @@
  * Request prologue: libmicrohttpd calls its handler once for the headers,
  * once per upload chunk, then once more; every endpoint of ours is a GET or
  * HEAD, so an upload is read and dropped, and the handler below sees each
- * request exactly once, whole. */
+ * request exactly once, whole.
+ *
+ * Limits (all optional; the worker's metrics endpoint sets none): a
+ * connection limit per client address (libmicrohttpd's own), a memory
+ * limit per connection that bounds the request line and headers, and a
+ * whole-request deadline. libmicrohttpd's connection timeout is an idle
+ * timeout that any byte resets, so one header line every few seconds holds a
+ * connection for ever; the deadline is absolute instead: a request must have
+ * arrived whole (headers and any body) within request_timeout_ms of its
+ * connection opening, or of the previous answer on a kept-alive connection.
+ * A sweeper thread closes (shutdown(2); libmicrohttpd then cleans up) every
+ * connection past its deadline whose request has not reached the handler; a
+ * handler at work is never cut off. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
@@ -21,6 +34,15 @@
 typedef enum MHD_Result http_server_handler(void *cls, struct MHD_Connection *c, const char *url,
                                             const char *method);
 
+/* http_server_counters: what the server refused, counted for its owner to
+ * publish (atomics: written by libmicrohttpd's threads, read by anyone). */
+struct http_server_counters {
+    atomic_ulong deadline_closed;  /* connections closed by the request deadline */
+    atomic_ulong conn_refused;     /* connections refused at accept (a connection limit) */
+    atomic_ulong client_errors;    /* requests libmicrohttpd refused or lost (headers too
+                                    * large, malformed, the client gone mid-request) */
+};
+
 struct http_server_opts {
     const char *listen_addr;       /* "host:port", "[v6]:port"; port 0 = any free */
     const char *what;              /* names the server in a start error ("" or " for metrics":
@@ -29,6 +51,13 @@ struct http_server_opts {
                                     * 0: every request on one thread (answers from memory) */
     unsigned connection_limit;
     unsigned connection_timeout_s; /* an idle connection is closed after this */
+    unsigned per_ip_limit;         /* connections per client address; 0 = no limit */
+    size_t memory_limit;           /* bytes per connection (request line and headers must
+                                    * fit); 0 = libmicrohttpd's default (32 KiB) */
+    long request_timeout_ms;       /* the whole-request deadline; 0 = none */
+    struct http_server_counters *counters; /* NULL, or where to count refusals; also routes
+                                    * libmicrohttpd's messages through log.h, the ones a
+                                    * client causes counted, not logged */
     http_server_handler *handler;
     void *cls;                     /* handed to handler */
 };

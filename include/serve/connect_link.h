@@ -4,11 +4,14 @@
  * logged in; serve does not. With connect-key-file set, serve only starts a
  * login for a link the web app signed for that user:
  *
- *   {public-url}/connect?user=U[&app=A][&return_to=R]&exp=E&sig=S
+ *   {public-url}/connect?user=U[&app=A][&return_to=R][&show_dialog=1]&exp=E&sig=S
  *   E = Unix seconds after which the link is refused (decimal, no sign, no
  *       leading zero), at most CONNECT_LINK_MAX_AHEAD_S (+ CONNECT_LINK_SKEW_S) ahead
  *   S = base64url, unpadded (one trailing '=' is tolerated), of
  *       HMAC-SHA256(key, "connect\n" U "\n" A "\n" R "\n" E)
+ *       or, for a link with show_dialog=1, of
+ *       HMAC-SHA256(key, "connect\n" U "\n" A "\n" R "\n" E "\nshow_dialog")
+ *   (so show_dialog can be neither added to a signed link nor taken off it)
  *
  * A, R are "" when absent; U, A, R are the decoded query values. U and A are
  * ids (no '\n'), E is digits, so the message names one (U, A, R, E) only.
@@ -42,6 +45,12 @@ const char *connect_link_reason(enum connect_link_verdict v);
 int connect_link_sign(const struct oauth_keys *k, const char *user, const char *app,
                   const char *return_to, long long exp_s, char out[CONNECT_LINK_SIG_B64]);
 
+/* connect_link_sign_dialog: connect_link_sign for a link that carries
+ * show_dialog=1 when dialog != 0 (connect_link_sign is it with dialog 0). */
+int connect_link_sign_dialog(const struct oauth_keys *k, const char *user, const char *app,
+                             const char *return_to, int dialog, long long exp_s,
+                             char out[CONNECT_LINK_SIG_B64]);
+
 /* connect_link_verify checks the link's exp and sig texts (NULL when absent)
  * against every key of k in constant time, then exp against now_s (Unix
  * seconds). The signature is checked before the expiry, so "expired" and
@@ -49,6 +58,13 @@ int connect_link_sign(const struct oauth_keys *k, const char *user, const char *
 enum connect_link_verdict connect_link_verify(const struct oauth_keys *k, const char *user,
                                       const char *app, const char *return_to, const char *exp,
                                       const char *sig, long long now_s);
+
+/* connect_link_verify_dialog: connect_link_verify for a link with
+ * show_dialog=1 (dialog != 0) or without it (dialog 0; connect_link_verify). */
+enum connect_link_verdict connect_link_verify_dialog(const struct oauth_keys *k, const char *user,
+                                                     const char *app, const char *return_to,
+                                                     int dialog, const char *exp, const char *sig,
+                                                     long long now_s);
 
 /* connect_link_url returns the malloc'd signed link (free() it), every value
  * percent-encoded: "{public_url without trailing '/'}/connect?user=..[&app=..]

@@ -5,13 +5,17 @@
  * reading the state key file.
  *
  * The state parameter is "<payload>.<mac>", both base64url without padding:
- *   payload = 0x01 | nonce[16] | exp_ms (u64, big-endian, Unix ms) |
- *             len(app) (u8) | app | user
+ *   payload = 0x02 | nonce[16] | exp_ms (u64, big-endian, Unix ms) |
+ *             cookie_hash[32] | len(app) (u8) | app | user
  *   mac     = HMAC-SHA256(key, "spotwatch-oauth-state\0" | payload)
  * It carries the user id, so the callback knows whose login it is; the MAC
- * makes a forged or altered state fail before Redis is touched; the nonce
- * names the Redis record (<p>oauth:<base64url(nonce)>) that makes it
- * single-use and holds the PKCE verifier. */
+ * makes a forged or altered state fail before Redis is touched; cookie_hash
+ * commits it to the login cookie /connect gave the browser that started it
+ * (include/serve/login_cookie.h), so a state is worth nothing in another
+ * browser; the nonce names the login: the used-nonce record
+ * (<p>oauth:used:<base64url(nonce)>) that makes it single-use, the login
+ * cookie's name and, with the cookie's secret, the PKCE verifier. Nothing of
+ * a login is stored before its callback. */
 #include <stddef.h>
 #include <stdint.h>
 #include "redis/key_schema.h"
@@ -29,13 +33,17 @@ struct oauth_keys {
     int n;
 };
 
+#define OAUTH_COOKIE_HASH 32
+
 /* oauth_state: a verified state's contents. */
 struct oauth_state {
     unsigned char nonce[OAUTH_NONCE_LEN];
-    char nonce_b64[OAUTH_NONCE_B64];  /* the Redis record's name */
+    char nonce_b64[OAUTH_NONCE_B64];  /* names the login (used-nonce record, cookie) */
     long long exp_ms;                 /* Unix ms after which it is refused */
+    unsigned char cookie_hash[OAUTH_COOKIE_HASH]; /* login_cookie_hash of the browser's cookie */
     char app[ID_MAX + 1];
     char user[ID_MAX + 1];
+    int key_index;                    /* verify: the key that signed it (make: the last) */
 };
 
 /* oauth_keys_load reads a key file in the keyring format of `spotwatch

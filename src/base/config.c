@@ -109,6 +109,11 @@ static const struct cfg_directive table[] = {
     STR("connect-allowed-origins", connect_allowed_origins, ""),
     ENUM("duplicate-account", duplicate_account, "refuse", dup_names),
     STR("connect-key-file", connect_key_file, ""),
+    BOOL("connect-open", connect_open, "no"),
+    LONG("serve-rate-per-ip", serve_rate_per_ip, "60", 0, 1000000),
+    LONG("serve-burst-per-ip", serve_burst_per_ip, "20", 1, 100000),
+    INT("serve-connections-per-ip", serve_connections_per_ip, "16", 0, 10000),
+    LONG("serve-request-timeout-ms", serve_request_timeout_ms, "10000", 100, 600000),
     STR("metrics-listen", metrics_listen, ""),
 
     /* Logging */

@@ -4,17 +4,56 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "base/log.h"
+
+#define SWEEP_MAX_MS 250   /* the deadline is enforced within this */
+
+/* conn_slot: one open connection, for the deadline. A slot is in use from
+ * libmicrohttpd's STARTED notification to its CLOSED one, which comes before
+ * it closes the socket: so under the lock, fd is always the connection's
+ * own, never a number the kernel already gave to someone else. */
+struct conn_slot {
+    int fd;
+    int used;
+    int busy;                 /* the handler is answering: no deadline */
+    int closed;               /* shut down by the sweeper (counted once) */
+    long long deadline_ms;    /* monotonic */
+};
 
 struct http_server {
     struct MHD_Daemon *d;
     http_server_handler *handler;
     void *cls;
+    struct http_server_counters *counters;
+
+    /* The deadline (request_timeout_ms > 0): slots[] under lock, swept by
+     * the sweeper thread until stop. */
+    long request_timeout_ms;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t sweeper;
+    int sweeping, stop;
+    struct conn_slot *slots;
+    unsigned nslots;
 };
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int http_server_listen_addr(const char *listen_addr, struct sockaddr_storage *ss, char *err,
                             size_t errlen)
@@ -74,9 +113,137 @@ int http_server_listen_addr(const char *listen_addr, struct sockaddr_storage *ss
     return 0;
 }
 
+/* ============================== the deadline ============================== */
+
+/* on_connection: libmicrohttpd's STARTED and CLOSED notifications, which
+ * take a slot and give it back. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    struct conn_slot *slot = *socket_context;
+
+    pthread_mutex_lock(&s->lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        for (unsigned i = 0; ci && i < s->nslots; i++) {
+            if (!s->slots[i].used) {
+                s->slots[i] = (struct conn_slot){.fd = ci->connect_fd, .used = 1,
+                                                 .deadline_ms = mono_ms() + s->request_timeout_ms};
+                *socket_context = &s->slots[i];
+                break;
+            }
+        }
+    } else if (slot != NULL) {
+        slot->used = 0;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* slot_busy marks the connection's request as being answered (busy = 1), or
+ * answered (busy = 0: the next request's deadline starts now). */
+static void slot_busy(struct http_server *s, struct MHD_Connection *c, int busy)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    if (s->request_timeout_ms <= 0 ||
+        (ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT)) == NULL ||
+        ci->socket_context == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    struct conn_slot *slot = ci->socket_context;
+    slot->busy = busy;
+    if (!busy)
+        slot->deadline_ms = mono_ms() + s->request_timeout_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* tcp_open: 1 while the connection is established both ways. libmicrohttpd
+ * reports a connection closed (CLOSED) only when its own thread next cleans
+ * up, which may wait for the next connection to arrive; by then the socket
+ * has long been shut down by it or by the peer, and is not a request that
+ * ran out of time. */
+static int tcp_open(int fd)
+{
+    struct tcp_info ti;
+    socklen_t n = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) != 0)
+        return 0;
+    return ti.tcpi_state == TCP_ESTABLISHED;
+}
+
+/* sweeper: closes every connection past its deadline, a few times a second. */
+static void *sweeper(void *arg)
+{
+    struct http_server *s = arg;
+    long every = s->request_timeout_ms / 4 < SWEEP_MAX_MS ? s->request_timeout_ms / 4 : SWEEP_MAX_MS;
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        long long now = mono_ms();
+        for (unsigned i = 0; i < s->nslots; i++) {
+            struct conn_slot *x = &s->slots[i];
+            if (x->used && !x->busy && !x->closed && now >= x->deadline_ms) {
+                x->closed = 1;
+                if (!tcp_open(x->fd))
+                    continue;   /* over already, waiting for libmicrohttpd's cleanup */
+                /* libmicrohttpd's thread sees the end of the stream and
+                 * closes the connection itself: the fd stays its to close. */
+                shutdown(x->fd, SHUT_RDWR);
+                if (s->counters)
+                    atomic_fetch_add(&s->counters->deadline_closed, 1);
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (every > 10 ? every : 10) * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* on_mhd_message: libmicrohttpd's own messages (counters set). The ones a
+ * client can cause at will are counted, not logged: a flood of them must not
+ * become a flood of log lines. */
+__attribute__((format(printf, 2, 0)))
+static void on_mhd_message(void *cls, const char *fmt, va_list ap)
+{
+    static const char *const by_client[] = {
+        "closed by remote side", "disconnected when reading", "closed when reading",
+        "Error processing request", "without `Host'", "Content-Length", "Failed to send",
+        "Not enough memory in pool"};
+    struct http_server_counters *n = cls;
+    char msg[512];
+    size_t len;
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    len = strlen(msg);
+    while (len > 0 && msg[len - 1] == '\n')
+        msg[--len] = '\0';
+    if (strstr(msg, "connection limit") != NULL) {
+        atomic_fetch_add(&n->conn_refused, 1);
+        return;
+    }
+    for (size_t i = 0; i < sizeof by_client / sizeof by_client[0]; i++) {
+        if (strstr(msg, by_client[i]) != NULL) {
+            atomic_fetch_add(&n->client_errors, 1);
+            log_debug("http server: %s", msg);
+            return;
+        }
+    }
+    log_warn("http server: %s", msg);
+}
+
+/* ============================== the prologue ============================== */
+
 /* on_request: the prologue. The first call brings only the headers; the
  * calls that follow bring upload chunks, dropped (every endpoint is a GET),
- * and the last one, with none left, is where the handler answers. */
+ * and the last one, with none left, is where the handler answers. Until
+ * then the request's deadline runs. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_len, void **con_cls)
@@ -93,7 +260,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_len = 0;
         return MHD_YES;
     }
-    return s->handler(s->cls, c, url, method);
+    slot_busy(s, c, 1);
+    enum MHD_Result ret = s->handler(s->cls, c, url, method);
+    slot_busy(s, c, 0);
+    return ret;
 }
 
 struct http_server *http_server_start(const struct http_server_opts *o, char *err, size_t errlen)
@@ -109,23 +279,53 @@ struct http_server *http_server_start(const struct http_server_opts *o, char *er
     }
     s->handler = o->handler;
     s->cls = o->cls;
+    s->counters = o->counters;
+    s->request_timeout_ms = o->request_timeout_ms;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (s->request_timeout_ms > 0) {
+        s->nslots = o->connection_limit;
+        if ((s->slots = calloc(s->nslots, sizeof *s->slots)) == NULL ||
+            pthread_create(&s->sweeper, NULL, sweeper, s) != 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        s->sweeping = 1;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (o->thread_per_connection)
         flags |= MHD_USE_THREAD_PER_CONNECTION;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, o->connection_timeout_s,
+    /* The options wanted, the logger first (or some messages would still go
+     * to stderr). */
+    struct MHD_OptionItem opts[8];
+    int n = 0;
+    if (o->counters)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_message,
+                                            o->counters};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, o->connection_limit, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, o->connection_timeout_s, NULL};
+    if (o->per_ip_limit)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit, NULL};
+    if (o->memory_limit)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                            (intptr_t)o->memory_limit, NULL};
+    if (s->request_timeout_ms > 0)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_END);
     if (s->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s%s (address in use?)", o->listen_addr,
                  o->what ? o->what : "");
-        free(s);
-        return NULL;
+        goto fail;
     }
     return s;
+fail:
+    http_server_stop(s);
+    return NULL;
 }
 
 int http_server_port(const struct http_server *s)
@@ -142,7 +342,18 @@ void http_server_stop(struct http_server *s)
 {
     if (s == NULL)
         return;
-    MHD_stop_daemon(s->d);   /* waits for the connection threads */
+    if (s->sweeping) {
+        pthread_mutex_lock(&s->lock);
+        s->stop = 1;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->sweeper, NULL);
+    }
+    if (s->d)
+        MHD_stop_daemon(s->d);   /* waits for the connection threads; slots stay valid */
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s->slots);
     free(s);
 }
 

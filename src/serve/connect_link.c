@@ -23,14 +23,15 @@ const char *connect_link_reason(enum connect_link_verdict v)
 }
 
 /* link_mac computes HMAC-SHA256(key, "connect\n" user "\n" app "\n"
- * return_to "\n" exp) into mac. 0, or -1 when out of memory. */
+ * return_to "\n" exp ["\nshow_dialog"]) into mac. 0, or -1 when out of
+ * memory. */
 static int link_mac(const unsigned char *key, const char *user, const char *app,
-                    const char *return_to, const char *exp, unsigned char mac[32])
+                    const char *return_to, const char *exp, int dialog, unsigned char mac[32])
 {
     char *msg = NULL;
     unsigned maclen = 32;
-    int n = asprintf(&msg, "connect\n%s\n%s\n%s\n%s", user, app ? app : "",
-                     return_to ? return_to : "", exp);
+    int n = asprintf(&msg, "connect\n%s\n%s\n%s\n%s%s", user, app ? app : "",
+                     return_to ? return_to : "", exp, dialog ? "\nshow_dialog" : "");
     if (n < 0)
         return -1;
     int ok = HMAC(EVP_sha256(), key, 32, (const unsigned char *)msg, (size_t)n, mac, &maclen) != NULL;
@@ -41,13 +42,20 @@ static int link_mac(const unsigned char *key, const char *user, const char *app,
 int connect_link_sign(const struct oauth_keys *k, const char *user, const char *app,
                   const char *return_to, long long exp_s, char out[CONNECT_LINK_SIG_B64])
 {
+    return connect_link_sign_dialog(k, user, app, return_to, 0, exp_s, out);
+}
+
+int connect_link_sign_dialog(const struct oauth_keys *k, const char *user, const char *app,
+                             const char *return_to, int dialog, long long exp_s,
+                             char out[CONNECT_LINK_SIG_B64])
+{
     unsigned char mac[32];
     char exp[24];
 
     if (k == NULL || k->n == 0 || exp_s < 0)
         return -1;
     snprintf(exp, sizeof exp, "%lld", exp_s);
-    if (link_mac(k->key[k->n - 1], user, app, return_to, exp, mac) != 0)
+    if (link_mac(k->key[k->n - 1], user, app, return_to, exp, dialog, mac) != 0)
         return -1;
     oauth_b64url(mac, sizeof mac, out);
     OPENSSL_cleanse(mac, sizeof mac);
@@ -76,6 +84,14 @@ enum connect_link_verdict connect_link_verify(const struct oauth_keys *k, const 
                                       const char *app, const char *return_to, const char *exp,
                                       const char *sig, long long now_s)
 {
+    return connect_link_verify_dialog(k, user, app, return_to, 0, exp, sig, now_s);
+}
+
+enum connect_link_verdict connect_link_verify_dialog(const struct oauth_keys *k, const char *user,
+                                                     const char *app, const char *return_to,
+                                                     int dialog, const char *exp, const char *sig,
+                                                     long long now_s)
+{
     unsigned char have[40], want[32];
     char sigbuf[CONNECT_LINK_SIG_B64 + 1];
     long long exp_s;
@@ -97,7 +113,7 @@ enum connect_link_verdict connect_link_verify(const struct oauth_keys *k, const 
      * nothing about which key or how many bytes matched. */
     int ok = 0;
     for (int i = 0; k != NULL && i < k->n; i++) {
-        if (link_mac(k->key[i], user, app, return_to, exp, want) != 0)
+        if (link_mac(k->key[i], user, app, return_to, exp, dialog, want) != 0)
             break;
         ok |= CRYPTO_memcmp(want, have, 32) == 0;
     }

@@ -1,8 +1,11 @@
 /* login.c: GET /connect and GET /callback of `spotwatch serve`: per-user
  * OAuth with PKCE (S256) and a signed, single-use state that names the user
- * (see include/serve/serve.h and include/serve/oauth.h). Each handler runs in its own
- * libmicrohttpd thread and blocks on Redis and Spotify. Secrets (tokens, the
- * code, the verifier, the client secret, the state) are never logged. */
+ * and is bound to the browser that started the login by a cookie (see
+ * include/serve/serve.h, include/serve/oauth.h, include/serve/login_cookie.h).
+ * /connect stores nothing; /callback checks the state and the cookie before
+ * it touches Redis. Each handler runs in its own libmicrohttpd thread and
+ * blocks on Redis and Spotify. Secrets (tokens, the code, the verifier, the
+ * login cookie, the client secret, the state) are never logged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "serve/connect_link.h"
+#include "serve/login_cookie.h"
 #include "base/codec.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
@@ -106,27 +110,78 @@ static const char *serve_scopes(const struct serve *s)
     return s->cfg->backfill_interval_ms > 0 ? TOK_SCOPES_BACKFILL : TOK_SCOPES;
 }
 
+/* show_dialog reads the show_dialog parameter: 0 absent or "0", 1 for "1",
+ * -1 for anything else. */
+static int show_dialog(struct MHD_Connection *c)
+{
+    const char *v = arg(c, "show_dialog");
+    if (v == NULL || strcmp(v, "0") == 0)
+        return 0;
+    return strcmp(v, "1") == 0 ? 1 : -1;
+}
+
+/* start_login makes the login's cookie, signs the state that commits to it,
+ * and derives the PKCE challenge: sets a->set_cookie and writes the state and
+ * challenge. Nothing is stored: the browser holds its half in the cookie.
+ * 0, or -1 (no randomness, out of memory). */
+static int start_login(struct serve *s, const char *user, const char *app, const char *return_to,
+                       char state[OAUTH_STATE_MAX], char challenge[OAUTH_VERIFIER_B64],
+                       struct answer *a)
+{
+    struct login_cookie lc;
+    struct oauth_state st;
+    char value[LOGIN_COOKIE_VALUE_MAX], name[LOGIN_COOKIE_NAME_MAX], verifier[OAUTH_VERIFIER_B64];
+    int rc = -1;
+
+    if (login_cookie_new(&lc, return_to) != 0)
+        goto out;
+    login_cookie_encode(&lc, value);
+    memset(&st, 0, sizeof st);
+    snprintf(st.app, sizeof st.app, "%s", app);
+    snprintf(st.user, sizeof st.user, "%s", user);
+    st.exp_ms = serve_now_ms() + s->cfg->oauth_state_ttl_ms;
+    login_cookie_hash(value, st.cookie_hash);
+    if (oauth_state_make(&s->keys, &st, 1, state, OAUTH_STATE_MAX) != 0 ||
+        login_cookie_verifier(&s->keys, st.key_index, st.nonce, lc.secret, verifier) != 0)
+        goto out;
+    oauth_pkce_challenge(verifier, challenge);
+    login_cookie_name(st.nonce_b64, s->secure_cookie, name);
+    free(a->set_cookie);
+    a->set_cookie = login_cookie_header(name, value, s->cookie_path,
+                                        (s->cfg->oauth_state_ttl_ms + 999) / 1000, s->secure_cookie);
+    rc = a->set_cookie ? 0 : -1;
+out:
+    OPENSSL_cleanse(&lc, sizeof lc);
+    OPENSSL_cleanse(value, sizeof value);
+    OPENSSL_cleanse(verifier, sizeof verifier);
+    return rc;
+}
+
 void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
 {
     const char *user = arg(c, "user"), *want_app = arg(c, "app"), *return_to = arg(c, "return_to");
-    char app[ID_MAX + 1], err[512], okey[KEY_MAX], ad[64], client_id[256] = "", other[ID_MAX + 1];
-    char state[OAUTH_STATE_MAX], verifier[OAUTH_VERIFIER_B64], challenge[OAUTH_VERIFIER_B64];
-    char *sealed = NULL, *json = NULL, *loc = NULL;
+    char app[ID_MAX + 1], err[512], client_id[256] = "", other[ID_MAX + 1];
+    char state[OAUTH_STATE_MAX], challenge[OAUTH_VERIFIER_B64];
+    char *loc = NULL;
     char *e_cid = NULL, *e_redir = NULL, *e_scope = NULL, *e_chal = NULL, *e_state = NULL;
-    struct oauth_state st;
     redisContext *r = NULL;
-    cJSON *rec = NULL;
+    int dialog = show_dialog(c);
 
     if (user == NULL || !keys_valid_id(user)) {
         serve_page(a, 400, "Bad request", "The user parameter is missing or not a valid user id.");
         return;
     }
+    if (dialog < 0) {
+        serve_page(a, 400, "Bad request", "show_dialog must be 1 (or left out).");
+        return;
+    }
     /* With connect-key-file, only the web app (which knows who is logged in)
      * can send a user here: a link it did not sign for exactly this user,
-     * app and return_to is refused before Redis is touched. */
+     * app, return_to and show_dialog is refused before Redis is touched, with
+     * one answer whether or not the user or the app exists. */
     if (s->connect_keys.n > 0) {
-        enum connect_link_verdict v = connect_link_verify(&s->connect_keys, user, want_app, return_to,
-                                                  arg(c, "exp"), arg(c, "sig"),
+        enum connect_link_verdict v = connect_link_verify_dialog(&s->connect_keys, user, want_app,
+                                                  return_to, dialog, arg(c, "exp"), arg(c, "sig"),
                                                   serve_now_ms() / 1000);
         if (v != CONNECT_LINK_OK) {
             serve_page(a, 403, "Link not valid",
@@ -141,6 +196,10 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
         serve_page(a, 400, "Bad request", "return_to is not on this service's list of allowed origins.");
         return;
     }
+    if (return_to && strlen(return_to) > LOGIN_COOKIE_RETURN_TO_MAX) {
+        serve_page(a, 400, "Bad request", "return_to is too long.");
+        return;
+    }
     if ((r = serve_redis_get(s, err, sizeof err)) == NULL) {
         log_error("connect: %s", err);
         serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
@@ -148,7 +207,11 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     }
     if (resolve_app(s, r, want_app, app, sizeof app, a) != 0)
         goto out;
-    int conflict = user_app_conflict(s, r, user, app, other, sizeof other);
+    /* Whether a user id is taken by another app is said only to a verified
+     * link (the web app's own request); an unsigned one (connect-open) is
+     * sent on to Spotify alike for every user id, and its callback refuses
+     * the user of another app. */
+    int conflict = s->connect_keys.n > 0 ? user_app_conflict(s, r, user, app, other, sizeof other) : 0;
     if (conflict != 0) {
         if (conflict < 0)
             serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
@@ -169,40 +232,8 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
         serve_page(a, 500, "Not configured", "This app has no Spotify client id.");
         goto out;
     }
-
-    memset(&st, 0, sizeof st);
-    snprintf(st.app, sizeof st.app, "%s", app);
-    snprintf(st.user, sizeof st.user, "%s", user);
-    st.exp_ms = serve_now_ms() + s->cfg->oauth_state_ttl_ms;
-    if (oauth_state_make(&s->keys, &st, 1, state, sizeof state) != 0 ||
-        oauth_pkce_verifier(verifier) != 0) {
+    if (start_login(s, user, app, return_to, state, challenge, a) != 0) {
         serve_page(a, 500, "Internal error", "Could not start the login; try again.");
-        goto out;
-    }
-    oauth_pkce_challenge(verifier, challenge);
-    snprintf(ad, sizeof ad, "oauth:%s", st.nonce_b64);
-    if ((sealed = crypto_seal(s->kr, ad, verifier, err, sizeof err)) == NULL) {
-        log_error("connect: %s", err);
-        serve_page(a, 500, "Internal error", "Could not start the login; try again.");
-        goto out;
-    }
-    rec = cJSON_CreateObject();
-    cJSON_AddStringToObject(rec, "user", user);
-    cJSON_AddStringToObject(rec, "app", app);
-    cJSON_AddStringToObject(rec, "verifier", sealed);
-    if (return_to)
-        cJSON_AddStringToObject(rec, "return_to", return_to);
-    json = cJSON_PrintUnformatted(rec);
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%ld", s->cfg->oauth_state_ttl_ms);
-    snprintf(okey, sizeof okey, "%soauth:%s", s->cfg->key_prefix, st.nonce_b64);
-    const char *set[] = {"SET", okey, json ? json : "", "PX", ttl, "NX"};
-    rep = json ? serve_redis_cmd(r, 6, set) : NULL;
-    int stored = rep && rep->type == REDIS_REPLY_STATUS;
-    if (rep)
-        freeReplyObject(rep);
-    if (!stored) {
-        serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
         goto out;
     }
 
@@ -213,8 +244,9 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     e_state = codec_pct_encode(state);
     if (!e_cid || !e_redir || !e_scope || !e_chal || !e_state ||
         asprintf(&loc, "%s/authorize?client_id=%s&response_type=code&redirect_uri=%s&scope=%s"
-                       "&code_challenge_method=S256&code_challenge=%s&state=%s",
-                 s->accounts_base, e_cid, e_redir, e_scope, e_chal, e_state) < 0) {
+                       "&code_challenge_method=S256&code_challenge=%s&state=%s%s",
+                 s->accounts_base, e_cid, e_redir, e_scope, e_chal, e_state,
+                 dialog ? "&show_dialog=true" : "") < 0) {
         loc = NULL;
         serve_page(a, 500, "Internal error", "Could not start the login; try again.");
         goto out;
@@ -223,12 +255,14 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     a->location = loc;
     loc = NULL;
     serve_count(s, s->connects, NULL, 1);
-    log_info("connect: user %s (app %s) sent to Spotify", user, app);
+    /* debug, not info: anyone can make /connect answer, so one line each
+     * would let anyone fill the log (connects_total counts them). */
+    log_debug("connect: user %s (app %s) sent to Spotify", user, app);
 out:
-    OPENSSL_cleanse(verifier, sizeof verifier);
-    cJSON_Delete(rec);
-    free(json);
-    free(sealed);
+    if (a->status != 302) {
+        free(a->set_cookie);   /* no login started: no cookie */
+        a->set_cookie = NULL;
+    }
     free(loc);
     free(e_cid);
     free(e_redir);
@@ -240,105 +274,76 @@ out:
 
 /* =============================== /callback ================================ */
 
-/* login: a pending login taken from Redis. */
+/* login: the callback's login, once its state and cookie are verified. */
 struct login {
-    char key[KEY_MAX];      /* <p>oauth:<nonce> */
-    char *record;           /* the JSON, to put back if Spotify asks us to wait */
-    char *verifier;         /* the PKCE verifier (secret) */
-    char *return_to;        /* NULL = success page */
+    char used[KEY_MAX];     /* <p>oauth:used:<nonce>: written once the login is taken */
+    int taken;              /* the used-nonce record is ours (and not given back) */
+    struct login_cookie cookie;            /* the browser's half (secret) */
+    char verifier[OAUTH_VERIFIER_B64];     /* the PKCE verifier (secret) */
+    const char *return_to;  /* NULL = success page; points into cookie */
 };
 
-static void login_free(struct login *l)
+/* check_cookie verifies that this browser holds the cookie the state
+ * commits to, reads it and derives the verifier. Pure: nothing is touched
+ * before it succeeds. 0, or -1 with the answer set. */
+static int check_cookie(struct serve *s, struct MHD_Connection *c, const struct oauth_state *st,
+                        struct login *l, struct answer *a)
 {
-    free(l->record);
-    if (l->verifier)
-        secret_free(l->verifier);
-    free(l->return_to);
-    memset(l, 0, sizeof *l);
+    char name[LOGIN_COOKIE_NAME_MAX];
+    login_cookie_name(st->nonce_b64, s->secure_cookie, name);
+    const char *value = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, name);
+
+    if (value == NULL || !login_cookie_matches(value, st) ||
+        login_cookie_decode(value, &l->cookie) != 0) {
+        serve_fail(a, 403, value == NULL ? "no_cookie" : "cookie_mismatch",
+                   "Login not started in this browser",
+                   "This login was not started in this browser (or its cookie expired or was "
+                   "blocked), so nothing was stored. To connect your Spotify account, start "
+                   "again from the app in this browser.");
+        log_debug("callback: user %s: %s", st->user, a->outcome);
+        return -1;
+    }
+    if (login_cookie_verifier(&s->keys, st->key_index, st->nonce, l->cookie.secret, l->verifier) != 0) {
+        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
+        return -1;
+    }
+    /* The hash covers return_to, so it is the one /connect checked; the
+     * allowlist is asked again in case it was narrowed since. */
+    if (l->cookie.return_to[0] &&
+        oauth_return_to_ok(l->cookie.return_to, s->cfg->connect_allowed_origins, s->cfg->public_url))
+        l->return_to = l->cookie.return_to;
+    return 0;
 }
 
-/* take_login makes the state used, atomically, and reads its record:
- * 0 taken; 1 unknown (never issued here, or its TTL ran out); 2 already
- * used; -1 Redis failed. */
+/* take_login makes the login used: the first callback with its nonce
+ * writes <p>oauth:used:<nonce> for the rest of the state's life (after which
+ * the state is refused as expired anyway). 0 taken; 1 already used; -1
+ * Redis failed. */
 static int take_login(struct serve *s, redisContext *r, const struct oauth_state *st, struct login *l)
 {
-    snprintf(l->key, sizeof l->key, "%soauth:%s", s->cfg->key_prefix, st->nonce_b64);
-    const char *multi[] = {"MULTI"}, *get[] = {"GET", l->key},
-               *set[] = {"SET", l->key, "used", "XX", "KEEPTTL"}, *exec[] = {"EXEC"};
-    redisAppendCommandArgv(r, 1, multi, NULL);
-    redisAppendCommandArgv(r, 2, get, NULL);
-    redisAppendCommandArgv(r, 5, set, NULL);
-    redisAppendCommandArgv(r, 1, exec, NULL);
-    redisReply *reps[4] = {NULL, NULL, NULL, NULL};
-    int rc = -1;
-    for (int i = 0; i < 4; i++)
-        if (redisGetReply(r, (void **)&reps[i]) != REDIS_OK)
-            goto out;
-    redisReply *ex = reps[3];
-    if (ex == NULL || ex->type != REDIS_REPLY_ARRAY || ex->elements != 2) {
-        log_error("Redis: taking an OAuth state failed%s%s", ex && ex->type == REDIS_REPLY_ERROR ? ": " : "",
-                  ex && ex->type == REDIS_REPLY_ERROR ? ex->str : "");
-        goto out;
-    }
-    redisReply *g = ex->element[0];
-    if (g->type != REDIS_REPLY_STRING) {
-        rc = 1;
-        goto out;
-    }
-    if (strcmp(g->str, "used") == 0) {
-        rc = 2;
-        goto out;
-    }
-    l->record = strdup(g->str);
-    rc = l->record ? 0 : -1;
-out:
-    for (int i = 0; i < 4; i++)
-        if (reps[i])
-            freeReplyObject(reps[i]);
+    char px[24];
+    long long left = st->exp_ms - serve_now_ms();
+    snprintf(px, sizeof px, "%lld", left > 0 ? left : 1);
+    snprintf(l->used, sizeof l->used, "%soauth:used:%s", s->cfg->key_prefix, st->nonce_b64);
+    const char *av[] = {"SET", l->used, "1", "PX", px, "NX"};
+    redisReply *rep = serve_redis_cmd(r, 6, av);
+    if (rep == NULL)
+        return -1;
+    int rc = rep->type == REDIS_REPLY_STATUS ? 0 : 1;
+    freeReplyObject(rep);
+    l->taken = rc == 0;
     return rc;
 }
 
-/* give_back makes a taken state usable again (when Spotify asked us to wait
- * before the code was spent), for the rest of its TTL. */
-static void give_back(redisContext *r, const struct login *l)
+/* give_back makes a taken login usable again (when Spotify asked us to wait
+ * before the code was spent), so a reload of the callback retries. */
+static void give_back(redisContext *r, struct login *l)
 {
-    const char *av[] = {"SET", l->key, l->record, "XX", "KEEPTTL"};
-    redisReply *rep = serve_redis_cmd(r, 5, av);
+    const char *av[] = {"DEL", l->used};
+    redisReply *rep = serve_redis_cmd(r, 2, av);
     if (rep)
         freeReplyObject(rep);
-}
-
-/* read_login checks the record against the signed state and opens the
- * verifier. 0, or -1 with the answer set. */
-static int read_login(struct serve *s, const struct oauth_state *st, struct login *l, struct answer *a)
-{
-    char ad[64], err[256];
-    cJSON *j = cJSON_Parse(l->record);
-    const char *u = cJSON_GetStringValue(cJSON_GetObjectItem(j, "user"));
-    const char *ap = cJSON_GetStringValue(cJSON_GetObjectItem(j, "app"));
-    const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(j, "verifier"));
-    const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(j, "return_to"));
-    int rc = -1;
-
-    /* The record and the signed state were written together; a mismatch
-     * means a tampered database, so trust neither. */
-    if (u == NULL || ap == NULL || v == NULL || strcmp(u, st->user) != 0 || strcmp(ap, st->app) != 0) {
-        log_error("callback: the OAuth record of user %s does not match its state", st->user);
-        serve_fail(a, 400, "invalid_state", "Invalid login link", "This login link is not valid. Start again from the app.");
-        goto out;
-    }
-    snprintf(ad, sizeof ad, "oauth:%s", st->nonce_b64);
-    if ((l->verifier = crypto_open(s->kr, ad, v, err, sizeof err)) == NULL) {
-        log_error("callback: user %s: cannot open the PKCE verifier: %s", st->user, err);
-        serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");
-        goto out;
-    }
-    if (rt && (l->return_to = strdup(rt)) == NULL)
-        goto out;
-    rc = 0;
-out:
-    cJSON_Delete(j);
-    return rc;
+    l->taken = 0;
 }
 
 /* slot_args lays out an oauth_slot.lua call for the app of k: mode, the
@@ -659,7 +664,13 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
              "This login took too long and has expired. Start again from the app.");
         goto out;
     }
-    /* 2. Single use: the first callback with this state takes it. */
+    /* 2. The browser: only the one that started the login holds its
+     * cookie. Checked before Redis too, so a state opened in another browser
+     * (login CSRF) changes nothing and spends nothing. */
+    if (check_cookie(s, c, &st, &l, a) != 0)
+        goto out;
+
+    /* 3. Single use: the first callback with this state takes it. */
     if ((r = serve_redis_get(s, err, sizeof err)) == NULL) {
         log_error("callback: %s", err);
         serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
@@ -669,19 +680,14 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
     if (t != 0) {
         if (t < 0)
             serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
-        else if (t == 2)
+        else
             serve_fail(a, 400, "replayed_state", "Login link already used",
                  "This login link has already been used. Start again from the app.");
-        else
-            serve_fail(a, 400, "expired_state", "Login expired",
-                 "This login is unknown or has expired. Start again from the app.");
         log_info("callback: user %s: state %s", st.user, a->outcome);
         goto out;
     }
-    if (read_login(s, &st, &l, a) != 0)
-        goto out;
 
-    /* 3. What Spotify said. */
+    /* 4. What Spotify said. */
     if (error) {
         if (strcmp(error, "access_denied") == 0)
             serve_fail(a, 403, "denied", "Not connected",
@@ -696,7 +702,7 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
         goto out;
     }
 
-    /* 4. The app's credentials and its rate limit. */
+    /* 5. The app's credentials and its rate limit. */
     keys_app(&k, s->cfg->key_prefix, st.app);
     if ((secret = app_creds(s, r, &k, st.app, client_id, sizeof client_id)) == NULL) {
         serve_fail(a, 500, "error", "Service misconfigured", "This service cannot complete logins right now.");
@@ -720,14 +726,14 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
         goto out;
     }
 
-    /* 5. The code for tokens, then whose tokens they are. */
+    /* 6. The code for tokens, then whose tokens they are. */
     double t0 = serve_mono_s();
     enum tok_result tr = exchange_code(s, client_id, secret, code, &l, &tok, retry_after,
                                        sizeof retry_after, a);
     serve_observe(s, s->spotify_calls, "token", serve_mono_s() - t0);
     if (tr == TOK_RATE_LIMITED || tr == TOK_TRANSIENT) {
         /* Spotify has not spent the code (or may not have): a reload retries. */
-        if (l.record)
+        if (l.taken)
             give_back(r, &l);
     }
     if (tr == TOK_RATE_LIMITED) {
@@ -755,15 +761,14 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
     if (me != 0)
         goto out;
 
-    /* 6. Store them on the user the signed state names, and only there. */
+    /* 7. Store them on the user the signed state names, and only there. */
     if (store_tokens(s, r, &st, &k, &tok, spotify_id, name, a) != 0)
         goto out;
     log_info("callback: user %s (app %s) connected Spotify account %s", st.user, st.app, spotify_id);
     a->outcome = "ok";
     if (l.return_to) {
         serve_page(a, 302, "Connected", "Your Spotify account is connected.");
-        a->location = l.return_to;
-        l.return_to = NULL;
+        a->location = strdup(l.return_to);
     } else {
         char msg[640];
         if (name[0])
@@ -780,6 +785,6 @@ out:
     tok_response_free(&tok);
     if (secret)
         secret_free(secret);
-    login_free(&l);
+    OPENSSL_cleanse(&l, sizeof l);
     serve_redis_put(s, r);
 }

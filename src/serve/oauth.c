@@ -18,7 +18,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 /* Domain separation: a key shared by mistake with another use of HMAC can
  * never make a MAC that verifies here. */
 static const char mac_context[] = "spotwatch-oauth-state";
@@ -218,7 +218,7 @@ static void state_mac(const unsigned char *key, const unsigned char *payload, si
 int oauth_state_make(const struct oauth_keys *k, struct oauth_state *st, int fresh, char *out,
                      size_t outlen)
 {
-    unsigned char payload[1 + OAUTH_NONCE_LEN + 8 + 1 + 2 * ID_MAX], mac[32];
+    unsigned char payload[1 + OAUTH_NONCE_LEN + 8 + OAUTH_COOKIE_HASH + 1 + 2 * ID_MAX], mac[32];
     size_t al = strlen(st->app), ul = strlen(st->user), n = 0;
 
     if (k == NULL || k->n == 0 || !keys_valid_id(st->app) || !keys_valid_id(st->user) ||
@@ -232,11 +232,14 @@ int oauth_state_make(const struct oauth_keys *k, struct oauth_state *st, int fre
     n += OAUTH_NONCE_LEN;
     for (int i = 7; i >= 0; i--)
         payload[n++] = (unsigned char)((unsigned long long)st->exp_ms >> (8 * i) & 0xff);
+    memcpy(payload + n, st->cookie_hash, OAUTH_COOKIE_HASH);
+    n += OAUTH_COOKIE_HASH;
     payload[n++] = (unsigned char)al;
     memcpy(payload + n, st->app, al);
     n += al;
     memcpy(payload + n, st->user, ul);
     n += ul;
+    st->key_index = k->n - 1;
     state_mac(k->key[k->n - 1], payload, n, mac);
     /* base64 grows 4/3; both parts, the dot and the NUL must fit. */
     if ((n + 2) / 3 * 4 + 44 + 2 > outlen)
@@ -251,7 +254,8 @@ int oauth_state_make(const struct oauth_keys *k, struct oauth_state *st, int fre
 int oauth_state_verify(const struct oauth_keys *k, const char *state, struct oauth_state *out,
                        char *err, size_t errlen)
 {
-    unsigned char payload[1 + OAUTH_NONCE_LEN + 8 + 1 + 2 * ID_MAX + 4], mac[40], want[32];
+    unsigned char payload[1 + OAUTH_NONCE_LEN + 8 + OAUTH_COOKIE_HASH + 1 + 2 * ID_MAX + 4], mac[40],
+        want[32];
     char part[OAUTH_STATE_MAX];
     const char *dot;
     long n, ml;
@@ -272,17 +276,19 @@ int oauth_state_verify(const struct oauth_keys *k, const char *state, struct oau
     }
     /* Check the MAC before reading a single field: nothing an attacker wrote
      * is interpreted unless it was signed by us. */
-    int ok = 0;
+    int ok = 0, which = -1;
     for (int i = 0; k && i < k->n; i++) {
         state_mac(k->key[i], payload, (size_t)n, want);
-        ok |= CRYPTO_memcmp(want, mac, 32) == 0;
+        int same = CRYPTO_memcmp(want, mac, 32) == 0;
+        ok |= same;
+        which = same ? i : which;
     }
     OPENSSL_cleanse(want, sizeof want);
     if (!ok) {
         snprintf(err, errlen, "bad signature");
         return -1;
     }
-    size_t min = 1 + OAUTH_NONCE_LEN + 8 + 1;
+    size_t min = 1 + OAUTH_NONCE_LEN + 8 + OAUTH_COOKIE_HASH + 1;
     if ((size_t)n < min + 2 || payload[0] != STATE_VERSION) {
         snprintf(err, errlen, "malformed");
         return -1;
@@ -294,6 +300,9 @@ int oauth_state_verify(const struct oauth_keys *k, const char *state, struct oau
     for (int i = 0; i < 8; i++)
         exp = exp << 8 | payload[p++];
     out->exp_ms = (long long)exp;
+    memcpy(out->cookie_hash, payload + p, OAUTH_COOKIE_HASH);
+    p += OAUTH_COOKIE_HASH;
+    out->key_index = which;
     size_t al = payload[p++];
     if (al == 0 || al > ID_MAX || p + al >= (size_t)n || (size_t)n - p - al > ID_MAX) {
         snprintf(err, errlen, "malformed");

@@ -11,14 +11,18 @@
  * and its key) are never logged nor shown. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
+#include <openssl/rand.h>
 
 #include "serve/connect_link.h"
+#include "serve/iplimit.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
@@ -33,8 +37,16 @@
 #include "login.h"
 #include "serve_ctx.h"
 
-#define CONNECTION_LIMIT 256
+/* CONNECTION_LIMIT: connections at once (a thread each). Well above what
+ * serve-connections-per-ip lets one address hold, so a few slow addresses
+ * cannot take every slot (and the request deadline frees slots anyway). */
+#define CONNECTION_LIMIT 512
 #define CONNECTION_TIMEOUT_S 30
+/* CONNECTION_MEMORY: what a connection may use, the request line and headers
+ * included (the longest state, a login cookie and a browser's headers need
+ * a few KiB): bigger headers get a 431 and cost nothing more. */
+#define CONNECTION_MEMORY (16 * 1024)
+#define SUMMARY_INTERVAL_S 60    /* refusals are summed up in one log line this often */
 
 /* ================================ helpers ================================= */
 
@@ -87,11 +99,33 @@ static void handle_healthz(struct serve *s, struct answer *a)
     serve_redis_put(s, r);
 }
 
+/* refusal: one kind of refusal, counted outside the registry. */
+struct refusal {
+    const char *reason;       /* the metrics label */
+    unsigned long n;
+};
+
+#define REFUSAL_KINDS 4
+
+/* refusals reads the refusal counters (atomics kept by serve_throttle and
+ * http_server) in one place, for /metrics and the summary line. */
+static void refusals(struct serve *s, struct refusal out[REFUSAL_KINDS])
+{
+    out[0] = (struct refusal){"rate_limited", atomic_load(&s->throttled)};
+    out[1] = (struct refusal){"connection_limit", atomic_load(&s->net.conn_refused)};
+    out[2] = (struct refusal){"request_deadline", atomic_load(&s->net.deadline_closed)};
+    out[3] = (struct refusal){"bad_request", atomic_load(&s->net.client_errors)};
+}
+
 static void handle_metrics(struct serve *s, struct answer *a)
 {
     char *text = NULL;
     size_t len = 0;
+    struct refusal r[REFUSAL_KINDS];
+    refusals(s, r);
     pthread_mutex_lock(&s->metrics_lock);
+    for (int i = 0; i < REFUSAL_KINDS; i++)
+        metrics_set(s->refused, r[i].reason, (double)r[i].n);
     int rc = metrics_render(s->m, &text, &len);
     pthread_mutex_unlock(&s->metrics_lock);
     if (rc != 0) {
@@ -117,6 +151,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *a)
         "X-Frame-Options", "DENY",
         "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'",
         "Location", a->location,
+        "Set-Cookie", a->set_cookie,
         "Retry-After", a->retry_after_s > 0 ? ra : NULL,
         "Allow", a->status == MHD_HTTP_METHOD_NOT_ALLOWED ? (a->allow ? a->allow : "GET") : NULL,
         NULL};
@@ -145,7 +180,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* HEAD only where it is harmless: a HEAD of a callback (a link checker,
      * a prefetch) must not spend its state. */
     int head_ok = strcmp(handler, "/healthz") == 0 || strcmp(handler, "/metrics") == 0;
-    if (strcmp(handler, "other") == 0) {
+    /* The login endpoints are limited per client address, first of all: a
+     * refused request costs a table lookup, no Redis, no log line. */
+    long wait_s = head_ok || strcmp(handler, "other") == 0 ? 0 : serve_throttle(s, c);
+    if (wait_s > 0) {
+        serve_fail(&a, 429, "throttled", "Too many requests",
+                   "Too many requests from your address; try again in a minute.");
+        a.retry_after_s = wait_s;
+    } else if (strcmp(handler, "other") == 0) {
         serve_page(&a, 404, "Not found", "There is nothing here.");
     } else if (strcmp(method, "GET") != 0 && !(head_ok && strcmp(method, "HEAD") == 0)) {
         serve_page(&a, 405, "Method not allowed", head_ok ? "Use GET or HEAD." : "Use GET.");
@@ -176,6 +218,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     enum MHD_Result ret = send_answer(c, &a);
     free(a.body);
     free(a.location);
+    free(a.set_cookie);
     return ret;
 }
 
@@ -186,7 +229,7 @@ static int serve_metrics(struct serve *s)
     static const char *const outcomes[] = {
         "ok", "denied", "invalid_state", "expired_state", "replayed_state", "bad_code",
         "rate_limited", "spotify_error", "invalid_client", "not_registered", "duplicate_account",
-        "user_conflict", "error"};
+        "user_conflict", "no_cookie", "cookie_mismatch", "throttled", "error"};
     size_t nb;
     const double *lb = metrics_latency_buckets(&nb);
 
@@ -207,13 +250,66 @@ static int serve_metrics(struct serve *s)
     s->connect_refused = metrics_counter(s->m, "spotwatch_oauth_connect_refused_total",
                                          "/connect links refused (connect-key-file), by reason.",
                                          "reason");
+    s->refused = metrics_counter(s->m, "spotwatch_serve_refused_total",
+                                 "Requests and connections serve refused before answering, by "
+                                 "reason (rate_limited: over serve-rate-per-ip; connection_limit: "
+                                 "over a connection limit; request_deadline: not whole within "
+                                 "serve-request-timeout-ms; bad_request: malformed, too large "
+                                 "or abandoned).", "reason");
     if (!s->requests || !s->connects || !s->callbacks || !s->callback_seconds || !s->spotify_calls ||
-        !s->connect_refused)
+        !s->connect_refused || !s->refused)
         return -1;
     for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
         metrics_inc(s->callbacks, outcomes[i], 0);
     for (int v = CONNECT_LINK_OK + 1; v < CONNECT_LINK_VERDICTS; v++)
         metrics_inc(s->connect_refused, connect_link_reason(v), 0);
+    struct refusal r[REFUSAL_KINDS];
+    refusals(s, r);
+    for (int i = 0; i < REFUSAL_KINDS; i++)
+        metrics_inc(s->refused, r[i].reason, 0);
+    return 0;
+}
+
+/* summary logs what was refused since the last summary, in one line, when
+ * anything was: a flood shows as a number, not as a flood of lines. */
+static void summary(struct serve *s, struct refusal last[REFUSAL_KINDS], double seconds)
+{
+    struct refusal now[REFUSAL_KINDS];
+    char line[256];
+    size_t o = 0;
+
+    refusals(s, now);
+    for (int i = 0; i < REFUSAL_KINDS; i++) {
+        unsigned long d = now[i].n - last[i].n;
+        if (d > 0 && o < sizeof line)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s%lu %s", o ? ", " : "", d, now[i].reason);
+        last[i] = now[i];
+    }
+    if (o > 0)
+        log_warn("serve: refused in the last %.0f s: %s (spotwatch_serve_refused_total)", seconds, line);
+}
+
+/* login_limits: the cookie's Path and Secure, and the per-address table. */
+static int login_limits(struct serve *s, const struct sw_config *c, char *err, size_t errlen)
+{
+    const char *host = strstr(s->redirect_uri, "://");
+    const char *path = host ? strchr(host + 3, '/') : NULL;
+    if (path == NULL || strpbrk(path, ";,") != NULL) {
+        snprintf(err, errlen, "public-url: the redirect URI's path cannot be a cookie path");
+        return -1;
+    }
+    snprintf(s->cookie_path, sizeof s->cookie_path, "%s", path);
+    s->secure_cookie = strncmp(s->redirect_uri, "https://", 8) == 0;
+    if ((s->limit = malloc(sizeof *s->limit)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    uint64_t seed[2];
+    if (RAND_bytes((unsigned char *)seed, sizeof seed) != 1) {
+        snprintf(err, errlen, "no randomness");
+        return -1;
+    }
+    iplimit_init(s->limit, c->serve_rate_per_ip, c->serve_burst_per_ip, seed[0], seed[1]);
     return 0;
 }
 
@@ -260,10 +356,20 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
                                  errlen) != 0)
             goto out;
         log_info("serve: /connect takes only links signed with the key in connect-key-file");
-    } else {
+    } else if (c->connect_open) {
         log_warn("/connect is not authenticated: set connect-key-file, or expose serve only to "
                  "your backend");
+    } else {
+        /* Closed by default: an open /connect lets anyone who reaches serve
+         * put their Spotify account on any user id. */
+        snprintf(err, errlen, "no connect-key-file: /connect would let anyone who can reach serve "
+                              "connect their Spotify account to any user id; set connect-key-file "
+                              "(links signed by your web app), or connect-open yes if only a "
+                              "trusted network reaches serve");
+        goto out;
     }
+    if (login_limits(&s, c, err, errlen) != 0)
+        goto out;
     /* The address is checked here, before Redis is asked; the server
      * starts listening last. */
     if (http_server_listen_addr(c->http_listen, &ss, err, errlen) != 0)
@@ -296,12 +402,27 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     struct http_server_opts so = {.listen_addr = c->http_listen, .what = "",
                                   .thread_per_connection = 1, .connection_limit = CONNECTION_LIMIT,
                                   .connection_timeout_s = CONNECTION_TIMEOUT_S,
-                                  .handler = on_request, .cls = &s};
+                                  .per_ip_limit = (unsigned)c->serve_connections_per_ip,
+                                  .memory_limit = CONNECTION_MEMORY,
+                                  .request_timeout_ms = c->serve_request_timeout_ms,
+                                  .counters = &s.net, .handler = on_request, .cls = &s};
     if ((d = http_server_start(&so, err, errlen)) == NULL)
         goto out;
     log_info("serve: listening on %s; redirect URI %s", c->http_listen, s.redirect_uri);
-    while (sigwait(&set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
-        ;
+    struct refusal last[REFUSAL_KINDS];
+    double since = serve_mono_s();
+    refusals(&s, last);
+    for (;;) {
+        struct timespec tick = {1, 0};
+        sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+        if (serve_mono_s() - since >= SUMMARY_INTERVAL_S) {
+            summary(&s, last, serve_mono_s() - since);
+            since = serve_mono_s();
+        }
+    }
+    summary(&s, last, serve_mono_s() - since);
     log_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:

@@ -20,6 +20,7 @@ void serve_init(struct serve *s, const struct sw_config *c)
     s->cfg = c;
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_mutex_init(&s->metrics_lock, NULL);
+    pthread_mutex_init(&s->limit_lock, NULL);
 }
 
 void serve_free(struct serve *s)
@@ -31,8 +32,10 @@ void serve_free(struct serve *s)
     crypto_free(s->kr);
     oauth_keys_clear(&s->keys);
     oauth_keys_clear(&s->connect_keys);
+    free(s->limit);
     pthread_mutex_destroy(&s->pool_lock);
     pthread_mutex_destroy(&s->metrics_lock);
+    pthread_mutex_destroy(&s->limit_lock);
 }
 
 long long serve_now_ms(void)
@@ -90,6 +93,24 @@ void serve_fail(struct answer *a, unsigned status, const char *outcome, const ch
 {
     serve_page(a, status, title, text);
     a->outcome = outcome;
+}
+
+/* serve_throttle: see serve_ctx.h. The table is bounded, so is the lock's
+ * work: one set of IPLIMIT_WAYS entries. */
+long serve_throttle(struct serve *s, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    long long wait_ms;
+
+    if (s->limit == NULL || ci == NULL)
+        return 0;
+    pthread_mutex_lock(&s->limit_lock);
+    wait_ms = iplimit_take(s->limit, ci->client_addr, (long long)(serve_mono_s() * 1000));
+    pthread_mutex_unlock(&s->limit_lock);
+    if (wait_ms == 0)
+        return 0;
+    atomic_fetch_add(&s->throttled, 1);
+    return (long)((wait_ms + 999) / 1000);
 }
 
 /* ================================= Redis ================================== */

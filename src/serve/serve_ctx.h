@@ -10,12 +10,16 @@
  * this module; it uses neither. Its names keep the folder's prefix serve_
  * (serve_run alone is in serve.c). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
+#include <microhttpd.h>
 #include "base/config.h"
 #include "base/crypto.h"
+#include "http/http_server.h"
 #include "http/http_sync.h"
 #include "http/metrics.h"
+#include "serve/iplimit.h"
 #include "serve/oauth.h"
 #include "redis/scripts.h"
 
@@ -32,6 +36,13 @@ struct serve {
     char accounts_base[CFG_STR];    /* without a trailing '/' */
     char api_base[CFG_STR];
     struct http_sync_opts http;     /* Spotify calls: the configured timeout, CA file, body cap */
+    char cookie_path[CFG_STR];      /* the redirect URI's path: the login cookie's Path */
+    int secure_cookie;              /* public-url is https: the cookie is Secure, __Secure- */
+
+    pthread_mutex_t limit_lock;     /* guards limit */
+    struct iplimit *limit;          /* /connect + /callback per client address (owned) */
+    atomic_ulong throttled;         /* requests refused by limit */
+    struct http_server_counters net;/* what the server refused (http_server counts) */
 
     pthread_mutex_t pool_lock;      /* guards idle[] */
     redisContext *idle[SERVE_POOL_MAX];
@@ -41,6 +52,8 @@ struct serve {
     struct metrics *m;
     struct metric_family *requests, *connects, *callbacks, *callback_seconds, *spotify_calls;
     struct metric_family *connect_refused;  /* by reason (connect_link_reason) */
+    struct metric_family *refused;  /* requests and connections refused, by reason: mirrors
+                                     * throttled and net when rendered */
 };
 
 /* answer: what a handler wants sent. */
@@ -53,6 +66,7 @@ struct answer {
     long retry_after_s;             /* > 0: a Retry-After header */
     const char *outcome;            /* callbacks: the metrics outcome */
     const char *allow;              /* a 405's Allow header */
+    char *set_cookie;               /* owned; a Set-Cookie header's value */
 };
 
 /* serve_init zeroes s, sets its configuration and makes its locks;
@@ -75,6 +89,11 @@ void serve_page(struct answer *a, unsigned status, const char *title, const char
 /* serve_fail: serve_page plus the callback's metrics outcome. */
 void serve_fail(struct answer *a, unsigned status, const char *outcome, const char *title,
                 const char *text);
+
+/* serve_throttle charges one request of the client of c to its address's
+ * bucket: 0 when allowed, else the seconds it should wait (counted in
+ * s->throttled, not logged). */
+long serve_throttle(struct serve *s, struct MHD_Connection *c);
 
 /* serve_redis_get returns a pooled (or new) context, or NULL + err when Redis
  * is down; give it back with serve_redis_put, which drops a failed one. */

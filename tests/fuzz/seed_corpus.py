@@ -149,8 +149,8 @@ def main():
     # fuzz_state.c's signing key; and their texts (mode byte even).
     key = bytes([0x22]) * 32
     for i, (app, user) in enumerate([("app1", "alice"), ("a", "b"), ("app-" + "x" * 60, "user@example.com")]):
-        payload = bytes([1]) + bytes(range(16)) + (1796000000000 + i).to_bytes(8, "big") + \
-            bytes([len(app)]) + app.encode() + user.encode()
+        payload = bytes([2]) + bytes(range(16)) + (1796000000000 + i).to_bytes(8, "big") + \
+            hashlib.sha256(b"cookie-%d" % i).digest() + bytes([len(app)]) + app.encode() + user.encode()
         save("state", "payload-%d" % i, bytes([1]) + payload)
         mac = hmac.new(key, b"spotwatch-oauth-state\0" + payload, hashlib.sha256).digest()
         b64 = lambda b: __import__("base64").urlsafe_b64encode(b).rstrip(b"=")  # noqa: E731

@@ -204,6 +204,8 @@ class Proc:
 
 
 def cleanup():
+    global BROWSER
+    BROWSER = new_browser()
     while _cleanups:
         fn = _cleanups.pop()
         try:
@@ -225,19 +227,44 @@ def cleanup():
 
 # --- HTTP -------------------------------------------------------------------
 
-def http(method, url, headers=None, body=None, timeout=5):
+def new_browser():
+    """A browser's cookie jar (http.cookiejar): give each simulated person
+    their own. Cookies are kept per host, not per port, as browsers do."""
+    import http.cookiejar
+    return http.cookiejar.CookieJar()
+
+
+# The browser of the tests that play one person: Serve.get uses it unless
+# told otherwise; each test starts with an empty one (cleanup).
+BROWSER = new_browser()
+
+
+def http(method, url, headers=None, body=None, timeout=5, jar=None, source=None):
     """One HTTP/1.1 request, no redirects followed. Returns (status, headers, body):
-    headers is a dict with lower-cased names (repeated headers joined by ', ')."""
+    headers is a dict with lower-cased names (repeated headers joined by ', ').
+    jar: a cookie jar (new_browser()) that sends its cookies and keeps the
+    ones set (their values recorded as secrets); source: the local address to
+    send from ("127.0.0.2": another client)."""
     import http.client
     u = urllib.parse.urlsplit(url)
+    src = (source, 0) if source else None
     if u.scheme == "https":
         import ssl
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx,
+                                           source_address=src)
     else:
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout, source_address=src)
+    req = None
+    if jar is not None:
+        from urllib.request import Request
+        req = Request(url)
+        jar.add_cookie_header(req)
+        if req.get_header("Cookie"):
+            headers = dict(headers or {})
+            headers["Cookie"] = req.get_header("Cookie")
     path = u.path or "/"
     if u.query:
         path += "?" + u.query
@@ -254,6 +281,10 @@ def http(method, url, headers=None, body=None, timeout=5):
         r = conn.getresponse()
         data = r.read()
         _record_from(data)
+        if jar is not None:
+            jar.extract_cookies(r, req)
+            for ck in jar:
+                record_secret(ck.value)
         hdrs = {}
         for k, v in r.getheaders():
             k = k.lower()
@@ -643,14 +674,24 @@ def stream_events(r, app="app1", prefix="sw:"):
 
 class Serve:
     """A real `spotwatch serve` on a free port; public_url defaults to its own
-    address (http://127.0.0.1:PORT), which Spotify's rules accept."""
+    address (http://127.0.0.1:PORT), which Spotify's rules accept.
+
+    Unless extra says otherwise, it runs with `connect-open yes` (serve
+    refuses to start with neither a connect key nor that) and without the
+    per-address rate limit (`serve-rate-per-ip 0`: a test is one address
+    making many logins at once)."""
 
     def __init__(self, redis, sim, extra=None, public_url=None, wait=True):
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         self.public_url = public_url or self.base
+        extra = list(extra or [])
+        if "--connect-key-file" not in extra and "--connect-open" not in extra:
+            extra += ["--connect-open", "yes"]
+        if "--serve-rate-per-ip" not in extra:
+            extra += ["--serve-rate-per-ip", "0"]
         argv = [SPOTWATCH] + sw_args(redis, sim, ["--http-listen", "127.0.0.1:%d" % self.port,
-                                                  "--public-url", self.public_url] + list(extra or [])) + ["serve"]
+                                                  "--public-url", self.public_url] + extra) + ["serve"]
         self.proc = Proc(argv, "serve")
         if wait:
             wait_for(lambda: self._up(), 10, "spotwatch serve to answer /healthz")
@@ -659,9 +700,10 @@ class Serve:
         check(self.proc.alive(), "serve exited: %s" % self.proc.output())
         return self.get("/healthz")[0] == 200
 
-    def get(self, path_or_url, timeout=10):
+    def get(self, path_or_url, timeout=10, jar=None, source=None):
+        """GET with a browser's cookies: jar, or the tests' one BROWSER."""
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
-        return http("GET", url, timeout=timeout)
+        return http("GET", url, timeout=timeout, jar=BROWSER if jar is None else jar, source=source)
 
     def stop(self):
         return self.proc.stop()
@@ -670,14 +712,15 @@ class Serve:
         return self.proc.output()
 
 
-def oauth_start(serve, user, app=None, return_to=None):
-    """GET /connect; returns the Location it redirects to (checks the 302)."""
+def oauth_start(serve, user, app=None, return_to=None, jar=None):
+    """GET /connect (its login cookie kept in jar, default BROWSER); returns
+    the Location it redirects to (checks the 302)."""
     q = {"user": user}
     if app:
         q["app"] = app
     if return_to:
         q["return_to"] = return_to
-    st, h, body = serve.get("/connect?" + urllib.parse.urlencode(q))
+    st, h, body = serve.get("/connect?" + urllib.parse.urlencode(q), jar=jar)
     check(st == 302 and "location" in h, "/connect -> %d %r" % (st, body[:300]))
     return h["location"]
 
@@ -692,10 +735,11 @@ def oauth_consent(authorize_url, sim_user=None, deny=False):
     return h["location"]
 
 
-def oauth_login(serve, user, sim_user, app=None, return_to=None):
-    """The whole browser round trip; returns the callback's (status, headers, body)."""
-    cb = oauth_consent(oauth_start(serve, user, app, return_to), sim_user)
-    return serve.get(cb)
+def oauth_login(serve, user, sim_user, app=None, return_to=None, jar=None):
+    """The whole browser round trip (in jar, default BROWSER); returns the
+    callback's (status, headers, body)."""
+    cb = oauth_consent(oauth_start(serve, user, app, return_to, jar=jar), sim_user)
+    return serve.get(cb, jar=jar)
 
 
 def redis_dump(r, *patterns):

@@ -307,10 +307,13 @@ def test_pkce_and_wrong_verifier():
     """Must show 3: PKCE S256 is used, and the simulator rejects a wrong verifier."""
     r = RedisServer()
     sim = Sim()
-    setup_app(r, sim)        # plaintext mode here, so the test can read the verifier
-    serve = Serve(r, sim)
+    setup_app(r, sim)
+    # The state key, so the test can derive the verifier as serve does.
+    sk = keygen(os.path.join(tmpdir(), "state.key"))
+    serve = Serve(r, sim, ["--state-key-file", sk])
     c = r.client()
-    loc = oauth_start(serve, "alice")
+    jar = new_browser()
+    loc = oauth_start(serve, "alice", jar=jar)
     q = query(loc)
     check(q["code_challenge_method"] == "S256" and len(q["code_challenge"]) == 43, "PKCE S256: %r" % q)
     check(q["response_type"] == "code" and q["client_id"] == "cid-app1", "%r" % q)
@@ -319,19 +322,29 @@ def test_pkce_and_wrong_verifier():
           "scopes: %r" % q["scope"])
     check(q["redirect_uri"] == serve.base + "/callback", "redirect URI: %r" % q["redirect_uri"])
     check(loc.startswith(sim.base + "/authorize?"), "to the accounts service: %s" % loc)
-    # The verifier is kept server-side with the state, and matches the challenge.
+    check("show_dialog" not in q, "no show_dialog unless the link asks: %r" % q)
+    # Nothing is stored before consent: the verifier is derived from the
+    # state key and the browser's login cookie, which the state commits to.
     payload = q["state"].split(".")[0]
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     check(raw[-5:] == b"alice" and b"app1" in raw, "the state carries the user and the app")
     nonce = base64.urlsafe_b64encode(raw[1:17]).decode().rstrip("=")
-    rec = json.loads(c.cmd("GET", "sw:oauth:" + nonce))
-    check(rec["user"] == "alice" and rec["app"] == "app1", "%r" % rec)
-    verifier = rec["verifier"][len("plain."):]
-    ttl = c.cmd("PTTL", "sw:oauth:" + nonce)
-    check(500000 < ttl <= 600000, "10 minutes to finish: %r" % ttl)
+    check(c.cmd("KEYS", "sw:oauth:*") == [], "nothing stored by /connect")
+    cookies = {ck.name: ck for ck in jar}
+    ck = cookies.get("sw_login_" + nonce)
+    check(ck is not None and ck.path == "/callback", "the login cookie: %r" % list(cookies))
+    check(hashlib.sha256(ck.value.encode()).digest() == raw[25:57], "the state commits to the cookie")
+    secret = ck.value.split(".")[0]
+    secret = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+    key = bytes.fromhex(open(sk).read().split()[-1])
+    verifier = base64.urlsafe_b64encode(hmac.new(key, b"spotwatch-pkce\0" + raw[1:17] + secret,
+                                                 hashlib.sha256).digest()).decode().rstrip("=")
+    record_secret(verifier)
+    left = int.from_bytes(raw[17:25], "big") - int(time.time() * 1000)
+    check(500000 < left <= 600000, "10 minutes to finish: %r" % left)
     chal = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
     check(chal == q["code_challenge"], "challenge = S256(verifier)")
-    check(verifier not in loc, "the verifier never leaves the server")
+    check(verifier not in loc and verifier not in ck.value, "the verifier never leaves the server")
 
     cb = oauth_consent(loc, "sp-alice")
     code = query(cb)["code"]
@@ -344,9 +357,10 @@ def test_pkce_and_wrong_verifier():
                                       "Content-Type": "application/x-www-form-urlencoded"})
         check(st == 400 and data == {"error": "invalid_grant", "error_description": "code_verifier was incorrect"},
               "wrong verifier refused: %d %r" % (st, data))
-    # The right verifier (kept by serve) completes the login.
-    check_page(serve.get(cb), 200, "sp-alice")
-    check(c.cmd("GET", "sw:oauth:" + nonce) == "used", "single use")
+    # The right verifier (derived again by serve) completes the login.
+    check_page(serve.get(cb, jar=jar), 200, "sp-alice")
+    check(c.cmd("GET", "sw:oauth:used:" + nonce) == "1", "single use")
+    check(0 < c.cmd("PTTL", "sw:oauth:used:" + nonce) <= 600000, "kept as long as the state lives")
     # A state whose signature is right but whose verifier is wrong cannot
     # exist; and a code for a PKCE login cannot be redeemed without it.
     check(user_hash(c, "alice")["spotify_id"] == "sp-alice")

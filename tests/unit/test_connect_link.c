@@ -147,6 +147,27 @@ static void test_url(void **state)
     assert_null(connect_link_url(&k, "http://x", "alice", "a*b", NULL, 1));
 }
 
+/* show_dialog=1 is signed: its own vector (Python's hmac), and the flag can
+ * be neither added to a signed link nor taken off one. */
+static void test_show_dialog(void **state)
+{
+    (void)state;
+    struct oauth_keys k;
+    char sig[CONNECT_LINK_SIG_B64], plain[CONNECT_LINK_SIG_B64];
+
+    keys_with(&k, 1);
+    assert_int_equal(connect_link_sign_dialog(&k, "alice", "app1", RT, 1, 2000000000LL, sig), 0);
+    assert_string_equal(sig, "RGJpnQ_V0a6CDURQVGJcQx55PxK18P4bXr02_a1r43U");
+    assert_int_equal(connect_link_verify_dialog(&k, "alice", "app1", RT, 1, EXP, sig, NOW), CONNECT_LINK_OK);
+    assert_int_equal(connect_link_verify_dialog(&k, "alice", "app1", RT, 0, EXP, sig, NOW),
+                     CONNECT_LINK_BAD_SIGNATURE);
+    assert_int_equal(connect_link_verify(&k, "alice", "app1", RT, EXP, sig, NOW), CONNECT_LINK_BAD_SIGNATURE);
+    assert_int_equal(connect_link_sign(&k, "alice", "app1", RT, 2000000000LL, plain), 0);
+    assert_int_equal(connect_link_verify_dialog(&k, "alice", "app1", RT, 1, EXP, plain, NOW),
+                     CONNECT_LINK_BAD_SIGNATURE);
+    assert_int_equal(connect_link_verify_dialog(&k, "alice", "app1", RT, 0, EXP, plain, NOW), CONNECT_LINK_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_url),
+        cmocka_unit_test(test_show_dialog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
