@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/nodump.h"
 #include "serve/serve.h"
 #include "worker/worker.h"
 
@@ -47,8 +48,9 @@ static int print_config(const struct sw_config *c, int argc, char **argv)
 }
 
 /* commands: each command word and what runs it: a long-running process
- * (run_until_stopped: 0, or -1 with the reason, logged here) or a command
- * that returns its exit status (src/cli/, include/cli/cli.h). */
+ * (run_until_stopped: 0, or -1 with the reason, logged here; it holds keys
+ * and tokens, so it is made non-dumpable first, include/base/nodump.h) or a
+ * command that returns its exit status (src/cli/, include/cli/cli.h). */
 static const struct command {
     const char *name;
     int (*run_until_stopped)(const struct sw_config *c, char *err, size_t errlen);
@@ -95,7 +97,7 @@ int main(int argc, char **argv)
             continue;
         if (k->run)
             return k->run(&cfg, argc - argi, argv + argi);
-        if (k->run_until_stopped(&cfg, err, sizeof err) != 0) {
+        if (nodump_process(err, sizeof err) != 0 || k->run_until_stopped(&cfg, err, sizeof err) != 0) {
             log_error("%s", err);
             return 1;
         }
