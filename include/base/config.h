@@ -87,7 +87,9 @@ int config_set(struct sw_config *c, const char *name, const char *value, char *e
 
 /* config_load_file reads a redis.conf-style file (`directive value`, `#`
  * comments, values may be double-quoted). Returns 0, or -1 with err naming
- * the file, the line and the directive ("/etc/x.conf:12: lease-ms: ..."). */
+ * the file, the line and the directive ("/etc/x.conf:12: lease-ms: ...").
+ * A file over 1 MiB (or a device such as /dev/zero) is refused before it is
+ * read whole, and so is a line holding a NUL byte (with its number). */
 int config_load_file(struct sw_config *c, const char *path, char *err, size_t errlen);
 
 /* config_parse_args consumes leading `--config FILE` and `--directive value`
