@@ -20,7 +20,10 @@ struct sw_config {
     char redis_host[CFG_STR];
     int redis_port;
     char redis_user[CFG_STR];      /* ACL user; "" = default user */
-    char redis_password[CFG_STR];  /* secret: never printed */
+    char redis_password[CFG_STR];  /* secret: never printed; after secret_input_config
+                                      also what redis-password-file or
+                                      SPOTWATCH_REDIS_PASSWORD held */
+    char redis_password_file[CFG_STR]; /* a file holding the password; "" = none */
     int redis_db;
     char key_prefix[64];           /* "sw:" */
 

@@ -87,6 +87,7 @@ static const struct cfg_directive table[] = {
     INT("redis-port", redis_port, "6379", 1, 65535),
     STR("redis-user", redis_user, ""),
     SECRET("redis-password", redis_password, ""),
+    STR("redis-password-file", redis_password_file, ""),
     INT("redis-db", redis_db, "0", 0, 65535),
     STRV("key-prefix", key_prefix, "sw:", prefix_rule),
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cli_int.h"
 #include "base/keyring_file.h"
+#include "base/secret_input.h"
 #include "redis/redis_sync.h"
 
 int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos)
@@ -60,6 +61,48 @@ int cli_check_id(const char *what, const char *id)
         return 0;
     fprintf(stderr, "spotwatch: invalid %s id '%s' (1-%d printable characters, no spaces, '{', '}' or '*')\n",
             what, id, ID_MAX);
+    return -1;
+}
+
+int cli_secrets(const struct cli_secret *s, int n, char **out)
+{
+    char err[512], what[96];
+    int i;
+
+    for (i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 2 && !s[0].arg->value && !s[1].arg->value && strcmp(s[0].file->value, "-") == 0 &&
+        strcmp(s[1].file->value, "-") == 0) {
+        snprintf(what, sizeof what, "--%s and --%s", s[0].file->name, s[1].file->name);
+        if (secret_input_read("-", what, out, 2, err, sizeof err) == 0)
+            return 0;
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (s[i].arg->value != NULL) {
+            snprintf(what, sizeof what, "--%s", s[i].arg->name);
+            secret_input_warn_arg(what);
+            if ((out[i] = strdup(s[i].arg->value)) == NULL) {
+                snprintf(err, sizeof err, "out of memory");
+                goto fail;
+            }
+            /* Gone from /proc/PID/cmdline from now on (it was readable
+             * until here: hence the warning). */
+            cli_wipe((char *)s[i].arg->value);
+        } else {
+            snprintf(what, sizeof what, "--%s", s[i].file->name);
+            if (secret_input_read(s[i].file->value, what, &out[i], 1, err, sizeof err) != 0)
+                goto fail;
+        }
+    }
+    return 0;
+fail:
+    fprintf(stderr, "spotwatch: %s\n", err);
+    for (i = 0; i < n; i++) {
+        secret_free(out[i]);
+        out[i] = NULL;
+    }
     return -1;
 }
 

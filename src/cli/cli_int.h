@@ -30,6 +30,20 @@ struct cli_opt {
  * table ended by a NULL name; opts may be NULL: none). Returns the count of
  * positionals, or -1 with the reason on stderr. */
 int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos);
+/* cli_secret: the two ways one secret may be given to a command: arg, the
+ * option carrying the secret itself ("--client-secret S": others can read
+ * it in /proc/PID/cmdline), and file, the option naming a file or "-" for
+ * stdin ("--client-secret-file F"). */
+struct cli_secret {
+    struct cli_opt *arg, *file;
+};
+/* cli_secrets fills out[0..n) (n is 1 or 2), the i-th from s[i]: the
+ * argument (copied, wiped from argv, and warned about: secret_input_warn_arg)
+ * or else the file (secret_input_read); two files both "-" are read as two
+ * lines of stdin, in order. The caller has checked that one of each pair is
+ * set. Returns 0, or -1 with the reason on stderr (out[] all NULL). Free
+ * each with secret_free. */
+int cli_secrets(const struct cli_secret *s, int n, char **out);
 /* cli_parse_ll reads a whole integer in [min, max] into *out: 0, or -1 with
  * the reason (naming what) on stderr. */
 int cli_parse_ll(const char *what, const char *s, long long min, long long max, long long *out);

@@ -91,6 +91,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.redis_host, "127.0.0.1");
     assert_int_equal(c.redis_port, 6379);
     assert_string_equal(c.redis_password, "");
+    assert_string_equal(c.redis_password_file, "");
     assert_string_equal(c.key_prefix, "sw:");
     assert_string_equal(c.api_base, "https://api.spotify.com/v1");
     assert_int_equal(c.poll_interval_ms, 2000);
