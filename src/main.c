@@ -41,7 +41,8 @@ static const char usage[] =
     "  config                                print the effective configuration\n"
     "\n"
     "Every directive of conf/spotwatch.conf can be given as --<directive> VALUE.\n"
-    "The Redis password: redis-password-file FILE, or SPOTWATCH_REDIS_PASSWORD in the environment.\n";
+    "The Redis password: redis-password-file FILE, or SPOTWATCH_REDIS_PASSWORD in the environment.\n"
+    "Ids (users, apps): 1-128 characters of A-Z a-z 0-9 . _ : @ + = -\n";
 
 /* print_config: `spotwatch config`. */
 static int print_config(const struct sw_config *c, int argc, char **argv)

@@ -140,10 +140,12 @@ static int app_ls(const struct sw_config *c, int argc, char **argv)
         }
         cJSON_AddNumberToObject(a, "scheduled", n && n->type == REDIS_REPLY_INTEGER ? (double)n->integer : 0);
         cJSON_AddNumberToObject(a, "in_flight", l && l->type == REDIS_REPLY_INTEGER ? (double)l->integer : 0);
+        char e[3][CLI_ESC_MAX];
         if (!o[0].value)
-            printf("%s\tclient_id=%s\tmode=%s\tscheduled=%d\tin_flight=%d\n", rep->element[i]->str,
-                   cJSON_GetStringValue(cJSON_GetObjectItem(a, "client_id")) ?: "",
-                   cJSON_GetStringValue(cJSON_GetObjectItem(a, "mode")) ?: "",
+            printf("%s\tclient_id=%s\tmode=%s\tscheduled=%d\tin_flight=%d\n",
+                   cli_esc(rep->element[i]->str, e[0], sizeof e[0]),
+                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "client_id")), e[1], sizeof e[1]),
+                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "mode")), e[2], sizeof e[2]),
                    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "scheduled")),
                    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "in_flight")));
         cJSON_AddItemToArray(arr, a);

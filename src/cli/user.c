@@ -187,13 +187,17 @@ static int user_show(const struct sw_config *c, int argc, char **argv)
     if (o[0].value) {
         rc = cli_print_json(u);
     } else {
+        /* Field names and values come from Redis (display_name from
+         * Spotify): escaped, so neither can drive the terminal. */
+        char name[CLI_ESC_MAX], val[CLI_ESC_MAX];
         for (cJSON *it = u->child; it; it = it->next) {
+            cli_esc(it->string, name, sizeof name);
             if (cJSON_IsString(it))
-                printf("%-28s %s\n", it->string, it->valuestring);
+                printf("%-28s %s\n", name, cli_esc(it->valuestring, val, sizeof val));
             else if (cJSON_IsBool(it))
-                printf("%-28s %s\n", it->string, cJSON_IsTrue(it) ? "yes" : "no");
+                printf("%-28s %s\n", name, cJSON_IsTrue(it) ? "yes" : "no");
             else
-                printf("%-28s %.0f\n", it->string, it->valuedouble);
+                printf("%-28s %.0f\n", name, it->valuedouble);
         }
         cJSON_Delete(u);
         rc = 0;
@@ -234,7 +238,10 @@ static int user_ls(const struct sw_config *c, int argc, char **argv)
             cJSON_AddStringToObject(u, "last_outcome", last);
             cJSON_AddItemToArray(arr, u);
         } else {
-            printf("%s\t%s\t%s\t%s\n", rep->element[i]->str, rep->element[i + 1]->str, status, last);
+            char e[4][CLI_ESC_MAX];
+            printf("%s\t%s\t%s\t%s\n", cli_esc(rep->element[i]->str, e[0], sizeof e[0]),
+                   cli_esc(rep->element[i + 1]->str, e[1], sizeof e[1]), cli_esc(status, e[2], sizeof e[2]),
+                   cli_esc(last, e[3], sizeof e[3]));
         }
         if (s)
             freeReplyObject(s);
