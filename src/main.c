@@ -4,6 +4,8 @@
 #include "cli/cli.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/nodump.h"
+#include "base/secret_input.h"
 #include "serve/serve.h"
 #include "worker/worker.h"
 
@@ -14,11 +16,14 @@ static const char usage[] =
     "  worker                                run a worker (any number, on any host)\n"
     "  serve                                 serve /connect and /callback (users connect their\n"
     "                                        Spotify accounts), /healthz and /metrics\n"
-    "  app add APP --client-id ID --client-secret SECRET [--mode development|extended]\n"
+    "  app add APP --client-id ID --client-secret-file FILE|- [--mode development|extended]\n"
     "                 [--budget CALLS_PER_WINDOW] [--quota CALLS_PER_24H] [--window-ms MS]\n"
+    "                 (--client-secret SECRET works too, visible to other local users)\n"
     "  app ls [--json]\n"
     "  app unblock APP                       end the app's 429 block now (operator override)\n"
-    "  user add USER --app APP --access-token T --refresh-token R [--expires-in S] [--scope S]\n"
+    "  user add USER --app APP --access-token-file FILE|- --refresh-token-file FILE|-\n"
+    "                 [--expires-in S] [--scope S]   (both -: two lines of stdin, access first;\n"
+    "                 --access-token T, --refresh-token R work too, visible to other users)\n"
     "  user show USER [--json]               (never prints a token)\n"
     "  user ls [--json]\n"
     "  user rm USER                          stop watching; delete the user's tokens and state\n"
@@ -35,7 +40,9 @@ static const char usage[] =
     "                                        --ttl at most 900, default 600)\n"
     "  config                                print the effective configuration\n"
     "\n"
-    "Every directive of conf/spotwatch.conf can be given as --<directive> VALUE.\n";
+    "Every directive of conf/spotwatch.conf can be given as --<directive> VALUE.\n"
+    "The Redis password: redis-password-file FILE, or SPOTWATCH_REDIS_PASSWORD in the environment.\n"
+    "Ids (users, apps): 1-128 characters of A-Z a-z 0-9 . _ : @ + = -\n";
 
 /* print_config: `spotwatch config`. */
 static int print_config(const struct sw_config *c, int argc, char **argv)
@@ -47,8 +54,9 @@ static int print_config(const struct sw_config *c, int argc, char **argv)
 }
 
 /* commands: each command word and what runs it: a long-running process
- * (run_until_stopped: 0, or -1 with the reason, logged here) or a command
- * that returns its exit status (src/cli/, include/cli/cli.h). */
+ * (run_until_stopped: 0, or -1 with the reason, logged here; it holds keys
+ * and tokens, so it is made non-dumpable first, include/base/nodump.h) or a
+ * command that returns its exit status (src/cli/, include/cli/cli.h). */
 static const struct command {
     const char *name;
     int (*run_until_stopped)(const struct sw_config *c, char *err, size_t errlen);
@@ -89,13 +97,18 @@ int main(int argc, char **argv)
     const char *cmd = argv[argi];
 
     log_setup(cfg.log_level, cfg.log_format, cmd);
+    /* After log_setup, so its warnings follow log-format. */
+    if (secret_input_config(&cfg, argi, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return 2;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         const struct command *k = &commands[i];
         if (strcmp(cmd, k->name) != 0)
             continue;
         if (k->run)
             return k->run(&cfg, argc - argi, argv + argi);
-        if (k->run_until_stopped(&cfg, err, sizeof err) != 0) {
+        if (nodump_process(err, sizeof err) != 0 || k->run_until_stopped(&cfg, err, sizeof err) != 0) {
             log_error("%s", err);
             return 1;
         }

@@ -2,9 +2,11 @@
 #define SW_CODEC_H
 /* codec: the text encodings several modules share, written once: the
  * percent-encoding of query and form values, the HTTP Basic Authorization
- * header and hex digits. Pure: no I/O, no state. Every malloc'd result is
- * the caller's; one that may hold a secret (a token in a form body, the
- * Basic header) is wiped with secret_free (include/base/crypto.h). */
+ * header, hex digits and UTF-8 sequences. Pure: no I/O, no state. Every
+ * malloc'd result is the caller's; one that may hold a secret (a token in a
+ * form body, the Basic header) is wiped with secret_free
+ * (include/base/crypto.h). */
+#include <stddef.h>
 
 /* codec_pct_encode returns a malloc'd RFC 3986 percent-encoding of s, for a
  * query value: every byte but the unreserved characters (A-Z a-z 0-9 - . _ ~)
@@ -20,6 +22,12 @@ char *codec_form_encode(const char *s);
  * "Authorization: Basic <base64(id ":" secret)>" (RFC 7617), or NULL when out
  * of memory. It holds the secret: free it with secret_free. */
 char *codec_basic_auth(const char *id, const char *secret);
+
+/* codec_utf8_len returns the length (1-4) of the valid UTF-8 sequence at s
+ * (n bytes left), or 0 when s does not start one (n == 0, a stray or
+ * truncated sequence; overlong forms and surrogates count as invalid, since
+ * JSON readers reject them). The log and the CLI's escaping read text with it. */
+size_t codec_utf8_len(const unsigned char *s, size_t n);
 
 /* codec_hex_digit returns the value of the hexadecimal digit c (either
  * case), or -1 if c is not one. Inline: the JSON scanner reads \u escapes

@@ -20,7 +20,10 @@ struct sw_config {
     char redis_host[CFG_STR];
     int redis_port;
     char redis_user[CFG_STR];      /* ACL user; "" = default user */
-    char redis_password[CFG_STR];  /* secret: never printed */
+    char redis_password[CFG_STR];  /* secret: never printed; after secret_input_config
+                                      also what redis-password-file or
+                                      SPOTWATCH_REDIS_PASSWORD held */
+    char redis_password_file[CFG_STR]; /* a file holding the password; "" = none */
     int redis_db;
     char key_prefix[64];           /* "sw:" */
 
@@ -95,7 +98,9 @@ int config_set(struct sw_config *c, const char *name, const char *value, char *e
 
 /* config_load_file reads a redis.conf-style file (`directive value`, `#`
  * comments, values may be double-quoted). Returns 0, or -1 with err naming
- * the file, the line and the directive ("/etc/x.conf:12: lease-ms: ..."). */
+ * the file, the line and the directive ("/etc/x.conf:12: lease-ms: ...").
+ * A file over 1 MiB (or a device such as /dev/zero) is refused before it is
+ * read whole, and so is a line holding a NUL byte (with its number). */
 int config_load_file(struct sw_config *c, const char *path, char *err, size_t errlen);
 
 /* config_parse_args consumes leading `--config FILE` and `--directive value`

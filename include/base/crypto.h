@@ -11,7 +11,8 @@
  * Plaintext mode (no keyring, allow-plaintext-tokens yes): "plain.<text>"
  *
  * Keyring file (mode 0600): one key a line, "<kid> <64 hex chars>", the last
- * line is the current key; '#' comments allowed. */
+ * line is the current key; '#' comments allowed. The keys of a loaded
+ * keyring live in memory left out of core dumps (include/base/nodump.h). */
 #include <stddef.h>
 
 struct crypto_keyring;
@@ -35,13 +36,17 @@ char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *p
 
 /* crypto_open returns the malloc'd plaintext; free it with secret_free().
  * Fails (NULL + err, which never contains the secret) on a wrong ad, an
- * unknown kid, tampering, or a "plain." value when kr != NULL is fine (it is
- * read, so plaintext stores can be migrated). */
+ * unknown kid, tampering, a sealed value when kr == NULL, and a "plain."
+ * value when kr != NULL: with a key file configured plaintext values are
+ * refused, never used (one written into Redis by someone else would choose
+ * the token or secret we send). The caller treats the value as unreadable
+ * (the worker refreshes an unreadable access token) and reports it. */
 char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
                   char *err, size_t errlen);
 
-/* crypto_needs_reseal: 1 if sealed is not under the current key (or plain).
- * Always 0 when kr == NULL (plaintext mode has nothing to reseal with). */
+/* crypto_needs_reseal: 1 if sealed is not under the current key (or plain,
+ * which crypto_open then refuses). Always 0 when kr == NULL (plaintext mode
+ * has nothing to reseal with). */
 int crypto_needs_reseal(const struct crypto_keyring *kr, const char *sealed);
 
 /* secret_free cleanses (OPENSSL_cleanse) and frees a NUL-terminated secret. */

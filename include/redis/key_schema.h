@@ -35,9 +35,18 @@ struct app_keys {
     char user_prefix[KEY_MAX];   /* "<p>{<app>}:user:" */
 };
 
-/* keys_valid_id: 1 if id may name an app or a user: 1..ID_MAX printable
- * characters, none of them a space, '{', '}' or '*' (hash tags and
- * channel patterns must stay unambiguous). */
+/* ID_PUNCT: the characters an id may hold besides A-Z a-z 0-9. */
+#define ID_PUNCT "._:@+=-"
+
+/* keys_valid_id: 1 if id may name an app or a user: 1..ID_MAX characters
+ * of A-Z a-z 0-9 and ID_PUNCT (so an e-mail address, a UUID or "tenant:42"
+ * fit). Everything else is refused: a brace would move the Cluster hash
+ * tag, and '*', '?', '[', ']' and a backslash are glob characters, so an
+ * id holding one would make `PSUBSCRIBE <p>playback:<id>` or a per-tenant
+ * ACL pattern (~<p>{<app>}:*, &<p>playback:<id>) match other tenants' keys
+ * and channels; spaces and controls break commands and terminals. The one
+ * checker: the CLI (cli_check_id), serve (login, OAuth state, connect
+ * links) and the worker (the app list) all call it. */
 int keys_valid_id(const char *id);
 
 void keys_app(struct app_keys *k, const char *prefix, const char *app);

@@ -16,8 +16,26 @@
  * "at" and "played_at" are ms since the epoch; a NULL string is JSON null.
  * The text is cJSON_PrintUnformatted's, members in the order above. Pure: no
  * I/O, no clock. Depends on nothing but cJSON: playback.c and the worker
- * call it, never the other way round. */
+ * call it, never the other way round.
+ *
+ * Bounded: the "track" and "device" objects come from Spotify's answer,
+ * which may hold anything up to max-body-bytes (a 300 KB track name would
+ * make a 300 KB event, times events-maxlen in the stream). In the event
+ * each of their strings (name, album, each artist, device name, id, uri,
+ * ...) is cut to SW_EVENT_STR_MAX bytes on a UTF-8 character boundary, each
+ * list (artists) to SW_EVENT_LIST_MAX entries, and an object in which
+ * anything was cut gets a last member "truncated":true. An event without
+ * such a long value is byte for byte what it always was. The other members
+ * are bounded where they are made: ids (ID_MAX), previous_track_id
+ * (PB_KEY_MAX), reason (the worker's error buffer). */
 #include <cjson/cJSON.h>
+
+/* SW_EVENT_STR_MAX: the most bytes of one string in a track or device. */
+#define SW_EVENT_STR_MAX 1024
+/* SW_EVENT_LIST_MAX: the most entries of one list (a track's artists). */
+#define SW_EVENT_LIST_MAX 50
+/* SW_EVENT_TRUNCATED: the member marking an object something was cut from. */
+#define SW_EVENT_TRUNCATED "truncated"
 
 /* The "type" of each event. */
 #define SW_EVENT_PLAYBACK_STARTED "playback_started" /* something playing (or loaded) where nothing was */

@@ -35,6 +35,9 @@ struct cfg_directive {
     long min, max;              /* CT_INT/CT_LONG bounds, inclusive */
     int secret;                 /* never echo the value; config_write prints "(set)" */
     const char *const *names;   /* CT_ENUM: the accepted words, NULL-terminated */
+    /* CT_STR: NULL, or a rule on the value: 0, or -1 with why (after the
+     * directive's name) in err. */
+    int (*valid)(const char *value, char *err, size_t errlen);
 };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
@@ -48,14 +51,33 @@ _Static_assert(sizeof(enum log_format) == sizeof(unsigned), "enum log_format is 
 _Static_assert(sizeof(enum dup_account) == sizeof(unsigned), "enum dup_account is not unsigned-sized");
 
 #define F(field) offsetof(struct sw_config, field), sizeof(((struct sw_config *)0)->field)
-#define STR(name, field, def)        { name, CT_STR, F(field), def, 0, 0, 0, NULL }
-#define SECRET(name, field, def)     { name, CT_STR, F(field), def, 0, 0, 1, NULL }
-#define INT(name, field, def, lo, hi)  { name, CT_INT, F(field), def, lo, hi, 0, NULL }
-#define LONG(name, field, def, lo, hi) { name, CT_LONG, F(field), def, lo, hi, 0, NULL }
-#define BOOL(name, field, def)       { name, CT_BOOL, F(field), def, 0, 1, 0, NULL }
-#define ENUM(name, field, def, list) { name, CT_ENUM, F(field), def, 0, 0, 0, list }
+#define STR(name, field, def)        { name, CT_STR, F(field), def, 0, 0, 0, NULL, NULL }
+#define STRV(name, field, def, rule) { name, CT_STR, F(field), def, 0, 0, 0, NULL, rule }
+#define SECRET(name, field, def)     { name, CT_STR, F(field), def, 0, 0, 1, NULL, NULL }
+#define INT(name, field, def, lo, hi)  { name, CT_INT, F(field), def, lo, hi, 0, NULL, NULL }
+#define LONG(name, field, def, lo, hi) { name, CT_LONG, F(field), def, lo, hi, 0, NULL, NULL }
+#define BOOL(name, field, def)       { name, CT_BOOL, F(field), def, 0, 1, 0, NULL, NULL }
+#define ENUM(name, field, def, list) { name, CT_ENUM, F(field), def, 0, 0, 0, list, NULL }
 
 #define DAY_MS 86400000L
+
+/* prefix_rule: key-prefix starts every key and the channel pattern
+ * "<p>playback:*" that `tail` and consumers PSUBSCRIBE to. A glob character
+ * ('*', '?', '[', ']', a backslash) there would make that pattern match other
+ * deployments' channels or none, and a brace would move the Cluster hash
+ * tag off the app's {<app>}. Control characters have no business in a key. */
+static int prefix_rule(const char *v, char *err, size_t errlen)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f || strchr("{}*?[]\\", *p) != NULL) {
+            errbuf_set(err, errlen, "must not contain '{', '}', '*', '?', '[', ']', '\\' or "
+                                    "control characters (they are glob and hash-tag characters "
+                                    "in Redis keys and channel patterns)");
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* Bounds: wide enough for any sane deployment, narrow enough to catch a unit
  * mistake (seconds written as milliseconds, a missing zero) at start-up. */
@@ -65,8 +87,9 @@ static const struct cfg_directive table[] = {
     INT("redis-port", redis_port, "6379", 1, 65535),
     STR("redis-user", redis_user, ""),
     SECRET("redis-password", redis_password, ""),
+    STR("redis-password-file", redis_password_file, ""),
     INT("redis-db", redis_db, "0", 0, 65535),
-    STR("key-prefix", key_prefix, "sw:"),
+    STRV("key-prefix", key_prefix, "sw:", prefix_rule),
 
     /* Spotify */
     STR("api-base", api_base, "https://api.spotify.com/v1"),
@@ -125,6 +148,11 @@ static const struct cfg_directive table[] = {
 };
 
 #define NDIRECTIVES (sizeof(table) / sizeof(table[0]))
+
+/* CONFIG_FILE_MAX: the largest conf file read (bytes). The shipped one is
+ * about 11 KB; anything near a megabyte is a mistake (a wrong path, a
+ * device), refused before it can fill memory. */
+#define CONFIG_FILE_MAX (1024 * 1024)
 
 /* ================================ Helpers ================================== */
 
@@ -213,9 +241,14 @@ static int set_directive(struct sw_config *c, const struct cfg_directive *d, con
     }
     case CT_STR: {
         size_t n = strlen(value);
+        char why[256];
         if (n >= d->size) {
             errbuf_set(err, errlen, "%s: value too long (%zu bytes, at most %zu)",
                     d->name, n, d->size - 1);
+            return -1;
+        }
+        if (d->valid != NULL && d->valid(value, why, sizeof why) != 0) {
+            errbuf_set(err, errlen, "%s: %s (got '%s')", d->name, why, shown);
             return -1;
         }
         /* Zero the whole field so equal configs are byte-for-byte equal. */
@@ -386,11 +419,63 @@ static int split_line(char *line, char **name, char **value, char *err, size_t e
     return 0;
 }
 
+/* read_capped reads all of f into a malloc'd NUL-terminated buffer (*len
+ * bytes before the NUL). A file is read at most CONFIG_FILE_MAX + 1 bytes
+ * far, so /dev/zero or a runaway pipe fails at once instead of filling
+ * memory. Returns 0, or -1 with err naming path. */
+static int read_capped(FILE *f, const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+
+    *out = NULL;
+    while (buf != NULL) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n > CONFIG_FILE_MAX) {
+            errbuf_set(err, errlen, "%s: larger than %d bytes: not a configuration file", path,
+                    CONFIG_FILE_MAX);
+            goto fail;
+        }
+        if (got == 0 || n < cap) {
+            if (ferror(f)) {
+                errbuf_set(err, errlen, "%s: read error: %s", path, strerror(errno));
+                goto fail;
+            }
+            if (feof(f))
+                break;
+            continue;
+        }
+        /* Full: grow, never past the cap plus the byte that proves it. */
+        size_t ncap = cap * 2 > CONFIG_FILE_MAX + 1 ? CONFIG_FILE_MAX + 1 : cap * 2;
+        char *nb = malloc(ncap + 1);
+        if (nb != NULL)
+            memcpy(nb, buf, n);
+        /* The file may hold redis-password: no copy of it is left behind. */
+        explicit_bzero(buf, n);
+        free(buf);
+        buf = nb;
+        cap = ncap;
+    }
+    if (buf == NULL) {
+        errbuf_set(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+fail:
+    explicit_bzero(buf, n);
+    free(buf);
+    return -1;
+}
+
 int config_load_file(struct sw_config *c, const char *path, char *err, size_t errlen)
 {
     FILE *f;
-    char *line = NULL;
-    size_t cap = 0;
+    char *buf = NULL, *line;
+    size_t len = 0;
     unsigned lineno = 0;
     int rc = -1;
     char msg[512];
@@ -400,20 +485,25 @@ int config_load_file(struct sw_config *c, const char *path, char *err, size_t er
         errbuf_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    while (getline(&line, &cap, f) != -1) {
+    if (read_capped(f, path, &buf, &len, err, errlen) != 0)
+        goto cleanup;
+    for (line = buf; line < buf + len;) {
+        char *nl = memchr(line, '\n', (size_t)(buf + len - line));
+        char *end = nl != NULL ? nl : buf + len;
         char *name, *value;
 
         lineno++;
+        /* A NUL would end the value early, silently: refuse the line. */
+        if (memchr(line, '\0', (size_t)(end - line)) != NULL) {
+            snprintf(msg, sizeof msg, "a NUL byte in the line (a binary file?)");
+            goto fail;
+        }
+        *end = '\0';
         if (split_line(line, &name, &value, msg, sizeof msg) != 0)
             goto fail;
-        if (name == NULL)
-            continue;
-        if (config_set(c, name, value, msg, sizeof msg) != 0)
+        if (name != NULL && config_set(c, name, value, msg, sizeof msg) != 0)
             goto fail;
-    }
-    if (ferror(f)) {
-        errbuf_set(err, errlen, "%s: read error: %s", path, strerror(errno));
-        goto cleanup;
+        line = end + 1;
     }
     rc = 0;
     goto cleanup;
@@ -421,7 +511,10 @@ int config_load_file(struct sw_config *c, const char *path, char *err, size_t er
 fail:
     errbuf_set(err, errlen, "%s:%u: %s", path, lineno, msg);
 cleanup:
-    free(line);
+    if (buf != NULL) {
+        explicit_bzero(buf, len);
+        free(buf);
+    }
     fclose(f);
     return rc;
 }

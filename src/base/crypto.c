@@ -3,6 +3,7 @@
 #include "base/errbuf.h"
 #include "base/crypto.h"
 #include "base/codec.h"
+#include "base/nodump.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,10 +35,12 @@ struct crypto_key {
     unsigned char key[CRYPTO_KEY_LEN];
 };
 
-/* crypto_keyring: the keys of one file in file order; keys[n - 1] is current. */
+/* crypto_keyring: the keys of one file in file order; keys[n - 1] is current.
+ * keys (room for cap) lives in nodump memory (include/base/nodump.h): on
+ * pages of its own, left out of core dumps, wiped when freed. */
 struct crypto_keyring {
     struct crypto_key *keys;
-    size_t n;
+    size_t n, cap;
     /* Fetched once: EVP_aes_256_gcm() makes OpenSSL 3 look the cipher up
      * in its providers at every init, a third of the cost of opening a
      * token (one per poll). Immutable, so safe to share between threads. */
@@ -171,17 +174,24 @@ err:
     return -1;
 }
 
+/* keys_release wipes and frees kr's key array. */
+static void keys_release(struct crypto_keyring *kr)
+{
+    nodump_free(kr->keys, kr->cap * sizeof *kr->keys);
+    kr->keys = NULL;
+    kr->n = kr->cap = 0;
+}
+
 /* parse_keyring parses buf (len bytes, NUL-terminated; modified in place) into
  * kr. An empty keyring is an error unless allow_empty. */
 static int parse_keyring(const char *path, char *buf, size_t len, int allow_empty,
                          struct crypto_keyring *kr, char *err, size_t errlen)
 {
-    size_t cap = 0;
     char *line = buf;
     int lineno = 0;
 
     kr->keys = NULL;
-    kr->n = 0;
+    kr->n = kr->cap = 0;
     if (memchr(buf, '\0', len) != NULL) {
         errbuf_set(err, errlen, "token key file %s contains a NUL byte", path);
         goto err;
@@ -214,22 +224,21 @@ static int parse_keyring(const char *path, char *buf, size_t len, int allow_empt
                     goto err;
                 }
             }
-            if (kr->n == cap) {
-                size_t ncap = cap ? cap * 2 : 4;
-                struct crypto_key *nk = calloc(ncap, sizeof *nk);
+            if (kr->n == kr->cap) {
+                size_t ncap = kr->cap ? kr->cap * 2 : 4, n = kr->n;
+                struct crypto_key *nk = nodump_alloc(ncap * sizeof *nk);
                 if (nk == NULL) {
                     errbuf_set(err, errlen, "token key file %s: out of memory", path);
                     OPENSSL_cleanse(&k, sizeof k);
                     goto err;
                 }
-                /* Not realloc: it would free the old block without cleansing it. */
-                if (kr->n > 0) {
-                    memcpy(nk, kr->keys, kr->n * sizeof *nk);
-                    OPENSSL_cleanse(kr->keys, kr->n * sizeof *nk);
-                }
-                free(kr->keys);
+                /* Not realloc: the old block is wiped when released. */
+                if (n > 0)
+                    memcpy(nk, kr->keys, n * sizeof *nk);
+                keys_release(kr);
                 kr->keys = nk;
-                cap = ncap;
+                kr->n = n;
+                kr->cap = ncap;
             }
             kr->keys[kr->n++] = k;
             OPENSSL_cleanse(&k, sizeof k);
@@ -246,12 +255,7 @@ static int parse_keyring(const char *path, char *buf, size_t len, int allow_empt
     return 0;
 
 err:
-    if (kr->keys != NULL) {
-        OPENSSL_cleanse(kr->keys, kr->n * sizeof *kr->keys);
-        free(kr->keys);
-    }
-    kr->keys = NULL;
-    kr->n = 0;
+    keys_release(kr);
     return -1;
 }
 
@@ -290,10 +294,7 @@ void crypto_free(struct crypto_keyring *kr)
 {
     if (kr == NULL)
         return;
-    if (kr->keys != NULL) {
-        OPENSSL_cleanse(kr->keys, kr->n * sizeof *kr->keys);
-        free(kr->keys);
-    }
+    keys_release(kr);
     EVP_CIPHER_free(kr->aes);
     free(kr);
 }
@@ -321,7 +322,7 @@ static int write_all(int fd, const char *p, size_t n)
 
 int crypto_keygen(const char *path, char *err, size_t errlen)
 {
-    struct crypto_keyring kr = { NULL, 0, NULL };
+    struct crypto_keyring kr = { NULL, 0, 0, NULL };
     unsigned char key[CRYPTO_KEY_LEN];
     /* "<kid> <64 hex>\n" plus a possible leading newline. */
     char line[16 + 2 * CRYPTO_KEY_LEN + 4];
@@ -387,10 +388,7 @@ cleanup:
         OPENSSL_cleanse(buf, len);
         free(buf);
     }
-    if (kr.keys != NULL) {
-        OPENSSL_cleanse(kr.keys, kr.n * sizeof *kr.keys);
-        free(kr.keys);
-    }
+    keys_release(&kr);
     return rc;
 }
 
@@ -540,6 +538,15 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
     if (ad == NULL)
         ad = "";
     if (strncmp(sealed, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1) == 0) {
+        /* With a keyring every value we write is sealed, so a plaintext
+         * one was put there by someone else (or left from plaintext mode):
+         * using it would let whoever can write Redis choose the token or
+         * client secret we send. */
+        if (kr != NULL) {
+            errbuf_set(err, errlen, "crypto_open: plaintext value refused: a token key file is "
+                                    "configured, so values must be sealed (store it again)");
+            return NULL;
+        }
         plain = strdup(sealed + sizeof PLAIN_PREFIX - 1);
         if (plain == NULL)
             errbuf_set(err, errlen, "crypto_open: out of memory");

@@ -4,6 +4,7 @@
  * write(2) of at most PIPE_BUF bytes, so that lines of several processes
  * sharing one stderr pipe never interleave (POSIX makes such writes atomic). */
 #include "base/log.h"
+#include "base/codec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -66,37 +67,6 @@ static void puts_(struct line *l, const char *s)
     put(l, s, strlen(s));
 }
 
-/* utf8_len returns the length of the valid UTF-8 sequence at s (n bytes
- * left), or 0 when s does not start one (overlong forms and surrogates
- * count as invalid, since JSON readers reject them). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned min, cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2; min = 0x80; cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3; min = 0x800; cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4; min = 0x10000; cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* put_escaped appends msg with every control character escaped, so a record
  * stays on one line. JSON mode also escapes '"' and '\\' and replaces bytes
  * that are not UTF-8 with U+FFFD, so the object always parses. Characters
@@ -124,7 +94,7 @@ static void put_escaped(struct line *l, const char *msg, int json)
             esc[1] = (char)ch;
             put(l, esc, 2);
         } else if (json && ch >= 0x80) {
-            size_t k = utf8_len(s + i, n - i);
+            size_t k = codec_utf8_len(s + i, n - i);
             if (k == 0) {
                 put(l, "\\ufffd", 6);
                 k = 1;

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli_int.h"
 #include "base/crypto.h"
+#include "base/secret_input.h"
 #include "redis/redis_sync.h"
 #include "worker/worker.h"
 
@@ -14,17 +15,19 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
 {
     struct cli_opt o[] = {{"client-id", NULL, 0}, {"client-secret", NULL, 0}, {"mode", NULL, 0},
                       {"budget", NULL, 0}, {"quota", NULL, 0}, {"window-ms", NULL, 0},
-                      {NULL, NULL, 0}};
+                      {"client-secret-file", NULL, 0}, {NULL, NULL, 0}};
+    const struct cli_secret sp[1] = {{&o[1], &o[6]}};
     const char *pos[1];
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
-    char *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
+    char *secret = NULL, *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
     long long budget = -1, quota = -1, window = -1;
     int rc = 1;
 
-    if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value) {
-        fprintf(stderr, "usage: spotwatch app add APP --client-id ID --client-secret SECRET "
-                        "[--mode development|extended] [--budget N] [--quota N] [--window-ms MS]\n");
+    if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value == !o[6].value) {
+        fprintf(stderr, "usage: spotwatch app add APP --client-id ID --client-secret-file FILE|- "
+                        "[--mode development|extended] [--budget N] [--quota N] [--window-ms MS]\n"
+                        "       (or --client-secret SECRET, which others can read in the process list)\n");
         return 2;
     }
     const char *mode = o[2].value ? o[2].value : "development";
@@ -38,10 +41,12 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
         (o[4].value && cli_parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0) ||
         (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0))
         return 2;
-    if (cli_load_keyring(c, &kr) != 0)
+    if (cli_secrets(sp, 1, &secret) != 0)
         return 1;
+    if (cli_load_keyring(c, &kr) != 0)
+        goto out;
     snprintf(ad, sizeof ad, "app:%s", pos[0]);
-    sealed = crypto_seal(kr, ad, o[1].value, err, sizeof err);
+    sealed = crypto_seal(kr, ad, secret, err, sizeof err);
     if (sealed == NULL) {
         fprintf(stderr, "spotwatch: %s\n", err);
         goto out;
@@ -100,6 +105,7 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     printf("app %s: %s mode\n", pos[0], mode);
     rc = 0;
 out:
+    secret_free(secret);
     free(sealed);
     crypto_free(kr);
     if (r)
@@ -134,10 +140,12 @@ static int app_ls(const struct sw_config *c, int argc, char **argv)
         }
         cJSON_AddNumberToObject(a, "scheduled", n && n->type == REDIS_REPLY_INTEGER ? (double)n->integer : 0);
         cJSON_AddNumberToObject(a, "in_flight", l && l->type == REDIS_REPLY_INTEGER ? (double)l->integer : 0);
+        char e[3][CLI_ESC_MAX];
         if (!o[0].value)
-            printf("%s\tclient_id=%s\tmode=%s\tscheduled=%d\tin_flight=%d\n", rep->element[i]->str,
-                   cJSON_GetStringValue(cJSON_GetObjectItem(a, "client_id")) ?: "",
-                   cJSON_GetStringValue(cJSON_GetObjectItem(a, "mode")) ?: "",
+            printf("%s\tclient_id=%s\tmode=%s\tscheduled=%d\tin_flight=%d\n",
+                   cli_esc(rep->element[i]->str, e[0], sizeof e[0]),
+                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "client_id")), e[1], sizeof e[1]),
+                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "mode")), e[2], sizeof e[2]),
                    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "scheduled")),
                    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "in_flight")));
         cJSON_AddItemToArray(arr, a);

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli_int.h"
+#include "base/codec.h"
 #include "base/keyring_file.h"
+#include "base/secret_input.h"
 #include "redis/redis_sync.h"
 
 int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos)
@@ -58,8 +60,51 @@ int cli_check_id(const char *what, const char *id)
 {
     if (keys_valid_id(id))
         return 0;
-    fprintf(stderr, "spotwatch: invalid %s id '%s' (1-%d printable characters, no spaces, '{', '}' or '*')\n",
-            what, id, ID_MAX);
+    char e[CLI_ESC_MAX];
+    fprintf(stderr, "spotwatch: invalid %s id '%s' (1-%d characters of A-Z a-z 0-9 . _ : @ + = -)\n",
+            what, cli_esc(id, e, sizeof e), ID_MAX);
+    return -1;
+}
+
+int cli_secrets(const struct cli_secret *s, int n, char **out)
+{
+    char err[512], what[96];
+    int i;
+
+    for (i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 2 && !s[0].arg->value && !s[1].arg->value && strcmp(s[0].file->value, "-") == 0 &&
+        strcmp(s[1].file->value, "-") == 0) {
+        snprintf(what, sizeof what, "--%s and --%s", s[0].file->name, s[1].file->name);
+        if (secret_input_read("-", what, out, 2, err, sizeof err) == 0)
+            return 0;
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (s[i].arg->value != NULL) {
+            snprintf(what, sizeof what, "--%s", s[i].arg->name);
+            secret_input_warn_arg(what);
+            if ((out[i] = strdup(s[i].arg->value)) == NULL) {
+                snprintf(err, sizeof err, "out of memory");
+                goto fail;
+            }
+            /* Gone from /proc/PID/cmdline from now on (it was readable
+             * until here: hence the warning). */
+            cli_wipe((char *)s[i].arg->value);
+        } else {
+            snprintf(what, sizeof what, "--%s", s[i].file->name);
+            if (secret_input_read(s[i].file->value, what, &out[i], 1, err, sizeof err) != 0)
+                goto fail;
+        }
+    }
+    return 0;
+fail:
+    fprintf(stderr, "spotwatch: %s\n", err);
+    for (i = 0; i < n; i++) {
+        secret_free(out[i]);
+        out[i] = NULL;
+    }
     return -1;
 }
 
@@ -183,6 +228,59 @@ void cli_wipe(char *s)
 {
     for (volatile char *p = s; p && *p; p++)
         *p = 0;
+}
+
+/* esc_next writes the terminal form of the character at s (n > 0 bytes
+ * left) into out (8 bytes) and returns its length; *used gets how many
+ * bytes of s it stands for. */
+static size_t esc_next(const unsigned char *s, size_t n, char *out, size_t *used)
+{
+    size_t k = codec_utf8_len(s, n);
+
+    *used = k ? k : 1;
+    if (k == 0)
+        return (size_t)snprintf(out, 8, "\\x%02x", s[0]);
+    if (k == 1 && (s[0] == '\n' || s[0] == '\r' || s[0] == '\t')) {
+        out[0] = '\\';
+        out[1] = s[0] == '\n' ? 'n' : s[0] == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (k == 1 && (s[0] < 0x20 || s[0] == 0x7f))
+        return (size_t)snprintf(out, 8, "\\u%04x", s[0]);
+    /* U+0080-U+009F (C2 80-C2 9F): C1 controls; U+009B is CSI to some terminals. */
+    if (k == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+        return (size_t)snprintf(out, 8, "\\u%04x", s[1]);
+    memcpy(out, s, k);
+    return k;
+}
+
+const char *cli_esc(const char *s, char *buf, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t len = strlen((const char *)p), o = 0, used;
+    char e[8];
+
+    for (size_t i = 0; i < len; i += used) {
+        size_t k = esc_next(p + i, len - i, e, &used);
+        if (o + k + sizeof "..." > n) {
+            memcpy(buf + o, "...", sizeof "...");
+            return buf;
+        }
+        memcpy(buf + o, e, k);
+        o += k;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+void cli_fputs_esc(const char *s, FILE *f)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t len = strlen((const char *)p), used;
+    char e[8];
+
+    for (size_t i = 0; i < len; i += used)
+        fwrite(e, 1, esc_next(p + i, len - i, e, &used), f);
 }
 
 int cli_dispatch(const struct sw_config *c, int argc, char **argv, const struct cli_sub *subs,

@@ -6,6 +6,7 @@
  * with its errors on stderr, and the subcommand dispatch. Not a contract for
  * anything else. */
 #include <stddef.h>
+#include <stdio.h>
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 #include "base/config.h"
@@ -30,6 +31,20 @@ struct cli_opt {
  * table ended by a NULL name; opts may be NULL: none). Returns the count of
  * positionals, or -1 with the reason on stderr. */
 int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos);
+/* cli_secret: the two ways one secret may be given to a command: arg, the
+ * option carrying the secret itself ("--client-secret S": others can read
+ * it in /proc/PID/cmdline), and file, the option naming a file or "-" for
+ * stdin ("--client-secret-file F"). */
+struct cli_secret {
+    struct cli_opt *arg, *file;
+};
+/* cli_secrets fills out[0..n) (n is 1 or 2), the i-th from s[i]: the
+ * argument (copied, wiped from argv, and warned about: secret_input_warn_arg)
+ * or else the file (secret_input_read); two files both "-" are read as two
+ * lines of stdin, in order. The caller has checked that one of each pair is
+ * set. Returns 0, or -1 with the reason on stderr (out[] all NULL). Free
+ * each with secret_free. */
+int cli_secrets(const struct cli_secret *s, int n, char **out);
 /* cli_parse_ll reads a whole integer in [min, max] into *out: 0, or -1 with
  * the reason (naming what) on stderr. */
 int cli_parse_ll(const char *what, const char *s, long long min, long long max, long long *out);
@@ -71,6 +86,21 @@ int cli_list_end(cJSON *arr, int json);
 long long cli_jitter_ms(const struct sw_config *c, long long interval_ms);
 /* cli_wipe overwrites a string that held a secret. */
 void cli_wipe(char *s);
+
+/* CLI_ESC_MAX: the buffer of one cli_esc'd value (longer ones are cut). */
+#define CLI_ESC_MAX 2048
+/* cli_esc returns s for a terminal, in buf (n bytes, n >= 16): every control
+ * character escaped as JSON writes it (\n, \r, \t, \u001b; DEL and the C1
+ * controls U+0080-U+009F too), a byte that is not UTF-8 as \xHH, cut with
+ * "..." when longer than buf. For names and values read from Redis or
+ * Spotify (display_name, ids, statuses): escape sequences in them must not
+ * reach the operator's terminal, nor a newline fake a line of output. NULL
+ * is read as "". */
+const char *cli_esc(const char *s, char *buf, size_t n);
+/* cli_fputs_esc writes all of s to f escaped as cli_esc does, uncut (tail:
+ * a JSON text stays valid JSON, since only raw control characters, which
+ * JSON forbids, change). */
+void cli_fputs_esc(const char *s, FILE *f);
 
 /* cli_sub: one subcommand of a command group ("add" of `app add`). run gets
  * the words after the subcommand. */

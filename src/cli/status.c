@@ -217,6 +217,8 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     if (o[0].value)
         return cli_print_json(s);
 
+    /* Every name below comes from Redis: printed escaped (cli_esc). */
+    char e[4][CLI_ESC_MAX];
     cJSON *it, *rd = cJSON_GetObjectItem(s, "redis");
     printf("redis: used_memory=%.1f MB", num(rd, "used_memory") / 1e6);
     if (cJSON_GetObjectItem(rd, "hash_max_listpack_value")) {
@@ -229,25 +231,26 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     printf("\n");
     printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
-        printf("  %s  polls=%s inflight=%s connections=%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(it, "id")),
-               cJSON_GetStringValue(cJSON_GetObjectItem(it, "polls")) ?: "0",
-               cJSON_GetStringValue(cJSON_GetObjectItem(it, "inflight")) ?: "0",
-               cJSON_GetStringValue(cJSON_GetObjectItem(it, "connections")) ?: "0");
+        printf("  %s  polls=%s inflight=%s connections=%s\n",
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "id")), e[0], sizeof e[0]),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "polls")) ?: "0", e[1], sizeof e[1]),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "inflight")) ?: "0", e[2], sizeof e[2]),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "connections")) ?: "0", e[3], sizeof e[3]));
     printf("users:");
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "users"))
-        printf(" %s=%.0f", it->string, it->valuedouble);
+        printf(" %s=%.0f", cli_esc(it->string, e[0], sizeof e[0]), it->valuedouble);
     printf("\n");
     if (cJSON_GetNumberValue(cJSON_GetObjectItem(near, "count")) > 0) {
         printf("refresh tokens near expiry: %.0f (reconnect them):",
                cJSON_GetNumberValue(cJSON_GetObjectItem(near, "count")));
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(near, "users"))
-            printf(" %s", it->valuestring);
+            printf(" %s", cli_esc(it->valuestring, e[0], sizeof e[0]));
         printf("\n");
     }
     cJSON_ArrayForEach(it, arr) {
         cJSON *lim = cJSON_GetObjectItem(it, "limiter"), *st = cJSON_GetObjectItem(it, "stats");
         printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%.0f/%gs effective=%.1f limiter=%s",
-               cJSON_GetStringValue(cJSON_GetObjectItem(it, "app")),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "app")), e[0], sizeof e[0]),
                num(it, "scheduled"),
                num(it, "in_flight"),
                num(it, "overdue"),
@@ -255,7 +258,7 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
                num(it, "budget_30s"),
                num(it, "window_ms") / 1000,
                num(it, "budget_effective_30s"),
-               cJSON_GetStringValue(cJSON_GetObjectItem(lim, "state")));
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(lim, "state")), e[1], sizeof e[1]));
         if (cJSON_GetObjectItem(lim, "blocked_for_ms"))
             printf(" (for %.0f s)", num(lim, "blocked_for_ms") / 1000);
         if (cJSON_GetObjectItem(lim, "retry_after_capped_at"))

@@ -33,9 +33,15 @@ int cli_tail(const struct sw_config *c, int argc, char **argv)
         }
         if (m && m->type == REDIS_REPLY_ARRAY && m->elements >= 3) {
             redisReply *kind = m->element[0], *payload = m->element[m->elements - 1];
+            /* Anyone who may PUBLISH can send text that is not ours:
+             * escaped, it cannot drive the terminal nor fake a line (an
+             * event, JSON without raw control characters, is unchanged
+             * unless it holds DEL or a C1 control). */
             if ((strcmp(kind->str, "message") == 0 || strcmp(kind->str, "pmessage") == 0) &&
-                payload->type == REDIS_REPLY_STRING)
-                printf("%s\n", payload->str);
+                payload->type == REDIS_REPLY_STRING) {
+                cli_fputs_esc(payload->str, stdout);
+                putchar('\n');
+            }
         }
         if (m)
             freeReplyObject(m);

@@ -42,28 +42,36 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
 static int user_add(const struct sw_config *c, int argc, char **argv)
 {
     struct cli_opt o[] = {{"app", NULL, 0}, {"access-token", NULL, 0}, {"refresh-token", NULL, 0},
-                          {"expires-in", NULL, 0}, {"scope", NULL, 0}, {NULL, NULL, 0}};
+                          {"expires-in", NULL, 0}, {"scope", NULL, 0}, {"access-token-file", NULL, 0},
+                          {"refresh-token-file", NULL, 0}, {NULL, NULL, 0}};
+    const struct cli_secret sp[2] = {{&o[1], &o[5]}, {&o[2], &o[6]}};
     const char *pos[1];
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
+    char *tok[2] = {NULL, NULL};
     char *at = NULL, *rt = NULL, err[256], ad[ID_MAX + 8], users[KEY_MAX], apps[KEY_MAX];
     long long expires_in = 3600;
     int rc = 1;
 
-    if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value || !o[2].value) {
-        fprintf(stderr, "usage: spotwatch user add USER --app APP --access-token T --refresh-token R "
-                        "[--expires-in S] [--scope S]\n");
+    if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value == !o[5].value ||
+        !o[2].value == !o[6].value) {
+        fprintf(stderr, "usage: spotwatch user add USER --app APP --access-token-file FILE|- "
+                        "--refresh-token-file FILE|- [--expires-in S] [--scope S]\n"
+                        "       (or --access-token T, --refresh-token R, which others can read in the "
+                        "process list)\n");
         return 2;
     }
     if (cli_check_id("user", pos[0]) != 0 || cli_check_id("app", o[0].value) != 0)
         return 2;
     if (o[3].value && cli_parse_ll("--expires-in", o[3].value, 0, 100000000, &expires_in) != 0)
         return 2;
-    if (cli_load_keyring(c, &kr) != 0)
+    if (cli_secrets(sp, 2, tok) != 0)
         return 1;
+    if (cli_load_keyring(c, &kr) != 0)
+        goto out;
     snprintf(ad, sizeof ad, "user:%s", pos[0]);
-    at = crypto_seal(kr, ad, o[1].value, err, sizeof err);
-    rt = at ? crypto_seal(kr, ad, o[2].value, err, sizeof err) : NULL;
+    at = crypto_seal(kr, ad, tok[0], err, sizeof err);
+    rt = at ? crypto_seal(kr, ad, tok[1], err, sizeof err) : NULL;
     if (rt == NULL) {
         fprintf(stderr, "spotwatch: %s\n", err);
         goto out;
@@ -103,6 +111,8 @@ static int user_add(const struct sw_config *c, int argc, char **argv)
     printf("user %s: tokens stored (app %s)\n", pos[0], o[0].value);
     rc = 0;
 out:
+    secret_free(tok[0]);
+    secret_free(tok[1]);
     free(at);
     free(rt);
     crypto_free(kr);
@@ -177,13 +187,17 @@ static int user_show(const struct sw_config *c, int argc, char **argv)
     if (o[0].value) {
         rc = cli_print_json(u);
     } else {
+        /* Field names and values come from Redis (display_name from
+         * Spotify): escaped, so neither can drive the terminal. */
+        char name[CLI_ESC_MAX], val[CLI_ESC_MAX];
         for (cJSON *it = u->child; it; it = it->next) {
+            cli_esc(it->string, name, sizeof name);
             if (cJSON_IsString(it))
-                printf("%-28s %s\n", it->string, it->valuestring);
+                printf("%-28s %s\n", name, cli_esc(it->valuestring, val, sizeof val));
             else if (cJSON_IsBool(it))
-                printf("%-28s %s\n", it->string, cJSON_IsTrue(it) ? "yes" : "no");
+                printf("%-28s %s\n", name, cJSON_IsTrue(it) ? "yes" : "no");
             else
-                printf("%-28s %.0f\n", it->string, it->valuedouble);
+                printf("%-28s %.0f\n", name, it->valuedouble);
         }
         cJSON_Delete(u);
         rc = 0;
@@ -224,7 +238,10 @@ static int user_ls(const struct sw_config *c, int argc, char **argv)
             cJSON_AddStringToObject(u, "last_outcome", last);
             cJSON_AddItemToArray(arr, u);
         } else {
-            printf("%s\t%s\t%s\t%s\n", rep->element[i]->str, rep->element[i + 1]->str, status, last);
+            char e[4][CLI_ESC_MAX];
+            printf("%s\t%s\t%s\t%s\n", cli_esc(rep->element[i]->str, e[0], sizeof e[0]),
+                   cli_esc(rep->element[i + 1]->str, e[1], sizeof e[1]), cli_esc(status, e[2], sizeof e[2]),
+                   cli_esc(last, e[3], sizeof e[3]));
         }
         if (s)
             freeReplyObject(s);

@@ -9,7 +9,8 @@ int keys_valid_id(const char *id)
     if (n == 0 || n > ID_MAX)
         return 0;
     for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        if (*p <= ' ' || *p >= 127 || *p == '{' || *p == '}' || *p == '*')
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              strchr(ID_PUNCT, *p) != NULL))
             return 0;
     return 1;
 }

@@ -1,9 +1,11 @@
 /* events: the events spotwatch publishes (see include/spotify/events.h). The
  * text must stay byte for byte what consumers have always read: members are
- * added in the schema's order and printed by cJSON_PrintUnformatted. */
+ * added in the schema's order and printed by cJSON_PrintUnformatted; only a
+ * value past the caps of events.h is cut (and its object marked). */
 #include "spotify/events.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* add_str_or_null adds s, or JSON null when s is NULL. 0 or -1 (no memory). */
 static int add_str_or_null(cJSON *obj, const char *name, const char *s)
@@ -17,10 +19,77 @@ static int add_str_or_null(cJSON *obj, const char *name, const char *s)
     return 0;
 }
 
-/* add_copy adds a deep copy of v, or JSON null when v is NULL. 0 or -1. */
+/* cut_len: the length of s cut to at most SW_EVENT_STR_MAX bytes, on a
+ * UTF-8 boundary (never inside a multi-byte character). */
+static size_t cut_len(const char *s, size_t len)
+{
+    size_t k = SW_EVENT_STR_MAX;
+
+    if (len <= k)
+        return len;
+    while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
+        k--;
+    return k;
+}
+
+/* capped_copy returns a copy of v (NULL when out of memory) with each
+ * string cut to SW_EVENT_STR_MAX bytes and each array to SW_EVENT_LIST_MAX
+ * entries, and "truncated":true added to every object in which something
+ * was cut (a member of its own, or inside a list or object it holds); *cut
+ * is set then. Copied, not cJSON_Duplicate'd then cut: a 300 KB name is
+ * never copied whole. */
+static cJSON *capped_copy(const cJSON *v, int *cut)
+{
+    cJSON *c;
+    int inner = 0, n = 0;
+
+    if (cJSON_IsString(v)) {
+        size_t len = strlen(v->valuestring), k = cut_len(v->valuestring, len);
+        char *s;
+
+        if (k == len)
+            return cJSON_CreateString(v->valuestring);
+        *cut = 1;
+        if ((s = strndup(v->valuestring, k)) == NULL)
+            return NULL;
+        c = cJSON_CreateString(s);
+        free(s);
+        return c;
+    }
+    if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+        return cJSON_Duplicate(v, 0);
+    c = cJSON_IsArray(v) ? cJSON_CreateArray() : cJSON_CreateObject();
+    for (const cJSON *it = v->child; c != NULL && it != NULL; it = it->next) {
+        cJSON *e;
+
+        if (cJSON_IsArray(v) && n++ == SW_EVENT_LIST_MAX) {
+            inner = 1;
+            break;
+        }
+        e = capped_copy(it, &inner);
+        if (e == NULL || !(cJSON_IsArray(v) ? cJSON_AddItemToArray(c, e)
+                                             : cJSON_AddItemToObject(c, it->string, e))) {
+            cJSON_Delete(e);
+            cJSON_Delete(c);
+            return NULL;
+        }
+    }
+    if (c != NULL && inner) {
+        *cut = 1;
+        if (cJSON_IsObject(v) && cJSON_AddTrueToObject(c, SW_EVENT_TRUNCATED) == NULL) {
+            cJSON_Delete(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+/* add_copy adds a capped copy of v (capped_copy), or JSON null when v is
+ * NULL. 0 or -1. */
 static int add_copy(cJSON *obj, const char *name, const cJSON *v)
 {
-    cJSON *c = v != NULL ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+    int cut = 0;
+    cJSON *c = v != NULL ? capped_copy(v, &cut) : cJSON_CreateNull();
 
     if (c == NULL || !cJSON_AddItemToObject(obj, name, c)) {
         cJSON_Delete(c);

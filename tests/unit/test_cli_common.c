@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../src/cli/cli_int.h"
@@ -96,6 +98,58 @@ static void test_user_put_by_name(void **state)
     assert_string_equal(arg[USER_PUT_ARG_LIFETIME_MS], "0");
 }
 
+/* cli_esc: what the CLI prints of names and values read from Redis. */
+static void test_esc(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"alice", "alice"},
+        {"", ""},
+        {"Jos\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x8e\xb5", "Jos\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x8e\xb5"},  /* UTF-8 kept */
+        {"evil\x1b[2J\nuser ls: fake line", "evil\\u001b[2J\\nuser ls: fake line"},
+        {"a\tb\rc", "a\\tb\\rc"},
+        {"\x01\x7f", "\\u0001\\u007f"},
+        {"csi\xc2\x9b" "31m", "csi\\u009b31m"},       /* C1 control U+009B */
+        {"nbsp\xc2\xa0", "nbsp\xc2\xa0"},              /* U+00A0 is text */
+        {"bad\xff\xc3", "bad\\xff\\xc3"},           /* not UTF-8 */
+        {"back\\slash \"q\"", "back\\slash \"q\""},  /* printable: unchanged */
+    };
+    char buf[CLI_ESC_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(cli_esc(cases[i].in, buf, sizeof buf), cases[i].out);
+    assert_string_equal(cli_esc(NULL, buf, sizeof buf), "");
+
+    /* Cut with "..." to the buffer, never inside an escape or a character. */
+    char small[16];
+    assert_string_equal(cli_esc("0123456789abcdefghij", small, sizeof small), "0123456789ab...");
+    assert_string_equal(cli_esc("0123456789\n\n", small, sizeof small), "0123456789\\n...");
+    assert_string_equal(cli_esc("0123456789\xc3\xa9\xc3\xa9", small, sizeof small), "0123456789\xc3\xa9...");
+    assert_string_equal(cli_esc("01234567890", small, sizeof small), "01234567890");
+
+    /* The stream form is uncut, and an event's JSON passes unchanged. */
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    cli_fputs_esc("{\"name\":\"a\\nb \xc3\xa9\"}", f);
+    cli_fputs_esc("|x\x1b\ny", f);
+    fclose(f);
+    assert_string_equal(out, "{\"name\":\"a\\nb \xc3\xa9\"}|x\\u001b\\ny");
+    free(out);
+}
+
+/* cli_check_id: the one id checker (keys_valid_id), its message escaped. */
+static void test_check_id(void **state)
+{
+    (void)state;
+    assert_int_equal(cli_check_id("user", "alice@example.com"), 0);
+    assert_int_equal(cli_check_id("user", "p?"), -1);
+    assert_int_equal(cli_check_id("app", "a[b]"), -1);
+    assert_int_equal(cli_check_id("app", "x\x1b[31m"), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +157,8 @@ int main(void)
         cmocka_unit_test(test_parse_ll),
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_user_put_by_name),
+        cmocka_unit_test(test_esc),
+        cmocka_unit_test(test_check_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

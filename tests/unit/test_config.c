@@ -37,6 +37,18 @@ static void write_tmp(const char *text, char *path, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
+/* write_tmp_bytes: write_tmp for text that may hold NUL bytes (n bytes). */
+static void write_tmp_bytes(const char *text, size_t n, char *path, size_t len)
+{
+    int fd;
+
+    snprintf(path, len, "/tmp/sw_test_config.XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, n), (ssize_t)n);
+    assert_int_equal(close(fd), 0);
+}
+
 /* load_text loads text as a conf file over c; returns config_load_file's result. */
 static int load_text(struct sw_config *c, const char *text, char *err, size_t errlen, char *path,
                      size_t pathlen)
@@ -79,6 +91,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.redis_host, "127.0.0.1");
     assert_int_equal(c.redis_port, 6379);
     assert_string_equal(c.redis_password, "");
+    assert_string_equal(c.redis_password_file, "");
     assert_string_equal(c.key_prefix, "sw:");
     assert_string_equal(c.api_base, "https://api.spotify.com/v1");
     assert_int_equal(c.poll_interval_ms, 2000);
@@ -325,7 +338,7 @@ static void test_file_ok_and_quoting(void **state)
                   "\tpoll-interval-ms   3000   \r\n"
                   "lease-ms 25000\n"                /* the last one wins */
                   "redis-host \"my host\"\n"
-                  "key-prefix \"a\\\"b\\\\c\"\n"    /* "a\"b\\c" -> a"b\c */
+                  "ca-file \"a\\\"b\\\\c\"\n"       /* "a\"b\\c" -> a"b\c */
                   "api-base \"\"\n"
                   "redis-password \"has # and spaces\"\n"
                   "LOG-LEVEL warn\n"                /* names ignore case */
@@ -335,7 +348,7 @@ static void test_file_ok_and_quoting(void **state)
     assert_int_equal(c.lease_ms, 25000);
     assert_int_equal(c.poll_interval_ms, 3000);
     assert_string_equal(c.redis_host, "my host");
-    assert_string_equal(c.key_prefix, "a\"b\\c");
+    assert_string_equal(c.ca_file, "a\"b\\c");
     assert_string_equal(c.api_base, "");
     assert_string_equal(c.redis_password, "has # and spaces");
     assert_int_equal(c.log_level, LOG_WARN);
@@ -370,6 +383,84 @@ static void test_file_errors(void **state)
         snprintf(want, sizeof want, "%s:%s", path, cases[i].want);
         if (strncmp(err, want, strlen(want)) != 0)
             fail_msg("case %zu: got '%s', want '%s'", i, err, want);
+    }
+}
+
+/* A file is read at most 1 MiB far: bigger ones (and devices that never
+ * end) are refused at once, naming the file. */
+static void test_file_too_large(void **state)
+{
+    struct sw_config c;
+    char err[512], path[64];
+    size_t n = 1024 * 1024 + 1;
+    char *big = malloc(n);
+    (void)state;
+
+    assert_non_null(big);
+    memset(big, '#', n);           /* all one comment line */
+    big[n - 1] = '\n';
+    write_tmp_bytes(big, n, path, sizeof path);
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, path, err, sizeof err), -1);
+    unlink(path);
+    assert_contains(err, path);
+    assert_contains(err, "larger than 1048576 bytes");
+    /* Exactly at the cap is still a conf file. */
+    write_tmp_bytes(big + 1, n - 1, path, sizeof path);
+    assert_int_equal(config_load_file(&c, path, err, sizeof err), 0);
+    unlink(path);
+    free(big);
+
+    assert_int_equal(config_load_file(&c, "/dev/zero", err, sizeof err), -1);
+    assert_contains(err, "/dev/zero: larger than");
+}
+
+/* A NUL byte would end a value early without a word: the line is refused. */
+static void test_file_nul_byte(void **state)
+{
+    static const char text[] = "lease-ms 20000\nredis-host ab\0cd\n";
+    struct sw_config c;
+    char err[512], path[64], want[128];
+    (void)state;
+
+    write_tmp_bytes(text, sizeof text - 1, path, sizeof path);
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, path, err, sizeof err), -1);
+    unlink(path);
+    snprintf(want, sizeof want, "%s:2: a NUL byte in the line", path);
+    assert_contains(err, want);
+    assert_string_equal(c.redis_host, "127.0.0.1");
+}
+
+/* key-prefix: no hash-tag, glob or control characters. */
+static void test_key_prefix_rule(void **state)
+{
+    static const char *bad[] = { "{x}", "a{", "}", "sw*", "p?", "a[b", "]", "a\\b", "a\nb", "\x1b[" };
+    static const char *good[] = { "sw:", "", "tenant-1:", "a.b_c@d+e=f/g:" };
+    struct sw_config c;
+    char err[512];
+    (void)state;
+
+    config_defaults(&c);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (config_set(&c, "key-prefix", bad[i], err, sizeof err) != -1)
+            fail_msg("key-prefix '%s' accepted", bad[i]);
+        assert_contains(err, "key-prefix: must not contain '{', '}', '*', '?', '[', ']'");
+        assert_string_equal(c.key_prefix, "sw:");
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        if (config_set(&c, "key-prefix", good[i], err, sizeof err) != 0)
+            fail_msg("key-prefix '%s' refused: %s", good[i], err);
+        assert_string_equal(c.key_prefix, good[i]);
+    }
+    /* From a file: the line is named. */
+    {
+        char path[64], want[128];
+        config_defaults(&c);
+        assert_int_equal(load_text(&c, "# x\nkey-prefix \"{x}\"\n", err, sizeof err, path, sizeof path), -1);
+        snprintf(want, sizeof want, "%s:2: key-prefix: must not contain", path);
+        assert_contains(err, want);
+        assert_contains(err, "(got '{x}')");
     }
 }
 
@@ -520,6 +611,9 @@ int main(void)
         cmocka_unit_test(test_write_hides_secret),
         cmocka_unit_test(test_file_ok_and_quoting),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_file_too_large),
+        cmocka_unit_test(test_file_nul_byte),
+        cmocka_unit_test(test_key_prefix_rule),
         cmocka_unit_test(test_file_missing),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_args_precedence),

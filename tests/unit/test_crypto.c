@@ -382,12 +382,18 @@ static void test_plaintext_mode(void **state)
     secret_free(p);
     assert_int_equal(crypto_needs_reseal(NULL, s), 0);
 
-    /* With a keyring, plain values still open (migration) and need a reseal. */
+    /* With a keyring, plain values are refused (someone who can write Redis
+     * would choose the token), with a reason that holds no secret. */
     assert_int_equal(crypto_keygen(f->path, err, sizeof err), 0);
     kr = load_ok(f->path);
-    p = crypto_open(kr, "user:alice", s, err, sizeof err);
-    assert_string_equal(p, "tok");
-    secret_free(p);
+    err[0] = '\0';
+    assert_null(crypto_open(kr, "user:alice", s, err, sizeof err));
+    assert_non_null(strstr(err, "plaintext value refused"));
+    assert_non_null(strstr(err, "token key file"));
+    assert_null(strstr(err, "tok\""));
+    assert_null(crypto_open(kr, "user:alice", "plain.", err, sizeof err));
+    assert_null(crypto_open(kr, "app:a1", "plain.a-client-secret", err, sizeof err));
+    assert_null(strstr(err, "a-client-secret"));
     assert_int_equal(crypto_needs_reseal(kr, s), 1);
     free(s);
 
