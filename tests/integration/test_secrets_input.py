@@ -260,7 +260,7 @@ def test_sigabrt_leaves_no_core():
     wd = tmpdir()
     port = free_port()
     argv = [SPOTWATCH] + sw_args(r, sim, ex + ["--http-listen", "127.0.0.1:%d" % port,
-                                               "--public-url", "http://127.0.0.1:%d" % port]) + ["serve"]
+                                               "--public-url", "http://127.0.0.1:%d" % port, "--connect-open", "yes"]) + ["serve"]
 
     def serve_up():
         try:
