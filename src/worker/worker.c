@@ -124,7 +124,7 @@ struct job {
     char *access_token;        /* plaintext, cleansed */
     char *state_text;
     int fails, idle;
-    long long interval_ms, due_ms;
+    long long interval_ms;
     int interval_set;          /* the user has its own interval_ms (watch start --interval) */
     int calls;                 /* HTTP calls this job has started */
     int prepaid;               /* calls the claim granted (1, or 2 for a refresh job) */
@@ -253,12 +253,12 @@ static void on_complete(struct redis_async *l, redisReply *r, void *ud)
         log_warn("%d results not stored (redis link lost); their leases will expire", b->n);
     else if (r->type == REDIS_REPLY_ERROR)
         log_error("complete failed for %d users: %s", b->n, r->str);
-    else if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)b->n)
+    else if (r->type != REDIS_REPLY_ARRAY || sc_groups(r, COMPLETE_REPLY_N, COMPLETE_GROUP_REPLY_N) != (size_t)b->n)
         log_error("complete: unexpected answer for %d users", b->n);
     for (int i = 0; i < b->n; i++) {
-        const redisReply *e = r && r->type == REDIS_REPLY_ARRAY && (size_t)i < r->elements
-                                  ? r->element[i] : NULL;
-        if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 0)
+        struct complete_group_reply g;
+        if (sc_parse(r, COMPLETE_REPLY_N + (size_t)i * COMPLETE_GROUP_REPLY_N, sc_complete_group_reply,
+                     COMPLETE_GROUP_REPLY_N, &g) == 0 && g.applied == 0)
             log_info("user %s: lease lost before completion; result dropped", b->jobs[i]->user);
     }
     for (int i = 0; i < b->n; i++)
@@ -282,8 +282,8 @@ static void flush_app(struct app *a)
     struct worker *w = a->w;
     const struct sw_config *c = w->cfg;
     char maxlen[24], budget[24], channel[KEY_MAX];
-    int nkeys = 7 + a->ndone, argc = nkeys + 3 + a->nargs, n = 0, rc = -1;
-    const char **argv = NULL;
+    int nkeys = COMPLETE_KEY_N + a->ndone, argc = nkeys + COMPLETE_ARG_N + a->nargs, rc = -1;
+    const char **argv = NULL, **arg;
     char (*user_keys)[KEY_MAX] = NULL;
     struct sent_batch *b;
 
@@ -299,22 +299,24 @@ static void flush_app(struct app *a)
     snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
     keys_channel(channel, sizeof channel, c->key_prefix, "");
-    argv[n++] = a->k.due;
-    argv[n++] = a->k.leases;
-    argv[n++] = a->k.events;
-    argv[n++] = a->k.rl;
-    argv[n++] = a->k.stats;
-    argv[n++] = a->k.app;
-    argv[n++] = a->k.calls;
+    argv[COMPLETE_KEY_DUE] = a->k.due;
+    argv[COMPLETE_KEY_LEASES] = a->k.leases;
+    argv[COMPLETE_KEY_EVENTS] = a->k.events;
+    argv[COMPLETE_KEY_RL] = a->k.rl;
+    argv[COMPLETE_KEY_STATS] = a->k.stats;
+    argv[COMPLETE_KEY_APP] = a->k.app;
+    argv[COMPLETE_KEY_CALLS] = a->k.calls;
+    /* one user hash per job, after the fixed keys, in the order of the jobs */
     for (int i = 0; i < a->ndone; i++) {
         keys_user(user_keys[i], sizeof user_keys[i], c->key_prefix, a->id, a->done[i]->user);
-        argv[n++] = user_keys[i];
+        argv[COMPLETE_KEY_N + i] = user_keys[i];
     }
-    argv[n++] = maxlen;
-    argv[n++] = budget;
-    argv[n++] = channel;
-    for (int i = 0; i < a->nargs; i++)
-        argv[n++] = a->done_args[i];
+    arg = argv + nkeys;
+    arg[COMPLETE_ARG_MAXLEN] = maxlen;
+    arg[COMPLETE_ARG_BUDGET_DEFAULT] = budget;
+    arg[COMPLETE_ARG_CHANNEL_PREFIX] = channel;
+    /* the jobs' groups, each followed by its events (batch_add) */
+    memcpy(arg + COMPLETE_ARG_N, a->done_args, (size_t)a->nargs * sizeof *arg);
     b->n = a->ndone;
     memcpy(b->jobs, a->done, (size_t)a->ndone * sizeof b->jobs[0]);
     rc = redis_async_eval(w->redis, SCRIPT_COMPLETE, nkeys, argc, argv, NULL, on_complete, b);
@@ -388,8 +390,9 @@ static void job_finish(struct job *j, struct outcome *o)
     const struct sw_config *c = w->cfg;
     char delay[24], status[16], fails[16], idle[16], block[24], nev[16],
         types[JOB_EVENTS_MAX][32], bf_delay[24] = "", bf_old[24] = "", bf_new[24] = "";
-    const char *argv[17 + 2 * JOB_EVENTS_MAX];
-    int n = 0;
+    /* the job's group, then its events (type, JSON) */
+    const char *g[COMPLETE_GROUP_ARG_N + 2 * JOB_EVENTS_MAX];
+    const char **ev = g + COMPLETE_GROUP_ARG_N;
 
     snprintf(delay, sizeof delay, "%lld", o->delay_ms);
     snprintf(status, sizeof status, "%ld", o->http_status);
@@ -410,26 +413,26 @@ static void job_finish(struct job *j, struct outcome *o)
     if (o->backfill_delay_ms >= 0)
         snprintf(bf_delay, sizeof bf_delay, "%lld", o->backfill_delay_ms);
 
-    argv[n++] = j->user;
-    argv[n++] = j->fence;
-    argv[n++] = delay;
-    argv[n++] = o->name;
-    argv[n++] = o->state ? o->state : "";
-    argv[n++] = status;
-    argv[n++] = o->error;
-    argv[n++] = o->new_status;
-    argv[n++] = block;
-    argv[n++] = o->block_reason;
-    argv[n++] = fails;
-    argv[n++] = idle;
-    argv[n++] = o->capped ? "1" : "0";
-    argv[n++] = bf_delay;
-    argv[n++] = bf_old;
-    argv[n++] = bf_new;
-    argv[n++] = nev;
+    g[COMPLETE_GROUP_ARG_USER] = j->user;
+    g[COMPLETE_GROUP_ARG_FENCE] = j->fence;
+    g[COMPLETE_GROUP_ARG_DELAY_MS] = delay;
+    g[COMPLETE_GROUP_ARG_OUTCOME] = o->name;
+    g[COMPLETE_GROUP_ARG_STATE] = o->state ? o->state : "";
+    g[COMPLETE_GROUP_ARG_HTTP_STATUS] = status;
+    g[COMPLETE_GROUP_ARG_ERROR] = o->error;
+    g[COMPLETE_GROUP_ARG_NEW_STATUS] = o->new_status;
+    g[COMPLETE_GROUP_ARG_BLOCK_MS] = block;
+    g[COMPLETE_GROUP_ARG_BLOCK_REASON] = o->block_reason;
+    g[COMPLETE_GROUP_ARG_FAILS] = fails;
+    g[COMPLETE_GROUP_ARG_IDLE] = idle;
+    g[COMPLETE_GROUP_ARG_CAPPED] = o->capped ? "1" : "0";
+    g[COMPLETE_GROUP_ARG_BACKFILL_DELAY_MS] = bf_delay;
+    g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_OLD] = bf_old;
+    g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_NEW] = bf_new;
+    g[COMPLETE_GROUP_ARG_NEVENTS] = nev;
     for (int i = 0; i < o->nevents; i++) {
-        argv[n++] = event_type(o->events[i], types[i], sizeof types[i]);
-        argv[n++] = o->events[i];
+        ev[2 * i] = event_type(o->events[i], types[i], sizeof types[i]);
+        ev[2 * i + 1] = o->events[i];
     }
     wm_poll(w->wm, o->name, j->poll_s);
     for (int i = 0; i < o->nevents; i++)
@@ -443,7 +446,7 @@ static void job_finish(struct job *j, struct outcome *o)
     /* invalid_client is the app's fault: its one alert is enough, no line per user. */
     if (o->error[0] && strcmp(o->name, "invalid_client") != 0)
         log_info("user %s: %s (%s)", j->user, o->name, o->error);
-    int rc = batch_add(a, j, argv, n);
+    int rc = batch_add(a, j, g, COMPLETE_GROUP_ARG_N + 2 * o->nevents);
     outcome_free(o);
     if (rc != 0) {
         log_error("user %s: out of memory; result not stored, the lease will expire", j->user);
@@ -622,10 +625,16 @@ static void job_refresh_after_401(struct job *j)
 {
     struct worker *w = j->w;
     char user_key[KEY_MAX], lock_ms[24];
+    const char *argv[REFRESH_BEGIN_KEY_N + REFRESH_BEGIN_ARG_N];
+    const char **arg = argv + REFRESH_BEGIN_KEY_N;
     keys_user(user_key, sizeof user_key, w->cfg->key_prefix, j->app->id, j->user);
     snprintf(lock_ms, sizeof lock_ms, "%ld", w->cfg->lease_ms);
-    const char *argv[] = {user_key, j->fence, j->at_sealed ? j->at_sealed : "", lock_ms};
-    if (redis_async_eval(w->redis, SCRIPT_REFRESH_BEGIN, 1, 4, argv, NULL, on_refresh_begin, j) != 0)
+    argv[REFRESH_BEGIN_KEY_USER] = user_key;
+    arg[REFRESH_BEGIN_ARG_FENCE] = j->fence;
+    arg[REFRESH_BEGIN_ARG_ACCESS_TOKEN] = j->at_sealed ? j->at_sealed : "";
+    arg[REFRESH_BEGIN_ARG_LOCK_MS] = lock_ms;
+    if (redis_async_eval(w->redis, SCRIPT_REFRESH_BEGIN, REFRESH_BEGIN_KEY_N,
+                         REFRESH_BEGIN_KEY_N + REFRESH_BEGIN_ARG_N, argv, NULL, on_refresh_begin, j) != 0)
         job_free(j);
 }
 
@@ -788,18 +797,20 @@ fail: {
 static void on_token_store(struct redis_async *l, redisReply *r, void *ud)
 {
     struct job *j = ud;
+    struct token_store_reply rep;
     (void)l;
     if (r == NULL) {
         job_free(j);
         return;
     }
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+    int parsed = sc_parse(r, 0, sc_token_store_reply, TOKEN_STORE_REPLY_N, &rep) == 0;
+    if (parsed && rep.code == TOKEN_STORE_STORED) {
         job_poll(j);
         return;
     }
     struct outcome o;
     outcome_init(&o, j, "released");
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+    if (parsed && rep.code == TOKEN_STORE_LOST) {
         /* Another refresh won the compare-and-set; its tokens stand. */
         o.delay_ms = 0;
     } else {
@@ -834,16 +845,25 @@ static void store_tokens(struct job *j, struct tok_response *t)
     }
     keys_user(user_key, sizeof user_key, w->cfg->key_prefix, j->app->id, j->user);
     snprintf(life, sizeof life, "%lld", t->expires_in_s * 1000);
-    const char *argv[] = {user_key, j->fence, j->rt_sealed ? j->rt_sealed : "", at, life,
-                          rt ? rt : "", t->scope ? t->scope : "", reseal};
+    const char *argv[TOKEN_STORE_KEY_N + TOKEN_STORE_ARG_N];
+    const char **arg = argv + TOKEN_STORE_KEY_N;
+    argv[TOKEN_STORE_KEY_USER] = user_key;
+    arg[TOKEN_STORE_ARG_FENCE] = j->fence;
+    arg[TOKEN_STORE_ARG_REFRESH_TOKEN_USED] = j->rt_sealed ? j->rt_sealed : "";
+    arg[TOKEN_STORE_ARG_ACCESS_TOKEN] = at;
+    arg[TOKEN_STORE_ARG_LIFETIME_MS] = life;
+    arg[TOKEN_STORE_ARG_REFRESH_TOKEN] = rt ? rt : "";
+    arg[TOKEN_STORE_ARG_SCOPE] = t->scope ? t->scope : "";
+    arg[TOKEN_STORE_ARG_RESEALED] = reseal;
     secret_free(j->access_token);
     j->access_token = strdup(t->access_token);
     secret_free(j->at_sealed);
     j->at_sealed = at;
     at = NULL;
     /* redis_async_eval copies argv, so rt may go once it returns (not before). */
-    int rc = j->access_token == NULL ? -1 : redis_async_eval(w->redis, SCRIPT_TOKEN_STORE, 1, 8, argv, NULL,
-                                                       on_token_store, j);
+    int rc = j->access_token == NULL ? -1 : redis_async_eval(w->redis, SCRIPT_TOKEN_STORE, TOKEN_STORE_KEY_N,
+                                                             TOKEN_STORE_KEY_N + TOKEN_STORE_ARG_N, argv, NULL,
+                                                             on_token_store, j);
     secret_free(rt);
     if (rc != 0)
         job_free(j);
@@ -997,21 +1017,21 @@ static int job_open_access_token(struct job *j, const char *sealed)
 static void on_refresh_begin(struct redis_async *l, redisReply *r, void *ud)
 {
     struct job *j = ud;
+    struct refresh_begin_reply rep;
     struct outcome o;
     (void)l;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+    if (sc_parse(r, 0, sc_refresh_begin_reply, REFRESH_BEGIN_REPLY_N, &rep) != 0) {
         job_free(j);
         return;
     }
-    long long code = r->element[0]->integer;
-    if (code == 1 && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_STRING) {
+    if (rep.code == REFRESH_BEGIN_LOCKED) {
         secret_free(j->rt_sealed);
-        j->rt_sealed = strdup(r->element[1]->str);
+        j->rt_sealed = strndup(rep.refresh_token.s, rep.refresh_token.len);
         job_refresh(j);
-    } else if (code == 2 && r->elements >= 3 && r->element[1]->type == REDIS_REPLY_STRING) {
+    } else if (rep.code == REFRESH_BEGIN_NEWER) {
         /* Another worker refreshed meanwhile: poll with its token. */
         secret_free(j->at_sealed);
-        j->at_sealed = strdup(r->element[1]->str);
+        j->at_sealed = strndup(rep.access_token.s, rep.access_token.len);
         j->refreshed = 1;
         if (j->at_sealed == NULL || job_open_access_token(j, j->at_sealed) != 0) {
             outcome_init(&o, j, "error");
@@ -1020,9 +1040,11 @@ static void on_refresh_begin(struct redis_async *l, redisReply *r, void *ud)
             return;
         }
         job_poll(j);
-    } else if (code == 0 && r->elements >= 2) {
+    } else if (rep.code == REFRESH_BEGIN_WAIT) {
+        /* Back in line shortly: by then the other worker's refresh has
+         * usually stored its tokens (else the claim waits for its lock). */
         outcome_init(&o, j, "released");
-        o.delay_ms = REFRESH_RETRY_MS + (r->element[1]->integer > 0 ? 0 : 0);
+        o.delay_ms = REFRESH_RETRY_MS;
         job_finish(j, &o);
     } else {
         job_free(j);   /* stale fence: our lease is gone */
@@ -1031,28 +1053,17 @@ static void on_refresh_begin(struct redis_async *l, redisReply *r, void *ud)
 
 /* --------------------------------------------------------------- claim --- */
 
-static char *dup_elem(const redisReply *e)
+static char *dup_str(struct sc_str v)
 {
-    if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
-        return strndup(e->str, e->len);
-    if (e->type == REDIS_REPLY_INTEGER) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%lld", e->integer);
-        return strdup(buf);
-    }
-    return strdup("");
+    return strndup(v.s, v.len);
 }
 
-static long long elem_ll(const redisReply *e)
+static int str_is(struct sc_str v, const char *s)
 {
-    if (e->type == REDIS_REPLY_INTEGER)
-        return e->integer;
-    if (e->type == REDIS_REPLY_STRING)
-        return strtoll(e->str, NULL, 10);
-    return 0;
+    return v.len == strlen(s) && memcmp(v.s, s, v.len) == 0;
 }
 
-static void job_start(struct worker *w, struct app *a, redisReply **f)
+static void job_start(struct worker *w, struct app *a, const struct claim_group_reply *g)
 {
     struct job *j = calloc(1, sizeof *j);
     if (j == NULL)
@@ -1065,22 +1076,21 @@ static void job_start(struct worker *w, struct app *a, redisReply **f)
     w->job_list = j;
     j->app = a;
     j->poll_s = -1;
-    j->user = dup_elem(f[0]);
-    snprintf(j->fence, sizeof j->fence, "%lld", elem_ll(f[1]));
-    j->refresh_first = f[2]->type == REDIS_REPLY_STRING && strcmp(f[2]->str, "refresh") == 0;
-    j->backfill = f[2]->type == REDIS_REPLY_STRING && strcmp(f[2]->str, "backfill") == 0;
-    j->backfill_cursor = elem_ll(f[11]);
-    j->at_sealed = dup_elem(f[3]);
-    j->rt_sealed = dup_elem(f[5]);
-    j->state_text = dup_elem(f[6]);
-    j->fails = (int)elem_ll(f[7]);
-    j->idle = (int)elem_ll(f[8]);
-    j->interval_ms = elem_ll(f[9]);
+    j->user = dup_str(g->user);
+    snprintf(j->fence, sizeof j->fence, "%lld", g->fence);
+    j->refresh_first = str_is(g->kind, "refresh");
+    j->backfill = str_is(g->kind, "backfill");
+    j->backfill_cursor = g->backfill_cursor;
+    j->at_sealed = dup_str(g->access_token);
+    j->rt_sealed = dup_str(g->refresh_token);
+    j->state_text = dup_str(g->state);
+    j->fails = (int)g->fails;
+    j->idle = (int)g->idle;
+    j->interval_ms = g->interval_ms;
     j->interval_set = j->interval_ms > 0;
     if (j->interval_ms <= 0)
         j->interval_ms = w->cfg->poll_interval_ms;
     j->prepaid = j->refresh_first ? 2 : 1;
-    j->due_ms = elem_ll(f[10]);
     if (j->user == NULL || j->at_sealed == NULL || j->rt_sealed == NULL || j->state_text == NULL) {
         job_free(j);
         return;
@@ -1098,12 +1108,11 @@ static void job_start(struct worker *w, struct app *a, redisReply **f)
     job_poll(j);
 }
 
-#define CLAIM_FIELDS 12
-
 static void on_claim(struct redis_async *l, redisReply *r, void *ud)
 {
     struct app *a = ud;
     struct worker *w = a->w;
+    struct claim_reply head;
     double now = ev_now(w->loop);
     (void)l;
     a->claiming = 0;
@@ -1113,7 +1122,7 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
         kick(w);
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+    if (sc_parse(r, 0, sc_claim_reply, CLAIM_REPLY_N, &head) != 0) {
         /* e.g. OOM (a full Redis refuses the script as a whole): once, not every second */
         if (!a->claim_failing)
             log_error("app %s: claim failed: %s; retrying every %.0f s", a->id,
@@ -1126,21 +1135,25 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
     if (a->claim_failing)
         log_info("app %s: claims work again", a->id);
     a->claim_failing = 0;
-    long long code = elem_ll(r->element[0]);
-    long long wake = elem_ll(r->element[1]);
-    long long rnow = elem_ll(r->element[2]);
-    size_t njobs = (r->elements - 3) / CLAIM_FIELDS;
+    long long code = head.code, wake = head.wake_ms, rnow = head.now_ms;
+    size_t njobs = sc_groups(r, CLAIM_REPLY_N, CLAIM_GROUP_REPLY_N);
     for (size_t i = 0; i < njobs; i++) {
+        struct claim_group_reply g;
+        if (sc_parse(r, CLAIM_REPLY_N + i * CLAIM_GROUP_REPLY_N, sc_claim_group_reply, CLAIM_GROUP_REPLY_N,
+                     &g) != 0) {
+            log_error("app %s: claim: a job of the wrong shape; its lease will expire", a->id);
+            continue;
+        }
         /* schedule lag: Redis' claim time minus the time the poll fell due */
-        hist_add(&w->lag, (rnow - elem_ll(r->element[3 + i * CLAIM_FIELDS + 10])) * 1000);
-        wm_lag(w->wm, (double)(rnow - elem_ll(r->element[3 + i * CLAIM_FIELDS + 10])) / 1000.0);
-        job_start(w, a, r->element + 3 + i * CLAIM_FIELDS);
+        hist_add(&w->lag, (rnow - g.due_ms) * 1000);
+        wm_lag(w->wm, (double)(rnow - g.due_ms) / 1000.0);
+        job_start(w, a, &g);
     }
-    if (code == 1 || code == 3)
+    if (code == LIMIT_BLOCKED || code == LIMIT_QUOTA)
         wm_blocked(w->wm, a->id, a->last_claim_at > 0 ? now - a->last_claim_at : 0);
     a->last_claim_at = now;
-    double delay = code == 0 ? IDLE_CLAIM_S : BLOCKED_CLAIM_S;
-    if (code == 0 && njobs > 0)
+    double delay = code == LIMIT_OK ? IDLE_CLAIM_S : BLOCKED_CLAIM_S;
+    if (code == LIMIT_OK && njobs > 0)
         delay = 0;   /* more may be due: claim again as soon as capacity allows */
     else if (wake > 0 && (wake - rnow) / 1000.0 < delay)
         delay = wake > rnow ? (wake - rnow) / 1000.0 : 0;
@@ -1152,16 +1165,29 @@ static void claim_app(struct worker *w, struct app *a, int batch)
 {
     const struct sw_config *c = w->cfg;
     char nb[16], lease[24], margin[24], budget[24], quota[24], backfill[24];
+    const char *argv[CLAIM_KEY_N + CLAIM_ARG_N];
+    const char **arg = argv + CLAIM_KEY_N;
     snprintf(nb, sizeof nb, "%d", batch);
     snprintf(lease, sizeof lease, "%ld", c->lease_ms);
     snprintf(margin, sizeof margin, "%ld", c->refresh_margin_ms);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
     snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
     snprintf(backfill, sizeof backfill, "%ld", c->backfill_interval_ms);
-    const char *argv[] = {a->k.due, a->k.leases, a->k.rl, a->k.calls, a->k.app,
-                          a->k.user_prefix, nb, lease, w->id, margin, budget, quota, backfill};
+    argv[CLAIM_KEY_DUE] = a->k.due;
+    argv[CLAIM_KEY_LEASES] = a->k.leases;
+    argv[CLAIM_KEY_RL] = a->k.rl;
+    argv[CLAIM_KEY_CALLS] = a->k.calls;
+    argv[CLAIM_KEY_APP] = a->k.app;
+    arg[CLAIM_ARG_USER_PREFIX] = a->k.user_prefix;
+    arg[CLAIM_ARG_WANT] = nb;
+    arg[CLAIM_ARG_LEASE_MS] = lease;
+    arg[CLAIM_ARG_WORKER] = w->id;
+    arg[CLAIM_ARG_REFRESH_MARGIN_MS] = margin;
+    arg[CLAIM_ARG_BUDGET_DEFAULT] = budget;
+    arg[CLAIM_ARG_QUOTA_DEFAULT] = quota;
+    arg[CLAIM_ARG_BACKFILL_MS] = backfill;
     a->claim_t0 = ev_time();
-    if (redis_async_eval(w->redis, SCRIPT_CLAIM, 5, 13, argv, NULL, on_claim, a) == 0)
+    if (redis_async_eval(w->redis, SCRIPT_CLAIM, CLAIM_KEY_N, CLAIM_KEY_N + CLAIM_ARG_N, argv, NULL, on_claim, a) == 0)
         a->claiming = 1;
 }
 
