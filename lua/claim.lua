@@ -162,7 +162,7 @@ for i = 1, #due, 2 do
             spent = spent + cost
             jobs[#jobs + 1] = {
                 user = u, fence = fence, kind = kind,
-                access_token = h[H.access_token], expires_at = h[H.expires_at] or '0',
+                access_token = h[H.access_token],
                 refresh_token = (kind == 'refresh') and redis.call('HGET', key, 'refresh_token') or nil,
                 state = h[H.state], fails = tonumber(h[H.fails] or '') or 0, idle = tonumber(h[H.idle] or '') or 0,
                 interval_ms = tonumber(h[H.interval_ms] or '') or 0, due_ms = tonumber(due_ms), backfill_cursor = cursor}

@@ -80,7 +80,6 @@
                                   two calls (token endpoint, then the poll); "backfill": recently-played \
                                   instead of the poll */ \
     X(p, access_token, STR)    /* sealed, as stored ("" = none) */ \
-    X(p, expires_at, STR)      /* the access token's expiry (ms), as stored ("0" = none) */ \
     X(p, refresh_token, STR)   /* sealed, as stored; only for a "refresh" job ("" otherwise) */ \
     X(p, state, STR)           /* the last playback state stored (pb_state_encode; "" = none) */ \
     X(p, fails, INT)           /* consecutive transient failures so far */ \
