@@ -34,7 +34,8 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c \
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
        src/http/httpc.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/playback.c src/spotify/recently_played.c src/spotify/token.c \
-       src/worker/worker.c src/worker/worker_metrics.c \
+       src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/outcome.c \
+       src/worker/complete.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
        src/serve/serve.c src/serve/login.c src/serve/oauth.c src/serve/connect_link.c \
        src/cli/cli.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
