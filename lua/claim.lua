@@ -1,5 +1,5 @@
 #!lua
--- claim.lua: take up to N due polls of one app, under a lease, within the
+-- claim.lua: take up to WANT due polls of one app, under a lease, within the
 -- app's rate limit, in one atomic step.
 --
 -- KEYS, ARGV and the reply are named in include/redis/script_contract.h
@@ -25,7 +25,7 @@
 --@include lib/zset.lua
 
 local due_key, lease_key = KEYS[CLAIM_KEY.DUE], KEYS[CLAIM_KEY.LEASES]
-local user_prefix = ARGV[CLAIM_ARG.USER_PREFIX]
+local user_prefix, worker_id = ARGV[CLAIM_ARG.USER_PREFIX], ARGV[CLAIM_ARG.WORKER]
 local want = tonumber(ARGV[CLAIM_ARG.WANT])
 local lease_ms = tonumber(ARGV[CLAIM_ARG.LEASE_MS])
 local margin_ms = tonumber(ARGV[CLAIM_ARG.REFRESH_MARGIN_MS])
@@ -150,10 +150,10 @@ for i = 1, #due, 2 do
             gone[#gone + 1] = u
             leased[#leased + 1], leased[#leased + 2] = lease_s, u
             if kind == 'refresh' then
-                redis.call('HSET', key, 'fence', fence, 'lease_owner', ARGV[CLAIM_ARG.WORKER],
+                redis.call('HSET', key, 'fence', fence, 'lease_owner', worker_id,
                            'refresh_until', lease_s, 'refresh_fence', fence)
             else
-                redis.call('HSET', key, 'fence', fence, 'lease_owner', ARGV[CLAIM_ARG.WORKER])
+                redis.call('HSET', key, 'fence', fence, 'lease_owner', worker_id)
             end
             limiter_take(L, fence .. ':' .. u)
             if cost == 2 then

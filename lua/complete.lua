@@ -70,14 +70,15 @@ local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS = 1, 2, 3, 4
 
 -- complete applies the job whose group starts after ARGV[base] (so its
 -- fields are ARGV[base + G.X]) to user_key; 1 when applied, 0 when stale.
+local argv = ARGV   -- a local: each job reads 17+ of its fields
 local function complete(user_key, base)
-    local user, fence, outcome = ARGV[base + G.USER], ARGV[base + G.FENCE], ARGV[base + G.OUTCOME]
-    local delay, block_ms = tonumber(ARGV[base + G.DELAY_MS]), tonumber(ARGV[base + G.BLOCK_MS])
-    local state, http_status = ARGV[base + G.STATE], ARGV[base + G.HTTP_STATUS]
-    local err, new_status = ARGV[base + G.ERROR], ARGV[base + G.NEW_STATUS]
-    local bf_delay = ARGV[base + G.BACKFILL_DELAY_MS]
-    local bf_old, bf_new = ARGV[base + G.BACKFILL_CURSOR_OLD], ARGV[base + G.BACKFILL_CURSOR_NEW]
-    local nevents = tonumber(ARGV[base + G.NEVENTS])
+    local user, fence, outcome = argv[base + G.USER], argv[base + G.FENCE], argv[base + G.OUTCOME]
+    local delay, block_ms = tonumber(argv[base + G.DELAY_MS]), tonumber(argv[base + G.BLOCK_MS])
+    local state, http_status = argv[base + G.STATE], argv[base + G.HTTP_STATUS]
+    local err, new_status = argv[base + G.ERROR], argv[base + G.NEW_STATUS]
+    local bf_delay = argv[base + G.BACKFILL_DELAY_MS]
+    local bf_old, bf_new = argv[base + G.BACKFILL_CURSOR_OLD], argv[base + G.BACKFILL_CURSOR_NEW]
+    local nevents = tonumber(argv[base + G.NEVENTS])
 
     -- One read of what the user hash decides and one write of everything
     -- this poll sets: each redis.call costs, and so does each field looked
@@ -101,7 +102,7 @@ local function complete(user_key, base)
         return 0
     end
     local set = {'last_poll_at', now_s, 'last_status', http_status, 'last_outcome', outcome,
-                 'fails', ARGV[base + G.FAILS], 'idle', ARGV[base + G.IDLE], 'lease_owner', '',
+                 'fails', argv[base + G.FAILS], 'idle', argv[base + G.IDLE], 'lease_owner', '',
                  'polls', (tonumber(u[U_POLLS] or '0') or 0) + 1}
     local function put(f, v)
         set[#set + 1], set[#set + 2] = f, v
@@ -142,7 +143,7 @@ local function complete(user_key, base)
     local changes = 0
     local first = base + G.N + 1
     for k = first, first + 2 * nevents - 1, 2 do
-        local etype, ev = ARGV[k], ARGV[k + 1]
+        local etype, ev = argv[k], argv[k + 1]
         if backfill_ok or etype ~= 'track_played' then
             redis.call('PUBLISH', channel_prefix .. user, ev)
             redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
@@ -161,7 +162,7 @@ local function complete(user_key, base)
     count('polls', 1)
     count('outcome_' .. outcome, 1)
     if block_ms > 0 then
-        block(block_ms, ARGV[base + G.BLOCK_REASON], ARGV[base + G.CAPPED] == '1')
+        block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
     elseif outcome == 'ok' or outcome == 'nothing' then
         succeeded()
     end
