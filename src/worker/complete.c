@@ -83,8 +83,6 @@ void complete_job(struct job *j, struct outcome *o)
         wm_rate_limited(w->wm, a->id);
     w->polls++;
     w->events += o->nevents;
-    if (o->error[0])
-        w->errors++;
     /* invalid_client is the app's fault: its one alert is enough, no line per user. */
     if (o->error[0] && strcmp(o->name, "invalid_client") != 0)
         log_info("user %s: %s (%s)", j->user, o->name, o->error);

@@ -95,7 +95,7 @@ struct worker {
     int left;                      /* deregistration sent */
     int beats;
     unsigned long long rng;
-    long long polls, events, errors;
+    long long polls, events;       /* since start (heartbeat) */
     /* schedule lag (claim time - due time) and poll latency (HTTP request
      * time), us: since the last heartbeat, and since start (heartbeat) */
     struct hist lag, lag_total, lat, lat_total;
