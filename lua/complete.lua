@@ -11,41 +11,12 @@
 -- and each poll costs two commands on its user hash (tests/bench/bench.py
 -- measures it).
 --
--- KEYS[1] <p>{<app>}:due      ZSET user -> next poll (ms)
--- KEYS[2] <p>{<app>}:leases   ZSET user -> lease expiry (ms)
--- KEYS[3] <p>{<app>}:events   STREAM the app's events
--- KEYS[4] <p>{<app>}:rl       HASH limiter state
--- KEYS[5] <p>{<app>}:stats    HASH the app's counters
--- KEYS[6] <p>{<app>}:app      HASH the app
--- KEYS[7] <p>{<app>}:calls    ZSET the sliding log of granted calls (claim.lua)
--- KEYS[8..] <p>{<app>}:user:<u> HASH, one per job, in the order of the jobs
--- ARGV[1] stream MAXLEN (approximate)
--- ARGV[2] default budget per window (app-budget-30s), when the app sets none
--- ARGV[3] pub/sub channel prefix, "<p>playback:" (the user id follows)
--- ARGV[4..] the jobs, one after another, each 17 + 2 * nevents strings:
---    1 user
---    2 fence (from claim)
---    3 next poll in ms from now; -1 takes the user off the schedule
---    4 outcome: ok | nothing | error | rate_limited | quota_exceeded |
---      reauth_required | not_registered | invalid_client | released
---    5 new state ("" keeps the old one)
---    6 HTTP status of the poll (0 = none)
---    7 error text for last_error ("" = none)
---    8 new user status ("" keeps it)
---    9 block the app for this many ms (0 = no block); never shortens a block
---   10 block reason (rate_limited | quota_exceeded | invalid_client)
---   11 consecutive transient failures after this poll
---   12 consecutive idle polls after this poll (smart polling)
---   13 1 if the Retry-After was capped, else 0
---   14 next history backfill in ms from now ("" leaves backfill_at)
---   15 a "backfill" job: the backfill_cursor its claim handed out ("" for
---      other jobs)
---   16 a "backfill" job: the new cursor, the latest played_at announced
---      ("" keeps it)
---   17 nevents, then nevents pairs of event type, event JSON
---
--- Returns one integer per job, in order: 1 when applied, 0 when the fence is
--- stale (nothing of that job written).
+-- KEYS, ARGV and the reply are named in include/redis/script_contract.h
+-- (COMPLETE_*), with the layout of the batch: the fixed KEYS, then one user
+-- hash per job; the fixed ARGV, then per job a COMPLETE_GROUP_ARG group
+-- ending in NEVENTS and followed by its 2 * NEVENTS event strings (type,
+-- JSON). The reply holds one group per job: applied (1), or 0 when the fence
+-- is stale and nothing of that job was written.
 --
 -- The adaptive budget (AIMD) lives in <p>{<app>}:rl: budget_eff (the budget
 -- claim.lua enforces while below the configured one) and budget_ceiling (how
@@ -67,12 +38,13 @@
 -- fence alone already gives that; the compare also drops a backfill whose
 -- user was stopped meanwhile, as `watch stop` forgets the cursor.)
 
+--@include contract.lua
 --@include lib/limiter.lua
+--@include lib/zset.lua
 
-local due_key, lease_key, stream_key, rl_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local stats_key, app_key, calls_key = KEYS[5], KEYS[6], KEYS[7]
-local maxlen, default_budget, channel_prefix = ARGV[1], tonumber(ARGV[2]) or 0, ARGV[3]
-local JOB_FIELDS = 17
+local K, A, G = COMPLETE_KEY, COMPLETE_ARG, COMPLETE_GROUP_ARG
+local due_key, lease_key, stream_key, stats_key = KEYS[K.DUE], KEYS[K.LEASES], KEYS[K.EVENTS], KEYS[K.STATS]
+local maxlen, channel_prefix = ARGV[A.MAXLEN], ARGV[A.CHANNEL_PREFIX]
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -85,7 +57,7 @@ local function count(field, n)
     counts[field] = (counts[field] or 0) + n
 end
 local leases_done, due_set, due_gone = {}, {}, {}
-local L = limiter_new(rl_key, calls_key, app_key, default_budget, 0, now)
+local L = limiter_new(KEYS[K.RL], KEYS[K.CALLS], KEYS[K.APP], tonumber(ARGV[A.BUDGET_DEFAULT]) or 0, 0, now)
 local function block(ms, reason, capped)
     limiter_block(L, ms, reason, capped, count)
 end
@@ -93,12 +65,20 @@ local function succeeded()
     limiter_succeeded(L)
 end
 
-local function complete(user_key, a, i)
-    local user, fence, outcome = a[i], a[i + 1], a[i + 3]
-    local delay, block_ms = tonumber(a[i + 2]), tonumber(a[i + 8])
-    local state, http_status, err, new_status = a[i + 4], a[i + 5], a[i + 6], a[i + 7]
-    local bf_delay, bf_old, bf_new = a[i + 13], a[i + 14], a[i + 15]
-    local nevents = tonumber(a[i + 16])
+-- The user hash fields every job reads first, and their places in the answer.
+local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS = 1, 2, 3, 4
+
+-- complete applies the job whose group starts after ARGV[base] (so its
+-- fields are ARGV[base + G.X]) to user_key; 1 when applied, 0 when stale.
+local argv = ARGV   -- a local: each job reads 17+ of its fields
+local function complete(user_key, base)
+    local user, fence, outcome = argv[base + G.USER], argv[base + G.FENCE], argv[base + G.OUTCOME]
+    local delay, block_ms = tonumber(argv[base + G.DELAY_MS]), tonumber(argv[base + G.BLOCK_MS])
+    local state, http_status = argv[base + G.STATE], argv[base + G.HTTP_STATUS]
+    local err, new_status = argv[base + G.ERROR], argv[base + G.NEW_STATUS]
+    local bf_delay = argv[base + G.BACKFILL_DELAY_MS]
+    local bf_old, bf_new = argv[base + G.BACKFILL_CURSOR_OLD], argv[base + G.BACKFILL_CURSOR_NEW]
+    local nevents = tonumber(argv[base + G.NEVENTS])
 
     -- One read of what the user hash decides and one write of everything
     -- this poll sets: each redis.call costs, and so does each field looked
@@ -118,12 +98,12 @@ local function complete(user_key, a, i)
         i_cursor, i_backfills = #fields - 1, #fields
     end
     local u = redis.call('HMGET', user_key, unpack(fields))
-    if u[1] ~= fence then
+    if u[U_FENCE] ~= fence then
         return 0
     end
     local set = {'last_poll_at', now_s, 'last_status', http_status, 'last_outcome', outcome,
-                 'fails', a[i + 10], 'idle', a[i + 11], 'lease_owner', '',
-                 'polls', (tonumber(u[4] or '0') or 0) + 1}
+                 'fails', argv[base + G.FAILS], 'idle', argv[base + G.IDLE], 'lease_owner', '',
+                 'polls', (tonumber(u[U_POLLS] or '0') or 0) + 1}
     local function put(f, v)
         set[#set + 1], set[#set + 2] = f, v
     end
@@ -138,7 +118,7 @@ local function complete(user_key, a, i)
     elseif outcome == 'ok' or outcome == 'nothing' then
         put('last_ok_at', now_s)
     end
-    local status = u[3]
+    local status = u[U_STATUS]
     if new_status ~= '' then
         put('status', new_status)
         put('reason', err)
@@ -159,9 +139,11 @@ local function complete(user_key, a, i)
         put('backfill_at', string.format('%d', now + tonumber(bf_delay)))
     end
 
+    -- The events follow the group: type, JSON, for each.
     local changes = 0
-    for k = i + 17, i + 16 + 2 * nevents, 2 do
-        local etype, ev = a[k], a[k + 1]
+    local first = base + G.N + 1
+    for k = first, first + 2 * nevents - 1, 2 do
+        local etype, ev = argv[k], argv[k + 1]
         if backfill_ok or etype ~= 'track_played' then
             redis.call('PUBLISH', channel_prefix .. user, ev)
             redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
@@ -173,14 +155,14 @@ local function complete(user_key, a, i)
         put('changes', (tonumber(u[i_changes] or '0') or 0) + changes)
     end
     redis.call('HSET', user_key, unpack(set))
-    if u[2] == fence then
+    if u[U_REFRESH_FENCE] == fence then
         redis.call('HDEL', user_key, 'refresh_until', 'refresh_fence')
     end
 
     count('polls', 1)
     count('outcome_' .. outcome, 1)
     if block_ms > 0 then
-        block(block_ms, a[i + 9], a[i + 12] == '1')
+        block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
     elseif outcome == 'ok' or outcome == 'nothing' then
         succeeded()
     end
@@ -193,23 +175,19 @@ local function complete(user_key, a, i)
     return 1
 end
 
-local out = {}
-local i, job = 4, 1
-while i <= #ARGV do
-    out[job] = complete(KEYS[7 + job], ARGV, i)
-    i = i + JOB_FIELDS + 2 * tonumber(ARGV[i + 16])
+-- The jobs one after another: job j's user hash is KEYS[K.N + j]; its group
+-- starts after ARGV[base], and the next one after its events.
+local out = complete_reply{}
+local base, job = A.N, 1
+while base < #ARGV do
+    complete_group_reply(out, {applied = complete(KEYS[K.N + job], base)})
+    base = base + G.N + 2 * tonumber(ARGV[base + G.NEVENTS])
     job = job + 1
 end
 
-for k = 1, #leases_done, 1000 do
-    redis.call('ZREM', lease_key, unpack(leases_done, k, math.min(k + 999, #leases_done)))
-end
-for k = 1, #due_set, 1000 do
-    redis.call('ZADD', due_key, unpack(due_set, k, math.min(k + 999, #due_set)))
-end
-for k = 1, #due_gone, 1000 do
-    redis.call('ZREM', due_key, unpack(due_gone, k, math.min(k + 999, #due_gone)))
-end
+zset_rem(lease_key, leases_done)
+zset_add(due_key, due_set)
+zset_rem(due_key, due_gone)
 for field, n in pairs(counts) do
     redis.call('HINCRBY', stats_key, field, n)
 end

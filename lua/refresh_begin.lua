@@ -1,33 +1,30 @@
 #!lua
--- refresh_begin.lua: a poll got 401 "The access token expired": take the
--- user's refresh lock (single flight across every worker), unless another
--- worker holds it or has already stored a newer access token.
+-- refresh_begin.lua: a poll got 401 "The access token expired" (or its
+-- stored token cannot be used): take the user's refresh lock (single flight
+-- across every worker), unless another worker holds it or has already stored
+-- a newer access token.
 --
--- KEYS[1] <p>{<app>}:user:<u> HASH the user
--- ARGV[1] fence of the claim
--- ARGV[2] the access token (sealed, exactly as read) that drew the 401
--- ARGV[3] lock length (ms): a dead worker's lock lapses by itself
---
--- Returns one of:
---   {1, refresh_token}         the lock is ours: refresh with this token
---   {2, access_token, expiry}  a newer access token is stored: poll with it
---   {0, wait_until_ms}         another worker is refreshing: retry after it
---   {-1}                       the fence is stale (our lease is gone)
+-- KEYS, ARGV and the reply are named in include/redis/script_contract.h
+-- (REFRESH_BEGIN_*), with the answer codes REFRESH_BEGIN_*: LOCKED with the
+-- refresh token to use, NEWER with the access token to poll with, WAIT while
+-- another worker's lock runs, STALE when our lease is gone.
 
-local key = KEYS[1]
-local h = redis.call('HMGET', key, 'fence', 'access_token', 'expires_at', 'refresh_token',
-                     'refresh_until')
-if h[1] ~= ARGV[1] then
-    return {-1}
+--@include contract.lua
+
+local K, A = REFRESH_BEGIN_KEY, REFRESH_BEGIN_ARG
+local key, fence = KEYS[K.USER], ARGV[A.FENCE]
+local h = redis.call('HMGET', key, 'fence', 'access_token', 'refresh_token', 'refresh_until')
+local stored_fence, access_token, refresh_token, refresh_until = h[1], h[2], h[3], h[4]
+if stored_fence ~= fence then
+    return refresh_begin_reply{code = REFRESH_BEGIN_STALE}
 end
-if h[2] and h[2] ~= ARGV[2] then
-    return {2, h[2], h[3] or '0'}
+if access_token and access_token ~= ARGV[A.ACCESS_TOKEN] then
+    return refresh_begin_reply{code = REFRESH_BEGIN_NEWER, access_token = access_token}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local until_ms = tonumber(h[5] or '0') or 0
-if until_ms > now then
-    return {0, until_ms}
+if (tonumber(refresh_until or '0') or 0) > now then
+    return refresh_begin_reply{code = REFRESH_BEGIN_WAIT}
 end
-redis.call('HSET', key, 'refresh_until', now + tonumber(ARGV[3]), 'refresh_fence', ARGV[1])
-return {1, h[4] or ''}
+redis.call('HSET', key, 'refresh_until', now + tonumber(ARGV[A.LOCK_MS]), 'refresh_fence', fence)
+return refresh_begin_reply{code = REFRESH_BEGIN_LOCKED, refresh_token = refresh_token}

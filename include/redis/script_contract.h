@@ -122,6 +122,145 @@
 #define USER_PUT_REPLY(X, p) \
     X(p, fence, INT)     /* the user's new fencing token */
 #define USER_PUT_GROUP_REPLY(X, p)
+/* ------------------------------------------------------------ claim.lua --- */
+/* claim.lua: take up to WANT due polls of one app, under a lease, within the
+ * app's rate limit, in one atomic step (src/worker/claim.c). */
+#define CLAIM_KEYS(X, p) \
+    X(p, DUE)            /* <p>{<app>}:due     ZSET user -> next poll (ms) */ \
+    X(p, LEASES)         /* <p>{<app>}:leases  ZSET user -> lease expiry (ms) */ \
+    X(p, RL)             /* <p>{<app>}:rl      HASH limiter state */ \
+    X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */ \
+    X(p, APP)            /* <p>{<app>}:app     HASH the app (budget_30s, window_ms, quota_24h, mode) */
+#define CLAIM_ARGS(X, p) \
+    X(p, USER_PREFIX)    /* "<p>{<app>}:user:": a user's hash is this + the user (same hash tag, same slot) */ \
+    X(p, WANT)           /* most users to take */ \
+    X(p, LEASE_MS)       /* lease length (ms) */ \
+    X(p, WORKER)         /* the worker's id, stored as lease_owner */ \
+    X(p, REFRESH_MARGIN_MS) /* a token expiring sooner than this (ms) is refreshed before the poll */ \
+    X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \
+    X(p, QUOTA_DEFAULT)  /* 24 h quota of development apps when the app sets none (0 = none) */ \
+    X(p, BACKFILL_MS)    /* history backfill interval (ms; 0 or absent = off) */
+#define CLAIM_GROUP_ARGS(X, p)
+#define CLAIM_REPLY(X, p) \
+    X(p, code, INT)      /* LIMIT_OK: the jobs taken follow (maybe none); else LIMIT_* below, none taken */ \
+    X(p, wake_ms, INT)   /* LIMIT_OK: when the next poll falls due (0 = none); else when the refusal ends */ \
+    X(p, now_ms, INT)    /* Redis' clock */
+/* One group per job taken, most overdue first. */
+#define CLAIM_GROUP_REPLY(X, p) \
+    X(p, user, STR)            /* the user id */ \
+    X(p, fence, INT)           /* the job's fencing token: complete.lua writes only while it is current */ \
+    X(p, kind, STR)            /* "poll"; "refresh": the claim took the user's refresh lock and counted \
+                                  two calls (token endpoint, then the poll); "backfill": recently-played \
+                                  instead of the poll */ \
+    X(p, access_token, STR)    /* sealed, as stored ("" = none) */ \
+    X(p, refresh_token, STR)   /* sealed, as stored; only for a "refresh" job ("" otherwise) */ \
+    X(p, state, STR)           /* the last playback state stored (pb_state_encode; "" = none) */ \
+    X(p, fails, INT)           /* consecutive transient failures so far */ \
+    X(p, idle, INT)            /* consecutive quiet polls so far (smart polling) */ \
+    X(p, interval_ms, INT)     /* the user's own poll interval (0 = poll-interval-ms) */ \
+    X(p, due_ms, INT)          /* when the poll fell due (schedule lag = now_ms - due_ms) */ \
+    X(p, backfill_cursor, INT) /* a "backfill" job: plays after this (ms) are announced; 0 otherwise */
+
+/* --------------------------------------------------------- complete.lua --- */
+/* complete.lua: finish a batch of claimed jobs of one app, each fenced on its
+ * own (src/worker/complete.c).
+ * KEYS: the COMPLETE_KEYS below, then one user hash per job, in the order of
+ * the jobs: "<p>{<app>}:user:<u>" of job k (0-based) is argv[COMPLETE_KEY_N
+ * + k] in C and KEYS[COMPLETE_KEY.N + 1 + k] in Lua; the fixed ARGV follow
+ * all the keys.
+ * ARGV after the fixed ones: the jobs one after another, each a
+ * COMPLETE_GROUP_ARGS group whose last field is NEVENTS, followed by that
+ * job's events as 2 * NEVENTS strings (event type, event JSON; oldest
+ * first). So the groups are not evenly spaced: the next job starts
+ * COMPLETE_GROUP_ARG_N + 2 * nevents strings after the start of this one. */
+#define COMPLETE_KEYS(X, p) \
+    X(p, DUE)            /* <p>{<app>}:due     ZSET user -> next poll (ms) */ \
+    X(p, LEASES)         /* <p>{<app>}:leases  ZSET user -> lease expiry (ms) */ \
+    X(p, EVENTS)         /* <p>{<app>}:events  STREAM the app's events */ \
+    X(p, RL)             /* <p>{<app>}:rl      HASH limiter state */ \
+    X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters */ \
+    X(p, APP)            /* <p>{<app>}:app     HASH the app */ \
+    X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */
+#define COMPLETE_ARGS(X, p) \
+    X(p, MAXLEN)         /* the stream's MAXLEN (approximate) */ \
+    X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \
+    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */
+#define COMPLETE_GROUP_ARGS(X, p) \
+    X(p, USER)           /* the user id */ \
+    X(p, FENCE)          /* the fencing token the claim handed out */ \
+    X(p, DELAY_MS)       /* next poll in ms from now; -1 takes the user off the schedule */ \
+    X(p, OUTCOME)        /* ok | nothing | error | rate_limited | quota_exceeded | reauth_required | \
+                            not_registered | invalid_client | released */ \
+    X(p, STATE)          /* the new playback state ("" keeps the stored one) */ \
+    X(p, HTTP_STATUS)    /* HTTP status of the last call (0 = none) */ \
+    X(p, ERROR)          /* text for last_error ("" = none) */ \
+    X(p, NEW_STATUS)     /* the user's new status ("" keeps it); ERROR becomes its reason */ \
+    X(p, BLOCK_MS)       /* block the app this many ms (0 = no block); never shortens a block */ \
+    X(p, BLOCK_REASON)   /* rate_limited | quota_exceeded | invalid_client ("" with no block) */ \
+    X(p, FAILS)          /* consecutive transient failures after this job */ \
+    X(p, IDLE)           /* consecutive quiet polls after this job (smart polling) */ \
+    X(p, CAPPED)         /* "1": the Retry-After was capped (retry-after-max-ms); else "0" */ \
+    X(p, BACKFILL_DELAY_MS) /* next history backfill in ms from now ("" leaves backfill_at) */ \
+    X(p, BACKFILL_CURSOR_OLD) /* a "backfill" job: the cursor its claim handed out ("" for others): \
+                                 its plays are announced only if it is still the stored one */ \
+    X(p, BACKFILL_CURSOR_NEW) /* a "backfill" job: the latest played_at announced ("" keeps it) */ \
+    X(p, NEVENTS)        /* the job's events: 2 * NEVENTS strings follow the group */
+#define COMPLETE_REPLY(X, p)
+/* One group per job, in order. */
+#define COMPLETE_GROUP_REPLY(X, p) \
+    X(p, applied, INT)   /* 1: applied; 0: the fence is stale, nothing of the job was written */
+
+/* ---------------------------------------------------- refresh_begin.lua --- */
+/* refresh_begin.lua: a job needs a new access token (a 401, or none usable):
+ * take the user's refresh lock (single flight across every worker), unless
+ * another worker holds it or has already stored a newer access token
+ * (src/worker/refresh.c). */
+#define REFRESH_BEGIN_KEYS(X, p) \
+    X(p, USER)           /* <p>{<app>}:user:<u>  HASH the user */
+#define REFRESH_BEGIN_ARGS(X, p) \
+    X(p, FENCE)          /* the claim's fencing token */ \
+    X(p, ACCESS_TOKEN)   /* the access token (sealed, exactly as read) that drew the 401 ("" = none) */ \
+    X(p, LOCK_MS)        /* lock length (ms): a dead worker's lock lapses by itself */
+#define REFRESH_BEGIN_GROUP_ARGS(X, p)
+#define REFRESH_BEGIN_REPLY(X, p) \
+    X(p, code, INT)            /* REFRESH_BEGIN_* below */ \
+    X(p, refresh_token, STR)   /* REFRESH_BEGIN_LOCKED: refresh with this one (sealed, as stored) */ \
+    X(p, access_token, STR)    /* REFRESH_BEGIN_NEWER: poll with this one (sealed, as stored) */
+#define REFRESH_BEGIN_GROUP_REPLY(X, p)
+
+enum refresh_begin_code {
+    REFRESH_BEGIN_STALE = -1,  /* the fence is stale: our lease is gone */
+    REFRESH_BEGIN_WAIT = 0,    /* another worker holds the lock: retry a little later */
+    REFRESH_BEGIN_LOCKED = 1,  /* the lock is ours: refresh with refresh_token */
+    REFRESH_BEGIN_NEWER = 2,   /* a newer access token is stored: poll with access_token */
+};
+
+/* ------------------------------------------------------ token_store.lua --- */
+/* token_store.lua: store a refreshed token pair with a compare-and-set on
+ * the refresh token that was used (src/worker/refresh.c). */
+#define TOKEN_STORE_KEYS(X, p) \
+    X(p, USER)           /* <p>{<app>}:user:<u>  HASH the user */
+#define TOKEN_STORE_ARGS(X, p) \
+    X(p, FENCE)          /* the fencing token of the claim that refreshed */ \
+    X(p, REFRESH_TOKEN_USED) /* the refresh token (sealed, exactly as read) the refresh used */ \
+    X(p, ACCESS_TOKEN)   /* the new access token (sealed) */ \
+    X(p, LIFETIME_MS)    /* its lifetime (ms): expires_at is set on Redis' clock */ \
+    X(p, REFRESH_TOKEN)  /* the new refresh token (sealed); "" keeps the stored one (Spotify's \
+                            usual answer has none) */ \
+    X(p, SCOPE)          /* the granted scope ("" keeps the stored one) */ \
+    X(p, RESEALED)       /* "1": REFRESH_TOKEN is the same token re-sealed under the current key \
+                            (a key rotation), not a rotation by Spotify; else "0" */
+#define TOKEN_STORE_GROUP_ARGS(X, p)
+#define TOKEN_STORE_REPLY(X, p) \
+    X(p, code, INT)      /* TOKEN_STORE_* below */
+#define TOKEN_STORE_GROUP_REPLY(X, p)
+
+enum token_store_code {
+    TOKEN_STORE_GONE = -1,     /* the user is gone */
+    TOKEN_STORE_LOST = 0,      /* the stored refresh token is no longer the one used: another
+                                  refresh won, its tokens stay */
+    TOKEN_STORE_STORED = 1,    /* stored */
+};
 
 /* The limiter's answer codes (claim.lua, grant.lua). */
 enum limit_code {
@@ -134,6 +273,10 @@ enum limit_code {
 /* Every script, as (upper-case tag, lower-case name): the generator and the
  * declarations below walk this list. */
 #define SC_SCRIPTS(X) \
+    X(CLAIM, claim) \
+    X(COMPLETE, complete) \
+    X(REFRESH_BEGIN, refresh_begin) \
+    X(TOKEN_STORE, token_store) \
     X(GRANT, grant) \
     X(OAUTH_SLOT, oauth_slot) \
     X(OAUTH_STORE, oauth_store) \

@@ -1,0 +1,226 @@
+/* complete.c: finished jobs to lua/complete.lua, in batches (see
+ * worker_int.h).
+ *
+ * complete_job turns a job's outcome into its COMPLETE_GROUP_ARGS group
+ * (and its events) and queues it on the job's app; complete_flush, the
+ * worker's ev_prepare (run when the loop is about to wait, as Redis' own
+ * before-sleep hook), sends each app's queue as one complete.lua call, as
+ * does a batch that reaches COMPLETE_BATCH_MAX. The jobs live until the
+ * script answers: each one is applied or dropped on its own fence. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#include "worker_int.h"
+#include "base/log.h"
+#include "redis/scripts.h"
+
+static int batch_add(struct app *a, struct job *j, const char **args, int n);
+static void flush_app(struct app *a);
+static void on_complete(struct redis_async *l, redisReply *r, void *ud);
+
+/* sent_batch: the jobs of one complete.lua call, until its answer. */
+struct sent_batch {
+    int n;
+    struct job *jobs[];
+};
+
+void complete_job(struct job *j, struct outcome *o)
+{
+    struct worker *w = j->w;
+    struct app *a = j->app;
+    const struct sw_config *c = w->cfg;
+    char delay[24], status[16], fails[16], idle[16], block[24], nev[16],
+        bf_delay[24] = "", bf_old[24] = "", bf_new[24] = "";
+    /* the job's group, then its events (type, JSON) */
+    const char *g[COMPLETE_GROUP_ARG_N + 2 * JOB_EVENTS_MAX];
+    const char **ev = g + COMPLETE_GROUP_ARG_N;
+
+    snprintf(delay, sizeof delay, "%lld", o->delay_ms);
+    snprintf(status, sizeof status, "%ld", o->http_status);
+    snprintf(fails, sizeof fails, "%d", o->fails);
+    snprintf(idle, sizeof idle, "%d", o->idle);
+    snprintf(block, sizeof block, "%lld", o->block_ms);
+    snprintf(nev, sizeof nev, "%d", o->nevents);
+    if (j->backfill) {
+        o->backfill_delay_ms = decide_backfill_delay_ms(o->backfill_delay_ms, strcmp(o->name, "released") == 0,
+                                                        c->backfill_interval_ms);
+        snprintf(bf_old, sizeof bf_old, "%lld", j->backfill_cursor);
+        if (o->backfill_cursor > j->backfill_cursor)
+            snprintf(bf_new, sizeof bf_new, "%lld", o->backfill_cursor);
+    }
+    if (o->backfill_delay_ms >= 0)
+        snprintf(bf_delay, sizeof bf_delay, "%lld", o->backfill_delay_ms);
+
+    g[COMPLETE_GROUP_ARG_USER] = j->user;
+    g[COMPLETE_GROUP_ARG_FENCE] = j->fence;
+    g[COMPLETE_GROUP_ARG_DELAY_MS] = delay;
+    g[COMPLETE_GROUP_ARG_OUTCOME] = o->name;
+    g[COMPLETE_GROUP_ARG_STATE] = o->state ? o->state : "";
+    g[COMPLETE_GROUP_ARG_HTTP_STATUS] = status;
+    g[COMPLETE_GROUP_ARG_ERROR] = o->error;
+    g[COMPLETE_GROUP_ARG_NEW_STATUS] = o->new_status;
+    g[COMPLETE_GROUP_ARG_BLOCK_MS] = block;
+    g[COMPLETE_GROUP_ARG_BLOCK_REASON] = o->block_reason;
+    g[COMPLETE_GROUP_ARG_FAILS] = fails;
+    g[COMPLETE_GROUP_ARG_IDLE] = idle;
+    g[COMPLETE_GROUP_ARG_CAPPED] = o->capped ? "1" : "0";
+    g[COMPLETE_GROUP_ARG_BACKFILL_DELAY_MS] = bf_delay;
+    g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_OLD] = bf_old;
+    g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_NEW] = bf_new;
+    g[COMPLETE_GROUP_ARG_NEVENTS] = nev;
+    for (int i = 0; i < o->nevents; i++) {
+        ev[2 * i] = o->events[i].type;
+        ev[2 * i + 1] = o->events[i].json;
+    }
+    wm_poll(w->wm, o->name, j->poll_s);
+    for (int i = 0; i < o->nevents; i++)
+        wm_event(w->wm, o->events[i].type);
+    if (o->block_ms > 0 && strcmp(o->block_reason, "invalid_client") != 0)
+        wm_rate_limited(w->wm, a->id);
+    w->polls++;
+    w->events += o->nevents;
+    /* invalid_client is the app's fault: its one alert is enough, no line per user. */
+    if (o->error[0] && strcmp(o->name, "invalid_client") != 0)
+        log_info("user %s: %s (%s)", j->user, o->name, o->error);
+    int rc = batch_add(a, j, g, COMPLETE_GROUP_ARG_N + 2 * o->nevents);
+    outcome_free(o);
+    if (rc != 0) {
+        log_error("user %s: out of memory; result not stored, the lease will expire", j->user);
+        job_free(j);
+        return;
+    }
+    if (a->ndone == COMPLETE_BATCH_MAX)
+        flush_app(a);
+    else
+        ev_prepare_start(w->loop, &w->flush);
+}
+
+
+/* batch_add queues one job's argument group (copied) behind the app's
+ * others. Returns -1 when out of memory (nothing queued). */
+static int batch_add(struct app *a, struct job *j, const char **args, int n)
+{
+    char **more;
+    int i;
+
+    if (a->nargs + n > a->cap_args) {
+        int cap = a->cap_args ? a->cap_args : 1024;
+        while (cap < a->nargs + n)
+            cap *= 2;
+        more = realloc(a->done_args, (size_t)cap * sizeof *more);
+        if (more == NULL)
+            return -1;
+        a->done_args = more;
+        a->cap_args = cap;
+    }
+    for (i = 0; i < n; i++) {
+        a->done_args[a->nargs + i] = strdup(args[i]);
+        if (a->done_args[a->nargs + i] == NULL)
+            break;
+    }
+    if (i < n) {
+        while (i-- > 0)
+            free(a->done_args[a->nargs + i]);
+        return -1;
+    }
+    a->nargs += n;
+    a->done[a->ndone++] = j;
+    return 0;
+}
+
+void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    struct worker *w = p->data;
+    (void)revents;
+    ev_prepare_stop(loop, p);
+    for (int i = 0; i < w->napps; i++)
+        flush_app(w->apps[i]);
+}
+
+/* flush_app sends the app's finished jobs to complete.lua in one call. The
+ * jobs live until its answer; if it cannot be sent they are freed now and
+ * their leases expire, as when the link drops. */
+static void flush_app(struct app *a)
+{
+    struct worker *w = a->w;
+    const struct sw_config *c = w->cfg;
+    char maxlen[24], budget[24], channel[KEY_MAX];
+    int nkeys = COMPLETE_KEY_N + a->ndone, argc = nkeys + COMPLETE_ARG_N + a->nargs, rc = -1;
+    const char **argv = NULL, **arg;
+    char (*user_keys)[KEY_MAX] = NULL;
+    struct sent_batch *b;
+
+    if (a->ndone == 0)
+        return;
+    b = malloc(sizeof *b + (size_t)a->ndone * sizeof b->jobs[0]);
+    argv = malloc((size_t)argc * sizeof *argv);
+    user_keys = malloc((size_t)a->ndone * sizeof *user_keys);
+    if (b == NULL || argv == NULL || user_keys == NULL) {
+        log_error("out of memory: %d results not stored; their leases will expire", a->ndone);
+        goto out;
+    }
+    snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
+    snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
+    keys_channel(channel, sizeof channel, c->key_prefix, "");
+    argv[COMPLETE_KEY_DUE] = a->k.due;
+    argv[COMPLETE_KEY_LEASES] = a->k.leases;
+    argv[COMPLETE_KEY_EVENTS] = a->k.events;
+    argv[COMPLETE_KEY_RL] = a->k.rl;
+    argv[COMPLETE_KEY_STATS] = a->k.stats;
+    argv[COMPLETE_KEY_APP] = a->k.app;
+    argv[COMPLETE_KEY_CALLS] = a->k.calls;
+    /* one user hash per job, after the fixed keys, in the order of the jobs */
+    for (int i = 0; i < a->ndone; i++) {
+        keys_user(user_keys[i], sizeof user_keys[i], c->key_prefix, a->id, a->done[i]->user);
+        argv[COMPLETE_KEY_N + i] = user_keys[i];
+    }
+    arg = argv + nkeys;
+    arg[COMPLETE_ARG_MAXLEN] = maxlen;
+    arg[COMPLETE_ARG_BUDGET_DEFAULT] = budget;
+    arg[COMPLETE_ARG_CHANNEL_PREFIX] = channel;
+    /* the jobs' groups, each followed by its events (batch_add) */
+    memcpy(arg + COMPLETE_ARG_N, a->done_args, (size_t)a->nargs * sizeof *arg);
+    b->n = a->ndone;
+    memcpy(b->jobs, a->done, (size_t)a->ndone * sizeof b->jobs[0]);
+    rc = redis_async_eval(w->redis, SCRIPT_COMPLETE, nkeys, argc, argv, NULL, on_complete, b);
+out:
+    free(argv);
+    free(user_keys);
+    if (rc != 0) {
+        for (int i = 0; i < a->ndone; i++)
+            job_free(a->done[i]);
+        free(b);
+    }
+    complete_forget(a);
+}
+
+static void on_complete(struct redis_async *l, redisReply *r, void *ud)
+{
+    struct sent_batch *b = ud;
+    (void)l;
+    if (r == NULL)
+        log_warn("%d results not stored (redis link lost); their leases will expire", b->n);
+    else if (r->type == REDIS_REPLY_ERROR)
+        log_error("complete failed for %d users: %s", b->n, r->str);
+    else if (r->type != REDIS_REPLY_ARRAY || sc_groups(r, COMPLETE_REPLY_N, COMPLETE_GROUP_REPLY_N) != (size_t)b->n)
+        log_error("complete: unexpected answer for %d users", b->n);
+    for (int i = 0; i < b->n; i++) {
+        struct complete_group_reply g;
+        if (sc_parse(r, COMPLETE_REPLY_N + (size_t)i * COMPLETE_GROUP_REPLY_N, sc_complete_group_reply,
+                     COMPLETE_GROUP_REPLY_N, &g) == 0 && g.applied == 0)
+            log_info("user %s: lease lost before completion; result dropped", b->jobs[i]->user);
+    }
+    for (int i = 0; i < b->n; i++)
+        job_free(b->jobs[i]);
+    free(b);
+}
+
+void complete_forget(struct app *a)
+{
+    for (int i = 0; i < a->nargs; i++)
+        free(a->done_args[i]);
+    a->ndone = 0;
+    a->nargs = 0;
+}

@@ -1,0 +1,184 @@
+/* decide.c: the worker's pure decisions (see include/worker/decide.h). */
+#include "worker/decide.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "redis/script_contract.h"
+
+static void verdict_init(struct verdict *v, enum decide_action action, const char *outcome)
+{
+    memset(v, 0, sizeof *v);
+    v->action = action;
+    v->outcome = outcome;
+    v->status = "";
+    v->block_reason = "";
+    v->backfill_delay_ms = -1;
+}
+
+void decide_poll_answer(const struct poll_facts *f, struct verdict *v)
+{
+    const char *msg = f->message ? f->message : "";
+
+    verdict_init(v, DECIDE_BACKOFF, "error");
+    if (f->truncated) {
+        snprintf(v->error, sizeof v->error, "response larger than max-body-bytes");
+        return;
+    }
+    switch (f->cls) {
+    case API_OK:
+    case API_NOTHING:
+        v->action = DECIDE_READ;
+        v->nothing = f->cls == API_NOTHING;
+        v->outcome = v->nothing ? "nothing" : "ok";
+        break;
+    case API_TOKEN_EXPIRED:
+        if (!f->refreshed) {
+            v->action = DECIDE_REFRESH;
+            break;
+        }
+        /* A second 401 right after a refresh: do not loop, back off. */
+        snprintf(v->error, sizeof v->error, "401 right after a token refresh: %s", msg);
+        break;
+    case API_REAUTH:
+        if (f->backfill) {
+            /* The grant lacks user-read-recently-played: polling goes on,
+             * backfill waits a day (a new grant may add the scope). */
+            v->action = DECIDE_RECORD;
+            v->backfill_delay_ms = BACKFILL_NO_SCOPE_MS;
+            snprintf(v->error, sizeof v->error, "recently-played: %s; history backfill paused",
+                     msg[0] ? msg : "401 Permissions missing");
+            break;
+        }
+        v->action = DECIDE_STOP_USER;
+        v->outcome = v->status = "reauth_required";
+        snprintf(v->error, sizeof v->error, "%s", msg[0] ? msg : "401 Permissions missing");
+        break;
+    case API_NOT_REGISTERED:
+        v->action = DECIDE_STOP_USER;
+        v->outcome = v->status = "not_registered";
+        snprintf(v->error, sizeof v->error, "%s",
+                 "User not registered in the Developer Dashboard (development-mode allowlist)");
+        break;
+    case API_RATE_LIMITED:
+    case API_QUOTA:
+        v->action = DECIDE_BLOCK_APP;
+        v->outcome = v->block_reason = f->cls == API_QUOTA ? "quota_exceeded" : "rate_limited";
+        snprintf(v->error, sizeof v->error, "429 %s", v->outcome);
+        break;
+    case API_TRANSIENT:
+        if (f->transport_error)
+            snprintf(v->error, sizeof v->error, "transient: %s", f->transport_error);
+        else
+            snprintf(v->error, sizeof v->error, "transient: HTTP %ld: %s", f->status, msg);
+        break;
+    case API_FORBIDDEN:
+    case API_UNEXPECTED: {
+        /* The message with its status, within the message's own bound
+         * (api_classify's 160 bytes), as it has always been written. */
+        char m[160];
+        snprintf(m, sizeof m, "%s (HTTP %ld)", msg, f->status);
+        snprintf(v->error, sizeof v->error, "unexpected answer: %s", m);
+        break;
+    }
+    }
+}
+
+void decide_token_answer(enum tok_result res, const char *err, struct verdict *v)
+{
+    verdict_init(v, DECIDE_BACKOFF, "error");
+    switch (res) {
+    case TOK_OK:
+        v->action = DECIDE_STORE;
+        v->outcome = "ok";
+        break;
+    case TOK_INVALID_GRANT:
+        v->action = DECIDE_STOP_USER;
+        v->outcome = v->status = "reauth_required";
+        snprintf(v->error, sizeof v->error, "%s", err);
+        break;
+    case TOK_INVALID_CLIENT:
+        /* The app's credentials are wrong: its users wait in line. */
+        v->action = DECIDE_BLOCK_APP;
+        v->outcome = v->block_reason = "invalid_client";
+        v->block_ms = INVALID_CLIENT_BLOCK_MS;
+        v->poll_now = 1;
+        snprintf(v->error, sizeof v->error, "token endpoint: invalid_client");
+        break;
+    case TOK_RATE_LIMITED:
+        v->action = DECIDE_BLOCK_APP;
+        v->outcome = v->block_reason = "rate_limited";
+        snprintf(v->error, sizeof v->error, "token endpoint 429");
+        break;
+    case TOK_TRANSIENT:
+        snprintf(v->error, sizeof v->error, "token refresh failed, old tokens kept: %s", err);
+        break;
+    }
+}
+
+const char *decide_token_result_name(enum tok_result res)
+{
+    static const char *const names[] = {[TOK_OK] = "ok", [TOK_INVALID_GRANT] = "invalid_grant",
+                                        [TOK_INVALID_CLIENT] = "invalid_client",
+                                        [TOK_RATE_LIMITED] = "rate_limited", [TOK_TRANSIENT] = "transient"};
+    return (size_t)res < sizeof names / sizeof names[0] && names[res] ? names[res] : "transient";
+}
+
+long long decide_backoff_ms(int fails, double r01, long long base_ms, long long max_ms)
+{
+    double d = (double)base_ms;
+    for (int i = 1; i < fails && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = (double)max_ms;
+    return (long long)(d * (0.5 + 0.5 * r01));
+}
+
+struct next_poll decide_next_poll(const struct pb_state *cur, int nevents, int idle_before, long long interval_ms,
+                                  int interval_set, const struct sw_config *c)
+{
+    struct next_poll n;
+    int playing = cur->present && cur->is_playing;
+    int quiet = nevents == 0 && !playing;
+
+    n.idle = quiet ? idle_before + 1 : 0;
+    long long base = playing && !interval_set ? c->playing_max_ms : interval_ms;
+    if (c->smart_polling)
+        n.delay_ms = pb_next_delay_ms(cur, base, c->paused_interval_ms, c->paused_max_ms, c->idle_max_ms,
+                                      n.idle > 0 ? n.idle - 1 : 0);
+    else
+        n.delay_ms = interval_ms;
+    return n;
+}
+
+long long decide_backfill_next_ms(int more, long long backfill_interval_ms)
+{
+    return more ? 0 : backfill_interval_ms;
+}
+
+long long decide_backfill_delay_ms(long long decided_ms, int released, long long backfill_interval_ms)
+{
+    if (decided_ms < 0 && !released)
+        return backfill_interval_ms;
+    return decided_ms;
+}
+
+double decide_claim_pause_s(long long code, size_t njobs, long long wake_ms, long long now_ms)
+{
+    double pause = code == LIMIT_OK ? CLAIM_IDLE_S : CLAIM_RECHECK_S;
+    if (code == LIMIT_OK && njobs > 0)
+        return 0;   /* more may be due: claim again as soon as capacity allows */
+    if (wake_ms > 0 && (wake_ms - now_ms) / 1000.0 < pause)
+        pause = wake_ms > now_ms ? (wake_ms - now_ms) / 1000.0 : 0;
+    return pause;
+}
+
+int decide_claim_batch(int capacity, int ready, int claim_batch)
+{
+    int batch = ready > 0 ? capacity / ready : capacity;
+    if (batch < 1)
+        batch = 1;
+    if (batch > claim_batch)
+        batch = claim_batch;
+    return batch;
+}

@@ -1,0 +1,310 @@
+/* job.c: a job's life, from its first call to its outcome (see
+ * worker_int.h). A poll reads top to bottom:
+ *
+ *   job_poll -> job_gate (lua/grant.lua for any call the claim did not
+ *   grant) -> poll_send -> the transport (w->send_poll: job_http_send, or
+ *   fake_transport.c) -> job_poll_answer -> decide_poll_answer -> read the
+ *   playback (or a backfill's plays) -> complete_job
+ *
+ * A 401 "expired", or no usable token, takes the refresh detour
+ * (refresh.c), which comes back to job_poll. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+#include "base/log.h"
+#include "redis/scripts.h"
+#include "spotify/events.h"
+#include "spotify/token.h"
+#include "spotify/webapi.h"
+
+static void poll_send(struct job *j);
+static void on_grant(struct redis_async *l, redisReply *r, void *ud);
+static void on_http_answer(const struct httpc_response *r, void *ud);
+static void read_playback(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing);
+static void read_plays(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing);
+
+/* ---------------------------------------------------------------- poll --- */
+
+void job_poll(struct job *j)
+{
+    if (j->access_token == NULL || j->access_token[0] == '\0') {
+        refresh_lock(j);   /* no token: refresh under the lock */
+        return;
+    }
+    if (job_gate(j))
+        return;
+    poll_send(j);
+}
+
+/* poll_send: the poll (currently-playing) or the backfill (recently-played)
+ * request, through the worker's transport. */
+static void poll_send(struct job *j)
+{
+    struct worker *w = j->w;
+    char url[CFG_STR + 64];
+    struct outcome o;
+
+    if (j->backfill)
+        snprintf(url, sizeof url, "%s/me/player/recently-played?after=%lld&limit=%d", w->cfg->api_base,
+                 j->backfill_cursor, HISTORY_LIMIT);
+    else
+        snprintf(url, sizeof url, "%s/me/player/currently-playing?additional_types=track,episode",
+                 w->cfg->api_base);
+    size_t alen = strlen(j->access_token) + 32;
+    char *auth = malloc(alen);
+    if (auth != NULL) {
+        snprintf(auth, alen, "Authorization: Bearer %s", j->access_token);
+        const char *headers[] = {auth, NULL};
+        j->calls++;   /* first: the transport may answer, and so finish the job, before it returns */
+        int rc = w->send_poll(j, url, headers);
+        secret_free(auth);
+        if (rc == 0)
+            return;
+        j->calls--;
+    }
+    outcome_init(&o, j, "error");
+    outcome_backoff(&o, j, "could not start request");
+    complete_job(j, &o);
+}
+
+/* ---------------------------------------------------------------- gate --- */
+
+/* job_gate: every call but the ones the claim granted asks grant.lua, so no
+ * call leaves this worker while the app is blocked, and calls the claim did
+ * not count come out of the budget and quota. */
+int job_gate(struct job *j)
+{
+    struct worker *w = j->w;
+    const struct sw_config *c = w->cfg;
+    char tag[ID_MAX + 64], budget[24], quota[24];
+
+    if (j->calls == 0)
+        return 0;   /* the job's first call: the claim granted it */
+    snprintf(tag, sizeof tag, "%s:%s:%d", j->fence, j->user, j->calls);
+    snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
+    snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
+    const char *argv[GRANT_KEY_N + GRANT_ARG_N];
+    const char **arg = argv + GRANT_KEY_N;
+    argv[GRANT_KEY_RL] = j->app->k.rl;
+    argv[GRANT_KEY_CALLS] = j->app->k.calls;
+    argv[GRANT_KEY_APP] = j->app->k.app;
+    arg[GRANT_ARG_EXTRA] = j->calls < j->prepaid ? "0" : "1";
+    arg[GRANT_ARG_TAG] = tag;
+    arg[GRANT_ARG_BUDGET_DEFAULT] = budget;
+    arg[GRANT_ARG_QUOTA_DEFAULT] = quota;
+    if (redis_async_eval(w->redis, SCRIPT_GRANT, GRANT_KEY_N, GRANT_KEY_N + GRANT_ARG_N, argv, NULL, on_grant,
+                         j) != 0)
+        job_free(j);
+    return 1;
+}
+
+static void on_grant(struct redis_async *l, redisReply *r, void *ud)
+{
+    struct job *j = ud;
+    struct grant_reply g;
+    struct outcome o;
+    (void)l;
+    if (r == NULL) {
+        job_free(j);   /* link lost: the lease expires, the user is polled again */
+        return;
+    }
+    if (sc_parse(r, 0, sc_grant_reply, GRANT_REPLY_N, &g) == 0 && g.code == LIMIT_OK) {
+        /* the call that waited: the token endpoint's, or the poll */
+        if (j->refresh == REFRESH_CALL)
+            refresh_send(j);
+        else
+            poll_send(j);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR)
+        log_error("user %s: grant failed: %s", j->user, r->str);
+    else
+        log_debug("user %s: app %s is limited; next call waits for the claim", j->user, j->app->id);
+    /* Back in line, first: the claim lets it go when the limiter allows. */
+    outcome_init(&o, j, "released");
+    o.fails = j->fails;
+    o.delay_ms = 0;
+    complete_job(j, &o);
+}
+
+/* ---------------------------------------------------------- transport --- */
+
+int job_http_send(struct job *j, const char *url, const char *const *headers)
+{
+    return httpc_request(j->w->http, "GET", url, headers, NULL, on_http_answer, j);
+}
+
+static void on_http_answer(const struct httpc_response *r, void *ud)
+{
+    struct job *j = ud;
+    if (r->curl_code == 0)
+        hist_add(&j->w->lat, (int64_t)(r->total_s * 1e6));   /* poll latency: the HTTP request's time */
+    job_poll_answer(j, r);
+}
+
+/* -------------------------------------------------------------- answer --- */
+
+void job_poll_answer(struct job *j, const struct httpc_response *r)
+{
+    struct poll_facts f = {0};
+    struct verdict v;
+    struct outcome o;
+    char msg[160] = "";
+
+    j->poll_s = r->total_s;
+    f.truncated = r->truncated;
+    f.status = r->status;
+    f.transport_error = r->curl_code != 0 ? r->error : NULL;
+    f.cls = API_TRANSIENT;
+    if (!r->truncated && r->curl_code == 0)
+        f.cls = api_classify(r->status, r->body, r->len, msg, sizeof msg);
+    f.message = msg;
+    f.backfill = j->backfill;
+    f.refreshed = j->refresh == REFRESH_DONE;
+    decide_poll_answer(&f, &v);
+
+    if (v.action == DECIDE_REFRESH) {
+        refresh_lock(j);
+        return;
+    }
+    outcome_init(&o, j, v.outcome);
+    o.http_status = r->status;
+    if (v.action == DECIDE_READ && j->backfill)
+        read_plays(j, r, &o, v.nothing);
+    else if (v.action == DECIDE_READ)
+        read_playback(j, r, &o, v.nothing);
+    else
+        outcome_apply(&o, j, &v, r->retry_after);
+    complete_job(j, &o);
+}
+
+/* read_playback: a poll's answer (204: nothing playing) against the stored
+ * state: the changes become events, the new state is stored, and smart
+ * polling sets the next poll. */
+static void read_playback(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing)
+{
+    const struct sw_config *c = j->w->cfg;
+    struct pb_state prev, cur;
+    char err[160];
+
+    if (nothing) {
+        pb_nothing(&cur);
+    } else if (pb_parse(r->body, r->len, &cur, err, sizeof err) != 0) {
+        pb_state_free(&cur);
+        outcome_backoff(o, j, "bad currently-playing response: %s", err);
+        o->name = "error";
+        return;
+    }
+    pb_state_decode(j->state_text, &prev);
+    o->nevents = pb_diff(&prev, &cur, j->user, worker_now_ms(), o->events);
+    o->state = pb_state_encode(&cur);
+    if (o->state && j->state_text && strcmp(o->state, j->state_text) == 0) {
+        free(o->state);       /* unchanged: spare Redis the write */
+        o->state = NULL;
+    }
+    struct next_poll next = decide_next_poll(&cur, o->nevents, j->idle, j->interval_ms, j->interval_set, c);
+    o->idle = next.idle;
+    o->delay_ms = next.delay_ms;
+    o->name = nothing ? "nothing" : "ok";
+    pb_state_free(&prev);
+    pb_state_free(&cur);
+}
+
+/* read_plays: a "backfill" job's answer (204: no history). Every play
+ * after the job's cursor becomes a track_played event, oldest first, and the
+ * cursor moves to the last of them in the same complete.lua step, so each
+ * play is announced exactly once. */
+static void read_plays(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing)
+{
+    const struct sw_config *c = j->w->cfg;
+    struct history_page p;
+    char err[160];
+    long long now = worker_now_ms();
+
+    if (nothing) {
+        memset(&p, 0, sizeof p);
+        p.cursor_ms = j->backfill_cursor;
+    } else if (history_parse(r->body, r->len, j->backfill_cursor, &p, err, sizeof err) != 0) {
+        outcome_backoff(o, j, "bad recently-played response: %s", err);
+        o->name = "error";
+        return;
+    }
+    for (int i = 0; i < p.n; i++) {
+        o->events[o->nevents] = sw_event_track_played(j->user, now, p.plays[i].played_at_ms, p.plays[i].track);
+        if (o->events[o->nevents].json == NULL) {
+            /* All or none: a cursor past a play left out would lose it. */
+            history_page_free(&p);
+            outcome_free(o);
+            o->nevents = 0;
+            outcome_backoff(o, j, "backfill: out of memory");
+            o->name = "error";
+            return;
+        }
+        o->nevents++;
+    }
+    o->backfill_cursor = p.cursor_ms;
+    /* A full answer may have left plays out: fetch them at the next poll. */
+    o->backfill_delay_ms = decide_backfill_next_ms(p.more, c->backfill_interval_ms);
+    /* The poll this backfill took the place of comes after the user's base
+     * interval, as after a poll that learnt nothing (pb_next_delay_ms of an
+     * unknown state); idle and the stored state are left as they were. */
+    o->delay_ms = j->interval_ms;
+    o->name = "ok";
+    history_page_free(&p);
+}
+
+/* ---------------------------------------------------------------- life --- */
+
+struct job *job_new(struct worker *w, struct app *a)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    w->jobs++;
+    j->w = w;
+    j->next = w->job_list;
+    if (j->next)
+        j->next->prev = j;
+    w->job_list = j;
+    j->app = a;
+    j->refresh = REFRESH_NONE;
+    j->poll_s = -1;
+    return j;
+}
+
+void job_free(struct job *j)
+{
+    struct worker *w = j->w;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        w->job_list = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    free(j->user);
+    secret_free(j->at_sealed);   /* sealed, but "plain.<token>" in plaintext mode */
+    secret_free(j->rt_sealed);
+    secret_free(j->access_token);
+    free(j->state_text);
+    free(j);
+    w->jobs--;
+    worker_kick(w);   /* while stopping: leaves once nothing is in flight */
+}
+
+int job_open_token(struct job *j, const char *sealed)
+{
+    char ad[ID_MAX + 8], err[128];
+    snprintf(ad, sizeof ad, "user:%s", j->user);
+    secret_free(j->access_token);
+    j->access_token = NULL;
+    if (sealed == NULL || sealed[0] == '\0')
+        return 0;
+    j->access_token = crypto_open(j->w->keys, ad, sealed, err, sizeof err);
+    if (j->access_token == NULL) {
+        log_warn("user %s: stored access token unreadable (%s); refreshing", j->user, err);
+        return -1;
+    }
+    return 0;
+}

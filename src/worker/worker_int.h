@@ -1,0 +1,232 @@
+#ifndef SW_WORKER_INT_H
+#define SW_WORKER_INT_H
+/* worker_int.h: private to src/worker/ (as hiredis keeps async_private.h):
+ * the structs the worker's files share, and the calls between them.
+ *
+ * A poll is a job, and reads top to bottom through the files:
+ *   worker.c    the loop: start, signals, heartbeat, the app list, the claim
+ *               timer (on_tick -> claim_app)
+ *   claim.c     claim_app -> lua/claim.lua -> on_claim -> job_start
+ *   job.c       a job's life: job_poll -> the gate (lua/grant.lua) -> the
+ *               transport -> job_poll_answer -> decide_poll_answer -> read
+ *               the playback (or the plays) -> complete_job
+ *   refresh.c   the token-refresh detour, a state machine (enum
+ *               refresh_step): lua/refresh_begin.lua -> token endpoint ->
+ *               lua/token_store.lua -> back to job_poll
+ *   outcome.c   what complete.lua is told, built from a verdict
+ *   complete.c  complete_job -> the app's batch -> lua/complete.lua
+ *   decide.c    the pure decisions (include/worker/decide.h)
+ *   fake_transport.c  bench-fake-poll's canned answers (benchmarks only)
+ *
+ * Ownership: the worker owns its apps (never freed before it ends, so jobs
+ * may point at them) and its jobs (on job_list from job_start to job_free).
+ * A job is in exactly one place at a time: waiting for one reply (HTTP or
+ * Redis, whose callback then owns it), or in its app's batch (complete.c,
+ * until complete.lua answers). Whoever holds it either passes it on or
+ * frees it; a job dropped on a lost link is simply freed, and its lease
+ * expires. */
+#include <ev.h>
+#include "base/config.h"
+#include "base/crypto.h"
+#include "base/histogram.h"
+#include "http/httpc.h"
+#include "redis/key_schema.h"
+#include "redis/redis_async.h"
+#include "redis/script_contract.h"
+#include "spotify/events.h"
+#include "spotify/playback.h"
+#include "spotify/recently_played.h"
+#include "worker/decide.h"
+#include "worker/worker_metrics.h"
+
+/* The most finished jobs one complete.lua call takes: bounds the time the
+ * script holds Redis (about 1 ms for this many). */
+#define COMPLETE_BATCH_MAX 128
+/* The most events one job announces: a poll's changes, or a backfill's plays. */
+#define JOB_EVENTS_MAX (HISTORY_LIMIT > PB_MAX_EVENTS + 1 ? HISTORY_LIMIT : PB_MAX_EVENTS + 1)
+
+struct job;
+
+/* poll_transport: sends a job's poll (GET url with headers, a NULL-ended
+ * list) and hands the answer to job_poll_answer exactly once. Returns 0, or
+ * -1 when the request could not start (no answer then comes). The answer
+ * may come before the transport returns (fake_transport_send's does): after
+ * a 0 the caller must not touch the job. Chosen once, in worker_run. */
+typedef int poll_transport(struct job *j, const char *url, const char *const *headers);
+
+/* app: one app this worker claims for; never freed before the worker ends,
+ * so jobs may point at it. */
+struct app {
+    struct worker *w;
+    char id[ID_MAX + 1];
+    struct app_keys k;
+    char client_id[256];
+    char *client_secret;     /* plaintext, cleansed on free; NULL until loaded */
+    double wake_at;          /* ev_now() before which no claim is sent */
+    int claiming;            /* a claim is in flight */
+    int alerted;             /* invalid_client already logged */
+    int claim_failing;       /* a claim error was logged: once until a claim works */
+    double claim_t0;         /* ev_time() when the claim in flight was sent */
+    double last_claim_at;    /* ev_now() of the last claim answer */
+    double budget_30s;       /* the app's configured budget (metrics) */
+    /* Finished jobs waiting for complete.lua, sent together when the loop
+     * is about to wait (or the batch is full): see complete.c. */
+    struct job *done[COMPLETE_BATCH_MAX];
+    int ndone;
+    char **done_args;        /* owned strings: the jobs' argument groups, in order */
+    int nargs, cap_args;
+};
+
+struct worker {
+    struct ev_loop *loop;
+    const struct sw_config *cfg;
+    struct redis_async *redis;
+    struct httpc *http;
+    poll_transport *send_poll;     /* job_http_send, or fake_transport_send (bench-fake-poll) */
+    struct crypto_keyring *keys;   /* NULL: plaintext mode */
+    char id[192];
+    char workers_key[KEY_MAX];
+    char worker_key[KEY_MAX];
+    char apps_key[KEY_MAX];
+    struct app **apps;
+    int napps;
+    int jobs;                      /* jobs alive (claimed, not yet finished) */
+    struct job *job_list;          /* the same jobs, freed at exit if still alive */
+    int stopping;
+    int left;                      /* deregistration sent */
+    int beats;
+    unsigned long long rng;
+    long long polls, events;       /* since start (heartbeat) */
+    /* schedule lag (claim time - due time) and poll latency (HTTP request
+     * time), us: since the last heartbeat, and since start (heartbeat) */
+    struct hist lag, lag_total, lat, lat_total;
+    char lag_text[16384], lat_text[16384];   /* their text form, for the heartbeat */
+    struct worker_metrics *wm;     /* NULL unless metrics-listen is set */
+    ev_timer tick, heartbeat, grace;
+    ev_prepare flush;              /* sends the batches of finished jobs (complete_flush) */
+    ev_signal sigterm, sigint;
+};
+
+/* refresh_step: where a job is in the token-refresh detour (refresh.c). A
+ * job starts at REFRESH_NONE, or at REFRESH_CALL when its claim took the
+ * user's refresh lock (a "refresh" job). Each step waits for one reply;
+ * every other answer finishes the job. */
+enum refresh_step {
+    REFRESH_NONE,   /* no refresh in this job: a 401 "expired" (or no usable token) starts one */
+    REFRESH_LOCK,   /* refresh_begin.lua in flight: asking for the user's refresh lock */
+    REFRESH_CALL,   /* the lock is ours: the token endpoint call waits for grant.lua, or is in flight */
+    REFRESH_STORE,  /* token_store.lua in flight with the new tokens */
+    REFRESH_DONE,   /* a fresh token in hand (ours, or another worker's): the poll follows, and a
+                       401 now backs off instead of refreshing again */
+};
+
+/* job: one claimed poll (or backfill), from the claim to complete.lua. */
+struct job {
+    struct worker *w;
+    struct job *prev, *next;   /* the worker's list of live jobs */
+    struct app *app;
+    char *user;
+    char fence[32];
+    enum refresh_step refresh;
+    char *at_sealed;           /* as stored: the compare value of refresh_begin */
+    char *rt_sealed;           /* as stored: the compare value of token_store */
+    char *access_token;        /* plaintext, cleansed */
+    char *state_text;          /* the stored playback state ("" = none) */
+    int fails, idle;           /* the user's counters as claimed */
+    long long interval_ms;     /* the user's poll interval (its own, or poll-interval-ms) */
+    int interval_set;          /* the user has its own interval_ms (watch start --interval) */
+    int calls;                 /* HTTP calls this job has started */
+    int prepaid;               /* calls the claim granted (1, or 2 for a "refresh" job) */
+    double poll_s;             /* duration of the poll request, -1 if none */
+    int backfill;              /* a "backfill" job: recently-played instead of the poll */
+    long long backfill_cursor; /* ms: a backfill announces the plays after it */
+};
+
+/* outcome: what complete.lua is told about one job (COMPLETE_GROUP_ARGS). */
+struct outcome {
+    long long delay_ms;        /* -1: off the schedule */
+    const char *name;
+    char *state;               /* owned, NULL keeps the stored state */
+    long http_status;
+    char error[256];
+    const char *new_status;
+    long long block_ms;
+    const char *block_reason;
+    int capped;
+    int fails, idle;
+    long long backfill_delay_ms;   /* next backfill in ms from now; -1 leaves it */
+    long long backfill_cursor;     /* the new backfill cursor (ms); -1 keeps it */
+    int nevents;
+    struct sw_event events[JOB_EVENTS_MAX];
+};
+
+/* worker.c */
+long long worker_now_ms(void);                 /* wall clock, ms */
+double worker_rand01(struct worker *w);        /* jitter: uniform in [0, 1) */
+/* worker_kick: capacity may have freed up: claim again at once. While
+ * stopping: the worker leaves once no poll and no claim is in flight. */
+void worker_kick(struct worker *w);
+
+/* claim.c: claim_app sends one claim of up to batch users of a (on_claim
+ * starts a job per user taken and re-arms a->wake_at). */
+void claim_app(struct worker *w, struct app *a, int batch);
+
+/* job.c */
+/* job_new returns a job on w's list, or NULL; job_free unlinks and frees
+ * it (secrets cleansed) and kicks the loop. */
+struct job *job_new(struct worker *w, struct app *a);
+void job_free(struct job *j);
+/* job_open_token opens sealed into j->access_token (NULL for ""). -1 when
+ * it does not open (logged, never sent anywhere). */
+int job_open_token(struct job *j, const char *sealed);
+/* job_poll polls (or backfills) with the job's access token: through the
+ * gate, then w->send_poll; without a token it refreshes first. */
+void job_poll(struct job *j);
+/* job_gate: claim.lua granted a job's first call (its first two for a
+ * "refresh" job); every later call asks lua/grant.lua first. Returns 0 when
+ * the call may start now, 1 when the job waits for grant.lua, which then
+ * starts the call (refresh_send in REFRESH_CALL, else the poll) or finishes
+ * the job. */
+int job_gate(struct job *j);
+/* job_poll_answer: the transport's answer to the job's poll. */
+void job_poll_answer(struct job *j, const struct httpc_response *r);
+poll_transport job_http_send;
+
+/* refresh.c */
+/* refresh_lock asks for the user's refresh lock (REFRESH_LOCK). */
+void refresh_lock(struct job *j);
+/* refresh_call starts the token endpoint call under the lock (REFRESH_CALL),
+ * through the gate; refresh_send sends it once the gate let it go. */
+void refresh_call(struct job *j);
+void refresh_send(struct job *j);
+
+/* outcome.c: an outcome is outcome_init'ed, filled, and handed to
+ * complete_job, which frees what it owns. */
+void outcome_init(struct outcome *o, const struct job *j, const char *name);
+void outcome_free(struct outcome *o);
+/* outcome_backoff: a transient failure: fails + 1, the delay from
+ * decide_backoff_ms, and last_error from fmt. */
+void outcome_backoff(struct outcome *o, const struct job *j, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* outcome_apply fills o from a verdict that finishes the job (BACKOFF,
+ * STOP_USER, BLOCK_APP, RECORD); retry_after is the answer's header (NULL
+ * if none), for a block as long as it says. */
+void outcome_apply(struct outcome *o, const struct job *j, const struct verdict *v, const char *retry_after);
+
+/* complete.c */
+/* complete_job hands a finished job and its outcome (freed here) to
+ * complete.lua: queued with the other jobs of its app finished in this turn
+ * of the loop, sent when the loop is about to wait (complete_flush, the
+ * worker's ev_prepare) or the batch is full. The job is freed once
+ * complete.lua answers. */
+void complete_job(struct job *j, struct outcome *o);
+void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents);
+/* complete_forget drops a's queued argument strings (not its jobs, which
+ * are on the worker's job list): at exit. */
+void complete_forget(struct app *a);
+
+/* fake_transport.c: bench-fake-poll's transport: answers at once with a
+ * canned playing track (an empty page for a backfill), no HTTP. */
+poll_transport fake_transport_send;
+
+#endif

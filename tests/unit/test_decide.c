@@ -1,0 +1,359 @@
+/* test_decide: the worker's pure decisions (include/worker/decide.h): what
+ * each Web API and token endpoint answer means, backoff bounds and growth,
+ * smart polling's next delay, the backfill delays and the claim's pacing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "redis/script_contract.h"
+#include "worker/decide.h"
+
+static struct verdict poll_answer(enum api_class cls, long status, const char *msg, int backfill, int refreshed)
+{
+    struct poll_facts f = {0};
+    struct verdict v;
+    f.cls = cls;
+    f.status = status;
+    f.message = msg;
+    f.backfill = backfill;
+    f.refreshed = refreshed;
+    decide_poll_answer(&f, &v);
+    return v;
+}
+
+static void test_poll_ok_and_nothing(void **state)
+{
+    (void)state;
+    for (int backfill = 0; backfill <= 1; backfill++) {
+        struct verdict v = poll_answer(API_OK, 200, "", backfill, 0);
+        assert_int_equal(v.action, DECIDE_READ);
+        assert_string_equal(v.outcome, "ok");
+        assert_false(v.nothing);
+        assert_string_equal(v.error, "");
+        assert_int_equal(v.backfill_delay_ms, -1);
+        v = poll_answer(API_NOTHING, 204, "", backfill, 1);
+        assert_int_equal(v.action, DECIDE_READ);
+        assert_string_equal(v.outcome, "nothing");
+        assert_true(v.nothing);
+    }
+}
+
+static void test_poll_token_expired(void **state)
+{
+    (void)state;
+    /* The first 401 refreshes (whatever the job's kind) ... */
+    struct verdict v = poll_answer(API_TOKEN_EXPIRED, 401, "The access token expired", 0, 0);
+    assert_int_equal(v.action, DECIDE_REFRESH);
+    v = poll_answer(API_TOKEN_EXPIRED, 401, "The access token expired", 1, 0);
+    assert_int_equal(v.action, DECIDE_REFRESH);
+    /* ... one right after a refresh backs off instead of looping. */
+    v = poll_answer(API_TOKEN_EXPIRED, 401, "Invalid access token", 0, 1);
+    assert_int_equal(v.action, DECIDE_BACKOFF);
+    assert_string_equal(v.outcome, "error");
+    assert_string_equal(v.error, "401 right after a token refresh: Invalid access token");
+}
+
+static void test_poll_reauth(void **state)
+{
+    (void)state;
+    struct verdict v = poll_answer(API_REAUTH, 401, "Permissions missing", 0, 0);
+    assert_int_equal(v.action, DECIDE_STOP_USER);
+    assert_string_equal(v.outcome, "reauth_required");
+    assert_string_equal(v.status, "reauth_required");
+    assert_string_equal(v.error, "Permissions missing");
+    v = poll_answer(API_REAUTH, 401, "", 0, 0);
+    assert_string_equal(v.error, "401 Permissions missing");
+    /* A backfill without the scope: polling goes on, backfill waits a day. */
+    v = poll_answer(API_REAUTH, 401, "Permissions missing", 1, 0);
+    assert_int_equal(v.action, DECIDE_RECORD);
+    assert_string_equal(v.outcome, "error");
+    assert_string_equal(v.status, "");
+    assert_int_equal(v.backfill_delay_ms, BACKFILL_NO_SCOPE_MS);
+    assert_string_equal(v.error, "recently-played: Permissions missing; history backfill paused");
+    v = poll_answer(API_REAUTH, 401, "", 1, 0);
+    assert_string_equal(v.error, "recently-played: 401 Permissions missing; history backfill paused");
+}
+
+static void test_poll_not_registered(void **state)
+{
+    (void)state;
+    struct verdict v = poll_answer(API_NOT_REGISTERED, 403, "User not registered in the Developer Dashboard", 0, 0);
+    assert_int_equal(v.action, DECIDE_STOP_USER);
+    assert_string_equal(v.outcome, "not_registered");
+    assert_string_equal(v.status, "not_registered");
+    assert_string_equal(v.error, "User not registered in the Developer Dashboard (development-mode allowlist)");
+}
+
+static void test_poll_rate_limited_and_quota(void **state)
+{
+    (void)state;
+    struct verdict v = poll_answer(API_RATE_LIMITED, 429, "", 0, 0);
+    assert_int_equal(v.action, DECIDE_BLOCK_APP);
+    assert_string_equal(v.outcome, "rate_limited");
+    assert_string_equal(v.block_reason, "rate_limited");
+    assert_int_equal(v.block_ms, 0);   /* as long as the Retry-After says */
+    assert_false(v.poll_now);
+    assert_string_equal(v.error, "429 rate_limited");
+    v = poll_answer(API_QUOTA, 429, "", 0, 0);
+    assert_int_equal(v.action, DECIDE_BLOCK_APP);
+    assert_string_equal(v.outcome, "quota_exceeded");
+    assert_string_equal(v.block_reason, "quota_exceeded");
+    assert_string_equal(v.error, "429 quota_exceeded");
+}
+
+static void test_poll_transient_forbidden_unexpected(void **state)
+{
+    struct poll_facts f = {0};
+    struct verdict v;
+    (void)state;
+    v = poll_answer(API_TRANSIENT, 503, "Service unavailable", 0, 0);
+    assert_int_equal(v.action, DECIDE_BACKOFF);
+    assert_string_equal(v.outcome, "error");
+    assert_string_equal(v.error, "transient: HTTP 503: Service unavailable");
+    /* A transport error names curl's reason. */
+    f.cls = API_TRANSIENT;
+    f.transport_error = "Connection refused";
+    decide_poll_answer(&f, &v);
+    assert_int_equal(v.action, DECIDE_BACKOFF);
+    assert_string_equal(v.error, "transient: Connection refused");
+    v = poll_answer(API_FORBIDDEN, 403, "Forbidden", 0, 0);
+    assert_int_equal(v.action, DECIDE_BACKOFF);
+    assert_string_equal(v.outcome, "error");
+    assert_string_equal(v.error, "unexpected answer: Forbidden (HTTP 403)");
+    v = poll_answer(API_UNEXPECTED, 418, "", 0, 0);
+    assert_int_equal(v.action, DECIDE_BACKOFF);
+    assert_string_equal(v.error, "unexpected answer:  (HTTP 418)");
+    /* A message at api_classify's bound leaves no room for the status. */
+    char longmsg[160];
+    memset(longmsg, 'x', sizeof longmsg - 1);
+    longmsg[sizeof longmsg - 1] = '\0';
+    v = poll_answer(API_UNEXPECTED, 400, longmsg, 0, 0);
+    assert_int_equal(strlen(v.error), strlen("unexpected answer: ") + 159);
+}
+
+static void test_poll_truncated(void **state)
+{
+    struct poll_facts f = {0};
+    struct verdict v;
+    (void)state;
+    /* Whatever the class, a body over max-body-bytes backs off. */
+    f.cls = API_OK;
+    f.status = 200;
+    f.truncated = 1;
+    decide_poll_answer(&f, &v);
+    assert_int_equal(v.action, DECIDE_BACKOFF);
+    assert_string_equal(v.outcome, "error");
+    assert_string_equal(v.error, "response larger than max-body-bytes");
+}
+
+static void test_token_answers(void **state)
+{
+    struct verdict v;
+    (void)state;
+    decide_token_answer(TOK_OK, "", &v);
+    assert_int_equal(v.action, DECIDE_STORE);
+    decide_token_answer(TOK_INVALID_GRANT, "invalid_grant: Refresh token revoked", &v);
+    assert_int_equal(v.action, DECIDE_STOP_USER);
+    assert_string_equal(v.outcome, "reauth_required");
+    assert_string_equal(v.status, "reauth_required");
+    assert_string_equal(v.error, "invalid_grant: Refresh token revoked");
+    decide_token_answer(TOK_INVALID_CLIENT, "invalid_client", &v);
+    assert_int_equal(v.action, DECIDE_BLOCK_APP);
+    assert_string_equal(v.outcome, "invalid_client");
+    assert_string_equal(v.block_reason, "invalid_client");
+    assert_int_equal(v.block_ms, INVALID_CLIENT_BLOCK_MS);
+    assert_true(v.poll_now);
+    assert_string_equal(v.error, "token endpoint: invalid_client");
+    decide_token_answer(TOK_RATE_LIMITED, "429", &v);
+    assert_int_equal(v.action, DECIDE_BLOCK_APP);
+    assert_string_equal(v.outcome, "rate_limited");
+    assert_string_equal(v.block_reason, "rate_limited");
+    assert_int_equal(v.block_ms, 0);
+    assert_false(v.poll_now);
+    assert_string_equal(v.error, "token endpoint 429");
+    decide_token_answer(TOK_TRANSIENT, "HTTP 503", &v);
+    assert_int_equal(v.action, DECIDE_BACKOFF);
+    assert_string_equal(v.outcome, "error");
+    assert_string_equal(v.error, "token refresh failed, old tokens kept: HTTP 503");
+
+    assert_string_equal(decide_token_result_name(TOK_OK), "ok");
+    assert_string_equal(decide_token_result_name(TOK_INVALID_GRANT), "invalid_grant");
+    assert_string_equal(decide_token_result_name(TOK_INVALID_CLIENT), "invalid_client");
+    assert_string_equal(decide_token_result_name(TOK_RATE_LIMITED), "rate_limited");
+    assert_string_equal(decide_token_result_name(TOK_TRANSIENT), "transient");
+}
+
+static void test_backoff_bounds_and_growth(void **state)
+{
+    (void)state;
+    /* The jitter keeps each delay within [d / 2, d) of the capped d. */
+    for (int fails = 1; fails <= 40; fails++) {
+        long long d = 1000;
+        for (int i = 1; i < fails && d < 120000; i++)
+            d *= 2;
+        if (d > 120000)
+            d = 120000;
+        assert_int_equal(decide_backoff_ms(fails, 0.0, 1000, 120000), d / 2);
+        long long hi = decide_backoff_ms(fails, 0.999999, 1000, 120000);
+        assert_true(hi < d && hi >= d - 1);
+        long long mid = decide_backoff_ms(fails, 0.5, 1000, 120000);
+        assert_int_equal(mid, d * 3 / 4);
+    }
+    /* Doubling per failure, until the cap. */
+    assert_int_equal(decide_backoff_ms(1, 0.0, 1000, 120000), 500);
+    assert_int_equal(decide_backoff_ms(2, 0.0, 1000, 120000), 1000);
+    assert_int_equal(decide_backoff_ms(3, 0.0, 1000, 120000), 2000);
+    assert_int_equal(decide_backoff_ms(7, 0.0, 1000, 120000), 32000);
+    assert_int_equal(decide_backoff_ms(8, 0.0, 1000, 120000), 60000);
+    assert_int_equal(decide_backoff_ms(9, 0.0, 1000, 120000), 60000);
+    assert_int_equal(decide_backoff_ms(1000000, 0.0, 1000, 120000), 60000);
+    /* base == max: no growth. */
+    assert_int_equal(decide_backoff_ms(5, 0.0, 500, 500), 250);
+}
+
+static struct sw_config smart_config(int smart)
+{
+    struct sw_config c;
+    memset(&c, 0, sizeof c);
+    c.smart_polling = smart;
+    c.playing_max_ms = 15000;
+    c.paused_interval_ms = 15000;
+    c.paused_max_ms = 60000;
+    c.idle_max_ms = 180000;
+    return c;
+}
+
+static struct pb_state playback(int present, int playing, long long progress, long long duration)
+{
+    struct pb_state s;
+    memset(&s, 0, sizeof s);
+    s.known = 1;
+    s.present = present;
+    s.is_playing = playing;
+    s.progress_ms = progress;
+    s.duration_ms = duration;
+    return s;
+}
+
+static void test_smart_playing(void **state)
+{
+    struct sw_config c = smart_config(1);
+    (void)state;
+    /* Playing: the predicted end of the track (+500 ms), at most playing-max-ms. */
+    struct pb_state s = playback(1, 1, 200000, 210000);
+    struct next_poll n = decide_next_poll(&s, 0, 3, 5000, 0, &c);
+    assert_int_equal(n.idle, 0);   /* playing is never quiet */
+    assert_int_equal(n.delay_ms, 10500);
+    s = playback(1, 1, 0, 210000);
+    n = decide_next_poll(&s, 1, 0, 5000, 0, &c);
+    assert_int_equal(n.delay_ms, 15000);
+    /* The user's own interval replaces playing-max-ms. */
+    n = decide_next_poll(&s, 0, 0, 5000, 1, &c);
+    assert_int_equal(n.delay_ms, 5000);
+}
+
+static void test_smart_paused_and_idle(void **state)
+{
+    struct sw_config c = smart_config(1);
+    (void)state;
+    /* Paused: paused-interval-ms doubling with quiet polls, up to paused-max-ms. */
+    struct pb_state s = playback(1, 0, 1000, 210000);
+    struct next_poll n = decide_next_poll(&s, 0, 0, 5000, 0, &c);
+    assert_int_equal(n.idle, 1);
+    assert_int_equal(n.delay_ms, 15000);
+    n = decide_next_poll(&s, 0, 1, 5000, 0, &c);
+    assert_int_equal(n.idle, 2);
+    assert_int_equal(n.delay_ms, 30000);
+    n = decide_next_poll(&s, 0, 5, 5000, 0, &c);
+    assert_int_equal(n.delay_ms, 60000);
+    /* A poll that announced a change (the pause itself) is not quiet. */
+    n = decide_next_poll(&s, 1, 5, 5000, 0, &c);
+    assert_int_equal(n.idle, 0);
+    assert_int_equal(n.delay_ms, 15000);
+    /* Nothing playing: the interval doubling, up to idle-max-ms. */
+    struct pb_state none;
+    pb_nothing(&none);
+    n = decide_next_poll(&none, 0, 0, 5000, 0, &c);
+    assert_int_equal(n.idle, 1);
+    assert_int_equal(n.delay_ms, 5000);
+    n = decide_next_poll(&none, 0, 2, 5000, 0, &c);
+    assert_int_equal(n.idle, 3);
+    assert_int_equal(n.delay_ms, 20000);
+    n = decide_next_poll(&none, 0, 40, 5000, 0, &c);
+    assert_int_equal(n.delay_ms, 180000);
+    pb_state_free(&none);
+}
+
+static void test_smart_off(void **state)
+{
+    struct sw_config c = smart_config(0);
+    (void)state;
+    struct pb_state s = playback(1, 1, 200000, 210000);
+    struct next_poll n = decide_next_poll(&s, 0, 0, 5000, 0, &c);
+    assert_int_equal(n.delay_ms, 5000);
+    s = playback(1, 0, 0, 210000);
+    n = decide_next_poll(&s, 0, 4, 5000, 0, &c);
+    assert_int_equal(n.idle, 5);   /* still counted */
+    assert_int_equal(n.delay_ms, 5000);
+}
+
+static void test_backfill_delays(void **state)
+{
+    (void)state;
+    /* After a page: at once when it was full, else an interval later. */
+    assert_int_equal(decide_backfill_next_ms(1, 3600000), 0);
+    assert_int_equal(decide_backfill_next_ms(0, 3600000), 3600000);
+    /* What complete.lua is told for a backfill job. */
+    assert_int_equal(decide_backfill_delay_ms(0, 0, 3600000), 0);
+    assert_int_equal(decide_backfill_delay_ms(BACKFILL_NO_SCOPE_MS, 0, 3600000), BACKFILL_NO_SCOPE_MS);
+    assert_int_equal(decide_backfill_delay_ms(-1, 0, 3600000), 3600000);   /* failed: again later */
+    assert_int_equal(decide_backfill_delay_ms(-1, 1, 3600000), -1);        /* released: stays due */
+    assert_int_equal(decide_backfill_delay_ms(0, 1, 3600000), 0);
+}
+
+static void test_claim_pacing(void **state)
+{
+    (void)state;
+    /* Jobs taken: claim again at once. */
+    assert_true(decide_claim_pause_s(LIMIT_OK, 3, 0, 1000) == 0);
+    /* Nothing due: idle pause, or sooner when the next poll falls due. */
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 0, 1000) == CLAIM_IDLE_S);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 1050, 1000) == 0.05);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 5000, 1000) == CLAIM_IDLE_S);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 900, 1000) == 0);
+    /* Refused: a recheck a second later, or at the refusal's end if sooner. */
+    assert_true(decide_claim_pause_s(LIMIT_BLOCKED, 0, 3600000, 1000) == CLAIM_RECHECK_S);
+    assert_true(decide_claim_pause_s(LIMIT_BUDGET, 0, 1250, 1000) == 0.25);
+    assert_true(decide_claim_pause_s(LIMIT_QUOTA, 0, 0, 1000) == CLAIM_RECHECK_S);
+    /* An equal share of capacity, at least 1, at most claim-batch. */
+    assert_int_equal(decide_claim_batch(100, 4, 32), 25);
+    assert_int_equal(decide_claim_batch(1000, 2, 32), 32);
+    assert_int_equal(decide_claim_batch(3, 4, 32), 1);
+    assert_int_equal(decide_claim_batch(10, 0, 32), 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_poll_ok_and_nothing),
+        cmocka_unit_test(test_poll_token_expired),
+        cmocka_unit_test(test_poll_reauth),
+        cmocka_unit_test(test_poll_not_registered),
+        cmocka_unit_test(test_poll_rate_limited_and_quota),
+        cmocka_unit_test(test_poll_transient_forbidden_unexpected),
+        cmocka_unit_test(test_poll_truncated),
+        cmocka_unit_test(test_token_answers),
+        cmocka_unit_test(test_backoff_bounds_and_growth),
+        cmocka_unit_test(test_smart_playing),
+        cmocka_unit_test(test_smart_paused_and_idle),
+        cmocka_unit_test(test_smart_off),
+        cmocka_unit_test(test_backfill_delays),
+        cmocka_unit_test(test_claim_pacing),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
