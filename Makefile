@@ -62,24 +62,26 @@ build/%.o: src/%.c
 
 # Lua scripts are embedded so an installed binary needs no files beside it.
 # A line "--@include <name>.lua" is replaced by lua/<name>.lua, or else by
-# build/lua/<name>.lua (generated: contract.lua, the Lua side of
+# build/lua/<script>/<name>.lua (generated: contract.lua, the script's part of
 # include/redis/script_contract.h). Redis scripts cannot load modules;
 # tests/integration/harness.py's lua_source does the same.
 build/script_contract_lua: src/redis/script_contract_lua.c include/redis/script_contract.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $<
 
-build/lua/contract.lua: build/script_contract_lua
-	@mkdir -p build/lua
-	build/script_contract_lua > $@
+# Each script gets only its own section: build/lua/<script>/contract.lua.
+LUA_CONTRACTS := $(LUA:lua/%.lua=build/lua/%/contract.lua)
+build/lua/%/contract.lua: build/script_contract_lua
+	@mkdir -p $(dir $@)
+	build/script_contract_lua $* > $@
 
-build/scripts_gen.c: $(LUA) $(LUA_LIB) build/lua/contract.lua Makefile
+build/scripts_gen.c: $(LUA) $(LUA_LIB) $(LUA_CONTRACTS) Makefile
 	@mkdir -p build
 	@{ echo '/* generated from lua/ by the Makefile: do not edit */'; \
 	  for f in $(LUA); do \
 	    n=$$(basename $$f .lua); \
 	    echo "const char script_src_$$n[] ="; \
-	    awk '/^--@include /{ f = "lua/" $$2; if ((getline l < f) <= 0) f = "build/lua/" $$2; else print l; \
+	    awk -v n=$$n '/^--@include /{ f = "lua/" $$2; if ((getline l < f) <= 0) f = "build/lua/" n "/" $$2; else print l; \
 	                         while ((getline l < f) > 0) print l; close(f); next } { print }' $$f | \
 	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/'; \
 	    echo ';'; \

@@ -13,6 +13,7 @@
 -- its tokens stay), GONE when the user is gone.
 
 --@include contract.lua
+--@include lib/user_record.lua
 
 local K, A = TOKEN_STORE_KEY, TOKEN_STORE_ARG
 local key = KEYS[K.USER]
@@ -24,16 +25,17 @@ if redis.call('HGET', key, 'refresh_token') ~= ARGV[A.REFRESH_TOKEN_USED] then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', key, 'access_token', ARGV[A.ACCESS_TOKEN], 'expires_at', now + tonumber(ARGV[A.LIFETIME_MS]),
-           'refreshed_at', now)
-if ARGV[A.REFRESH_TOKEN] ~= '' then
-    redis.call('HSET', key, 'refresh_token', ARGV[A.REFRESH_TOKEN])
-    if ARGV[A.RESEALED] ~= '1' then
-        redis.call('HINCRBY', key, 'rotations', 1)
-    end
-end
-if ARGV[A.SCOPE] ~= '' then
-    redis.call('HSET', key, 'scope', ARGV[A.SCOPE])
+-- The pair is written by the one writer of user records (lib/user_record.lua),
+-- without a fence bump: this refresh holds the user's lease with the current
+-- fence, and its poll follows.
+local new_rt = ARGV[A.REFRESH_TOKEN]
+local set = user_record_tokens({access_token = ARGV[A.ACCESS_TOKEN], lifetime_ms = ARGV[A.LIFETIME_MS],
+                                refresh_token = new_rt ~= '' and new_rt or nil,
+                                scope = ARGV[A.SCOPE] ~= '' and ARGV[A.SCOPE] or nil},
+                               now, {'refreshed_at', now})
+redis.call('HSET', key, unpack(set))
+if new_rt ~= '' and ARGV[A.RESEALED] ~= '1' then
+    redis.call('HINCRBY', key, 'rotations', 1)
 end
 redis.call('HINCRBY', key, 'refreshes', 1)
 if redis.call('HGET', key, 'refresh_fence') == ARGV[A.FENCE] then

@@ -21,7 +21,7 @@
  *       S_ARG_N }, enum s_group_arg { S_GROUP_ARG_NAME..., S_GROUP_ARG_N },
  *       struct s_reply and struct s_group_reply with one typed member per
  *       field, and the spec tables sc_parse reads them with (SC_DECLARE).
- *   Lua build/lua/contract.lua, generated at build time by
+ *   Lua build/lua/<s>/contract.lua, generated at build time by
  *       src/redis/script_contract_lua.c and spliced into each script by
  *       "--@include contract.lua": tables S_KEY, S_ARG and S_GROUP_ARG (1-based
  *       positions; S_GROUP_ARG.N is the group's size) and functions

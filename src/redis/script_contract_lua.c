@@ -1,10 +1,11 @@
 /* script_contract_lua.c: a build tool, not part of the product. Prints
- * build/lua/contract.lua, the Lua side of include/redis/script_contract.h:
+ * build/lua/<script>/contract.lua, the Lua side of include/redis/script_contract.h:
  * for each script S, the tables S_KEY, S_ARG, S_GROUP_ARG (1-based positions,
  * .N the count) and the functions s_reply{...} and s_group_reply(out, {...})
  * that lay a reply out in the header's order. The Makefile splices it into a
  * script where the script says "--@include contract.lua". */
 #include <stdio.h>
+#include <string.h>
 
 #include "redis/script_contract.h"
 
@@ -49,8 +50,10 @@ static void script(const char *upper, const char *lower, const char *const *keys
     layout(t, 1, greply);
 }
 
+/* EMIT prints script s's section when it is the one asked for (only = NULL:
+ * every script's). */
 #define EMIT(S, s)                                                                         \
-    {                                                                                      \
+    if (only == NULL || strcmp(only, #s) == 0) {                                          \
         static const char *const keys[] = {S##_KEYS(NAME, ) NULL};                         \
         static const char *const args[] = {S##_ARGS(NAME, ) NULL};                         \
         static const char *const gargs[] = {S##_GROUP_ARGS(NAME, ) NULL};                  \
@@ -59,8 +62,13 @@ static void script(const char *upper, const char *lower, const char *const *keys
         script(#S, #s, keys, args, gargs, reply, greply);                                  \
     }
 
-int main(void)
+/* usage: script_contract_lua [SCRIPT]: the section of SCRIPT (a lua/ name
+ * without .lua) only, or of every script. Each script is given only its own
+ * section: Lua builds the tables at every call, so the others would cost
+ * Redis time on every run. */
+int main(int argc, char **argv)
 {
+    const char *only = argc > 1 ? argv[1] : NULL;
     printf("-- contract.lua: generated from include/redis/script_contract.h by\n"
            "-- src/redis/script_contract_lua.c at build time: do not edit.\n");
     SC_SCRIPTS(EMIT)

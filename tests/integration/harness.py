@@ -80,18 +80,18 @@ class TestFailure(AssertionError):
     pass
 
 
-def lua_source(name):
-    """The text of lua/<name>.lua as the binary embeds it: each
-    "--@include <x>.lua" line replaced by lua/<x>.lua or build/lua/<x>.lua
-    (the Makefile's rule)."""
+def lua_source(script):
+    """The text of lua/<script>.lua as the binary embeds it: each
+    "--@include <x>.lua" line replaced by lua/<x>.lua or
+    build/lua/<script>/<x>.lua (the Makefile's rule)."""
     out = []
-    with open(os.path.join(ROOT, "lua", name + ".lua")) as f:
+    with open(os.path.join(ROOT, "lua", script + ".lua")) as f:
         for line in f:
             if line.startswith("--@include "):
                 name = line.split()[1]
                 path = os.path.join(ROOT, "lua", name)
-                if not os.path.exists(path):   # generated: build/lua/contract.lua
-                    path = os.path.join(ROOT, "build", "lua", name)
+                if not os.path.exists(path):   # generated: build/lua/<script>/contract.lua
+                    path = os.path.join(ROOT, "build", "lua", script, name)
                 with open(path) as lib:
                     out.append(lib.read())
             else:
