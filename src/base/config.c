@@ -96,7 +96,7 @@ static const struct cfg_directive table[] = {
     STR("accounts-base", accounts_base, "https://accounts.spotify.com"),
     STR("ca-file", ca_file, ""),
 
-    /* Scheduling */
+    /* Scheduling (rows of one table look alike by design: one directive each) */
     LONG("poll-interval-ms", poll_interval_ms, "2000", 10, 3600000),
     LONG("lease-ms", lease_ms, "10000", 100, 3600000),
     INT("claim-batch", claim_batch, "32", 1, 10000),
