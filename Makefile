@@ -35,8 +35,8 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/recently_played.c \
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
-       src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/outcome.c \
-       src/worker/complete.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
+       src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/gate.c src/worker/outcome.c \
+       src/worker/complete.c src/worker/jobs.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
        src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/login_cookie.c \
        src/serve/oauth.c src/serve/connect_link.c src/serve/iplimit.c \
        src/cli/cli_common.c src/cli/app.c src/cli/user.c src/cli/user_import.c src/cli/watch.c \

@@ -3,7 +3,11 @@
  *
  * claim_app -> lua/claim.lua -> on_claim -> job_start -> the job's first
  * step: the token endpoint for a "refresh" job (the claim took the user's
- * refresh lock and counted both calls), else the poll (job.c). */
+ * refresh lock and counted both calls), else the poll (job.c).
+ *
+ * Layer: below worker.c; calls job.c, refresh.c and jobs.c, and tells the
+ * loop it may claim again through worker_kick, a signal to the loop
+ * (worker_int.h), not a call back into worker.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,13 +135,13 @@ static void job_start(struct worker *w, struct app *a, const struct claim_group_
         return;
     }
     if (refresh_first) {
-        refresh_call(j);   /* claim.lua took the refresh lock */
+        refresh_call(j, job_poll);   /* claim.lua took the refresh lock; the poll follows */
         return;
     }
     if (job_open_token(j, j->at_sealed) != 0) {
         /* Unreadable (e.g. another user's ciphertext): never sent anywhere;
          * refresh under the lock, with this user's own refresh token. */
-        refresh_lock(j);
+        refresh_lock(j, job_poll);
         return;
     }
     job_poll(j);

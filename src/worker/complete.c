@@ -6,7 +6,10 @@
  * worker's ev_prepare (run when the loop is about to wait, as Redis' own
  * before-sleep hook), sends each app's queue as one complete.lua call, as
  * does a batch that reaches COMPLETE_BATCH_MAX. The jobs live until the
- * script answers: each one is applied or dropped on its own fence. */
+ * script answers: each one is applied or dropped on its own fence.
+ *
+ * Layer: below gate.c; calls outcome.c (outcome_free) and jobs.c
+ * (job_free), never the files that finish jobs (worker_int.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

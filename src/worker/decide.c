@@ -1,4 +1,5 @@
-/* decide.c: the worker's pure decisions (see include/worker/decide.h). */
+/* decide.c: the worker's pure decisions (see include/worker/decide.h).
+ * Layer: the bottom of src/worker/: it calls no other file of it. */
 #include "worker/decide.h"
 
 #include <stdio.h>

@@ -11,7 +11,10 @@
  * latency (that is the HTTP request's time). Everything around the request
  * is the real path: the token check and the gate (the claim grants a job's
  * first call, so the gate adds no Redis call), the answer's decision, the
- * batch to complete.lua. */
+ * batch to complete.lua.
+ *
+ * Layer: just below worker.c (which chooses it); calls job.c
+ * (job_poll_answer). */
 #include <stdio.h>
 #include <string.h>
 

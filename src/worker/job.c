@@ -7,7 +7,10 @@
  *   playback (or a backfill's plays) -> complete_job
  *
  * A 401 "expired", or no usable token, takes the refresh detour
- * (refresh.c), which comes back to job_poll. */
+ * (refresh.c), which comes back to job_poll (the step the poll hands it).
+ *
+ * Layer: below claim.c and fake_transport.c; calls refresh.c, gate.c,
+ * complete.c, outcome.c and jobs.c, never back up (worker_int.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +23,6 @@
 #include "spotify/webapi.h"
 
 static void poll_send(struct job *j);
-static void on_grant(struct redis_async *l, redisReply *r, void *ud);
 static void on_http_answer(const struct httpc_response *r, void *ud);
 static void read_playback(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing);
 static void read_plays(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing);
@@ -30,10 +32,10 @@ static void read_plays(struct job *j, const struct httpc_response *r, struct out
 void job_poll(struct job *j)
 {
     if (j->access_token == NULL || j->access_token[0] == '\0') {
-        refresh_lock(j);   /* no token: refresh under the lock */
+        refresh_lock(j, job_poll);   /* no token: refresh under the lock, then poll */
         return;
     }
-    if (job_gate(j))
+    if (job_gate(j, poll_send))
         return;
     poll_send(j);
 }
@@ -66,66 +68,6 @@ static void poll_send(struct job *j)
     }
     outcome_init(&o, j, "error");
     outcome_backoff(&o, j, "could not start request");
-    complete_job(j, &o);
-}
-
-/* ---------------------------------------------------------------- gate --- */
-
-/* job_gate: every call but the ones the claim granted asks grant.lua, so no
- * call leaves this worker while the app is blocked, and calls the claim did
- * not count come out of the budget and quota. */
-int job_gate(struct job *j)
-{
-    struct worker *w = j->w;
-    const struct sw_config *c = w->cfg;
-    char tag[ID_MAX + 64], budget[24], quota[24];
-
-    if (j->calls == 0)
-        return 0;   /* the job's first call: the claim granted it */
-    snprintf(tag, sizeof tag, "%s:%s:%d", j->fence, j->user, j->calls);
-    snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
-    snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
-    const char *argv[GRANT_KEY_N + GRANT_ARG_N];
-    const char **arg = argv + GRANT_KEY_N;
-    argv[GRANT_KEY_RL] = j->app->k.rl;
-    argv[GRANT_KEY_CALLS] = j->app->k.calls;
-    argv[GRANT_KEY_APP] = j->app->k.app;
-    arg[GRANT_ARG_EXTRA] = j->calls < j->prepaid ? "0" : "1";
-    arg[GRANT_ARG_TAG] = tag;
-    arg[GRANT_ARG_BUDGET_DEFAULT] = budget;
-    arg[GRANT_ARG_QUOTA_DEFAULT] = quota;
-    if (redis_async_eval(w->redis, SCRIPT_GRANT, GRANT_KEY_N, GRANT_KEY_N + GRANT_ARG_N, argv, NULL, on_grant,
-                         j) != 0)
-        job_free(j);
-    return 1;
-}
-
-static void on_grant(struct redis_async *l, redisReply *r, void *ud)
-{
-    struct job *j = ud;
-    struct grant_reply g;
-    struct outcome o;
-    (void)l;
-    if (r == NULL) {
-        job_free(j);   /* link lost: the lease expires, the user is polled again */
-        return;
-    }
-    if (sc_parse(r, 0, sc_grant_reply, GRANT_REPLY_N, &g) == 0 && g.code == LIMIT_OK) {
-        /* the call that waited: the token endpoint's, or the poll */
-        if (j->refresh == REFRESH_CALL)
-            refresh_send(j);
-        else
-            poll_send(j);
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR)
-        log_error("user %s: grant failed: %s", j->user, r->str);
-    else
-        log_debug("user %s: app %s is limited; next call waits for the claim", j->user, j->app->id);
-    /* Back in line, first: the claim lets it go when the limiter allows. */
-    outcome_init(&o, j, "released");
-    o.fails = j->fails;
-    o.delay_ms = 0;
     complete_job(j, &o);
 }
 
@@ -166,7 +108,7 @@ void job_poll_answer(struct job *j, const struct httpc_response *r)
     decide_poll_answer(&f, &v);
 
     if (v.action == DECIDE_REFRESH) {
-        refresh_lock(j);
+        refresh_lock(j, job_poll);
         return;
     }
     outcome_init(&o, j, v.outcome);
@@ -253,58 +195,4 @@ static void read_plays(struct job *j, const struct httpc_response *r, struct out
     o->delay_ms = j->interval_ms;
     o->name = "ok";
     history_page_free(&p);
-}
-
-/* ---------------------------------------------------------------- life --- */
-
-struct job *job_new(struct worker *w, struct app *a)
-{
-    struct job *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        return NULL;
-    w->jobs++;
-    j->w = w;
-    j->next = w->job_list;
-    if (j->next)
-        j->next->prev = j;
-    w->job_list = j;
-    j->app = a;
-    j->refresh = REFRESH_NONE;
-    j->poll_s = -1;
-    return j;
-}
-
-void job_free(struct job *j)
-{
-    struct worker *w = j->w;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        w->job_list = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    free(j->user);
-    secret_free(j->at_sealed);   /* sealed, but "plain.<token>" in plaintext mode */
-    secret_free(j->rt_sealed);
-    secret_free(j->access_token);
-    free(j->state_text);
-    free(j);
-    w->jobs--;
-    worker_kick(w);   /* while stopping: leaves once nothing is in flight */
-}
-
-int job_open_token(struct job *j, const char *sealed)
-{
-    char ad[ID_MAX + 8], err[128];
-    snprintf(ad, sizeof ad, "user:%s", j->user);
-    secret_free(j->access_token);
-    j->access_token = NULL;
-    if (sealed == NULL || sealed[0] == '\0')
-        return 0;
-    j->access_token = crypto_open(j->w->keys, ad, sealed, err, sizeof err);
-    if (j->access_token == NULL) {
-        log_warn("user %s: stored access token unreadable (%s); refreshing", j->user, err);
-        return -1;
-    }
-    return 0;
 }

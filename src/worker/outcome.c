@@ -2,7 +2,10 @@
  * outcome, worker_int.h), built from the job's counters and a verdict of
  * decide.c. Here is what a verdict cannot hold: the random draw of the
  * backoff, the clock of a Retry-After and of a stop event, and the log line
- * of a block. */
+ * of a block.
+ *
+ * Layer: below complete.c; calls no other file of src/worker/ but decide.c
+ * (the clock and the jitter are inline in worker_int.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,13 @@
  *   REFRESH_STORE  lua/token_store.lua, a compare-and-set on the refresh
  *                  token used: STORED -> REFRESH_DONE; LOST -> released, back
  *                  in line at once (the winner's tokens stand); else backoff
- *   REFRESH_DONE   job_poll again; a 401 now backs off (decide_poll_answer)
+ *   REFRESH_DONE   the step whoever started the refresh handed it
+ *                  (after_refresh: job_poll again); a 401 now backs off
+ *                  (decide_poll_answer)
+ *
+ * Layer: below claim.c and job.c, which start refreshes; calls gate.c,
+ * complete.c, outcome.c and jobs.c. It ends in the continuation it was
+ * given, not in a call to job_poll, so it needs nothing above it.
  *
  * Secrets: the refresh token, the client secret and the request body are
  * cleansed (secret_free) as soon as the request is out. */
@@ -37,19 +43,21 @@
 #define REFRESH_RETRY_MS 100
 
 static void on_refresh_begin(struct redis_async *l, redisReply *r, void *ud);
+static void refresh_send(struct job *j);
 static void on_refresh(const struct httpc_response *r, void *ud);
 static void store_refreshed_tokens(struct job *j, struct tok_response *t);
 static void on_token_store(struct redis_async *l, redisReply *r, void *ud);
 
 /* ---------------------------------------------------------------- lock --- */
 
-void refresh_lock(struct job *j)
+void refresh_lock(struct job *j, job_step *then)
 {
     struct worker *w = j->w;
     char user_key[KEY_MAX], lock_ms[24];
     const char *argv[REFRESH_BEGIN_KEY_N + REFRESH_BEGIN_ARG_N];
     const char **arg = argv + REFRESH_BEGIN_KEY_N;
 
+    j->after_refresh = then;
     j->refresh = REFRESH_LOCK;
     keys_user(user_key, sizeof user_key, w->cfg->key_prefix, j->app->id, j->user);
     snprintf(lock_ms, sizeof lock_ms, "%ld", w->cfg->lease_ms);
@@ -76,7 +84,7 @@ static void on_refresh_begin(struct redis_async *l, redisReply *r, void *ud)
     case REFRESH_BEGIN_LOCKED:
         secret_free(j->rt_sealed);
         j->rt_sealed = strndup(rep.refresh_token.s, rep.refresh_token.len);
-        refresh_call(j);
+        refresh_call(j, j->after_refresh);
         return;
     case REFRESH_BEGIN_NEWER:
         /* Another worker refreshed meanwhile: poll with its token. */
@@ -89,7 +97,7 @@ static void on_refresh_begin(struct redis_async *l, redisReply *r, void *ud)
             complete_job(j, &o);
             return;
         }
-        job_poll(j);
+        j->after_refresh(j);
         return;
     case REFRESH_BEGIN_WAIT:
         outcome_init(&o, j, "released");
@@ -104,15 +112,17 @@ static void on_refresh_begin(struct redis_async *l, redisReply *r, void *ud)
 
 /* ---------------------------------------------------------------- call --- */
 
-void refresh_call(struct job *j)
+void refresh_call(struct job *j, job_step *then)
 {
+    j->after_refresh = then;
     j->refresh = REFRESH_CALL;
-    if (job_gate(j))
+    if (job_gate(j, refresh_send))
         return;
     refresh_send(j);
 }
 
-void refresh_send(struct job *j)
+/* refresh_send: the token endpoint call, once the gate let it go. */
+static void refresh_send(struct job *j)
 {
     struct worker *w = j->w;
     char url[CFG_STR + 32], ad[ID_MAX + 8], err[128];
@@ -267,7 +277,7 @@ static void on_token_store(struct redis_async *l, redisReply *r, void *ud)
     int parsed = sc_parse(r, 0, sc_token_store_reply, TOKEN_STORE_REPLY_N, &rep) == 0;
     if (parsed && rep.code == TOKEN_STORE_STORED) {
         j->refresh = REFRESH_DONE;
-        job_poll(j);
+        j->after_refresh(j);
         return;
     }
     struct outcome o;

@@ -12,12 +12,16 @@
  * heartbeat, and one timer that drives claiming. The timer is re-armed to
  * the earliest moment any app may have work (bounded by CLAIM_IDLE_S so new
  * users are picked up) and kicked whenever capacity frees up. Nothing here
- * sleeps or blocks. */
+ * sleeps or blocks.
+ *
+ * Layer: the top of src/worker/ (worker_int.h): it calls claim.c, job.c
+ * (job_http_send), fake_transport.c, complete.c and jobs.c, and none of
+ * them calls it: the files below reach the loop only through worker_kick,
+ * an event fed to w->kick, whose callback on_kick is here. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __GLIBC__   /* defined by the libc headers above */
 #include <malloc.h>
@@ -34,6 +38,8 @@
 
 static void on_link(struct redis_async *l, int up, void *ud);
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents);
+static void on_kick(struct ev_loop *loop, ev_idle *k, int revents);
+static void kick_now(struct worker *w);
 static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents);
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents);
 static void on_grace(struct ev_loop *loop, ev_timer *t, int revents);
@@ -55,6 +61,9 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
     memset(&w, 0, sizeof w);
     w.cfg = c;
     w.loop = ev_default_loop(EVFLAG_AUTO);
+    /* first: a job freed on any path below kicks it */
+    ev_idle_init(&w.kick, on_kick);
+    w.kick.data = &w;
     /* The poll's transport, once: a benchmark of the claim/complete path
      * alone answers polls inside the worker (fake_transport.c). */
     w.send_poll = c->bench_fake_poll ? fake_transport_send : job_http_send;
@@ -128,6 +137,7 @@ out:
         complete_forget(w.apps[i]);   /* its jobs are on job_list */
     while (w.job_list)
         job_free(w.job_list);
+    ev_clear_pending(w.loop, &w.kick);   /* the kicks of the jobs freed since the loop ended */
     for (int i = 0; i < w.napps; i++) {
         free(w.apps[i]->done_args);
         secret_free(w.apps[i]->client_secret);
@@ -146,7 +156,7 @@ static void on_link(struct redis_async *l, int up, void *ud)
     if (up) {
         heartbeat(w);
         reload_apps(w);
-        worker_kick(w);
+        kick_now(w);
     }
 }
 
@@ -184,10 +194,20 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     ev_timer_start(loop, t);
 }
 
-/* worker_kick: while stopping, the worker may be done once no poll and no
- * claim is in flight (a claim answered after SIGTERM leases users: they are
- * polled and completed, not left to expire). */
-void worker_kick(struct worker *w)
+/* on_kick: the files below have kicked (worker_kick, worker_int.h): once
+ * per turn of the loop however many kicks, right after the callback that
+ * kicked first. */
+static void on_kick(struct ev_loop *loop, ev_idle *k, int revents)
+{
+    (void)loop;
+    (void)revents;
+    kick_now(k->data);
+}
+
+/* kick_now: claim again at once. While stopping, the worker may be done
+ * once no poll and no claim is in flight (a claim answered after SIGTERM
+ * leases users: they are polled and completed, not left to expire). */
+static void kick_now(struct worker *w)
 {
     if (w->stopping) {
         if (w->jobs == 0 && claims_in_flight(w) == 0)
@@ -253,7 +273,7 @@ static void on_apps(struct redis_async *l, redisReply *r, void *ud)
         }
         load_app(w, a);
     }
-    worker_kick(w);
+    kick_now(w);
 }
 
 static struct app *app_find(struct worker *w, const char *id)
@@ -424,7 +444,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     ev_timer_stop(loop, &w->tick);
     ev_timer_set(&w->grace, (double)w->cfg->http_timeout_ms / 1000.0 + 2.0, 0);
     ev_timer_start(loop, &w->grace);
-    worker_kick(w);
+    kick_now(w);
 }
 
 static void on_grace(struct ev_loop *loop, ev_timer *t, int revents)
@@ -456,22 +476,4 @@ static void on_left(struct redis_async *l, redisReply *r, void *ud)
     (void)l;
     (void)r;
     ev_break(w->loop, EVBREAK_ALL);
-}
-
-/* --------------------------------------------------------------- utils --- */
-
-long long worker_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-double worker_rand01(struct worker *w)
-{
-    /* xorshift64*: jitter needs spread, not secrecy */
-    w->rng ^= w->rng >> 12;
-    w->rng ^= w->rng << 25;
-    w->rng ^= w->rng >> 27;
-    return (double)((w->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }

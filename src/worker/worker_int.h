@@ -5,18 +5,32 @@
  *
  * A poll is a job, and reads top to bottom through the files:
  *   worker.c    the loop: start, signals, heartbeat, the app list, the claim
- *               timer (on_tick -> claim_app)
+ *               timer (on_tick -> claim_app), and the kick (on_kick)
+ *   fake_transport.c  bench-fake-poll's canned answers (benchmarks only)
  *   claim.c     claim_app -> lua/claim.lua -> on_claim -> job_start
- *   job.c       a job's life: job_poll -> the gate (lua/grant.lua) -> the
- *               transport -> job_poll_answer -> decide_poll_answer -> read
- *               the playback (or the plays) -> complete_job
+ *   job.c       a job's poll: job_poll -> the gate -> the transport ->
+ *               job_poll_answer -> decide_poll_answer -> read the playback
+ *               (or the plays) -> complete_job
  *   refresh.c   the token-refresh detour, a state machine (enum
  *               refresh_step): lua/refresh_begin.lua -> token endpoint ->
- *               lua/token_store.lua -> back to job_poll
- *   outcome.c   what complete.lua is told, built from a verdict
+ *               lua/token_store.lua -> the step its starter handed it
+ *   gate.c      job_gate: lua/grant.lua before a call the claim did not
+ *               grant, then the step its caller handed it
  *   complete.c  complete_job -> the app's batch -> lua/complete.lua
+ *   outcome.c   what complete.lua is told, built from a verdict
+ *   jobs.c      the table of live jobs: job_new, job_free, job_open_token
  *   decide.c    the pure decisions (include/worker/decide.h)
- *   fake_transport.c  bench-fake-poll's canned answers (benchmarks only)
+ *
+ * Layers: each file calls only files below it in this list, never one above
+ * (so no two files call each other, even through a third):
+ *   worker.c -> fake_transport.c -> claim.c -> job.c -> refresh.c -> gate.c
+ *   -> complete.c -> outcome.c -> jobs.c -> decide.c (pure)
+ * The three ways back up are not calls: a lower file that must go on with
+ * an upper one's step runs the step the upper one handed it (job_step:
+ * after_grant for the gate, after_refresh for the refresh detour); the
+ * clock and the jitter are inline here; and worker_kick is a signal to the
+ * loop (ev_feed_event on a watcher worker.c owns), whose callback runs in
+ * worker.c.
  *
  * Ownership: the worker owns its apps (never freed before it ends, so jobs
  * may point at them) and its jobs (on job_list from job_start to job_free).
@@ -26,6 +40,7 @@
  * frees it; a job dropped on a lost link is simply freed, and its lease
  * expires. */
 #include <ev.h>
+#include <time.h>
 #include "base/config.h"
 #include "base/crypto.h"
 #include "base/histogram.h"
@@ -53,6 +68,11 @@ struct job;
  * may come before the transport returns (fake_transport_send's does): after
  * a 0 the caller must not touch the job. Chosen once, in worker_run. */
 typedef int poll_transport(struct job *j, const char *url, const char *const *headers);
+
+/* job_step: what a job does next, handed down by the file that knows it to
+ * a lower file that must go on with it (the gate, the refresh detour), so
+ * the lower file calls no file above it. */
+typedef void job_step(struct job *j);
 
 /* app: one app this worker claims for; never freed before the worker ends,
  * so jobs may point at it. */
@@ -104,6 +124,9 @@ struct worker {
     struct worker_metrics *wm;     /* NULL unless metrics-listen is set */
     ev_timer tick, heartbeat, grace;
     ev_prepare flush;              /* sends the batches of finished jobs (complete_flush) */
+    /* kick: initialised, never started: worker_kick feeds it an event, and
+     * its callback (worker.c) claims again or, while stopping, leaves. */
+    ev_idle kick;
     ev_signal sigterm, sigint;
 };
 
@@ -140,6 +163,8 @@ struct job {
     double poll_s;             /* duration of the poll request, -1 if none */
     int backfill;              /* a "backfill" job: recently-played instead of the poll */
     long long backfill_cursor; /* ms: a backfill announces the plays after it */
+    job_step *after_grant;     /* the call waiting for grant.lua (set by job_gate's caller) */
+    job_step *after_refresh;   /* what follows a refresh that got a token (set by its starter) */
 };
 
 /* outcome: what complete.lua is told about one job (COMPLETE_GROUP_ARGS). */
@@ -160,45 +185,62 @@ struct outcome {
     struct sw_event events[JOB_EVENTS_MAX];
 };
 
-/* worker.c */
-long long worker_now_ms(void);                 /* wall clock, ms */
-double worker_rand01(struct worker *w);        /* jitter: uniform in [0, 1) */
+/* The clock and the jitter: inline, so any file may read them without
+ * calling into worker.c. */
+static inline long long worker_now_ms(void)    /* wall clock, ms */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* worker_rand01: jitter: uniform in [0, 1). */
+static inline double worker_rand01(struct worker *w)
+{
+    /* xorshift64*: jitter needs spread, not secrecy */
+    w->rng ^= w->rng >> 12;
+    w->rng ^= w->rng << 25;
+    w->rng ^= w->rng >> 27;
+    return (double)((w->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
 /* worker_kick: capacity may have freed up: claim again at once. While
- * stopping: the worker leaves once no poll and no claim is in flight. */
-void worker_kick(struct worker *w);
+ * stopping: the worker leaves once no poll and no claim is in flight.
+ * A signal, not a call: it marks w->kick pending, and the loop runs its
+ * callback (worker.c) once the callback in progress returns. Kicks in one
+ * turn of the loop run it once (libev merges the events of a pending
+ * watcher); a kick after the loop ended (job_free at exit) runs nothing. */
+static inline void worker_kick(struct worker *w)
+{
+    ev_feed_event(w->loop, &w->kick, EV_CUSTOM);
+}
 
 /* claim.c: claim_app sends one claim of up to batch users of a (on_claim
  * starts a job per user taken and re-arms a->wake_at). */
 void claim_app(struct worker *w, struct app *a, int batch);
 
 /* job.c */
-/* job_new returns a job on w's list, or NULL; job_free unlinks and frees
- * it (secrets cleansed) and kicks the loop. */
-struct job *job_new(struct worker *w, struct app *a);
-void job_free(struct job *j);
-/* job_open_token opens sealed into j->access_token (NULL for ""). -1 when
- * it does not open (logged, never sent anywhere). */
-int job_open_token(struct job *j, const char *sealed);
 /* job_poll polls (or backfills) with the job's access token: through the
  * gate, then w->send_poll; without a token it refreshes first. */
 void job_poll(struct job *j);
-/* job_gate: claim.lua granted a job's first call (its first two for a
- * "refresh" job); every later call asks lua/grant.lua first. Returns 0 when
- * the call may start now, 1 when the job waits for grant.lua, which then
- * starts the call (refresh_send in REFRESH_CALL, else the poll) or finishes
- * the job. */
-int job_gate(struct job *j);
 /* job_poll_answer: the transport's answer to the job's poll. */
 void job_poll_answer(struct job *j, const struct httpc_response *r);
 poll_transport job_http_send;
 
-/* refresh.c */
+/* refresh.c: then is what follows once the detour has a fresh token (the
+ * poll); any other end of the detour finishes or frees the job. */
 /* refresh_lock asks for the user's refresh lock (REFRESH_LOCK). */
-void refresh_lock(struct job *j);
+void refresh_lock(struct job *j, job_step *then);
 /* refresh_call starts the token endpoint call under the lock (REFRESH_CALL),
- * through the gate; refresh_send sends it once the gate let it go. */
-void refresh_call(struct job *j);
-void refresh_send(struct job *j);
+ * through the gate. */
+void refresh_call(struct job *j, job_step *then);
+
+/* gate.c */
+/* job_gate: claim.lua granted a job's first call (its first two for a
+ * "refresh" job); every later call asks lua/grant.lua first. Returns 0 when
+ * the call may start now (the caller starts it), 1 when the job waits for
+ * grant.lua, which then runs then (the call) or finishes the job. */
+int job_gate(struct job *j, job_step *then);
 
 /* outcome.c: an outcome is outcome_init'ed, filled, and handed to
  * complete_job, which frees what it owns. */
@@ -224,6 +266,15 @@ void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents);
 /* complete_forget drops a's queued argument strings (not its jobs, which
  * are on the worker's job list): at exit. */
 void complete_forget(struct app *a);
+
+/* jobs.c */
+/* job_new returns a job on w's list, or NULL; job_free unlinks and frees
+ * it (secrets cleansed) and kicks the loop. */
+struct job *job_new(struct worker *w, struct app *a);
+void job_free(struct job *j);
+/* job_open_token opens sealed into j->access_token (NULL for ""). -1 when
+ * it does not open (logged, never sent anywhere). */
+int job_open_token(struct job *j, const char *sealed);
 
 /* fake_transport.c: bench-fake-poll's transport: answers at once with a
  * canned playing track (an empty page for a backfill), no HTTP. */
