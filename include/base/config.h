@@ -54,6 +54,7 @@ struct sw_config {
     long retry_after_max_ms;       /* absurd Retry-After values are capped here */
     long app_budget_30s;           /* default calls per rolling 30 s per app (0 = unlimited) */
     long app_quota_24h;            /* default rolling 24 h quota, development mode (0 = none) */
+    long owner_premium_probe_ms;   /* owner-Premium 403: the app blocked this long, then one probe */
 
     /* Tokens and secrets */
     char token_key_file[CFG_STR];  /* AES-256-GCM keyring; "" = none */

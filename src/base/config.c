@@ -118,6 +118,7 @@ static const struct cfg_directive table[] = {
     LONG("retry-after-max-ms", retry_after_max_ms, "86400000", 1000, 7 * DAY_MS),
     LONG("app-budget-30s", app_budget_30s, "0", 0, 1000000),
     LONG("app-quota-24h", app_quota_24h, "0", 0, 1000000000),
+    LONG("owner-premium-probe-ms", owner_premium_probe_ms, "300000", 100, DAY_MS),
 
     /* Tokens and secrets */
     STR("token-key-file", token_key_file, ""),

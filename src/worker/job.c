@@ -163,6 +163,7 @@ void job_poll_answer(struct job *j, const struct httpc_response *r)
     f.message = msg;
     f.backfill = j->backfill;
     f.refreshed = j->refresh == REFRESH_DONE;
+    f.premium_probe_ms = j->w->cfg->owner_premium_probe_ms;
     decide_poll_answer(&f, &v);
 
     if (v.action == DECIDE_REFRESH) {

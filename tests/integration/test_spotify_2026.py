@@ -1,0 +1,150 @@
+"""Spotify as it is in 2026 (issue 14, worker and serve side): every refusal
+text recognised, the owner-Premium block of the app, /me/player with devices,
+accounts linked by account_id, and the 429 variants. Real redis-server, the
+simulator and real workers."""
+import json
+import time
+
+from harness import *  # noqa: F401,F403
+
+FAST = ["--poll-interval-ms", "300", "--smart-polling", "no", "--lease-ms", "2000",
+        "--http-timeout-ms", "1000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
+
+
+def world(users, allowlist=None, sim_args=None, mode="development", extra=None, app="app1"):
+    r = RedisServer()
+    sim = Sim(sim_args or [])
+    ex = FAST + list(extra or [])
+    setup_app(r, sim, app=app, users=users, mode=mode, allowlist=allowlist, extra=ex)
+    toks = {u: add_user(r, sim, u, app=app, extra=ex) for u in users}
+    return r, sim, toks
+
+
+def uh(c, user, app="app1"):
+    return c.hgetall("sw:{%s}:user:%s" % (app, user))
+
+
+def calls_of(sim, user):
+    return sim.stats()["requests"]["by_user"].get(user, 0)
+
+
+NOT_REGISTERED_TEXTS = ["dashboard", "check_settings", "2026"]
+
+
+def test_each_not_registered_text_stops_the_user():
+    """The three not-allowlisted 403 texts, JSON and plain text: each user
+    stopped as not_registered with a reason, one call, none after."""
+    users = ["in"] + ["out-%s-%s" % (t.replace("_", ""), kind) for t in NOT_REGISTERED_TEXTS for kind in ("json", "text")]
+    r, sim, _ = world(["in"], allowlist=["in"])
+    play(sim, "in", ["a"])
+    c = r.client()
+    sub = Subscriber(r, "sw:playback:*", pattern=True)
+    w = Worker(r, sim, FAST)
+    for text in NOT_REGISTERED_TEXTS:
+        for kind in ("json", "text"):
+            u = "out-%s-%s" % (text.replace("_", ""), kind)
+            sim.ok("POST", "/sim/config", {"not_registered_text": text, "allowlist_plain_text": kind == "text"})
+            add_user(r, sim, u, extra=FAST)
+            ev = sub.wait(lambda e, u=u: e["type"] == "not_registered" and e["user"] == u, 20,
+                          "not_registered event for %s" % u)[-1]
+            check(ev.get("reason"), "the event has a reason: %r" % ev)
+            h = uh(c, u)
+            check(h.get("status") == "not_registered", "%s: status %r" % (u, h.get("status")))
+            check("allowlist" in h.get("reason", "").lower(), "%s: reason %r" % (u, h.get("reason")))
+            check(c.cmd("ZSCORE", "sw:{app1}:due", u) is None, "%s off the schedule" % u)
+            out = spotwatch(r, "user", "show", u, sim=sim).stdout
+            check("not_registered" in out, "user show names the status: %s" % out)
+    time.sleep(1.5)   # five poll intervals: a stopped user would have been called again
+    by_user = sim.stats()["requests"]["by_user"]
+    for u in users[1:]:
+        check(by_user.get(u, 0) == 1, "exactly one call for %s: %r" % (u, by_user))
+    check(uh(c, "in").get("status") == "active", "the allowlisted user goes on")
+    check(sim.stats()["not_registered"] == 6, "six refusals: %r" % sim.stats()["not_registered"])
+    check(w.alive(), "worker alive")
+
+
+def test_unknown_registration_403_by_meaning():
+    """A reworded not-registered 403 (a raw answer the worker has never seen)
+    is read by its meaning; another 403 only backs the user off."""
+    r, sim, _ = world(["a", "b"], mode="extended")
+    play(sim, "a", ["x"])
+    play(sim, "b", ["y"])
+    sim.ok("POST", "/sim/faults", {"kind": "status", "status": 403, "user": "a", "count": -1,
+                                   "body": "This Spotify user is not registered with the application yet."})
+    sim.ok("POST", "/sim/faults", {"kind": "status", "status": 403, "user": "b", "count": -1,
+                                   "body": "{\"error\":{\"status\":403,\"message\":\"Device not registered\"}}"})
+    Worker(r, sim, FAST)
+    c = r.client()
+    wait_for(lambda: uh(c, "a").get("status") == "not_registered", 15, "reworded text -> not_registered")
+    wait_for(lambda: int(uh(c, "b").get("errors") or 0) >= 2, 15, "plain 403 backs off")
+    check(uh(c, "b").get("status") == "active", "a plain 403 does not stop the user")
+    n = calls_of(sim, "a")
+    time.sleep(1.0)
+    check(calls_of(sim, "a") == n == 1, "no call after not_registered: %d" % calls_of(sim, "a"))
+
+
+def _premium_world(plain, users=("p1", "p2", "p3"), probe_ms=3000, scale=30):
+    r = RedisServer()
+    sim = Sim(["--clock-scale", str(scale), "--owner-premium-plain-text", "true" if plain else "false"])
+    port = free_port()
+    ex = FAST + ["--owner-premium-probe-ms", str(probe_ms), "--metrics-listen", "127.0.0.1:%d" % port]
+    setup_app(r, sim, users=list(users), mode="development", extra=ex)
+    for u in users:
+        add_user(r, sim, u, extra=ex)
+        play(sim, u, [track("t-" + u, duration_ms=3600000)])
+    return r, sim, ex, port
+
+
+def _owner_premium_lapse(plain):
+    users = ["p1", "p2", "p3"]
+    probe_ms = 3000
+    r, sim, ex, port = _premium_world(plain, users, probe_ms)
+    c = r.client()
+    sub = Subscriber(r, "sw:playback:*", pattern=True)
+    w = Worker(r, sim, ex)
+    for u in users:
+        sub.wait(lambda e, u=u: e["type"] == "playback_started" and e["user"] == u, 15, "%s started" % u)
+    # Ten simulated minutes at 30x: 20 real seconds.
+    sim.ok("POST", "/sim/apps/cid-app1/premium", {"active": False, "for_ms": 600000})
+    t0 = time.time()
+    wait_for(lambda: c.cmd("HGET", "sw:{app1}:rl", "block_reason") == "owner_premium_required", 10,
+             "the app blocked for its owner's Premium")
+    st = json.loads(spotwatch(r, "status", "--json", sim=sim).stdout)
+    text = json.dumps(st)
+    check("owner_premium_required" in text, "status --json shows the block reason: %s" % text[:2000])
+    check("owner_premium_required" in spotwatch(r, "status", sim=sim).stdout, "status shows the block reason")
+    def metrics():
+        body = http("GET", "http://127.0.0.1:%d/metrics" % port)[2]
+        return body.decode() if isinstance(body, bytes) else body
+    wait_for(lambda: 'spotwatch_app_blocks_total{reason="owner_premium_required"}' in metrics(), 5,
+             "metrics name the block reason")
+    for u in users:
+        check(uh(c, u).get("status") == "active", "%s stays active while the app waits" % u)
+    # Wait out the lapse, then every user is polled again, by itself.
+    wait_for(lambda: sim.ok("GET", "/sim/apps/cid-app1")["owner_premium"], 40, "premium back in the simulator")
+    lapse_s = time.time() - t0
+    before = {u: int(uh(c, u).get("polls") or 0) for u in users}
+    wait_for(lambda: all(int(uh(c, u).get("polls") or 0) >= before[u] + 3 for u in users), probe_ms / 1000 * 3 + 10,
+             "every user polled again after the lapse")
+    check(not c.cmd("HGET", "sw:{app1}:rl", "block_reason"), "the block lifted by itself")
+    refused = sim.stats()["owner_premium_refused"]
+    # The calls in flight when it lapsed (at most one per user), then one
+    # probe per probe interval.
+    most = len(users) + int(lapse_s / (probe_ms / 1000.0)) + 2
+    check(1 <= refused <= most, "a handful of refused calls: %d (at most %d over %.1f s)" % (refused, most, lapse_s))
+    for u in users:
+        h = uh(c, u)
+        check(h.get("status") == "active", "%s active: %r" % (u, h.get("status")))
+        check(h.get("last_outcome") in ("ok", "nothing"), "%s polled fine: %r" % (u, h.get("last_outcome")))
+    check(w.alive(), "worker alive")
+
+
+def test_owner_premium_lapse_json():
+    """Owner Premium lapses for 10 simulated minutes (JSON 403): the app is
+    blocked with its reason, a handful of probes, every user resumes."""
+    _owner_premium_lapse(False)
+
+
+def test_owner_premium_lapse_plain_text():
+    """The same with the plain-text 403."""
+    _owner_premium_lapse(True)
