@@ -38,8 +38,9 @@ void job_poll(struct job *j)
     poll_send(j);
 }
 
-/* poll_send: the poll (currently-playing) or the backfill (recently-played)
- * request, through the worker's transport. */
+/* poll_send: the poll (/me/player, or currently-playing as poll-endpoint
+ * says) or the backfill (recently-played) request, through the worker's
+ * transport. */
 static void poll_send(struct job *j)
 {
     struct worker *w = j->w;
@@ -50,8 +51,8 @@ static void poll_send(struct job *j)
         snprintf(url, sizeof url, "%s/me/player/recently-played?after=%lld&limit=%d", w->cfg->api_base,
                  j->backfill_cursor, HISTORY_LIMIT);
     else
-        snprintf(url, sizeof url, "%s/me/player/currently-playing?additional_types=track,episode",
-                 w->cfg->api_base);
+        snprintf(url, sizeof url, "%s/me/player%s?additional_types=track,episode", w->cfg->api_base,
+                 w->cfg->poll_endpoint == POLL_CURRENTLY_PLAYING ? "/currently-playing" : "");
     size_t alen = strlen(j->access_token) + 32;
     char *auth = malloc(alen);
     if (auth != NULL) {
