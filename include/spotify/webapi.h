@@ -31,8 +31,9 @@ enum api_class {
 enum api_class api_classify(long status, const char *body, size_t len, char *message, size_t msglen);
 
 /* retry_after_ms parses a Retry-After value (delta seconds; an HTTP date is
- * read relative to now_ms). NULL/empty/unparseable/negative -> default_ms;
- * 0 -> 1000 (never a zero-length window); above cap_ms -> cap_ms with *capped=1. */
+ * read relative to now_ms). NULL/empty/unparseable/negative/0 -> default_ms
+ * (a 0 is no window at all: never shorten a block below the default); a
+ * date already past -> 1000; above cap_ms -> cap_ms with *capped=1. */
 long long retry_after_ms(const char *value, long long now_ms, long long default_ms, long long cap_ms,
                          int *capped);
 

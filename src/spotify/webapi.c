@@ -205,7 +205,9 @@ long long retry_after_ms(const char *value, long long now_ms, long long default_
          * ever computing the product. */
         if (huge || secs > limit_ms / 1000)
             goto cap;
-        return secs == 0 ? 1000 : secs * 1000;
+        /* "0" says nothing about when: like a missing header, never a
+         * window shorter than default_ms. */
+        return secs == 0 ? default_ms : secs * 1000;
     }
     /* "-5" and other non-dates fall through to default_ms below. */
     if (n >= sizeof buf)

@@ -148,3 +148,99 @@ def test_owner_premium_lapse_json():
 def test_owner_premium_lapse_plain_text():
     """The same with the plain-text 403."""
     _owner_premium_lapse(True)
+
+
+# --- /me/player ---------------------------------------------------------------
+
+def test_device_transfer_one_device_changed():
+    """The poll reads /me/player: events carry the device, shuffle and repeat,
+    and a transfer to another device yields exactly one device_changed."""
+    r, sim, _ = world(["d1"], mode="extended")
+    sim.ok("PUT", "/sim/users/d1/playback",
+           {"queue": [track("long", duration_ms=3600000)], "is_playing": True,
+            "devices": [{"id": "phone", "name": "Phone", "type": "Smartphone"},
+                        {"id": "kitchen", "name": "Kitchen", "type": "Speaker"}],
+            "device": {"id": "phone", "name": "Phone", "type": "Smartphone"},
+            "shuffle_state": True, "repeat_state": "context"})
+    sub = Subscriber(r, "sw:playback:d1")
+    w = Worker(r, sim, FAST)
+    ev = sub.wait(lambda e: e["type"] == "playback_started", 15, "started")[-1]
+    check(ev["device"] == {"id": "phone", "name": "Phone", "type": "Smartphone"}, "device in the event: %r" % ev)
+    check(ev.get("shuffle_state") is True and ev.get("repeat_state") == "context", "modes in the event: %r" % ev)
+    check(sim.stats()["requests"]["by_path"].get("/v1/me/player", 0) >= 1, "the poll is /me/player")
+    sim.ok("POST", "/sim/users/d1/transfer", {"device_id": "kitchen"})
+    ev = sub.wait(lambda e: e["type"] == "device_changed", 15, "device_changed")[-1]
+    check(ev["device"]["id"] == "kitchen" and ev["track"]["id"] == "long", "moved to the kitchen: %r" % ev)
+    c = r.client()
+    polls = int(uh(c, "d1")["polls"])
+    wait_for(lambda: int(uh(c, "d1")["polls"]) >= polls + 5, 15, "five more polls")
+    sub.drain()
+    kinds = [e["type"] for e in sub.events]
+    check(kinds == ["playback_started", "device_changed"], "exactly one device_changed: %r" % kinds)
+    # Shuffle and repeat are no change of their own.
+    sim.ok("POST", "/sim/users/d1/shuffle", {"state": False})
+    polls = int(uh(c, "d1")["polls"])
+    wait_for(lambda: int(uh(c, "d1")["polls"]) >= polls + 3, 15, "three more polls")
+    sub.drain()
+    check(len(sub.events) == 2, "no event for a shuffle toggle: %r" % [e["type"] for e in sub.events])
+    check(w.alive(), "worker alive")
+
+
+def test_poll_endpoint_currently_playing():
+    """poll-endpoint currently-playing: the old call, events without device."""
+    ex = ["--poll-endpoint", "currently-playing"]
+    r, sim, _ = world(["cp"], mode="extended", extra=ex)
+    play(sim, "cp", [track("x", duration_ms=3600000)])
+    sub = Subscriber(r, "sw:playback:cp")
+    Worker(r, sim, FAST + ex)
+    ev = sub.wait(lambda e: e["type"] == "playback_started", 15, "started")[-1]
+    check(ev["device"] is None and "shuffle_state" not in ev and "repeat_state" not in ev,
+          "currently-playing carries no device or modes: %r" % ev)
+    by_path = sim.stats()["requests"]["by_path"]
+    check(by_path.get("/v1/me/player/currently-playing", 0) >= 1 and by_path.get("/v1/me/player", 0) == 0,
+          "the poll is currently-playing: %r" % by_path)
+    check("poll-endpoint currently-playing" in spotwatch(r, "config", sim=sim, extra=ex).stdout, "config shows it")
+
+
+# --- 429 variants -------------------------------------------------------------
+
+def _rate_limit_variant(variant, default_ms=4000):
+    """One rate-limit 429 of the given body variant: the app blocked for at
+    least retry-after-default-ms (when the answer gives no usable
+    Retry-After), as rate_limited, and polling resumes after it."""
+    ex = ["--retry-after-default-ms", str(default_ms)]
+    r, sim, _ = world(["r1", "r2"], mode="extended", extra=ex,
+                      sim_args=["--rate-limit", "2", "--window-ms", "1000", "--rate-limit-body", variant])
+    for u in ("r1", "r2"):
+        play(sim, u, [track("t" + u, duration_ms=3600000)])
+    c = r.client()
+    Worker(r, sim, FAST + ex)
+    rl = wait_for(lambda: (lambda h: h if h.get("blocked_at") else None)(c.hgetall("sw:{app1}:rl")), 20,
+                  "the app blocked by a %s 429" % variant)
+    check(rl.get("block_reason") == "rate_limited", "%s: reason %r" % (variant, rl.get("block_reason")))
+    ms = int(rl["blocked_until"]) - int(rl["blocked_at"])
+    return r, sim, c, ms
+
+
+def test_429_retry_after_0_uses_the_default():
+    r, sim, c, ms = _rate_limit_variant("retry_after_0")
+    check(ms >= 4000, "Retry-After: 0 never shortens the block below the default: %d ms" % ms)
+
+
+def test_429_empty_body_no_retry_after_uses_the_default():
+    r, sim, c, ms = _rate_limit_variant("empty")
+    check(ms >= 4000, "no Retry-After: the default: %d ms" % ms)
+    for u in ("r1", "r2"):
+        check(uh(c, u).get("status") == "active", "the user stays active")
+
+
+def test_429_plain_text_body():
+    r, sim, c, ms = _rate_limit_variant("text")
+    check(1000 <= ms <= 2000, "the text 429's Retry-After (1 s) is used: %d ms" % ms)
+    st = c.hgetall("sw:{app1}:stats")
+    check(int(st.get("r429", 0)) >= 1, "counted as a 429: %r" % st)
+
+
+def test_429_json_body():
+    r, sim, c, ms = _rate_limit_variant("json")
+    check(1000 <= ms <= 2000, "the JSON 429's Retry-After (1 s) is used: %d ms" % ms)

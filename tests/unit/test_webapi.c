@@ -70,6 +70,7 @@ static void test_api_classes(void **state)
                API_FORBIDDEN, "Player command failed: Restriction violated");
     expect_api(403, "", API_FORBIDDEN, "HTTP 403");
     expect_api(429, "", API_RATE_LIMITED, "HTTP 429");
+    expect_api(429, "Too many requests", API_RATE_LIMITED, "Too many requests");
     expect_api(429, "{\"error\":{\"status\":429,\"message\":\"API rate limit exceeded\"}}",
                API_RATE_LIMITED, "API rate limit exceeded");
     expect_api(429, "{\"error\":{\"status\":429,\"message\":\"Quota\",\"reason\":\"QUOTA_EXCEEDED\"}}",
@@ -146,8 +147,10 @@ static void test_retry_after(void **state)
     assert_int_equal(capped, 0);
     assert_int_equal(retry_after_ms(" 7 ", NOW, 5000, 3600000, &capped), 7000);
     assert_int_equal(retry_after_ms("\t7\r\n", NOW, 5000, 3600000, &capped), 7000);
-    assert_int_equal(retry_after_ms("0", NOW, 5000, 3600000, &capped), 1000);
-    assert_int_equal(retry_after_ms("000", NOW, 5000, 3600000, &capped), 1000);
+    /* Retry-After: 0 never shortens a block below the default. */
+    assert_int_equal(retry_after_ms("0", NOW, 5000, 3600000, &capped), 5000);
+    assert_int_equal(retry_after_ms("000", NOW, 5000, 3600000, &capped), 5000);
+    assert_int_equal(retry_after_ms("1", NOW, 5000, 3600000, &capped), 1000);
     assert_int_equal(retry_after_ms(NULL, NOW, 5000, 3600000, &capped), 5000);
     assert_int_equal(retry_after_ms("", NOW, 5000, 3600000, &capped), 5000);
     assert_int_equal(retry_after_ms("   ", NOW, 5000, 3600000, &capped), 5000);
