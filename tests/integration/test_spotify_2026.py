@@ -244,3 +244,27 @@ def test_429_plain_text_body():
 def test_429_json_body():
     r, sim, c, ms = _rate_limit_variant("json")
     check(1000 <= ms <= 2000, "the JSON 429's Retry-After (1 s) is used: %d ms" % ms)
+
+
+# --- accounts linked by account_id ----------------------------------------------
+
+def test_accounts_linked_by_account_id():
+    """serve links a Spotify account by /v1/me's account_id, falling back to
+    id: two Spotify ids with one account_id are one account (a second user
+    id is refused), and an answer without account_id links by id."""
+    import test_oauth as oauth
+    r, sim, serve, keys = oauth.world()
+    c = r.client()
+    for sid in ("sp-x1", "sp-x2"):
+        sim.ok("POST", "/sim/users", {"id": sid, "display_name": "X", "account_id": "acct-shared-1"})
+    oauth.check_page(oauth_login(serve, "u1", "sp-x1"), 200, "connected")
+    check(uh(c, "u1").get("spotify_id") == "acct-shared-1", "linked by account_id: %r" % uh(c, "u1").get("spotify_id"))
+    check(c.cmd("HGET", "sw:{app1}:accounts", "acct-shared-1") == "u1", "the account map holds the account_id")
+    check(c.cmd("HGET", "sw:{app1}:accounts", "sp-x1") is None, "not the user id")
+    oauth.check_page(oauth_login(serve, "u2", "sp-x2"), 409, "already connected")
+    check(c.cmd("EXISTS", "sw:{app1}:user:u2") == 0, "nothing stored for the second user id")
+    # An answer without account_id: the user id links.
+    st, _ = sim.ctl("POST", "/sim/users", {"id": "sp-old", "display_name": "Old", "account_id": ""})
+    if st == 200 and sim.ok("GET", "/sim/users/sp-old")["account_id"] == "":
+        oauth.check_page(oauth_login(serve, "u3", "sp-old"), 200, "connected")
+        check(uh(c, "u3").get("spotify_id") == "sp-old", "fell back to id: %r" % uh(c, "u3").get("spotify_id"))
