@@ -72,6 +72,9 @@ if quota_left then
     end
 end
 if room and room < n then n = room end
+-- An app blocked for its owner's Premium whose block has ended: one probe.
+local probe = limiter_probing(L)
+if probe then n = 1 end
 
 -- (c) The most overdue users first.
 local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n)
@@ -172,6 +175,9 @@ end
 zset_rem(due_key, gone)
 zset_add(lease_key, leased)
 limiter_count(L, spent)
+if probe and #jobs > 0 then
+    limiter_hold(L, lease_ms)
+end
 if full and #jobs == 0 then
     -- Nothing taken: the first in line needs more room than is left.
     if room_code == LIMIT_BUDGET then

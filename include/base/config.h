@@ -14,6 +14,9 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_TEXT, LOG_JSON };
 /* dup_account: a Spotify account connected by a second user id (serve). */
 enum dup_account { DUP_ACCOUNT_REFUSE, DUP_ACCOUNT_ALLOW };
+/* poll_endpoint: what a poll asks: GET /me/player (device, shuffle, repeat)
+ * or GET /me/player/currently-playing (neither). */
+enum poll_endpoint { POLL_PLAYER, POLL_CURRENTLY_PLAYING };
 
 struct sw_config {
     /* Redis */
@@ -31,6 +34,7 @@ struct sw_config {
     char api_base[CFG_STR];        /* "https://api.spotify.com/v1" */
     char accounts_base[CFG_STR];   /* "https://accounts.spotify.com" */
     char ca_file[CFG_STR];         /* "" = system CAs */
+    enum poll_endpoint poll_endpoint;  /* player (default) or currently-playing */
 
     /* Scheduling */
     long poll_interval_ms;         /* base (and fixed-mode) interval, 2000 */
@@ -54,6 +58,7 @@ struct sw_config {
     long retry_after_max_ms;       /* absurd Retry-After values are capped here */
     long app_budget_30s;           /* default calls per rolling 30 s per app (0 = unlimited) */
     long app_quota_24h;            /* default rolling 24 h quota, development mode (0 = none) */
+    long owner_premium_probe_ms;   /* owner-Premium 403: the app blocked this long, then one probe */
 
     /* Tokens and secrets */
     char token_key_file[CFG_STR];  /* AES-256-GCM keyring; "" = none */

@@ -7,7 +7,8 @@
  *
  *   playback events (src/spotify/playback.c's pb_diff decides which):
  *     {"type","user","at","is_playing","progress_ms","track","device",
- *      "previous_track_id"}
+ *      "previous_track_id","shuffle_state","repeat_state"}
+ *     (the last two only when the poll read /me/player, which has them)
  *   status events (the worker, when it takes a user off the schedule):
  *     {"type","user","at","reason"}
  *   track_played (history backfill, one per play):
@@ -58,10 +59,12 @@ struct sw_event {
 
 /* sw_event_playback builds a playback event of type (an SW_EVENT_* of the
  * playback kind). track and device (event forms, copied) are JSON null when
- * NULL; prev_id is "previous_track_id". */
+ * NULL; prev_id is "previous_track_id"; shuffle (0/1) is "shuffle_state"
+ * and repeat "repeat_state", each left out when unknown (-1, NULL). */
 struct sw_event sw_event_playback(const char *type, const char *user, long long at_ms,
                                   int is_playing, long long progress_ms, const cJSON *track,
-                                  const cJSON *device, const char *prev_id);
+                                  const cJSON *device, const char *prev_id, int shuffle,
+                                  const char *repeat);
 
 /* sw_event_status builds an event with no playback fields, for a user's
  * status change (type: the status, e.g. SW_EVENT_REAUTH_REQUIRED); reason is

@@ -39,7 +39,14 @@ struct pb_state {
                            * "album","duration_ms","type","is_local"}; NULL when
                            * not decoded from a response */
     cJSON *device;        /* owned, {"id","name","type"} or NULL */
+    int shuffle;          /* PB_SHUFFLE_*: /me/player's shuffle_state (unknown from
+                           * currently-playing); events only, not stored */
+    char repeat[8];       /* /me/player's repeat_state: "off", "track", "context";
+                           * "" unknown; events only, not stored */
 };
+
+/* pb_state.shuffle: zero is unknown, so a zeroed state knows nothing. */
+enum { PB_SHUFFLE_UNKNOWN = 0, PB_SHUFFLE_OFF, PB_SHUFFLE_ON };
 
 /* pb_parse parses a currently-playing JSON body. Wrong types are an error,
  * not a guess: returns 0, or -1 with err ("item.duration_ms: not a number").
@@ -61,7 +68,10 @@ struct pb_state {
  *    identifiable and nothing playing there is nothing to report;
  *  - episodes: artists = [show name], album = show name, is_local false;
  *  - device absent/null: device_id and device NULL; device.id null: device_id
- *    NULL but device kept (so no device_changed can be derived from it). */
+ *    NULL but device kept (so no device_changed can be derived from it);
+ *  - shuffle_state / repeat_state (/me/player's): unknown when absent, of
+ *    another type, or (repeat) not "off", "track" or "context"; they never
+ *    fail a parse and never make an event by themselves. */
 int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size_t errlen);
 
 /* pb_parse_body checks that body is exactly one JSON object (whitespace

@@ -22,6 +22,9 @@
 /* A token endpoint answering invalid_client blocks the app this long (ms);
  * `app add` with the right secret lifts it sooner. */
 #define INVALID_CLIENT_BLOCK_MS 300000
+/* The owner-Premium 403 blocks the app this long (ms) when the poll's facts
+ * carry no owner-premium-probe-ms: then one probe call (lib/limiter.lua). */
+#define OWNER_PREMIUM_PROBE_MS 300000
 
 /* decide_action: what a verdict asks of the worker. */
 enum decide_action {
@@ -39,7 +42,8 @@ struct verdict {
     enum decide_action action;
     const char *outcome;         /* complete.lua's outcome name (ok, nothing, error, rate_limited, ...) */
     const char *status;          /* DECIDE_STOP_USER: the user's new status */
-    const char *block_reason;    /* DECIDE_BLOCK_APP: rate_limited | quota_exceeded | invalid_client */
+    const char *block_reason;    /* DECIDE_BLOCK_APP: rate_limited | quota_exceeded | invalid_client |
+                                    owner_premium_required */
     long long block_ms;          /* DECIDE_BLOCK_APP: a fixed block (ms); 0 = the Retry-After's */
     int poll_now;                /* DECIDE_BLOCK_APP: the user goes back in line at once (the
                                     block holds it), not after its interval */
@@ -57,12 +61,14 @@ struct poll_facts {
     const char *message;         /* Spotify's error message from api_classify ("" = none) */
     int backfill;                /* the job asked recently-played, not currently-playing */
     int refreshed;               /* the job already has a fresh token: a 401 now is not an expiry */
+    long long premium_probe_ms;  /* owner-premium-probe-ms: an owner-Premium block's length */
 };
 
 /* decide_poll_answer: what a poll's (or a backfill's) answer means. 401
  * "expired" refreshes once, then backs off; "Permissions missing" stops the
  * user (reauth_required), but only pauses a backfill for BACKFILL_NO_SCOPE_MS;
- * "not registered" stops the user; 429 blocks the app; everything else
+ * "not registered" stops the user; the owner-Premium 403 blocks the app for
+ * premium_probe_ms, users back in line at once; 429 blocks the app; everything else
  * transient or unexpected backs off. */
 void decide_poll_answer(const struct poll_facts *f, struct verdict *v);
 

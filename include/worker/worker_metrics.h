@@ -17,6 +17,7 @@ void wm_poll(struct worker_metrics *m, const char *outcome, double seconds);  /*
 void wm_event(struct worker_metrics *m, const char *type);
 void wm_refresh(struct worker_metrics *m, const char *outcome);
 void wm_rate_limited(struct worker_metrics *m, const char *app);
+void wm_block(struct worker_metrics *m, const char *reason);  /* an answer blocked the app, for reason */
 void wm_blocked(struct worker_metrics *m, const char *app, double seconds);
 void wm_budget(struct worker_metrics *m, const char *app, double calls);
 void wm_claim(struct worker_metrics *m, double seconds);

@@ -6,6 +6,7 @@
 -- State, all in the app's hash tag:
 --   <p>{<app>}:rl     HASH blocked_until, block_reason, blocked_at,
 --                          retry_after_capped_at, budget_eff, budget_ceiling,
+--                          probe_at (owner_premium_required: the last probe),
 --                          q<hour>: calls counted in that hour (24 h quota)
 --   <p>{<app>}:calls  ZSET the sliding log of granted calls
 --   <p>{<app>}:app    HASH budget_30s, window_ms, quota_24h, mode
@@ -32,9 +33,11 @@ end
 -- limiter_state: the rl hash's block and AIMD fields, read once.
 local function limiter_state(L)
     if L.blocked_until == nil then
-        local r = redis.call('HMGET', L.rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling')
+        local r = redis.call('HMGET', L.rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling',
+                             'block_reason', 'probe_at')
         L.blocked_until = tonumber(r[1] or '0') or 0
         L.eff, L.ceiling = tonumber(r[2] or ''), tonumber(r[3] or '')
+        L.block_reason, L.probe_at = r[4], r[5]
     end
     return L
 end
@@ -61,6 +64,28 @@ local function limiter_blocked(L)
     local s = limiter_state(L)
     if s.blocked_until > L.now then return s.blocked_until end
     return nil
+end
+
+-- An app blocked for owner_premium_required (every call of it refused until
+-- its owner's Premium is back) is not released in a flood when its block
+-- ends: the claim that finds the block over takes one job (limiter_probing)
+-- and holds the app blocked for a lease (limiter_hold) while that probe is
+-- out. A probe that succeeds lifts the block (limiter_succeeded); one refused
+-- again blocks the app for another owner-premium-probe-ms.
+local LIMITER_PROBE_REASON = 'owner_premium_required'
+
+-- limiter_probing: true when the app's block for its owner's Premium has
+-- ended without a call having succeeded since: the next claim is a probe.
+local function limiter_probing(L)
+    local s = limiter_state(L)
+    return s.block_reason == LIMITER_PROBE_REASON and s.blocked_until <= L.now
+end
+
+-- limiter_hold: the probe is out: no other call for hold_ms.
+local function limiter_hold(L, hold_ms)
+    local until_ms = string.format('%d', L.now + hold_ms)
+    limiter_state(L).blocked_until = L.now + hold_ms
+    redis.call('HSET', L.rl_key, 'blocked_until', until_ms, 'probe_at', string.format('%d', L.now))
 end
 
 -- limiter_budget: the budget enforced now (0 = unlimited): the configured
@@ -146,7 +171,7 @@ local function limiter_aimd_decrease(L, first)
 end
 
 -- limiter_block: no call for ms from now, for reason (rate_limited |
--- quota_exceeded | invalid_client). A window is never shortened by a later,
+-- quota_exceeded | invalid_client | owner_premium_required). A window is never shortened by a later,
 -- shorter Retry-After. count(field, n) is told what to add to the app's
 -- counters. Returns the end of the block.
 local function limiter_block(L, ms, reason, capped, count)
@@ -156,6 +181,7 @@ local function limiter_block(L, ms, reason, capped, count)
         s.blocked_until = until_ms
         L.dirty.blocked_until, L.dirty.block_reason = until_ms, reason
         L.dirty.blocked_at = string.format('%d', L.now)
+        s.block_reason = reason
     end
     count('blocks_' .. reason, 1)
     if capped then
@@ -173,6 +199,12 @@ end
 -- successful calls; slower within one call of the ceiling.
 local function limiter_succeeded(L)
     local s = limiter_state(L)
+    if s.block_reason == LIMITER_PROBE_REASON and s.probe_at then
+        -- The probe went through: the owner's Premium is back.
+        redis.call('HDEL', L.rl_key, 'blocked_until', 'block_reason', 'blocked_at', 'probe_at')
+        s.blocked_until, s.block_reason, s.probe_at = 0, nil, nil
+        L.dirty.blocked_until, L.dirty.block_reason, L.dirty.blocked_at = nil, nil, nil
+    end
     if not s.eff then return end
     local budget = limiter_app(L).budget
     if s.ceiling and s.eff >= s.ceiling - 1 and s.eff < s.ceiling + 1 then

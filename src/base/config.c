@@ -43,12 +43,14 @@ struct cfg_directive {
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const format_names[] = { "text", "json", NULL };
 static const char *const dup_names[] = { "refuse", "allow", NULL };
+static const char *const endpoint_names[] = { "player", "currently-playing", NULL };
 
 /* Enum fields are written through an unsigned int; the values are small and
  * non-negative, so GCC and Clang give both enums that representation. */
 _Static_assert(sizeof(enum log_level) == sizeof(unsigned), "enum log_level is not unsigned-sized");
 _Static_assert(sizeof(enum log_format) == sizeof(unsigned), "enum log_format is not unsigned-sized");
 _Static_assert(sizeof(enum dup_account) == sizeof(unsigned), "enum dup_account is not unsigned-sized");
+_Static_assert(sizeof(enum poll_endpoint) == sizeof(unsigned), "enum poll_endpoint is not unsigned-sized");
 
 #define F(field) offsetof(struct sw_config, field), sizeof(((struct sw_config *)0)->field)
 #define STR(name, field, def)        { name, CT_STR, F(field), def, 0, 0, 0, NULL, NULL }
@@ -95,6 +97,7 @@ static const struct cfg_directive table[] = {
     STR("api-base", api_base, "https://api.spotify.com/v1"),
     STR("accounts-base", accounts_base, "https://accounts.spotify.com"),
     STR("ca-file", ca_file, ""),
+    ENUM("poll-endpoint", poll_endpoint, "player", endpoint_names),
 
     /* Scheduling (rows of one table look alike by design: one directive each) */
     LONG("poll-interval-ms", poll_interval_ms, "2000", 10, 3600000),
@@ -118,6 +121,7 @@ static const struct cfg_directive table[] = {
     LONG("retry-after-max-ms", retry_after_max_ms, "86400000", 1000, 7 * DAY_MS),
     LONG("app-budget-30s", app_budget_30s, "0", 0, 1000000),
     LONG("app-quota-24h", app_quota_24h, "0", 0, 1000000000),
+    LONG("owner-premium-probe-ms", owner_premium_probe_ms, "300000", 100, DAY_MS),
 
     /* Tokens and secrets */
     STR("token-key-file", token_key_file, ""),

@@ -512,8 +512,10 @@ out:
     return res;
 }
 
-/* read_me asks GET /me who the token belongs to. 0 with id and name set
- * (name may be ""), 1 rate limited (retry_after set), -1 with the answer set. */
+/* read_me asks GET /me who the token belongs to. 0 with id (the account id
+ * accounts are linked by: account_id when the answer has it, else the user
+ * id) and name set (name may be ""), 1 rate limited (retry_after set), -1
+ * with the answer set. */
 static int read_me(struct serve *s, const char *access, char *id, size_t idlen, char *name,
                    size_t namelen, char *retry_after, size_t ralen, struct answer *a)
 {
@@ -535,7 +537,12 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
         rc = 1;
     } else if (cls == API_OK) {
         cJSON *j = cJSON_ParseWithLength(h.body, h.len);
-        const char *sid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+        /* Spotify's account_id (May 2026) is what it says to link accounts
+         * by; an answer without it (or with an empty or oversized one) falls
+         * back to the user id. */
+        const char *sid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "account_id"));
+        if (sid == NULL || *sid == '\0' || strlen(sid) >= idlen)
+            sid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
         const char *dn = cJSON_GetStringValue(cJSON_GetObjectItem(j, "display_name"));
         if (sid && *sid && strlen(sid) < idlen) {
             snprintf(id, idlen, "%s", sid);

@@ -125,15 +125,21 @@ static struct sw_event finish(const char *type, cJSON *e, int ok)
 
 struct sw_event sw_event_playback(const char *type, const char *user, long long at_ms,
                                   int is_playing, long long progress_ms, const cJSON *track,
-                                  const cJSON *device, const char *prev_id)
+                                  const cJSON *device, const char *prev_id, int shuffle,
+                                  const char *repeat)
 {
     cJSON *e = head(type, user, at_ms);
+    int ok = e != NULL && cJSON_AddBoolToObject(e, "is_playing", is_playing) != NULL
+             && cJSON_AddNumberToObject(e, "progress_ms", (double)progress_ms) != NULL
+             && add_copy(e, "track", track) == 0 && add_copy(e, "device", device) == 0
+             && add_str_or_null(e, "previous_track_id", prev_id) == 0;
 
-    return finish(type, e,
-                  e != NULL && cJSON_AddBoolToObject(e, "is_playing", is_playing) != NULL
-                      && cJSON_AddNumberToObject(e, "progress_ms", (double)progress_ms) != NULL
-                      && add_copy(e, "track", track) == 0 && add_copy(e, "device", device) == 0
-                      && add_str_or_null(e, "previous_track_id", prev_id) == 0);
+    /* Only what /me/player said: a currently-playing event is as it was. */
+    if (ok && shuffle >= 0)
+        ok = cJSON_AddBoolToObject(e, "shuffle_state", shuffle) != NULL;
+    if (ok && repeat != NULL)
+        ok = add_str_or_null(e, "repeat_state", repeat) == 0;
+    return finish(type, e, ok);
 }
 
 struct sw_event sw_event_status(const char *type, const char *user, long long at_ms,

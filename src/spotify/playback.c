@@ -354,7 +354,7 @@ fail:
 /* The members pb_parse reads, found in one pass by js_parse_fields (and by
  * js_lookup_fields for a history item): F_* index the values. */
 enum {
-    F_PLAYING, F_PROGRESS, F_CPT, F_ITEM, F_DEVICE,
+    F_PLAYING, F_PROGRESS, F_CPT, F_ITEM, F_DEVICE, F_SHUFFLE, F_REPEAT,
     F_IT_TYPE, F_IT_ID, F_IT_URI, F_IT_NAME, F_IT_DURATION, F_IT_LOCAL, F_IT_SHOW,
     F_IT_ALBUM, F_IT_ARTISTS, F_SHOW_NAME, F_ALBUM_NAME,
     F_DEV_ID, F_DEV_NAME, F_DEV_TYPE,
@@ -376,8 +376,35 @@ static const struct js_field device_fields[] = {
 static const struct js_field root_fields[] = {
     {"is_playing", NULL, F_PLAYING}, {"progress_ms", NULL, F_PROGRESS},
     {"currently_playing_type", NULL, F_CPT}, {"item", item_fields, F_ITEM},
-    {"device", device_fields, F_DEVICE}, {NULL, NULL, 0},
+    {"device", device_fields, F_DEVICE}, {"shuffle_state", NULL, F_SHUFFLE},
+    {"repeat_state", NULL, F_REPEAT}, {NULL, NULL, 0},
 };
+
+/* parse_modes reads /me/player's shuffle_state and repeat_state (absent from
+ * currently-playing). They only decorate events, so a value of another type
+ * or an unknown repeat mode is left unknown rather than failing the poll. */
+static void parse_modes(const struct js_val *v, struct pb_state *out)
+{
+    static const char *const repeats[] = {"off", "track", "context"};
+
+    out->shuffle = v[F_SHUFFLE].type == JS_TRUE    ? PB_SHUFFLE_ON
+                   : v[F_SHUFFLE].type == JS_FALSE ? PB_SHUFFLE_OFF
+                                                   : PB_SHUFFLE_UNKNOWN;
+    out->repeat[0] = '\0';
+    if (v[F_REPEAT].type != JS_STRING)
+        return;
+    /* js_str_unescape needs room for n - 1 bytes and its NUL: a longer
+     * value is no known mode anyway. */
+    char buf[32];
+    if (v[F_REPEAT].n + 1 > sizeof buf)
+        return;
+    js_str_unescape(&v[F_REPEAT], buf);
+    for (size_t i = 0; i < sizeof repeats / sizeof repeats[0]; i++)
+        if (strcmp(buf, repeats[i]) == 0) {
+            snprintf(out->repeat, sizeof out->repeat, "%s", repeats[i]);
+            return;
+        }
+}
 
 /* parse_item reads the item whose members are in v[F_IT_*] (and the names
  * of its show and album in v[F_SHOW_NAME], v[F_ALBUM_NAME]). */
@@ -533,6 +560,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         goto fail;
 
     out->known = 1;
+    parse_modes(v, out);
     if (v[F_DEVICE].type != JS_NONE && parse_device(&x, v, out, err, errlen) < 0)
         goto fail;
     if (v[F_ITEM].type != JS_NONE) {
@@ -805,7 +833,9 @@ static int put_event(struct sw_event *ev, const char *type, const char *user, lo
                      const struct pb_state *cur, int with_track, const char *prev_id)
 {
     *ev = sw_event_playback(type, user, at_ms, cur->present && cur->is_playing, cur->progress_ms,
-                            with_track && cur->present ? cur->track : NULL, cur->device, prev_id);
+                            with_track && cur->present ? cur->track : NULL, cur->device, prev_id,
+                            cur->shuffle == PB_SHUFFLE_UNKNOWN ? -1 : cur->shuffle == PB_SHUFFLE_ON,
+                            cur->repeat[0] ? cur->repeat : NULL);
     return ev->json != NULL;
 }
 

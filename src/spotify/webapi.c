@@ -12,12 +12,42 @@
 
 #include "spotify/answer.h"
 
-/* Spotify's text for a dev-mode app's unlisted user: as plain text and as
- * the newer JSON message. */
+/* Spotify's texts for a dev-mode app's unlisted user, oldest first (JSON
+ * message or plain text); forbidden_class also reads an unknown one by its
+ * meaning. */
 static const char *const not_registered_msgs[] = {
     "User not registered in the Developer Dashboard",
     "the user may not be registered",
+    "The user is not registered for this application",
 };
+
+/* Words that tie "registered" to the app's user list rather than, say, a
+ * device: a reworded not-allowlisted text names the dashboard, the
+ * application or the allowlist. (A whole word: a body cut short mid-word,
+ * "Developer Dash", is not read as one.) */
+static const char *const registration_words[] = {"dashboard", "application", "allowlist"};
+
+/* forbidden_class: what a 403's message means. The owner-Premium refusal
+ * ("Active premium subscription required for the owner of the app") is the
+ * app's; a message about the user's registration is the user's: one of the
+ * known texts, or any text with "registered" and one of registration_words,
+ * since Spotify rewords it every year or so ("Device not registered" alone
+ * stays a plain 403). Anything else is a plain 403. */
+static enum api_class forbidden_class(const char *text)
+{
+    size_t i;
+
+    if (strcasestr(text, "premium subscription required") != NULL)
+        return API_OWNER_PREMIUM;
+    for (i = 0; i < sizeof not_registered_msgs / sizeof not_registered_msgs[0]; i++)
+        if (strcasestr(text, not_registered_msgs[i]) != NULL)
+            return API_NOT_REGISTERED;
+    if (strcasestr(text, "registered") != NULL)
+        for (i = 0; i < sizeof registration_words / sizeof registration_words[0]; i++)
+            if (strcasestr(text, registration_words[i]) != NULL)
+                return API_NOT_REGISTERED;
+    return API_FORBIDDEN;
+}
 
 enum api_class api_classify(long status, const char *body, size_t len, char *message, size_t msglen)
 {
@@ -25,7 +55,6 @@ enum api_class api_classify(long status, const char *body, size_t len, char *mes
     const char *reason = NULL;
     enum api_class c;
     cJSON *j = NULL;
-    size_t i;
 
     if (message != NULL && msglen > 0)
         message[0] = '\0';
@@ -71,10 +100,7 @@ enum api_class api_classify(long status, const char *body, size_t len, char *mes
          * treated as reauth by the worker. */
         c = strcasestr(text, "Permissions missing") != NULL ? API_REAUTH : API_TOKEN_EXPIRED;
     } else if (status == 403) {
-        c = API_FORBIDDEN;
-        for (i = 0; i < sizeof not_registered_msgs / sizeof not_registered_msgs[0]; i++)
-            if (strcasestr(text, not_registered_msgs[i]) != NULL)
-                c = API_NOT_REGISTERED;
+        c = forbidden_class(text);
     } else if (status == 429) {
         c = reason != NULL && strcmp(reason, "QUOTA_EXCEEDED") == 0 ? API_QUOTA : API_RATE_LIMITED;
     } else if (status == 408 || (status >= 500 && status <= 599)) {
@@ -179,7 +205,9 @@ long long retry_after_ms(const char *value, long long now_ms, long long default_
          * ever computing the product. */
         if (huge || secs > limit_ms / 1000)
             goto cap;
-        return secs == 0 ? 1000 : secs * 1000;
+        /* "0" says nothing about when: like a missing header, never a
+         * window shorter than default_ms. */
+        return secs == 0 ? default_ms : secs * 1000;
     }
     /* "-5" and other non-dates fall through to default_ms below. */
     if (n >= sizeof buf)

@@ -80,12 +80,16 @@ void complete_job(struct job *j, struct outcome *o)
     wm_poll(w->wm, o->name, j->poll_s);
     for (int i = 0; i < o->nevents; i++)
         wm_event(w->wm, o->events[i].type);
-    if (o->block_ms > 0 && strcmp(o->block_reason, "invalid_client") != 0)
+    if (o->block_ms > 0)
+        wm_block(w->wm, o->block_reason);
+    if (o->block_ms > 0 && strcmp(o->block_reason, "invalid_client") != 0 &&
+        strcmp(o->block_reason, "owner_premium_required") != 0)
         wm_rate_limited(w->wm, a->id);
     w->polls++;
     w->events += o->nevents;
-    /* invalid_client is the app's fault: its one alert is enough, no line per user. */
-    if (o->error[0] && strcmp(o->name, "invalid_client") != 0)
+    /* invalid_client and owner_premium_required are the app's fault: its
+     * one alert is enough, no line per user. */
+    if (o->error[0] && strcmp(o->name, "invalid_client") != 0 && strcmp(o->name, "owner_premium_required") != 0)
         log_info("user %s: %s (%s)", j->user, o->name, o->error);
     int rc = batch_add(a, j, g, COMPLETE_GROUP_ARG_N + 2 * o->nevents);
     outcome_free(o);

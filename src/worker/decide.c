@@ -61,6 +61,17 @@ void decide_poll_answer(const struct poll_facts *f, struct verdict *v)
         snprintf(v->error, sizeof v->error, "%s",
                  "User not registered in the Developer Dashboard (development-mode allowlist)");
         break;
+    case API_OWNER_PREMIUM:
+        /* The app's owner lost Premium: every call of the app is refused, so
+         * the app waits, probed with one call every premium_probe_ms
+         * (lib/limiter.lua), and its users wait in line. */
+        v->action = DECIDE_BLOCK_APP;
+        v->outcome = v->block_reason = "owner_premium_required";
+        v->block_ms = f->premium_probe_ms > 0 ? f->premium_probe_ms : OWNER_PREMIUM_PROBE_MS;
+        v->poll_now = 1;
+        snprintf(v->error, sizeof v->error, "403 owner_premium_required: %s",
+                 msg[0] ? msg : "Active premium subscription required for the owner of the app");
+        break;
     case API_RATE_LIMITED:
     case API_QUOTA:
         v->action = DECIDE_BLOCK_APP;

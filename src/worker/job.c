@@ -40,8 +40,9 @@ void job_poll(struct job *j)
     poll_send(j);
 }
 
-/* poll_send: the poll (currently-playing) or the backfill (recently-played)
- * request, through the worker's transport. */
+/* poll_send: the poll (/me/player, or currently-playing as poll-endpoint
+ * says) or the backfill (recently-played) request, through the worker's
+ * transport. */
 static void poll_send(struct job *j)
 {
     struct worker *w = j->w;
@@ -52,8 +53,8 @@ static void poll_send(struct job *j)
         snprintf(url, sizeof url, "%s/me/player/recently-played?after=%lld&limit=%d", w->cfg->api_base,
                  j->backfill_cursor, HISTORY_LIMIT);
     else
-        snprintf(url, sizeof url, "%s/me/player/currently-playing?additional_types=track,episode",
-                 w->cfg->api_base);
+        snprintf(url, sizeof url, "%s/me/player%s?additional_types=track,episode", w->cfg->api_base,
+                 w->cfg->poll_endpoint == POLL_CURRENTLY_PLAYING ? "/currently-playing" : "");
     size_t alen = strlen(j->access_token) + 32;
     char *auth = malloc(alen);
     if (auth != NULL) {
@@ -105,6 +106,7 @@ void job_poll_answer(struct job *j, const struct httpc_response *r)
     f.message = msg;
     f.backfill = j->backfill;
     f.refreshed = j->refresh == REFRESH_DONE;
+    f.premium_probe_ms = j->w->cfg->owner_premium_probe_ms;
     decide_poll_answer(&f, &v);
 
     if (v.action == DECIDE_REFRESH) {

@@ -86,6 +86,9 @@ void outcome_apply(struct outcome *o, const struct job *j, const struct verdict 
         if (v->block_ms > 0) {
             o->block_ms = v->block_ms;
             o->block_reason = v->block_reason;
+            if (strcmp(v->block_reason, "owner_premium_required") == 0)
+                log_warn("app %s: %s; one probe call every %lld ms until a call succeeds", j->app->id,
+                         v->error, o->block_ms);
         } else {
             outcome_block_app(o, j, retry_after, v->block_reason);
         }

@@ -7,13 +7,13 @@
 struct worker_metrics {
     struct metrics *m;
     struct metrics_http *http;
-    struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *budget, *claim_s,
+    struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *blocks, *budget, *claim_s,
         *poll_s, *lag_s, *inflight, *reconnects;
 };
 
 static const char *const outcomes[] = {"ok", "nothing", "error", "rate_limited", "quota_exceeded",
                                        "reauth_required", "not_registered", "invalid_client",
-                                       "released"};
+                                       "released", "owner_premium_required"};
 
 struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errlen)
 {
@@ -37,6 +37,9 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
     w->rl429 = metrics_counter(w->m, "spotwatch_rate_limited_total", "429 answers from Spotify, by app.", "app");
     w->blocked = metrics_counter(w->m, "spotwatch_app_blocked_seconds_total",
                                  "Seconds this worker found each app blocked.", "app");
+    w->blocks = metrics_counter(w->m, "spotwatch_app_blocks_total",
+                                "Answers that blocked an app, by reason (rate_limited, quota_exceeded, "
+                                "invalid_client, owner_premium_required).", "reason");
     w->budget = metrics_gauge(w->m, "spotwatch_app_budget_effective",
                               "Effective calls per window allowed per app (0 = unlimited).", "app");
     w->claim_s = metrics_histogram(w->m, "spotwatch_claim_duration_seconds", "claim.lua round trips.",
@@ -94,6 +97,12 @@ void wm_rate_limited(struct worker_metrics *w, const char *app)
 {
     if (w)
         metrics_inc(w->rl429, app, 1);
+}
+
+void wm_block(struct worker_metrics *w, const char *reason)
+{
+    if (w)
+        metrics_inc(w->blocks, reason, 1);
 }
 
 void wm_blocked(struct worker_metrics *w, const char *app, double seconds)

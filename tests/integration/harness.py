@@ -735,6 +735,12 @@ def oauth_consent(authorize_url, sim_user=None, deny=False):
     return h["location"]
 
 
+def account_of(sim, sim_user):
+    """The account_id the simulator's /v1/me gives sim_user: what serve links
+    accounts by (and stores as spotify_id)."""
+    return sim.ok("GET", "/sim/users/%s" % sim_user)["account_id"]
+
+
 def oauth_login(serve, user, sim_user, app=None, return_to=None, jar=None):
     """The whole browser round trip (in jar, default BROWSER); returns the
     callback's (status, headers, body)."""

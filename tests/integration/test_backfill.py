@@ -165,7 +165,7 @@ def test_backfill_counted_against_budget():
         check(ids == want[u], "%s: each play once, in order: %r" % (u, ids))
     st = sim.stats()
     calls = st["requests"]["by_path"].get(RECENT, 0)
-    polls = st["requests"]["by_path"].get("/v1/me/player/currently-playing", 0)
+    polls = st["requests"]["by_path"].get("/v1/me/player", 0)
     backfills = sum(int(uhash(c, u)["backfills"]) for u in users)
     print("  budget %d/%d ms: recently-played %d, currently-playing %d, 429s %d, backfills %d"
           % (budget, window, calls, polls, st["rate_limited"], backfills))

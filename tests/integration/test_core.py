@@ -4,6 +4,8 @@ import time
 
 from harness import *  # noqa: F401,F403
 
+# The poll (GET /me/player) needs user-read-playback-state.
+SCOPE = "user-read-currently-playing user-read-playback-state"
 FAST = ["--poll-interval-ms", "300", "--smart-polling", "no", "--lease-ms", "2000",
         "--http-timeout-ms", "1000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
 
@@ -136,11 +138,10 @@ def _poll_intervals(workers, nusers=500, seconds=8, interval=1000):
     rows = []
     for u in users:
         sim.ok("POST", "/sim/users", {"id": u, "display_name": u})
-        tok = sim.ok("POST", "/sim/users/%s/tokens" % u, {"client_id": "cid-app1",
-                                                          "scope": "user-read-currently-playing"})
+        tok = sim.ok("POST", "/sim/users/%s/tokens" % u, {"client_id": "cid-app1", "scope": SCOPE})
         rows.append(json.dumps({"user": u, "app": "app1", "access_token": tok["access_token"],
                                 "refresh_token": tok["refresh_token"], "expires_in": tok["expires_in"],
-                                "scope": "user-read-currently-playing"}))
+                                "scope": SCOPE}))
         play(sim, u, ["x-" + u])
     spotwatch(r, "user", "import", "-", "--watch", "--interval", interval, sim=sim, extra=FAST,
               stdin="\n".join(rows) + "\n")

@@ -97,7 +97,7 @@ def test_two_users_sequential_and_interleaved():
     for user, acct in (("alice", "sp-alice"), ("bob", "sp-bob")):
         check_page(oauth_login(serve, user, acct), 200, "connected", acct)
         h = user_hash(c, user)
-        check(h.get("spotify_id") == acct, "%s is %s: %r" % (user, acct, h.get("spotify_id")))
+        check(h.get("spotify_id") == account_of(sim, acct), "%s is %s: %r" % (user, acct, h.get("spotify_id")))
         check(h.get("status") == "active" and h.get("app") == "app1", "active: %r" % h.get("status"))
 
     # Interleaved: both /connect first, both consent, then the callbacks in reverse order.
@@ -112,13 +112,13 @@ def test_two_users_sequential_and_interleaved():
     hashes = {u: user_hash(c, u) for u in users}
     for u, acct in users.items():
         h = hashes[u]
-        check(h.get("spotify_id") == acct, "%s ended with %s, not %r" % (u, acct, h.get("spotify_id")))
+        check(h.get("spotify_id") == account_of(sim, acct), "%s ended with %s, not %r" % (u, acct, h.get("spotify_id")))
         # Sealed with the keyring, bound to this user: never plaintext.
         check(h["access_token"].startswith("v1.") and h["refresh_token"].startswith("v1."),
               "tokens sealed: %r" % h["access_token"][:10])
         check(c.cmd("HGET", "sw:users", u) == "app1", "in the directory")
         check(c.cmd("ZSCORE", "sw:{app1}:due", u) is not None, "%s scheduled" % u)
-        check(c.cmd("HGET", "sw:{app1}:accounts", acct) == u, "account map %s -> %s" % (acct, u))
+        check(c.cmd("HGET", "sw:{app1}:accounts", account_of(sim, acct)) == u, "account map %s -> %s" % (acct, u))
     check(len({h["access_token"] for h in hashes.values()}) == 4, "four different tokens")
 
     st = sim.stats()
@@ -363,7 +363,7 @@ def test_pkce_and_wrong_verifier():
     check(0 < c.cmd("PTTL", "sw:oauth:used:" + nonce) <= 600000, "kept as long as the state lives")
     # A state whose signature is right but whose verifier is wrong cannot
     # exist; and a code for a PKCE login cannot be redeemed without it.
-    check(user_hash(c, "alice")["spotify_id"] == "sp-alice")
+    check(user_hash(c, "alice")["spotify_id"] == account_of(sim, "sp-alice"))
 
 
 def test_duplicate_account_allow():
@@ -371,13 +371,13 @@ def test_duplicate_account_allow():
     c = r.client()
     check_page(oauth_login(serve, "alice", "sp-shared"), 200)
     check_page(oauth_login(serve, "alice2", "sp-shared"), 200)
-    check(user_hash(c, "alice2")["spotify_id"] == "sp-shared")
-    check(c.cmd("HGET", "sw:{app1}:accounts", "sp-shared") == "alice2", "the map follows the last")
+    check(user_hash(c, "alice2")["spotify_id"] == account_of(sim, "sp-shared"))
+    check(c.cmd("HGET", "sw:{app1}:accounts", account_of(sim, "sp-shared")) == "alice2", "the map follows the last")
     out = serve.output()
-    check("sp-shared" in out and "duplicate-account allow" in out, "the duplicate is reported: %s" % out[-2000:])
+    check(account_of(sim, "sp-shared") in out and "duplicate-account allow" in out, "the duplicate is reported: %s" % out[-2000:])
     # Reconnecting a user to another account drops the old mapping.
     check_page(oauth_login(serve, "alice", "sp-other"), 200)
-    check(c.cmd("HGET", "sw:{app1}:accounts", "sp-other") == "alice")
+    check(c.cmd("HGET", "sw:{app1}:accounts", account_of(sim, "sp-other")) == "alice")
 
 
 def test_development_mode_allowlist():
@@ -528,7 +528,7 @@ def test_signed_connect_links():
     check(st == 302 and h.get("location", "").startswith(sim.base + "/authorize?"), "%d %r" % (st, body[:300]))
     st, h, body = serve.get(oauth_consent(h["location"], "sp-alice"))
     check(st == 302 and h.get("location") == rt, "back to the app: %d %r" % (st, h))
-    check(user_hash(c, "alice").get("spotify_id") == "sp-alice", "alice connected")
+    check(user_hash(c, "alice").get("spotify_id") == account_of(sim, "sp-alice"), "alice connected")
     # The app named in the link is signed too.
     sig_b = link_sig(ck, "bob", "app1", "", exp)
     record_secret(sig_b)
@@ -604,7 +604,7 @@ def test_connect_link_cli_and_unsigned_warning():
     st, h, body = serve.get(url)
     check(st == 302, "the minted link is accepted: %d %r" % (st, body[:300]))
     st, h, body = serve.get(oauth_consent(h["location"], "sp-carol"))
-    check(st == 302 and h.get("location") == rt and user_hash(c, "carol").get("spotify_id") == "sp-carol",
+    check(st == 302 and h.get("location") == rt and user_hash(c, "carol").get("spotify_id") == account_of(sim, "sp-carol"),
           "carol connected and sent back: %d %r" % (st, h))
     url = spotwatch(r, "connect-link", "dave", "--app", "app1", extra=cli).stdout.strip()
     check(query(url).get("app") == "app1", url)

@@ -279,7 +279,9 @@ def test_revoked_refresh_token_requires_reauth():
 
 
 def test_permissions_missing_no_refresh_loop():
-    r, sim, toks = world(["pm"], scope="user-read-playback-state")
+    # The poll (GET /me/player) needs user-read-playback-state: a grant of
+    # only user-read-currently-playing lacks it.
+    r, sim, toks = world(["pm"], scope="user-read-currently-playing")
     sub = Subscriber(r, "sw:playback:pm")
     Worker(r, sim, FAST)
     c = r.client()

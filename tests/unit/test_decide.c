@@ -88,6 +88,43 @@ static void test_poll_not_registered(void **state)
     assert_string_equal(v.error, "User not registered in the Developer Dashboard (development-mode allowlist)");
 }
 
+static void test_poll_not_registered_texts(void **state)
+{
+    (void)state;
+    /* Every not-registered text stops the user with the same reason. */
+    struct verdict v = poll_answer(API_NOT_REGISTERED, 403, "The user is not registered for this application.", 1, 0);
+    assert_int_equal(v.action, DECIDE_STOP_USER);
+    assert_string_equal(v.status, "not_registered");
+    assert_string_equal(v.error, "User not registered in the Developer Dashboard (development-mode allowlist)");
+}
+
+static void test_poll_owner_premium(void **state)
+{
+    struct poll_facts f = {0};
+    struct verdict v;
+    (void)state;
+    f.cls = API_OWNER_PREMIUM;
+    f.status = 403;
+    f.message = "Active premium subscription required for the owner of the app";
+    f.premium_probe_ms = 120000;
+    decide_poll_answer(&f, &v);
+    assert_int_equal(v.action, DECIDE_BLOCK_APP);
+    assert_string_equal(v.outcome, "owner_premium_required");
+    assert_string_equal(v.block_reason, "owner_premium_required");
+    assert_int_equal(v.block_ms, 120000);
+    assert_true(v.poll_now);
+    assert_string_equal(v.status, "");
+    assert_string_equal(v.error, "403 owner_premium_required: Active premium subscription required for the owner of the app");
+    /* Without the directive's value: the built-in default; a backfill alike. */
+    f.premium_probe_ms = 0;
+    f.backfill = 1;
+    f.message = "";
+    decide_poll_answer(&f, &v);
+    assert_int_equal(v.action, DECIDE_BLOCK_APP);
+    assert_int_equal(v.block_ms, OWNER_PREMIUM_PROBE_MS);
+    assert_int_equal(v.backfill_delay_ms, -1);
+}
+
 static void test_poll_rate_limited_and_quota(void **state)
 {
     (void)state;
@@ -343,6 +380,8 @@ int main(void)
         cmocka_unit_test(test_poll_token_expired),
         cmocka_unit_test(test_poll_reauth),
         cmocka_unit_test(test_poll_not_registered),
+        cmocka_unit_test(test_poll_not_registered_texts),
+        cmocka_unit_test(test_poll_owner_premium),
         cmocka_unit_test(test_poll_rate_limited_and_quota),
         cmocka_unit_test(test_poll_transient_forbidden_unexpected),
         cmocka_unit_test(test_poll_truncated),

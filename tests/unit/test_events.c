@@ -22,7 +22,7 @@ static void test_playback(void **st)
     (void)st;
 
     e = sw_event_playback(SW_EVENT_TRACK_CHANGED, "user-\"1\"", 1700000000123LL, 1, 1500, track,
-                          device, "old");
+                          device, "old", -1, NULL);
     assert_string_equal(e.type, "track_changed");
     assert_string_equal(e.json,
                         "{\"type\":\"track_changed\",\"user\":\"user-\\\"1\\\"\",\"at\":1700000000123,"
@@ -35,7 +35,7 @@ static void test_playback(void **st)
     assert_null(e.json);
     sw_event_free(&e);   /* twice is fine */
 
-    e = sw_event_playback(SW_EVENT_PLAYBACK_STOPPED, NULL, 1700000000124LL, 0, 0, NULL, NULL, "ad");
+    e = sw_event_playback(SW_EVENT_PLAYBACK_STOPPED, NULL, 1700000000124LL, 0, 0, NULL, NULL, "ad", -1, NULL);
     assert_string_equal(e.type, "playback_stopped");
     assert_string_equal(e.json,
                         "{\"type\":\"playback_stopped\",\"user\":null,\"at\":1700000000124,"
@@ -121,7 +121,7 @@ static void test_capped(void **st)
     cJSON_ReplaceItemInObject(device, "name", cJSON_CreateString(huge));
     for (int i = 0; i < 200; i++)
         cJSON_AddItemToArray(artists, cJSON_CreateString(i == 3 ? huge : "Artist"));
-    e = sw_event_playback(SW_EVENT_TRACK_CHANGED, "u", 1, 1, 0, track, device, "old");
+    e = sw_event_playback(SW_EVENT_TRACK_CHANGED, "u", 1, 1, 0, track, device, "old", -1, NULL);
     assert_non_null(e.json);
     assert_true(strlen(e.json) < 60 * 1024);
     {

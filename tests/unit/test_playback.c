@@ -150,6 +150,39 @@ static void test_parse_track(void **st)
     pb_state_free(&s); /* twice is fine */
 }
 
+/* /me/player's shuffle_state and repeat_state reach the state (and its
+ * events); absent, of another type or unknown they stay unknown and never
+ * fail the parse. */
+static void test_parse_player_modes(void **st)
+{
+    struct pb_state s;
+    struct sw_event ev[4];
+    (void)st;
+
+    assert_int_equal(parse_ok("{\"is_playing\":true,\"progress_ms\":1,\"currently_playing_type\":\"ad\","
+                              "\"shuffle_state\":true,\"repeat_state\":\"track\"}", &s), 0);
+    assert_int_equal(s.shuffle, PB_SHUFFLE_ON);
+    assert_string_equal(s.repeat, "track");
+    assert_int_equal(pb_diff(NULL, &s, "u", 1, ev), 1);
+    assert_non_null(strstr(ev[0].json, ",\"shuffle_state\":true,\"repeat_state\":\"track\"}"));
+    sw_event_free(&ev[0]);
+    pb_state_free(&s);
+    assert_int_equal(parse_ok("{\"is_playing\":true,\"currently_playing_type\":\"ad\","
+                              "\"shuffle_state\":false,\"repeat_state\":\"sideways-and-longer-than-any\"}", &s), 0);
+    assert_int_equal(s.shuffle, PB_SHUFFLE_OFF);
+    assert_string_equal(s.repeat, "");
+    pb_state_free(&s);
+    assert_int_equal(parse_ok("{\"is_playing\":true,\"currently_playing_type\":\"ad\","
+                              "\"shuffle_state\":\"yes\",\"repeat_state\":3}", &s), 0);
+    assert_int_equal(s.shuffle, PB_SHUFFLE_UNKNOWN);
+    assert_string_equal(s.repeat, "");
+    assert_int_equal(pb_diff(NULL, &s, "u", 1, ev), 1);
+    assert_null(strstr(ev[0].json, "shuffle_state"));
+    assert_null(strstr(ev[0].json, "repeat_state"));
+    sw_event_free(&ev[0]);
+    pb_state_free(&s);
+}
+
 static void test_parse_episode(void **st)
 {
     struct pb_state s;
@@ -1021,6 +1054,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_track),
+        cmocka_unit_test(test_parse_player_modes),
         cmocka_unit_test(test_parse_episode),
         cmocka_unit_test(test_parse_local_track),
         cmocka_unit_test(test_parse_null_item),

@@ -46,10 +46,31 @@ static void test_api_classes(void **state)
     expect_api(403, "User not registered in the Developer Dashboard\n", API_NOT_REGISTERED, NULL);
     expect_api(403, "{\"error\":{\"status\":403,\"message\":\"Check settings on developer.spotify.com/dashboard, the user may not be registered.\"}}",
                API_NOT_REGISTERED, NULL);
+    /* The 2026 text, JSON and plain text; a reworded one by its meaning. */
+    expect_api(403, "{\"error\":{\"status\":403,\"message\":\"The user is not registered for this application. "
+               "Please check your settings on https://developer.spotify.com/dashboard.\"}}",
+               API_NOT_REGISTERED, NULL);
+    expect_api(403, "The user is not registered for this application. Please check your settings on "
+               "https://developer.spotify.com/dashboard.", API_NOT_REGISTERED, NULL);
+    expect_api(403, "Check settings on developer.spotify.com/dashboard, the user may not be registered.",
+               API_NOT_REGISTERED, NULL);
+    expect_api(403, "{\"error\":{\"status\":403,\"message\":\"This account is not registered with the app "
+               "in the Dashboard\"}}", API_NOT_REGISTERED, NULL);
+    expect_api(403, "User is not registered as a tester of this application", API_NOT_REGISTERED, NULL);
+    expect_api(403, "Device not registered", API_FORBIDDEN, "Device not registered");
+    /* The owner-Premium refusal, JSON and plain text. */
+    expect_api(403, "{\"error\":{\"status\":403,\"message\":\"Active premium subscription required for the owner "
+               "of the app. When the subscription status changes, it can take a few hours before requests are "
+               "allowed again.\"}}", API_OWNER_PREMIUM, NULL);
+    expect_api(403, "Active premium subscription required for the owner of the app. When the subscription status "
+               "changes, it can take a few hours before requests are allowed again.", API_OWNER_PREMIUM, NULL);
+    expect_api(403, "Active premium subscription required for the owner of the app", API_OWNER_PREMIUM,
+               "Active premium subscription required for the owner of the app");
     expect_api(403, "{\"error\":{\"status\":403,\"message\":\"Player command failed: Restriction violated\"}}",
                API_FORBIDDEN, "Player command failed: Restriction violated");
     expect_api(403, "", API_FORBIDDEN, "HTTP 403");
     expect_api(429, "", API_RATE_LIMITED, "HTTP 429");
+    expect_api(429, "Too many requests", API_RATE_LIMITED, "Too many requests");
     expect_api(429, "{\"error\":{\"status\":429,\"message\":\"API rate limit exceeded\"}}",
                API_RATE_LIMITED, "API rate limit exceeded");
     expect_api(429, "{\"error\":{\"status\":429,\"message\":\"Quota\",\"reason\":\"QUOTA_EXCEEDED\"}}",
@@ -126,8 +147,10 @@ static void test_retry_after(void **state)
     assert_int_equal(capped, 0);
     assert_int_equal(retry_after_ms(" 7 ", NOW, 5000, 3600000, &capped), 7000);
     assert_int_equal(retry_after_ms("\t7\r\n", NOW, 5000, 3600000, &capped), 7000);
-    assert_int_equal(retry_after_ms("0", NOW, 5000, 3600000, &capped), 1000);
-    assert_int_equal(retry_after_ms("000", NOW, 5000, 3600000, &capped), 1000);
+    /* Retry-After: 0 never shortens a block below the default. */
+    assert_int_equal(retry_after_ms("0", NOW, 5000, 3600000, &capped), 5000);
+    assert_int_equal(retry_after_ms("000", NOW, 5000, 3600000, &capped), 5000);
+    assert_int_equal(retry_after_ms("1", NOW, 5000, 3600000, &capped), 1000);
     assert_int_equal(retry_after_ms(NULL, NOW, 5000, 3600000, &capped), 5000);
     assert_int_equal(retry_after_ms("", NOW, 5000, 3600000, &capped), 5000);
     assert_int_equal(retry_after_ms("   ", NOW, 5000, 3600000, &capped), 5000);
