@@ -78,7 +78,7 @@ if probe then n = 1 end
 
 -- (c) The most overdue users first.
 local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n)
-local jobs = {}
+local out, row, njobs = claim_reply{code = LIMIT_OK, now_ms = now}, {}, 0
 local spent = 0
 local full = false
 -- Users leaving the due set, and the leases taken, are written once per
@@ -163,22 +163,29 @@ for i = 1, #due, 2 do
                 limiter_take(L, fence .. ':' .. u .. ':t')
             end
             spent = spent + cost
-            jobs[#jobs + 1] = {
-                user = u, fence = fence, kind = kind,
-                access_token = h[H.access_token],
-                refresh_token = (kind == 'refresh') and redis.call('HGET', key, 'refresh_token') or nil,
-                state = h[H.state], fails = tonumber(h[H.fails] or '') or 0, idle = tonumber(h[H.idle] or '') or 0,
-                interval_ms = tonumber(h[H.interval_ms] or '') or 0, due_ms = tonumber(due_ms), backfill_cursor = cursor}
+            -- Laid out in the reply at once, through one row table reused
+            -- for every job (no table made per job).
+            njobs = njobs + 1
+            row.user, row.fence, row.kind = u, fence, kind
+            row.access_token = h[H.access_token]
+            row.refresh_token = (kind == 'refresh') and redis.call('HGET', key, 'refresh_token') or nil
+            row.state = h[H.state]
+            row.fails = tonumber(h[H.fails] or '') or 0
+            row.idle = tonumber(h[H.idle] or '') or 0
+            row.interval_ms = tonumber(h[H.interval_ms] or '') or 0
+            row.due_ms = tonumber(due_ms)
+            row.backfill_cursor = cursor
+            claim_group_reply(out, row)
         end
     end
 end
 zset_rem(due_key, gone)
 zset_add(lease_key, leased)
 limiter_count(L, spent)
-if probe and #jobs > 0 then
+if probe and njobs > 0 then
     limiter_hold(L, lease_ms)
 end
-if full and #jobs == 0 then
+if full and njobs == 0 then
     -- Nothing taken: the first in line needs more room than is left.
     if room_code == LIMIT_BUDGET then
         room_wake = limiter_room_wake(L)
@@ -187,8 +194,5 @@ if full and #jobs == 0 then
 end
 
 local nxt = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
-local out = claim_reply{code = LIMIT_OK, wake_ms = tonumber(nxt[2] or '0'), now_ms = now}
-for _, job in ipairs(jobs) do
-    claim_group_reply(out, job)
-end
+out[CLAIM_REPLY.wake_ms] = tonumber(nxt[2] or '0')
 return out

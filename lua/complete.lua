@@ -177,10 +177,11 @@ end
 
 -- The jobs one after another: job j's user hash is KEYS[K.N + j]; its group
 -- starts after ARGV[base], and the next one after its events.
-local out = complete_reply{}
+local out, row = complete_reply{}, {}
 local base, job = A.N, 1
 while base < #ARGV do
-    complete_group_reply(out, {applied = complete(KEYS[K.N + job], base)})
+    row.applied = complete(KEYS[K.N + job], base)
+    complete_group_reply(out, row)
     base = base + G.N + 2 * tonumber(ARGV[base + G.NEVENTS])
     job = job + 1
 end

@@ -22,6 +22,17 @@ static void positions(const char *table, const char *const *names)
 }
 
 /* A missing value becomes 0 or "": Redis would end the array at a nil. */
+/* reply_positions prints a table of the reply head's fields' positions, so
+ * a script can fill a head it laid out before its groups were known. */
+static void reply_positions(const char *table, const struct sc_field *f)
+{
+    int n = 0;
+    printf("local %s = {", table);
+    for (; f[n].name; n++)
+        printf("%s=%d, ", f[n].name, n + 1);
+    printf("N=%d}\n", n);
+}
+
 static void layout(const char *fn, int group, const struct sc_field *f)
 {
     if (group)
@@ -44,6 +55,8 @@ static void script(const char *upper, const char *lower, const char *const *keys
     positions(t, args);
     snprintf(t, sizeof t, "%s_GROUP_ARG", upper);
     positions(t, gargs);
+    snprintf(t, sizeof t, "%s_REPLY", upper);
+    reply_positions(t, reply);
     snprintf(t, sizeof t, "%s_reply", lower);
     layout(t, 0, reply);
     snprintf(t, sizeof t, "%s_group_reply", lower);
