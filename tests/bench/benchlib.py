@@ -22,7 +22,7 @@ import harness as H  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 SCOPE = "user-read-currently-playing user-read-playback-state"
-POLL_PATH = "/v1/me/player/currently-playing?additional_types=track,episode"
+POLL_PATH = "/v1/me/player?additional_types=track,episode"   # what the worker polls (poll-endpoint player)
 
 
 # --- processes ----------------------------------------------------------------
