@@ -116,12 +116,24 @@ local function limiter_budget(L)
     return budget
 end
 
+-- limiter_prune: drops the calls that left the window from the log. A log
+-- key that is not a ZSET is the limiter's own state gone bad: deleted (the
+-- window starts empty), repaired_calls counted in the rl hash, logged.
+local function limiter_prune(L)
+    local r = redis.pcall('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+    if type(r) == 'table' and r.err then
+        redis.log(redis.LOG_WARNING, 'spotwatch: ' .. L.calls_key .. ' was not a sorted set; reset')
+        redis.call('DEL', L.calls_key)
+        redis.call('HINCRBY', L.rl_key, 'repaired_calls', 1)
+    end
+end
+
 -- limiter_room: the calls the window still allows (nil = unlimited) and
 -- the calls in it now.
 local function limiter_room(L)
     local budget = limiter_budget(L)
     if budget <= 0 then return nil, 0 end
-    redis.call('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+    limiter_prune(L)
     local used = redis.call('ZCARD', L.calls_key)
     return budget - used, used
 end
@@ -179,7 +191,7 @@ end
 local function limiter_aimd_decrease(L, first)
     local eff, ceiling = L.eff or L.budget, L.ceiling
     if first then
-        redis.call('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+        limiter_prune(L)
         local used = redis.call('ZCARD', L.calls_key)
         ceiling = math.max(used - 1, math.floor(eff / 2))
         eff = math.floor(eff / 2)

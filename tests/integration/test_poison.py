@@ -144,10 +144,10 @@ INTERVAL = 400
 N_USERS = 50
 
 
-def poison_world():
+def poison_world(budget=None):
     r = RedisServer()
     sim = Sim()
-    add_app(r, sim, "app1", users=())
+    add_app(r, sim, "app1", users=(), budget=budget)
     users = ["p%02d" % i for i in range(N_USERS)]
     for u in users:
         sim.ok("POST", "/sim/users", {"id": u, "display_name": "User " + u})
@@ -248,9 +248,11 @@ def test_poison_wrong_type():
 def test_poison_counters_and_limiter_fields():
     """A non-integer counter in :stats and malformed limiter fields: repaired
     (repaired_<field> counted), every user keeps being polled, and a 429 still
-    blocks the app (its block and counters recorded)."""
-    r, sim, users = poison_world()
+    blocks the app (its block and counters recorded). The app has a budget
+    (far above its demand), so its call log is used, and poisoned too."""
+    r, sim, users = poison_world(budget=100000)
     c = r.client()
+    c.cmd("SET", app_key("app1", "calls"), "not a zset")
     c.cmd("HSET", app_key("app1", "stats"), "polls", "abc", "outcome_nothing", "1.5")
     c.cmd("HSET", app_key("app1", "rl"), "blocked_until", "inf", "budget_eff", "nan")
     w = Worker(r, sim, fixed_args(INTERVAL))
@@ -261,7 +263,8 @@ def test_poison_counters_and_limiter_fields():
     s = c.hgetall(app_key("app1", "stats"))
     check(s.get("repaired_polls") == "1", "the stats counter repaired once: %r" % s)
     lim = rl(c)
-    check(lim.get("repaired_blocked_until") == "1" and lim.get("repaired_budget_eff") == "1",
+    check(lim.get("repaired_blocked_until") == "1" and lim.get("repaired_budget_eff") == "1" and
+          lim.get("repaired_calls") == "1",
           "limiter fields repaired: %r" % lim)
     # The very counters the 429's completion adds are poisoned just before
     # it: the block must be recorded all the same, the counters repaired.
