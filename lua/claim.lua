@@ -19,10 +19,18 @@
 -- complete.lua moves both.
 --
 -- The limiter (sliding log, adaptive budget, 24 h quota) is lua/lib/limiter.lua.
+--
+-- What a user hash holds is checked before the claim writes to it
+-- (lua/lib/guard.lua): a user key that is not a hash, or a numeric field
+-- that is not a whole number in [0, 2^53), sets that user aside (broken,
+-- off the schedule, a user_broken event) and the claim goes on with the
+-- others. A refresh lock further out than REFRESH_LOCK_MAX_LEASES leases is
+-- stale and ignored: no field can park a user at infinity.
 
 --@include contract.lua
 --@include lib/limiter.lua
 --@include lib/zset.lua
+--@include lib/guard.lua
 
 local due_key, lease_key = KEYS[CLAIM_KEY.DUE], KEYS[CLAIM_KEY.LEASES]
 local user_prefix, worker_id = ARGV[CLAIM_ARG.USER_PREFIX], ARGV[CLAIM_ARG.WORKER]
@@ -35,12 +43,22 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local L = limiter_new(KEYS[CLAIM_KEY.RL], KEYS[CLAIM_KEY.CALLS], KEYS[CLAIM_KEY.APP],
                       ARGV[CLAIM_ARG.BUDGET_DEFAULT], ARGV[CLAIM_ARG.QUOTA_DEFAULT], now)
+-- Read (and repaired if malformed) before anything is written.
+limiter_state(L)
+local stats_key = KEYS[CLAIM_KEY.STATS]
+local G = {broken_key = KEYS[CLAIM_KEY.BROKEN], stream_key = KEYS[CLAIM_KEY.EVENTS],
+           channel_prefix = ARGV[CLAIM_ARG.CHANNEL_PREFIX], maxlen = ARGV[CLAIM_ARG.MAXLEN],
+           count = function(field, n) guard_counters(stats_key, {[field] = n}) end}
+local REFRESH_LOCK_MAX_LEASES = 10
 
 -- (a) Leases of dead workers return to the schedule, due at once.
 local expired = redis.call('ZRANGEBYSCORE', lease_key, '-inf', now, 'LIMIT', 0, 256)
 for _, u in ipairs(expired) do
     redis.call('ZREM', lease_key, u)
-    if redis.call('HGET', user_prefix .. u, 'status') == 'active' then
+    local h, why = guard_hmget(user_prefix .. u, {'status'})
+    if h == nil then
+        guard_broken(G, u, user_prefix .. u, why, now, false)
+    elseif h[1] == 'active' then
         redis.call('ZADD', due_key, now, u)
     end
 end
@@ -94,16 +112,27 @@ if backfill_ms > 0 then
 end
 local H = {}
 for k, f in ipairs(fields) do H[f] = k end
+-- The numeric fields checked (guard_fields): all but status, the tokens,
+-- state and scope.
+local numeric = {'expires_at', 'refresh_until', 'fails', 'idle', 'interval_ms', 'fence'}
+if backfill_ms > 0 then numeric[#numeric + 1] = 'backfill_at' end
 for i = 1, #due, 2 do
     if spent >= n then break end
     local u, due_ms = due[i], due[i + 1]
     local key = user_prefix .. u
-    local h = redis.call('HMGET', key, unpack(fields))
-    if h[H.status] ~= 'active' then
+    local h, why = guard_hmget(key, fields)
+    local bad = h and h[H.status] == 'active' and guard_fields(h, H, numeric)
+    if h == nil or bad then
+        guard_broken(G, u, key, why or guard_bad_field(bad), now, h ~= nil)
+        gone[#gone + 1] = u
+    elseif h[H.status] ~= 'active' then
         gone[#gone + 1] = u
     else
         local expires_at = tonumber(h[H.expires_at] or '0') or 0
         local refresh_until = tonumber(h[H.refresh_until] or '0') or 0
+        if refresh_until > now + REFRESH_LOCK_MAX_LEASES * lease_ms then
+            refresh_until = 0   -- a stale lock: refreshed over, never waited for
+        end
         local kind = 'poll'
         local wait_refresh = false
         if expires_at - now < margin_ms then
@@ -128,9 +157,12 @@ for i = 1, #due, 2 do
                 else
                     -- Only here, when a backfill is due: no cost to other claims.
                     local b = redis.call('HMGET', key, 'backfill_cursor', 'backfill_done_at', 'last_poll_at')
-                    local bf_cursor, done_at, last_poll_at = b[1], tonumber(b[2] or ''), b[3]
-                    if done_at == nil or (tonumber(last_poll_at or '') or 0) > done_at then
-                        cursor = tonumber(bf_cursor or '') or now
+                    local bf_cursor, done_at, last_poll_at = guard_int(b[1]), guard_int(b[2]), guard_int(b[3])
+                    -- Malformed: read as unset (the cursor restarts now);
+                    -- the complete of this job rewrites them.
+                    if done_at == false then done_at = nil end
+                    if done_at == nil or (last_poll_at or 0) > done_at then
+                        cursor = bf_cursor or now
                         kind = 'backfill'
                     end
                 end
@@ -173,7 +205,7 @@ for i = 1, #due, 2 do
             row.fails = tonumber(h[H.fails] or '') or 0
             row.idle = tonumber(h[H.idle] or '') or 0
             row.interval_ms = tonumber(h[H.interval_ms] or '') or 0
-            row.due_ms = tonumber(due_ms)
+            row.due_ms = math.max(tonumber(due_ms) or now, now - GUARD_DUE_MAX_MS)
             row.backfill_cursor = cursor
             claim_group_reply(out, row)
         end
@@ -194,5 +226,5 @@ if full and njobs == 0 then
 end
 
 local nxt = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
-out[CLAIM_REPLY.wake_ms] = tonumber(nxt[2] or '0')
+out[CLAIM_REPLY.wake_ms] = math.min(math.max(tonumber(nxt[2] or '0') or 0, 0), now + GUARD_DUE_MAX_MS)
 return out

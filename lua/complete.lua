@@ -41,6 +41,14 @@
 --@include contract.lua
 --@include lib/limiter.lua
 --@include lib/zset.lua
+--@include lib/guard.lua
+--
+-- Nothing read can make the script fail halfway (lua/lib/guard.lua): the
+-- limiter's state is read (and repaired) before any write, a user key that
+-- is not a hash sets that user aside and the batch goes on, the user's
+-- counters read as 0 when malformed, due times are bounded, and the app's
+-- counters are added last, after the limiter's state, by guard_counters,
+-- which repairs a malformed one instead of failing.
 
 local K, A, G = COMPLETE_KEY, COMPLETE_ARG, COMPLETE_GROUP_ARG
 local due_key, lease_key, stream_key, stats_key = KEYS[K.DUE], KEYS[K.LEASES], KEYS[K.EVENTS], KEYS[K.STATS]
@@ -58,6 +66,9 @@ local function count(field, n)
 end
 local leases_done, due_set, due_gone = {}, {}, {}
 local L = limiter_new(KEYS[K.RL], KEYS[K.CALLS], KEYS[K.APP], tonumber(ARGV[A.BUDGET_DEFAULT]) or 0, 0, now)
+limiter_state(L)   -- read and repaired before anything is written
+local GD = {broken_key = KEYS[K.BROKEN], stream_key = stream_key, channel_prefix = channel_prefix,
+           maxlen = maxlen, count = count}
 local function block(ms, reason, capped)
     limiter_block(L, ms, reason, capped, count)
 end
@@ -97,13 +108,28 @@ local function complete(user_key, base)
         fields[#fields + 1], fields[#fields + 2] = 'backfill_cursor', 'backfills'
         i_cursor, i_backfills = #fields - 1, #fields
     end
-    local u = redis.call('HMGET', user_key, unpack(fields))
+    local u, why = guard_hmget(user_key, fields)
+    if u == nil then
+        -- Not a hash any more: set aside, its lease dropped, off the
+        -- schedule; the limiter still hears of its call.
+        guard_broken(GD, user, user_key, why, now, false)
+        leases_done[#leases_done + 1] = user
+        due_gone[#due_gone + 1] = user
+        if block_ms > 0 then
+            block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
+        end
+        return 0
+    end
     if u[U_FENCE] ~= fence then
         return 0
     end
+    -- A counter: malformed reads as 0 (the write below repairs it).
+    local function num(v)
+        return guard_int(v) or 0
+    end
     local set = {'last_poll_at', now_s, 'last_status', http_status, 'last_outcome', outcome,
                  'fails', argv[base + G.FAILS], 'idle', argv[base + G.IDLE], 'lease_owner', '',
-                 'polls', (tonumber(u[U_POLLS] or '0') or 0) + 1}
+                 'polls', num(u[U_POLLS]) + 1}
     local function put(f, v)
         set[#set + 1], set[#set + 2] = f, v
     end
@@ -113,7 +139,7 @@ local function complete(user_key, base)
     if err ~= '' then
         put('last_error', err)
         put('last_error_at', now_s)
-        put('errors', (tonumber(u[i_errors] or '0') or 0) + 1)
+        put('errors', num(u[i_errors]) + 1)
         count('errors', 1)
     elseif outcome == 'ok' or outcome == 'nothing' then
         put('last_ok_at', now_s)
@@ -132,11 +158,11 @@ local function complete(user_key, base)
             put('backfill_cursor', bf_new)
         end
         put('backfill_done_at', now_s)   -- claim.lua: a poll comes next
-        put('backfills', (tonumber(u[i_backfills] or '0') or 0) + 1)
+        put('backfills', num(u[i_backfills]) + 1)
         count('backfills', 1)
     end
     if bf_delay ~= '' and status == 'active' and (backfill_ok or bf_old == '') then
-        put('backfill_at', string.format('%d', now + tonumber(bf_delay)))
+        put('backfill_at', guard_due(now, bf_delay))
     end
 
     -- The events follow the group: type, JSON, for each.
@@ -152,7 +178,7 @@ local function complete(user_key, base)
         end
     end
     if changes > 0 then
-        put('changes', (tonumber(u[i_changes] or '0') or 0) + changes)
+        put('changes', num(u[i_changes]) + changes)
     end
     redis.call('HSET', user_key, unpack(set))
     if u[U_REFRESH_FENCE] == fence then
@@ -168,7 +194,7 @@ local function complete(user_key, base)
     end
     leases_done[#leases_done + 1] = user
     if status == 'active' and delay >= 0 then
-        due_set[#due_set + 1], due_set[#due_set + 2] = string.format('%d', now + delay), user
+        due_set[#due_set + 1], due_set[#due_set + 2] = guard_due(now, delay), user
     else
         due_gone[#due_gone + 1] = user
     end
@@ -189,8 +215,6 @@ end
 zset_rem(lease_key, leases_done)
 zset_add(due_key, due_set)
 zset_rem(due_key, due_gone)
-for field, n in pairs(counts) do
-    redis.call('HINCRBY', stats_key, field, n)
-end
 limiter_save(L)
+guard_counters(stats_key, counts)   -- last, and cannot fail
 return out

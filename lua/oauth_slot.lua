@@ -11,6 +11,7 @@
 
 --@include contract.lua
 --@include lib/limiter.lua
+--@include lib/guard.lua
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -20,11 +21,15 @@ if ARGV[OAUTH_SLOT_ARG.MODE] == 'block' then
     -- The same rule as complete.lua's (the AIMD episode), counted at once.
     local stats_key = KEYS[OAUTH_SLOT_KEY.STATS]
     local L = limiter_new(rl_key, calls_key, app_key, ARGV[OAUTH_SLOT_ARG.BUDGET_DEFAULT], 0, now)
+    -- The counters last, through guard_counters: a poisoned one cannot
+    -- cost the block.
+    local counts = {}
     local until_ms = limiter_block(L, tonumber(ARGV[OAUTH_SLOT_ARG.BLOCK_MS]), 'rate_limited',
                                    ARGV[OAUTH_SLOT_ARG.CAPPED] == '1', function(field, n)
-        redis.call('HINCRBY', stats_key, field, n)
+        counts[field] = (counts[field] or 0) + n
     end)
     limiter_save(L)
+    guard_counters(stats_key, counts)
     return oauth_slot_reply{code = LIMIT_OK, until_ms = until_ms, now_ms = now}
 end
 

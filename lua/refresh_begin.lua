@@ -23,8 +23,12 @@ if access_token and access_token ~= ARGV[A.ACCESS_TOKEN] then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if (tonumber(refresh_until or '0') or 0) > now then
+-- A lock further out than ten lock lengths (1e999, say) is stale: taken
+-- over, so no field can park the user (claim.lua sets such a user aside).
+local lock_ms = tonumber(ARGV[A.LOCK_MS])
+local until_ms = tonumber(refresh_until or '0') or 0
+if until_ms > now and until_ms <= now + 10 * lock_ms then
     return refresh_begin_reply{code = REFRESH_BEGIN_WAIT}
 end
-redis.call('HSET', key, 'refresh_until', now + tonumber(ARGV[A.LOCK_MS]), 'refresh_fence', fence)
+redis.call('HSET', key, 'refresh_until', now + lock_ms, 'refresh_fence', fence)
 return refresh_begin_reply{code = REFRESH_BEGIN_LOCKED, refresh_token = refresh_token}

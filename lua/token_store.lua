@@ -34,10 +34,18 @@ local set = user_record_tokens({access_token = ARGV[A.ACCESS_TOKEN], lifetime_ms
                                 scope = ARGV[A.SCOPE] ~= '' and ARGV[A.SCOPE] or nil},
                                now, {'refreshed_at', now})
 redis.call('HSET', key, unpack(set))
-if new_rt ~= '' and ARGV[A.RESEALED] ~= '1' then
-    redis.call('HINCRBY', key, 'rotations', 1)
+-- The counters cannot fail after the pair was written (the lock below must
+-- still be released): a malformed one restarts at 1.
+local function bump(f)
+    local r = redis.pcall('HINCRBY', key, f, 1)
+    if type(r) == 'table' and r.err then
+        redis.call('HSET', key, f, 1)
+    end
 end
-redis.call('HINCRBY', key, 'refreshes', 1)
+if new_rt ~= '' and ARGV[A.RESEALED] ~= '1' then
+    bump('rotations')
+end
+bump('refreshes')
 if redis.call('HGET', key, 'refresh_fence') == ARGV[A.FENCE] then
     redis.call('HDEL', key, 'refresh_until', 'refresh_fence')
 end

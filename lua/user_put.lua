@@ -2,8 +2,9 @@
 -- user_put.lua: store a user's tokens as `spotwatch user add` and `spotwatch
 -- user import` give them (sealed by the CLI), in the directory, and with
 -- WATCH start watching the user as `watch start` does, in one atomic step
--- (lua/lib/user_record.lua). Whether the app exists and whether the user
--- belongs to another app the CLI checks first, as before.
+-- (lua/lib/user_record.lua). Whether the app exists the CLI checks first;
+-- whether the user id belongs to another app is decided here, atomically:
+-- the loser gets fence 0 and the owning app, and nothing is written.
 --
 -- Not allow-oom: over maxmemory the CLI is refused whole, and says so.
 --
@@ -16,7 +17,7 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local fence = user_record_put({user = KEYS[USER_PUT_KEY.USER], users = KEYS[USER_PUT_KEY.USERS],
+local fence, owner = user_record_put({user = KEYS[USER_PUT_KEY.USER], users = KEYS[USER_PUT_KEY.USERS],
                                due = KEYS[USER_PUT_KEY.DUE], leases = KEYS[USER_PUT_KEY.LEASES]},
                               {user = ARGV[USER_PUT_ARG.USER], app = ARGV[USER_PUT_ARG.APP],
                                access_token = ARGV[USER_PUT_ARG.ACCESS_TOKEN],
@@ -26,4 +27,7 @@ local fence = user_record_put({user = KEYS[USER_PUT_KEY.USER], users = KEYS[USER
                                interval_ms = ARGV[USER_PUT_ARG.INTERVAL_MS],
                                due_in_ms = ARGV[USER_PUT_ARG.DUE_IN_MS], keep_due = true},
                               now)
+if fence == nil then
+    return user_put_reply{fence = 0, owner = owner}
+end
 return user_put_reply{fence = fence}

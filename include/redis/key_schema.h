@@ -17,6 +17,7 @@
  *   <p>{<app>}:calls        ZSET   calls granted in the last 30 s
  *   <p>{<app>}:stats        HASH   polls, outcomes, errors, 429s, events by type
  *   <p>{<app>}:events       STREAM every event of the app's users (MAXLEN ~)
+ *   <p>{<app>}:broken       HASH   user -> reason: user keys set aside as not hashes
  *   <p>playback:<user>      channel: that user's events
  */
 #include <stddef.h>
@@ -32,6 +33,7 @@ struct app_keys {
     char app[KEY_MAX];
     char stats[KEY_MAX];
     char events[KEY_MAX];
+    char broken[KEY_MAX];        /* "<p>{<app>}:broken": user keys that are not hashes (lua/lib/guard.lua) */
     char user_prefix[KEY_MAX];   /* "<p>{<app>}:user:" */
 };
 

@@ -95,8 +95,9 @@
     X(p, DUP_POLICY)     /* an account already connected to another user: "refuse" or "allow" */
 #define OAUTH_STORE_GROUP_ARGS(X, p)
 #define OAUTH_STORE_REPLY(X, p) \
-    X(p, stored, INT)    /* 1 stored; 0 refused (duplicate account), nothing written */ \
-    X(p, other_user, STR) /* the other user the account is connected to ("" when none) */
+    X(p, stored, INT)    /* 1 stored; 0 refused (duplicate account, or the id owned by another app), nothing written */ \
+    X(p, other_user, STR) /* the other user the account is connected to ("" when none) */ \
+    X(p, owner, STR)     /* stored 0: the app owning the user id when that refused it ("" otherwise); never shown to a browser */
 #define OAUTH_STORE_GROUP_REPLY(X, p)
 
 /* --------------------------------------------------------- user_put.lua --- */
@@ -120,7 +121,8 @@
     X(p, DUE_IN_MS)      /* with WATCH: first poll this long from now, unless already scheduled */
 #define USER_PUT_GROUP_ARGS(X, p)
 #define USER_PUT_REPLY(X, p) \
-    X(p, fence, INT)     /* the user's new fencing token */
+    X(p, fence, INT)     /* the user's new fencing token; 0: refused, nothing written */ \
+    X(p, owner, STR)     /* fence 0: the app that owns the user id (the directory decides, atomically) */
 #define USER_PUT_GROUP_REPLY(X, p)
 /* ------------------------------------------------------------ claim.lua --- */
 /* claim.lua: take up to WANT due polls of one app, under a lease, within the
@@ -130,7 +132,10 @@
     X(p, LEASES)         /* <p>{<app>}:leases  ZSET user -> lease expiry (ms) */ \
     X(p, RL)             /* <p>{<app>}:rl      HASH limiter state */ \
     X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */ \
-    X(p, APP)            /* <p>{<app>}:app     HASH the app (budget_30s, window_ms, quota_24h, mode) */
+    X(p, APP)            /* <p>{<app>}:app     HASH the app (budget_30s, window_ms, quota_24h, mode) */ \
+    X(p, EVENTS)         /* <p>{<app>}:events  STREAM the app's events (user_broken, lua/lib/guard.lua) */ \
+    X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters (events_user_broken) */ \
+    X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */
 #define CLAIM_ARGS(X, p) \
     X(p, USER_PREFIX)    /* "<p>{<app>}:user:": a user's hash is this + the user (same hash tag, same slot) */ \
     X(p, WANT)           /* most users to take */ \
@@ -139,7 +144,9 @@
     X(p, REFRESH_MARGIN_MS) /* a token expiring sooner than this (ms) is refreshed before the poll */ \
     X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \
     X(p, QUOTA_DEFAULT)  /* 24 h quota of development apps when the app sets none (0 = none) */ \
-    X(p, BACKFILL_MS)    /* history backfill interval (ms; 0 or absent = off) */
+    X(p, BACKFILL_MS)    /* history backfill interval (ms; 0 or absent = off) */ \
+    X(p, MAXLEN)         /* the stream's MAXLEN (approximate), for user_broken events */ \
+    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */
 #define CLAIM_GROUP_ARGS(X, p)
 #define CLAIM_REPLY(X, p) \
     X(p, code, INT)      /* LIMIT_OK: the jobs taken follow (maybe none); else LIMIT_* below, none taken */ \
@@ -180,7 +187,8 @@
     X(p, RL)             /* <p>{<app>}:rl      HASH limiter state */ \
     X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters */ \
     X(p, APP)            /* <p>{<app>}:app     HASH the app */ \
-    X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */
+    X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */ \
+    X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */
 #define COMPLETE_ARGS(X, p) \
     X(p, MAXLEN)         /* the stream's MAXLEN (approximate) */ \
     X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \

@@ -13,6 +13,13 @@
  *     {"type","user","at","reason"}
  *   track_played (history backfill, one per play):
  *     {"type","user","at","played_at","track"}
+ *   user_broken (the only event not built here: claim.lua/complete.lua
+ *     write it themselves, lua/lib/guard.lua, with cjson.encode for the
+ *     strings, in this member order), when a user is set aside because its
+ *     record is malformed; same shape as a status event:
+ *     {"type":"user_broken","user","at","reason"}, reason naming the field
+ *     ("refresh_until: not a whole number ...") or "key: <type> where a
+ *     hash should be".
  *
  * "at" and "played_at" are ms since the epoch; a NULL string is JSON null.
  * The text is cJSON_PrintUnformatted's, members in the order above. Pure: no
@@ -48,6 +55,7 @@
 #define SW_EVENT_REAUTH_REQUIRED "reauth_required"   /* status: the user must connect again */
 #define SW_EVENT_NOT_REGISTERED "not_registered"     /* status: not on the app's allowlist */
 #define SW_EVENT_TRACK_PLAYED "track_played"         /* history backfill: one play */
+#define SW_EVENT_USER_BROKEN "user_broken"           /* status: set aside, its record malformed (lua/lib/guard.lua) */
 
 /* sw_event: one event. json is NULL when it could not be built (out of
  * memory). Free json with sw_event_free. */

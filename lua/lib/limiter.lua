@@ -30,14 +30,57 @@ local function limiter_new(rl_key, calls_key, app_key, default_budget, default_q
             dirty = {}, aimd_dirty = false}
 end
 
--- limiter_state: the rl hash's block and AIMD fields, read once.
+-- limiter_num(v, whole): v as a number when it is a finite one in [0, 2^53)
+-- (whole: an integer too), nil when absent, false when malformed.
+local function limiter_num(v, whole)
+    if not v then return nil end
+    local n = tonumber(v)
+    if n == nil or n ~= n or n < 0 or n >= 2 ^ 53 or (whole and n ~= math.floor(n)) then return false end
+    return n
+end
+
+-- limiter_repair(L, field, value): a malformed field of the rl hash is reset
+-- (value, or removed when nil), counted as repaired_<field> in the rl hash
+-- and logged: written at once, before the script writes anything it could
+-- fail on, so a poisoned field never costs a 429 block.
+local function limiter_repair(L, field, value)
+    redis.log(redis.LOG_WARNING, 'spotwatch: ' .. L.rl_key .. ' ' .. field .. ' was malformed; repaired')
+    if value == nil then
+        redis.call('HDEL', L.rl_key, field)
+    else
+        redis.call('HSET', L.rl_key, field, value)
+    end
+    redis.call('HINCRBY', L.rl_key, 'repaired_' .. field, 1)
+end
+
+-- limiter_state: the rl hash's block and AIMD fields, read once and checked:
+-- a malformed blocked_until is reset to 0 (not blocked: inf would block the
+-- app for ever), a malformed budget_eff/budget_ceiling removed (the
+-- configured budget applies). An rl key that is not a hash is the limiter's
+-- own state gone bad: it is deleted and rebuilt from nothing.
 local function limiter_state(L)
     if L.blocked_until == nil then
-        local r = redis.call('HMGET', L.rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling',
-                             'block_reason', 'probe_at')
-        L.blocked_until = tonumber(r[1] or '0') or 0
-        L.eff, L.ceiling = tonumber(r[2] or ''), tonumber(r[3] or '')
-        L.block_reason, L.probe_at = r[4], r[5]
+        -- block_reason and probe_at (owner_premium_required's probe) are
+        -- only compared, never computed with: read as they are.
+        local fields = {'blocked_until', 'budget_eff', 'budget_ceiling'}
+        local r = redis.pcall('HMGET', L.rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling',
+                              'block_reason', 'probe_at')
+        if type(r) == 'table' and r.err then
+            redis.log(redis.LOG_WARNING, 'spotwatch: ' .. L.rl_key .. ' was not a hash; reset')
+            redis.call('DEL', L.rl_key)
+            redis.call('HINCRBY', L.rl_key, 'repaired_rl', 1)
+            r = {false, false, false, false, false}
+        end
+        local v = {limiter_num(r[1], true), limiter_num(r[2]), limiter_num(r[3], true)}
+        for i, f in ipairs(fields) do
+            if v[i] == false or (i > 1 and v[i] == 0) then
+                limiter_repair(L, f, i == 1 and 0 or nil)
+                v[i] = nil
+            end
+        end
+        L.blocked_until = v[1] or 0
+        L.eff, L.ceiling = v[2], v[3]
+        L.block_reason, L.probe_at = r[4] or nil, r[5] or nil
     end
     return L
 end
@@ -50,10 +93,13 @@ end
 local function limiter_app(L)
     if L.budget == nil then
         local a = redis.call('HMGET', L.app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
-        L.budget = tonumber(a[1] or '') or L.default_budget
-        L.quota = tonumber(a[2] or '') or L.default_quota
+        -- The app's settings (the operator's, written by `app add`): a
+        -- malformed one reads as unset.
+        L.budget = limiter_num(a[1]) or L.default_budget
+        L.quota = limiter_num(a[2]) or L.default_quota
         if a[3] ~= 'development' then L.quota = 0 end
-        L.window_ms = tonumber(a[4] or '') or LIMITER_WINDOW_MS
+        L.window_ms = limiter_num(a[4], true) or LIMITER_WINDOW_MS
+        if L.window_ms <= 0 or L.window_ms > 86400000 then L.window_ms = LIMITER_WINDOW_MS end
         L.keep_ms = L.window_ms + math.max(250, math.floor(L.window_ms / 100))
     end
     return L
@@ -97,12 +143,24 @@ local function limiter_budget(L)
     return budget
 end
 
+-- limiter_prune: drops the calls that left the window from the log. A log
+-- key that is not a ZSET is the limiter's own state gone bad: deleted (the
+-- window starts empty), repaired_calls counted in the rl hash, logged.
+local function limiter_prune(L)
+    local r = redis.pcall('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+    if type(r) == 'table' and r.err then
+        redis.log(redis.LOG_WARNING, 'spotwatch: ' .. L.calls_key .. ' was not a sorted set; reset')
+        redis.call('DEL', L.calls_key)
+        redis.call('HINCRBY', L.rl_key, 'repaired_calls', 1)
+    end
+end
+
 -- limiter_room: the calls the window still allows (nil = unlimited) and
 -- the calls in it now.
 local function limiter_room(L)
     local budget = limiter_budget(L)
     if budget <= 0 then return nil, 0 end
-    redis.call('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+    limiter_prune(L)
     local used = redis.call('ZCARD', L.calls_key)
     return budget - used, used
 end
@@ -126,7 +184,12 @@ local function limiter_quota(L)
     local counts = redis.call('HMGET', L.rl_key, unpack(fields))
     local used, oldest_hour = 0, nil
     for i = 24, 1, -1 do
-        local c = tonumber(counts[i] or '0') or 0
+        local c = limiter_num(counts[i], true)
+        if c == false then
+            -- Repaired here, as limiter_count's HINCRBY would fail on it.
+            limiter_repair(L, fields[i], 0)
+        end
+        c = c or 0
         if c > 0 and oldest_hour == nil then oldest_hour = hour - (i - 1) end
         used = used + c
     end
@@ -155,7 +218,7 @@ end
 local function limiter_aimd_decrease(L, first)
     local eff, ceiling = L.eff or L.budget, L.ceiling
     if first then
-        redis.call('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+        limiter_prune(L)
         local used = redis.call('ZCARD', L.calls_key)
         ceiling = math.max(used - 1, math.floor(eff / 2))
         eff = math.floor(eff / 2)

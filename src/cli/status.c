@@ -109,7 +109,11 @@ static cJSON *status_users(redisContext *r, const struct sw_config *c, long long
         if (redisGetReply(r, (void **)&s) != REDIS_OK)
             break;
         int ok = s && s->type == REDIS_REPLY_ARRAY && s->elements == 2;
-        const char *st = ok && s->element[0]->type == REDIS_REPLY_STRING ? s->element[0]->str : "unknown";
+        /* A user key that is not a hash (WRONGTYPE) counts as broken, as
+         * claim.lua sets it aside (lua/lib/guard.lua). */
+        const char *st = ok && s->element[0]->type == REDIS_REPLY_STRING ? s->element[0]->str
+                         : s && s->type == REDIS_REPLY_ERROR              ? "broken"
+                                                                         : "unknown";
         long long auth_at = ok && s->element[1]->type == REDIS_REPLY_STRING ? strtoll(s->element[1]->str, NULL, 10) : 0;
         if (auth_at > 0 && auth_at + CLI_REFRESH_LIFETIME_MS - now < CLI_REFRESH_WARN_MS &&
             strcmp(st, "reauth_required") != 0) {

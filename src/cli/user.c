@@ -39,6 +39,27 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     arg[USER_PUT_ARG_DUE_IN_MS] = p->due_in_ms;
 }
 
+int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user)
+{
+    struct user_put_reply put;
+    if (sc_parse(rep, 0, sc_user_put_reply, USER_PUT_REPLY_N, &put) != 0) {
+        fprintf(stderr, "spotwatch: Redis: %s\n", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        return -1;
+    }
+    if (put.fence != 0)
+        return 0;
+    /* The CLI is the operator's: naming the owning app is fine here. */
+    char e[2][CLI_ESC_MAX];
+    if (file[0])
+        fprintf(stderr, "spotwatch: %s:%ld: ", file, line);
+    else
+        fprintf(stderr, "spotwatch: ");
+    /* owner.s is a whole reply string (NUL-terminated by hiredis). */
+    fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
+            cli_esc(user, e[0], sizeof e[0]), cli_esc(put.owner.s, e[1], sizeof e[1]));
+    return 1;
+}
+
 static int user_add(const struct sw_config *c, int argc, char **argv)
 {
     struct cli_opt o[] = {{"app", NULL, 0}, {"access-token", NULL, 0}, {"refresh-token", NULL, 0},
@@ -49,7 +70,7 @@ static int user_add(const struct sw_config *c, int argc, char **argv)
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     char *tok[2] = {NULL, NULL};
-    char *at = NULL, *rt = NULL, err[256], ad[ID_MAX + 8], users[KEY_MAX], apps[KEY_MAX];
+    char *at = NULL, *rt = NULL, err[256], ad[ID_MAX + 8], apps[KEY_MAX];
     long long expires_in = 3600;
     int rc = 1;
 
@@ -88,25 +109,18 @@ static int user_add(const struct sw_config *c, int argc, char **argv)
         fprintf(stderr, "spotwatch: no such app '%s' (spotwatch app add)\n", o[0].value);
         goto out;
     }
-    char old_app[ID_MAX + 1];
-    keys_global(users, sizeof users, c->key_prefix, "users");
-    const char *hget[] = {"HGET", users, pos[0]};
-    rep = cli_cmd(r, 3, hget);
-    int moved = rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, o[0].value) != 0;
-    if (moved)
-        snprintf(old_app, sizeof old_app, "%s", rep->str);
-    if (rep)
-        freeReplyObject(rep);
-    if (moved) {
-        fprintf(stderr, "spotwatch: user '%s' belongs to app '%s'; `user rm` it first\n", pos[0], old_app);
-        goto out;
-    }
+    /* Whether the id belongs to another app is decided by user_put.lua, in
+     * the same step as the write: the loser of a race is refused whole. */
     struct cli_user_put put;
     cli_user_put_init(&put, c, pos[0], o[0].value, at, rt, expires_in,
                       o[4].value ? o[4].value : TOK_SCOPES, 0, 0, 0);
     rep = cli_eval(r, SCRIPT_USER_PUT, USER_PUT_KEY_N, USER_PUT_KEY_N + USER_PUT_ARG_N, put.argv);
     if (rep == NULL)
         goto out;
+    if (cli_user_put_refused(rep, "", 0, pos[0]) != 0) {
+        freeReplyObject(rep);
+        goto out;
+    }
     freeReplyObject(rep);
     printf("user %s: tokens stored (app %s)\n", pos[0], o[0].value);
     rc = 0;
@@ -228,7 +242,11 @@ static int user_ls(const struct sw_config *c, int argc, char **argv)
         redisReply *s = NULL;
         if (redisGetReply(r, (void **)&s) != REDIS_OK)
             break;
-        const char *status = s && s->type == REDIS_REPLY_ARRAY && s->element[0]->str ? s->element[0]->str : "?";
+        /* A user key that is not a hash (WRONGTYPE) is one claim.lua sets
+         * aside as broken (lua/lib/guard.lua). */
+        const char *status = s && s->type == REDIS_REPLY_ERROR                          ? "broken"
+                             : s && s->type == REDIS_REPLY_ARRAY && s->element[0]->str ? s->element[0]->str
+                                                                                       : "?";
         const char *last = s && s->type == REDIS_REPLY_ARRAY && s->element[1]->str ? s->element[1]->str : "";
         if (o[0].value) {
             cJSON *u = cJSON_CreateObject();
@@ -268,11 +286,34 @@ static int user_rm(const struct sw_config *c, int argc, char **argv)
     keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
     keys_global(users, sizeof users, c->key_prefix, "users");
     /* Deleting the hash also voids the fence, so a poll in flight cannot
-     * write the user back (complete.lua compares fences). */
-    const char *zd[] = {"ZREM", k.due, pos[0]}, *zl[] = {"ZREM", k.leases, pos[0]},
-               *del[] = {"DEL", ukey}, *hd[] = {"HDEL", users, pos[0]};
-    if (cli_cmd_ok(r, 3, zd) || cli_cmd_ok(r, 3, zl) || cli_cmd_ok(r, 2, del) || cli_cmd_ok(r, 3, hd))
+     * write the user back (complete.lua compares fences). The directory
+     * entry goes only while it is still this app's: WATCH, re-read, then
+     * all of it in one MULTI (EXEC fails if the directory moved meanwhile). */
+    const char *w[] = {"WATCH", users}, *hg[] = {"HGET", users, pos[0]};
+    if (cli_cmd_ok(r, 2, w))
         goto out;
+    redisReply *own = cli_cmd(r, 3, hg);
+    int mine = own && own->type == REDIS_REPLY_STRING && strcmp(own->str, app) == 0;
+    if (own)
+        freeReplyObject(own);
+    if (!mine) {
+        fprintf(stderr, "spotwatch: user '%s' changed meanwhile; nothing removed, try again\n", pos[0]);
+        goto out;
+    }
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *zd[] = {"ZREM", k.due, pos[0]},
+               *zl[] = {"ZREM", k.leases, pos[0]}, *del[] = {"DEL", ukey}, *hd[] = {"HDEL", users, pos[0]},
+               *hb[] = {"HDEL", k.broken, pos[0]};
+    if (cli_cmd_ok(r, 1, multi) || cli_cmd_ok(r, 3, zd) || cli_cmd_ok(r, 3, zl) || cli_cmd_ok(r, 2, del) ||
+        cli_cmd_ok(r, 3, hd) || cli_cmd_ok(r, 3, hb))
+        goto out;
+    redisReply *done = cli_cmd(r, 1, exec);
+    int applied = done && done->type == REDIS_REPLY_ARRAY;
+    if (done)
+        freeReplyObject(done);
+    if (!applied) {
+        fprintf(stderr, "spotwatch: user '%s' changed meanwhile; nothing removed, try again\n", pos[0]);
+        goto out;
+    }
     printf("user %s: removed\n", pos[0]);
     rc = 0;
 out:

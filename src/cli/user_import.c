@@ -122,6 +122,7 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
                     rows[i].line, rows[i].app);
             ok[i] = 0;
         } else if (o->type == REDIS_REPLY_STRING && strcmp(o->str, rows[i].app) != 0) {
+            /* Advisory (spares the script call); user_put.lua decides. */
             fprintf(stderr, "spotwatch: %s:%ld: user '%s' belongs to app '%s'; `user rm` it first\n",
                     file, rows[i].line, rows[i].user, o->str);
             ok[i] = 0;
@@ -149,16 +150,23 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
         }
         sent++;
     }
-    for (int i = 0; i < sent; i++) {
+    /* The replies come in the order of the rows sent; a row the script
+     * refused (the id owned by another app, maybe by an earlier row of this
+     * same file) counts as refused. */
+    for (int i = 0, j = 0; j < sent; i++) {
+        if (!ok[i])
+            continue;
+        j++;
         if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
             fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
             stored = -1;
             goto out;
         }
-        if (rep->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "spotwatch: Redis: %s\n", rep->str);
+        int refused = cli_user_put_refused(rep, file, rows[i].line, rows[i].user);
+        if (refused < 0)
             failed = 1;
-        }
+        else if (refused > 0)
+            ok[i] = 0;
         freeReplyObject(rep);
     }
     for (int i = 0; i < n; i++)

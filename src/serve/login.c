@@ -86,7 +86,9 @@ static int resolve_app(struct serve *s, redisContext *r, const char *want, char 
 }
 
 /* user_app_conflict: 1 when user is in the directory under another app
- * (named in other), 0 when not, -1 on a Redis failure. */
+ * (named in other), 0 when not, -1 on a Redis failure. Advisory only: it
+ * spares a trip to Spotify for a verified link; the decision is
+ * oauth_store.lua's, atomic with the write. */
 static int user_app_conflict(struct serve *s, redisContext *r, const char *user, const char *app,
                              char *other, size_t n)
 {
@@ -579,14 +581,8 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
     char *at = NULL, *rt = NULL;
     int rc = -1;
 
-    int conflict = user_app_conflict(s, r, st->user, st->app, other, sizeof other);
-    if (conflict != 0) {
-        if (conflict > 0)
-            serve_fail(a, 409, "user_conflict", "Conflict", "This user is registered with another app.");
-        else
-            serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
-        return -1;
-    }
+    /* Whether the user id belongs to another app is decided by oauth_store.lua
+     * in the same step as the write (no check-then-set here). */
     snprintf(ad, sizeof ad, "user:%s", st->user);
     at = crypto_seal(s->kr, ad, tok->access_token, err, sizeof err);
     rt = at ? crypto_seal(s->kr, ad, tok->refresh_token, err, sizeof err) : NULL;
@@ -625,6 +621,15 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
         goto out;
     }
     snprintf(other, sizeof other, "%.*s", (int)stored.other_user.len, stored.other_user.s);
+    if (!stored.stored && stored.owner.len > 0) {
+        /* The owning app is for the operator's log, never for the browser. */
+        log_warn("callback: user %s belongs to app %.*s; refused for app %s (nothing stored)", st->user,
+                 (int)stored.owner.len, stored.owner.s, st->app);
+        freeReplyObject(rep);
+        serve_fail(a, 409, "user_conflict", "Conflict",
+                   "This user is registered with another app. Nothing was stored.");
+        goto out;
+    }
     freeReplyObject(rep);
     if (!stored.stored) {
         log_warn("callback: Spotify account %s is already connected to user %s; refused for user %s "

@@ -22,7 +22,7 @@ static void job_start(struct worker *w, struct app *a, const struct claim_group_
 void claim_app(struct worker *w, struct app *a, int batch)
 {
     const struct sw_config *c = w->cfg;
-    char nb[16], lease[24], margin[24], budget[24], quota[24], backfill[24];
+    char nb[16], lease[24], margin[24], budget[24], quota[24], backfill[24], maxlen[24], channel[KEY_MAX];
     const char *argv[CLAIM_KEY_N + CLAIM_ARG_N];
     const char **arg = argv + CLAIM_KEY_N;
     argv[CLAIM_KEY_DUE] = a->k.due;
@@ -30,12 +30,17 @@ void claim_app(struct worker *w, struct app *a, int batch)
     argv[CLAIM_KEY_RL] = a->k.rl;
     argv[CLAIM_KEY_CALLS] = a->k.calls;
     argv[CLAIM_KEY_APP] = a->k.app;
+    argv[CLAIM_KEY_EVENTS] = a->k.events;
+    argv[CLAIM_KEY_STATS] = a->k.stats;
+    argv[CLAIM_KEY_BROKEN] = a->k.broken;
     snprintf(nb, sizeof nb, "%d", batch);
     snprintf(lease, sizeof lease, "%ld", c->lease_ms);
     snprintf(margin, sizeof margin, "%ld", c->refresh_margin_ms);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
     snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
     snprintf(backfill, sizeof backfill, "%ld", c->backfill_interval_ms);
+    snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
+    keys_channel(channel, sizeof channel, c->key_prefix, "");
     arg[CLAIM_ARG_USER_PREFIX] = a->k.user_prefix;
     arg[CLAIM_ARG_WANT] = nb;
     arg[CLAIM_ARG_LEASE_MS] = lease;
@@ -44,6 +49,8 @@ void claim_app(struct worker *w, struct app *a, int batch)
     arg[CLAIM_ARG_BUDGET_DEFAULT] = budget;
     arg[CLAIM_ARG_QUOTA_DEFAULT] = quota;
     arg[CLAIM_ARG_BACKFILL_MS] = backfill;
+    arg[CLAIM_ARG_MAXLEN] = maxlen;
+    arg[CLAIM_ARG_CHANNEL_PREFIX] = channel;
     a->claim_t0 = ev_time();
     if (redis_async_eval(w->redis, SCRIPT_CLAIM, CLAIM_KEY_N, CLAIM_KEY_N + CLAIM_ARG_N, argv, NULL, on_claim, a) == 0)
         a->claiming = 1;

@@ -178,6 +178,7 @@ static void flush_app(struct app *a)
     argv[COMPLETE_KEY_STATS] = a->k.stats;
     argv[COMPLETE_KEY_APP] = a->k.app;
     argv[COMPLETE_KEY_CALLS] = a->k.calls;
+    argv[COMPLETE_KEY_BROKEN] = a->k.broken;
     /* one user hash per job, after the fixed keys, in the order of the jobs */
     for (int i = 0; i < a->ndone; i++) {
         keys_user(user_keys[i], sizeof user_keys[i], c->key_prefix, a->id, a->done[i]->user);

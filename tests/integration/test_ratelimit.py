@@ -295,9 +295,10 @@ def test_half_limit_three_workers_no_call_while_limited_fair():
 
 # ---------------------------------------------------------------- Must show 3 --
 
-CLAIM_ARGV = lambda app: (["sw:{%s}:due" % app, "sw:{%s}:leases" % app, "sw:{%s}:rl" % app,  # noqa: E731
-                           "sw:{%s}:calls" % app, "sw:{%s}:app" % app],
-                          ["sw:{%s}:user:" % app, "32", "10000", "probe", "60000", "0", "0"])
+CLAIM_ARGV = lambda app: (["sw:{%s}:%s" % (app, k)  # noqa: E731
+                           for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken")],
+                          ["sw:{%s}:user:" % app, "32", "10000", "probe", "60000", "0", "0", "0", "1000",
+                           "sw:playback:"])
 
 
 def claim_cost(c, sha, app, n=25):
