@@ -33,7 +33,8 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/base/keyring_file.c src/base/histogram.c src/base/codec.c src/base/secret_input.c \
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
        src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
-       src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/recently_played.c \
+       src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
+       src/spotify/recently_played.c \
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
        src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/gate.c src/worker/outcome.c \
        src/worker/complete.c src/worker/jobs.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
@@ -116,7 +117,7 @@ build/bench/curl_floor: tests/bench/curl_floor.c
 
 # pb_parse + pb_state_decode + pb_state_encode (json_scan) on simulator answers
 build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c \
-                         src/spotify/playback.c src/spotify/events.c src/base/errbuf.c
+                         src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/base/errbuf.c
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
@@ -140,16 +141,16 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
 FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
 FUZZ_NAMES   := playback token config state history pbdiff
 
-build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/events.c src/spotify/json_scan.c \
+build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/spotify/json_scan.c \
                            src/base/errbuf.c
 build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/spotify/webapi.c src/spotify/answer.c \
                         src/base/codec.c src/base/errbuf.c
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
-build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/events.c \
+build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c \
                           src/spotify/json_scan.c src/base/errbuf.c
 # the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
-build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c \
+build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c \
                         src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz

@@ -10,6 +10,11 @@
  * events to publish (built by include/spotify/events.h). All of it is pure:
  * no I/O, no clock. */
 #include <stddef.h>
+
+/* PB_MS_MAX: every millisecond value is clamped to [0, PB_MS_MAX]: 1e15 ms is
+ * ~31,000 years, exact in a double (so cJSON round-trips it) and far from
+ * overflow when margins are added. */
+#define PB_MS_MAX 1000000000000000LL
 #include <cjson/cJSON.h>
 
 #include "spotify/events.h"
