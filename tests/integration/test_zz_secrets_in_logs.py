@@ -107,7 +107,7 @@ def test_every_token_path_at_debug_level():
     for u in users:
         add_user(r, sim, u, extra=ex)
         play(sim, u, ["t-" + u])
-    add_user(r, sim, "zp", extra=ex, scope="user-read-playback-state")   # Permissions missing
+    add_user(r, sim, "zp", extra=ex, scope="user-read-currently-playing")   # Permissions missing (the poll asks /me/player)
     w1 = Worker(r, sim, ex + DEBUG + ["--log-format", "json"])
     w2 = Worker(r, sim, ex + DEBUG)
     c = r.client()
