@@ -252,8 +252,14 @@ static void on_apps(struct redis_async *l, redisReply *r, void *ud)
         return;
     for (size_t i = 0; i < r->elements; i++) {
         const char *id = r->element[i]->str;
-        if (id == NULL || !keys_valid_id(id))
+        if (id == NULL || !keys_valid_id(id)) {
+            /* Once per worker, and without the id: it may hold control characters. */
+            if (!w->bad_app_id_warned)
+                log_warn("an app id in the app list is outside the id alphabet (README, \"Ids\"); "
+                         "that app is not polled: re-add it under a valid id");
+            w->bad_app_id_warned = 1;
             continue;
+        }
         struct app *a = app_find(w, id);
         if (a == NULL) {
             struct app **grown = realloc(w->apps, (size_t)(w->napps + 1) * sizeof *grown);

@@ -113,6 +113,7 @@ struct worker {
     int jobs;                      /* jobs alive (claimed, not yet finished) */
     struct job *job_list;          /* the same jobs, freed at exit if still alive */
     int stopping;
+    int bad_app_id_warned;         /* an app id outside the alphabet was logged once */
     int left;                      /* deregistration sent */
     int beats;
     unsigned long long rng;
