@@ -25,7 +25,7 @@ static void usage(FILE *f)
           "(control) on one port.\n"
           "\n"
           "Server options:\n"
-          "  --port N          TCP port (default 8080); 0 picks a free port. The line\n"
+          "  --port N          TCP port (default 8808); 0 picks a free port. The line\n"
           "                    `listening on ADDR:PORT` is printed on stdout when ready.\n"
           "  --bind ADDR       IPv4 address to bind (default 127.0.0.1)\n"
           "  --tls-cert FILE   PEM certificate: serve HTTPS (needs --tls-key)\n"
@@ -116,7 +116,7 @@ static int apply_setup(const char *path, char *err, size_t errlen)
 
 int main(int argc, char **argv)
 {
-    int port = 8080, threads = 1;
+    int port = 8808, threads = 1;   /* off serve's 8080: both run side by side */
     const char *bind_addr = "127.0.0.1", *cert_path = NULL, *key_path = NULL;
     const char *setup = NULL;
     double scale = 1.0;
