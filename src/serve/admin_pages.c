@@ -152,7 +152,7 @@ static void overview_app(struct admin *a, struct admin_req *q, redisContext *r, 
                     nget(m, "r429"), nget(m, "polls"), nget(m, "errors"), nget(m, "scheduled"),
                     nget(m, "overdue"), nget(m, "in_flight"));
     double budget = nget(m, "budget_30s"), window = nget(m, "window_ms");
-    admin_hb_printf(b, "<p class=\"caption\">calls per minute, last hour (budget %s)</p>",
+    admin_hb_printf(b, "<p class=\"caption\">polls per minute, last hour (budget %s)</p>",
                     budget > 0 ? "line" : "unlimited");
     admin_series_svg(a->series, app, serve_now_ms(), nget(m, "polls"),
                      budget > 0 && window > 0 ? budget * 60000.0 / window : 0, b);

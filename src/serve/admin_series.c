@@ -12,6 +12,7 @@
 #define SVG_W 600
 #define SVG_H 120
 #define HOUR_MS 3600000LL
+#define MINUTES 60              /* bars: one a minute */
 
 struct sample {
     long long t_ms;
@@ -73,55 +74,60 @@ void admin_series_add(struct admin_series *s, const char *app, long long t_ms, d
     pthread_mutex_unlock(&s->lock);
 }
 
-/* rate_points: the samples of the last hour and the reading now turned into
- * (time, calls per minute) points between consecutive samples; returns how
- * many (at most ADMIN_SERIES_N). A counter that went down (a reset) starts
- * afresh rather than drawing a negative rate. */
-static int rate_points(const struct ring *r, long long now, double polls_now, double *x, double *y)
+/* minute_bars sums the counter's increases of the last hour into
+ * MINUTES bars (the last one is the minute now, partial), each increase in
+ * the minute of the sample that saw it; the reading now comes last. A
+ * counter that went down (a reset) starts afresh rather than drawing a
+ * negative bar. Returns the calls counted in all. */
+static double minute_bars(const struct ring *r, long long now, double polls_now, double *bars)
 {
-    struct sample all[ADMIN_SERIES_N + 1];
-    int n = 0, out = 0;
-    for (int i = 0; r && i < r->n; i++) {
-        const struct sample *p = &r->s[(r->head - r->n + i + ADMIN_SERIES_N) % ADMIN_SERIES_N];
-        if (p->t_ms >= now - HOUR_MS && p->t_ms < now)
-            all[n++] = *p;
-    }
-    all[n++] = (struct sample){now, polls_now};
-    for (int i = 1; i < n; i++) {
-        double dt = (double)(all[i].t_ms - all[i - 1].t_ms), d = all[i].polls - all[i - 1].polls;
-        if (dt <= 0 || d < 0)
+    long long from = now - HOUR_MS;
+    struct sample prev = {0, -1};
+    double total = 0;
+    for (int i = 0; i <= (r ? r->n : 0); i++) {
+        struct sample cur = r && i < r->n ? r->s[(r->head - r->n + i + ADMIN_SERIES_N) % ADMIN_SERIES_N]
+                                          : (struct sample){now, polls_now};
+        if (cur.t_ms > now)
             continue;
-        x[out] = (double)(all[i].t_ms - (now - HOUR_MS));
-        y[out++] = d * 60000.0 / dt;
+        if (prev.polls >= 0 && cur.polls >= prev.polls && cur.t_ms >= from) {
+            long long m = (cur.t_ms - from) * MINUTES / HOUR_MS;
+            bars[m < MINUTES ? m : MINUTES - 1] += cur.polls - prev.polls;
+            total += cur.polls - prev.polls;
+        }
+        prev = cur;
     }
-    return out;
+    return total;
 }
 
 void admin_series_svg(struct admin_series *s, const char *app, long long now_ms, double polls_now,
                       double budget_min, struct hbuf *b)
 {
-    double x[ADMIN_SERIES_N + 1], y[ADMIN_SERIES_N + 1], top = budget_min > 0 ? budget_min * 1.1 : 1;
+    double bars[MINUTES] = {0}, top = budget_min > 0 ? budget_min * 1.1 : 1;
     pthread_mutex_lock(&s->lock);
-    int n = rate_points(ring_of(s, app, 0), now_ms, polls_now, x, y);
+    double total = minute_bars(ring_of(s, app, 0), now_ms, polls_now, bars);
     pthread_mutex_unlock(&s->lock);
-    for (int i = 0; i < n; i++)
-        if (y[i] * 1.1 > top)
-            top = y[i] * 1.1;
-    admin_hb_printf(b, "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
-                       "aria-label=\"calls per minute, last hour\">"
+    for (int i = 0; i < MINUTES; i++)
+        if (bars[i] * 1.1 > top)
+            top = bars[i] * 1.1;
+    admin_hb_printf(b, "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" data-total=\"%.0f\" "
+                       "aria-label=\"polls per minute, last hour\">"
                        "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" class=\"bg\"/>",
-                    SVG_W, SVG_H, SVG_W, SVG_H);
+                    SVG_W, SVG_H, total, SVG_W, SVG_H);
+    for (int i = 0; i < MINUTES; i++) {
+        double h = bars[i] / top * (SVG_H - 14);
+        if (bars[i] > 0)
+            admin_hb_printf(b, "<rect class=\"use\" x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\">"
+                               "<title>%.0f polls, %d min ago</title></rect>",
+                            i * SVG_W / MINUTES + 1, SVG_H - h, SVG_W / MINUTES - 2, h, bars[i],
+                            MINUTES - 1 - i);
+    }
     if (budget_min > 0) {
-        double by = SVG_H - budget_min / top * (SVG_H - 10);
+        double by = SVG_H - budget_min / top * (SVG_H - 14);
         admin_hb_printf(b, "<line class=\"budget\" x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
                            "<text x=\"4\" y=\"%.1f\" class=\"label\">budget %.0f/min</text>",
                         SVG_W, by, by, by > 12 ? by - 3 : by + 12, budget_min);
     }
-    admin_hb_printf(b, "<polyline class=\"use\" data-points=\"%d\" points=\"", n);
-    for (int i = 0; i < n; i++)
-        admin_hb_printf(b, "%s%.1f,%.1f", i ? " " : "", x[i] / (double)HOUR_MS * SVG_W,
-                        SVG_H - y[i] / top * (SVG_H - 10));
-    admin_hb_printf(b, "\"/><text x=\"%d\" y=\"12\" class=\"label\" text-anchor=\"end\">"
-                       "now %.0f/min</text></svg>",
-                    SVG_W - 4, n ? y[n - 1] : 0);
+    admin_hb_printf(b, "<text x=\"%d\" y=\"12\" class=\"label\" text-anchor=\"end\">%.0f polls in the "
+                       "last hour (since serve started)</text></svg>",
+                    SVG_W - 4, total);
 }

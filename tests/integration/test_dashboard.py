@@ -113,7 +113,10 @@ def test_pages_show_the_running_system():
     check(b.eval("!!document.querySelector('%s')" % card), "app1's card")
     counts = b.text(card + " .counts")
     check("active 3" in " ".join(counts.split()), "three active users: %r" % counts)
-    check(b.eval("document.querySelector('%s svg.chart polyline.use') !== null" % card), "the chart")
+    # The chart: the polls made since serve started, as bars of the minute.
+    total = int(b.eval("document.querySelector('%s svg.chart').dataset.total" % card))
+    check(total > 0 and b.eval("document.querySelectorAll('%s svg.chart rect.use').length" % card) >= 1,
+          "the chart's bars (%d calls)" % total)
     b.wait("document.querySelectorAll('table.workers tr').length === 2", 15, "one live worker")
     check("not blocked" in b.text(card + " .limiter"), "limiter state")
     check(b.text("table.redis").find("used memory") >= 0 and "B" in b.text("table.redis"), "Redis memory")
