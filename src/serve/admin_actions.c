@@ -46,6 +46,18 @@ static int ok_reply(redisReply *rep)
     return ok;
 }
 
+/* commit ends a MULTI: EXEC when every command queued (ok), else DISCARD.
+ * 1 when the transaction was applied (a WATCHed key that moved makes EXEC
+ * answer nil: not applied). */
+static int commit(redisContext *r, int ok)
+{
+    redisReply *ex = redisCommand(r, ok ? "EXEC" : "DISCARD");
+    ok = ok && ex && ex->type == REDIS_REPLY_ARRAY;
+    if (ex)
+        freeReplyObject(ex);
+    return ok;
+}
+
 /* user_app: the app of user (the directory) and the user's status; -1 + res
  * when the user is unknown. */
 static int user_app(redisContext *r, const struct sw_config *c, const char *user, char *app,
@@ -106,10 +118,7 @@ static int act_stop(redisContext *r, const struct sw_config *c, const char *user
     int ok = ok_reply(redisCommand(r, "MULTI")) && ok_reply(redisCommand(r, "HSET %s status stopped", ukey)) &&
              ok_reply(redisCommand(r, "ZREM %s %s", k.due, user)) &&
              ok_reply(redisCommand(r, "HDEL %s backfill_at backfill_cursor", ukey));
-    redisReply *ex = redisCommand(r, ok ? "EXEC" : "DISCARD");
-    ok = ok && ex && ex->type == REDIS_REPLY_ARRAY;
-    if (ex)
-        freeReplyObject(ex);
+    ok = commit(r, ok);
     snprintf(res, n, ok ? "stopped watching" : "Redis refused");
     return ok ? 0 : -1;
 }
@@ -156,10 +165,7 @@ static int act_remove(redisContext *r, const struct sw_config *c, const char *us
              ok_reply(redisCommand(r, "ZREM %s %s", k.leases, user)) && ok_reply(redisCommand(r, "DEL %s", ukey)) &&
              ok_reply(redisCommand(r, "HDEL %s %s", users, user)) &&
              ok_reply(redisCommand(r, "HDEL %s %s", k.broken, user));
-    redisReply *ex = redisCommand(r, ok ? "EXEC" : "DISCARD");
-    ok = ok && ex && ex->type == REDIS_REPLY_ARRAY;
-    if (ex)
-        freeReplyObject(ex);
+    ok = commit(r, ok);
     snprintf(res, n, ok ? "removed" : "changed meanwhile: nothing removed, try again");
     return ok ? 0 : -1;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "admin_int.h"
 #include "admin_model.h"
@@ -33,6 +34,7 @@ struct feed_app {
 
 struct feed {
     struct admin *a;
+    struct MHD_Connection *c;    /* the browser's connection */
     redisContext *r;             /* owned: for XREAD BLOCK only */
     char user[ID_MAX + 1];       /* "" = every user */
     struct feed_app apps[ADMIN_APPS_MAX];
@@ -137,12 +139,22 @@ static int read_streams(struct feed *f)
     return 0;
 }
 
+/* gone: 1 when the browser has closed the connection (its end of the
+ * stream is readable), so that a feed left behind frees its thread and its
+ * Redis link within a second, not at the next keepalive. */
+static int gone(struct feed *f)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(f->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char b;
+    return ci && recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* fill waits until there is something to send (events, a keepalive) or the
  * feed must end (-1: serve stops, Redis is gone). */
 static int fill(struct feed *f)
 {
     while (f->out.len == f->off) {
-        if (atomic_load(&f->a->stop) || f->out.oom)
+        if (atomic_load(&f->a->stop) || f->out.oom || gone(f))
             return -1;
         free(f->out.s);
         f->out = (struct hbuf){0};
@@ -191,6 +203,7 @@ enum MHD_Result admin_live_answer(struct admin *a, struct admin_req *q, const ch
     if (f == NULL)
         return MHD_NO;
     f->a = a;
+    f->c = q->c;
     if (user && keys_valid_id(user))
         snprintf(f->user, sizeof f->user, "%s", user);
     if ((f->r = redis_sync_connect(a->s->cfg, REDIS_TIMEOUT_S, err, sizeof err)) == NULL) {

@@ -179,6 +179,8 @@ def test_live_feed_shows_a_simulator_change():
     wait_for(lambda: any("Bob Three" in json.dumps(e) for e in stream_events(c)), 10, "bob's change in the stream")
     check(not b.eval("Array.from(document.querySelectorAll('tr.live-event')).some(r => r.textContent.includes('bob'))"),
           "no other user's events in alice's feed")
+    # serve stops cleanly with a feed open (the feed sees the stop).
+    check(serve.stop() == 0, "serve exits 0 with a live feed open: %s" % serve.output()[-500:])
 
 
 def test_actions_confirm_then_act_and_audit():
