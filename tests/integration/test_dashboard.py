@@ -6,11 +6,9 @@ directory. Without a browser these tests FAIL, they never skip."""
 import base64
 import json
 import os
-import shutil
 import urllib.parse
 
 from harness import *  # noqa: F401,F403
-import harness
 from cdp import Browser, browser_path
 
 FAST = ["--poll-interval-ms", "300", "--smart-polling", "no", "--lease-ms", "2000",
@@ -118,6 +116,15 @@ def test_pages_show_the_running_system():
     check(total > 0 and b.eval("document.querySelectorAll('%s svg.chart rect.use').length" % card) >= 1,
           "the chart's bars (%d calls)" % total)
     b.wait("document.querySelectorAll('table.workers tr').length === 2", 15, "one live worker")
+
+    def worker_latency():
+        """The worker's row once its heartbeat carries percentiles (reloaded)."""
+        b.open(base + "/")
+        cells = b.eval("Array.from(document.querySelectorAll('table.workers tr:nth-child(2) td'))"
+                       ".map(t => t.textContent)")
+        return cells if len(cells) == 10 and all(c[:1].isdigit() for c in cells[5:10]) else None
+    cells = wait_for(worker_latency, 15, "the worker's lag and poll latency percentiles")
+    check(int(cells[3]) > 0, "the worker's polls: %r" % cells)
     check("not blocked" in b.text(card + " .limiter"), "limiter state")
     check(b.text("table.redis").find("used memory") >= 0 and "B" in b.text("table.redis"), "Redis memory")
     b.screenshot("dashboard-overview.png")
