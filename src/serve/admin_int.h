@@ -37,7 +37,7 @@ void admin_hb_printf(struct hbuf *b, const char *fmt, ...) __attribute__((format
 void admin_hb_esc(struct hbuf *b, const char *s);
 /* admin_hb_url appends s percent-encoded (a query value; safe in HTML too). */
 void admin_hb_url(struct hbuf *b, const char *s);
-/* admin_hb_ago appends a duration in ms readably ("3 s", "4 min", "2 h", "5 d"). */
+/* admin_hb_ms appends a duration in ms readably ("3 s", "4 min", "2 h", "5 d"). */
 void admin_hb_ms(struct hbuf *b, long long ms);
 
 struct admin_series;

@@ -94,6 +94,10 @@ def test_dashboard_requires_authentication():
     csp = h.get("content-security-policy", "")
     check("default-src 'none'" in csp and "unsafe-inline" not in csp, "CSP without unsafe-inline: %r" % csp)
     check(h.get("x-frame-options") == "DENY" and h.get("x-content-type-options") == "nosniff", "headers: %r" % h)
+    # A dashboard without a password does not start (nor does serve).
+    bad = Serve(r, sim, ["--admin-listen", "127.0.0.1:%d" % safe_port()], wait=False)
+    wait_for(lambda: not bad.proc.alive(), 10, "serve to refuse a dashboard without a password")
+    check(bad.proc.p.returncode != 0 and "admin-password-file" in bad.output(), "the reason: %r" % bad.output())
     # The browser sees the same refusal.
     b = Browser()
     b.open(base + "/")
