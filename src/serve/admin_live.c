@@ -42,6 +42,7 @@ struct feed {
     long long apps_at, sent_at;  /* serve_now_ms of the last app list, of the last write */
     struct hbuf out;             /* what is ready to send */
     size_t off;                  /* of out, sent already */
+    int warned;                  /* an XREAD error was logged */
 };
 
 /* last_id: the id of the newest entry of a stream, "0-0" when empty. */
@@ -56,6 +57,18 @@ static void last_id(redisContext *r, const char *key, char *out, size_t n)
         freeReplyObject(rep);
 }
 
+/* stream_or_none: 1 when key is a stream or absent. Anything else (a
+ * damaged record) would make the one XREAD over every app fail: that app
+ * is left out until it is repaired (looked at again every APPS_EVERY_MS). */
+static int stream_or_none(redisContext *r, const char *key)
+{
+    redisReply *t = redisCommand(r, "TYPE %s", key);
+    int ok = t && t->type == REDIS_REPLY_STATUS && (strcmp(t->str, "stream") == 0 || strcmp(t->str, "none") == 0);
+    if (t)
+        freeReplyObject(t);
+    return ok;
+}
+
 /* refresh_apps adds the apps not followed yet: from their last entry at the
  * feed's start, from their first entry later (a new app's whole stream is
  * news). */
@@ -66,11 +79,11 @@ static void refresh_apps(struct feed *f, int first)
         int known = 0;
         for (int i = 0; i < f->napps && !known; i++)
             known = strcmp(f->apps[i].app, it->valuestring) == 0;
-        if (known || f->napps == ADMIN_APPS_MAX)
-            continue;
-        struct feed_app *fa = &f->apps[f->napps++];
         struct app_keys k;
         keys_app(&k, f->a->s->cfg->key_prefix, it->valuestring);
+        if (known || f->napps == ADMIN_APPS_MAX || !stream_or_none(f->r, k.events))
+            continue;
+        struct feed_app *fa = &f->apps[f->napps++];
         snprintf(fa->app, sizeof fa->app, "%s", it->valuestring);
         snprintf(fa->key, sizeof fa->key, "%s", k.events);
         if (first)
@@ -119,6 +132,16 @@ static int read_streams(struct feed *f)
     redisReply *rep = redisCommandArgv(f->r, n, argv, NULL);
     if (rep == NULL)
         return -1;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        /* A stream key of the wrong type (a damaged record): wait as a
+         * BLOCK would, rather than ask again at once, and say it once. */
+        if (!f->warned)
+            log_warn("admin: live feed: XREAD: %s", rep->str);
+        f->warned = 1;
+        freeReplyObject(rep);
+        usleep(BLOCK_MS * 1000);
+        return 0;
+    }
     for (size_t s = 0; rep->type == REDIS_REPLY_ARRAY && s < rep->elements; s++) {
         const redisReply *st = rep->element[s];
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[0]->type != REDIS_REPLY_STRING ||

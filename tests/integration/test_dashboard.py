@@ -170,6 +170,9 @@ def test_pages_show_the_running_system():
 
 def test_live_feed_shows_a_simulator_change():
     r, sim, serve, base, w, c = system()
+    # A damaged app (its stream key not a stream) must not stop the feed of the others.
+    c.cmd("SET", "sw:{damaged}:events", "not a stream")
+    c.cmd("SADD", "sw:apps", "damaged")
     b = Browser("admin:" + PASSWORD)
     b.open(base + "/live")
     b.wait("document.getElementById('feed-state').textContent === 'connected'", 15, "the feed to connect")
