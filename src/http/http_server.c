@@ -286,7 +286,8 @@ static enum MHD_Result answer(struct http_server *s, struct MHD_Connection *c, c
 }
 
 /* on_request: the prologue. The first call brings only the headers; the
- * calls that follow bring upload chunks, dropped (every endpoint is a GET),
+ * calls that follow bring upload chunks, dropped (serve answers GETs) or kept
+ * whole for a form server (struct upload),
  * and the last one, with none left, is where the handler answers. Until
  * then the request's deadline runs. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
