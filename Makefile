@@ -40,6 +40,8 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/worker/complete.c src/worker/jobs.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
        src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/login_cookie.c \
        src/serve/oauth.c src/serve/connect_link.c src/serve/iplimit.c \
+       src/serve/admin.c src/serve/admin_html.c src/serve/admin_model.c src/serve/admin_pages.c \
+       src/serve/admin_actions.c src/serve/admin_live.c src/serve/admin_series.c \
        src/cli/cli_common.c src/cli/app.c src/cli/user.c src/cli/user_import.c src/cli/watch.c \
        src/cli/status.c src/cli/tail.c src/cli/keygen.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
@@ -47,6 +49,7 @@ LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua 
 LUA_LIB := $(wildcard lua/lib/*.lua)
 
 OBJ := $(SRC:src/%.c=build/%.o) build/scripts_gen.o
+OBJ += build/admin_assets_gen.o
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/test_%.c=build/tests/unit_%)
@@ -89,6 +92,22 @@ build/scripts_gen.c: $(LUA) $(LUA_LIB) $(LUA_CONTRACTS) Makefile
 	  done; } > $@
 
 build/scripts_gen.o: build/scripts_gen.c
+	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+# The dashboard's stylesheet and script are embedded too (serve needs no
+# file beside it, and the page no CDN): admin_asset_<ext>[] per file.
+ADMIN_ASSETS := src/serve/admin/admin.css src/serve/admin/admin.js
+build/admin_assets_gen.c: $(ADMIN_ASSETS) Makefile
+	@mkdir -p build
+	@{ echo '/* generated from src/serve/admin/ by the Makefile: do not edit */'; \
+	  for f in $(ADMIN_ASSETS); do \
+	    echo "extern const char admin_asset_$${f##*.}[];"; \
+	    echo "const char admin_asset_$${f##*.}[] ="; \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $$f; \
+	    echo ';'; \
+	  done; } > $@
+
+build/admin_assets_gen.o: build/admin_assets_gen.c
 	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
 build/tests/unit_%: tests/unit/test_%.c $(OBJ)

@@ -3,7 +3,7 @@
 set -e
 PKGS="build-essential pkg-config libhiredis-dev libcurl4-openssl-dev libcjson-dev libev-dev
       libssl-dev libmicrohttpd-dev libcmocka-dev redis-server redis-tools curl openssl
-      nghttp2-proxy wrk python3 valgrind clang prometheus"
+      nghttp2-proxy wrk python3 valgrind clang prometheus chromium-headless-shell"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

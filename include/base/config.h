@@ -84,6 +84,9 @@ struct sw_config {
     long serve_request_timeout_ms; /* serve: a request must arrive whole within this, however
                                       slowly its bytes trickle (absolute, not idle) */
     char metrics_listen[CFG_STR];  /* worker: "" = off */
+    char admin_listen[CFG_STR];    /* serve: the dashboard's host:port; "" = off */
+    char admin_password_file[CFG_STR]; /* serve: the dashboard password (user admin) */
+    int admin_actions;             /* serve: 1 = the dashboard may change state */
 
     /* Logging */
     enum log_level log_level;

@@ -8,9 +8,10 @@
  * the server that uses it.
  *
  * Request prologue: libmicrohttpd calls its handler once for the headers,
- * once per upload chunk, then once more; every endpoint of ours is a GET or
- * HEAD, so an upload is read and dropped, and the handler below sees each
- * request exactly once, whole.
+ * once per upload chunk, then once more; an upload is read and dropped
+ * (serve's endpoints are GET or HEAD), except by a form server (max_upload:
+ * the dashboard's POSTs), which keeps a small body whole; the handler sees
+ * each request exactly once, whole.
  *
  * Limits (all optional; the worker's metrics endpoint sets none): a
  * connection limit per client address (libmicrohttpd's own), a memory
@@ -36,6 +37,14 @@ typedef enum MHD_Result http_server_handler(void *cls, struct MHD_Connection *c,
 
 /* http_server_counters: what the server refused, counted for its owner to
  * publish (atomics: written by libmicrohttpd's threads, read by anyone). */
+/* http_server_form_handler: as http_server_handler, for a server that takes
+ * small request bodies (opts.max_upload > 0): body holds the len bytes sent
+ * (NUL-terminated; NULL when none), or the request is answered 413 before
+ * the handler runs when more than max_upload came. */
+typedef enum MHD_Result http_server_form_handler(void *cls, struct MHD_Connection *c,
+                                                 const char *url, const char *method,
+                                                 const char *body, size_t len);
+
 struct http_server_counters {
     atomic_ulong deadline_closed;  /* connections closed by the request deadline */
     atomic_ulong conn_refused;     /* connections refused at accept (a connection limit) */
@@ -60,6 +69,9 @@ struct http_server_opts {
                                     * client causes counted, not logged */
     http_server_handler *handler;
     void *cls;                     /* handed to handler */
+    size_t max_upload;             /* > 0: request bodies up to this are kept and given to
+                                    * form_handler, which then answers instead of handler */
+    http_server_form_handler *form_handler;
 };
 
 struct http_server;

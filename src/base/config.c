@@ -142,6 +142,9 @@ static const struct cfg_directive table[] = {
     INT("serve-connections-per-ip", serve_connections_per_ip, "16", 0, 10000),
     LONG("serve-request-timeout-ms", serve_request_timeout_ms, "10000", 100, 600000),
     STR("metrics-listen", metrics_listen, ""),
+    STR("admin-listen", admin_listen, ""),
+    STR("admin-password-file", admin_password_file, ""),
+    BOOL("admin-actions", admin_actions, "no"),
 
     /* Logging */
     ENUM("log-level", log_level, "info", level_names),

@@ -36,6 +36,8 @@ struct http_server {
     http_server_handler *handler;
     void *cls;
     struct http_server_counters *counters;
+    size_t max_upload;             /* > 0: bodies kept for form_handler */
+    http_server_form_handler *form_handler;
 
     /* The deadline (request_timeout_ms > 0): slots[] under lock, swept by
      * the sweeper thread until stop. */
@@ -240,8 +242,52 @@ static void on_mhd_message(void *cls, const char *fmt, va_list ap)
 
 /* ============================== the prologue ============================== */
 
+/* upload: a request's body, kept whole up to max_upload (form servers). */
+struct upload {
+    size_t len;
+    int over;                 /* more than max_upload came: 413 */
+    char buf[];               /* max_upload + 1 bytes */
+};
+
+/* on_completed frees a form server's upload once its request is over. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* keep_upload appends a chunk to the request's upload, or marks it over. */
+static void keep_upload(struct upload *u, size_t max, const char *data, size_t n)
+{
+    if (u->over || n > max - u->len) {
+        u->over = 1;
+        return;
+    }
+    memcpy(u->buf + u->len, data, n);
+    u->len += n;
+    u->buf[u->len] = '\0';
+}
+
+/* answer: the handler's turn, the request whole. */
+static enum MHD_Result answer(struct http_server *s, struct MHD_Connection *c, const char *url,
+                              const char *method, struct upload *u)
+{
+    static const char too_large[] = "request body too large\n";
+    if (s->max_upload == 0)
+        return s->handler(s->cls, c, url, method);
+    if (u->over)
+        return http_server_reply(c, 413, "text/plain; charset=utf-8", too_large,
+                                 sizeof too_large - 1, NULL);
+    return s->form_handler(s->cls, c, url, method, u->len ? u->buf : NULL, u->len);
+}
+
 /* on_request: the prologue. The first call brings only the headers; the
- * calls that follow bring upload chunks, dropped (every endpoint is a GET),
+ * calls that follow bring upload chunks, dropped (serve answers GETs) or kept
+ * whole for a form server (struct upload),
  * and the last one, with none left, is where the handler answers. Until
  * then the request's deadline runs. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -250,18 +296,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     struct http_server *s = cls;
     (void)version;
-    (void)upload;
 
     if (*con_cls == NULL) {
-        *con_cls = s;
-        return MHD_YES;
+        /* A form server keeps the body (freed by on_completed). */
+        *con_cls = s->max_upload ? calloc(1, sizeof(struct upload) + s->max_upload + 1) : (void *)s;
+        return *con_cls ? MHD_YES : MHD_NO;
     }
     if (*upload_len) {
+        if (s->max_upload)
+            keep_upload(*con_cls, s->max_upload, upload, *upload_len);
         *upload_len = 0;
         return MHD_YES;
     }
     slot_busy(s, c, 1);
-    enum MHD_Result ret = s->handler(s->cls, c, url, method);
+    enum MHD_Result ret = answer(s, c, url, method, *con_cls);
     slot_busy(s, c, 0);
     return ret;
 }
@@ -281,6 +329,8 @@ struct http_server *http_server_start(const struct http_server_opts *o, char *er
     s->cls = o->cls;
     s->counters = o->counters;
     s->request_timeout_ms = o->request_timeout_ms;
+    s->max_upload = o->form_handler ? o->max_upload : 0;
+    s->form_handler = o->form_handler;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     if (s->request_timeout_ms > 0) {
@@ -299,7 +349,7 @@ struct http_server *http_server_start(const struct http_server_opts *o, char *er
         flags |= MHD_USE_IPv6;
     /* The options wanted, the logger first (or some messages would still go
      * to stderr). */
-    struct MHD_OptionItem opts[8];
+    struct MHD_OptionItem opts[9];
     int n = 0;
     if (o->counters)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_message,
@@ -314,6 +364,8 @@ struct http_server *http_server_start(const struct http_server_opts *o, char *er
                                             (intptr_t)o->memory_limit, NULL};
     if (s->request_timeout_ms > 0)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    if (s->max_upload)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_END);

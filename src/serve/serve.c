@@ -34,6 +34,7 @@
 #include "redis/scripts.h"
 #include "base/keyring_file.h"
 #include "serve/serve.h"
+#include "serve/admin.h"
 #include "login.h"
 #include "serve_ctx.h"
 
@@ -318,6 +319,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     struct serve s;
     struct sockaddr_storage ss;
     struct http_server *d = NULL;
+    struct admin *admin = NULL;     /* the dashboard (admin-listen), off when NULL */
     sigset_t set;
     int rc = -1, sig = 0, curl_ok = 0;
 
@@ -409,6 +411,8 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     if ((d = http_server_start(&so, err, errlen)) == NULL)
         goto out;
     log_info("serve: listening on %s; redirect URI %s", c->http_listen, s.redirect_uri);
+    if (c->admin_listen[0] && (admin = admin_start(&s, err, errlen)) == NULL)
+        goto out;
     struct refusal last[REFUSAL_KINDS];
     double since = serve_mono_s();
     refusals(&s, last);
@@ -426,6 +430,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     log_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
+    admin_stop(admin);     /* before the pool it borrows from goes */
     http_server_stop(d);   /* waits for the connection threads */
     if (curl_ok)
         http_sync_global_cleanup();
