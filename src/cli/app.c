@@ -11,22 +11,50 @@
 #include "redis/redis_sync.h"
 #include "worker/worker.h"
 
+/* APP_DEV_MAX_USERS: the users Spotify lets a development-mode app created
+ * since 2026 allowlist (older ones keep 25: say so with --max-users 25). */
+#define APP_DEV_MAX_USERS 5
+
+/* app_set_cap stores the app's user cap (max_users, lua/lib/user_cap.lua):
+ * max_users when given (>= 0; 0 = no cap); else APP_DEV_MAX_USERS for a new
+ * development-mode app, none for an extended one (Spotify caps only
+ * development mode), and an existing development app keeps its own. 0 or
+ * -1 (reported). */
+static int app_set_cap(redisContext *r, const char *appkey, const char *mode, int is_new, long long max_users)
+{
+    char num[24];
+    int dev = strcmp(mode, "development") == 0;
+
+    if (max_users < 0 && dev && is_new)
+        max_users = APP_DEV_MAX_USERS;
+    if (max_users > 0) {
+        snprintf(num, sizeof num, "%lld", max_users);
+        const char *h[] = {"HSET", appkey, "max_users", num};
+        return cli_cmd_ok(r, 4, h);
+    }
+    if (max_users == 0 || !dev) {
+        const char *d[] = {"HDEL", appkey, "max_users"};
+        return cli_cmd_ok(r, 3, d);
+    }
+    return 0;
+}
+
 static int app_add(const struct sw_config *c, int argc, char **argv)
 {
     struct cli_opt o[] = {{"client-id", NULL, 0}, {"client-secret", NULL, 0}, {"mode", NULL, 0},
                       {"budget", NULL, 0}, {"quota", NULL, 0}, {"window-ms", NULL, 0},
-                      {"client-secret-file", NULL, 0}, {NULL, NULL, 0}};
+                      {"client-secret-file", NULL, 0}, {"max-users", NULL, 0}, {NULL, NULL, 0}};
     const struct cli_secret sp[1] = {{&o[1], &o[6]}};
     const char *pos[1];
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     char *secret = NULL, *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
-    long long budget = -1, quota = -1, window = -1;
+    long long budget = -1, quota = -1, window = -1, max_users = -1;
     int rc = 1;
 
     if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value == !o[6].value) {
         fprintf(stderr, "usage: spotwatch app add APP --client-id ID --client-secret-file FILE|- "
-                        "[--mode development|extended] [--budget N] [--quota N] [--window-ms MS]\n"
+                        "[--mode development|extended] [--budget N] [--quota N] [--window-ms MS] [--max-users N]\n"
                         "       (or --client-secret SECRET, which others can read in the process list)\n");
         return 2;
     }
@@ -39,7 +67,8 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     }
     if ((o[3].value && cli_parse_ll("--budget", o[3].value, 0, 1000000, &budget) != 0) ||
         (o[4].value && cli_parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0) ||
-        (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0))
+        (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0) ||
+        (o[7].value && cli_parse_ll("--max-users", o[7].value, 0, 100000000, &max_users) != 0))
         return 2;
     if (cli_secrets(sp, 1, &secret) != 0)
         return 1;
@@ -57,10 +86,18 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     keys_app(&k, c->key_prefix, pos[0]);
     snprintf(appkey, sizeof appkey, "%s", k.app);
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    const char *ex[] = {"EXISTS", appkey};
+    redisReply *exr = cli_cmd(r, 2, ex);
+    if (exr == NULL)
+        goto out;
+    int is_new = exr->type == REDIS_REPLY_INTEGER && exr->integer == 0;
+    freeReplyObject(exr);
     const char *hset[] = {"HSET", appkey, "client_id", o[0].value, "client_secret", sealed, "mode", mode};
     if (cli_cmd_ok(r, 8, hset) != 0)
         goto out;
     char num[24];
+    if (app_set_cap(r, appkey, mode, is_new, max_users) != 0)
+        goto out;
     if (budget >= 0) {
         snprintf(num, sizeof num, "%lld", budget);
         const char *b[] = {"HSET", appkey, "budget_30s", num};

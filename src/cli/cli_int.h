@@ -129,10 +129,11 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
                        const char *app, const char *at, const char *rt, long long expires_in_s,
                        const char *scope, int watch, long long interval_ms, long long due_in_ms);
 
-/* cli_user_put_refused reads user_put.lua's reply rep: 0 stored; 1 refused
- * because the user id belongs to another app (said on stderr, naming that
- * app and, when file is not "", file:line); -1 an error reply (said). */
-int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user);
+/* cli_user_put_refused reads user_put.lua's reply rep for user of app: 0
+ * stored; 1 refused because the user id belongs to another app (said on
+ * stderr, naming that app) or because app is full (its max_users reached;
+ * said), with file:line when file is not ""; -1 an error reply (said). */
+int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user, const char *app);
 
 /* cli_user_import: `user import FILE|- [--watch] [--interval MS]` (user_import.c). */
 int cli_user_import(const struct sw_config *c, int argc, char **argv);

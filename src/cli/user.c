@@ -28,6 +28,7 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     p->argv[USER_PUT_KEY_DUE] = p->k.due;
     p->argv[USER_PUT_KEY_LEASES] = p->k.leases;
     p->argv[USER_PUT_KEY_USERS] = p->users;
+    p->argv[USER_PUT_KEY_APP] = p->k.app;
     arg[USER_PUT_ARG_USER] = user;
     arg[USER_PUT_ARG_APP] = app;
     arg[USER_PUT_ARG_ACCESS_TOKEN] = at;
@@ -39,7 +40,7 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     arg[USER_PUT_ARG_DUE_IN_MS] = p->due_in_ms;
 }
 
-int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user)
+int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user, const char *app)
 {
     struct user_put_reply put;
     if (sc_parse(rep, 0, sc_user_put_reply, USER_PUT_REPLY_N, &put) != 0) {
@@ -54,6 +55,14 @@ int cli_user_put_refused(redisReply *rep, const char *file, long line, const cha
         fprintf(stderr, "spotwatch: %s:%ld: ", file, line);
     else
         fprintf(stderr, "spotwatch: ");
+    if (put.max_users > 0) {
+        fprintf(stderr, "app '%s' is full: it takes at most %lld users (max_users); user '%s' refused, "
+                        "nothing written (`spotwatch user rm` a user, or raise the cap with `spotwatch app "
+                        "add %s ... --max-users N` once Spotify allows more)\n",
+                cli_esc(app, e[1], sizeof e[1]), put.max_users, cli_esc(user, e[0], sizeof e[0]),
+                cli_esc(app, e[1], sizeof e[1]));
+        return 1;
+    }
     /* owner.s is a whole reply string (NUL-terminated by hiredis). */
     fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
             cli_esc(user, e[0], sizeof e[0]), cli_esc(put.owner.s, e[1], sizeof e[1]));
@@ -117,7 +126,7 @@ static int user_add(const struct sw_config *c, int argc, char **argv)
     rep = cli_eval(r, SCRIPT_USER_PUT, USER_PUT_KEY_N, USER_PUT_KEY_N + USER_PUT_ARG_N, put.argv);
     if (rep == NULL)
         goto out;
-    if (cli_user_put_refused(rep, "", 0, pos[0]) != 0) {
+    if (cli_user_put_refused(rep, "", 0, pos[0], o[0].value) != 0) {
         freeReplyObject(rep);
         goto out;
     }

@@ -162,7 +162,7 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
             stored = -1;
             goto out;
         }
-        int refused = cli_user_put_refused(rep, file, rows[i].line, rows[i].user);
+        int refused = cli_user_put_refused(rep, file, rows[i].line, rows[i].user, rows[i].app);
         if (refused < 0)
             failed = 1;
         else if (refused > 0)
