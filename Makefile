@@ -57,6 +57,21 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/test_%.c=build/tests/unit_%)
 
 all: bin/spotwatch bin/spotify-sim
 
+# spotwatch(1) and the bash completion, printed by the binary itself from
+# the command table (src/cli/commands.c), the source of --help too; `make
+# install` installs them.
+MAN1       := build/man/spotwatch.1
+COMPLETION := build/completion/spotwatch.bash
+all: $(MAN1) $(COMPLETION)
+
+$(MAN1): bin/spotwatch
+	@mkdir -p $(dir $@)
+	bin/spotwatch --help-man > $@.tmp && mv $@.tmp $@
+
+$(COMPLETION): bin/spotwatch
+	@mkdir -p $(dir $@)
+	bin/spotwatch --help-completion > $@.tmp && mv $@.tmp $@
+
 bin/spotwatch: build/main.o $(OBJ)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
