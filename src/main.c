@@ -115,8 +115,16 @@ static int regroup(const struct cli_command *k, char **argv, int cmd, int words,
  * main has answered (help: *rc 0) or refused (*rc 2). */
 static const struct cli_command *find_command(int argc, char **argv, int i, int *words, int *rc)
 {
-    const char *w = argv[i], *sub = i + 1 < argc ? argv[i + 1] : NULL;
     const struct cli_command *k;
+    /* Global options between a group and its subcommand: the subcommand is
+     * moved up to the group (the options, after it, are gathered later). */
+    int j = cli_is_group(argv[i]) ? skip_globals(argc, argv, i + 1) : i + 1;
+    if (j < argc && j > i + 1 && strncmp(argv[j], "-", 1) != 0) {
+        char *sub_word = argv[j];
+        memmove(argv + i + 2, argv + i + 1, (size_t)(j - i - 1) * sizeof *argv);
+        argv[i + 1] = sub_word;
+    }
+    const char *w = argv[i], *sub = i + 1 < argc ? argv[i + 1] : NULL;
 
     *words = 1;
     if (!cli_is_group(w)) {
