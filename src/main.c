@@ -153,18 +153,30 @@ static const struct cli_command *find_command(int argc, char **argv, int i, int 
     return NULL;
 }
 
+/* load_config reads the global options at the head of argv into cfg (the
+ * defaults, then --config, then the directives), leaving *argi on the first
+ * other word: 0, or 2 (said). */
+static int load_config(struct sw_config *cfg, int argc, char **argv, int *argi)
+{
+    char err[512];
+    *argi = 1;
+    config_defaults(cfg);
+    if (config_parse_args(cfg, argc, argv, argi, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
 /* run_command: the configuration from the regrouped line, then the command. */
 static int run_command(const struct cli_command *k, int argc, char **argv, int at, int words)
 {
     struct sw_config cfg;
     char err[512];
-    int argi = 1;
+    int argi;
 
-    config_defaults(&cfg);
-    if (config_parse_args(&cfg, argc, argv, &argi, err, sizeof err) != 0) {
-        fprintf(stderr, "spotwatch: %s\n", err);
+    if (load_config(&cfg, argc, argv, &argi) != 0)
         return 2;
-    }
     if (argi != at) {   /* a "--" before the command, say */
         fprintf(stderr, "spotwatch: unexpected '%s' before the command\n", argv[argi]);
         return 2;
@@ -228,13 +240,9 @@ int main(int argc, char **argv)
     if (i >= argc) {
         /* The options' own errors first: they are what is wrong. */
         struct sw_config cfg;
-        char err[512];
-        int argi = 1;
-        config_defaults(&cfg);
-        if (config_parse_args(&cfg, argc, argv, &argi, err, sizeof err) != 0) {
-            fprintf(stderr, "spotwatch: %s\n", err);
+        int argi;
+        if (load_config(&cfg, argc, argv, &argi) != 0)
             return 2;
-        }
         fprintf(stderr, "spotwatch: missing the command\n\n");
         cli_help_main(stderr);
         return 2;

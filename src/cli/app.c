@@ -239,13 +239,7 @@ int cli_app_ls(const struct sw_config *c, struct cli_args *a)
         cJSON_Delete(arr);
         return 1;
     }
-    if (a->o[0].value) {
-        cli_table_free(&t);
-        return cli_print_json(arr);
-    }
-    cli_table_print(&t, stdout);
-    cJSON_Delete(arr);
-    return 0;
+    return cli_list_end(&t, arr, a->o[0].value != NULL);
 }
 
 /* app_limiter: the app's limiter and counters for app show. */

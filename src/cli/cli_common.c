@@ -219,10 +219,13 @@ int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr)
     return -1;
 }
 
-int cli_list_end(cJSON *arr, int json)
+int cli_list_end(struct cli_table *t, cJSON *arr, int json)
 {
-    if (json)
+    if (json) {
+        cli_table_free(t);
         return cli_print_json(arr);
+    }
+    cli_table_print(t, stdout);
     cJSON_Delete(arr);
     return 0;
 }

@@ -72,10 +72,10 @@ redisContext *cli_connect_read(const struct sw_config *c, const char *cmd, const
 /* cli_load_keyring loads token-key-file (keyring_file_load: *kr stays NULL
  * in plaintext mode): 0, or -1 with the reason on stderr. crypto_free it. */
 int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr);
+struct cli_table;
 /* cli_list_end ends a listing command: arr printed as one JSON line when
- * json (the rows were printed as they came otherwise), then deleted; the
- * exit status. */
-int cli_list_end(cJSON *arr, int json);
+ * json, else the table t (src/cli/out.c); both freed; the exit status. */
+int cli_list_end(struct cli_table *t, cJSON *arr, int json);
 /* cli_jitter_ms: a first poll's delay from now for a user started now, up to
  * a quarter of its interval (interval_ms, or poll-interval-ms when 0), so
  * users started together do not poll on the same tick; rand() (seed it). */

@@ -322,13 +322,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
     }
     freeReplyObject(rep);
     redisFree(r);
-    if (a->o[0].value) {
-        cli_table_free(&t);
-        return cli_print_json(arr);
-    }
-    cli_table_print(&t, stdout);
-    cJSON_Delete(arr);
-    return 0;
+    return cli_list_end(&t, arr, a->o[0].value != NULL);
 }
 
 int cli_user_rm(const struct sw_config *c, struct cli_args *a)

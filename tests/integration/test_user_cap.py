@@ -4,21 +4,11 @@ before the code exchange) and `user add` / `user import` refuse a user new to
 a full app before any Spotify call; user_put.lua and oauth_store.lua decide,
 atomically with the write. Real redis-server, the simulator, serve."""
 import json
-import os
-import subprocess
 
 from harness import *  # noqa: F401,F403
+from test_oauth import keyfiles
 
 USERS = ["u1", "u2", "u3", "u4", "u5", "u6"]
-
-
-def keyfiles():
-    d = tmpdir()
-    tk, sk = os.path.join(d, "token.key"), os.path.join(d, "state.key")
-    for f in (tk, sk):
-        r = subprocess.run([SPOTWATCH, "keygen", f], capture_output=True, text=True)
-        check(r.returncode == 0, "keygen: %s" % r.stderr)
-    return ["--token-key-file", tk, "--state-key-file", sk]
 
 
 def dev_app(r, sim, extra=None, app_args=()):
