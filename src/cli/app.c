@@ -136,7 +136,13 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
     }
     if (bl)
         freeReplyObject(bl);
-    printf("app %s: %s mode\n", pos[0], mode);
+    redisReply *cap = redisCommand(r, "HGET %s max_users", appkey);
+    if (cap && cap->type == REDIS_REPLY_STRING)
+        printf("app %s: %s mode, at most %s users (max_users)\n", pos[0], mode, cap->str);
+    else
+        printf("app %s: %s mode, no user cap\n", pos[0], mode);
+    if (cap)
+        freeReplyObject(cap);
     rc = 0;
 out:
     secret_free(secret);
