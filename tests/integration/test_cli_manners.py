@@ -309,3 +309,12 @@ def test_man_page_and_completion_follow_the_table():
     if subprocess.run(["which", "groff"], capture_output=True).returncode == 0:
         g = subprocess.run(["groff", "-ww", "-man", "-Tutf8", "-z", man], capture_output=True, text=True)
         check(g.returncode == 0 and g.stderr == "", "groff accepts it: %r" % g.stderr)
+
+
+def test_readme_lists_every_command():
+    """README's CLI table names every command of the table."""
+    readme = open(os.path.join(ROOT_DIR, "README.md")).read()
+    cli = readme[readme.index("## CLI"):]
+    cli = cli[:cli.index("\n## ", 1)]
+    for words in commands():
+        check("`spotwatch %s" % " ".join(words) in cli, "README's CLI section lists %r" % words)
