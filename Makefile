@@ -11,6 +11,9 @@
 #   make deps            install the Debian packages the build, tests and demo need
 #   make install         PREFIX=/usr/local DESTDIR=
 
+# The version: `spotwatch --version`, the worker's start line.
+VERSION := 0.9.0
+
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
@@ -18,7 +21,8 @@ PKGS    := libcurl hiredis libcjson openssl libmicrohttpd
 
 CFLAGS  ?= -g -O2
 CFLAGS  += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror -MMD -MP \
-           -D_GNU_SOURCE -Iinclude -Ibuild $(shell pkg-config --cflags $(PKGS))
+           -D_GNU_SOURCE -Iinclude -Ibuild $(shell pkg-config --cflags $(PKGS)) \
+           -DSW_VERSION='"$(VERSION)"'
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lev -lm
 
 ifneq ($(SANITIZER),)
@@ -43,7 +47,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/serve/admin.c src/serve/admin_html.c src/serve/admin_model.c src/serve/admin_pages.c \
        src/serve/admin_actions.c src/serve/admin_live.c src/serve/admin_series.c \
        src/cli/cli_common.c src/cli/app.c src/cli/user.c src/cli/user_import.c src/cli/watch.c \
-       src/cli/status.c src/cli/tail.c src/cli/keygen.c
+       src/cli/status.c src/cli/tail.c src/cli/keygen.c src/cli/commands.c src/cli/help.c src/cli/out.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
        lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua lua/user_put.lua
 LUA_LIB := $(wildcard lua/lib/*.lua)
@@ -55,6 +59,21 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/test_%.c=build/tests/unit_%)
 
 all: bin/spotwatch bin/spotify-sim
+
+# spotwatch(1) and the bash completion, printed by the binary itself from
+# the command table (src/cli/commands.c), the source of --help too; `make
+# install` installs them.
+MAN1       := build/man/spotwatch.1
+COMPLETION := build/completion/spotwatch.bash
+all: $(MAN1) $(COMPLETION)
+
+$(MAN1): bin/spotwatch
+	@mkdir -p $(dir $@)
+	bin/spotwatch --help-man > $@.tmp && mv $@.tmp $@
+
+$(COMPLETION): bin/spotwatch
+	@mkdir -p $(dir $@)
+	bin/spotwatch --help-completion > $@.tmp && mv $@.tmp $@
 
 bin/spotwatch: build/main.o $(OBJ)
 	@mkdir -p bin

@@ -14,10 +14,13 @@
 -- stored 1 otherwise, other_user naming the other user when DUP_POLICY
 -- "allow" let the account be connected to two. stored 0 with owner set
 -- when the user id belongs to another app (owner: that app; nothing
--- written; serve must not show it to the browser).
+-- written; serve must not show it to the browser). stored 0 with max_users
+-- set when the app is full and the user is new to it (lua/lib/user_cap.lua;
+-- nothing written).
 
 --@include contract.lua
 --@include lib/user_record.lua
+--@include lib/user_cap.lua
 
 local user_key, accounts_key = KEYS[OAUTH_STORE_KEY.USER], KEYS[OAUTH_STORE_KEY.ACCOUNTS]
 local user, account = ARGV[OAUTH_STORE_ARG.USER], ARGV[OAUTH_STORE_ARG.ACCOUNT]
@@ -26,6 +29,11 @@ local other = redis.call('HGET', accounts_key, account)
 local dup = other and other ~= user
 if dup and ARGV[OAUTH_STORE_ARG.DUP_POLICY] ~= 'allow' then
     return oauth_store_reply{stored = 0, other_user = other}
+end
+
+local full = user_cap_full(KEYS[OAUTH_STORE_KEY.APP], KEYS[OAUTH_STORE_KEY.USERS], ARGV[OAUTH_STORE_ARG.APP], user)
+if full > 0 then
+    return oauth_store_reply{stored = 0, max_users = full}
 end
 
 local t = redis.call('TIME')

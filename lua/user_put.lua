@@ -4,7 +4,9 @@
 -- WATCH start watching the user as `watch start` does, in one atomic step
 -- (lua/lib/user_record.lua). Whether the app exists the CLI checks first;
 -- whether the user id belongs to another app is decided here, atomically:
--- the loser gets fence 0 and the owning app, and nothing is written.
+-- the loser gets fence 0 and the owning app, and nothing is written. So is
+-- whether the app has room for a user new to it (lua/lib/user_cap.lua): a
+-- full app gives fence 0 and its max_users, nothing written.
 --
 -- Not allow-oom: over maxmemory the CLI is refused whole, and says so.
 --
@@ -13,6 +15,13 @@
 
 --@include contract.lua
 --@include lib/user_record.lua
+--@include lib/user_cap.lua
+
+local full = user_cap_full(KEYS[USER_PUT_KEY.APP], KEYS[USER_PUT_KEY.USERS], ARGV[USER_PUT_ARG.APP],
+                           ARGV[USER_PUT_ARG.USER])
+if full > 0 then
+    return user_put_reply{fence = 0, max_users = full}
+end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -9,7 +9,8 @@
  *   <p>workers              ZSET   worker id -> heartbeat expiry (ms)
  *   <p>worker:<id>          HASH   host, pid, started, polls, inflight, connections,
  *                                  lag_* / poll_* percentiles, lag_hist, poll_hist
- *   <p>{<app>}:app          HASH   client_id, client_secret (sealed), mode, budget_30s, quota_24h
+ *   <p>{<app>}:app          HASH   client_id, client_secret (sealed), mode, budget_30s, quota_24h,
+ *                                  max_users (the user cap, lua/lib/user_cap.lua)
  *   <p>{<app>}:user:<user>  HASH   status, tokens (sealed), expiry, schedule, last state, counters
  *   <p>{<app>}:due          ZSET   user -> next poll (ms)
  *   <p>{<app>}:leases       ZSET   user -> lease expiry (ms)

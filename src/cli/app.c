@@ -11,25 +11,50 @@
 #include "redis/redis_sync.h"
 #include "worker/worker.h"
 
-static int app_add(const struct sw_config *c, int argc, char **argv)
+/* APP_DEV_MAX_USERS: the users Spotify lets a development-mode app created
+ * since 2026 allowlist (older ones keep 25: say so with --max-users 25). */
+#define APP_DEV_MAX_USERS 5
+
+/* app_set_cap stores the app's user cap (max_users, lua/lib/user_cap.lua):
+ * max_users when given (>= 0; 0 = no cap); else APP_DEV_MAX_USERS for a new
+ * development-mode app, none for an extended one (Spotify caps only
+ * development mode), and an existing development app keeps its own. 0 or
+ * -1 (reported). */
+static int app_set_cap(redisContext *r, const char *appkey, const char *mode, int is_new, long long max_users)
 {
-    struct cli_opt o[] = {{"client-id", NULL, 0}, {"client-secret", NULL, 0}, {"mode", NULL, 0},
-                      {"budget", NULL, 0}, {"quota", NULL, 0}, {"window-ms", NULL, 0},
-                      {"client-secret-file", NULL, 0}, {NULL, NULL, 0}};
+    char num[24];
+    int dev = strcmp(mode, "development") == 0;
+
+    if (max_users < 0 && dev && is_new)
+        max_users = APP_DEV_MAX_USERS;
+    if (max_users > 0) {
+        snprintf(num, sizeof num, "%lld", max_users);
+        const char *h[] = {"HSET", appkey, "max_users", num};
+        return cli_cmd_ok(r, 4, h);
+    }
+    if (max_users == 0 || !dev) {
+        const char *d[] = {"HDEL", appkey, "max_users"};
+        return cli_cmd_ok(r, 3, d);
+    }
+    return 0;
+}
+
+int cli_app_add(const struct sw_config *c, struct cli_args *a)
+{
+    struct cli_opt *o = a->o;
     const struct cli_secret sp[1] = {{&o[1], &o[6]}};
-    const char *pos[1];
+    const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     char *secret = NULL, *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
-    long long budget = -1, quota = -1, window = -1;
+    long long budget = -1, quota = -1, window = -1, max_users = -1;
     int rc = 1;
 
-    if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value == !o[6].value) {
-        fprintf(stderr, "usage: spotwatch app add APP --client-id ID --client-secret-file FILE|- "
-                        "[--mode development|extended] [--budget N] [--quota N] [--window-ms MS]\n"
-                        "       (or --client-secret SECRET, which others can read in the process list)\n");
-        return 2;
-    }
+    if (!o[0].value)
+        return cli_missing(a, "--client-id");
+    if (!o[1].value == !o[6].value)
+        return cli_missing(a, o[1].value ? "one secret (--client-secret and --client-secret-file both given)"
+                                         : "--client-secret-file (or --client-secret)");
     const char *mode = o[2].value ? o[2].value : "development";
     if (cli_check_id("app", pos[0]) != 0)
         return 2;
@@ -39,7 +64,8 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     }
     if ((o[3].value && cli_parse_ll("--budget", o[3].value, 0, 1000000, &budget) != 0) ||
         (o[4].value && cli_parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0) ||
-        (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0))
+        (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0) ||
+        (o[7].value && cli_parse_ll("--max-users", o[7].value, 0, 100000000, &max_users) != 0))
         return 2;
     if (cli_secrets(sp, 1, &secret) != 0)
         return 1;
@@ -57,10 +83,18 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     keys_app(&k, c->key_prefix, pos[0]);
     snprintf(appkey, sizeof appkey, "%s", k.app);
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    const char *ex[] = {"EXISTS", appkey};
+    redisReply *exr = cli_cmd(r, 2, ex);
+    if (exr == NULL)
+        goto out;
+    int is_new = exr->type == REDIS_REPLY_INTEGER && exr->integer == 0;
+    freeReplyObject(exr);
     const char *hset[] = {"HSET", appkey, "client_id", o[0].value, "client_secret", sealed, "mode", mode};
     if (cli_cmd_ok(r, 8, hset) != 0)
         goto out;
     char num[24];
+    if (app_set_cap(r, appkey, mode, is_new, max_users) != 0)
+        goto out;
     if (budget >= 0) {
         snprintf(num, sizeof num, "%lld", budget);
         const char *b[] = {"HSET", appkey, "budget_30s", num};
@@ -102,7 +136,13 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     }
     if (bl)
         freeReplyObject(bl);
-    printf("app %s: %s mode\n", pos[0], mode);
+    redisReply *cap = redisCommand(r, "HGET %s max_users", appkey);
+    if (cap && cap->type == REDIS_REPLY_STRING)
+        printf("app %s: %s mode, at most %s users (max_users)\n", pos[0], mode, cap->str);
+    else
+        printf("app %s: %s mode, no user cap\n", pos[0], mode);
+    if (cap)
+        freeReplyObject(cap);
     rc = 0;
 out:
     secret_free(secret);
@@ -113,66 +153,297 @@ out:
     return rc;
 }
 
-static int app_ls(const struct sw_config *c, int argc, char **argv)
+/* app_read: one app's settings and schedule as the listing and app show
+ * give them (JSON: numbers as numbers; the secret never, only whether it is
+ * set): a new object, or NULL when the app has no record (said when say). */
+static cJSON *app_read(redisContext *r, const struct sw_config *c, const char *app, const cJSON *users, int say)
 {
-    struct cli_opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
-    const char *pos[1];
-    redisReply *rep;
-    redisContext *r;
-    if (cli_parse_opts(argc, argv, o, pos, 0) != 0)
-        return 2;
-    if ((r = cli_connect_read(c, "SMEMBERS", "apps", &rep)) == NULL)
-        return 1;
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < rep->elements; i++) {
-        struct app_keys k;
-        keys_app(&k, c->key_prefix, rep->element[i]->str);
-        redisReply *h = redisCommand(r, "HMGET %s client_id mode budget_30s quota_24h", k.app);
-        redisReply *n = redisCommand(r, "ZCARD %s", k.due);
-        redisReply *l = redisCommand(r, "ZCARD %s", k.leases);
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "app", rep->element[i]->str);
-        if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 4) {
-            cJSON_AddStringToObject(a, "client_id", h->element[0]->str ? h->element[0]->str : "");
-            cJSON_AddStringToObject(a, "mode", h->element[1]->str ? h->element[1]->str : "");
-            cJSON_AddNumberToObject(a, "budget_30s", h->element[2]->str ? atof(h->element[2]->str) : (double)c->app_budget_30s);
-            cJSON_AddNumberToObject(a, "quota_24h", h->element[3]->str ? atof(h->element[3]->str) : (double)c->app_quota_24h);
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    redisReply *h = redisCommand(r, "HGETALL %s", k.app);
+    redisReply *n = redisCommand(r, "ZCARD %s", k.due);
+    redisReply *l = redisCommand(r, "ZCARD %s", k.leases);
+    cJSON *a = NULL;
+    if (h && h->type == REDIS_REPLY_ARRAY && (h->elements > 0 || !say)) {
+        long long budget = c->app_budget_30s, window = 30000;
+        int secret = 0;
+        a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "app", app);
+        cJSON_AddStringToObject(a, "mode", "development");
+        for (size_t i = 0; i + 1 < h->elements; i += 2) {
+            const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
+            if (strcmp(f, "client_secret") == 0) {
+                secret = v[0] != '\0';
+                continue;
+            }
+            if (strcmp(f, "budget_30s") == 0)
+                budget = strtoll(v, NULL, 10);
+            if (strcmp(f, "window_ms") == 0)
+                window = strtoll(v, NULL, 10);
+            cJSON_DeleteItemFromObjectCaseSensitive(a, f);
+            cli_json_field(a, f, v);
         }
+        cJSON_AddBoolToObject(a, "client_secret_set", secret);
+        if (!cJSON_GetObjectItemCaseSensitive(a, "budget_30s"))
+            cJSON_AddNumberToObject(a, "budget_30s", (double)budget);
+        cJSON_AddBoolToObject(a, "budget_unlimited", budget <= 0);
+        if (!cJSON_GetObjectItemCaseSensitive(a, "window_ms"))
+            cJSON_AddNumberToObject(a, "window_ms", (double)window);
+        if (!cJSON_GetObjectItemCaseSensitive(a, "max_users"))
+            cJSON_AddNumberToObject(a, "max_users", 0);
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(users, app);
+        cJSON_AddNumberToObject(a, "users", cJSON_IsNumber(u) ? u->valuedouble : 0);
         cJSON_AddNumberToObject(a, "scheduled", n && n->type == REDIS_REPLY_INTEGER ? (double)n->integer : 0);
         cJSON_AddNumberToObject(a, "in_flight", l && l->type == REDIS_REPLY_INTEGER ? (double)l->integer : 0);
-        char e[3][CLI_ESC_MAX];
-        if (!o[0].value)
-            printf("%s\tclient_id=%s\tmode=%s\tscheduled=%d\tin_flight=%d\n",
-                   cli_esc(rep->element[i]->str, e[0], sizeof e[0]),
-                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "client_id")), e[1], sizeof e[1]),
-                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "mode")), e[2], sizeof e[2]),
-                   (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "scheduled")),
-                   (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "in_flight")));
-        cJSON_AddItemToArray(arr, a);
-        if (h) freeReplyObject(h);
-        if (n) freeReplyObject(n);
-        if (l) freeReplyObject(l);
+    } else if (say) {
+        fprintf(stderr, "spotwatch: no such app '%s'\n", app);
     }
+    if (h) freeReplyObject(h);
+    if (n) freeReplyObject(n);
+    if (l) freeReplyObject(l);
+    return a;
+}
+
+/* num_of: a number member of o, 0 when absent. */
+static long long num_of(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+}
+
+int cli_app_ls(const struct sw_config *c, struct cli_args *a)
+{
+    static const char *const head[] = {"APP", "MODE", "CLIENT_ID", "USERS", "SCHEDULED", "IN_FLIGHT", "BUDGET"};
+    struct cli_table t;
+    redisReply *rep;
+    redisContext *r;
+    if ((r = cli_connect_read(c, "SMEMBERS", "apps", &rep)) == NULL)
+        return 1;
+    cJSON *users = cli_count_users(r, c), *arr = cJSON_CreateArray();
+    cli_table_init(&t, 7, head);
+    for (size_t i = 0; users && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        cJSON *ap = app_read(r, c, rep->element[i]->str, users, 0);
+        if (ap == NULL)
+            continue;
+        char nu[48], sc[24], fl[24], bu[48];
+        long long cap = num_of(ap, "max_users");
+        snprintf(nu, sizeof nu, cap > 0 ? "%lld/%lld" : "%lld", num_of(ap, "users"), cap);
+        snprintf(sc, sizeof sc, "%lld", num_of(ap, "scheduled"));
+        snprintf(fl, sizeof fl, "%lld", num_of(ap, "in_flight"));
+        const char *cells[] = {rep->element[i]->str, cJSON_GetStringValue(cJSON_GetObjectItem(ap, "mode")),
+                               cJSON_GetStringValue(cJSON_GetObjectItem(ap, "client_id")), nu, sc, fl,
+                               cli_budget(num_of(ap, "budget_30s"), num_of(ap, "window_ms"), bu, sizeof bu)};
+        cli_table_row(&t, cells);
+        cJSON_AddItemToArray(arr, ap);
+    }
+    int ok = users != NULL;
+    cJSON_Delete(users);
     freeReplyObject(rep);
     redisFree(r);
-    return cli_list_end(arr, o[0].value != NULL);
+    if (!ok) {
+        cli_table_free(&t);
+        cJSON_Delete(arr);
+        return 1;
+    }
+    return cli_list_end(&t, arr, a->o[0].value != NULL);
+}
+
+/* app_limiter: the app's limiter and counters for app show. */
+static void app_limiter(redisContext *r, const struct app_keys *k, long long now, cJSON *ap)
+{
+    cJSON *lim = cJSON_AddObjectToObject(ap, "limiter"), *st = cJSON_AddObjectToObject(ap, "stats");
+    redisReply *rl = redisCommand(r, "HGETALL %s", k->rl), *s = redisCommand(r, "HGETALL %s", k->stats);
+    long long until = 0;
+    for (size_t i = 0; rl && rl->type == REDIS_REPLY_ARRAY && i + 1 < rl->elements; i += 2) {
+        const char *f = rl->element[i]->str;
+        if (f[0] == 'q' && f[1] >= '0' && f[1] <= '9')
+            continue;   /* the 24 h quota's hour buckets: status sums them */
+        if (strcmp(f, "blocked_until") == 0)
+            until = strtoll(rl->element[i + 1]->str, NULL, 10);
+        cli_json_field(lim, f, rl->element[i + 1]->str);
+    }
+    cJSON_AddStringToObject(lim, "state", until > now ? "blocked" : "ok");
+    for (size_t i = 0; s && s->type == REDIS_REPLY_ARRAY && i + 1 < s->elements; i += 2)
+        cli_json_field(st, s->element[i]->str, s->element[i + 1]->str);
+    if (rl) freeReplyObject(rl);
+    if (s) freeReplyObject(s);
+}
+
+int cli_app_show(const struct sw_config *c, struct cli_args *a)
+{
+    const char *app = a->pos[0];
+    redisContext *r;
+    if (cli_check_id("app", app) != 0)
+        return 2;
+    if ((r = cli_connect(c)) == NULL)
+        return 1;
+    cJSON *users = cli_count_users(r, c);
+    cJSON *ap = users ? app_read(r, c, app, users, 1) : NULL;
+    cJSON_Delete(users);
+    if (ap == NULL) {
+        redisFree(r);
+        return 1;
+    }
+    struct app_keys k;
+    keys_app(&k, c->key_prefix, app);
+    long long now = redis_sync_now_ms(r);
+    app_limiter(r, &k, now, ap);
+    redisFree(r);
+    if (a->o[0].value)
+        return cli_print_json(ap);
+    char bu[48];
+    cli_print_pairs(ap, "", now);
+    printf("%-28s %s\n", "budget", cli_budget(num_of(ap, "budget_30s"), num_of(ap, "window_ms"), bu, sizeof bu));
+    cJSON_Delete(ap);
+    return 0;
+}
+
+/* glob_escape writes s into out with the glob characters of SCAN's MATCH
+ * escaped (the key prefix is the operator's and may hold them). */
+static void glob_escape(const char *s, char *out, size_t n)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < n; s++) {
+        if (strchr("*?[]\\", *s))
+            out[o++] = '\\';
+        out[o++] = *s;
+    }
+    out[o] = '\0';
+}
+
+/* app_user_count: the directory's users of app, or -1 (said). */
+static int app_user_count(redisContext *r, const struct sw_config *c, const char *app)
+{
+    cJSON *users = cli_count_users(r, c);
+    if (users == NULL)
+        return -1;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(users, app);
+    int count = cJSON_IsNumber(n) ? (int)n->valuedouble : 0;
+    cJSON_Delete(users);
+    return count;
+}
+
+/* app_drop_users removes every directory entry naming app (their keys go
+ * with the app's, by SCAN): WATCH the directory, read it, and HDEL those
+ * entries in one MULTI, so an entry that moved meanwhile (a user removed
+ * and added to another app) is never taken; retried when EXEC fails. 0 or
+ * -1 (said). */
+static int app_drop_users(redisContext *r, const struct sw_config *c, const char *app)
+{
+    char users[KEY_MAX];
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *w[] = {"WATCH", users}, *hg[] = {"HGETALL", users}, *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (cli_cmd_ok(r, 2, w) != 0)
+            return -1;
+        redisReply *rep = cli_cmd(r, 2, hg);
+        if (rep == NULL || cli_cmd_ok(r, 1, multi) != 0) {
+            if (rep)
+                freeReplyObject(rep);
+            return -1;
+        }
+        int bad = 0;
+        for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements && !bad; i += 2) {
+            const char *hd[] = {"HDEL", users, rep->element[i]->str};
+            if (strcmp(rep->element[i + 1]->str, app) == 0)
+                bad = cli_cmd_ok(r, 3, hd) != 0;
+        }
+        freeReplyObject(rep);
+        redisReply *done = bad ? NULL : cli_cmd(r, 1, exec);
+        int applied = done && done->type == REDIS_REPLY_ARRAY;
+        if (done)
+            freeReplyObject(done);
+        if (bad || done == NULL)
+            return -1;
+        if (applied)
+            return 0;
+    }
+    fprintf(stderr, "spotwatch: the directory kept changing; try again\n");
+    return -1;
+}
+
+/* app_drop_keys deletes every key of the app: those carrying its hash tag
+ * (found with SCAN, so users, streams and whatever a later version adds go
+ * too). Returns the count deleted, or -1 (said). */
+static long long app_drop_keys(redisContext *r, const struct sw_config *c, const char *app)
+{
+    char pre[2 * KEY_MAX], match[2 * KEY_MAX + 8], cursor[32] = "0";
+    long long n = 0;
+    glob_escape(c->key_prefix, pre, sizeof pre);
+    snprintf(match, sizeof match, "%s{%s}:*", pre, app);
+    do {
+        const char *sc[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
+        redisReply *rep = cli_cmd(r, 6, sc);
+        if (rep == NULL)
+            return -1;
+        int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2;
+        snprintf(cursor, sizeof cursor, "%s", ok && rep->element[0]->str ? rep->element[0]->str : "0");
+        for (size_t i = 0; ok && i < rep->element[1]->elements; i++) {
+            const char *del[] = {"UNLINK", rep->element[1]->element[i]->str};
+            redisReply *d = cli_cmd(r, 2, del);
+            n += d && d->type == REDIS_REPLY_INTEGER ? d->integer : 0;
+            if (d)
+                freeReplyObject(d);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+int cli_app_rm(const struct sw_config *c, struct cli_args *a)
+{
+    const char *app = a->pos[0];
+    char apps[KEY_MAX];
+    redisContext *r;
+    int rc = 1;
+    if (cli_check_id("app", app) != 0)
+        return 2;
+    if ((r = cli_connect(c)) == NULL)
+        return 1;
+    keys_global(apps, sizeof apps, c->key_prefix, "apps");
+    const char *ism[] = {"SISMEMBER", apps, app};
+    redisReply *m = cli_cmd(r, 3, ism);
+    int known = m && m->type == REDIS_REPLY_INTEGER && m->integer == 1;
+    if (m)
+        freeReplyObject(m);
+    if (!known) {
+        fprintf(stderr, "spotwatch: no such app '%s'\n", app);
+        goto out;
+    }
+    int users = app_user_count(r, c, app);
+    if (users < 0)
+        goto out;
+    if (users > 0 && !a->o[0].value) {
+        fprintf(stderr, "spotwatch: app '%s' still has %d users; nothing removed (`spotwatch user ls --app %s`, "
+                        "`spotwatch user rm` them, or `spotwatch app rm %s --force` to remove them too)\n",
+                app, users, app, app);
+        goto out;
+    }
+    /* The app leaves the list first, so workers stop claiming its users;
+     * then its users' directory entries, then its keys. */
+    const char *srem[] = {"SREM", apps, app};
+    if (cli_cmd_ok(r, 3, srem) != 0 || app_drop_users(r, c, app) != 0)
+        goto out;
+    long long n = app_drop_keys(r, c, app);
+    if (n < 0)
+        goto out;
+    printf("app %s: removed (%d users, %lld keys)\n", app, users, n);
+    rc = 0;
+out:
+    redisFree(r);
+    return rc;
 }
 
 /* app_unblock: the operator ends an app's 429 block (a QUOTA_EXCEEDED block
  * lasts hours; after raising the quota with Spotify there is no need to wait
  * it out). Only the block goes: the adaptive budget and counters stay. */
-static int app_unblock(const struct sw_config *c, int argc, char **argv)
+int cli_app_unblock(const struct sw_config *c, struct cli_args *a)
 {
-    struct cli_opt o[] = {{NULL, NULL, 0}};
-    const char *pos[1];
+    const char **pos = a->pos;
     char apps[KEY_MAX];
     redisContext *r;
     int rc = 1;
 
-    if (cli_parse_opts(argc, argv, o, pos, 1) != 1) {
-        fprintf(stderr, "usage: spotwatch app unblock APP\n");
-        return 2;
-    }
     if (cli_check_id("app", pos[0]) != 0)
         return 2;
     if ((r = cli_connect(c)) == NULL)
@@ -209,11 +480,4 @@ static int app_unblock(const struct sw_config *c, int argc, char **argv)
 out:
     redisFree(r);
     return rc;
-}
-
-int cli_app(const struct sw_config *c, int argc, char **argv)
-{
-    static const struct cli_sub subs[] = {
-        {"add", app_add}, {"ls", app_ls}, {"unblock", app_unblock}, {NULL, NULL}};
-    return cli_dispatch(c, argc, argv, subs, "usage: spotwatch app add|ls|unblock ...\n");
 }

@@ -13,19 +13,28 @@
 
 int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos)
 {
-    int npos = 0;
+    int npos = 0, options = 1;
     for (int i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) == 0) {
+        if (options && strcmp(argv[i], "--") == 0) {
+            options = 0;   /* the rest are positional, even "-h" or "--json" */
+        } else if (options && strncmp(argv[i], "--", 2) == 0) {
+            const char *name = argv[i] + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
             struct cli_opt *o = opts;
             for (; o && o->name; o++)
-                if (strcmp(o->name, argv[i] + 2) == 0)
+                if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
                     break;
             if (o == NULL || o->name == NULL) {
-                fprintf(stderr, "spotwatch: unknown option '%s'\n", argv[i]);
+                fprintf(stderr, "spotwatch: unknown option '%.*s'\n", (int)(len + 2), argv[i]);
                 return -1;
             }
-            if (o->flag) {
+            if (o->flag && eq) {
+                fprintf(stderr, "spotwatch: option '--%s' takes no value\n", o->name);
+                return -1;
+            } else if (o->flag) {
                 o->value = "1";
+            } else if (eq) {
+                o->value = eq + 1;
             } else if (i + 1 >= argc) {
                 fprintf(stderr, "spotwatch: option '%s' needs a value\n", argv[i]);
                 return -1;
@@ -210,10 +219,13 @@ int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr)
     return -1;
 }
 
-int cli_list_end(cJSON *arr, int json)
+int cli_list_end(struct cli_table *t, cJSON *arr, int json)
 {
-    if (json)
+    if (json) {
+        cli_table_free(t);
         return cli_print_json(arr);
+    }
+    cli_table_print(t, stdout);
     cJSON_Delete(arr);
     return 0;
 }
@@ -281,14 +293,4 @@ void cli_fputs_esc(const char *s, FILE *f)
 
     for (size_t i = 0; i < len; i += used)
         fwrite(e, 1, esc_next(p + i, len - i, e, &used), f);
-}
-
-int cli_dispatch(const struct sw_config *c, int argc, char **argv, const struct cli_sub *subs,
-                 const char *usage)
-{
-    for (const struct cli_sub *s = subs; argc >= 2 && s->name; s++)
-        if (strcmp(argv[1], s->name) == 0)
-            return s->run(c, argc - 2, argv + 2);
-    fprintf(stderr, "%s", usage);
-    return 2;
 }

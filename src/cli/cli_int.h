@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 #include "base/config.h"
+#include "cli/commands.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "redis/script_contract.h"
@@ -19,17 +20,12 @@
 #define CLI_REFRESH_LIFETIME_MS (180LL * 24 * 3600 * 1000)
 #define CLI_REFRESH_WARN_MS (14LL * 24 * 3600 * 1000)
 
-/* cli_opt: one `--name value` option of a command. */
-struct cli_opt {
-    const char *name;
-    const char *value;   /* NULL when absent; "1" for flags */
-    int flag;
-};
-
 /* cli_parse_opts splits argv (after the words already consumed) into
  * positional words (at most maxpos, into pos) and the options of opts (a
- * table ended by a NULL name; opts may be NULL: none). Returns the count of
- * positionals, or -1 with the reason on stderr. */
+ * table ended by a NULL name; opts may be NULL: none): `--name value` or
+ * `--name=value`; a bare `--` makes the rest positional. Returns the count
+ * of positionals, or -1 with the reason on stderr. Commands get theirs
+ * through cli_args_parse (include/cli/commands.h). */
 int cli_parse_opts(int argc, char **argv, struct cli_opt *opts, const char **pos, int maxpos);
 /* cli_secret: the two ways one secret may be given to a command: arg, the
  * option carrying the secret itself ("--client-secret S": others can read
@@ -76,10 +72,10 @@ redisContext *cli_connect_read(const struct sw_config *c, const char *cmd, const
 /* cli_load_keyring loads token-key-file (keyring_file_load: *kr stays NULL
  * in plaintext mode): 0, or -1 with the reason on stderr. crypto_free it. */
 int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr);
+struct cli_table;
 /* cli_list_end ends a listing command: arr printed as one JSON line when
- * json (the rows were printed as they came otherwise), then deleted; the
- * exit status. */
-int cli_list_end(cJSON *arr, int json);
+ * json, else the table t (src/cli/out.c); both freed; the exit status. */
+int cli_list_end(struct cli_table *t, cJSON *arr, int json);
 /* cli_jitter_ms: a first poll's delay from now for a user started now, up to
  * a quarter of its interval (interval_ms, or poll-interval-ms when 0), so
  * users started together do not poll on the same tick; rand() (seed it). */
@@ -102,17 +98,6 @@ const char *cli_esc(const char *s, char *buf, size_t n);
  * JSON forbids, change). */
 void cli_fputs_esc(const char *s, FILE *f);
 
-/* cli_sub: one subcommand of a command group ("add" of `app add`). run gets
- * the words after the subcommand. */
-struct cli_sub {
-    const char *name;
-    int (*run)(const struct sw_config *c, int argc, char **argv);
-};
-/* cli_dispatch runs the subcommand argv[1] names from subs (ended by a NULL
- * name); none: usage on stderr and 2. argv[0] is the command word. */
-int cli_dispatch(const struct sw_config *c, int argc, char **argv, const struct cli_sub *subs,
-                 const char *usage);
-
 /* cli_user_put: the arguments of one user_put.lua call (the one writer of a
  * user's tokens, lua/lib/user_record.lua) and the storage they point into. */
 struct cli_user_put {
@@ -129,12 +114,57 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
                        const char *app, const char *at, const char *rt, long long expires_in_s,
                        const char *scope, int watch, long long interval_ms, long long due_in_ms);
 
-/* cli_user_put_refused reads user_put.lua's reply rep: 0 stored; 1 refused
- * because the user id belongs to another app (said on stderr, naming that
- * app and, when file is not "", file:line); -1 an error reply (said). */
-int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user);
+/* cli_user_put_refused reads user_put.lua's reply rep for user of app: 0
+ * stored; 1 refused because the user id belongs to another app (said on
+ * stderr, naming that app) or because app is full (its max_users reached;
+ * said), with file:line when file is not ""; -1 an error reply (said). */
+int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user, const char *app);
 
-/* cli_user_import: `user import FILE|- [--watch] [--interval MS]` (user_import.c). */
-int cli_user_import(const struct sw_config *c, int argc, char **argv);
+/* ------------------------------------------------------- output (out.c) --- */
+/* cli_table: rows printed aligned under a header (human formats). Each
+ * cell is copied escaped (cli_esc), so a value from Redis cannot drive the
+ * terminal. */
+struct cli_table {
+    int ncol, nrows, cap;
+    const char *const *head;   /* ncol column titles */
+    char **cells;              /* nrows * ncol, owned */
+};
+/* cli_table_init: an empty table of ncol columns titled head (which must
+ * outlive it). */
+void cli_table_init(struct cli_table *t, int ncol, const char *const *head);
+/* cli_table_row appends a row of t->ncol cells (NULL prints "-"): 0, or -1
+ * out of memory. */
+int cli_table_row(struct cli_table *t, const char *const *cells);
+/* cli_table_print prints the header and the rows, columns two spaces apart,
+ * widths counted in characters; then frees the rows (t is empty again). */
+void cli_table_print(struct cli_table *t, FILE *f);
+void cli_table_free(struct cli_table *t);
+
+/* cli_iso writes ms (since the epoch, UTC) as ISO 8601 with milliseconds
+ * ("2026-12-02T20:55:29.123Z") into buf (n >= 32); 0 or less gives "". */
+const char *cli_iso(long long ms, char *buf, size_t n);
+/* cli_ago writes the time ms as seen from now for a person: "12s ago", "in
+ * 3m", "2h ago", "5d ago"; 0 or less gives "-". buf n >= 24. */
+const char *cli_ago(long long ms, long long now, char *buf, size_t n);
+/* cli_is_time_field: 1 for a hash field holding a time in ms since the
+ * epoch (a name ending in "_at", "started", "backfill_cursor"). */
+int cli_is_time_field(const char *name);
+/* cli_json_field adds name = value read from Redis to o: a number when the
+ * value is a whole decimal number (up to 15 digits, exact in a double),
+ * else the string; a time field (cli_is_time_field) also gets
+ * name + "_iso". */
+void cli_json_field(cJSON *o, const char *name, const char *value);
+/* cli_json_time adds name = ms and name + "_iso" (ISO 8601) to o. */
+void cli_json_time(cJSON *o, const char *name, long long ms);
+/* cli_budget writes an app's budget for a person: "unlimited" for 0, else
+ * "N/Ws" (W the window in seconds). buf n >= 48. */
+const char *cli_budget(long long budget, long long window_ms, char *buf, size_t n);
+/* cli_print_pairs prints o's members to stdout as "name  value" lines
+ * (nested objects as prefix "name.member"; NAME_iso members left out, a
+ * time printed as ISO 8601 and "12s ago" from now), escaped. */
+void cli_print_pairs(const cJSON *o, const char *prefix, long long now);
+/* cli_count_users counts the directory's users by app: an object app ->
+ * count (all apps seen), or NULL when Redis failed (said). */
+cJSON *cli_count_users(redisContext *r, const struct sw_config *c);
 
 #endif

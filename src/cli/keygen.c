@@ -10,36 +10,28 @@
 #include "serve/connect_link.h"
 #include "serve/oauth.h"
 
-int cli_keygen(const struct sw_config *c, int argc, char **argv)
+int cli_keygen(const struct sw_config *c, struct cli_args *a)
 {
     char err[256];
     (void)c;
-    if (argc != 2) {
-        fprintf(stderr, "usage: spotwatch keygen FILE\n");
-        return 2;
-    }
-    if (crypto_keygen(argv[1], err, sizeof err) != 0) {
+    if (crypto_keygen(a->pos[0], err, sizeof err) != 0) {
         fprintf(stderr, "spotwatch: %s\n", err);
         return 1;
     }
-    printf("new token key written to %s\n", argv[1]);
+    printf("new token key written to %s\n", a->pos[0]);
     return 0;
 }
 
 /* -------------------------------------------------------- connect-link --- */
 
-int cli_connect_link(const struct sw_config *c, int argc, char **argv)
+int cli_connect_link(const struct sw_config *c, struct cli_args *a)
 {
-    struct cli_opt o[] = {{"app", NULL, 0}, {"return-to", NULL, 0}, {"ttl", NULL, 0}, {NULL, NULL, 0}};
-    const char *pos[1];
+    struct cli_opt *o = a->o;
+    const char **pos = a->pos;
     char err[512];
     long long ttl = 600;
     struct oauth_keys k;
 
-    if (cli_parse_opts(argc - 1, argv + 1, o, pos, 1) != 1) {
-        fprintf(stderr, "usage: spotwatch connect-link USER [--app APP] [--return-to URL] [--ttl S]\n");
-        return 2;
-    }
     if (o[2].value && cli_parse_ll("--ttl", o[2].value, 1, CONNECT_LINK_MAX_AHEAD_S, &ttl) != 0)
         return 2;
     if (cli_check_id("user", pos[0]) != 0 || (o[0].value && cli_check_id("app", o[0].value) != 0))

@@ -47,6 +47,7 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
             window = strtoll(ap->element[3]->str, NULL, 10);
     }
     cJSON_AddNumberToObject(a, "budget_30s", (double)budget);
+    cJSON_AddBoolToObject(a, "budget_unlimited", budget <= 0);
     cJSON_AddNumberToObject(a, "window_ms", (double)window);
     double eff = (double)budget;
     long long quota_used = 0;
@@ -65,7 +66,7 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
             cJSON_AddNumberToObject(limit, "blocked_for_ms", (double)(strtoll(v, NULL, 10) - now));
         } else if (strcmp(f, "block_reason") == 0 || strcmp(f, "retry_after_capped_at") == 0 ||
                    strcmp(f, "blocked_at") == 0) {
-            cJSON_AddStringToObject(limit, f, v);
+            cli_json_field(limit, f, v);
         }
     }
     cJSON *bs = cJSON_GetObjectItem(limit, "block_reason");
@@ -150,7 +151,7 @@ static cJSON *status_workers(redisContext *r, const struct sw_config *c, long lo
         cJSON_AddStringToObject(w, "id", rep->element[i]->str);
         redisReply *h = redisCommand(r, "HGETALL %sworker:%s", c->key_prefix, rep->element[i]->str);
         for (size_t j = 0; h && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2)
-            cJSON_AddStringToObject(w, h->element[j]->str, h->element[j + 1]->str);
+            cli_json_field(w, h->element[j]->str, h->element[j + 1]->str);
         if (h)
             freeReplyObject(h);
         cJSON_AddItemToArray(arr, w);
@@ -192,19 +193,16 @@ static cJSON *status_redis(redisContext *r)
     return o;
 }
 
-int cli_status(const struct sw_config *c, int argc, char **argv)
+int cli_status(const struct sw_config *c, struct cli_args *a)
 {
-    struct cli_opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
-    const char *pos[1];
+    struct cli_opt *o = a->o;
     char apps[KEY_MAX];
     redisContext *r;
-    if (cli_parse_opts(argc - 1, argv + 1, o, pos, 0) != 0)
-        return 2;
     if ((r = cli_connect(c)) == NULL)
         return 1;
     long long now = redis_sync_now_ms(r);
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddNumberToObject(s, "now_ms", (double)now);
+    cli_json_time(s, "now_ms", now);
     cJSON_AddItemToObject(s, "redis", status_redis(r));
     cJSON_AddItemToObject(s, "workers", status_workers(r, c, now));
     cJSON *near = cJSON_CreateObject();
@@ -235,11 +233,9 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     printf("\n");
     printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
-        printf("  %s  polls=%s inflight=%s connections=%s\n",
-               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "id")), e[0], sizeof e[0]),
-               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "polls")) ?: "0", e[1], sizeof e[1]),
-               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "inflight")) ?: "0", e[2], sizeof e[2]),
-               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "connections")) ?: "0", e[3], sizeof e[3]));
+        printf("  %s  polls=%.0f inflight=%.0f connections=%.0f\n",
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "id")), e[0], sizeof e[0]), num(it, "polls"),
+               num(it, "inflight"), num(it, "connections"));
     printf("users:");
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "users"))
         printf(" %s=%.0f", cli_esc(it->string, e[0], sizeof e[0]), it->valuedouble);
@@ -253,15 +249,16 @@ int cli_status(const struct sw_config *c, int argc, char **argv)
     }
     cJSON_ArrayForEach(it, arr) {
         cJSON *lim = cJSON_GetObjectItem(it, "limiter"), *st = cJSON_GetObjectItem(it, "stats");
-        printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%.0f/%gs effective=%.1f limiter=%s",
+        char bu[48], eff[48] = "";
+        if (num(it, "budget_30s") > 0)
+            snprintf(eff, sizeof eff, " effective=%.1f", num(it, "budget_effective_30s"));
+        printf("app %s: scheduled=%.0f in_flight=%.0f overdue=%.0f lag=%.0fms budget=%s%s limiter=%s",
                cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "app")), e[0], sizeof e[0]),
                num(it, "scheduled"),
                num(it, "in_flight"),
                num(it, "overdue"),
                num(it, "schedule_lag_ms"),
-               num(it, "budget_30s"),
-               num(it, "window_ms") / 1000,
-               num(it, "budget_effective_30s"),
+               cli_budget((long long)num(it, "budget_30s"), (long long)num(it, "window_ms"), bu, sizeof bu), eff,
                cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(lim, "state")), e[1], sizeof e[1]));
         if (cJSON_GetObjectItem(lim, "blocked_for_ms"))
             printf(" (for %.0f s)", num(lim, "blocked_for_ms") / 1000);

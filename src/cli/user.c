@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 #include "cli/cli.h"
 #include "cli_int.h"
+#include "spotify/playback.h"
 #include "spotify/token.h"
 #include "base/crypto.h"
 #include "redis/redis_sync.h"
@@ -28,6 +29,7 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     p->argv[USER_PUT_KEY_DUE] = p->k.due;
     p->argv[USER_PUT_KEY_LEASES] = p->k.leases;
     p->argv[USER_PUT_KEY_USERS] = p->users;
+    p->argv[USER_PUT_KEY_APP] = p->k.app;
     arg[USER_PUT_ARG_USER] = user;
     arg[USER_PUT_ARG_APP] = app;
     arg[USER_PUT_ARG_ACCESS_TOKEN] = at;
@@ -39,7 +41,7 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     arg[USER_PUT_ARG_DUE_IN_MS] = p->due_in_ms;
 }
 
-int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user)
+int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user, const char *app)
 {
     struct user_put_reply put;
     if (sc_parse(rep, 0, sc_user_put_reply, USER_PUT_REPLY_N, &put) != 0) {
@@ -54,19 +56,25 @@ int cli_user_put_refused(redisReply *rep, const char *file, long line, const cha
         fprintf(stderr, "spotwatch: %s:%ld: ", file, line);
     else
         fprintf(stderr, "spotwatch: ");
+    if (put.max_users > 0) {
+        fprintf(stderr, "app '%s' is full: it takes at most %lld users (max_users); user '%s' refused, "
+                        "nothing written (`spotwatch user rm` a user, or raise the cap with `spotwatch app "
+                        "add %s ... --max-users N` once Spotify allows more)\n",
+                cli_esc(app, e[1], sizeof e[1]), put.max_users, cli_esc(user, e[0], sizeof e[0]),
+                cli_esc(app, e[1], sizeof e[1]));
+        return 1;
+    }
     /* owner.s is a whole reply string (NUL-terminated by hiredis). */
     fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
             cli_esc(user, e[0], sizeof e[0]), cli_esc(put.owner.s, e[1], sizeof e[1]));
     return 1;
 }
 
-static int user_add(const struct sw_config *c, int argc, char **argv)
+int cli_user_add(const struct sw_config *c, struct cli_args *a)
 {
-    struct cli_opt o[] = {{"app", NULL, 0}, {"access-token", NULL, 0}, {"refresh-token", NULL, 0},
-                          {"expires-in", NULL, 0}, {"scope", NULL, 0}, {"access-token-file", NULL, 0},
-                          {"refresh-token-file", NULL, 0}, {NULL, NULL, 0}};
+    struct cli_opt *o = a->o;
     const struct cli_secret sp[2] = {{&o[1], &o[5]}, {&o[2], &o[6]}};
-    const char *pos[1];
+    const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     char *tok[2] = {NULL, NULL};
@@ -74,14 +82,14 @@ static int user_add(const struct sw_config *c, int argc, char **argv)
     long long expires_in = 3600;
     int rc = 1;
 
-    if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value == !o[5].value ||
-        !o[2].value == !o[6].value) {
-        fprintf(stderr, "usage: spotwatch user add USER --app APP --access-token-file FILE|- "
-                        "--refresh-token-file FILE|- [--expires-in S] [--scope S]\n"
-                        "       (or --access-token T, --refresh-token R, which others can read in the "
-                        "process list)\n");
-        return 2;
-    }
+    if (!o[0].value)
+        return cli_missing(a, "--app");
+    if (!o[1].value == !o[5].value)
+        return cli_missing(a, o[1].value ? "one access token (--access-token and --access-token-file both given)"
+                                         : "--access-token-file (or --access-token)");
+    if (!o[2].value == !o[6].value)
+        return cli_missing(a, o[2].value ? "one refresh token (--refresh-token and --refresh-token-file both given)"
+                                         : "--refresh-token-file (or --refresh-token)");
     if (cli_check_id("user", pos[0]) != 0 || cli_check_id("app", o[0].value) != 0)
         return 2;
     if (o[3].value && cli_parse_ll("--expires-in", o[3].value, 0, 100000000, &expires_in) != 0)
@@ -117,7 +125,7 @@ static int user_add(const struct sw_config *c, int argc, char **argv)
     rep = cli_eval(r, SCRIPT_USER_PUT, USER_PUT_KEY_N, USER_PUT_KEY_N + USER_PUT_ARG_N, put.argv);
     if (rep == NULL)
         goto out;
-    if (cli_user_put_refused(rep, "", 0, pos[0]) != 0) {
+    if (cli_user_put_refused(rep, "", 0, pos[0], o[0].value) != 0) {
         freeReplyObject(rep);
         goto out;
     }
@@ -141,17 +149,46 @@ static int secret_field(const char *f)
     return strcmp(f, "access_token") == 0 || strcmp(f, "refresh_token") == 0;
 }
 
-static int user_show(const struct sw_config *c, int argc, char **argv)
+/* user_playback: the playback last seen (the stored "state",
+ * pb_state_encode's compact form) in the events' terms (README, Events):
+ * {"is_playing","progress_ms","track":{"id","type","duration_ms"}|null,
+ * "device":{"id"}|null}; null when never seen or unreadable. The stored
+ * state keeps only what comparison needs: names are in the events. */
+static cJSON *user_playback(const char *text)
 {
-    struct cli_opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
-    const char *pos[1];
+    struct pb_state st;
+    if (pb_state_decode(text, &st) != 0 || !st.known) {
+        pb_state_free(&st);
+        return cJSON_CreateNull();
+    }
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddBoolToObject(p, "is_playing", st.present && st.is_playing);
+    cJSON_AddNumberToObject(p, "progress_ms", st.present ? (double)st.progress_ms : 0);
+    if (st.present) {
+        cJSON *t = cJSON_AddObjectToObject(p, "track");
+        cJSON_AddStringToObject(t, "id", st.item_key ? st.item_key : "");
+        cJSON_AddStringToObject(t, "type", st.kind);
+        cJSON_AddNumberToObject(t, "duration_ms", (double)st.duration_ms);
+    } else {
+        cJSON_AddNullToObject(p, "track");
+    }
+    if (st.device_id) {
+        cJSON *d = cJSON_AddObjectToObject(p, "device");
+        cJSON_AddStringToObject(d, "id", st.device_id);
+    } else {
+        cJSON_AddNullToObject(p, "device");
+    }
+    pb_state_free(&st);
+    return p;
+}
+
+int cli_user_show(const struct sw_config *c, struct cli_args *a)
+{
+    struct cli_opt *o = a->o;
+    const char **pos = a->pos;
     char app[ID_MAX + 1], ukey[KEY_MAX];
     redisContext *r;
     int rc = 1;
-    if (cli_parse_opts(argc, argv, o, pos, 1) != 1) {
-        fprintf(stderr, "usage: spotwatch user show USER [--json]\n");
-        return 2;
-    }
     if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
         return 1;
     keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
@@ -179,8 +216,10 @@ static int user_show(const struct sw_config *c, int argc, char **argv)
             expires_at = strtoll(v, NULL, 10);
         if (strcmp(f, "authorized_at") == 0)
             authorized_at = strtoll(v, NULL, 10);
-        if (!secret_field(f) && strcmp(f, "refresh_until") != 0 && strcmp(f, "refresh_fence") != 0)
-            cJSON_AddStringToObject(u, f, v);
+        if (strcmp(f, "state") == 0)
+            cJSON_AddItemToObject(u, "playback", user_playback(v));
+        else if (!secret_field(f) && strcmp(f, "refresh_until") != 0 && strcmp(f, "refresh_fence") != 0)
+            cli_json_field(u, f, v);
     }
     cJSON_AddBoolToObject(u, "has_access_token", has_at);
     cJSON_AddBoolToObject(u, "has_refresh_token", has_rt);
@@ -203,16 +242,7 @@ static int user_show(const struct sw_config *c, int argc, char **argv)
     } else {
         /* Field names and values come from Redis (display_name from
          * Spotify): escaped, so neither can drive the terminal. */
-        char name[CLI_ESC_MAX], val[CLI_ESC_MAX];
-        for (cJSON *it = u->child; it; it = it->next) {
-            cli_esc(it->string, name, sizeof name);
-            if (cJSON_IsString(it))
-                printf("%-28s %s\n", name, cli_esc(it->valuestring, val, sizeof val));
-            else if (cJSON_IsBool(it))
-                printf("%-28s %s\n", name, cJSON_IsTrue(it) ? "yes" : "no");
-            else
-                printf("%-28s %.0f\n", name, it->valuedouble);
-        }
+        cli_print_pairs(u, "", now);
         cJSON_Delete(u);
         rc = 0;
     }
@@ -221,64 +251,86 @@ out:
     return rc;
 }
 
-static int user_ls(const struct sw_config *c, int argc, char **argv)
+/* user_row: one user of user ls (s: its HMGET status last_outcome
+ * last_poll_at, or an error reply for a key that is not a hash): 1 kept
+ * (added to arr, or to t), 0 filtered out by --status. */
+static int user_row(const struct cli_args *a, const char *user, const char *app, const redisReply *s, long long now,
+                    cJSON *arr, struct cli_table *t)
 {
-    struct cli_opt o[] = {{"json", NULL, 1}, {NULL, NULL, 0}};
-    const char *pos[1];
+    /* A user key that is not a hash (WRONGTYPE) is one claim.lua sets
+     * aside as broken (lua/lib/guard.lua). */
+    int ok = s && s->type == REDIS_REPLY_ARRAY && s->elements == 3;
+    const char *status = s && s->type == REDIS_REPLY_ERROR ? "broken"
+                         : ok && s->element[0]->str      ? s->element[0]->str
+                                                         : "unknown";
+    const char *last = ok && s->element[1]->str ? s->element[1]->str : "";
+    long long polled = ok && s->element[2]->str ? strtoll(s->element[2]->str, NULL, 10) : 0;
+    char ago[24];
+    if (a->o[2].value && strcmp(a->o[2].value, status) != 0)
+        return 0;
+    if (a->o[0].value) {
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddStringToObject(u, "user", user);
+        cJSON_AddStringToObject(u, "app", app);
+        cJSON_AddStringToObject(u, "status", status);
+        cJSON_AddStringToObject(u, "last_outcome", last);
+        cli_json_time(u, "last_poll_at", polled);
+        cJSON_AddItemToArray(arr, u);
+        return 1;
+    }
+    /* The outcome only when it says more than the status does. */
+    const char *cells[] = {user, app, status, last[0] && strcmp(last, status) != 0 ? last : NULL,
+                           cli_ago(polled, now, ago, sizeof ago)};
+    cli_table_row(t, cells);
+    return 1;
+}
+
+int cli_user_ls(const struct sw_config *c, struct cli_args *a)
+{
+    static const char *const head[] = {"USER", "APP", "STATUS", "LAST_OUTCOME", "LAST_POLL"};
+    const char *want_app = a->o[1].value;
     char ukey[KEY_MAX];
+    struct cli_table t;
     redisReply *rep;
     redisContext *r;
-    if (cli_parse_opts(argc, argv, o, pos, 0) != 0)
+    if (want_app && cli_check_id("app", want_app) != 0)
         return 2;
     if ((r = cli_connect_read(c, "HGETALL", "users", &rep)) == NULL)
         return 1;
+    long long now = redis_sync_now_ms(r);
     /* Pipelined: one round trip per batch, not per user. */
+    size_t sent = 0;
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        if (want_app && strcmp(rep->element[i + 1]->str, want_app) != 0)
+            continue;
         keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
-        redisAppendCommand(r, "HMGET %s status last_outcome", ukey);
+        redisAppendCommand(r, "HMGET %s status last_outcome last_poll_at", ukey);
+        sent++;
     }
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+    cli_table_init(&t, 5, head);
+    for (size_t i = 0; i + 1 < rep->elements && sent > 0; i += 2) {
+        if (want_app && strcmp(rep->element[i + 1]->str, want_app) != 0)
+            continue;
         redisReply *s = NULL;
         if (redisGetReply(r, (void **)&s) != REDIS_OK)
             break;
-        /* A user key that is not a hash (WRONGTYPE) is one claim.lua sets
-         * aside as broken (lua/lib/guard.lua). */
-        const char *status = s && s->type == REDIS_REPLY_ERROR                          ? "broken"
-                             : s && s->type == REDIS_REPLY_ARRAY && s->element[0]->str ? s->element[0]->str
-                                                                                       : "?";
-        const char *last = s && s->type == REDIS_REPLY_ARRAY && s->element[1]->str ? s->element[1]->str : "";
-        if (o[0].value) {
-            cJSON *u = cJSON_CreateObject();
-            cJSON_AddStringToObject(u, "user", rep->element[i]->str);
-            cJSON_AddStringToObject(u, "app", rep->element[i + 1]->str);
-            cJSON_AddStringToObject(u, "status", status);
-            cJSON_AddStringToObject(u, "last_outcome", last);
-            cJSON_AddItemToArray(arr, u);
-        } else {
-            char e[4][CLI_ESC_MAX];
-            printf("%s\t%s\t%s\t%s\n", cli_esc(rep->element[i]->str, e[0], sizeof e[0]),
-                   cli_esc(rep->element[i + 1]->str, e[1], sizeof e[1]), cli_esc(status, e[2], sizeof e[2]),
-                   cli_esc(last, e[3], sizeof e[3]));
-        }
+        sent--;
+        user_row(a, rep->element[i]->str, rep->element[i + 1]->str, s, now, arr, &t);
         if (s)
             freeReplyObject(s);
     }
     freeReplyObject(rep);
     redisFree(r);
-    return cli_list_end(arr, o[0].value != NULL);
+    return cli_list_end(&t, arr, a->o[0].value != NULL);
 }
 
-static int user_rm(const struct sw_config *c, int argc, char **argv)
+int cli_user_rm(const struct sw_config *c, struct cli_args *a)
 {
-    const char *pos[1];
+    const char **pos = a->pos;
     char app[ID_MAX + 1], ukey[KEY_MAX], users[KEY_MAX];
     redisContext *r;
     int rc = 1;
-    if (cli_parse_opts(argc, argv, NULL, pos, 1) != 1) {
-        fprintf(stderr, "usage: spotwatch user rm USER\n");
-        return 2;
-    }
     if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
         return 1;
     struct app_keys k;
@@ -319,12 +371,4 @@ static int user_rm(const struct sw_config *c, int argc, char **argv)
 out:
     redisFree(r);
     return rc;
-}
-
-int cli_user(const struct sw_config *c, int argc, char **argv)
-{
-    static const struct cli_sub subs[] = {
-        {"add", user_add}, {"show", user_show}, {"ls", user_ls}, {"rm", user_rm},
-        {"import", cli_user_import}, {NULL, NULL}};
-    return cli_dispatch(c, argc, argv, subs, "usage: spotwatch user add|show|ls|rm|import ...\n");
 }

@@ -162,7 +162,7 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
             stored = -1;
             goto out;
         }
-        int refused = cli_user_put_refused(rep, file, rows[i].line, rows[i].user);
+        int refused = cli_user_put_refused(rep, file, rows[i].line, rows[i].user, rows[i].app);
         if (refused < 0)
             failed = 1;
         else if (refused > 0)
@@ -178,10 +178,10 @@ out:
     return stored;
 }
 
-int cli_user_import(const struct sw_config *c, int argc, char **argv)
+int cli_user_import(const struct sw_config *c, struct cli_args *a)
 {
-    struct cli_opt o[] = {{"watch", NULL, 1}, {"interval", NULL, 0}, {NULL, NULL, 0}};
-    const char *pos[1];
+    struct cli_opt *o = a->o;
+    const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     struct import_row *rows = NULL;
@@ -192,10 +192,6 @@ int cli_user_import(const struct sw_config *c, int argc, char **argv)
     long lineno = 0;
     int n = 0, rc = 1;
 
-    if (cli_parse_opts(argc, argv, o, pos, 1) != 1) {
-        fprintf(stderr, "usage: spotwatch user import FILE|- [--watch] [--interval MS]\n");
-        return 2;
-    }
     if (o[1].value && cli_parse_ll("--interval", o[1].value, 100, 86400000, &interval) != 0)
         return 2;
     if (cli_load_keyring(c, &kr) != 0)

@@ -9,30 +9,69 @@
 #include "cli_int.h"
 #include "redis/redis_sync.h"
 
-int cli_watch(const struct sw_config *c, int argc, char **argv)
+/* watch_now makes user due now: only a user being watched (status active,
+ * on the schedule or in flight); anything else fails, saying why. */
+static int watch_now(redisContext *r, const struct app_keys *k, const char *ukey, const char *user, long long now)
 {
-    struct cli_opt o[] = {{"interval", NULL, 0}, {NULL, NULL, 0}};
-    const char *pos[2];
+    char when[24];
+    redisReply *st = redisCommand(r, "HGET %s status", ukey);
+    redisReply *l = redisCommand(r, "ZSCORE %s %s", k->leases, user);
+    char status[64];
+    snprintf(status, sizeof status, "%s", st && st->type == REDIS_REPLY_STRING ? st->str : "unknown");
+    int leased = l && l->type == REDIS_REPLY_STRING;
+    if (st)
+        freeReplyObject(st);
+    if (l)
+        freeReplyObject(l);
+    if (strcmp(status, "active") != 0) {
+        char e[CLI_ESC_MAX];
+        fprintf(stderr, "spotwatch: user '%s' is not being watched (status %s); nothing scheduled "
+                        "(`spotwatch watch start %s` first)\n", user, cli_esc(status, e, sizeof e), user);
+        return 1;
+    }
+    if (leased) {
+        printf("%s is being polled now\n", user);
+        return 0;
+    }
+    /* The plain-Redis equivalent (README): ZADD <due> XX LT <now_ms> <user> */
+    snprintf(when, sizeof when, "%lld", now);
+    const char *za[] = {"ZADD", k->due, "XX", "LT", when, user};
+    const char *zs[] = {"ZSCORE", k->due, user};
+    if (cli_cmd_ok(r, 6, za) != 0)
+        return 1;
+    redisReply *d = cli_cmd(r, 3, zs);
+    int scheduled = d && d->type == REDIS_REPLY_STRING;
+    if (d)
+        freeReplyObject(d);
+    if (!scheduled) {
+        fprintf(stderr, "spotwatch: user '%s' is active but not on the schedule; nothing scheduled "
+                        "(`spotwatch watch start %s` puts it back)\n", user, user);
+        return 1;
+    }
+    printf("%s is due now\n", user);
+    return 0;
+}
+
+int cli_watch(const struct sw_config *c, struct cli_args *a)
+{
+    struct cli_opt *o = a->o;
+    const char *verb = a->cmd->name;
     char app[ID_MAX + 1], ukey[KEY_MAX], when[24];
     long long interval = 0;
     redisContext *r;
     int rc = 1;
 
-    if (cli_parse_opts(argc - 1, argv + 1, o, pos, 2) != 2 ||
-        (strcmp(pos[0], "start") && strcmp(pos[0], "stop") && strcmp(pos[0], "now"))) {
-        fprintf(stderr, "usage: spotwatch watch start USER [--interval MS] | stop USER | now USER\n");
+    if (strcmp(verb, "start") == 0 && o[0].value &&
+        cli_parse_ll("--interval", o[0].value, 100, 86400000, &interval) != 0)
         return 2;
-    }
-    if (o[0].value && cli_parse_ll("--interval", o[0].value, 100, 86400000, &interval) != 0)
-        return 2;
-    const char *user = pos[1];
+    const char *user = a->pos[0];
     if ((r = cli_connect_user(c, user, app, sizeof app)) == NULL)
         return 1;
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
     keys_user(ukey, sizeof ukey, c->key_prefix, app, user);
     long long now = redis_sync_now_ms(r);
-    if (strcmp(pos[0], "start") == 0) {
+    if (strcmp(verb, "start") == 0) {
         char iv[24];
         snprintf(iv, sizeof iv, "%lld", interval);
         const char *hs[] = {"HSET", ukey, "status", "active", "reason", "", "fails", "0", "idle", "0",
@@ -51,7 +90,7 @@ int cli_watch(const struct sw_config *c, int argc, char **argv)
         if (!leased && cli_cmd_ok(r, 5, za) != 0)
             goto out;
         printf("watching %s\n", user);
-    } else if (strcmp(pos[0], "stop") == 0) {
+    } else if (strcmp(verb, "stop") == 0) {
         const char *hs[] = {"HSET", ukey, "status", "stopped"};
         const char *zr[] = {"ZREM", k.due, user};
         /* Plays while not watched are not backfilled later: the next start
@@ -61,12 +100,8 @@ int cli_watch(const struct sw_config *c, int argc, char **argv)
             goto out;
         printf("stopped watching %s\n", user);
     } else {
-        /* The plain-Redis equivalent (README): ZADD <due> XX LT <now_ms> <user> */
-        snprintf(when, sizeof when, "%lld", now);
-        const char *za[] = {"ZADD", k.due, "XX", "LT", when, user};
-        if (cli_cmd_ok(r, 6, za) != 0)
-            goto out;
-        printf("%s is due now\n", user);
+        rc = watch_now(r, &k, ukey, user, now);
+        goto out;
     }
     rc = 0;
 out:

@@ -105,6 +105,68 @@ static int user_app_conflict(struct serve *s, redisContext *r, const char *user,
     return conflict;
 }
 
+/* app_full: the early, friendly form of the user cap (lua/lib/user_cap.lua
+ * decides, atomic with the write in oauth_store.lua): the app's max_users
+ * when it is capped, user is not in the directory yet and the app has that
+ * many users (entries of the directory naming it); 0 when there is room; -1
+ * on a Redis failure. Asked before any Spotify call (the authorize page, the
+ * code exchange), which could only end in a refusal. A max_users that is not
+ * a whole number >= 1 is no cap, as in Lua. */
+static long long app_full(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+                          const char *user)
+{
+    char users[KEY_MAX], cursor[32] = "0";
+    long long cap = 0, n = 0;
+
+    keys_global(users, sizeof users, s->cfg->key_prefix, "users");
+    const char *hg[] = {"HGET", k->app, "max_users"}, *hu[] = {"HGET", users, user};
+    redisReply *rep = serve_redis_cmd(r, 3, hg);
+    if (rep == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_STRING) {
+        char *end;
+        cap = strtoll(rep->str, &end, 10);
+        if (*end || end == rep->str)
+            cap = 0;
+    }
+    freeReplyObject(rep);
+    if (cap <= 0)
+        return 0;
+    if ((rep = serve_redis_cmd(r, 3, hu)) == NULL)
+        return -1;
+    int known = rep->type == REDIS_REPLY_STRING;
+    freeReplyObject(rep);
+    if (known)
+        return 0;
+    do {
+        const char *sc[] = {"HSCAN", users, cursor, "COUNT", "1000"};
+        if ((rep = serve_redis_cmd(r, 5, sc)) == NULL)
+            return -1;
+        int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
+                 rep->element[1]->type == REDIS_REPLY_ARRAY;
+        for (size_t i = 1; ok && i < rep->element[1]->elements; i += 2) {
+            const redisReply *v = rep->element[1]->element[i];
+            n += v->type == REDIS_REPLY_STRING && strcmp(v->str, app) == 0;
+        }
+        snprintf(cursor, sizeof cursor, "%s", ok ? rep->element[0]->str : "0");
+        freeReplyObject(rep);
+        if (!ok)
+            return -1;
+    } while (n < cap && strcmp(cursor, "0") != 0);
+    return n >= cap ? cap : 0;
+}
+
+/* refuse_full sets the answer of a login refused because the app is full
+ * (cap users: its max_users); nothing was sent to Spotify. */
+static void refuse_full(struct answer *a, long long cap)
+{
+    char msg[320];
+    snprintf(msg, sizeof msg, "This service's Spotify app cannot take more users: Spotify lets it have "
+                              "%lld and they are all connected. Nothing was sent to Spotify and nothing "
+                              "was stored; ask the service's operator.", cap);
+    serve_fail(a, 403, "app_full", "No room for more users", msg);
+}
+
 /* serve_scopes: what users are asked to grant: history backfill reads
  * recently-played, which needs a scope of its own. */
 static const char *serve_scopes(const struct serve *s)
@@ -223,6 +285,16 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     }
     struct app_keys k;
     keys_app(&k, s->cfg->key_prefix, app);
+    long long full = app_full(s, r, &k, app, user);
+    if (full != 0) {
+        if (full < 0) {
+            serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
+        } else {
+            refuse_full(a, full);
+            log_debug("connect: user %s refused: app %s is full (max_users %lld)", user, app, full);
+        }
+        goto out;
+    }
     const char *hg[] = {"HGET", k.app, "client_id"};
     redisReply *rep = serve_redis_cmd(r, 3, hg);
     if (rep && rep->type == REDIS_REPLY_STRING)
@@ -602,6 +674,7 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
     argv[OAUTH_STORE_KEY_DUE] = k->due;
     argv[OAUTH_STORE_KEY_LEASES] = k->leases;
     argv[OAUTH_STORE_KEY_USERS] = users;
+    argv[OAUTH_STORE_KEY_APP] = k->app;
     arg[OAUTH_STORE_ARG_USER] = st->user;
     arg[OAUTH_STORE_ARG_APP] = st->app;
     arg[OAUTH_STORE_ARG_ACCOUNT] = spotify_id;
@@ -621,6 +694,14 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
         goto out;
     }
     snprintf(other, sizeof other, "%.*s", (int)stored.other_user.len, stored.other_user.s);
+    if (!stored.stored && stored.max_users > 0) {
+        /* Another login took the last place since the early check. */
+        log_warn("callback: user %s refused: app %s is full (max_users %lld); nothing stored", st->user,
+                 st->app, stored.max_users);
+        freeReplyObject(rep);
+        refuse_full(a, stored.max_users);
+        goto out;
+    }
     if (!stored.stored && stored.owner.len > 0) {
         /* The owning app is for the operator's log, never for the browser. */
         log_warn("callback: user %s belongs to app %.*s; refused for app %s (nothing stored)", st->user,
@@ -718,6 +799,19 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
     keys_app(&k, s->cfg->key_prefix, st.app);
     if ((secret = app_creds(s, r, &k, st.app, client_id, sizeof client_id)) == NULL) {
         serve_fail(a, 500, "error", "Service misconfigured", "This service cannot complete logins right now.");
+        goto out;
+    }
+    /* The cap again (a place may have gone since /connect), before the
+     * code is spent on tokens the app could not keep. */
+    long long full = app_full(s, r, &k, st.app, st.user);
+    if (full != 0) {
+        if (full < 0) {
+            serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        } else {
+            refuse_full(a, full);
+            log_info("callback: user %s refused: app %s is full (max_users %lld); no Spotify call", st.user,
+                     st.app, full);
+        }
         goto out;
     }
     long wait_s = 0;

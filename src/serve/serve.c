@@ -230,7 +230,7 @@ static int serve_metrics(struct serve *s)
     static const char *const outcomes[] = {
         "ok", "denied", "invalid_state", "expired_state", "replayed_state", "bad_code",
         "rate_limited", "spotify_error", "invalid_client", "not_registered", "duplicate_account",
-        "user_conflict", "no_cookie", "cookie_mismatch", "throttled", "error"};
+        "user_conflict", "no_cookie", "cookie_mismatch", "throttled", "error", "app_full"};
     size_t nb;
     const double *lb = metrics_latency_buckets(&nb);
 

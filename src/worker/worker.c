@@ -32,6 +32,10 @@
 #include "base/keyring_file.h"
 #include "base/log.h"
 
+#ifndef SW_VERSION
+#define SW_VERSION "unknown"   /* the Makefile passes VERSION */
+#endif
+
 #define TRIM_TICKS 10           /* heartbeats between returns of free heap to the system */
 #define WORKER_TTL_MS 5000      /* the workers ZSET entry lapses this long after a heartbeat */
 #define WORKER_KEY_TTL_MS "10000"   /* <p>worker:<id> lapses this long after a heartbeat */
@@ -115,7 +119,8 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
     w.sigint.data = &w;
     ev_signal_start(w.loop, &w.sigint);
 
-    log_info("worker %s started: redis %s:%d, api %s", w.id, c->redis_host, c->redis_port, c->api_base);
+    log_info("worker %s started (spotwatch %s): redis %s:%d, api %s", w.id, SW_VERSION, c->redis_host,
+             c->redis_port, c->api_base);
     ev_run(w.loop, 0);
     log_info("worker %s stopped after %lld polls", w.id, w.polls);
     rc = 0;

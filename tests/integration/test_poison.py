@@ -192,7 +192,7 @@ def check_reported(r, bad, field):
     st = json.loads(spotwatch(r, "status", "--json").stdout)
     check(st["users"].get("broken") == 1, "status counts one broken user: %r" % st["users"])
     ls = spotwatch(r, "user", "ls").stdout
-    check(any(line.split("\t")[0] == bad and line.split("\t")[2] == "broken" for line in ls.splitlines()),
+    check(any(line.split()[:1] == [bad] and line.split()[2] == "broken" for line in ls.splitlines()),
           "user ls shows %s broken: %r" % (bad, ls[:400]))
     check(c.cmd("ZSCORE", app_key("app1", "due"), bad) is None, "the bad user is off the schedule")
 

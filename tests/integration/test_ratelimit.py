@@ -662,7 +662,9 @@ def test_smart_polling_schedule_and_watch_now():
     check(last_poll("i") < due1 - 1000, "before its old schedule (redis)")
     # XX: a user off the schedule stays off.
     spotwatch(r, "watch", "stop", "z")
-    spotwatch(r, "watch", "now", "z")
+    res = spotwatch(r, "watch", "now", "z", check_rc=False)
+    check(res.returncode == 1 and "not being watched" in res.stderr, "watch now fails on a stopped user: %r"
+          % res.stderr)
     check(c.cmd("ZSCORE", due_key, "z") is None, "watch now does not schedule a stopped user")
     # Within the limits: while the app is blocked, watch now waits for the block.
     wait_for(lambda: float(c.cmd("ZSCORE", due_key, "i")) - redis_ms(c) > 2000, 30, "i waits again")

@@ -384,10 +384,10 @@ def test_user_supplied_text_is_printed_escaped():
           "display_name escaped: %r" % show)
     check(len([ln for ln in show.splitlines() if "display_name" in ln]) == 1 and "\nuser2" not in show,
           "no fake line: %r" % show)
-    check("act\\u001bive\\nfake" in outs["user ls"] and len(outs["user ls"].splitlines()) == 1,
-          "user ls: one line, escaped: %r" % outs["user ls"])
+    check("act\\u001bive\\nfake" in outs["user ls"] and len(outs["user ls"].splitlines()) == 2,
+          "user ls: the header and one line, escaped: %r" % outs["user ls"])
     check("act\\u001bive\\nfake=1" in outs["status"], "status: %r" % outs["status"])
-    check("client_id=cid\\u001b[5m" in outs["app ls"], "app ls: %r" % outs["app ls"])
+    check(" cid\\u001b[5m " in outs["app ls"], "app ls: %r" % outs["app ls"])
     # --json is JSON (cJSON escapes controls), and parses back to the same text.
     j = json.loads(spotwatch(r, "user", "show", "u1", "--json").stdout)
     check(j["display_name"] == evil, "the JSON form keeps the value exactly")

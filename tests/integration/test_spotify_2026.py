@@ -36,6 +36,10 @@ def test_each_not_registered_text_stops_the_user():
     stopped as not_registered with a reason, one call, none after."""
     users = ["in"] + ["out-%s-%s" % (t.replace("_", ""), kind) for t in NOT_REGISTERED_TEXTS for kind in ("json", "text")]
     r, sim, _ = world(["in"], allowlist=["in"])
+    # Seven users on a development app: spotwatch's own cap (max_users,
+    # test_user_cap.py) lifted, so that Spotify's refusals are what is seen.
+    spotwatch(r, "app", "add", "app1", "--client-id", "cid-app1", "--client-secret", "s3cret-app",
+              "--max-users", "0", sim=sim, extra=FAST)
     play(sim, "in", ["a"])
     c = r.client()
     sub = Subscriber(r, "sw:playback:*", pattern=True)

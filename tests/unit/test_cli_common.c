@@ -1,5 +1,6 @@
-/* test_cli_common: the CLI's option parsing, integer checks and subcommand
- * dispatch (src/cli/cli_common.c), and the user_put.lua call laid out by
+/* test_cli_common: the CLI's option parsing and integer checks,
+ * the command table (src/cli/commands.c), what the commands print
+ * (src/cli/out.c), and the user_put.lua call laid out by
  * name (cli_user_put_init): every KEYS and ARGV position filled. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "../../src/cli/cli_int.h"
+#include "cli/commands.h"
 
 static void test_parse_opts(void **state)
 {
@@ -47,26 +49,69 @@ static void test_parse_ll(void **state)
     assert_int_equal(v, 42);
 }
 
-static int ran_argc = -1;
-static int sub_a(const struct sw_config *c, int argc, char **argv)
-{
-    (void)c;
-    (void)argv;
-    ran_argc = argc;
-    return 7;
-}
-
-static void test_dispatch(void **state)
+/* The command table: lookup, and a line parsed against an entry. */
+static void test_table_and_args(void **state)
 {
     (void)state;
-    static const struct cli_sub subs[] = {{"a", sub_a}, {NULL, NULL}};
-    struct sw_config c;
-    char *ok[] = {"cmd", "a", "x", "y"}, *bad[] = {"cmd", "b"}, *none[] = {"cmd"};
-    config_defaults(&c);
-    assert_int_equal(cli_dispatch(&c, 4, ok, subs, "usage\n"), 7);
-    assert_int_equal(ran_argc, 2);
-    assert_int_equal(cli_dispatch(&c, 2, bad, subs, "usage\n"), 2);
-    assert_int_equal(cli_dispatch(&c, 1, none, subs, "usage\n"), 2);
+    const struct cli_command *k = cli_find("app", "add"), *ls = cli_find("user", "ls");
+    assert_non_null(k);
+    assert_non_null(ls);
+    assert_null(cli_find("app", NULL));
+    assert_null(cli_find("app", "bogus"));
+    assert_non_null(cli_find("status", NULL));
+    assert_true(cli_is_group("watch"));
+    assert_false(cli_is_group("status"));
+    assert_int_equal(cli_find_opt(k, "client-id", 9), 0);
+    assert_int_equal(cli_find_opt(k, "client-idx", 10), -1);
+
+    struct cli_args a;
+    const char *pos[8];
+    char *line[] = {"--status=active", "--json", "--app", "a1"};
+    assert_int_equal(cli_args_parse(ls, 4, line, pos, &a), 0);
+    assert_int_equal(a.npos, 0);
+    assert_string_equal(a.o[0].value, "1");
+    assert_string_equal(a.o[1].value, "a1");
+    assert_string_equal(a.o[2].value, "active");
+    char *stray[] = {"x"};
+    assert_int_equal(cli_args_parse(ls, 1, stray, pos, &a), 2);
+    char *none[] = {"--client-id", "c"};
+    assert_int_equal(cli_args_parse(k, 2, none, pos, &a), 2);   /* APP missing */
+    /* After "--", an option-looking word is a positional (an id "--json"). */
+    char *dashed[] = {"--", "--json"};
+    assert_int_equal(cli_args_parse(cli_find("user", "show"), 2, dashed, pos, &a), 0);
+    assert_string_equal(a.pos[0], "--json");
+    assert_null(a.o[0].value);
+    /* Every entry runs something, and every group has subcommands. */
+    for (const struct cli_command *c = cli_commands; c->name; c++) {
+        assert_true((c->run == NULL) != (c->daemon == NULL));
+        assert_non_null(c->summary);
+    }
+}
+
+/* Times and numbers as the commands print them. */
+static void test_output(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_string_equal(cli_iso(1733170529123LL, buf, sizeof buf), "2024-12-02T20:15:29.123Z");
+    assert_string_equal(cli_iso(0, buf, sizeof buf), "");
+    assert_string_equal(cli_ago(1000000, 1012000, buf, sizeof buf), "12s ago");
+    assert_string_equal(cli_ago(1000000 + 180000, 1000000, buf, sizeof buf), "in 3m");
+    assert_string_equal(cli_ago(0, 5, buf, sizeof buf), "-");
+    assert_string_equal(cli_budget(0, 30000, buf, sizeof buf), "unlimited");
+    assert_string_equal(cli_budget(50, 30000, buf, sizeof buf), "50/30s");
+    cJSON *o = cJSON_CreateObject();
+    cli_json_field(o, "polls", "12");
+    cli_json_field(o, "display_name", "1984");
+    cli_json_field(o, "last_poll_at", "1733170529123");
+    cli_json_field(o, "reason", "x");
+    cli_json_field(o, "big", "12345678901234567890");
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "polls")));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(o, "display_name")));
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "last_poll_at")));
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "last_poll_at_iso")), "2024-12-02T20:15:29.123Z");
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(o, "big")));
+    cJSON_Delete(o);
 }
 
 static void test_user_put_by_name(void **state)
@@ -84,6 +129,7 @@ static void test_user_put_by_name(void **state)
     assert_string_equal(p.argv[USER_PUT_KEY_DUE], "sw:{a1}:due");
     assert_string_equal(p.argv[USER_PUT_KEY_LEASES], "sw:{a1}:leases");
     assert_string_equal(p.argv[USER_PUT_KEY_USERS], "sw:users");
+    assert_string_equal(p.argv[USER_PUT_KEY_APP], "sw:{a1}:app");
     assert_string_equal(arg[USER_PUT_ARG_USER], "u1");
     assert_string_equal(arg[USER_PUT_ARG_APP], "a1");
     assert_string_equal(arg[USER_PUT_ARG_ACCESS_TOKEN], "v1.k.AT");
@@ -155,7 +201,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_opts),
         cmocka_unit_test(test_parse_ll),
-        cmocka_unit_test(test_dispatch),
+        cmocka_unit_test(test_table_and_args),
+        cmocka_unit_test(test_output),
         cmocka_unit_test(test_user_put_by_name),
         cmocka_unit_test(test_esc),
         cmocka_unit_test(test_check_id),
