@@ -28,6 +28,11 @@ struct history_page {
                                * cursor_ms, so backfill again soon */
     long long cursor_ms;      /* the latest played_at in plays[], or the given
                                * cursor when n == 0: never lower than it */
+    int nraw;                 /* items in the answer, kept or not (a page is
+                               * full when nraw >= HISTORY_LIMIT) */
+    long long oldest_ms;      /* the oldest played_at of any item, kept or
+                               * not (the next page's `before`); LLONG_MAX
+                               * when the answer has no item */
     struct history_play plays[HISTORY_LIMIT];
 };
 
