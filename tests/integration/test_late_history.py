@@ -1,0 +1,156 @@
+"""Late history (issue 14): recently-played lists plays hours late and out of
+order, with played_at older than plays already announced. The backfill looks
+back over history-window-ms and announces each play exactly once, whatever
+order it turns up in, across repeated backfills and worker restarts. Real
+redis-server, real spotify-sim (its POST /sim/users/<id>/history injects plays
+with chosen played_at and visibility delays), real workers.
+"""
+import random
+import time
+
+from harness import *  # noqa: F401,F403
+
+SCOPE = "user-read-currently-playing user-read-playback-state user-read-recently-played"
+RECENT = "/v1/me/player/recently-played"
+BASE = ["--smart-polling", "no", "--poll-interval-ms", "200", "--lease-ms", "3000",
+        "--http-timeout-ms", "2000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
+
+
+def uhash(c, user, app="app1"):
+    return c.hgetall("sw:{%s}:user:%s" % (app, user))
+
+
+def redis_ms(c):
+    s, us = c.cmd("TIME")
+    return int(s) * 1000 + int(us) // 1000
+
+
+def played(c, user):
+    return [e for e in stream_events(c) if e["type"] == "track_played" and e["user"] == user]
+
+
+def counts(events):
+    out = {}
+    for e in events:
+        k = (e["played_at"], e["track"]["id"])
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def backfills(c, user):
+    return int(uhash(c, user).get("backfills", 0) or 0)
+
+
+def more_backfills(c, user, n, timeout=30):
+    start = backfills(c, user)
+    wait_for(lambda: backfills(c, user) >= start + n, timeout, "%d more backfills of %s" % (n, user), interval=0.1)
+
+
+def check_late_flags(events):
+    """late is true exactly when the play is older than the newest one
+    announced before it (stream order)."""
+    newest = None
+    for e in events:
+        want = newest is not None and e["played_at"] < newest
+        check(bool(e.get("late", False)) == want, "late flag of %r (newest before: %r)" % (e, newest))
+        check("late" not in e or e["late"] is True, "late is true or absent: %r" % e)
+        newest = e["played_at"] if newest is None else max(newest, e["played_at"])
+
+
+def test_200_late_plays_each_once():
+    """200 plays injected in random order, each becoming visible 0-6 s after
+    injection, with played_at spread over the time since the user's history
+    started: every one is announced exactly once, also after more backfills
+    and after the worker is killed and another starts; late plays carry
+    late:true; the memory holds them within its bound."""
+    extra = BASE + ["--backfill-interval-ms", "300"]
+    r = RedisServer()
+    sim = Sim()
+    setup_app(r, sim, users=["late"])
+    add_user(r, sim, "late", scope=SCOPE, extra=extra)
+    c = r.client()
+    w = Worker(r, sim, extra)
+    wait_for(lambda: uhash(c, "late").get("backfill_cursor"), 15, "history started")
+    t0 = int(uhash(c, "late")["backfill_cursor"])
+    wait_for(lambda: redis_ms(c) > t0 + 2500, 10, "time passes")
+    now = redis_ms(c)
+    rng = random.Random(14)
+    stamps = rng.sample(range(t0 + 1, now - 1), 200)   # distinct played_at, all after the start
+    plays = [(ms, "late%03d" % i) for i, ms in enumerate(stamps)]
+    rng.shuffle(plays)
+    # Three batches, each play visible 0-6 s after it is injected.
+    for b in range(3):
+        items = [dict(track(tid, duration_ms=180000), played_at_ms=ms, delay_ms=rng.randint(0, 6000))
+                 for ms, tid in plays[b::3]]
+        sim.ok("POST", "/sim/users/late/history", {"items": items})
+        time.sleep(1)
+    want = {(ms, tid) for ms, tid in plays}
+    wait_for(lambda: len(played(c, "late")) >= 200, 60, "200 track_played", interval=0.2)
+    more_backfills(c, "late", 3)
+    # A worker killed and another one: the memory is in Redis, not in the worker.
+    w.kill9()
+    w = Worker(r, sim, extra)
+    more_backfills(c, "late", 3)
+    ev = played(c, "late")
+    got = counts(ev)
+    twice = {k: n for k, n in got.items() if n > 1}
+    check(not twice, "announced more than once: %r" % twice)
+    check(set(got) == want, "every play announced: missing %r, extra %r"
+          % (sorted(want - set(got))[:5], sorted(set(got) - want)[:5]))
+    check_late_flags(ev)
+    nlate = sum(1 for e in ev if e.get("late"))
+    check(nlate > 0, "some plays turned up after newer ones: %d late" % nlate)
+    seen = uhash(c, "late").get("backfill_seen", "")
+    check(len(seen.split(",")) == 201, "memory: since + 200 plays: %d entries" % (len(seen.split(",")) - 1))
+    calls = sim.stats()["requests"]["by_path"].get(RECENT, 0)
+    n = backfills(c, "late")
+    print("  200 late plays: %d announced late; %d backfills, %d recently-played calls (%.1f per backfill); "
+          "memory %d bytes" % (nlate, n, calls, calls / max(n, 1), len(seen)))
+    check(w.alive(), "worker alive")
+
+
+def test_window_and_hostile_memory():
+    """Plays older than history-window-ms are not announced, however late
+    they turn up. A malformed memory does not stop the user (the app goes on,
+    counted as repaired) and announces nothing twice: it reads as "nothing
+    after the cursor was announced". A user with backfill on and no play has
+    no memory at all."""
+    extra = BASE + ["--backfill-interval-ms", "300", "--history-window-ms", "60000"]
+    r = RedisServer()
+    sim = Sim()
+    setup_app(r, sim, users=["win", "idle"])
+    add_user(r, sim, "win", scope=SCOPE, extra=extra, watch=False)
+    add_user(r, sim, "idle", scope=SCOPE, extra=extra)
+    c = r.client()
+    now = redis_ms(c)
+    # The history of "win" started 10 minutes ago (as if watched since then).
+    c.cmd("HSET", "sw:{app1}:user:win", "backfill_cursor", str(now - 600000), "backfill_at", "1")
+    spotwatch(r, "watch", "start", "win", sim=sim, extra=extra)
+    old = [dict(track("old%d" % i), played_at_ms=now - 120000 - i * 1000) for i in range(3)]
+    new = [dict(track("new%d" % i), played_at_ms=now - 30000 + i * 1000) for i in range(3)]
+    sim.ok("POST", "/sim/users/win/history", {"items": old + new})
+    w = Worker(r, sim, extra)
+    wait_for(lambda: len(played(c, "win")) >= 3, 20, "the plays within the window")
+    more_backfills(c, "win", 2)
+    ids = sorted(e["track"]["id"] for e in played(c, "win"))
+    check(ids == ["new0", "new1", "new2"], "only the plays within the window: %r" % ids)
+
+    # Hostile memory: the next backfill must neither fail nor repeat a play.
+    for bad in ["garbage", "12,notakey", "1" * 40, str(now) + ",1.zzzzzzzz"]:
+        c.cmd("HSET", "sw:{app1}:user:win", "backfill_seen", bad)
+        more_backfills(c, "win", 2)
+        h = uhash(c, "win")
+        check(h["status"] == "active", "still active with backfill_seen %r: %r" % (bad, h.get("status")))
+        check(h.get("backfill_seen", "") != bad, "the malformed memory %r was rewritten" % bad)
+    ids = sorted(e["track"]["id"] for e in played(c, "win"))
+    check(ids == ["new0", "new1", "new2"], "nothing announced twice after a malformed memory: %r" % ids)
+    stats = c.hgetall("sw:{app1}:stats")
+    check(int(stats.get("repaired_backfill_seen", 0)) >= 4, "repairs counted: %r" % stats)
+    # A play after the cursor still comes through.
+    sim.ok("POST", "/sim/users/win/history", {"items": [dict(track("after"), played_at_ms=redis_ms(c))]})
+    wait_for(lambda: "after" in [e["track"]["id"] for e in played(c, "win")], 20, "a new play after the repair")
+
+    more_backfills(c, "idle", 2)
+    h = uhash(c, "idle")
+    check("backfill_seen" not in h and h.get("backfill_cursor"), "no memory for a user with no play: %r" % h)
+    check(w.alive(), "worker alive")
