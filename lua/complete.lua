@@ -34,9 +34,13 @@
 -- History backfill: the cursor is a compare-and-set on top of the fence. The
 -- track_played events of a backfill job are announced, and the cursor moved
 -- past them, only if the stored cursor is still the one the claim handed
--- out, and in this same step: each play is announced exactly once. (The
--- fence alone already gives that; the compare also drops a backfill whose
--- user was stopped meanwhile, as `watch stop` forgets the cursor.)
+-- out, and in this same step. (The compare drops a backfill whose user was
+-- stopped meanwhile, as `watch stop` forgets the cursor.) Each play is
+-- announced exactly once: this script is the one writer of the user's
+-- memory of plays announced (backfill_seen, lua/lib/history_seen.lua); a
+-- track_played whose key (BACKFILL_PLAYS) it holds, or that lies at or
+-- below its floor, is dropped, and the others are added to it here, so a
+-- play that turns up late, in any order, is announced once.
 
 --@include contract.lua
 --@include lib/limiter.lua

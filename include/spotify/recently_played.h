@@ -3,10 +3,12 @@
 /* history: what a recently-played answer means (history backfill).
  *
  * The worker backfills a user's plays with GET /me/player/recently-played
- * ?after=<cursor_ms>&limit=50. history_parse turns the 200 body into the
- * plays strictly newer than the cursor, oldest first, and the new cursor;
- * the track_played event of one play is sw_event_track_played's
- * (include/spotify/events.h). All of it is pure: no I/O, no clock. */
+ * ?limit=50, then ?before=<ms>&limit=50 page after page (which plays are new,
+ * and when to page back, is include/spotify/history_scan.h).
+ * history_parse turns one 200 body into the plays strictly newer than a
+ * cursor (the scan's floor), oldest first; the track_played event of one
+ * play is sw_event_track_played's (include/spotify/events.h). All of it is
+ * pure: no I/O, no clock. */
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
