@@ -31,7 +31,8 @@
 
 /* HISTORY_SCAN_PAGES: the most pages one backfill reads (one call each).
  * HISTORY_SCAN_MAX: the most plays one backfill announces; a scan that
- * fills up stops and says more (the next backfill comes soon). */
+ * fills up stops and says more (the next backfill comes soon). A play below
+ * the first HISTORY_SCAN_PAGES pages is never read. */
 #define HISTORY_SCAN_PAGES 5
 #define HISTORY_SCAN_MAX (4 * HISTORY_LIMIT)
 /* HISTORY_SEEN_MAX: the most plays a memory holds (complete.lua drops the
@@ -88,8 +89,8 @@ struct history_scan {
     long long before_ms;         /* the next page's `before` (0: the first
                                   * page, which has no cursor) */
     int pages;                   /* pages read so far */
-    int more;                    /* stopped full (HISTORY_SCAN_MAX or
-                                  * HISTORY_SCAN_PAGES): plays may remain */
+    int more;                    /* stopped with HISTORY_SCAN_MAX new plays
+                                  * and more left: backfill again soon */
     int n;                       /* new plays in plays[], oldest first once
                                   * history_scan_page returned 0 */
     struct history_scan_play plays[HISTORY_SCAN_MAX];

@@ -163,12 +163,11 @@ int history_scan_page(struct history_scan *s, struct history_page *page)
     history_page_free(page);
     int full = page->nraw >= HISTORY_LIMIT;
     int back = prev_before == 0 || page->oldest_ms < prev_before;
-    if (full && back && page->oldest_ms > s->floor_ms && !s->more) {
-        if (s->pages < HISTORY_SCAN_PAGES) {
-            s->before_ms = page->oldest_ms;
-            return 1;
-        }
-        s->more = 1;
+    /* At the page cap, more stays 0: the next backfill would read the same
+     * pages again, so it comes at its usual time. */
+    if (full && back && page->oldest_ms > s->floor_ms && !s->more && s->pages < HISTORY_SCAN_PAGES) {
+        s->before_ms = page->oldest_ms;
+        return 1;
     }
     qsort(s->plays, (size_t)s->n, sizeof s->plays[0], scan_cmp);
     return 0;

@@ -191,6 +191,17 @@ static void test_scan_floor_repeat_and_cap(void **state)
     assert_int_equal(s->n, HISTORY_SCAN_MAX);
     assert_int_equal(s->more, 1);
     history_scan_free(s);
+
+    /* the page cap with room left: done, and no early backfill (it would read the same pages) */
+    s = history_scan_new(NULL, T0, T0 + 1000000, 86400000, &bad);
+    for (pages = 0; pages < HISTORY_SCAN_PAGES; pages++) {
+        page_of(s, &pg, 900000 - pages * HISTORY_LIMIT * 1000, 1000, HISTORY_LIMIT / 2, pages * HISTORY_LIMIT);
+        pg.nraw = HISTORY_LIMIT;   /* full, as if half its plays had no track */
+        assert_int_equal(history_scan_page(s, &pg), pages < HISTORY_SCAN_PAGES - 1);
+    }
+    assert_int_equal(s->n, HISTORY_SCAN_PAGES * HISTORY_LIMIT / 2);
+    assert_int_equal(s->more, 0);
+    history_scan_free(s);
     history_scan_free(NULL);
 }
 
