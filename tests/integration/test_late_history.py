@@ -83,7 +83,7 @@ def test_200_late_plays_each_once():
         items = [dict(track(tid, duration_ms=180000), played_at_ms=ms, delay_ms=rng.randint(0, 6000))
                  for ms, tid in plays[b::3]]
         sim.ok("POST", "/sim/users/late/history", {"items": items})
-        time.sleep(1)
+        time.sleep(1)   # pacing: the batches arrive while backfills run, not a wait for a condition
     want = {(ms, tid) for ms, tid in plays}
     wait_for(lambda: len(played(c, "late")) >= 200, 60, "200 track_played", interval=0.2)
     more_backfills(c, "late", 3)
@@ -153,4 +153,48 @@ def test_window_and_hostile_memory():
     more_backfills(c, "idle", 2)
     h = uhash(c, "idle")
     check("backfill_seen" not in h and h.get("backfill_cursor"), "no memory for a user with no play: %r" % h)
+    check(w.alive(), "worker alive")
+
+
+def iso_ms(s):
+    import datetime
+    d = datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return int(round(d.timestamp() * 1000))
+
+
+def test_real_plays_offline_and_jittered():
+    """The simulator's own late history: 20 one-second tracks played to their
+    end, half of them offline plays (played_at = their start), each listed
+    0-4 s late: the plays announced are exactly what recently-played lists in
+    the end, each once."""
+    extra = BASE + ["--backfill-interval-ms", "300"]
+    r = RedisServer()
+    sim = Sim(["--recent-requires-end", "true", "--recent-offline-fraction", "0.5",
+               "--recent-delay-jitter-ms", "4000", "--seed", "14"])
+    setup_app(r, sim, users=["real"])
+    add_user(r, sim, "real", scope=SCOPE, extra=extra)
+    c = r.client()
+    w = Worker(r, sim, extra)
+    wait_for(lambda: uhash(c, "real").get("backfill_cursor"), 15, "history started")
+    wait_for(lambda: redis_ms(c) > int(uhash(c, "real")["backfill_cursor"]) + 50, 5, "time passes")
+    play(sim, "real", [track("r%02d" % i, duration_ms=1000) for i in range(20)])
+
+    def all_listed():
+        pv = sim.ok("GET", "/sim/users/real/playback")
+        return pv["history_length"] == 20 and pv["history_visible"] == 20
+    wait_for(all_listed, 60, "the 20 plays listed, the jittered ones too", interval=0.3)
+    tok = sim.ok("POST", "/sim/users/real/tokens", {"client_id": "cid-app1", "scope": SCOPE})["access_token"]
+    st, rp = http_json("GET", sim.api + "/me/player/recently-played?limit=50",
+                       headers={"Authorization": "Bearer " + tok})
+    check(st == 200, "recently-played %d" % st)
+    want = {(iso_ms(i["played_at"]), i["track"]["id"]) for i in rp["items"]}
+    check(len(want) == 20, "the simulator listed the plays: %d" % len(want))
+    wait_for(lambda: set(counts(played(c, "real"))) >= want, 30, "every listed play announced", interval=0.2)
+    more_backfills(c, "real", 3)
+    ev = played(c, "real")
+    got = counts(ev)
+    check(set(got) == want, "announced = listed: missing %r, extra %r" % (want - set(got), set(got) - want))
+    check(all(n == 1 for n in got.values()), "each once: %r" % {k: n for k, n in got.items() if n > 1})
+    check_late_flags(ev)
+    print("  %d real plays, %d announced late" % (len(ev), sum(1 for e in ev if e.get("late"))))
     check(w.alive(), "worker alive")
