@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* The largest number the memory holds: what Lua's doubles keep exactly. */
 #define SEEN_NUM_MAX 9007199254740991LL

@@ -5,6 +5,7 @@ order it turns up in, across repeated backfills and worker restarts. Real
 redis-server, real spotify-sim (its POST /sim/users/<id>/history injects plays
 with chosen played_at and visibility delays), real workers.
 """
+import os
 import random
 import time
 
@@ -198,3 +199,43 @@ def test_real_plays_offline_and_jittered():
     check_late_flags(ev)
     print("  %d real plays, %d announced late" % (len(ev), sum(1 for e in ev if e.get("late"))))
     check(w.alive(), "worker alive")
+
+
+def test_memory_rules_in_lua():
+    """lua/lib/history_seen.lua, run by a real Redis: it reads the memory's
+    text as history_seen_parse does (tests/unit/test_history_scan.c has the
+    same cases), takes a play once and above the floor only, trims to the
+    window and to 400 entries (since rises to the newest dropped)."""
+    r = RedisServer()
+    c = r.client()
+    with open(os.path.join(ROOT, "lua", "lib", "history_seen.lua")) as f:
+        lib = f.read()
+    read = lib + """
+local m, bad = history_seen_read(ARGV[1], tonumber(ARGV[2]))
+local n = 0
+for _ in pairs(m.has) do n = n + 1 end
+return {bad and 1 or 0, string.format('%d', m.since), n}"""
+    good = {"": (7, 0), "100": (100, 0), "100,200.0000000a,300.deadbeef": (100, 2)}
+    for text, (since, n) in good.items():
+        check(c.cmd("EVAL", read, 0, text, "7") == [0, str(since), n], "read %r" % text)
+    for text in ["x", "100,", "100,200", "100,200.", "100,200.DEADBEEF", "100,200.123", "100,200.0000000a0",
+                 "100;200.0000000a", "100,200.0000000a,", " 100", "-1", "12345678901234567", "9007199254740992",
+                 "100,9007199254740992.00000000"]:
+        check(c.cmd("EVAL", read, 0, text, "7") == [1, "7", 0], "malformed %r reads as absent" % text)
+    take = lib + """
+local m = history_seen_read(ARGV[1], 0)
+local out = {}
+for i = 3, #ARGV do out[#out + 1] = history_seen_take(m, ARGV[i], tonumber(ARGV[2])) and 1 or 0 end
+local text = history_seen_text(m, tonumber(ARGV[2]))
+out[#out + 1] = text
+return out"""
+    got = c.cmd("EVAL", take, 0, "5,20.0000000a", "10", "20.0000000a", "30.0000000a", "30.0000000a", "9.0000000b",
+                "31.xyz", "40.0000000b")
+    check(got == [0, 1, 0, 0, 0, 1, "5,20.0000000a,30.0000000a,40.0000000b"], "take: %r" % got)
+    got = c.cmd("EVAL", take, 0, "5,20.0000000a,25.0000000a", "22", "30.0000000a")
+    check(got == [1, "5,25.0000000a,30.0000000a"], "trimmed to the window: %r" % got)
+    full = "1," + ",".join("%d.00000001" % (1000 + i) for i in range(400))
+    got = c.cmd("EVAL", take, 0, full, "0", "5000.00000001", "5001.00000001")
+    parts = got[-1].split(",")
+    check(got[:2] == [1, 1] and len(parts) == 401 and parts[0] == "1001" and parts[1] == "1002.00000001"
+          and parts[-1] == "5001.00000001", "capped at 400, since raised: %r" % parts[:3])
