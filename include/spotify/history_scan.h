@@ -35,6 +35,9 @@
  * the first HISTORY_SCAN_PAGES pages is never read. */
 #define HISTORY_SCAN_PAGES 5
 #define HISTORY_SCAN_MAX (4 * HISTORY_LIMIT)
+/* HISTORY_DEEP_EVERY: on average one backfill in this many scans deep
+ * (about hourly at the default interval of 10 minutes). */
+#define HISTORY_DEEP_EVERY 6
 /* HISTORY_SEEN_MAX: the most plays a memory holds (complete.lua drops the
  * oldest beyond it and raises since to the newest one dropped). About 23
  * bytes each: at most ~9 KB per user, absent for a user with no play in
@@ -89,6 +92,8 @@ struct history_scan {
     long long before_ms;         /* the next page's `before` (0: the first
                                   * page, which has no cursor) */
     int pages;                   /* pages read so far */
+    int deep;                    /* page back to the floor; else only while
+                                  * a page's oldest play is new */
     int more;                    /* stopped with HISTORY_SCAN_MAX new plays
                                   * and more left: backfill again soon */
     int n;                       /* new plays in plays[], oldest first once
@@ -100,17 +105,25 @@ struct history_scan {
 /* history_scan_new starts a scan (free with history_scan_free): the memory
  * from seen_text (as history_seen_parse; *seen_bad set to 1 when malformed,
  * else 0), cursor_ms the user's backfill_cursor, now_ms and window_ms the
- * look-back. NULL when out of memory. */
+ * look-back; deep: a deep scan (see history_scan_page). NULL when out of
+ * memory. */
 struct history_scan *history_scan_new(const char *seen_text, long long cursor_ms, long long now_ms,
-                                      long long window_ms, int *seen_bad);
+                                      long long window_ms, int deep, int *seen_bad);
 
 /* history_scan_page takes one page (history_parse'd with after_ms =
  * s->floor_ms): its plays that are new (not in the memory, not taken from
  * an earlier page) move into s (the page is left empty, freed). Returns 1
  * when another page is to be read (its `before` in s->before_ms): the page
  * was full (HISTORY_LIMIT items), reached back no further than the floor,
- * went back in time from the last one, and the scan has room for another;
- * else 0, with s->plays sorted oldest first. */
+ * went back in time from the last one, the scan has room for another, and
+ * either the scan is deep or the page's oldest play is new; else 0, with
+ * s->plays sorted oldest first.
+ *
+ * Why two depths: a late play sorts in below plays already announced, so
+ * only a deep scan (down to the floor) finds every one; but a page whose
+ * oldest play is known was mostly seen before, and Spotify lists only the
+ * last 50 plays anyway, so a shallow scan (the usual one) stops there and
+ * costs one call. The worker makes 1 in HISTORY_DEEP_EVERY backfills deep. */
 int history_scan_page(struct history_scan *s, struct history_page *page);
 
 /* history_scan_late: 1 when plays[i] is older than the newest play

@@ -105,12 +105,13 @@ void history_play_key(long long played_at_ms, unsigned long tag, char *buf, size
 /* --------------------------------------------------------------- scan --- */
 
 struct history_scan *history_scan_new(const char *seen_text, long long cursor_ms, long long now_ms,
-                                      long long window_ms, int *seen_bad)
+                                      long long window_ms, int deep, int *seen_bad)
 {
     struct history_scan *s = calloc(1, sizeof *s);
 
     if (s == NULL)
         return NULL;
+    s->deep = deep;
     *seen_bad = history_seen_parse(seen_text, cursor_ms, &s->seen) < 0;
     s->cursor_ms = cursor_ms;
     s->floor_ms = s->seen.since_ms;
@@ -141,6 +142,12 @@ static int scan_cmp(const void *a, const void *b)
 int history_scan_page(struct history_scan *s, struct history_page *page)
 {
     long long prev_before = s->before_ms;
+    /* The page's oldest item is a play not announced yet: the plays below
+     * it may be new too. (page->plays is oldest first; an oldest item
+     * without a track, or at the floor, is not one.) */
+    int bottom_new = page->n > 0 && page->plays[0].played_at_ms == page->oldest_ms
+                     && !history_seen_has(&s->seen, page->plays[0].played_at_ms,
+                                          history_play_tag(page->plays[0].track));
 
     s->pages++;
     for (int i = 0; i < page->n; i++) {
@@ -164,7 +171,8 @@ int history_scan_page(struct history_scan *s, struct history_page *page)
     int back = prev_before == 0 || page->oldest_ms < prev_before;
     /* At the page cap, more stays 0: the next backfill would read the same
      * pages again, so it comes at its usual time. */
-    if (full && back && page->oldest_ms > s->floor_ms && !s->more && s->pages < HISTORY_SCAN_PAGES) {
+    if (full && back && page->oldest_ms > s->floor_ms && !s->more && s->pages < HISTORY_SCAN_PAGES
+        && (s->deep || bottom_new)) {
         s->before_ms = page->oldest_ms;
         return 1;
     }

@@ -178,7 +178,12 @@ static int read_plays(struct job *j, const struct httpc_response *r, struct outc
     if (j->scan == NULL) {
         int bad;
 
-        j->scan = history_scan_new(j->backfill_seen, j->backfill_cursor, now, c->history_window_ms, &bad);
+        /* Deep now and then, at random: a late play below the newest page
+         * is found within a few backfills, and the users' deep scans spread
+         * out. */
+        int deep = worker_rand01(j->w) * HISTORY_DEEP_EVERY < 1.0;
+
+        j->scan = history_scan_new(j->backfill_seen, j->backfill_cursor, now, c->history_window_ms, deep, &bad);
         if (j->scan == NULL) {
             outcome_backoff(o, j, "backfill: out of memory");
             o->name = "error";

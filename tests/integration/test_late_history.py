@@ -91,7 +91,11 @@ def test_200_late_plays_each_once():
     # A worker killed and another one: the memory is in Redis, not in the worker.
     w.kill9()
     w = Worker(r, sim, extra)
-    more_backfills(c, "late", 3)
+    more_backfills(c, "late", 1)
+    # Steady state: nothing new, 200 plays in the window.
+    calls0, n0 = sim.stats()["requests"]["by_path"].get(RECENT, 0), backfills(c, "late")
+    more_backfills(c, "late", 12)
+    steady = (sim.stats()["requests"]["by_path"].get(RECENT, 0) - calls0) / max(backfills(c, "late") - n0, 1)
     ev = played(c, "late")
     got = counts(ev)
     twice = {k: n for k, n in got.items() if n > 1}
@@ -106,7 +110,8 @@ def test_200_late_plays_each_once():
     calls = sim.stats()["requests"]["by_path"].get(RECENT, 0)
     n = backfills(c, "late")
     print("  200 late plays: %d announced late; %d backfills, %d recently-played calls (%.1f per backfill); "
-          "memory %d bytes" % (nlate, n, calls, calls / max(n, 1), len(seen)))
+          "memory %d bytes; steady state %.1f calls per backfill" % (nlate, n, calls, calls / max(n, 1),
+                                                                       len(seen), steady))
     check(w.alive(), "worker alive")
 
 

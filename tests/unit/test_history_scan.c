@@ -127,7 +127,7 @@ static void test_scan_pages(void **state)
     /* memory: since T0, t1000 already announced at T0 + 500000 */
     char seen[64];
     snprintf(seen, sizeof seen, "%lld,%lld.%08lx", T0, T0 + 500000, tag_of(1000));
-    struct history_scan *s = history_scan_new(seen, T0 + 600000, T0 + 1000000, 86400000, &bad);
+    struct history_scan *s = history_scan_new(seen, T0 + 600000, T0 + 1000000, 86400000, 1, &bad);
     assert_non_null(s);
     assert_int_equal(bad, 0);
     assert_true(s->floor_ms == T0);
@@ -162,7 +162,7 @@ static void test_scan_floor_repeat_and_cap(void **state)
     (void)state;
 
     /* window 100 s: floor = now - 100 s above since; a full page reaching below it ends the scan */
-    struct history_scan *s = history_scan_new("", T0, T0 + 1000000, 100000, &bad);
+    struct history_scan *s = history_scan_new("", T0, T0 + 1000000, 100000, 1, &bad);
     assert_true(s->floor_ms == T0 + 900000);
     page_of(s, &pg, 990000, 2000, HISTORY_LIMIT, 1);   /* 990 s .. 892 s: the last 5 below the floor */
     assert_int_equal(history_scan_page(s, &pg), 0);
@@ -170,7 +170,7 @@ static void test_scan_floor_repeat_and_cap(void **state)
     history_scan_free(s);
 
     /* a server that ignores `before` repeats the page: no progress, no duplicate */
-    s = history_scan_new(NULL, T0, T0 + 1000000, 86400000, &bad);
+    s = history_scan_new(NULL, T0, T0 + 1000000, 86400000, 1, &bad);
     page_of(s, &pg, 900000, 1000, HISTORY_LIMIT, 1);
     assert_int_equal(history_scan_page(s, &pg), 1);
     page_of(s, &pg, 900000, 1000, HISTORY_LIMIT, 1);
@@ -179,7 +179,7 @@ static void test_scan_floor_repeat_and_cap(void **state)
     history_scan_free(s);
 
     /* full pages all the way: at most HISTORY_SCAN_PAGES, HISTORY_SCAN_MAX plays, then more */
-    s = history_scan_new("garbage", T0, T0 + 1000000, 86400000, &bad);
+    s = history_scan_new("garbage", T0, T0 + 1000000, 86400000, 1, &bad);
     assert_int_equal(bad, 1);
     assert_true(s->floor_ms == T0);
     int pages = 0;
@@ -193,7 +193,7 @@ static void test_scan_floor_repeat_and_cap(void **state)
     history_scan_free(s);
 
     /* the page cap with room left: done, and no early backfill (it would read the same pages) */
-    s = history_scan_new(NULL, T0, T0 + 1000000, 86400000, &bad);
+    s = history_scan_new(NULL, T0, T0 + 1000000, 86400000, 1, &bad);
     for (pages = 0; pages < HISTORY_SCAN_PAGES; pages++) {
         page_of(s, &pg, 900000 - pages * HISTORY_LIMIT * 1000, 1000, HISTORY_LIMIT / 2, pages * HISTORY_LIMIT);
         pg.nraw = HISTORY_LIMIT;   /* full, as if half its plays had no track */
@@ -205,6 +205,30 @@ static void test_scan_floor_repeat_and_cap(void **state)
     history_scan_free(NULL);
 }
 
+static void test_scan_shallow(void **state)
+{
+    static struct history_page pg;
+    char seen[64];
+    int bad;
+    (void)state;
+
+    /* shallow: a full page whose oldest play is known ends the scan */
+    snprintf(seen, sizeof seen, "%lld,%lld.%08lx", T0, T0 + 900000 - 49 * 1000, tag_of(50));
+    struct history_scan *s = history_scan_new(seen, T0 + 900000, T0 + 1000000, 86400000, 0, &bad);
+    page_of(s, &pg, 900000, 1000, HISTORY_LIMIT, 1);   /* ids 1..50: t50 the oldest, known */
+    assert_int_equal(history_scan_page(s, &pg), 0);
+    assert_int_equal(s->n, HISTORY_LIMIT - 1);
+    history_scan_free(s);
+    /* ... and one whose oldest play is new goes on */
+    s = history_scan_new(NULL, T0, T0 + 1000000, 86400000, 0, &bad);
+    page_of(s, &pg, 900000, 1000, HISTORY_LIMIT, 1);
+    assert_int_equal(history_scan_page(s, &pg), 1);
+    page_of(s, &pg, 800000, 1000, 10, 100);
+    assert_int_equal(history_scan_page(s, &pg), 0);
+    assert_int_equal(s->n, HISTORY_LIMIT + 10);
+    history_scan_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_key_and_tag),
         cmocka_unit_test(test_scan_pages),
         cmocka_unit_test(test_scan_floor_repeat_and_cap),
+        cmocka_unit_test(test_scan_shallow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
