@@ -16,7 +16,9 @@
 -- whose polls are stretched past the backfill interval is still polled. A
 -- user's first claim with backfill on sets backfill_cursor (ms: plays after
 -- it are announced) to now and backfill_at to now + the interval;
--- complete.lua moves both.
+-- complete.lua moves both. A backfill job also carries the user's memory of
+-- plays announced (backfill_seen, as stored: the worker and complete.lua
+-- check it; include/spotify/history_scan.h).
 --
 -- The limiter (sliding log, adaptive budget, 24 h quota) is lua/lib/limiter.lua.
 --
