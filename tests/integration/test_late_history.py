@@ -244,3 +244,42 @@ return out"""
     parts = got[-1].split(",")
     check(got[:2] == [1, 1] and len(parts) == 401 and parts[0] == "1001" and parts[1] == "1002.00000001"
           and parts[-1] == "5001.00000001", "capped at 400, since raised: %r" % parts[:3])
+
+
+def test_failed_pages_lose_nothing():
+    """A burst of 150 plays (4 calls, whatever the depth) while a third of the
+    recently-played calls fail (503, or 429 with Retry-After 1; which ones is
+    drawn at random, so a failure lands on a later page of a backfill about
+    every other run): a backfill with a failed page announces nothing and the
+    next finds its plays again; in the end each is announced once."""
+    extra = BASE + ["--backfill-interval-ms", "300"]
+    r = RedisServer()
+    sim = Sim(["--seed", "14"])
+    setup_app(r, sim, users=["flaky"])
+    add_user(r, sim, "flaky", scope=SCOPE, extra=extra)
+    c = r.client()
+    w = Worker(r, sim, extra)
+    wait_for(lambda: uhash(c, "flaky").get("backfill_cursor"), 15, "history started")
+    t0 = int(uhash(c, "flaky")["backfill_cursor"])
+    wait_for(lambda: redis_ms(c) > t0 + 1000, 10, "time passes")
+    sim.ok("POST", "/sim/faults", {"kind": "status", "status": 503, "fraction": 0.2, "path": RECENT})
+    sim.ok("POST", "/sim/faults", {"kind": "status", "status": 429, "retry_after": 1, "fraction": 0.15,
+                                   "path": RECENT})
+    stamps = random.Random(3).sample(range(t0 + 1, redis_ms(c) - 1), 150)
+    want = {(ms, "f%03d" % i) for i, ms in enumerate(stamps)}
+    sim.ok("POST", "/sim/users/flaky/history",
+           {"items": [dict(track(tid), played_at_ms=ms) for ms, tid in sorted(want)]})
+    more_backfills(c, "flaky", 10, timeout=60)
+    failed = sim.stats()["requests"]["by_path"].get(RECENT, 0)
+    sim.ok("DELETE", "/sim/faults")
+    wait_for(lambda: len(played(c, "flaky")) >= 150, 60, "150 track_played", interval=0.2)
+    more_backfills(c, "flaky", 3)
+    got = counts(played(c, "flaky"))
+    check(set(got) == want and all(n == 1 for n in got.values()),
+          "each play once: %d distinct, %d twice, %d missing"
+          % (len(got), sum(1 for n in got.values() if n > 1), len(want - set(got))))
+    st = sim.stats()
+    print("  %d recently-played calls during the faults; 503s %d, 429s %d"
+          % (failed, st["requests"]["by_status"].get("503", 0), st["requests"]["by_status"].get("429", 0)))
+    check(st["requests"]["by_status"].get("503", 0) > 0, "some pages failed")
+    check(w.alive(), "worker alive")
