@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <string.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "spotify/events.h"
 #include "spotify/history_scan.h"
 
 #define T0 1796000000000LL   /* ms; a whole second */
@@ -229,6 +231,23 @@ static void test_scan_shallow(void **state)
     history_scan_free(s);
 }
 
+/* The event of a late play: the usual members, then "late":true; absent
+ * otherwise (the event format is unchanged for other plays). */
+static void test_late_event(void **state)
+{
+    cJSON *t = cJSON_Parse("{\"id\":\"t1\"}");
+    struct sw_event e = sw_event_track_played("u", 5, 4, t, 1);
+    (void)state;
+
+    assert_string_equal(e.json, "{\"type\":\"track_played\",\"user\":\"u\",\"at\":5,\"played_at\":4,"
+                                "\"track\":{\"id\":\"t1\"},\"late\":true}");
+    sw_event_free(&e);
+    e = sw_event_track_played("u", 5, 4, t, 0);
+    assert_null(strstr(e.json, "late"));
+    sw_event_free(&e);
+    cJSON_Delete(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_scan_pages),
         cmocka_unit_test(test_scan_floor_repeat_and_cap),
         cmocka_unit_test(test_scan_shallow),
+        cmocka_unit_test(test_late_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
