@@ -15,6 +15,7 @@ SCOPE = "user-read-currently-playing user-read-playback-state user-read-recently
 RECENT = "/v1/me/player/recently-played"
 BASE = ["--smart-polling", "no", "--poll-interval-ms", "200", "--lease-ms", "3000",
         "--http-timeout-ms", "2000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
+EXTRA = BASE + ["--backfill-interval-ms", "300"]   # a backfill every other job
 
 
 def uhash(c, user, app="app1"):
@@ -47,6 +48,22 @@ def more_backfills(c, user, n, timeout=30):
     wait_for(lambda: backfills(c, user) >= start + n, timeout, "%d more backfills of %s" % (n, user), interval=0.1)
 
 
+def start(user, sim_args=None, wait_ms=1000):
+    """Redis, the simulator and a worker backfilling user every 0.3 s; once
+    the user's history has started and wait_ms have passed, returns them
+    with the history's start (ms)."""
+    r = RedisServer()
+    sim = Sim(sim_args)
+    setup_app(r, sim, users=[user])
+    add_user(r, sim, user, scope=SCOPE, extra=EXTRA)
+    c = r.client()
+    w = Worker(r, sim, EXTRA)
+    wait_for(lambda: uhash(c, user).get("backfill_cursor"), 15, "history started")
+    t0 = int(uhash(c, user)["backfill_cursor"])
+    wait_for(lambda: redis_ms(c) > t0 + wait_ms, 10, "time passes")
+    return r, sim, c, w, t0
+
+
 def check_late_flags(events):
     """late is true exactly when the play is older than the newest one
     announced before it (stream order)."""
@@ -64,16 +81,7 @@ def test_200_late_plays_each_once():
     started: every one is announced exactly once, also after more backfills
     and after the worker is killed and another starts; late plays carry
     late:true; the memory holds them within its bound."""
-    extra = BASE + ["--backfill-interval-ms", "300"]
-    r = RedisServer()
-    sim = Sim()
-    setup_app(r, sim, users=["late"])
-    add_user(r, sim, "late", scope=SCOPE, extra=extra)
-    c = r.client()
-    w = Worker(r, sim, extra)
-    wait_for(lambda: uhash(c, "late").get("backfill_cursor"), 15, "history started")
-    t0 = int(uhash(c, "late")["backfill_cursor"])
-    wait_for(lambda: redis_ms(c) > t0 + 2500, 10, "time passes")
+    r, sim, c, w, t0 = start("late", wait_ms=2500)
     now = redis_ms(c)
     rng = random.Random(14)
     stamps = rng.sample(range(t0 + 1, now - 1), 200)   # distinct played_at, all after the start
@@ -90,7 +98,7 @@ def test_200_late_plays_each_once():
     more_backfills(c, "late", 3)
     # A worker killed and another one: the memory is in Redis, not in the worker.
     w.kill9()
-    w = Worker(r, sim, extra)
+    w = Worker(r, sim, EXTRA)
     more_backfills(c, "late", 1)
     # Steady state: nothing new, 200 plays in the window.
     calls0, n0 = sim.stats()["requests"]["by_path"].get(RECENT, 0), backfills(c, "late")
@@ -173,16 +181,8 @@ def test_real_plays_offline_and_jittered():
     end, half of them offline plays (played_at = their start), each listed
     0-4 s late: the plays announced are exactly what recently-played lists in
     the end, each once."""
-    extra = BASE + ["--backfill-interval-ms", "300"]
-    r = RedisServer()
-    sim = Sim(["--recent-requires-end", "true", "--recent-offline-fraction", "0.5",
-               "--recent-delay-jitter-ms", "4000", "--seed", "14"])
-    setup_app(r, sim, users=["real"])
-    add_user(r, sim, "real", scope=SCOPE, extra=extra)
-    c = r.client()
-    w = Worker(r, sim, extra)
-    wait_for(lambda: uhash(c, "real").get("backfill_cursor"), 15, "history started")
-    wait_for(lambda: redis_ms(c) > int(uhash(c, "real")["backfill_cursor"]) + 50, 5, "time passes")
+    r, sim, c, w, t0 = start("real", ["--recent-requires-end", "true", "--recent-offline-fraction", "0.5",
+                                      "--recent-delay-jitter-ms", "4000", "--seed", "14"], wait_ms=50)
     play(sim, "real", [track("r%02d" % i, duration_ms=1000) for i in range(20)])
 
     def all_listed():
@@ -252,16 +252,7 @@ def test_failed_pages_lose_nothing():
     drawn at random, so a failure lands on a later page of a backfill about
     every other run): a backfill with a failed page announces nothing and the
     next finds its plays again; in the end each is announced once."""
-    extra = BASE + ["--backfill-interval-ms", "300"]
-    r = RedisServer()
-    sim = Sim(["--seed", "14"])
-    setup_app(r, sim, users=["flaky"])
-    add_user(r, sim, "flaky", scope=SCOPE, extra=extra)
-    c = r.client()
-    w = Worker(r, sim, extra)
-    wait_for(lambda: uhash(c, "flaky").get("backfill_cursor"), 15, "history started")
-    t0 = int(uhash(c, "flaky")["backfill_cursor"])
-    wait_for(lambda: redis_ms(c) > t0 + 1000, 10, "time passes")
+    r, sim, c, w, t0 = start("flaky", ["--seed", "14"])
     sim.ok("POST", "/sim/faults", {"kind": "status", "status": 503, "fraction": 0.2, "path": RECENT})
     sim.ok("POST", "/sim/faults", {"kind": "status", "status": 429, "retry_after": 1, "fraction": 0.15,
                                    "path": RECENT})
