@@ -16,7 +16,9 @@
 -- whose polls are stretched past the backfill interval is still polled. A
 -- user's first claim with backfill on sets backfill_cursor (ms: plays after
 -- it are announced) to now and backfill_at to now + the interval;
--- complete.lua moves both.
+-- complete.lua moves both. A backfill job also carries the user's memory of
+-- plays announced (backfill_seen, as stored: the worker and complete.lua
+-- check it; include/spotify/history_scan.h).
 --
 -- The limiter (sliding log, adaptive budget, 24 h quota) is lua/lib/limiter.lua.
 --
@@ -145,7 +147,7 @@ for i = 1, #due, 2 do
         -- History backfill: a due backfill takes this poll's place. Users
         -- without the scope are left alone (recently-played would answer
         -- 401 Permissions missing) and cost no write.
-        local cursor = nil
+        local cursor, seen = nil, nil
         if kind == 'poll' and backfill_ms > 0 then
             local bf_at = tonumber(h[H.backfill_at] or '')
             local scope = h[H.scope]
@@ -156,13 +158,15 @@ for i = 1, #due, 2 do
                                'backfill_cursor', string.format('%d', now))
                 else
                     -- Only here, when a backfill is due: no cost to other claims.
-                    local b = redis.call('HMGET', key, 'backfill_cursor', 'backfill_done_at', 'last_poll_at')
+                    local b = redis.call('HMGET', key, 'backfill_cursor', 'backfill_done_at', 'last_poll_at',
+                                         'backfill_seen')
                     local bf_cursor, done_at, last_poll_at = guard_int(b[1]), guard_int(b[2]), guard_int(b[3])
                     -- Malformed: read as unset (the cursor restarts now);
                     -- the complete of this job rewrites them.
                     if done_at == false then done_at = nil end
                     if done_at == nil or (last_poll_at or 0) > done_at then
                         cursor = bf_cursor or now
+                        seen = b[4] or ''   -- checked by the worker and complete.lua
                         kind = 'backfill'
                     end
                 end
@@ -207,6 +211,7 @@ for i = 1, #due, 2 do
             row.interval_ms = tonumber(h[H.interval_ms] or '') or 0
             row.due_ms = math.max(tonumber(due_ms) or now, now - GUARD_DUE_MAX_MS)
             row.backfill_cursor = cursor
+            row.backfill_seen = seen
             claim_group_reply(out, row)
         end
     end

@@ -34,14 +34,19 @@
 -- History backfill: the cursor is a compare-and-set on top of the fence. The
 -- track_played events of a backfill job are announced, and the cursor moved
 -- past them, only if the stored cursor is still the one the claim handed
--- out, and in this same step: each play is announced exactly once. (The
--- fence alone already gives that; the compare also drops a backfill whose
--- user was stopped meanwhile, as `watch stop` forgets the cursor.)
+-- out, and in this same step. (The compare drops a backfill whose user was
+-- stopped meanwhile, as `watch stop` forgets the cursor.) Each play is
+-- announced exactly once: this script is the one writer of the user's
+-- memory of plays announced (backfill_seen, lua/lib/history_seen.lua); a
+-- track_played whose key (BACKFILL_PLAYS) it holds, or that lies at or
+-- below its floor, is dropped, and the others are added to it here, so a
+-- play that turns up late, in any order, is announced once.
 
 --@include contract.lua
 --@include lib/limiter.lua
 --@include lib/zset.lua
 --@include lib/guard.lua
+--@include lib/history_seen.lua
 --
 -- Nothing read can make the script fail halfway (lua/lib/guard.lua): the
 -- limiter's state is read (and repaired) before any write, a user key that
@@ -53,6 +58,7 @@
 local K, A, G = COMPLETE_KEY, COMPLETE_ARG, COMPLETE_GROUP_ARG
 local due_key, lease_key, stream_key, stats_key = KEYS[K.DUE], KEYS[K.LEASES], KEYS[K.EVENTS], KEYS[K.STATS]
 local maxlen, channel_prefix = ARGV[A.MAXLEN], ARGV[A.CHANNEL_PREFIX]
+local history_window = tonumber(ARGV[A.HISTORY_WINDOW_MS]) or 86400000
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -104,9 +110,11 @@ local function complete(user_key, base)
         fields[#fields + 1] = 'changes'
         i_changes = #fields
     end
+    local i_seen
     if bf_old ~= '' then
-        fields[#fields + 1], fields[#fields + 2] = 'backfill_cursor', 'backfills'
-        i_cursor, i_backfills = #fields - 1, #fields
+        fields[#fields + 1], fields[#fields + 2], fields[#fields + 3] = 'backfill_cursor', 'backfills',
+                                                                        'backfill_seen'
+        i_cursor, i_backfills, i_seen = #fields - 2, #fields - 1, #fields
     end
     local u, why = guard_hmget(user_key, fields)
     if u == nil then
@@ -165,12 +173,30 @@ local function complete(user_key, base)
         put('backfill_at', guard_due(now, bf_delay))
     end
 
+    -- History backfill: each track_played is announced only when its key
+    -- (BACKFILL_PLAYS, in the same order) is new to the user's memory and
+    -- above its floor (lua/lib/history_seen.lua); the memory is rewritten
+    -- with it in this same step.
+    local seen, seen_keys, seen_floor, seen_i = nil, {}, 0, 0
+    if bf_old ~= '' and backfill_ok then
+        local bad
+        seen, bad = history_seen_read(u[i_seen], tonumber(bf_old))
+        if bad then count('repaired_backfill_seen', 1) end
+        seen_floor = math.max(seen.since, now - history_window)
+        for k in string.gmatch(argv[base + G.BACKFILL_PLAYS], '[^,]+') do seen_keys[#seen_keys + 1] = k end
+    end
+
     -- The events follow the group: type, JSON, for each.
     local changes = 0
     local first = base + G.N + 1
     for k = first, first + 2 * nevents - 1, 2 do
         local etype, ev = argv[k], argv[k + 1]
-        if backfill_ok or etype ~= 'track_played' then
+        local announce = etype ~= 'track_played'
+        if not announce and seen then
+            seen_i = seen_i + 1
+            announce = history_seen_take(seen, seen_keys[seen_i], seen_floor)
+        end
+        if announce then
             redis.call('PUBLISH', channel_prefix .. user, ev)
             redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
             changes = changes + 1
@@ -180,7 +206,23 @@ local function complete(user_key, base)
     if changes > 0 then
         put('changes', num(u[i_changes]) + changes)
     end
+    local seen_drop = false
+    if seen then
+        local text, n, since = history_seen_text(seen, now - history_window)
+        local window_start = now - history_window
+        -- Absent reads as since = the cursor: leave it absent when that
+        -- says the same (nothing to remember, and since is the cursor or
+        -- both are out of the window).
+        if n == 0 and (since == tonumber(bf_old) or (since <= window_start and tonumber(bf_old) <= window_start)) then
+            seen_drop = u[i_seen] ~= false
+        elseif text ~= u[i_seen] then
+            put('backfill_seen', text)
+        end
+    end
     redis.call('HSET', user_key, unpack(set))
+    if seen_drop then
+        redis.call('HDEL', user_key, 'backfill_seen')
+    end
     if u[U_REFRESH_FENCE] == fence then
         redis.call('HDEL', user_key, 'refresh_until', 'refresh_fence')
     end

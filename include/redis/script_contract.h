@@ -170,7 +170,10 @@
     X(p, idle, INT)            /* consecutive quiet polls so far (smart polling) */ \
     X(p, interval_ms, INT)     /* the user's own poll interval (0 = poll-interval-ms) */ \
     X(p, due_ms, INT)          /* when the poll fell due (schedule lag = now_ms - due_ms) */ \
-    X(p, backfill_cursor, INT) /* a "backfill" job: plays after this (ms) are announced; 0 otherwise */
+    X(p, backfill_cursor, INT) /* a "backfill" job: the newest play announced (ms; plays older are late); \
+                                  0 otherwise */ \
+    X(p, backfill_seen, STR)   /* a "backfill" job: the user's memory of plays announced, as stored \
+                                  (include/spotify/history_scan.h; "" = none, and for other jobs) */
 
 /* --------------------------------------------------------- complete.lua --- */
 /* complete.lua: finish a batch of claimed jobs of one app, each fenced on its
@@ -196,7 +199,8 @@
 #define COMPLETE_ARGS(X, p) \
     X(p, MAXLEN)         /* the stream's MAXLEN (approximate) */ \
     X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \
-    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */
+    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */ \
+    X(p, HISTORY_WINDOW_MS) /* history-window-ms: a backfill's memory keeps the plays this recent */
 #define COMPLETE_GROUP_ARGS(X, p) \
     X(p, USER)           /* the user id */ \
     X(p, FENCE)          /* the fencing token the claim handed out */ \
@@ -216,6 +220,9 @@
     X(p, BACKFILL_CURSOR_OLD) /* a "backfill" job: the cursor its claim handed out ("" for others): \
                                  its plays are announced only if it is still the stored one */ \
     X(p, BACKFILL_CURSOR_NEW) /* a "backfill" job: the latest played_at announced ("" keeps it) */ \
+    X(p, BACKFILL_PLAYS) /* a "backfill" job: one "<played_at>.<tag>" key per track_played event, in \
+                            their order, comma-separated (history_play_key); a play the memory holds, \
+                            or at or below its floor, is not announced */ \
     X(p, NEVENTS)        /* the job's events: 2 * NEVENTS strings follow the group */
 #define COMPLETE_REPLY(X, p)
 /* One group per job, in order. */

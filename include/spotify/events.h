@@ -12,7 +12,8 @@
  *   status events (the worker, when it takes a user off the schedule):
  *     {"type","user","at","reason"}
  *   track_played (history backfill, one per play):
- *     {"type","user","at","played_at","track"}
+ *     {"type","user","at","played_at","track"}, then "late":true when the
+ *     play is older than the newest one already announced (absent otherwise)
  *   user_broken (the only event not built here: claim.lua/complete.lua
  *     write it themselves, lua/lib/guard.lua, with cjson.encode for the
  *     strings, in this member order), when a user is set aside because its
@@ -81,10 +82,11 @@ struct sw_event sw_event_status(const char *type, const char *user, long long at
                                 const char *reason);
 
 /* sw_event_track_played builds the track_played event of one play: at_ms
- * when it was backfilled, played_at_ms when the play ended; track (the event
- * form of pb_item_track, copied) is JSON null when NULL. */
+ * when it was backfilled, played_at_ms when the play ended (or started, for
+ * an offline play); track (the event form of pb_item_track, copied) is JSON
+ * null when NULL; late non-zero adds "late":true. */
 struct sw_event sw_event_track_played(const char *user, long long at_ms, long long played_at_ms,
-                                      const cJSON *track);
+                                      const cJSON *track, int late);
 
 /* sw_event_free frees e->json and sets it NULL (twice is fine). */
 void sw_event_free(struct sw_event *e);

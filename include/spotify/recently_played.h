@@ -3,10 +3,12 @@
 /* history: what a recently-played answer means (history backfill).
  *
  * The worker backfills a user's plays with GET /me/player/recently-played
- * ?after=<cursor_ms>&limit=50. history_parse turns the 200 body into the
- * plays strictly newer than the cursor, oldest first, and the new cursor;
- * the track_played event of one play is sw_event_track_played's
- * (include/spotify/events.h). All of it is pure: no I/O, no clock. */
+ * ?limit=50, then ?before=<ms>&limit=50 page after page (which plays are new,
+ * and when to page back, is include/spotify/history_scan.h).
+ * history_parse turns one 200 body into the plays strictly newer than a
+ * cursor (the scan's floor), oldest first; the track_played event of one
+ * play is sw_event_track_played's (include/spotify/events.h). All of it is
+ * pure: no I/O, no clock. */
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -28,6 +30,11 @@ struct history_page {
                                * cursor_ms, so backfill again soon */
     long long cursor_ms;      /* the latest played_at in plays[], or the given
                                * cursor when n == 0: never lower than it */
+    int nraw;                 /* items in the answer, kept or not (a page is
+                               * full when nraw >= HISTORY_LIMIT) */
+    long long oldest_ms;      /* the oldest played_at of any item, kept or
+                               * not (the next page's `before`); LLONG_MAX
+                               * when the answer has no item */
     struct history_play plays[HISTORY_LIMIT];
 };
 

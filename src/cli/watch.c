@@ -95,8 +95,8 @@ int cli_watch(const struct sw_config *c, struct cli_args *a)
         const char *zr[] = {"ZREM", k.due, user};
         /* Plays while not watched are not backfilled later: the next start
          * begins the history afresh (complete.lua drops a backfill in flight). */
-        const char *hd[] = {"HDEL", ukey, "backfill_at", "backfill_cursor"};
-        if (cli_cmd_ok(r, 4, hs) != 0 || cli_cmd_ok(r, 3, zr) != 0 || cli_cmd_ok(r, 4, hd) != 0)
+        const char *hd[] = {"HDEL", ukey, "backfill_at", "backfill_cursor", "backfill_seen"};
+        if (cli_cmd_ok(r, 4, hs) != 0 || cli_cmd_ok(r, 3, zr) != 0 || cli_cmd_ok(r, 5, hd) != 0)
             goto out;
         printf("stopped watching %s\n", user);
     } else {

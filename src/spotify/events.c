@@ -151,13 +151,14 @@ struct sw_event sw_event_status(const char *type, const char *user, long long at
 }
 
 struct sw_event sw_event_track_played(const char *user, long long at_ms, long long played_at_ms,
-                                      const cJSON *track)
+                                      const cJSON *track, int late)
 {
     cJSON *e = head(SW_EVENT_TRACK_PLAYED, user, at_ms);
 
     return finish(SW_EVENT_TRACK_PLAYED, e,
                   e != NULL && cJSON_AddNumberToObject(e, "played_at", (double)played_at_ms) != NULL
-                      && add_copy(e, "track", track) == 0);
+                      && add_copy(e, "track", track) == 0
+                      && (!late || cJSON_AddTrueToObject(e, "late") != NULL));
 }
 
 void sw_event_free(struct sw_event *e)

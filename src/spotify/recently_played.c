@@ -4,6 +4,7 @@
 #include "base/errbuf.h"
 #include "spotify/recently_played.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,7 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
 
     memset(out, 0, sizeof *out);
     out->cursor_ms = after_ms;
+    out->oldest_ms = LLONG_MAX;
     errbuf_set(err, errlen, "%s", "");
     if (body == NULL)
         len = 0;
@@ -201,6 +203,8 @@ int history_parse(const char *body, size_t len, long long after_ms, struct histo
             goto fail;
         }
         i++;
+        if (played < out->oldest_ms)
+            out->oldest_ms = played;
         if (track->type != JS_OBJECT || played <= after_ms)
             continue;
         if (nall == cap) {
@@ -243,6 +247,7 @@ done:
      * (a server that ignores `after`) would only repeat itself. */
     if (nraw >= HISTORY_LIMIT && out->n > 0)
         out->more = 1;
+    out->nraw = nraw;
     free(all);
     return 0;
 oom:
@@ -254,5 +259,6 @@ fail:
     history_page_free(out);
     out->more = 0;
     out->cursor_ms = after_ms;
+    out->oldest_ms = LLONG_MAX;
     return -1;
 }

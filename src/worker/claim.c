@@ -127,6 +127,7 @@ static void job_start(struct worker *w, struct app *a, const struct claim_group_
     int refresh_first = str_is(g->kind, "refresh");
     j->backfill = str_is(g->kind, "backfill");
     j->backfill_cursor = g->backfill_cursor;
+    j->backfill_seen = dup_str(g->backfill_seen);
     j->at_sealed = dup_str(g->access_token);
     j->rt_sealed = dup_str(g->refresh_token);
     j->state_text = dup_str(g->state);
@@ -137,7 +138,8 @@ static void job_start(struct worker *w, struct app *a, const struct claim_group_
     if (j->interval_ms <= 0)
         j->interval_ms = w->cfg->poll_interval_ms;
     j->prepaid = refresh_first ? 2 : 1;
-    if (j->user == NULL || j->at_sealed == NULL || j->rt_sealed == NULL || j->state_text == NULL) {
+    if (j->user == NULL || j->at_sealed == NULL || j->rt_sealed == NULL || j->state_text == NULL
+        || j->backfill_seen == NULL) {
         job_free(j);
         return;
     }

@@ -72,6 +72,7 @@ void complete_job(struct job *j, struct outcome *o)
     g[COMPLETE_GROUP_ARG_BACKFILL_DELAY_MS] = bf_delay;
     g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_OLD] = bf_old;
     g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_NEW] = bf_new;
+    g[COMPLETE_GROUP_ARG_BACKFILL_PLAYS] = o->backfill_plays ? o->backfill_plays : "";
     g[COMPLETE_GROUP_ARG_NEVENTS] = nev;
     for (int i = 0; i < o->nevents; i++) {
         ev[2 * i] = o->events[i].type;
@@ -153,7 +154,7 @@ static void flush_app(struct app *a)
 {
     struct worker *w = a->w;
     const struct sw_config *c = w->cfg;
-    char maxlen[24], budget[24], channel[KEY_MAX];
+    char maxlen[24], budget[24], window[24], channel[KEY_MAX];
     int nkeys = COMPLETE_KEY_N + a->ndone, argc = nkeys + COMPLETE_ARG_N + a->nargs, rc = -1;
     const char **argv = NULL, **arg;
     char (*user_keys)[KEY_MAX] = NULL;
@@ -170,6 +171,7 @@ static void flush_app(struct app *a)
     }
     snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
     snprintf(budget, sizeof budget, "%ld", c->app_budget_30s);
+    snprintf(window, sizeof window, "%ld", c->history_window_ms);
     keys_channel(channel, sizeof channel, c->key_prefix, "");
     argv[COMPLETE_KEY_DUE] = a->k.due;
     argv[COMPLETE_KEY_LEASES] = a->k.leases;
@@ -188,6 +190,7 @@ static void flush_app(struct app *a)
     arg[COMPLETE_ARG_MAXLEN] = maxlen;
     arg[COMPLETE_ARG_BUDGET_DEFAULT] = budget;
     arg[COMPLETE_ARG_CHANNEL_PREFIX] = channel;
+    arg[COMPLETE_ARG_HISTORY_WINDOW_MS] = window;
     /* the jobs' groups, each followed by its events (batch_add) */
     memcpy(arg + COMPLETE_ARG_N, a->done_args, (size_t)a->nargs * sizeof *arg);
     b->n = a->ndone;

@@ -11,6 +11,7 @@
  *
  * Layer: below claim.c and fake_transport.c; calls refresh.c, gate.c,
  * complete.c, outcome.c and jobs.c, never back up (worker_int.h). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@
 static void poll_send(struct job *j);
 static void on_http_answer(const struct httpc_response *r, void *ud);
 static void read_playback(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing);
-static void read_plays(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing);
+static int read_plays(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing);
+static int plays_to_events(struct job *j, long long now, struct outcome *o);
 
 /* ---------------------------------------------------------------- poll --- */
 
@@ -49,9 +51,11 @@ static void poll_send(struct job *j)
     char url[CFG_STR + 64];
     struct outcome o;
 
-    if (j->backfill)
-        snprintf(url, sizeof url, "%s/me/player/recently-played?after=%lld&limit=%d", w->cfg->api_base,
-                 j->backfill_cursor, HISTORY_LIMIT);
+    if (j->backfill && (j->scan == NULL || j->scan->before_ms == 0))
+        snprintf(url, sizeof url, "%s/me/player/recently-played?limit=%d", w->cfg->api_base, HISTORY_LIMIT);
+    else if (j->backfill)
+        snprintf(url, sizeof url, "%s/me/player/recently-played?before=%lld&limit=%d", w->cfg->api_base,
+                 j->scan->before_ms, HISTORY_LIMIT);
     else
         snprintf(url, sizeof url, "%s/me/player%s?additional_types=track,episode", w->cfg->api_base,
                  w->cfg->poll_endpoint == POLL_CURRENTLY_PLAYING ? "/currently-playing" : "");
@@ -115,9 +119,10 @@ void job_poll_answer(struct job *j, const struct httpc_response *r)
     }
     outcome_init(&o, j, v.outcome);
     o.http_status = r->status;
-    if (v.action == DECIDE_READ && j->backfill)
-        read_plays(j, r, &o, v.nothing);
-    else if (v.action == DECIDE_READ)
+    if (v.action == DECIDE_READ && j->backfill) {
+        if (read_plays(j, r, &o, v.nothing))
+            return;   /* the next page is on its way */
+    } else if (v.action == DECIDE_READ)
         read_playback(j, r, &o, v.nothing);
     else
         outcome_apply(&o, j, &v, r->retry_after);
@@ -156,45 +161,95 @@ static void read_playback(struct job *j, const struct httpc_response *r, struct 
     pb_state_free(&cur);
 }
 
-/* read_plays: a "backfill" job's answer (204: no history). Every play
- * after the job's cursor becomes a track_played event, oldest first, and the
- * cursor moves to the last of them in the same complete.lua step, so each
- * play is announced exactly once. */
-static void read_plays(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing)
+/* read_plays: one page of a "backfill" job's answer (204: no history).
+ * The job reads the newest page, then pages back (each call through the
+ * gate) while history_scan_page says so; then every new play becomes a
+ * track_played event, oldest first, with its key, and complete.lua
+ * announces them and adds them to the user's memory in one step, so each
+ * play is announced exactly once. Returns 1 when the next page is asked
+ * for (the job goes on), 0 when o is filled. */
+static int read_plays(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing)
 {
     const struct sw_config *c = j->w->cfg;
     struct history_page p;
     char err[160];
     long long now = worker_now_ms();
 
-    if (nothing) {
-        memset(&p, 0, sizeof p);
-        p.cursor_ms = j->backfill_cursor;
-    } else if (history_parse(r->body, r->len, j->backfill_cursor, &p, err, sizeof err) != 0) {
-        outcome_backoff(o, j, "bad recently-played response: %s", err);
-        o->name = "error";
-        return;
-    }
-    for (int i = 0; i < p.n; i++) {
-        o->events[o->nevents] = sw_event_track_played(j->user, now, p.plays[i].played_at_ms, p.plays[i].track);
-        if (o->events[o->nevents].json == NULL) {
-            /* All or none: a cursor past a play left out would lose it. */
-            history_page_free(&p);
-            outcome_free(o);
-            o->nevents = 0;
+    if (j->scan == NULL) {
+        int bad;
+
+        /* Deep now and then, at random: a late play below the newest page
+         * is found within a few backfills, and the users' deep scans spread
+         * out. */
+        int deep = worker_rand01(j->w) * HISTORY_DEEP_EVERY < 1.0;
+
+        j->scan = history_scan_new(j->backfill_seen, j->backfill_cursor, now, c->history_window_ms, deep, &bad);
+        if (j->scan == NULL) {
             outcome_backoff(o, j, "backfill: out of memory");
             o->name = "error";
-            return;
+            return 0;
         }
-        o->nevents++;
+        if (bad)   /* read as none: complete.lua rewrites it */
+            log_info("user %s: backfill_seen malformed; plays before the cursor are not announced", j->user);
     }
-    o->backfill_cursor = p.cursor_ms;
-    /* A full answer may have left plays out: fetch them at the next poll. */
-    o->backfill_delay_ms = decide_backfill_next_ms(p.more, c->backfill_interval_ms);
+    if (nothing) {
+        memset(&p, 0, sizeof p);
+        p.oldest_ms = LLONG_MAX;
+    } else if (history_parse(r->body, r->len, j->scan->floor_ms, &p, err, sizeof err) != 0) {
+        outcome_backoff(o, j, "bad recently-played response: %s", err);
+        o->name = "error";
+        return 0;
+    }
+    if (history_scan_page(j->scan, &p)) {
+        if (!job_gate(j, poll_send))
+            poll_send(j);
+        return 1;
+    }
+    if (plays_to_events(j, now, o) != 0) {
+        /* All or none: the plays left out are found by the next backfill. */
+        outcome_free(o);
+        o->nevents = 0;
+        outcome_backoff(o, j, "backfill: out of memory");
+        o->name = "error";
+        return 0;
+    }
+    /* Plays left (a full scan): fetch them at the next poll. */
+    o->backfill_delay_ms = decide_backfill_next_ms(j->scan->more, c->backfill_interval_ms);
     /* The poll this backfill took the place of comes after the user's base
      * interval, as after a poll that learnt nothing (pb_next_delay_ms of an
      * unknown state); idle and the stored state are left as they were. */
     o->delay_ms = j->interval_ms;
     o->name = "ok";
-    history_page_free(&p);
+    return 0;
+}
+
+/* plays_to_events: the scan's new plays as track_played events (late when
+ * older than the newest announced before), their keys comma-separated in
+ * o->backfill_plays, and the new cursor. -1 when out of memory. */
+static int plays_to_events(struct job *j, long long now, struct outcome *o)
+{
+    const struct history_scan *s = j->scan;
+    size_t len = 0;
+
+    o->backfill_plays = malloc((size_t)s->n * HISTORY_KEY_MAX + 1);
+    if (o->backfill_plays == NULL)
+        return -1;
+    o->backfill_plays[0] = '\0';
+    o->backfill_cursor = j->backfill_cursor;
+    for (int i = 0; i < s->n; i++) {
+        const struct history_scan_play *p = &s->plays[i];
+
+        o->events[o->nevents] = sw_event_track_played(j->user, now, p->played_at_ms, p->track,
+                                                      history_scan_late(s, i));
+        if (o->events[o->nevents].json == NULL)
+            return -1;
+        o->nevents++;
+        if (i > 0)
+            o->backfill_plays[len++] = ',';
+        history_play_key(p->played_at_ms, p->tag, o->backfill_plays + len, HISTORY_KEY_MAX);
+        len += strlen(o->backfill_plays + len);
+        if (p->played_at_ms > o->backfill_cursor)
+            o->backfill_cursor = p->played_at_ms;
+    }
+    return 0;
 }

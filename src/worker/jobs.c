@@ -43,6 +43,8 @@ void job_free(struct job *j)
     secret_free(j->rt_sealed);
     secret_free(j->access_token);
     free(j->state_text);
+    free(j->backfill_seen);
+    history_scan_free(j->scan);
     free(j);
     w->jobs--;
     worker_kick(w);   /* while stopping: leaves once nothing is in flight */

@@ -35,6 +35,8 @@ void outcome_init(struct outcome *o, const struct job *j, const char *name)
 void outcome_free(struct outcome *o)
 {
     free(o->state);
+    free(o->backfill_plays);
+    o->backfill_plays = NULL;
     for (int i = 0; i < o->nevents; i++)
         sw_event_free(&o->events[i]);
 }

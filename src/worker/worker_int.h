@@ -49,6 +49,7 @@
 #include "redis/redis_async.h"
 #include "redis/script_contract.h"
 #include "spotify/events.h"
+#include "spotify/history_scan.h"
 #include "spotify/playback.h"
 #include "spotify/recently_played.h"
 #include "worker/decide.h"
@@ -58,7 +59,7 @@
  * script holds Redis (about 1 ms for this many). */
 #define COMPLETE_BATCH_MAX 128
 /* The most events one job announces: a poll's changes, or a backfill's plays. */
-#define JOB_EVENTS_MAX (HISTORY_LIMIT > PB_MAX_EVENTS + 1 ? HISTORY_LIMIT : PB_MAX_EVENTS + 1)
+#define JOB_EVENTS_MAX (HISTORY_SCAN_MAX > PB_MAX_EVENTS + 1 ? HISTORY_SCAN_MAX : PB_MAX_EVENTS + 1)
 
 struct job;
 
@@ -163,7 +164,9 @@ struct job {
     int prepaid;               /* calls the claim granted (1, or 2 for a "refresh" job) */
     double poll_s;             /* duration of the poll request, -1 if none */
     int backfill;              /* a "backfill" job: recently-played instead of the poll */
-    long long backfill_cursor; /* ms: a backfill announces the plays after it */
+    long long backfill_cursor; /* ms: the newest play announced (older ones are late) */
+    char *backfill_seen;       /* a backfill: the user's memory as claimed ("" = none) */
+    struct history_scan *scan; /* a backfill: its pages so far (NULL before the first) */
     job_step *after_grant;     /* the call waiting for grant.lua (set by job_gate's caller) */
     job_step *after_refresh;   /* what follows a refresh that got a token (set by its starter) */
 };
@@ -182,6 +185,8 @@ struct outcome {
     int fails, idle;
     long long backfill_delay_ms;   /* next backfill in ms from now; -1 leaves it */
     long long backfill_cursor;     /* the new backfill cursor (ms); -1 keeps it */
+    char *backfill_plays;          /* owned: the key of each track_played event, comma-separated
+                                    * (COMPLETE_GROUP_ARG_BACKFILL_PLAYS); NULL = none */
     int nevents;
     struct sw_event events[JOB_EVENTS_MAX];
 };

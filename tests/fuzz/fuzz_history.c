@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             if (i > 0 && p.plays[i].played_at_ms < p.plays[i - 1].played_at_ms)
                 abort();
-            struct sw_event ev = sw_event_track_played("u", 1, p.plays[i].played_at_ms, p.plays[i].track);
+            struct sw_event ev = sw_event_track_played("u", 1, p.plays[i].played_at_ms, p.plays[i].track, 0);
             cJSON *e = ev.json ? cJSON_Parse(ev.json) : NULL;
             const cJSON *at = cJSON_GetObjectItemCaseSensitive(e, "played_at");
             if (e == NULL || !cJSON_IsNumber(at) || (long long)at->valuedouble != p.plays[i].played_at_ms)

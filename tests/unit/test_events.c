@@ -68,7 +68,7 @@ static void test_track_played(void **st)
     struct sw_event e;
     (void)st;
 
-    e = sw_event_track_played("alice", 1800000000001LL, 1704164645678LL, track);
+    e = sw_event_track_played("alice", 1800000000001LL, 1704164645678LL, track, 0);
     assert_string_equal(e.type, "track_played");
     assert_string_equal(e.json,
                         "{\"type\":\"track_played\",\"user\":\"alice\",\"at\":1800000000001,"
@@ -76,7 +76,7 @@ static void test_track_played(void **st)
                         "\"spotify:track:t1\",\"name\":\"Song 1\",\"artists\":[\"A\"],\"album\":"
                         "\"Album 1\",\"duration_ms\":180000,\"type\":\"track\",\"is_local\":false}}");
     sw_event_free(&e);
-    e = sw_event_track_played(NULL, 1, 2, NULL);
+    e = sw_event_track_played(NULL, 1, 2, NULL, 0);
     assert_string_equal(e.json,
                         "{\"type\":\"track_played\",\"user\":null,\"at\":1,\"played_at\":2,\"track\":null}");
     sw_event_free(&e);
@@ -112,7 +112,7 @@ static void test_capped(void **st)
     assert_non_null(at_cap);
     memset(at_cap, 'a', SW_EVENT_STR_MAX);
     cJSON_ReplaceItemInObject(track, "name", cJSON_CreateString(at_cap));
-    e = sw_event_track_played("u", 1, 2, track);
+    e = sw_event_track_played("u", 1, 2, track, 0);
     assert_non_null(strstr(e.json, at_cap));
     assert_null(strstr(e.json, "truncated"));
     sw_event_free(&e);
@@ -149,7 +149,7 @@ static void test_capped(void **st)
     /* Only the list too long: marked as well. */
     cJSON_ReplaceItemInObject(track, "name", cJSON_CreateString("Song 1"));
     cJSON_ReplaceItemInArray(artists, 4, cJSON_CreateString("Artist"));
-    e = sw_event_track_played("u", 1, 2, track);
+    e = sw_event_track_played("u", 1, 2, track, 0);
     assert_non_null(strstr(e.json, ",\"is_local\":false,\"truncated\":true}"));
     sw_event_free(&e);
     free(huge);

@@ -351,7 +351,7 @@ static void expect_events(struct golden *g, const char *key, const struct pb_sta
 /* play_event: the track_played event of play p (history_event). */
 static void expect_play_event(struct golden *g, const char *key, const struct history_play *p)
 {
-    struct sw_event ev = sw_event_track_played("u", AT_MS, p->played_at_ms, p->track);
+    struct sw_event ev = sw_event_track_played("u", AT_MS, p->played_at_ms, p->track, 0);
 
     assert_non_null(ev.json);
     put(g, key, ev.json);

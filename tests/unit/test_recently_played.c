@@ -282,7 +282,7 @@ static void test_event(void **st)
 
     parse_ok("{\"items\":[" T("a", "2024-01-02T03:04:05.678Z") "]}", 0, &p);
     struct sw_event ev = sw_event_track_played("alice", 1800000000000LL, p.plays[0].played_at_ms,
-                                               p.plays[0].track);
+                                               p.plays[0].track, 0);
     assert_non_null(ev.json);
     cJSON *e = cJSON_Parse(ev.json);
     assert_non_null(e);
