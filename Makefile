@@ -34,6 +34,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
        src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
+       src/spotify/playback_flap.c \
        src/spotify/recently_played.c \
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
        src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/gate.c src/worker/outcome.c \

@@ -212,6 +212,8 @@
     X(p, BACKFILL_CURSOR_OLD) /* a "backfill" job: the cursor its claim handed out ("" for others): \
                                  its plays are announced only if it is still the stored one */ \
     X(p, BACKFILL_CURSOR_NEW) /* a "backfill" job: the latest played_at announced ("" keeps it) */ \
+    X(p, FLAP)           /* a poll's flap verdict: held | confirmed | dropped, counted as flap_<v> \
+                            in the app's stats ("" = none; include/spotify/flap.h) */ \
     X(p, NEVENTS)        /* the job's events: 2 * NEVENTS strings follow the group */
 #define COMPLETE_REPLY(X, p)
 /* One group per job, in order. */

@@ -182,6 +182,8 @@ struct outcome {
     int fails, idle;
     long long backfill_delay_ms;   /* next backfill in ms from now; -1 leaves it */
     long long backfill_cursor;     /* the new backfill cursor (ms); -1 keeps it */
+    const char *flap;              /* a poll's flap verdict worth counting (held, confirmed,
+                                      dropped: include/spotify/flap.h), else "" */
     int nevents;
     struct sw_event events[JOB_EVENTS_MAX];
 };
