@@ -1,6 +1,7 @@
 /* playback_state.c: the stored state of a user's playback (field "state" of
  * the user hash): pb_state_encode and pb_state_decode (the contract is in
- * include/spotify/playback.h). Read and written on every poll, so neither
+ * include/spotify/playback.h), and the flap record built around that text,
+ * flap_record_encode and flap_record_decode (include/spotify/flap.h). Read and written on every poll, so neither
  * builds a tree. Pure: no I/O, no clock. */
 #include "spotify/flap.h"
 #include "spotify/json_scan.h"

@@ -97,11 +97,6 @@ static enum flap_verdict poll_at(struct user *u, struct pb_state cur, long long 
     return u->v;
 }
 
-static enum flap_verdict poll(struct user *u, struct pb_state cur, long long now_ms)
-{
-    return poll_at(u, cur, now_ms, 1);
-}
-
 static int has_pending(const struct user *u)
 {
     return u->text != NULL && strstr(u->text, "\"q\":") != NULL;
@@ -113,277 +108,224 @@ static void user_free(struct user *u)
     u->text = NULL;
 }
 
-/* ------------------------------------------------------ announced at once */
+/* -------------------------------------------------------------- scenarios */
 
-static void test_first_observation_and_start(void **st)
+/* step: one poll of a scenario: what it sees, when, and what must follow. */
+struct step {
+    const char *key;         /* the item; NOTHING: a 204; OPAQUE: item null, type "unknown" */
+    int playing;
+    long long progress_ms;   /* NULL_PR: progress_ms null */
+    const char *dev;         /* the device, or NULL */
+    long long at;            /* ms after T0 */
+    enum flap_verdict v;
+    const char *types;       /* the events announced, space-separated ("" none) */
+    const char *in_event;    /* NULL, or a text the last event holds */
+    const char *in_state;    /* NULL, or a text the stored state holds */
+    int flags;               /* F_* */
+};
+#define NOTHING "-"
+#define OPAQUE "?"
+#define NULL_PR (-1LL)
+enum {
+    F_PENDING = 1,     /* an observation is pending after the poll */
+    F_SETTLED = 2,     /* none is */
+    F_OFF = 4,         /* confirmation off for this poll */
+    F_NEW_USER = 8,    /* a user never seen before this poll */
+};
+
+static struct pb_state seen(const struct step *s)
+{
+    struct pb_state st;
+
+    if (strcmp(s->key, NOTHING) == 0)
+        return nothing();
+    if (strcmp(s->key, OPAQUE) == 0)
+        return opaque(s->playing);
+    st = playing(s->key, s->playing, s->progress_ms == NULL_PR ? 0 : s->progress_ms, s->dev);
+    st.progress_null = s->progress_ms == NULL_PR;
+    return st;
+}
+
+static void run(const struct step *steps, size_t n)
 {
     struct user u = {0};
-    (void)st;
-    assert_int_equal(poll(&u, nothing(), T0), FLAP_SAME);        /* first of nothing: no event */
-    assert_string_equal(u.types, "");
-    assert_int_equal(poll(&u, playing("a", 1, 0, "d1"), T0 + 1000), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "playback_started");
-    assert_false(has_pending(&u));
-    user_free(&u);
 
-    /* A first observation of something playing: at once too. */
-    assert_int_equal(poll(&u, playing("a", 1, 5000, "d1"), T0), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "playback_started");
+    for (size_t i = 0; i < n; i++) {
+        const struct step *s = &steps[i];
+
+        if (s->flags & F_NEW_USER)
+            user_free(&u);
+        assert_int_equal(poll_at(&u, seen(s), T0 + s->at, !(s->flags & F_OFF)), s->v);
+        assert_string_equal(u.types, s->types);
+        if (s->in_event)
+            assert_non_null(strstr(u.last_event, s->in_event));
+        if (s->in_state)
+            assert_non_null(strstr(u.text, s->in_state));
+        if (s->flags & (F_PENDING | F_SETTLED))
+            assert_int_equal(has_pending(&u), !!(s->flags & F_PENDING));
+    }
     user_free(&u);
 }
 
-static void test_resume_and_stop_while_paused_at_once(void **st)
+#define SAME FLAP_SAME, ""
+#define AT_ONCE(t) FLAP_ANNOUNCED, t
+#define HELD FLAP_HELD, ""
+#define CONFIRMED(t) FLAP_CONFIRMED, t
+#define DROPPED FLAP_DROPPED, ""
+
+/* Announced at once: a first observation, a start, a resume, a stop while
+ * paused (Spotify answers 204 a while after a pause: expected). */
+static const struct step at_once[] = {
+    {NOTHING, 0, 0, NULL, 0, SAME, NULL, NULL, 0},   /* a first poll of nothing: no event */
+    {"a", 1, 0, "d1", 1000, AT_ONCE("playback_started"), NULL, NULL, F_SETTLED},
+    {"a", 1, 5000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, F_NEW_USER},
+    {"a", 0, 5000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, F_NEW_USER},
+    {"a", 1, 5000, "d1", 1000, AT_ONCE("playback_resumed"), NULL, NULL, 0},
+    {"a", 0, 6000, "d1", 2000, HELD, NULL, NULL, F_PENDING},   /* a pause */
+    {"a", 0, 6000, "d1", 3500, CONFIRMED("playback_paused"), NULL, NULL, F_SETTLED},
+    {NOTHING, 0, 0, NULL, 60000, AT_ONCE("playback_stopped"), NULL, NULL, 0},
+};
+
+/* A new track after the last one ended by the clock: no skip, at once;
+ * within FLAP_END_SLACK_MS of the end counts as the end. */
+static const struct step natural_end[] = {
+    {"a", 1, DUR - 5000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {"b", 1, 500, "d1", 5500, AT_ONCE("track_changed"), "\"previous_track_id\":\"a\"", NULL, F_SETTLED},
+    {"b", 1, DUR - 10000, "d1", 6000, SAME, NULL, NULL, 0},
+    {"c", 1, 0, "d1", 6000 + 10000 - FLAP_END_SLACK_MS, AT_ONCE("track_changed"), NULL, NULL, 0},
+};
+
+/* A 204 for one poll while playing; a real stop, announced once. */
+static const struct step stops[] = {
+    {"a", 1, 1000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {NOTHING, 0, 0, NULL, 2000, HELD, NULL, NULL, F_PENDING},
+    {"a", 1, 4500, "d1", 3500, DROPPED, NULL, NULL, F_SETTLED},
+    {NOTHING, 0, 0, NULL, 5000, HELD, NULL, NULL, F_PENDING},
+    {NOTHING, 0, 0, NULL, 6500, CONFIRMED("playback_stopped"), "\"previous_track_id\":\"a\"", NULL, F_SETTLED},
+    {NOTHING, 0, 0, NULL, 8000, SAME, NULL, NULL, 0},
+};
+
+/* end_paused: the previous track at its end, paused, after a natural
+ * change: dropped, and the change announced at once. */
+static const struct step end_paused[] = {
+    {"a", 1, DUR - 3000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {"a", 0, DUR, "d1", 3500, HELD, NULL, NULL, F_PENDING},
+    {"b", 1, 2000, "d1", 5000, AT_ONCE("track_changed"), NULL, NULL, F_SETTLED},
+};
+
+/* A skip mid-track is held and confirmed; the previous track coming back
+ * (stale) is held and dropped, even when the current one is over by the
+ * clock; seen twice in a row, the user really went back to it. */
+static const struct step skips[] = {
+    {"a", 1, 10000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {"b", 1, 1000, "d1", 2000, HELD, NULL, NULL, F_PENDING},
+    {"b", 1, 2500, "d1", 3500, CONFIRMED("track_changed"), "\"previous_track_id\":\"a\"", NULL, F_SETTLED},
+    {"a", 1, 12000, "d1", 5000, HELD, NULL, NULL, 0},
+    {"b", 1, 5500, "d1", 6500, DROPPED, NULL, NULL, F_SETTLED},
+    {"a", 1, 0, "d1", 6500 + DUR, HELD, NULL, NULL, 0},
+    {"a", 1, 1500, "d1", 8000 + DUR, CONFIRMED("track_changed"), "\"previous_track_id\":\"b\"", NULL, 0},
+    /* a held change replaced by another before its confirmation */
+    {NOTHING, 0, 0, NULL, 9000 + DUR, HELD, NULL, NULL, 0},
+    {"c", 1, 1000, "d1", 10500 + DUR, HELD, NULL, NULL, 0},
+    {"c", 1, 2500, "d1", 12000 + DUR, CONFIRMED("track_changed"), "\"previous_track_id\":\"a\"", NULL, 0},
+};
+
+/* A device move is held and confirmed; one that shows for one poll is
+ * dropped; no device named is no change (pb_diff's rule). */
+static const struct step devices[] = {
+    {"a", 1, 1000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {"a", 1, 3000, "d2", 2000, HELD, NULL, NULL, F_PENDING},
+    {"a", 1, 4500, "d2", 3500, CONFIRMED("device_changed"), "\"id\":\"d2\"", NULL, F_SETTLED},
+    {"a", 1, 6500, "d1", 5500, HELD, NULL, NULL, 0},
+    {"a", 1, 8000, "d2", 7000, DROPPED, NULL, NULL, 0},
+    {"a", 1, 9500, NULL, 8500, SAME, NULL, NULL, F_SETTLED},
+};
+
+/* end_reset: the ended track at 0, "playing": a jump backwards, held; the
+ * new track that follows is a natural end, at once. Repeat-one (or a seek
+ * back): the jump confirmed, nothing announced. */
+static const struct step end_reset[] = {
+    {"a", 1, DUR - 10000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {"a", 1, 0, "d1", 10500, HELD, NULL, NULL, F_PENDING},
+    {"b", 1, 1500, "d1", 12000, AT_ONCE("track_changed"), NULL, NULL, F_SETTLED},
+    {"a", 1, DUR - 10000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, F_NEW_USER},
+    {"a", 1, 0, "d1", 10500, HELD, NULL, NULL, 0},
+    {"a", 1, 1500, "d1", 12000, CONFIRMED(""), NULL, "\"pr\":1500", F_SETTLED},
+};
+
+/* end_playing after a skip: the old track at its end, still "playing": a
+ * jump forwards, nothing to say; the new track then follows its end. A
+ * track that did not change when the clock says it should have: no event. */
+static const struct step end_playing[] = {
+    {"a", 1, 60000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {"a", 1, DUR, "d1", 2000, SAME, NULL, NULL, 0},
+    {"b", 1, 3500, "d1", 3500, AT_ONCE("track_changed"), NULL, NULL, 0},
+    {"b", 1, DUR - 1000, "d1", 4000, SAME, NULL, NULL, 0},
+    {"b", 1, DUR, "d1", 9000, SAME, NULL, NULL, 0},
+    {"b", 1, DUR, "d1", 9500, SAME, NULL, NULL, F_SETTLED},
+};
+
+/* progress_ms null: where the clock puts the same item (paused: where it
+ * was), never a jump to 0. */
+static const struct step null_progress[] = {
+    {"a", 1, 100000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {"a", 1, NULL_PR, "d1", 2000, SAME, NULL, "\"pr\":102000", F_SETTLED},
+    {"a", 0, 103000, "d1", 3000, HELD, NULL, NULL, 0},
+    {"a", 0, 103000, "d1", 4000, CONFIRMED("playback_paused"), NULL, NULL, 0},
+    {"a", 0, NULL_PR, "d1", 20000, SAME, NULL, "\"pr\":103000", F_SETTLED},
+};
+
+/* An answer that does not say what is loaded is never an event alone,
+ * playing or not, paused or not, first poll or not; two in a row are (then
+ * nothing identifiable really plays). */
+static const struct step opaques[] = {
+    {"a", 1, 1000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, 0},
+    {OPAQUE, 1, 0, NULL, 2000, HELD, NULL, NULL, F_PENDING},
+    {"a", 1, 4500, "d1", 3500, DROPPED, NULL, NULL, F_SETTLED},
+    {OPAQUE, 0, 0, NULL, 5000, HELD, NULL, NULL, 0},
+    {"a", 1, 7500, "d1", 6500, DROPPED, NULL, NULL, 0},
+    {"a", 0, 8000, "d1", 7000, HELD, NULL, NULL, 0},
+    {"a", 0, 8000, "d1", 8000, CONFIRMED("playback_paused"), NULL, NULL, 0},
+    {OPAQUE, 0, 0, NULL, 9000, HELD, NULL, NULL, 0},
+    {"a", 0, 8000, "d1", 10000, DROPPED, NULL, NULL, 0},
+    {"a", 1, 8000, "d1", 11000, AT_ONCE("playback_resumed"), NULL, NULL, 0},
+    {OPAQUE, 1, 0, NULL, 12000, HELD, NULL, NULL, 0},
+    {OPAQUE, 1, 0, NULL, 13500, CONFIRMED("track_changed"), NULL, NULL, F_SETTLED},
+    {OPAQUE, 1, 0, NULL, 0, HELD, NULL, NULL, F_NEW_USER | F_PENDING},
+    {"a", 1, 1000, "d1", 1500, AT_ONCE("playback_started"), NULL, NULL, F_SETTLED},
+};
+
+/* Confirmation off: every change at once, a pending one left from before
+ * settled, not kept. */
+static const struct step confirm_off[] = {
+    {"a", 1, 1000, "d1", 0, AT_ONCE("playback_started"), NULL, NULL, F_OFF},
+    {NOTHING, 0, 0, NULL, 2000, AT_ONCE("playback_stopped"), NULL, NULL, F_OFF},
+    {"a", 1, 4000, "d1", 3000, AT_ONCE("playback_started"), NULL, NULL, F_OFF},
+    {"b", 1, 0, "d2", 4000, AT_ONCE("track_changed device_changed"), NULL, NULL, F_OFF},
+    {NOTHING, 0, 0, NULL, 5000, HELD, NULL, NULL, F_PENDING},
+    {"c", 1, 0, "d2", 6000, AT_ONCE("track_changed"), NULL, NULL, F_OFF | F_SETTLED},
+};
+
+#define SCENARIO(steps) {#steps, steps, sizeof steps / sizeof steps[0]}
+static const struct scenario {
+    const char *name;
+    const struct step *steps;
+    size_t n;
+} scenarios[] = {
+    SCENARIO(at_once), SCENARIO(natural_end), SCENARIO(stops), SCENARIO(end_paused),
+    SCENARIO(skips), SCENARIO(devices), SCENARIO(end_reset), SCENARIO(end_playing),
+    SCENARIO(null_progress), SCENARIO(opaques), SCENARIO(confirm_off),
+};
+
+/* test_scenarios runs each scenario with a user of its own; a failure's
+ * line is the scenario's name, printed first, and the step's assert. */
+static void test_scenarios(void **st)
 {
-    struct user u = {0};
     (void)st;
-    poll(&u, playing("a", 0, 5000, "d1"), T0);
-    assert_int_equal(poll(&u, playing("a", 1, 5000, "d1"), T0 + 1000), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "playback_resumed");
-    poll(&u, playing("a", 0, 6000, "d1"), T0 + 2000);   /* a pause: held */
-    poll(&u, playing("a", 0, 6000, "d1"), T0 + 3500);   /* confirmed */
-    assert_string_equal(u.types, "playback_paused");
-    /* Spotify answers 204 a while after a pause: expected, not a flap. */
-    assert_int_equal(poll(&u, nothing(), T0 + 60000), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "playback_stopped");
-    user_free(&u);
-}
-
-static void test_natural_end_at_once(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, DUR - 5000, "d1"), T0);
-    /* 5.5 s later the track is over by the clock: the next one is no skip. */
-    assert_int_equal(poll(&u, playing("b", 1, 500, "d1"), T0 + 5500), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "track_changed");
-    assert_non_null(strstr(u.last_event, "\"previous_track_id\":\"a\""));
-    /* Within FLAP_END_SLACK_MS of the end counts as the end. */
-    poll(&u, playing("b", 1, DUR - 10000, "d1"), T0 + 6000);
-    assert_int_equal(poll(&u, playing("c", 1, 0, "d1"), T0 + 6000 + 10000 - FLAP_END_SLACK_MS), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "track_changed");
-    user_free(&u);
-}
-
-/* ------------------------------------------------------------------ held */
-
-static void test_transient_204_dropped(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 1000, "d1"), T0);
-    assert_int_equal(poll(&u, nothing(), T0 + 2000), FLAP_HELD);
-    assert_string_equal(u.types, "");
-    assert_true(has_pending(&u));
-    assert_int_equal(poll(&u, playing("a", 1, 4500, "d1"), T0 + 3500), FLAP_DROPPED);
-    assert_string_equal(u.types, "");
-    assert_false(has_pending(&u));
-    user_free(&u);
-}
-
-static void test_real_stop_confirmed(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 1000, "d1"), T0);
-    assert_int_equal(poll(&u, nothing(), T0 + 2000), FLAP_HELD);
-    assert_int_equal(poll(&u, nothing(), T0 + 3500), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "playback_stopped");
-    assert_non_null(strstr(u.last_event, "\"previous_track_id\":\"a\""));
-    assert_false(has_pending(&u));
-    assert_int_equal(poll(&u, nothing(), T0 + 5000), FLAP_SAME);   /* announced once */
-    assert_string_equal(u.types, "");
-    user_free(&u);
-}
-
-static void test_pause_held_then_confirmed_or_dropped(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 1000, "d1"), T0);
-    assert_int_equal(poll(&u, playing("a", 0, 3000, "d1"), T0 + 2000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("a", 0, 3000, "d1"), T0 + 3500), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "playback_paused");
-    user_free(&u);
-
-    /* end_paused: the previous track at its end, paused, after a natural
-     * change: dropped, and the change announced at once. */
-    poll(&u, playing("a", 1, DUR - 3000, "d1"), T0);
-    assert_int_equal(poll(&u, playing("a", 0, DUR, "d1"), T0 + 3500), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("b", 1, 2000, "d1"), T0 + 5000), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "track_changed");
-    assert_false(has_pending(&u));
-    user_free(&u);
-}
-
-static void test_skip_held_and_stale_track_dropped(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 10000, "d1"), T0);
-    /* A skip mid-track: held, confirmed by the next poll. */
-    assert_int_equal(poll(&u, playing("b", 1, 1000, "d1"), T0 + 2000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("b", 1, 2500, "d1"), T0 + 3500), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "track_changed");
-    assert_non_null(strstr(u.last_event, "\"previous_track_id\":\"a\""));
-    /* The previous track comes back (stale): held, dropped. */
-    assert_int_equal(poll(&u, playing("a", 1, 12000, "d1"), T0 + 5000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("b", 1, 5500, "d1"), T0 + 6500), FLAP_DROPPED);
-    assert_string_equal(u.types, "");
-    /* Even when b is over by the clock, a coming back is no natural end. */
-    assert_int_equal(poll(&u, playing("a", 1, 0, "d1"), T0 + 6500 + DUR), FLAP_HELD);
-    /* Twice in a row: the user went back to it. */
-    assert_int_equal(poll(&u, playing("a", 1, 1500, "d1"), T0 + 8000 + DUR), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "track_changed");
-    assert_non_null(strstr(u.last_event, "\"previous_track_id\":\"b\""));
-    user_free(&u);
-}
-
-static void test_held_replaced_by_another_change(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 10000, "d1"), T0);
-    assert_int_equal(poll(&u, nothing(), T0 + 2000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("b", 1, 1000, "d1"), T0 + 3500), FLAP_HELD);   /* replaced */
-    assert_int_equal(poll(&u, playing("b", 1, 2500, "d1"), T0 + 5000), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "track_changed");
-    user_free(&u);
-}
-
-static void test_device_change(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 1000, "d1"), T0);
-    assert_int_equal(poll(&u, playing("a", 1, 3000, "d2"), T0 + 2000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("a", 1, 4500, "d2"), T0 + 3500), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "device_changed");
-    assert_non_null(strstr(u.last_event, "\"id\":\"d2\""));
-    /* A device that shows for one poll only: nothing. */
-    assert_int_equal(poll(&u, playing("a", 1, 6500, "d1"), T0 + 5500), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("a", 1, 8000, "d2"), T0 + 7000), FLAP_DROPPED);
-    /* No device named: no change (pb_diff's rule), not held. */
-    assert_int_equal(poll(&u, playing("a", 1, 9500, NULL), T0 + 8500), FLAP_SAME);
-    user_free(&u);
-}
-
-/* --------------------------------------------------- end-of-track answers */
-
-static void test_end_reset_and_repeat(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    /* end_reset: the ended track at 0, "playing": a jump backwards, held;
-     * the next poll's new track is then a natural end, at once. */
-    poll(&u, playing("a", 1, DUR - 10000, "d1"), T0);
-    assert_int_equal(poll(&u, playing("a", 1, 0, "d1"), T0 + 10500), FLAP_HELD);
-    assert_string_equal(u.types, "");
-    assert_int_equal(poll(&u, playing("b", 1, 1500, "d1"), T0 + 12000), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "track_changed");
-    user_free(&u);
-
-    /* Repeat-one (or a seek back): the jump confirmed, nothing announced. */
-    poll(&u, playing("a", 1, DUR - 10000, "d1"), T0);
-    assert_int_equal(poll(&u, playing("a", 1, 0, "d1"), T0 + 10500), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("a", 1, 1500, "d1"), T0 + 12000), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "");
-    assert_false(has_pending(&u));
-    assert_non_null(strstr(u.text, "\"pr\":1500"));
-    user_free(&u);
-}
-
-static void test_end_playing_then_next_at_once(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 60000, "d1"), T0);
-    /* end_playing after a skip: the old track at its end, still "playing":
-     * a jump forwards, nothing to say; the new track then follows its end. */
-    assert_int_equal(poll(&u, playing("a", 1, DUR, "d1"), T0 + 2000), FLAP_SAME);
-    assert_int_equal(poll(&u, playing("b", 1, 3500, "d1"), T0 + 3500), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "track_changed");
-    /* A track that did not change when the clock says it should have: no event. */
-    poll(&u, playing("b", 1, DUR - 1000, "d1"), T0 + 4000);
-    assert_int_equal(poll(&u, playing("b", 1, DUR, "d1"), T0 + 9000), FLAP_SAME);
-    assert_int_equal(poll(&u, playing("b", 1, DUR, "d1"), T0 + 9500), FLAP_SAME);
-    user_free(&u);
-}
-
-/* --------------------------------------------- answers that say too little */
-
-static void test_null_progress_filled_in(void **st)
-{
-    struct user u = {0};
-    struct pb_state s;
-    (void)st;
-    poll(&u, playing("a", 1, 100000, "d1"), T0);
-    s = playing("a", 1, 0, "d1");
-    s.progress_null = 1;
-    assert_int_equal(poll(&u, s, T0 + 2000), FLAP_SAME);   /* no jump to 0 */
-    assert_string_equal(u.types, "");
-    assert_non_null(strstr(u.text, "\"pr\":102000"));
-    /* Paused: where it was. */
-    poll(&u, playing("a", 0, 103000, "d1"), T0 + 3000);
-    poll(&u, playing("a", 0, 103000, "d1"), T0 + 4000);
-    assert_string_equal(u.types, "playback_paused");
-    s = playing("a", 0, 0, "d1");
-    s.progress_null = 1;
-    assert_int_equal(poll(&u, s, T0 + 20000), FLAP_SAME);
-    assert_non_null(strstr(u.text, "\"pr\":103000"));
-    user_free(&u);
-}
-
-static void test_opaque_never_alone(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll(&u, playing("a", 1, 1000, "d1"), T0);
-    assert_int_equal(poll(&u, opaque(1), T0 + 2000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("a", 1, 4500, "d1"), T0 + 3500), FLAP_DROPPED);
-    assert_int_equal(poll(&u, opaque(0), T0 + 5000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("a", 1, 7500, "d1"), T0 + 6500), FLAP_DROPPED);
-    assert_string_equal(u.types, "");
-    /* While paused, too. */
-    poll(&u, playing("a", 0, 8000, "d1"), T0 + 7000);
-    poll(&u, playing("a", 0, 8000, "d1"), T0 + 8000);
-    assert_int_equal(poll(&u, opaque(0), T0 + 9000), FLAP_HELD);
-    assert_int_equal(poll(&u, playing("a", 0, 8000, "d1"), T0 + 10000), FLAP_DROPPED);
-    /* Confirmed by a second one: the state really is unidentifiable. */
-    poll(&u, playing("a", 1, 8000, "d1"), T0 + 11000);
-    assert_string_equal(u.types, "playback_resumed");
-    assert_int_equal(poll(&u, opaque(1), T0 + 12000), FLAP_HELD);
-    assert_int_equal(poll(&u, opaque(1), T0 + 13500), FLAP_CONFIRMED);
-    assert_string_equal(u.types, "track_changed");
-    user_free(&u);
-
-    /* A first observation that says nothing waits too. */
-    assert_int_equal(poll(&u, opaque(1), T0), FLAP_HELD);
-    assert_string_equal(u.types, "");
-    assert_int_equal(poll(&u, playing("a", 1, 1000, "d1"), T0 + 1500), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "playback_started");
-    user_free(&u);
-}
-
-/* ------------------------------------------------------ confirmation off */
-
-static void test_confirm_off_announces_at_once(void **st)
-{
-    struct user u = {0};
-    (void)st;
-    poll_at(&u, playing("a", 1, 1000, "d1"), T0, 0);
-    assert_int_equal(poll_at(&u, nothing(), T0 + 2000, 0), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "playback_stopped");
-    assert_int_equal(poll_at(&u, playing("a", 1, 4000, "d1"), T0 + 3000, 0), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "playback_started");
-    assert_int_equal(poll_at(&u, playing("b", 1, 0, "d2"), T0 + 4000, 0), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "track_changed device_changed");
-    /* A pending observation left from before is settled, not kept. */
-    poll_at(&u, nothing(), T0 + 5000, 1);
-    assert_true(has_pending(&u));
-    assert_int_equal(poll_at(&u, playing("c", 1, 0, "d2"), T0 + 6000, 0), FLAP_ANNOUNCED);
-    assert_string_equal(u.types, "track_changed");
-    assert_false(has_pending(&u));
-    user_free(&u);
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        print_message("scenario %s\n", scenarios[i].name);
+        run(scenarios[i].steps, scenarios[i].n);
+    }
 }
 
 /* ------------------------------------------------------------ the record */
@@ -536,20 +478,7 @@ static void test_confirm_poll_delay(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_first_observation_and_start),
-        cmocka_unit_test(test_resume_and_stop_while_paused_at_once),
-        cmocka_unit_test(test_natural_end_at_once),
-        cmocka_unit_test(test_transient_204_dropped),
-        cmocka_unit_test(test_real_stop_confirmed),
-        cmocka_unit_test(test_pause_held_then_confirmed_or_dropped),
-        cmocka_unit_test(test_skip_held_and_stale_track_dropped),
-        cmocka_unit_test(test_held_replaced_by_another_change),
-        cmocka_unit_test(test_device_change),
-        cmocka_unit_test(test_end_reset_and_repeat),
-        cmocka_unit_test(test_end_playing_then_next_at_once),
-        cmocka_unit_test(test_null_progress_filled_in),
-        cmocka_unit_test(test_opaque_never_alone),
-        cmocka_unit_test(test_confirm_off_announces_at_once),
+        cmocka_unit_test(test_scenarios),
         cmocka_unit_test(test_record_text),
         cmocka_unit_test(test_record_garbage),
         cmocka_unit_test(test_parse_marks),
