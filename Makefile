@@ -152,7 +152,7 @@ build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c
                           src/spotify/json_scan.c src/base/errbuf.c
 # the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
 build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c \
-                        src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c
+                        src/spotify/playback_flap.c src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
