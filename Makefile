@@ -39,6 +39,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
        src/spotify/recently_played.c src/spotify/history_scan.c \
+       src/spotify/playback_flap.c \
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
        src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/gate.c src/worker/outcome.c \
        src/worker/complete.c src/worker/jobs.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
@@ -189,7 +190,7 @@ build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c
                           src/spotify/json_scan.c src/base/errbuf.c
 # the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
 build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c \
-                        src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c
+                        src/spotify/playback_flap.c src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)

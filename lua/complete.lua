@@ -229,6 +229,10 @@ local function complete(user_key, base)
 
     count('polls', 1)
     count('outcome_' .. outcome, 1)
+    local flap = argv[base + G.FLAP]
+    if flap == 'held' or flap == 'confirmed' or flap == 'dropped' then
+        count('flap_' .. flap, 1)   -- events that do not flap (README "Events")
+    end
     if block_ms > 0 then
         block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
     elseif outcome == 'ok' or outcome == 'nothing' then

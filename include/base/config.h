@@ -53,6 +53,7 @@ struct sw_config {
     long backoff_max_ms;           /* transient errors: cap */
     long backfill_interval_ms;     /* history backfill per user every this long (0 = off) */
     long history_window_ms;        /* history backfill looks back this long for late plays */
+    long flap_confirm_ms;          /* a change held for confirmation is polled again within this (0 = off) */
 
     /* Rate limiting */
     long retry_after_default_ms;   /* a 429 without Retry-After blocks this long */

@@ -223,6 +223,8 @@
     X(p, BACKFILL_PLAYS) /* a "backfill" job: one "<played_at>.<tag>" key per track_played event, in \
                             their order, comma-separated (history_play_key); a play the memory holds, \
                             or at or below its floor, is not announced */ \
+    X(p, FLAP)           /* a poll's flap verdict: held | confirmed | dropped, counted as flap_<v> \
+                            in the app's stats ("" = none; include/spotify/flap.h) */ \
     X(p, NEVENTS)        /* the job's events: 2 * NEVENTS strings follow the group */
 #define COMPLETE_REPLY(X, p)
 /* One group per job, in order. */

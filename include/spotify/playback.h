@@ -48,6 +48,12 @@ struct pb_state {
                            * currently-playing); events only, not stored */
     char repeat[8];       /* /me/player's repeat_state: "off", "track", "context";
                            * "" unknown; events only, not stored */
+    int progress_null;    /* pb_parse: progress_ms was absent or null (progress_ms
+                           * then reads 0); not stored (include/spotify/flap.h
+                           * fills it in from the stored state) */
+    int opaque;           /* pb_parse: item null with currently_playing_type
+                           * "unknown", null or absent: the answer does not say
+                           * what is loaded (flap.h makes no event of it); not stored */
 };
 
 /* pb_state.shuffle: zero is unknown, so a zeroed state knows nothing. */
@@ -76,7 +82,9 @@ enum { PB_SHUFFLE_UNKNOWN = 0, PB_SHUFFLE_OFF, PB_SHUFFLE_ON };
  *    NULL but device kept (so no device_changed can be derived from it);
  *  - shuffle_state / repeat_state (/me/player's): unknown when absent, of
  *    another type, or (repeat) not "off", "track" or "context"; they never
- *    fail a parse and never make an event by themselves. */
+ *    fail a parse and never make an event by themselves;
+ *  - progress_null and opaque record what the two previous points left
+ *    unsaid (see struct pb_state); the rest of the result is as without them. */
 int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size_t errlen);
 
 /* pb_parse_body checks that body is exactly one JSON object (whitespace

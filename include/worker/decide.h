@@ -104,6 +104,14 @@ struct next_poll {
 struct next_poll decide_next_poll(const struct pb_state *cur, int nevents, int idle_before, long long interval_ms,
                                   int interval_set, const struct sw_config *c);
 
+/* decide_confirm_poll: flap confirmation (include/spotify/flap.h), an input
+ * of its own beside decide_next_poll's: when the poll left an observation
+ * pending (confirm_pending), the next poll comes within confirm_ms
+ * (flap-confirm-ms) to confirm or drop it, unless n already comes sooner;
+ * otherwise, or with confirm_ms 0, n unchanged. It goes through the claim
+ * and the limiter like any poll. */
+struct next_poll decide_confirm_poll(struct next_poll n, int confirm_pending, long long confirm_ms);
+
 /* decide_backfill_next_ms: the next backfill after a backfill that read a
  * page of plays: at the next claim (0) when the page was full and more plays
  * may remain, else after backfill_interval_ms. */

@@ -116,6 +116,7 @@ static const struct cfg_directive table[] = {
     LONG("backoff-max-ms", backoff_max_ms, "120000", 10, DAY_MS),
     LONG("backfill-interval-ms", backfill_interval_ms, "600000", 0, DAY_MS),
     LONG("history-window-ms", history_window_ms, "86400000", 60000, 30 * DAY_MS),
+    LONG("flap-confirm-ms", flap_confirm_ms, "1500", 0, 60000),
 
     /* Rate limiting */
     LONG("retry-after-default-ms", retry_after_default_ms, "30000", 100, DAY_MS),

@@ -556,6 +556,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         goto fail;
 
     out->known = 1;
+    out->progress_null = is_absent(&v[F_PROGRESS]);
     parse_modes(v, out);
     if (v[F_DEVICE].type != JS_NONE && parse_device(&x, v, out, err, errlen) < 0)
         goto fail;
@@ -575,6 +576,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         kind = kind_known(cpt);
         if (kind == NULL)
             kind = "unknown";
+        out->opaque = cpt == NULL || strcmp(cpt, "unknown") == 0;
         out->present = 1;
         snprintf(out->kind, sizeof out->kind, "%s", kind);
         out->item_key = strdup(kind);
@@ -583,6 +585,8 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
             errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
+    } else {
+        out->opaque = 1;   /* nothing identifiable and nothing playing */
     }
     if (out->present) {
         out->is_playing = is_playing;

@@ -1,7 +1,9 @@
 /* playback_state.c: the stored state of a user's playback (field "state" of
  * the user hash): pb_state_encode and pb_state_decode (the contract is in
- * include/spotify/playback.h). Read and written on every poll, so neither
+ * include/spotify/playback.h), and the flap record built around that text,
+ * flap_record_encode and flap_record_decode (include/spotify/flap.h). Read and written on every poll, so neither
  * builds a tree. Pure: no I/O, no clock. */
+#include "spotify/flap.h"
 #include "spotify/json_scan.h"
 #include "spotify/playback.h"
 
@@ -122,12 +124,19 @@ char *pb_state_encode(const struct pb_state *s)
  * tests/fuzz/golden/, checked by tests/unit/test_pbcompat.c), data
  * after the object included: cJSON_Parse ignored it. */
 
-enum { S_V, S_P, S_PL, S_K, S_KD, S_D, S_PR, S_DU, S_N };
+/* The members of one state (S_*), then the record's own (flap_record_*:
+ * "pk", and "q", the pending observation, whose members take the slots from
+ * S_Q + 1 on). pb_state_decode reads with the same list and ignores what is
+ * not its own. */
+enum { S_V, S_P, S_PL, S_K, S_KD, S_D, S_PR, S_DU, S_T, S_ONE, S_PK = S_ONE, S_Q, S_N = S_Q + 1 + S_ONE };
 
+#define STATE_FIELDS(o)                                                                      \
+    {"v", NULL, (o) + S_V}, {"p", NULL, (o) + S_P}, {"pl", NULL, (o) + S_PL},                 \
+        {"k", NULL, (o) + S_K}, {"kd", NULL, (o) + S_KD}, {"d", NULL, (o) + S_D},             \
+        {"pr", NULL, (o) + S_PR}, {"du", NULL, (o) + S_DU}, {"t", NULL, (o) + S_T}
+static const struct js_field pending_fields[] = {STATE_FIELDS(S_Q + 1), {NULL, NULL, 0}};
 static const struct js_field state_fields[] = {
-    {"v", NULL, S_V}, {"p", NULL, S_P}, {"pl", NULL, S_PL}, {"k", NULL, S_K},
-    {"kd", NULL, S_KD}, {"d", NULL, S_D}, {"pr", NULL, S_PR}, {"du", NULL, S_DU},
-    {NULL, NULL, 0},
+    STATE_FIELDS(0), {"pk", NULL, S_PK}, {"q", pending_fields, S_Q}, {NULL, NULL, 0},
 };
 
 /* dec_flag reads a 0/1 number; dec_ms an integral ms count in range. */
@@ -171,22 +180,14 @@ static char *dec_str(const struct js_val *v)
     return s;
 }
 
-int pb_state_decode(const char *text, struct pb_state *out)
+/* state_from reads one state from its members v[S_V..S_DU] (what
+ * pb_state_encode wrote). 0, or -1 with out empty. */
+static int state_from(const struct js_val *v, struct pb_state *out)
 {
-    struct js_val root, v[S_N];
-    struct js_error e;
     char *kd = NULL;
-    size_t len;
 
     memset(out, 0, sizeof *out);
-    if (text == NULL || text[0] == '\0')
-        return 0;
-    len = strlen(text);
-    if (js_parse_fields(text, len, state_fields, v, S_N, &root, &e) < 0
-        && (e.code != JS_E_TRAILING
-            || js_parse_fields(text, e.off, state_fields, v, S_N, &root, NULL) < 0))
-        goto fail;
-    if (root.type != JS_OBJECT || v[S_V].type != JS_NUMBER || js_number(&v[S_V]) != 1)
+    if (v[S_V].type != JS_NUMBER || js_number(&v[S_V]) != 1)
         goto fail;
     if (v[S_P].type == JS_NONE)
         return 0; /* {"v":1}: a state written before any observation */
@@ -217,3 +218,105 @@ fail:
     return -1;
 }
 
+/* parse_state reads text's members into v[S_N]: 0, or -1 when text is no
+ * JSON object. Data after the object is ignored, as cJSON_Parse did. */
+static int parse_state(const char *text, struct js_val *v)
+{
+    struct js_val root;
+    struct js_error e;
+    size_t len = strlen(text);
+
+    if (js_parse_fields(text, len, state_fields, v, S_N, &root, &e) < 0
+        && (e.code != JS_E_TRAILING
+            || js_parse_fields(text, e.off, state_fields, v, S_N, &root, NULL) < 0))
+        return -1;
+    return root.type == JS_OBJECT ? 0 : -1;
+}
+
+int pb_state_decode(const char *text, struct pb_state *out)
+{
+    struct js_val v[S_N];
+
+    memset(out, 0, sizeof *out);
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    if (parse_state(text, v) < 0)
+        return -1;
+    return state_from(v, out);
+}
+
+/* ------------------------------------------------------- flap records */
+
+/* The record of include/spotify/flap.h: the stable state's text with the
+ * record's members added before its closing brace. */
+
+char *flap_record_encode(const struct flap_record *r)
+{
+    char *st = pb_state_encode(&r->stable), *pq = NULL, *text = NULL, *d;
+    size_t nst, npq = 0, npk = r->prev_key ? strlen(r->prev_key) : 0;
+
+    if (st == NULL)
+        return NULL;
+    if (r->pending.known && (pq = pb_state_encode(&r->pending)) == NULL)
+        goto out;
+    nst = strlen(st);
+    npq = pq ? strlen(pq) : 0;
+    /* Two more 20-digit numbers and the member names fit in 64. */
+    text = malloc(nst + 6 * npk + npq + 64);
+    if (text == NULL)
+        goto out;
+    d = text;
+    memcpy(d, st, nst - 1); /* all but the closing brace */
+    d += nst - 1;
+    if (r->stable.present && r->stable.is_playing && r->stable_at_ms > 0)
+        d = int_put(lit_put(d, ",\"t\":"), r->stable_at_ms);
+    if (r->prev_key != NULL)
+        d = esc_put(lit_put(d, ",\"pk\":"), r->prev_key, npk);
+    if (pq != NULL) {
+        d = lit_put(d, ",\"q\":");
+        memcpy(d, pq, npq - 1);
+        d += npq - 1;
+        if (r->pending_at_ms > 0)
+            d = int_put(lit_put(d, ",\"t\":"), r->pending_at_ms);
+        *d++ = '}';
+    }
+    *d++ = '}';
+    *d = '\0';
+out:
+    free(st);
+    free(pq);
+    return text;
+}
+
+int flap_record_decode(const char *text, struct flap_record *out)
+{
+    struct js_val v[S_N];
+    const struct js_val *q = v + S_Q + 1;
+
+    memset(out, 0, sizeof *out);
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    if (parse_state(text, v) < 0 || state_from(v, &out->stable) < 0)
+        return -1;
+    /* What only steers confirmation is dropped when malformed: the stable
+     * state alone is what was announced. */
+    if (out->stable.present && out->stable.is_playing && v[S_T].type != JS_NONE
+        && dec_ms(&v[S_T], &out->stable_at_ms) < 0)
+        out->stable_at_ms = 0;
+    if (v[S_PK].type != JS_NONE)
+        out->prev_key = dec_str(&v[S_PK]);
+    if (v[S_Q].type == JS_OBJECT && (state_from(q, &out->pending) < 0 || !out->pending.known
+                                     || (q[S_T].type != JS_NONE && dec_ms(&q[S_T], &out->pending_at_ms) < 0))) {
+        pb_state_free(&out->pending);
+        out->pending_at_ms = 0;
+    }
+    return 0;
+}
+
+void flap_record_free(struct flap_record *r)
+{
+    pb_state_free(&r->stable);
+    pb_state_free(&r->pending);
+    free(r->prev_key);
+    memset(r, 0, sizeof *r);
+}

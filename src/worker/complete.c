@@ -73,6 +73,7 @@ void complete_job(struct job *j, struct outcome *o)
     g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_OLD] = bf_old;
     g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_NEW] = bf_new;
     g[COMPLETE_GROUP_ARG_BACKFILL_PLAYS] = o->backfill_plays ? o->backfill_plays : "";
+    g[COMPLETE_GROUP_ARG_FLAP] = o->flap;
     g[COMPLETE_GROUP_ARG_NEVENTS] = nev;
     for (int i = 0; i < o->nevents; i++) {
         ev[2 * i] = o->events[i].type;

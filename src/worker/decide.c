@@ -163,6 +163,15 @@ struct next_poll decide_next_poll(const struct pb_state *cur, int nevents, int i
     return n;
 }
 
+/* ---- flap confirmation: kept apart from decide_next_poll on purpose ---- */
+
+struct next_poll decide_confirm_poll(struct next_poll n, int confirm_pending, long long confirm_ms)
+{
+    if (confirm_pending && confirm_ms > 0 && n.delay_ms > confirm_ms)
+        n.delay_ms = confirm_ms;
+    return n;
+}
+
 long long decide_backfill_next_ms(int more, long long backfill_interval_ms)
 {
     return more ? 0 : backfill_interval_ms;

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "redis/scripts.h"
 #include "spotify/events.h"
+#include "spotify/flap.h"
 #include "spotify/token.h"
 #include "spotify/webapi.h"
 
@@ -130,12 +131,14 @@ void job_poll_answer(struct job *j, const struct httpc_response *r)
 }
 
 /* read_playback: a poll's answer (204: nothing playing) against the stored
- * state: the changes become events, the new state is stored, and smart
- * polling sets the next poll. */
+ * record: flap_settle (include/spotify/flap.h) says which changes are
+ * announced now and which wait for the next poll, the record is stored, and
+ * smart polling sets the next poll, sooner when a change awaits confirmation. */
 static void read_playback(struct job *j, const struct httpc_response *r, struct outcome *o, int nothing)
 {
     const struct sw_config *c = j->w->cfg;
-    struct pb_state prev, cur;
+    struct flap_record rec;
+    struct pb_state cur;
     char err[160];
 
     if (nothing) {
@@ -146,19 +149,21 @@ static void read_playback(struct job *j, const struct httpc_response *r, struct 
         o->name = "error";
         return;
     }
-    pb_state_decode(j->state_text, &prev);
-    o->nevents = pb_diff(&prev, &cur, j->user, worker_now_ms(), o->events);
-    o->state = pb_state_encode(&cur);
+    flap_record_decode(j->state_text, &rec);   /* garbage reads as a user never seen */
+    enum flap_verdict fv = flap_settle(&rec, &cur, worker_now_ms(), c->flap_confirm_ms > 0, j->user,
+                                       o->events, &o->nevents);
+    o->flap = fv == FLAP_SAME || fv == FLAP_ANNOUNCED ? "" : flap_verdict_name(fv);
+    o->state = flap_record_encode(&rec);
     if (o->state && j->state_text && strcmp(o->state, j->state_text) == 0) {
         free(o->state);       /* unchanged: spare Redis the write */
         o->state = NULL;
     }
-    struct next_poll next = decide_next_poll(&cur, o->nevents, j->idle, j->interval_ms, j->interval_set, c);
+    struct next_poll next = decide_next_poll(&rec.stable, o->nevents, j->idle, j->interval_ms, j->interval_set, c);
+    next = decide_confirm_poll(next, rec.pending.known, c->flap_confirm_ms);
     o->idle = next.idle;
     o->delay_ms = next.delay_ms;
     o->name = nothing ? "nothing" : "ok";
-    pb_state_free(&prev);
-    pb_state_free(&cur);
+    flap_record_free(&rec);
 }
 
 /* read_plays: one page of a "backfill" job's answer (204: no history).

@@ -30,6 +30,7 @@ void outcome_init(struct outcome *o, const struct job *j, const char *name)
     o->new_status = "";
     o->backfill_delay_ms = -1;
     o->backfill_cursor = -1;
+    o->flap = "";
 }
 
 void outcome_free(struct outcome *o)

@@ -187,6 +187,8 @@ struct outcome {
     long long backfill_cursor;     /* the new backfill cursor (ms); -1 keeps it */
     char *backfill_plays;          /* owned: the key of each track_played event, comma-separated
                                     * (COMPLETE_GROUP_ARG_BACKFILL_PLAYS); NULL = none */
+    const char *flap;              /* a poll's flap verdict worth counting (held, confirmed,
+                                      dropped: include/spotify/flap.h), else "" */
     int nevents;
     struct sw_event events[JOB_EVENTS_MAX];
 };

@@ -14,6 +14,10 @@
  *  - pb_state_decode of the input as text: on success it prints and reads
  *    back the same, and gives no events against itself; on failure it is
  *    empty;
+ *  - flap_record_decode of the input as text (include/spotify/flap.h): on
+ *    success its text reads back as a record that prints the same again,
+ *    and flap_settle of it with the input as an answer (when it parses)
+ *    leaves a record that does too;
  *  - history_parse after the cursors 0 and late 2023: what the later cursor
  *    refuses the earlier one refuses too, and when the earlier page holds
  *    every play, the later page is its plays after late 2023.
@@ -28,6 +32,7 @@
 
 #include "spotify/recently_played.h"
 #include "spotify/events.h"
+#include "spotify/flap.h"
 #include "spotify/playback.h"
 
 #define LATE_2023 1700000000000LL
@@ -213,6 +218,60 @@ static void check_decode(const uint8_t *data, size_t size)
     free(text);
 }
 
+/* record_round_trip: r's text reads back as a record that prints the same
+ * text again (one record, one spelling). */
+static void record_round_trip(const struct flap_record *r)
+{
+    struct flap_record d;
+    char *enc = flap_record_encode(r), *again;
+
+    if (enc == NULL)
+        abort();
+    if (flap_record_decode(enc, &d) != 0 || !same_state(&r->stable, &d.stable)
+        || !same_state(&r->pending, &d.pending) || !str_eq(r->prev_key, d.prev_key))
+        die("record text does not read back", enc);
+    again = flap_record_encode(&d);
+    if (again == NULL || strcmp(enc, again) != 0)
+        die("record text prints otherwise", again);
+    free(again);
+    free(enc);
+    flap_record_free(&d);
+}
+
+/* check_record: the flap record reader on the input as a C string, then one
+ * poll seeing the input as an answer settled into what it read. */
+static void check_record(const uint8_t *data, size_t size)
+{
+    struct flap_record r;
+    struct pb_state cur;
+    struct sw_event ev[PB_MAX_EVENTS];
+    char *text = malloc(size + 1), err[256];
+    int n = -1;
+
+    if (text == NULL)
+        return;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    if (flap_record_decode(text, &r) != 0) {
+        if (!is_empty(&r.stable) || !is_empty(&r.pending) || r.prev_key != NULL)
+            die("a failed record decode left something", text);
+        free(text);
+        return;
+    }
+    record_round_trip(&r);
+    if (pb_parse((const char *)data, size, &cur, err, sizeof err) == 0) {
+        flap_settle(&r, &cur, 1796000000000LL + (long long)(size % 7) * 1000, (int)(size & 1), "u", ev, &n);
+        if (n < 0 || n > PB_MAX_EVENTS || !is_empty(&cur))
+            die("flap_settle: bad event count or cur kept", text);
+        for (int i = 0; i < n; i++)
+            sw_event_free(&ev[i]);
+        record_round_trip(&r);
+    }
+    pb_state_free(&cur);
+    flap_record_free(&r);
+    free(text);
+}
+
 static void check_history(const uint8_t *data, size_t size)
 {
     static struct history_page all, late; /* large: not on the stack */
@@ -247,6 +306,7 @@ static void check_history(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_decode(data, size);
+    check_record(data, size);
     check_playback(data, size);
     check_history(data, size);
     return 0;

@@ -282,14 +282,14 @@ def test_complete_batch_fences_each_job():
     ev = json.dumps({"type": "track_changed", "user": "b3"})
 
     def job(user, fence, state, events=()):
-        a = [user, fence, "5000", "ok", state, "200", "", "", "0", "", "0", "0", "0", "", "", "", str(len(events))]
+        a = [user, fence, "5000", "ok", state, "200", "", "", "0", "", "0", "0", "0", "", "", "", "", "", str(len(events))]
         for e in events:
             a += ["track_changed", e]
         return a
 
     keys = ["sw:{app1}:" + k for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken")]
     keys += ["sw:{app1}:user:%s" % u for u in ("b1", "b2", "b3")]
-    args = ["1000", "0", "sw:playback:"] + job("b1", "7", "S1") + job("b2", "6", "S2") + job("b3", "7", "S3", [ev])
+    args = ["1000", "0", "sw:playback:", "86400000"] + job("b1", "7", "S1") + job("b2", "6", "S2") + job("b3", "7", "S3", [ev])
     sub = Subscriber(r, "sw:playback:b3")
     got = c.cmd("EVALSHA", sha, len(keys), *(keys + args))
     check(got == [1, 0, 1], "per-job results %r" % (got,))
