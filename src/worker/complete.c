@@ -78,6 +78,9 @@ void complete_job(struct job *j, struct outcome *o)
         ev[2 * i + 1] = o->events[i].json;
     }
     wm_poll(w->wm, o->name, j->poll_s);
+    struct log_fields lf = {a->id, j->user, o->name, o->http_status,
+                            j->poll_s >= 0 ? j->poll_s * 1000.0 : -1};
+    log_debug_f(&lf, "%s", j->backfill ? "backfill" : "poll");
     for (int i = 0; i < o->nevents; i++)
         wm_event(w->wm, o->events[i].type);
     if (o->block_ms > 0)
@@ -90,7 +93,7 @@ void complete_job(struct job *j, struct outcome *o)
     /* invalid_client and owner_premium_required are the app's fault: its
      * one alert is enough, no line per user. */
     if (o->error[0] && strcmp(o->name, "invalid_client") != 0 && strcmp(o->name, "owner_premium_required") != 0)
-        log_info("user %s: %s (%s)", j->user, o->name, o->error);
+        log_info_f(&lf, "user %s: %s (%s)", j->user, o->name, o->error);
     int rc = batch_add(a, j, g, COMPLETE_GROUP_ARG_N + 2 * o->nevents);
     outcome_free(o);
     if (rc != 0) {

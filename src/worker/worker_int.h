@@ -100,6 +100,7 @@ struct app {
 struct worker {
     struct ev_loop *loop;
     const struct sw_config *cfg;
+    struct sw_config *live;        /* cfg, writable: SIGHUP's reload (worker.c) changes it */
     struct redis_async *redis;
     struct httpc *http;
     poll_transport *send_poll;     /* job_http_send, or fake_transport_send (bench-fake-poll) */
@@ -128,7 +129,9 @@ struct worker {
     /* kick: initialised, never started: worker_kick feeds it an event, and
      * its callback (worker.c) claims again or, while stopping, leaves. */
     ev_idle kick;
-    ev_signal sigterm, sigint;
+    ev_signal sigterm, sigint, sighup;
+    int ready;                     /* READY=1 sent to the service manager (sdnotify) */
+    struct app_gauges *gauges;     /* per-app gauges read from Redis (app_gauges.c) */
 };
 
 /* refresh_step: where a job is in the token-refresh detour (refresh.c). A
