@@ -39,6 +39,10 @@ void wm_app_gauge(struct worker_metrics *m, const char *app, enum wm_app_gauge w
 /* wm_app_users: spotwatch_app_users{app,status}. */
 void wm_app_users(struct worker_metrics *m, const char *app, const char *status, double n);
 
+/* wm_live_workers: spotwatch_live_workers, the workers whose heartbeat is
+ * current in Redis (all hosts). */
+void wm_live_workers(struct worker_metrics *m, double n);
+
 /* wm_tick refreshes gauges and publishes: call once a second. */
 void wm_tick(struct worker_metrics *m, int inflight, long reconnects, int redis_up);
 

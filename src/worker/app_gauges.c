@@ -33,6 +33,7 @@ struct app_gauges {
 /* What one reply is for. */
 enum gauge_kind {
     G_SCHEDULED, G_OVERDUE, G_INFLIGHT, G_RL, G_BUDGET, G_BROKEN,   /* the schedule's gauges */
+    G_WORKERS,      /* live workers: heartbeats not yet lapsed */
     G_HSCAN,        /* a step of the sweep: the directory's next users */
     G_STATUS,       /* one user's status */
     G_STEP_END,     /* the PING after a step's HGETs */
@@ -171,6 +172,9 @@ static void on_reply(struct redis_async *l, redisReply *r, void *ud)
                     c->n[s]++;
         }
         break;
+    case G_WORKERS:
+        wm_live_workers(g->wm, reply_number(r));
+        break;
     case G_HSCAN:
         on_scan(q, r);
         break;
@@ -226,9 +230,11 @@ void app_gauges_tick(struct app_gauges *g, struct worker *w)
         return;
     if (!g->scanning)
         scan_step(g, w, now);
-    if (w->beats % APP_GAUGES_EVERY != 0)
+    if ((w->beats - 1) % APP_GAUGES_EVERY != 0)   /* the first heartbeat reads them too */
         return;
     snprintf(now_s, sizeof now_s, "%lld", now);
+    const char *live[] = {"ZCOUNT", w->workers_key, now_s, "+inf"};
+    gauge_send(g, w, G_WORKERS, NULL, now, 4, live);
     for (int i = 0; i < w->napps; i++) {
         const struct app *a = w->apps[i];
         const char *zcard[] = {"ZCARD", a->k.due};

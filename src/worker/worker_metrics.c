@@ -10,7 +10,7 @@ struct worker_metrics {
     struct metrics *m;
     struct metrics_http *http;
     struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *blocks, *budget, *claim_s,
-        *poll_s, *lag_s, *inflight, *reconnects, *users, *app[WM_APP_GAUGES];
+        *poll_s, *lag_s, *inflight, *reconnects, *users, *live, *app[WM_APP_GAUGES];
 };
 
 /* The label values known in advance: their series exist from the start, at
@@ -88,6 +88,8 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
                              "Users of each app by status (a sweep of the users in Redis).", "app,status");
     for (int i = 0; i < WM_APP_GAUGES; i++)
         w->app[i] = metrics_gauge(w->m, app_gauges[i].name, app_gauges[i].help, "app");
+    w->live = metrics_gauge(w->m, "spotwatch_live_workers",
+                            "Workers whose heartbeat in Redis is current, on every host.", NULL);
     if (metrics_process_add(w->m, SW_BUILD_VERSION, "worker") != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -190,6 +192,12 @@ void wm_app_gauge(struct worker_metrics *w, const char *app, enum wm_app_gauge w
 {
     if (w && (unsigned)which < WM_APP_GAUGES)
         metrics_set(w->app[which], app, v);
+}
+
+void wm_live_workers(struct worker_metrics *w, double n)
+{
+    if (w)
+        metrics_set(w->live, NULL, n);
 }
 
 void wm_app_users(struct worker_metrics *w, const char *app, const char *status, double n)
