@@ -115,8 +115,10 @@ static void flush(struct block *b, unsigned char *seen)
             continue;
         int example = p[0] == ' ';
         if (*p == '\0') {          /* a "#" line: a paragraph break inside the comment */
-            if (!pre)
-                fputs(ndir ? ".IP\n" : ".PP\n", stdout);
+            if (pre)
+                fputs(".RE\n.fi\n", stdout);
+            pre = 0;
+            fputs(ndir ? ".IP\n" : ".PP\n", stdout);
             continue;
         }
         if (example != pre)

@@ -312,7 +312,8 @@ static void on_apps(struct redis_async *l, redisReply *r, void *ud)
             keys_app(&a->k, w->cfg->key_prefix, id);
             w->apps[w->napps++] = a;
             wm_app(w->wm, id);
-            log_info("app %s: claiming its users", id);
+            struct log_fields lf = {id, NULL, NULL, -1, -1};
+            log_info_f(&lf, "app %s: claiming its users", id);
         }
         load_app(w, a);
     }
@@ -356,7 +357,8 @@ static void on_app_info(struct redis_async *l, redisReply *r, void *ud)
             snprintf(ad, sizeof ad, "app:%s", a->id);
             char *s = crypto_open(w->keys, ad, v, err, sizeof err);
             if (s == NULL) {
-                log_error("app %s: client secret unreadable: %s", a->id, err);
+                struct log_fields lf = {a->id, NULL, NULL, -1, -1};
+                log_write_fields(LOG_ERROR, &lf, "app %s: client secret unreadable: %s", a->id, err);
                 continue;
             }
             if (a->client_secret == NULL || strcmp(a->client_secret, s) != 0)
