@@ -89,6 +89,16 @@ static struct app_count *count_of(struct app_gauges *g, const char *app)
     return &grown[g->ncounts++];
 }
 
+/* known_app: only the apps the worker serves are counted, so entries naming
+ * other apps (or garbage) cannot grow the counts. */
+static int known_app(const struct worker *w, const char *app)
+{
+    for (int i = 0; i < w->napps; i++)
+        if (strcmp(w->apps[i]->id, app) == 0)
+            return 1;
+    return 0;
+}
+
 /* on_scan: one HSCAN step of the directory (user -> app): ask each user's
  * status, then a PING whose answer (after theirs: replies come in order)
  * ends the step. */
@@ -107,7 +117,8 @@ static void on_scan(struct gauge_req *q, redisReply *r)
     for (size_t i = 0; i + 1 < kv->elements; i += 2) {
         const char *user = kv->element[i]->str, *app = kv->element[i + 1]->str;
         /* Data in Redis is hostile: an id outside the alphabet is skipped. */
-        if (user == NULL || app == NULL || !keys_valid_id(user) || !keys_valid_id(app))
+        if (user == NULL || app == NULL || !keys_valid_id(user) || !keys_valid_id(app) ||
+            !known_app(q->w, app))
             continue;
         keys_user(key, sizeof key, q->w->cfg->key_prefix, app, user);
         const char *hget[] = {"HGET", key, "status"};
