@@ -96,6 +96,7 @@ struct sw_config {
     /* Logging */
     enum log_level log_level;
     enum log_format log_format;
+    char log_file[CFG_STR];        /* worker and serve: "" = stderr; SIGHUP reopens it */
 
     /* Benchmarking */
     int bench_fake_poll;           /* benchmark only: answer polls inside the worker, no HTTP */

@@ -24,6 +24,12 @@ void log_setup(enum log_level level, enum log_format format, const char *compone
  * (SIGHUP). Safe while other threads log: each record reads them once. */
 void log_reconfigure(enum log_level level, enum log_format format);
 
+/* log_open_file points stderr (so every record, and any library's message)
+ * at path, opened for appending (created mode 0640); "" leaves stderr as it
+ * is. Call it again to reopen the file after a rotation (SIGHUP). Returns 0,
+ * or -1 with err naming the file (stderr then stays where it was). */
+int log_open_file(const char *path, char *err, size_t errlen);
+
 /* log_set_worker names the worker (its id) in every later record: the JSON
  * member "worker", or " worker=<id>" after a text record's fields. Call it
  * once at start, before other threads run. */

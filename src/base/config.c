@@ -148,6 +148,7 @@ static const struct cfg_directive table[] = {
     /* Logging */
     ENUM("log-level", log_level, "info", level_names),
     ENUM("log-format", log_format, "text", format_names),
+    STR("log-file", log_file, ""),
 
     /* Benchmarking */
     BOOL("bench-fake-poll", bench_fake_poll, "no"),
@@ -162,7 +163,7 @@ _Static_assert(NDIRECTIVES <= CONFIG_MAX_DIRECTIVES, "raise CONFIG_MAX_DIRECTIVE
  * flight keeps what it started with. The rest are read once at start
  * (addresses, listeners, keys, the HTTP client's limits). */
 static const char *const runtime[] = {
-    "log-level", "log-format", "poll-interval-ms", "claim-batch", "max-inflight",
+    "log-level", "log-format", "log-file", "poll-interval-ms", "claim-batch", "max-inflight",
     "events-maxlen", "smart-polling", "playing-max-ms", "paused-interval-ms", "paused-max-ms",
     "idle-max-ms", "backoff-base-ms", "backoff-max-ms", "backfill-interval-ms",
     "retry-after-default-ms", "retry-after-max-ms", "app-budget-30s", "app-quota-24h",

@@ -7,6 +7,7 @@
 #include "base/codec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -45,6 +46,27 @@ void log_reconfigure(enum log_level level, enum log_format format)
 {
     atomic_store(&log_conf.level, (int)level);
     atomic_store(&log_conf.format, (int)format);
+}
+
+int log_open_file(const char *path, char *err, size_t errlen)
+{
+    int fd;
+
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "log-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* dup2 swaps the descriptor in one step: no record is lost or split. */
+    if (dup2(fd, STDERR_FILENO) < 0) {
+        snprintf(err, errlen, "log-file %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 void log_set_worker(const char *id)

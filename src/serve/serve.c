@@ -340,7 +340,8 @@ static void serve_notify_ready(const struct sw_config *c, const char *what)
 
 /* serve_reload (SIGHUP): re-read the configuration. The handlers' threads
  * read the configuration without a lock, so serve applies only what lives
- * outside it: log-level and log-format; every other change is named as
+ * outside it: log-level, log-format and log-file (reopened: logrotate);
+ * every other change is named as
  * needing a restart. Requests in progress are not touched. */
 static void serve_reload(const struct sw_config *c)
 {
@@ -356,6 +357,8 @@ static void serve_reload(const struct sw_config *c)
             log_error("SIGHUP: configuration not reloaded, the old one stays: %s", err);
         } else {
             log_reconfigure(copy->log_level, copy->log_format);
+            if (log_open_file(copy->log_file, err, sizeof err) != 0)
+                log_error("SIGHUP: %s; logging on to the old file", err);
             log_info("SIGHUP: configuration reloaded from %s; log-level %s, log-format %s",
                      c->source[0] ? c->source : "(no file)",
                      copy->log_level == LOG_DEBUG ? "debug" : copy->log_level == LOG_INFO ? "info"
@@ -363,7 +366,7 @@ static void serve_reload(const struct sw_config *c)
                      copy->log_format == LOG_JSON ? "json" : "text");
             char *save = NULL;
             for (char *p = strtok_r(changed, " ", &save); p; p = strtok_r(NULL, " ", &save))
-                if (strncmp(p, "log-", 4) != 0)
+                if (strncmp(p, "log-", 4) != 0)   /* log-level, log-format, log-file */
                     log_warn("SIGHUP: %s changed: serve reads it at start (restart to apply)", p);
             if (refused[0])
                 log_warn("SIGHUP: changed but only read at start (restart to apply): %s", refused);
@@ -383,6 +386,8 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     int rc = -1, sig = 0, curl_ok = 0;
 
     serve_init(&s, c);
+    if (log_open_file(c->log_file, err, errlen) != 0)
+        goto out;
     if (oauth_redirect_uri(c->public_url, s.redirect_uri, sizeof s.redirect_uri, err, errlen) != 0)
         goto out;
     strip_slash(s.accounts_base, sizeof s.accounts_base, c->accounts_base);

@@ -80,6 +80,8 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
      * alone answers polls inside the worker (fake_transport.c). */
     w.send_poll = c->bench_fake_poll ? fake_transport_send : job_http_send;
     signal(SIGPIPE, SIG_IGN);
+    if (log_open_file(c->log_file, err, errlen) != 0)
+        goto out;
     if (keyring_file_load(c, &w.keys, 1, err, errlen) != 0)
         goto out;
     gethostname(host, sizeof host - 1);
@@ -527,11 +529,19 @@ static void on_left(struct redis_async *l, redisReply *r, void *ud)
 
 /* ------------------------------------------------------------- reload --- */
 
+/* reopen_log: SIGHUP reopens log-file (a rotation moved the old one away). */
+static void reopen_log(const struct sw_config *c)
+{
+    char err[CFG_STR + 64];
+    if (log_open_file(c->log_file, err, sizeof err) != 0)
+        log_error("SIGHUP: %s; logging on to the old file", err);
+}
+
 /* on_reload (SIGHUP): re-read the configuration and apply what may change at
  * run time (config_reload: log level and format, intervals, budgets, ...).
  * Every job reads w->cfg when it uses a value, so polls in flight finish as
  * they started and the next ones follow the new values; nothing is dropped.
- * Logs go to stderr (the journal under systemd): there is no file to reopen. */
+ * log-file, if set, is reopened (logrotate). */
 static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 {
     struct worker *w = s->data;
@@ -543,6 +553,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
         log_error("SIGHUP: configuration not reloaded, the old one stays: %s", err);
     } else {
         log_reconfigure(w->cfg->log_level, w->cfg->log_format);
+        reopen_log(w->cfg);
         log_info("SIGHUP: configuration reloaded from %s; changed: %s; %d polls in flight carry on",
                  w->cfg->source[0] ? w->cfg->source : "(no file)", changed[0] ? changed : "nothing",
                  w->jobs);

@@ -166,3 +166,23 @@ def test_json_logs_have_fields_and_no_secret():
     out = w.output()
     for secret in (tok["access_token"], tok["refresh_token"], "s3cret-app"):
         check(secret not in out, "a secret in the JSON log")
+
+
+def test_log_file_reopened_on_sighup():
+    r = RedisServer()
+    sim = Sim()
+    d = tmpdir()
+    log = os.path.join(d, "worker.log")
+    w = Worker(r, sim, FAST + ["--log-file", log])
+    wait_for(lambda: os.path.exists(log) and "started" in open(log).read(), 10, "the start line in log-file")
+    check("started" not in w.output(), "log-file, not stderr")
+    os.rename(log, log + ".1")          # what logrotate does
+    w.proc.signal(signal.SIGHUP)
+    wait_for(lambda: os.path.exists(log) and "SIGHUP: configuration reloaded" in open(log).read(), 10,
+             "the reload line in a new file")
+    with open(log + ".1") as f:
+        check("SIGHUP" not in f.read(), "the rotated file gets nothing after the reopen")
+    check(os.stat(log).st_mode & 0o007 == 0, "created without access for others (0640)")
+    check(w.stop() == 0, "clean exit")
+    with open(log) as f:
+        check("stopped after" in f.read(), "the stop line in the new file")
