@@ -395,6 +395,13 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     if (++w->beats % WORKER_APPS_RELOAD_BEATS == 0)
         reload_apps(w);
     app_gauges_tick(w->gauges, w);
+    if (w->ready && !w->stopping && w->beats % WORKER_APPS_RELOAD_BEATS == 0) {
+        /* `systemctl status` shows it (nothing is sent outside systemd). */
+        char st[128];
+        snprintf(st, sizeof st, "%d apps, %d polls in flight, %lld polls since start", w->napps, w->jobs,
+                 w->polls);
+        sdnotify_status(NULL, st);
+    }
 #ifdef __GLIBC__
     /* A burst (an app released from a 429 block with every user overdue)
      * fills max-inflight at once; glibc keeps the freed pages, so RSS would

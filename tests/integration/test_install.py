@@ -145,3 +145,15 @@ def test_installed_binary_reads_installed_config_and_never_overwrites_it():
         check("poll-interval-ms 4321" in f.read(), "an existing config is not overwritten")
     check(os.path.isfile(conf + ".default"), "the new default beside it: %s" % out)
     check(effective()["poll-interval-ms"] == "4321", "still the edited value")
+
+
+def test_demo_installs_dependencies_before_anything_asks_pkg_config():
+    """A bare machine: no package pkg-config knows. `make demo`'s first sight
+    must be `make deps` (.ci/deps.sh), not a screen of pkg-config errors from
+    flags the Makefile evaluated while reading itself (a dry run: nothing is
+    installed or built)."""
+    env = dict(os.environ, PKG_CONFIG_LIBDIR=os.path.join(tmpdir(), "no-pkgconfig"), PKG_CONFIG_PATH="")
+    p = subprocess.run(["make", "-n", "--no-print-directory", "demo"], cwd=ROOT, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
+    check(lines and lines[0] == ".ci/deps.sh", "make demo starts with the dependencies:\n%s" % p.stdout[:2000])
