@@ -197,6 +197,9 @@ build/man/spotwatch.conf.5: build/conf_man conf/spotwatch.conf
 	@mkdir -p build/man
 	build/conf_man conf/spotwatch.conf '$(VERSION)' '$(sysconfdir)' > $@.tmp && mv $@.tmp $@
 
+# man: every generated page and the completion; the CLI's generators add
+# their outputs (build/man/spotwatch.1, build/completion/spotwatch.bash) as
+# prerequisites here, and install copies whatever exists when it runs.
 man: build/man/spotwatch.conf.5
 
 # install: the binary, the man pages (spotwatch(1) and the bash completion
@@ -209,7 +212,7 @@ install: bin/spotwatch man
 	    $(DESTDIR)$(unitdir)
 	install -m 0755 bin/spotwatch $(DESTDIR)$(bindir)/spotwatch
 	install -m 0644 build/man/spotwatch.conf.5 $(DESTDIR)$(mandir)/man5/spotwatch.conf.5
-	@for m in $(wildcard build/man/*.1); do \
+	@for m in build/man/*.1; do [ -f "$$m" ] || continue; \
 	    install -d $(DESTDIR)$(mandir)/man1 && \
 	    echo "install -m 0644 $$m $(DESTDIR)$(mandir)/man1/" && \
 	    install -m 0644 $$m $(DESTDIR)$(mandir)/man1/ || exit 1; done
