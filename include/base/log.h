@@ -70,5 +70,6 @@ void log_vwrite(enum log_level level, const struct log_fields *f, const char *fm
 #define log_debug_f(f, ...) do { if (log_enabled(LOG_DEBUG)) log_write_fields(LOG_DEBUG, f, __VA_ARGS__); } while (0)
 #define log_info_f(f, ...)  do { if (log_enabled(LOG_INFO))  log_write_fields(LOG_INFO, f, __VA_ARGS__); } while (0)
 #define log_warn_f(f, ...)  do { if (log_enabled(LOG_WARN))  log_write_fields(LOG_WARN, f, __VA_ARGS__); } while (0)
+#define log_error_f(f, ...) do { if (log_enabled(LOG_ERROR)) log_write_fields(LOG_ERROR, f, __VA_ARGS__); } while (0)
 
 #endif

@@ -97,7 +97,7 @@ void complete_job(struct job *j, struct outcome *o)
     int rc = batch_add(a, j, g, COMPLETE_GROUP_ARG_N + 2 * o->nevents);
     outcome_free(o);
     if (rc != 0) {
-        log_error("user %s: out of memory; result not stored, the lease will expire", j->user);
+        log_error_f(JOB_LOG(j), "user %s: out of memory; result not stored, the lease will expire", j->user);
         job_free(j);
         return;
     }
@@ -221,7 +221,7 @@ static void on_complete(struct redis_async *l, redisReply *r, void *ud)
         struct complete_group_reply g;
         if (sc_parse(r, COMPLETE_REPLY_N + (size_t)i * COMPLETE_GROUP_REPLY_N, sc_complete_group_reply,
                      COMPLETE_GROUP_REPLY_N, &g) == 0 && g.applied == 0)
-            log_info("user %s: lease lost before completion; result dropped", b->jobs[i]->user);
+            log_info_f(JOB_LOG(b->jobs[i]), "user %s: lease lost before completion; result dropped", b->jobs[i]->user);
     }
     for (int i = 0; i < b->n; i++)
         job_free(b->jobs[i]);

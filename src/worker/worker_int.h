@@ -44,6 +44,7 @@
 #include "base/config.h"
 #include "base/crypto.h"
 #include "base/histogram.h"
+#include "base/log.h"
 #include "http/httpc.h"
 #include "redis/key_schema.h"
 #include "redis/redis_async.h"
@@ -188,6 +189,11 @@ struct outcome {
     int nevents;
     struct sw_event events[JOB_EVENTS_MAX];
 };
+
+/* The log fields of a job and of an app (log_*_f, include/base/log.h): JSON
+ * logs then carry "app" and "user" as members. */
+#define JOB_LOG(j) (&(struct log_fields){(j)->app->id, (j)->user, NULL, -1, -1})
+#define APP_LOG(a) (&(struct log_fields){(a)->id, NULL, NULL, -1, -1})
 
 /* The clock and the jitter: inline, so any file may read them without
  * calling into worker.c. */
