@@ -33,6 +33,7 @@
 #include "base/keyring_file.h"
 #include "base/log.h"
 #include "base/sdnotify.h"
+#include "build_info.h"
 #include "worker/app_gauges.h"
 
 #define TRIM_TICKS 10           /* heartbeats between returns of free heap to the system */
@@ -134,7 +135,8 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
     w.sighup.data = &w;
     ev_signal_start(w.loop, &w.sighup);
 
-    log_info("worker %s started: redis %s:%d, api %s", w.id, c->redis_host, c->redis_port, c->api_base);
+    log_info("worker %s started (spotwatch %s): redis %s:%d, api %s", w.id, SW_BUILD_VERSION, c->redis_host,
+             c->redis_port, c->api_base);
     ev_run(w.loop, 0);
     log_info("worker %s stopped after %lld polls", w.id, w.polls);
     rc = 0;
