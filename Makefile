@@ -25,13 +25,16 @@ bashcompdir ?= $(PREFIX)/share/bash-completion/completions
 CC      ?= cc
 PKGS    := libcurl hiredis libcjson openssl libmicrohttpd
 
-# pkg-config runs only when a recipe needs the flags (recursive variables),
-# so `make deps` / `make demo` on a bare machine installs the packages
-# before anything asks pkg-config about them.
+# pkg-config runs only when a recipe first needs the flags (each is then
+# kept: the $(eval) replaces the variable with its value), so `make deps` /
+# `make demo` on a bare machine installs the packages before anything asks
+# pkg-config about them.
+pkg_cflags = $(eval pkg_cflags := $$(shell pkg-config --cflags $$(PKGS)))$(pkg_cflags)
+pkg_libs   = $(eval pkg_libs := $$(shell pkg-config --libs $$(PKGS)))$(pkg_libs)
 CFLAGS  ?= -g -O2
 CFLAGS  += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror -MMD -MP \
-           -D_GNU_SOURCE -Iinclude -Ibuild $(shell pkg-config --cflags $(PKGS))
-LDLIBS  = $(shell pkg-config --libs $(PKGS)) -lev -lm
+           -D_GNU_SOURCE -Iinclude -Ibuild $(pkg_cflags)
+LDLIBS  = $(pkg_libs) -lev -lm
 
 ifneq ($(SANITIZER),)
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
