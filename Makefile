@@ -34,7 +34,7 @@ pkg_libs   = $(eval pkg_libs := $$(shell pkg-config --libs $$(PKGS)))$(pkg_libs)
 CFLAGS  ?= -g -O2
 CFLAGS  += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror -MMD -MP \
            -D_GNU_SOURCE -Iinclude -Ibuild $(pkg_cflags)
-LDLIBS  = $(pkg_libs) -lev -lm
+LDLIBS  += $(pkg_libs) -lev -lm
 
 ifneq ($(SANITIZER),)
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
