@@ -9,21 +9,34 @@
 #   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if RSS or fds grow
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each
 #   make deps            install the Debian packages the build, tests and demo need
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local DESTDIR= sysconfdir= (README, "Installing")
 
-# The version: `spotwatch --version`, the worker's start line.
-VERSION := 0.9.0
-
+# The version: `spotwatch --version`, the worker's start line, spotwatch_build_info
+# (all through build/build_info.h).
+VERSION ?= 0.9.0
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# sysconfdir: where install puts spotwatch.conf, and the second place the
+# binary looks for it (after $SPOTWATCH_CONF): compiled in. /etc for
+# PREFIX=/usr (a distribution's layout), else $(PREFIX)/etc.
+sysconfdir ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+bindir     ?= $(PREFIX)/bin
+mandir     ?= $(PREFIX)/share/man
+unitdir    ?= $(PREFIX)/lib/systemd/system
+bashcompdir ?= $(PREFIX)/share/bash-completion/completions
 CC      ?= cc
 PKGS    := libcurl hiredis libcjson openssl libmicrohttpd
 
+# pkg-config runs only when a recipe first needs the flags (each is then
+# kept: the $(eval) replaces the variable with its value), so `make deps` /
+# `make demo` on a bare machine installs the packages before anything asks
+# pkg-config about them.
+pkg_cflags = $(eval pkg_cflags := $$(shell pkg-config --cflags $$(PKGS)))$(pkg_cflags)
+pkg_libs   = $(eval pkg_libs := $$(shell pkg-config --libs $$(PKGS)))$(pkg_libs)
 CFLAGS  ?= -g -O2
 CFLAGS  += -std=c11 -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror -MMD -MP \
-           -D_GNU_SOURCE -Iinclude -Ibuild $(shell pkg-config --cflags $(PKGS)) \
-           -DSW_VERSION='"$(VERSION)"'
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lev -lm
+           -D_GNU_SOURCE -Iinclude -Ibuild $(pkg_cflags)
+LDLIBS  += $(pkg_libs) -lev -lm
 
 ifneq ($(SANITIZER),)
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -35,6 +48,7 @@ endif
 # every object lands in build/<folder>/<name>.o.
 SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/base/nodump.c \
        src/base/keyring_file.c src/base/histogram.c src/base/codec.c src/base/secret_input.c \
+       src/base/sdnotify.c src/base/proc_stats.c \
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
        src/http/http_recv.c src/http/httpc.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
@@ -43,6 +57,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
        src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/gate.c src/worker/outcome.c \
        src/worker/complete.c src/worker/jobs.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
+       src/worker/app_gauges.c \
        src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/login_cookie.c \
        src/serve/oauth.c src/serve/connect_link.c src/serve/iplimit.c \
        src/serve/admin.c src/serve/admin_html.c src/serve/admin_model.c src/serve/admin_pages.c \
@@ -59,14 +74,13 @@ OBJ += build/admin_assets_gen.o
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/test_%.c=build/tests/unit_%)
 
-all: bin/spotwatch bin/spotify-sim
+all: bin/spotwatch bin/spotify-sim man
 
 # spotwatch(1) and the bash completion, printed by the binary itself from
 # the command table (src/cli/commands.c), the source of --help too; `make
 # install` installs them.
 MAN1       := build/man/spotwatch.1
 COMPLETION := build/completion/spotwatch.bash
-all: $(MAN1) $(COMPLETION)
 
 $(MAN1): bin/spotwatch
 	@mkdir -p $(dir $@)
@@ -174,17 +188,17 @@ soak: all
 # build/fuzz/corpus/<name>/, a crash's input to build/fuzz/<name>-crash-*.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
+FUZZ_CFLAGS  = -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Ibuild \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 $(shell pkg-config --cflags libcjson libcrypto)
-FUZZ_LIBS    := $(shell pkg-config --libs libcjson libcrypto) -lm
+FUZZ_LIBS    = $(shell pkg-config --libs libcjson libcrypto) -lm
 FUZZ_NAMES   := playback token config state history pbdiff
 
 build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/spotify/json_scan.c \
                            src/base/errbuf.c
 build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/spotify/webapi.c src/spotify/answer.c \
                         src/base/codec.c src/base/errbuf.c
-build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c build/build_info.h
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
 build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c \
                           src/spotify/json_scan.c src/base/errbuf.c
@@ -201,14 +215,64 @@ fuzz: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 deps:
 	.ci/deps.sh
 
-install: bin/spotwatch
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc
-	install -m 0755 bin/spotwatch $(DESTDIR)$(PREFIX)/bin/spotwatch
-	install -m 0644 conf/spotwatch.conf $(DESTDIR)$(PREFIX)/etc/spotwatch.conf
+# build/build_info.h: the version and the compiled-in sysconfdir. Rewritten
+# only when a value changes, so a plain `make` rebuilds nothing, and
+# `make sysconfdir=/x` rebuilds what reads it.
+build/build_info.h: FORCE
+	@mkdir -p build
+	@printf '/* generated by the Makefile: do not edit */\n#define SW_BUILD_VERSION "%s"\n#define SW_BUILD_SYSCONFDIR "%s"\n' \
+	    '$(VERSION)' '$(sysconfdir)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+build/main.o build/base/config.o build/worker/worker.o build/worker/worker_metrics.o build/serve/serve.o: build/build_info.h
+
+# spotwatch.conf(5): generated from the directive table (src/base/config.c:
+# names, defaults, bounds, what SIGHUP reloads) and the prose above each
+# directive in conf/spotwatch.conf; the generator fails when a directive of
+# the table has no entry in the file.
+build/conf_man: src/base/conf_man.c build/base/config.o build/base/errbuf.o
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
+build/man/spotwatch.conf.5: build/conf_man conf/spotwatch.conf
+	@mkdir -p build/man
+	build/conf_man conf/spotwatch.conf '$(VERSION)' '$(sysconfdir)' > $@.tmp && mv $@.tmp $@
+
+# man: every generated page and the completion; the CLI's generators add
+# their outputs (build/man/spotwatch.1, build/completion/spotwatch.bash) as
+# prerequisites here, and install copies whatever exists when it runs.
+man: build/man/spotwatch.conf.5 $(MAN1) $(COMPLETION)
+
+# install: the binary, the man pages (spotwatch(1) and the bash completion
+# are the CLI's, generated from its command table when that exists), the
+# systemd units (paths rewritten to bindir/sysconfdir) and the config, which
+# is never overwritten: an edited one stays, the new one lands beside it as
+# spotwatch.conf.default.
+install: bin/spotwatch man
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(sysconfdir) $(DESTDIR)$(mandir)/man5 \
+	    $(DESTDIR)$(unitdir)
+	install -m 0755 bin/spotwatch $(DESTDIR)$(bindir)/spotwatch
+	install -m 0644 build/man/spotwatch.conf.5 $(DESTDIR)$(mandir)/man5/spotwatch.conf.5
+	@for m in build/man/*.1; do [ -f "$$m" ] || continue; \
+	    install -d $(DESTDIR)$(mandir)/man1 && \
+	    echo "install -m 0644 $$m $(DESTDIR)$(mandir)/man1/" && \
+	    install -m 0644 $$m $(DESTDIR)$(mandir)/man1/ || exit 1; done
+	@if [ -f build/completion/spotwatch.bash ]; then \
+	    install -d $(DESTDIR)$(bashcompdir) && \
+	    install -m 0644 build/completion/spotwatch.bash $(DESTDIR)$(bashcompdir)/spotwatch && \
+	    echo "installed $(DESTDIR)$(bashcompdir)/spotwatch"; fi
+	@for u in conf/systemd/*.service; do \
+	    sed -e 's|@bindir@|$(bindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g' $$u > build/$$(basename $$u).tmp && \
+	    install -m 0644 build/$$(basename $$u).tmp $(DESTDIR)$(unitdir)/$$(basename $$u) && \
+	    rm -f build/$$(basename $$u).tmp && echo "installed $(DESTDIR)$(unitdir)/$$(basename $$u)" || exit 1; done
+	@if [ -e $(DESTDIR)$(sysconfdir)/spotwatch.conf ]; then \
+	    install -m 0644 conf/spotwatch.conf $(DESTDIR)$(sysconfdir)/spotwatch.conf.default; \
+	    echo "kept $(DESTDIR)$(sysconfdir)/spotwatch.conf; the shipped one is spotwatch.conf.default beside it"; \
+	else \
+	    install -m 0644 conf/spotwatch.conf $(DESTDIR)$(sysconfdir)/spotwatch.conf; \
+	    echo "installed $(DESTDIR)$(sysconfdir)/spotwatch.conf"; fi
 
 clean:
 	rm -rf build bin
 
-.PHONY: all test unit demo bench parse-bench soak fuzz deps install clean
+.PHONY: all test unit demo bench parse-bench soak fuzz deps install man clean FORCE
 
 -include $(wildcard build/*.d build/*/*.d)

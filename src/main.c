@@ -12,9 +12,7 @@
 #include "base/nodump.h"
 #include "base/secret_input.h"
 
-#ifndef SW_VERSION
-#define SW_VERSION "unknown"   /* the Makefile passes VERSION */
-#endif
+#include "build_info.h"   /* SW_BUILD_VERSION: the Makefile's VERSION */
 
 static int is(const char *s, const char *a, const char *b)
 {
@@ -222,11 +220,11 @@ int main(int argc, char **argv)
     int i = skip_globals(argc, argv, 1), words = 1, rc = 2;
 
     if (i < argc && is(argv[i], "--version", "-V")) {
-        printf("spotwatch %s\n", SW_VERSION);
+        printf("spotwatch %s\n", SW_BUILD_VERSION);
         return 0;
     }
     if (i < argc && strcmp(argv[i], "--help-man") == 0) {
-        cli_help_man(stdout, SW_VERSION);
+        cli_help_man(stdout, SW_BUILD_VERSION);
         return 0;
     }
     if (i < argc && strcmp(argv[i], "--help-completion") == 0) {

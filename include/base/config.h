@@ -5,10 +5,18 @@
  * code cannot drift apart (tests/unit/test_config.c checks that they agree).
  *
  * Precedence, as redis-server does it: built-in defaults, then the file named
- * by --config, then every `--directive value` on the command line. */
+ * by --config, then every `--directive value` on the command line. Without
+ * --config the file is $SPOTWATCH_CONF (which must exist), else
+ * <sysconfdir>/spotwatch.conf when it exists (compiled in: the Makefile's
+ * sysconfdir, where `make install` puts it), else none (the defaults). */
 #include <stdio.h>
 
 #define CFG_STR 512
+/* CONFIG_MAX_DIRECTIVES: room for the table's rows (a static assert checks). */
+#define CONFIG_MAX_DIRECTIVES 128
+/* CONFIG_ENV: the environment variable naming the configuration file when
+ * no --config is given. */
+#define CONFIG_ENV "SPOTWATCH_CONF"
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_TEXT, LOG_JSON };
@@ -93,9 +101,16 @@ struct sw_config {
     /* Logging */
     enum log_level log_level;
     enum log_format log_format;
+    char log_file[CFG_STR];        /* worker and serve: "" = stderr; SIGHUP reopens it */
 
     /* Benchmarking */
     int bench_fake_poll;           /* benchmark only: answer polls inside the worker, no HTTP */
+
+    /* Where the values came from (not directives): what config_reload
+     * re-reads. source: the file read ("" = none); from_cli[i]: directive i
+     * of the table was set on the command line, which wins on reload too. */
+    char source[CFG_STR];
+    unsigned char from_cli[CONFIG_MAX_DIRECTIVES];
 };
 
 /* config_defaults fills c with the built-in defaults (equal to conf/spotwatch.conf). */
@@ -132,6 +147,33 @@ int config_check(const struct sw_config *c, char *err, size_t errlen);
 /* config_directive_name returns the name of the i-th directive of the table
  * (in conf-file order), or NULL when i is past the end. For tests and docs. */
 const char *config_directive_name(size_t i);
+
+/* config_default_path: <sysconfdir>/spotwatch.conf, compiled in. */
+const char *config_default_path(void);
+
+/* config_reload re-reads cur's sources (its file, then its command-line
+ * values, over the defaults) and applies to cur the directives that may
+ * change at run time (config_runtime); a directive that changed but needs a
+ * restart is left as it was and named in refused. changed and refused get
+ * space-separated names ("" when none). Returns 0, or -1 with err (the file
+ * unreadable or invalid: nothing is applied). Secrets are never compared
+ * (redis-password may come from a file read once at start). */
+int config_reload(struct sw_config *cur, char *changed, size_t changedlen, char *refused,
+                  size_t refusedlen, char *err, size_t errlen);
+
+/* config_runtime: 1 when the named directive takes effect on SIGHUP. */
+int config_runtime(const char *name);
+
+/* config_info: one row of the table, for documentation (spotwatch.conf(5)). */
+struct config_info {
+    const char *name;
+    const char *type;       /* "integer", "string", "yes|no", or the enum's words "a|b" */
+    const char *def;        /* the default as text */
+    long min, max;          /* integers' bounds */
+    int is_int, secret, runtime;
+};
+/* config_directive_info fills out for the i-th directive; 0, or -1 past the end. */
+int config_directive_info(size_t i, struct config_info *out, char *words, size_t wordslen);
 
 /* config_write prints every directive as `name value`, secrets as "(set)". */
 void config_write(const struct sw_config *c, FILE *f);

@@ -72,6 +72,10 @@ void metrics_incv(struct metric_family *f, const char *const *values, double by)
 /* metrics_set sets a gauge (or a counter mirroring a count kept elsewhere). */
 void metrics_set(struct metric_family *f, const char *value, double v);
 void metrics_setv(struct metric_family *f, const char *const *values, double v);
+/* metrics_touchv creates the series of values (at 0, an empty histogram)
+ * if it does not exist, without changing it: a known label value of any
+ * family shows from the start. */
+void metrics_touchv(struct metric_family *f, const char *const *values);
 /* metrics_observe adds one observation to a histogram. */
 void metrics_observe(struct metric_family *f, const char *value, double v);
 void metrics_observev(struct metric_family *f, const char *const *values, double v);
@@ -79,6 +83,16 @@ void metrics_observev(struct metric_family *f, const char *const *values, double
 /* metrics_value returns a counter's or gauge's value, or a histogram's
  * count, for the series named by value (0 when it does not exist). For tests. */
 double metrics_value(struct metric_family *f, const char *value);
+
+/* metrics_process_add registers what every exporter serves:
+ * spotwatch_build_info{version,component} (always 1) and process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds (read from
+ * /proc, include/base/proc_stats.h), filled at once. Returns 0, or -1 (out
+ * of memory, or called twice). */
+int metrics_process_add(struct metrics *m, const char *version, const char *component);
+/* metrics_process_update re-reads the process_* values (before a render). */
+void metrics_process_update(struct metrics *m);
 
 /* metrics_dropped: updates ignored because a family was full. */
 long metrics_dropped(const struct metrics *m);

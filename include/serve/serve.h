@@ -49,7 +49,10 @@
 /* serve_run checks the configuration (the redirect URI rules, the keys, and
  * that /connect is either signed, connect-key-file, or declared open,
  * connect-open yes), listens on http-listen and serves until SIGTERM/SIGINT,
- * then returns 0. A start-up failure returns -1 with the reason in err. */
+ * then returns 0. A start-up failure returns -1 with the reason in err.
+ * Under systemd it sends READY=1 once it listens (include/base/sdnotify.h);
+ * SIGHUP applies a new log-level and log-format and names every other
+ * changed directive as needing a restart. */
 int serve_run(const struct sw_config *c, char *err, size_t errlen);
 
 #endif

@@ -18,7 +18,10 @@
 #define WORKER_CRED_RELOAD_MS (WORKER_HEARTBEAT_MS * (WORKER_APPS_RELOAD_BEATS + 2))
 
 /* worker_run runs until SIGTERM/SIGINT (then stops claiming, lets what is in
- * flight finish, and returns 0) or a fatal start-up error (-1 + err). */
+ * flight finish, and returns 0) or a fatal start-up error (-1 + err). It
+ * works on its own copy of cfg: SIGHUP re-reads the configuration and
+ * applies the run-time directives (config_reload). Under systemd it sends
+ * READY=1 once Redis first answers (include/base/sdnotify.h). */
 int worker_run(const struct sw_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -23,6 +23,26 @@ void wm_budget(struct worker_metrics *m, const char *app, double calls);
 void wm_claim(struct worker_metrics *m, double seconds);
 void wm_lag(struct worker_metrics *m, double seconds);
 
+/* The per-app gauges read from Redis (app_gauges.c). */
+enum wm_app_gauge {
+    WM_APP_SCHEDULED,          /* spotwatch_app_scheduled_users: users on the schedule */
+    WM_APP_OVERDUE,            /* spotwatch_app_overdue_users: scheduled users already due */
+    WM_APP_INFLIGHT,           /* spotwatch_app_inflight_users: users under a lease (being polled) */
+    WM_APP_BUDGET,             /* spotwatch_app_budget: configured calls per window (0 = unlimited) */
+    WM_APP_BLOCKED_REMAINING,  /* spotwatch_app_blocked_seconds_remaining: 0 when not blocked */
+    WM_APP_BROKEN,             /* spotwatch_app_broken_users: records set aside (<p>{<app>}:broken) */
+    WM_APP_GAUGES
+};
+/* wm_app: the app is known: every per-app series shows it from now on, at 0. */
+void wm_app(struct worker_metrics *m, const char *app);
+void wm_app_gauge(struct worker_metrics *m, const char *app, enum wm_app_gauge which, double v);
+/* wm_app_users: spotwatch_app_users{app,status}. */
+void wm_app_users(struct worker_metrics *m, const char *app, const char *status, double n);
+
+/* wm_live_workers: spotwatch_live_workers, the workers whose heartbeat is
+ * current in Redis (all hosts). */
+void wm_live_workers(struct worker_metrics *m, double n);
+
 /* wm_tick refreshes gauges and publishes: call once a second. */
 void wm_tick(struct worker_metrics *m, int inflight, long reconnects, int redis_up);
 

@@ -6,6 +6,7 @@
  * tests/unit/test_config.c checks that conf/spotwatch.conf agrees with it. */
 #include "base/errbuf.h"
 #include "base/config.h"
+#include "build_info.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ================================ The table ================================ */
 
@@ -151,12 +153,27 @@ static const struct cfg_directive table[] = {
     /* Logging */
     ENUM("log-level", log_level, "info", level_names),
     ENUM("log-format", log_format, "text", format_names),
+    STR("log-file", log_file, ""),
 
     /* Benchmarking */
     BOOL("bench-fake-poll", bench_fake_poll, "no"),
 };
 
 #define NDIRECTIVES (sizeof(table) / sizeof(table[0]))
+_Static_assert(NDIRECTIVES <= CONFIG_MAX_DIRECTIVES, "raise CONFIG_MAX_DIRECTIVES");
+
+/* runtime: the directives SIGHUP applies to a running worker or serve
+ * (config_reload). Each is read where it is used, at each use, so a new
+ * value takes effect on the next poll, claim or log record, and a poll in
+ * flight keeps what it started with. The rest are read once at start
+ * (addresses, listeners, keys, the HTTP client's limits). */
+static const char *const runtime[] = {
+    "log-level", "log-format", "log-file", "poll-interval-ms", "claim-batch", "max-inflight",
+    "events-maxlen", "smart-polling", "playing-max-ms", "paused-interval-ms", "paused-max-ms",
+    "idle-max-ms", "backoff-base-ms", "backoff-max-ms", "backfill-interval-ms",
+    "retry-after-default-ms", "retry-after-max-ms", "app-budget-30s", "app-quota-24h",
+    "owner-premium-probe-ms", "refresh-margin-ms",
+};
 
 /* CONFIG_FILE_MAX: the largest conf file read (bytes). The shipped one is
  * about 11 KB; anything near a megabyte is a mistake (a wrong path, a
@@ -582,8 +599,16 @@ int config_parse_args(struct sw_config *c, int argc, char **argv, int *argi, cha
     }
     end = i;
 
+    /* No --config: $SPOTWATCH_CONF (named, so it must be there), else the
+     * installed file when there is one. */
+    if (file == NULL && getenv(CONFIG_ENV) != NULL && getenv(CONFIG_ENV)[0] != '\0')
+        file = getenv(CONFIG_ENV);
+    if (file == NULL && access(config_default_path(), F_OK) == 0)
+        file = config_default_path();
     if (file != NULL && config_load_file(c, file, err, errlen) != 0)
         return -1;
+    if (file != NULL)
+        snprintf(c->source, sizeof c->source, "%s", file);
 
     /* Pass 2: the command-line directives, in order (a later one wins). */
     for (i = *argi; i < end; i += used) {
@@ -594,6 +619,7 @@ int config_parse_args(struct sw_config *c, int argc, char **argv, int *argi, cha
             continue;
         if (config_set(c, name, value, err, errlen) != 0)
             return -1;
+        c->from_cli[find_directive(name) - table] = 1;
     }
 
     /* A bare "--" ends the options and is consumed. */
@@ -668,4 +694,92 @@ void config_write(const struct sw_config *c, FILE *f)
 const char *config_directive_name(size_t i)
 {
     return i < NDIRECTIVES ? table[i].name : NULL;
+}
+
+const char *config_default_path(void)
+{
+    return SW_BUILD_SYSCONFDIR "/spotwatch.conf";
+}
+
+int config_runtime(const char *name)
+{
+    for (size_t i = 0; i < sizeof runtime / sizeof runtime[0]; i++)
+        if (strcmp(runtime[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* add_name appends " name" (the first without the blank) to list. */
+static void add_name(char *list, size_t len, const char *name)
+{
+    size_t used = strlen(list);
+    if (used < len)
+        snprintf(list + used, len - used, "%s%s", used ? " " : "", name);
+}
+
+int config_reload(struct sw_config *cur, char *changed, size_t changedlen, char *refused,
+                  size_t refusedlen, char *err, size_t errlen)
+{
+    struct sw_config *next = malloc(sizeof *next);
+    int rc = -1;
+
+    changed[0] = refused[0] = '\0';
+    if (next == NULL) {
+        errbuf_set(err, errlen, "out of memory");
+        return -1;
+    }
+    config_defaults(next);
+    if (cur->source[0] && config_load_file(next, cur->source, err, errlen) != 0)
+        goto out;
+    /* The command line wins, as it did at start. */
+    for (size_t i = 0; i < NDIRECTIVES; i++)
+        if (cur->from_cli[i])
+            memcpy((char *)next + table[i].off, (const char *)cur + table[i].off, table[i].size);
+    if (config_check(next, err, errlen) != 0)
+        goto out;
+    for (size_t i = 0; i < NDIRECTIVES; i++) {
+        const struct cfg_directive *d = &table[i];
+        char *to = (char *)cur + d->off;
+        const char *from = (const char *)next + d->off;
+        if (d->secret || memcmp(to, from, d->size) == 0)
+            continue;
+        if (!config_runtime(d->name)) {
+            add_name(refused, refusedlen, d->name);
+            continue;
+        }
+        memcpy(to, from, d->size);
+        add_name(changed, changedlen, d->name);
+    }
+    rc = 0;
+out:
+    explicit_bzero(next, sizeof *next);   /* it may hold redis-password */
+    free(next);
+    return rc;
+}
+
+int config_directive_info(size_t i, struct config_info *out, char *words, size_t wordslen)
+{
+    static const char *const type_names[] = {
+        [CT_INT] = "integer", [CT_LONG] = "integer", [CT_STR] = "string", [CT_BOOL] = "yes|no",
+        [CT_ENUM] = "",
+    };
+    const struct cfg_directive *d;
+
+    if (i >= NDIRECTIVES)
+        return -1;
+    d = &table[i];
+    memset(out, 0, sizeof *out);
+    out->name = d->name;
+    out->def = d->def;
+    out->min = d->min;
+    out->max = d->max;
+    out->is_int = d->type == CT_INT || d->type == CT_LONG;
+    out->secret = d->secret;
+    out->runtime = config_runtime(d->name);
+    out->type = type_names[d->type];
+    if (d->type == CT_ENUM) {
+        enum_words(d->names, words, wordslen);
+        out->type = words;
+    }
+    return 0;
 }

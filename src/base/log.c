@@ -7,6 +7,8 @@
 #include "base/codec.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,14 +17,16 @@
 #include <unistd.h>
 
 /* The module's settings. This is the one piece of file-scope mutable state:
- * log_setup writes it once at start-up, before the event loop (or any other
- * thread) runs, and it is only read afterwards. Until then the defaults
- * below apply, so early errors are still reported. */
+ * log_setup and log_set_worker write it once at start-up, before the event
+ * loop (or any other thread) runs; afterwards only log_reconfigure (SIGHUP)
+ * changes the level and format, which are atomics for that reason. Until
+ * then the defaults below apply, so early errors are still reported. */
 static struct {
-    enum log_level level;
-    enum log_format format;
+    atomic_int level;
+    atomic_int format;
     char component[32];
-} log_conf = { LOG_INFO, LOG_TEXT, "spotwatch" };
+    char worker[192];
+} log_conf = { LOG_INFO, LOG_TEXT, "spotwatch", "" };
 
 #define LOG_LINE_MAX PIPE_BUF   /* one atomic write; longer messages are cut */
 #define LOG_MSG_MAX 2048        /* the formatted message, before escaping */
@@ -33,15 +37,46 @@ static const char *const lower_names[] = { "debug", "info", "warn", "error" };
 
 void log_setup(enum log_level level, enum log_format format, const char *component)
 {
-    log_conf.level = level;
-    log_conf.format = format;
+    log_reconfigure(level, format);
     snprintf(log_conf.component, sizeof log_conf.component, "%s",
              component != NULL ? component : "spotwatch");
 }
 
+void log_reconfigure(enum log_level level, enum log_format format)
+{
+    atomic_store(&log_conf.level, (int)level);
+    atomic_store(&log_conf.format, (int)format);
+}
+
+int log_open_file(const char *path, char *err, size_t errlen)
+{
+    int fd;
+
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "log-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* dup2 swaps the descriptor in one step: no record is lost or split. */
+    if (dup2(fd, STDERR_FILENO) < 0) {
+        snprintf(err, errlen, "log-file %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+void log_set_worker(const char *id)
+{
+    snprintf(log_conf.worker, sizeof log_conf.worker, "%s", id ? id : "");
+}
+
 int log_enabled(enum log_level level)
 {
-    return level >= log_conf.level;
+    return (int)level >= atomic_load(&log_conf.level);
 }
 
 /* A bounded line under construction: appends past cap are dropped and
@@ -137,35 +172,95 @@ static void write_all(const char *buf, size_t len)
     }
 }
 
+#define LOG_FIELDS_MAX 1024     /* the fields' text, within LOG_LINE_MAX */
+
+/* put_field appends one string field: ,"name":"value" (JSON) or " name=value". */
+static void put_field(struct line *l, int json, const char *name, const char *value)
+{
+    if (value == NULL)
+        return;
+    puts_(l, json ? ",\"" : " ");
+    puts_(l, name);
+    puts_(l, json ? "\":\"" : "=");
+    put_escaped(l, value, json);
+    if (json)
+        puts_(l, "\"");
+}
+
+/* put_fields builds the worker's id and the record's fields, whole or cut
+ * (a cut field is dropped: they are short ids, numbers and words). */
+static void put_fields(struct line *l, int json, const struct log_fields *f)
+{
+    char num[64];
+    size_t keep;
+
+    /* Text records carry the pid already: the id only where fields are. */
+    if (log_conf.worker[0] && (json || f != NULL))
+        put_field(l, json, "worker", log_conf.worker);
+    if (f != NULL) {
+        put_field(l, json, "app", f->app);
+        put_field(l, json, "user", f->user);
+        put_field(l, json, "outcome", f->outcome);
+        keep = l->len;
+        if (f->status >= 0) {
+            snprintf(num, sizeof num, json ? ",\"status\":%ld" : " status=%ld", f->status);
+            puts_(l, num);
+        }
+        if (f->latency_ms >= 0) {
+            snprintf(num, sizeof num, json ? ",\"latency_ms\":%.1f" : " latency_ms=%.1f", f->latency_ms);
+            puts_(l, num);
+        }
+        if (l->full)
+            l->len = keep;
+    }
+    l->full = 0;
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void log_write_fields(enum log_level level, const struct log_fields *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, f, fmt, ap);
+    va_end(ap);
+}
+
+void log_vwrite(enum log_level level, const struct log_fields *f, const char *fmt, va_list ap)
 {
     char msg[LOG_MSG_MAX];
     char buf[LOG_LINE_MAX];
+    char fbuf[LOG_FIELDS_MAX];
     char ts[40], head[160];
     const char *tail;
-    struct line l = { buf, 0, 0, 0 };
-    int json = log_conf.format == LOG_JSON;
+    struct line l = { buf, 0, 0, 0 }, fl = { fbuf, 0, sizeof fbuf, 0 };
+    int json = atomic_load(&log_conf.format) == LOG_JSON;
     int saved_errno = errno;    /* callers may log and then read errno */
     int cut;
-    va_list ap;
 
     if ((unsigned)level > LOG_ERROR)
         level = LOG_ERROR;
-    va_start(ap, fmt);
     cut = vsnprintf(msg, sizeof msg, fmt, ap) >= (int)sizeof msg;
-    va_end(ap);
+    put_fields(&fl, json, f);
 
     format_time(ts, sizeof ts);
     if (json) {
         snprintf(head, sizeof head, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"",
                  ts, lower_names[level]);
-        tail = "\"}\n";
+        tail = "}\n";
     } else {
         snprintf(head, sizeof head, "%s ", ts);
         tail = "\n";
     }
-    /* Keep room for the cut mark and the closing text, so they always fit. */
-    l.cap = sizeof buf - strlen(tail) - strlen(TRUNC_MARK);
+    /* Keep room for the cut mark, the closing quote, the fields and the
+     * closing text, so they always fit. */
+    l.cap = sizeof buf - strlen(tail) - strlen(TRUNC_MARK) - 1 - fl.len;
 
     puts_(&l, head);
     if (json) {
@@ -181,12 +276,15 @@ void log_write(enum log_level level, const char *fmt, ...)
     }
     put_escaped(&l, msg, json);
 
-    /* The reserve below cap is ours: the mark and the tail always fit. */
+    /* The reserve below cap is ours: the mark, the fields and the tail always fit. */
     cut |= l.full;
     l.cap = sizeof buf;
     l.full = 0;
     if (cut)
         puts_(&l, TRUNC_MARK);
+    if (json)
+        puts_(&l, "\"");
+    put(&l, fbuf, fl.len);
     puts_(&l, tail);
     write_all(buf, l.len);
     errno = saved_errno;

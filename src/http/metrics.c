@@ -2,6 +2,7 @@
  * (see include/http/metrics.h). */
 #include "http/metrics.h"
 #include "http/http_server.h"
+#include "base/proc_stats.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -42,6 +43,8 @@ struct metric_family {
 struct metrics {
     struct metric_family *head, *tail;
     long dropped;
+    /* metrics_process_add's families (NULL until it runs) */
+    struct metric_family *cpu, *rss, *vsz, *fds, *max_fds, *start;
 };
 
 static const double latency_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -294,6 +297,11 @@ void metrics_set(struct metric_family *f, const char *value, double v)
     metrics_setv(f, one_value(f, &value), v);
 }
 
+void metrics_touchv(struct metric_family *f, const char *const *values)
+{
+    (void)series_get(f, values);
+}
+
 void metrics_observev(struct metric_family *f, const char *const *values, double v)
 {
     if (f == NULL || f->type != METRIC_HISTOGRAM || isnan(v))
@@ -335,6 +343,50 @@ double metrics_value(struct metric_family *f, const char *value)
 long metrics_dropped(const struct metrics *m)
 {
     return m ? m->dropped : 0;
+}
+
+/* ------------------------------------------------- build and process info -- */
+
+int metrics_process_add(struct metrics *m, const char *version, const char *component)
+{
+    struct metric_family *info;
+    const char *values[] = {version, component};
+
+    if (m == NULL)
+        return -1;
+    info = metrics_gauge(m, "spotwatch_build_info",
+                         "Always 1; the labels say which version of spotwatch runs as which component.",
+                         "version,component");
+    m->cpu = metrics_counter(m, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                             NULL);
+    m->rss = metrics_gauge(m, "process_resident_memory_bytes", "Resident memory size in bytes.", NULL);
+    m->vsz = metrics_gauge(m, "process_virtual_memory_bytes", "Virtual memory size in bytes.", NULL);
+    m->fds = metrics_gauge(m, "process_open_fds", "Number of open file descriptors.", NULL);
+    m->max_fds = metrics_gauge(m, "process_max_fds", "Maximum number of open file descriptors.", NULL);
+    m->start = metrics_gauge(m, "process_start_time_seconds",
+                             "Start time of the process since unix epoch in seconds.", NULL);
+    if (!info || !m->cpu || !m->rss || !m->vsz || !m->fds || !m->max_fds || !m->start)
+        return -1;
+    metrics_setv(info, values, 1);
+    metrics_process_update(m);
+    return 0;
+}
+
+void metrics_process_update(struct metrics *m)
+{
+    struct proc_stats st;
+
+    if (m == NULL || m->cpu == NULL)
+        return;
+    /* On a failed read the series keep their last values. */
+    if (proc_stats_read(&st) != 0)
+        return;
+    metrics_set(m->cpu, NULL, st.cpu_seconds);
+    metrics_set(m->rss, NULL, st.resident_bytes);
+    metrics_set(m->vsz, NULL, st.virtual_bytes);
+    metrics_set(m->fds, NULL, st.open_fds);
+    metrics_set(m->max_fds, NULL, st.max_fds);
+    metrics_set(m->start, NULL, st.start_time_seconds);
 }
 
 /* ------------------------------------------------------------- rendering -- */

@@ -9,6 +9,7 @@
  * keys, the Redis pool (pool_lock) and the metrics registry (metrics_lock).
  * Secrets (tokens, the code, the PKCE verifier, the client secret, the state
  * and its key) are never logged nor shown. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -35,6 +36,8 @@
 #include "base/keyring_file.h"
 #include "serve/serve.h"
 #include "serve/admin.h"
+#include "base/sdnotify.h"
+#include "build_info.h"
 #include "login.h"
 #include "serve_ctx.h"
 
@@ -125,6 +128,7 @@ static void handle_metrics(struct serve *s, struct answer *a)
     struct refusal r[REFUSAL_KINDS];
     refusals(s, r);
     pthread_mutex_lock(&s->metrics_lock);
+    metrics_process_update(s->m);
     for (int i = 0; i < REFUSAL_KINDS; i++)
         metrics_set(s->refused, r[i].reason, (double)r[i].n);
     int rc = metrics_render(s->m, &text, &len);
@@ -260,8 +264,20 @@ static int serve_metrics(struct serve *s)
     if (!s->requests || !s->connects || !s->callbacks || !s->callback_seconds || !s->spotify_calls ||
         !s->connect_refused || !s->refused)
         return -1;
+    if (metrics_process_add(s->m, SW_BUILD_VERSION, "serve") != 0)
+        return -1;
     for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
         metrics_inc(s->callbacks, outcomes[i], 0);
+    /* Known label values show from the start (at 0): each handler's 200,
+     * and both Spotify endpoints a callback calls. */
+    static const char *const handlers[] = {"/connect", "/callback", "/healthz", "/metrics"};
+    static const char *const endpoints[] = {"token", "me"};
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
+        const char *v[] = {handlers[i], "200"};
+        metrics_touchv(s->requests, v);
+    }
+    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
+        metrics_touchv(s->spotify_calls, &endpoints[i]);
     for (int v = CONNECT_LINK_OK + 1; v < CONNECT_LINK_VERDICTS; v++)
         metrics_inc(s->connect_refused, connect_link_reason(v), 0);
     struct refusal r[REFUSAL_KINDS];
@@ -314,6 +330,54 @@ static int login_limits(struct serve *s, const struct sw_config *c, char *err, s
     return 0;
 }
 
+/* serve_notify_ready: READY=1 to the service manager, once serve listens. */
+static void serve_notify_ready(const struct sw_config *c, const char *what)
+{
+    char status[CFG_STR + 32];
+    snprintf(status, sizeof status, "%s: listening on %s", what, c->http_listen);
+    if (sdnotify_status("READY=1", status) < 0)
+        log_warn("NOTIFY_SOCKET: cannot tell the service manager we are ready: %s", strerror(errno));
+}
+
+/* serve_reload (SIGHUP): re-read the configuration. The handlers' threads
+ * read the configuration without a lock, so serve applies only what lives
+ * outside it: log-level, log-format and log-file (reopened: logrotate);
+ * every other change is named as
+ * needing a restart. Requests in progress are not touched. */
+static void serve_reload(const struct sw_config *c)
+{
+    char changed[1024], refused[1024], err[512];
+    struct sw_config *copy = malloc(sizeof *copy);
+
+    sdnotify_status("RELOADING=1", "reloading the configuration");
+    if (copy == NULL) {
+        log_error("SIGHUP: out of memory; configuration not reloaded");
+    } else {
+        *copy = *c;
+        if (config_reload(copy, changed, sizeof changed, refused, sizeof refused, err, sizeof err) != 0) {
+            log_error("SIGHUP: configuration not reloaded, the old one stays: %s", err);
+        } else {
+            log_reconfigure(copy->log_level, copy->log_format);
+            if (log_open_file(copy->log_file, err, sizeof err) != 0)
+                log_error("SIGHUP: %s; logging on to the old file", err);
+            log_info("SIGHUP: configuration reloaded from %s; log-level %s, log-format %s",
+                     c->source[0] ? c->source : "(no file)",
+                     copy->log_level == LOG_DEBUG ? "debug" : copy->log_level == LOG_INFO ? "info"
+                     : copy->log_level == LOG_WARN ? "warn" : "error",
+                     copy->log_format == LOG_JSON ? "json" : "text");
+            char *save = NULL;
+            for (char *p = strtok_r(changed, " ", &save); p; p = strtok_r(NULL, " ", &save))
+                if (strncmp(p, "log-", 4) != 0)   /* log-level, log-format, log-file */
+                    log_warn("SIGHUP: %s changed: serve reads it at start (restart to apply)", p);
+            if (refused[0])
+                log_warn("SIGHUP: changed but only read at start (restart to apply): %s", refused);
+        }
+        explicit_bzero(copy, sizeof *copy);
+        free(copy);
+    }
+    serve_notify_ready(c, "reloaded");
+}
+
 int serve_run(const struct sw_config *c, char *err, size_t errlen)
 {
     struct serve s;
@@ -324,6 +388,8 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     int rc = -1, sig = 0, curl_ok = 0;
 
     serve_init(&s, c);
+    if (log_open_file(c->log_file, err, errlen) != 0)
+        goto out;
     if (oauth_redirect_uri(c->public_url, s.redirect_uri, sizeof s.redirect_uri, err, errlen) != 0)
         goto out;
     strip_slash(s.accounts_base, sizeof s.accounts_base, c->accounts_base);
@@ -397,6 +463,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -413,6 +480,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
     log_info("serve: listening on %s; redirect URI %s", c->http_listen, s.redirect_uri);
     if (c->admin_listen[0] && (admin = admin_start(&s, err, errlen)) == NULL)
         goto out;
+    serve_notify_ready(c, "ready");
     struct refusal last[REFUSAL_KINDS];
     double since = serve_mono_s();
     refusals(&s, last);
@@ -421,11 +489,14 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
         sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM)
             break;
+        if (sig == SIGHUP)
+            serve_reload(c);
         if (serve_mono_s() - since >= SUMMARY_INTERVAL_S) {
             summary(&s, last, serve_mono_s() - since);
             since = serve_mono_s();
         }
     }
+    sdnotify_status("STOPPING=1", "stopping: finishing the requests in progress");
     summary(&s, last, serve_mono_s() - since);
     log_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;

@@ -75,7 +75,7 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
     if (sc_parse(r, 0, sc_claim_reply, CLAIM_REPLY_N, &head) != 0) {
         /* e.g. OOM (a full Redis refuses the script as a whole): once, not every second */
         if (!a->claim_failing)
-            log_error("app %s: claim failed: %s; retrying every %.0f s", a->id,
+            log_error_f(APP_LOG(a), "app %s: claim failed: %s; retrying every %.0f s", a->id,
                       r->type == REDIS_REPLY_ERROR ? r->str : "bad reply", CLAIM_RECHECK_S);
         a->claim_failing = 1;
         a->wake_at = now + CLAIM_RECHECK_S;
@@ -83,14 +83,14 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
         return;
     }
     if (a->claim_failing)
-        log_info("app %s: claims work again", a->id);
+        log_info_f(APP_LOG(a), "app %s: claims work again", a->id);
     a->claim_failing = 0;
     size_t njobs = sc_groups(r, CLAIM_REPLY_N, CLAIM_GROUP_REPLY_N);
     for (size_t i = 0; i < njobs; i++) {
         struct claim_group_reply g;
         if (sc_parse(r, CLAIM_REPLY_N + i * CLAIM_GROUP_REPLY_N, sc_claim_group_reply, CLAIM_GROUP_REPLY_N,
                      &g) != 0) {
-            log_error("app %s: claim: a job of the wrong shape; its lease will expire", a->id);
+            log_error_f(APP_LOG(a), "app %s: claim: a job of the wrong shape; its lease will expire", a->id);
             continue;
         }
         /* schedule lag: Redis' claim time minus the time the poll fell due */

@@ -80,6 +80,9 @@ void complete_job(struct job *j, struct outcome *o)
         ev[2 * i + 1] = o->events[i].json;
     }
     wm_poll(w->wm, o->name, j->poll_s);
+    struct log_fields lf = {a->id, j->user, o->name, o->http_status,
+                            j->poll_s >= 0 ? j->poll_s * 1000.0 : -1};
+    log_debug_f(&lf, "%s", j->backfill ? "backfill" : "poll");
     for (int i = 0; i < o->nevents; i++)
         wm_event(w->wm, o->events[i].type);
     if (o->block_ms > 0)
@@ -92,11 +95,11 @@ void complete_job(struct job *j, struct outcome *o)
     /* invalid_client and owner_premium_required are the app's fault: its
      * one alert is enough, no line per user. */
     if (o->error[0] && strcmp(o->name, "invalid_client") != 0 && strcmp(o->name, "owner_premium_required") != 0)
-        log_info("user %s: %s (%s)", j->user, o->name, o->error);
+        log_info_f(&lf, "user %s: %s (%s)", j->user, o->name, o->error);
     int rc = batch_add(a, j, g, COMPLETE_GROUP_ARG_N + 2 * o->nevents);
     outcome_free(o);
     if (rc != 0) {
-        log_error("user %s: out of memory; result not stored, the lease will expire", j->user);
+        log_error_f(JOB_LOG(j), "user %s: out of memory; result not stored, the lease will expire", j->user);
         job_free(j);
         return;
     }
@@ -222,7 +225,7 @@ static void on_complete(struct redis_async *l, redisReply *r, void *ud)
         struct complete_group_reply g;
         if (sc_parse(r, COMPLETE_REPLY_N + (size_t)i * COMPLETE_GROUP_REPLY_N, sc_complete_group_reply,
                      COMPLETE_GROUP_REPLY_N, &g) == 0 && g.applied == 0)
-            log_info("user %s: lease lost before completion; result dropped", b->jobs[i]->user);
+            log_info_f(JOB_LOG(b->jobs[i]), "user %s: lease lost before completion; result dropped", b->jobs[i]->user);
     }
     for (int i = 0; i < b->n; i++)
         job_free(b->jobs[i]);

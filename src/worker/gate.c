@@ -60,9 +60,9 @@ static void on_grant(struct redis_async *l, redisReply *r, void *ud)
         return;
     }
     if (r->type == REDIS_REPLY_ERROR)
-        log_error("user %s: grant failed: %s", j->user, r->str);
+        log_error_f(JOB_LOG(j), "user %s: grant failed: %s", j->user, r->str);
     else
-        log_debug("user %s: app %s is limited; next call waits for the claim", j->user, j->app->id);
+        log_debug_f(JOB_LOG(j), "user %s: app %s is limited; next call waits for the claim", j->user, j->app->id);
     /* Back in line, first: the claim lets it go when the limiter allows. */
     outcome_init(&o, j, "released");
     o.fails = j->fails;

@@ -60,7 +60,7 @@ int job_open_token(struct job *j, const char *sealed)
         return 0;
     j->access_token = crypto_open(j->w->keys, ad, sealed, err, sizeof err);
     if (j->access_token == NULL) {
-        log_warn("user %s: stored access token unreadable (%s); refreshing", j->user, err);
+        log_warn_f(JOB_LOG(j), "user %s: stored access token unreadable (%s); refreshing", j->user, err);
         return -1;
     }
     return 0;

@@ -71,7 +71,7 @@ static void outcome_block_app(struct outcome *o, const struct job *j, const char
     o->block_ms = retry_after_ms(retry_after, worker_now_ms(), c->retry_after_default_ms, c->retry_after_max_ms,
                                  &o->capped);
     o->block_reason = reason;
-    log_warn("app %s: %s; no calls for %lld ms%s", j->app->id, reason, o->block_ms,
+    log_warn_f(APP_LOG(j->app), "app %s: %s; no calls for %lld ms%s", j->app->id, reason, o->block_ms,
              o->capped ? " (Retry-After capped)" : "");
 }
 
@@ -90,7 +90,7 @@ void outcome_apply(struct outcome *o, const struct job *j, const struct verdict 
             o->block_ms = v->block_ms;
             o->block_reason = v->block_reason;
             if (strcmp(v->block_reason, "owner_premium_required") == 0)
-                log_warn("app %s: %s; one probe call every %lld ms until a call succeeds", j->app->id,
+                log_warn_f(APP_LOG(j->app), "app %s: %s; one probe call every %lld ms until a call succeeds", j->app->id,
                          v->error, o->block_ms);
         } else {
             outcome_block_app(o, j, retry_after, v->block_reason);

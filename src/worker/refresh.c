@@ -194,7 +194,7 @@ static void on_refresh(const struct httpc_response *r, void *ud)
     if (res == TOK_INVALID_CLIENT) {
         /* The app's credentials are wrong: one alert, and its users wait. */
         if (!j->app->alerted)
-            log_error("app %s: token endpoint says invalid_client: fix the app's credentials "
+            log_error_f(APP_LOG(j->app), "app %s: token endpoint says invalid_client: fix the app's credentials "
                       "(spotwatch app add); its users wait", j->app->id);
         j->app->alerted = 1;
     }

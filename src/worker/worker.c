@@ -18,6 +18,7 @@
  * (job_http_send), fake_transport.c, complete.c and jobs.c, and none of
  * them calls it: the files below reach the loop only through worker_kick,
  * an event fed to w->kick, whose callback on_kick is here. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,22 +32,23 @@
 #include "worker_int.h"
 #include "base/keyring_file.h"
 #include "base/log.h"
-
-#ifndef SW_VERSION
-#define SW_VERSION "unknown"   /* the Makefile passes VERSION */
-#endif
+#include "base/sdnotify.h"
+#include "build_info.h"
+#include "worker/app_gauges.h"
 
 #define TRIM_TICKS 10           /* heartbeats between returns of free heap to the system */
 #define WORKER_TTL_MS 5000      /* the workers ZSET entry lapses this long after a heartbeat */
 #define WORKER_KEY_TTL_MS "10000"   /* <p>worker:<id> lapses this long after a heartbeat */
 
 static void on_link(struct redis_async *l, int up, void *ud);
+static void notify_ready(struct worker *w, const char *what);
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents);
 static void on_kick(struct ev_loop *loop, ev_idle *k, int revents);
 static void kick_now(struct worker *w);
 static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents);
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents);
 static void on_grace(struct ev_loop *loop, ev_timer *t, int revents);
+static void on_reload(struct ev_loop *loop, ev_signal *s, int revents);
 static void reload_apps(struct worker *w);
 static void heartbeat(struct worker *w);
 static void worker_leave(struct worker *w);
@@ -54,16 +56,23 @@ static int claims_in_flight(const struct worker *w);
 
 /* ----------------------------------------------------------------- run --- */
 
-int worker_run(const struct sw_config *c, char *err, size_t errlen)
+int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
 {
     struct worker w;
     struct httpc_opts ho = {0};
     struct redis_async_opts ro = {0};
     char host[128] = "", rnd[9];
     int rc = -1;
+    /* The worker's own copy: SIGHUP changes its run-time directives. */
+    struct sw_config *c = malloc(sizeof *c);
 
     memset(&w, 0, sizeof w);
-    w.cfg = c;
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *c = *start_cfg;
+    w.cfg = w.live = c;
     w.loop = ev_default_loop(EVFLAG_AUTO);
     /* first: a job freed on any path below kicks it */
     ev_idle_init(&w.kick, on_kick);
@@ -72,11 +81,14 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
      * alone answers polls inside the worker (fake_transport.c). */
     w.send_poll = c->bench_fake_poll ? fake_transport_send : job_http_send;
     signal(SIGPIPE, SIG_IGN);
+    if (log_open_file(c->log_file, err, errlen) != 0)
+        goto out;
     if (keyring_file_load(c, &w.keys, 1, err, errlen) != 0)
         goto out;
     gethostname(host, sizeof host - 1);
     crypto_random_hex(rnd, 4);
     snprintf(w.id, sizeof w.id, "%s:%d:%s", host, (int)getpid(), rnd);
+    log_set_worker(w.id);
     w.rng = (unsigned long long)worker_now_ms() ^ ((unsigned long long)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
     keys_global(w.workers_key, sizeof w.workers_key, c->key_prefix, "workers");
     snprintf(w.worker_key, sizeof w.worker_key, "%sworker:%s", c->key_prefix, w.id);
@@ -89,6 +101,7 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
     w.wm = wm_new(c, err, errlen);
     if (w.wm == NULL && err[0])
         goto out;
+    w.gauges = app_gauges_new(w.wm);
     w.http = httpc_new(w.loop, &ho, err, errlen);
     if (w.http == NULL)
         goto out;
@@ -118,8 +131,11 @@ int worker_run(const struct sw_config *c, char *err, size_t errlen)
     ev_signal_init(&w.sigint, on_signal, SIGINT);
     w.sigint.data = &w;
     ev_signal_start(w.loop, &w.sigint);
+    ev_signal_init(&w.sighup, on_reload, SIGHUP);
+    w.sighup.data = &w;
+    ev_signal_start(w.loop, &w.sighup);
 
-    log_info("worker %s started (spotwatch %s): redis %s:%d, api %s", w.id, SW_VERSION, c->redis_host,
+    log_info("worker %s started (spotwatch %s): redis %s:%d, api %s", w.id, SW_BUILD_VERSION, c->redis_host,
              c->redis_port, c->api_base);
     ev_run(w.loop, 0);
     log_info("worker %s stopped after %lld polls", w.id, w.polls);
@@ -133,6 +149,7 @@ out:
     ev_prepare_stop(w.loop, &w.flush);
     ev_signal_stop(w.loop, &w.sigterm);
     ev_signal_stop(w.loop, &w.sigint);
+    ev_signal_stop(w.loop, &w.sighup);
     if (w.http)
         httpc_free(w.http);   /* aborts what is left, without callbacks */
     wm_free(w.wm);
@@ -150,7 +167,10 @@ out:
     }
     free(w.apps);
     crypto_free(w.keys);
+    app_gauges_free(w.gauges);
     ev_loop_destroy(w.loop);
+    explicit_bzero(c, sizeof *c);   /* it holds the Redis password */
+    free(c);
     return rc;
 }
 
@@ -162,7 +182,22 @@ static void on_link(struct redis_async *l, int up, void *ud)
         heartbeat(w);
         reload_apps(w);
         kick_now(w);
+        if (!w->ready)
+            notify_ready(w, NULL);
     }
+}
+
+/* notify_ready: the service manager learns the worker is ready: Redis
+ * answered (the first link up) and the metrics listener is bound (wm_new
+ * ran before the loop). prefix: NULL, or "RELOADING=1"'s counterpart. */
+static void notify_ready(struct worker *w, const char *what)
+{
+    char status[160];
+    snprintf(status, sizeof status, "%s: polling, redis %.64s:%d", what ? what : "ready",
+             w->cfg->redis_host, w->cfg->redis_port);
+    if (sdnotify_status("READY=1", status) < 0)
+        log_warn("NOTIFY_SOCKET: cannot tell the service manager we are ready: %s", strerror(errno));
+    w->ready = 1;
 }
 
 /* --------------------------------------------------------------- claim --- */
@@ -280,7 +315,9 @@ static void on_apps(struct redis_async *l, redisReply *r, void *ud)
             snprintf(a->id, sizeof a->id, "%s", id);
             keys_app(&a->k, w->cfg->key_prefix, id);
             w->apps[w->napps++] = a;
-            log_info("app %s: claiming its users", id);
+            wm_app(w->wm, id);
+            struct log_fields lf = {id, NULL, NULL, -1, -1};
+            log_info_f(&lf, "app %s: claiming its users", id);
         }
         load_app(w, a);
     }
@@ -324,7 +361,8 @@ static void on_app_info(struct redis_async *l, redisReply *r, void *ud)
             snprintf(ad, sizeof ad, "app:%s", a->id);
             char *s = crypto_open(w->keys, ad, v, err, sizeof err);
             if (s == NULL) {
-                log_error("app %s: client secret unreadable: %s", a->id, err);
+                struct log_fields lf = {a->id, NULL, NULL, -1, -1};
+                log_write_fields(LOG_ERROR, &lf, "app %s: client secret unreadable: %s", a->id, err);
                 continue;
             }
             if (a->client_secret == NULL || strcmp(a->client_secret, s) != 0)
@@ -358,6 +396,14 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     heartbeat(w);
     if (++w->beats % WORKER_APPS_RELOAD_BEATS == 0)
         reload_apps(w);
+    app_gauges_tick(w->gauges, w);
+    if (w->ready && !w->stopping && w->beats % WORKER_APPS_RELOAD_BEATS == 0) {
+        /* `systemctl status` shows it (nothing is sent outside systemd). */
+        char st[128];
+        snprintf(st, sizeof st, "%d apps, %d polls in flight, %lld polls since start", w->napps, w->jobs,
+                 w->polls);
+        sdnotify_status(NULL, st);
+    }
 #ifdef __GLIBC__
     /* A burst (an app released from a 429 block with every user overdue)
      * fills max-inflight at once; glibc keeps the freed pages, so RSS would
@@ -451,6 +497,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     }
     log_info("shutdown: stopped claiming; finishing %d polls (and %d claims) in flight", w->jobs,
              claims_in_flight(w));
+    sdnotify_status("STOPPING=1", "stopping: finishing the polls in flight");
     w->stopping = 1;
     ev_timer_stop(loop, &w->tick);
     ev_timer_set(&w->grace, (double)w->cfg->http_timeout_ms / 1000.0 + 2.0, 0);
@@ -487,4 +534,42 @@ static void on_left(struct redis_async *l, redisReply *r, void *ud)
     (void)l;
     (void)r;
     ev_break(w->loop, EVBREAK_ALL);
+}
+
+/* ------------------------------------------------------------- reload --- */
+
+/* reopen_log: SIGHUP reopens log-file (a rotation moved the old one away). */
+static void reopen_log(const struct sw_config *c)
+{
+    char err[CFG_STR + 64];
+    if (log_open_file(c->log_file, err, sizeof err) != 0)
+        log_error("SIGHUP: %s; logging on to the old file", err);
+}
+
+/* on_reload (SIGHUP): re-read the configuration and apply what may change at
+ * run time (config_reload: log level and format, intervals, budgets, ...).
+ * Every job reads w->cfg when it uses a value, so polls in flight finish as
+ * they started and the next ones follow the new values; nothing is dropped.
+ * log-file, if set, is reopened (logrotate). */
+static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    struct worker *w = s->data;
+    char changed[1024], refused[1024], err[512];
+    (void)loop;
+    (void)revents;
+    sdnotify_status("RELOADING=1", "reloading the configuration");
+    if (config_reload(w->live, changed, sizeof changed, refused, sizeof refused, err, sizeof err) != 0) {
+        log_error("SIGHUP: configuration not reloaded, the old one stays: %s", err);
+    } else {
+        log_reconfigure(w->cfg->log_level, w->cfg->log_format);
+        reopen_log(w->cfg);
+        log_info("SIGHUP: configuration reloaded from %s; changed: %s; %d polls in flight carry on",
+                 w->cfg->source[0] ? w->cfg->source : "(no file)", changed[0] ? changed : "nothing",
+                 w->jobs);
+        if (refused[0])
+            log_warn("SIGHUP: changed but only read at start (restart to apply): %s", refused);
+    }
+    if (!w->stopping)
+        notify_ready(w, "reloaded");
+    kick_now(w);   /* a new claim-batch or max-inflight counts at once */
 }

@@ -44,6 +44,7 @@
 #include "base/config.h"
 #include "base/crypto.h"
 #include "base/histogram.h"
+#include "base/log.h"
 #include "http/httpc.h"
 #include "redis/key_schema.h"
 #include "redis/redis_async.h"
@@ -101,6 +102,7 @@ struct app {
 struct worker {
     struct ev_loop *loop;
     const struct sw_config *cfg;
+    struct sw_config *live;        /* cfg, writable: SIGHUP's reload (worker.c) changes it */
     struct redis_async *redis;
     struct httpc *http;
     poll_transport *send_poll;     /* job_http_send, or fake_transport_send (bench-fake-poll) */
@@ -129,7 +131,9 @@ struct worker {
     /* kick: initialised, never started: worker_kick feeds it an event, and
      * its callback (worker.c) claims again or, while stopping, leaves. */
     ev_idle kick;
-    ev_signal sigterm, sigint;
+    ev_signal sigterm, sigint, sighup;
+    int ready;                     /* READY=1 sent to the service manager (sdnotify) */
+    struct app_gauges *gauges;     /* per-app gauges read from Redis (app_gauges.c) */
 };
 
 /* refresh_step: where a job is in the token-refresh detour (refresh.c). A
@@ -192,6 +196,11 @@ struct outcome {
     int nevents;
     struct sw_event events[JOB_EVENTS_MAX];
 };
+
+/* The log fields of a job and of an app (log_*_f, include/base/log.h): JSON
+ * logs then carry "app" and "user" as members. */
+#define JOB_LOG(j) (&(struct log_fields){(j)->app->id, (j)->user, NULL, -1, -1})
+#define APP_LOG(a) (&(struct log_fields){(a)->id, NULL, NULL, -1, -1})
 
 /* The clock and the jitter: inline, so any file may read them without
  * calling into worker.c. */

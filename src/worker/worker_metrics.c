@@ -3,13 +3,45 @@
 #include <stdlib.h>
 #include "worker/worker_metrics.h"
 #include "http/metrics.h"
+#include "spotify/events.h"
+#include "build_info.h"
 
 struct worker_metrics {
     struct metrics *m;
     struct metrics_http *http;
     struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *blocks, *budget, *claim_s,
-        *poll_s, *lag_s, *inflight, *reconnects;
+        *poll_s, *lag_s, *inflight, *reconnects, *users, *live, *app[WM_APP_GAUGES];
 };
+
+/* The label values known in advance: their series exist from the start, at
+ * 0, so rate() and alerts see them before the first occurrence. */
+static const char *const event_types[] = {
+    SW_EVENT_PLAYBACK_STARTED, SW_EVENT_TRACK_CHANGED, SW_EVENT_PLAYBACK_PAUSED,
+    SW_EVENT_PLAYBACK_RESUMED, SW_EVENT_PLAYBACK_STOPPED, SW_EVENT_DEVICE_CHANGED,
+    SW_EVENT_REAUTH_REQUIRED, SW_EVENT_NOT_REGISTERED, SW_EVENT_TRACK_PLAYED, SW_EVENT_USER_BROKEN};
+static const char *const refresh_outcomes[] = {"ok", "invalid_grant", "invalid_client", "rate_limited",
+                                               "transient"};
+static const char *const block_reasons[] = {"rate_limited", "quota_exceeded", "invalid_client",
+                                            "owner_premium_required"};
+static const char *const user_statuses[] = {"active", "stopped", "reauth_required", "not_registered"};
+
+/* The per-app gauges: name and help, in enum wm_app_gauge's order. */
+static const struct {
+    const char *name, *help;
+} app_gauges[WM_APP_GAUGES] = {
+    {"spotwatch_app_scheduled_users", "Users on the app's schedule (read from Redis)."},
+    {"spotwatch_app_overdue_users", "Scheduled users whose poll is already due (read from Redis)."},
+    {"spotwatch_app_inflight_users", "Users under a lease: being polled by some worker (read from Redis)."},
+    {"spotwatch_app_budget", "Configured calls per window of the app (0 = unlimited)."},
+    {"spotwatch_app_blocked_seconds_remaining", "Seconds until the app's block ends (0 = not blocked)."},
+    {"spotwatch_app_broken_users", "User records set aside as malformed (read from Redis)."},
+};
+
+static void zero_all(struct metric_family *f, const char *const *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        metrics_inc(f, values[i], 0);
+}
 
 static const char *const outcomes[] = {"ok", "nothing", "error", "rate_limited", "quota_exceeded",
                                        "reauth_required", "not_registered", "invalid_client",
@@ -52,8 +84,20 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
     w->inflight = metrics_gauge(w->m, "spotwatch_inflight_requests", "HTTP requests in flight.", NULL);
     w->reconnects = metrics_counter(w->m, "spotwatch_redis_reconnects_total",
                                     "Times the Redis link came back.", NULL);
-    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
-        metrics_inc(w->polls, outcomes[i], 0);
+    w->users = metrics_gauge(w->m, "spotwatch_app_users",
+                             "Users of each app by status (a sweep of the users in Redis).", "app,status");
+    for (int i = 0; i < WM_APP_GAUGES; i++)
+        w->app[i] = metrics_gauge(w->m, app_gauges[i].name, app_gauges[i].help, "app");
+    w->live = metrics_gauge(w->m, "spotwatch_live_workers",
+                            "Workers whose heartbeat in Redis is current, on every host.", NULL);
+    if (metrics_process_add(w->m, SW_BUILD_VERSION, "worker") != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    zero_all(w->polls, outcomes, sizeof outcomes / sizeof outcomes[0]);
+    zero_all(w->events, event_types, sizeof event_types / sizeof event_types[0]);
+    zero_all(w->refreshes, refresh_outcomes, sizeof refresh_outcomes / sizeof refresh_outcomes[0]);
+    zero_all(w->blocks, block_reasons, sizeof block_reasons / sizeof block_reasons[0]);
     w->http = metrics_http_start(c->metrics_listen, err, errlen);
     if (w->http == NULL)
         goto fail;
@@ -129,12 +173,47 @@ void wm_lag(struct worker_metrics *w, double seconds)
         metrics_observe(w->lag_s, NULL, seconds < 0 ? 0 : seconds);
 }
 
+void wm_app(struct worker_metrics *w, const char *app)
+{
+    if (w == NULL)
+        return;
+    metrics_inc(w->rl429, app, 0);
+    metrics_inc(w->blocked, app, 0);
+    metrics_inc(w->budget, app, 0);
+    for (int i = 0; i < WM_APP_GAUGES; i++)
+        metrics_inc(w->app[i], app, 0);
+    for (size_t s = 0; s < sizeof user_statuses / sizeof user_statuses[0]; s++) {
+        const char *v[] = {app, user_statuses[s]};
+        metrics_incv(w->users, v, 0);
+    }
+}
+
+void wm_app_gauge(struct worker_metrics *w, const char *app, enum wm_app_gauge which, double v)
+{
+    if (w && (unsigned)which < WM_APP_GAUGES)
+        metrics_set(w->app[which], app, v);
+}
+
+void wm_live_workers(struct worker_metrics *w, double n)
+{
+    if (w)
+        metrics_set(w->live, NULL, n);
+}
+
+void wm_app_users(struct worker_metrics *w, const char *app, const char *status, double n)
+{
+    const char *v[] = {app, status};
+    if (w)
+        metrics_setv(w->users, v, n);
+}
+
 void wm_tick(struct worker_metrics *w, int inflight, long reconnects, int redis_up)
 {
     char *text;
     size_t len;
     if (w == NULL)
         return;
+    metrics_process_update(w->m);
     metrics_set(w->inflight, NULL, inflight);
     metrics_set(w->reconnects, NULL, (double)reconnects);
     if (metrics_render(w->m, &text, &len) == 0) {

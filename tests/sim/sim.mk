@@ -10,9 +10,9 @@ SIM_SRCS := tests/sim/sim_main.c tests/sim/sim_http.c tests/sim/sim_api.c \
             tests/sim/sim_flap.c
 SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=build/sim/%.o)
 SIM_PKGS := libmicrohttpd libcjson libcrypto zlib
-SIM_CPPFLAGS := -Itests/sim $(shell pkg-config --cflags $(SIM_PKGS)) \
+SIM_CPPFLAGS = -Itests/sim $(shell pkg-config --cflags $(SIM_PKGS)) \
                 $(if $(findstring -D_GNU_SOURCE,$(CFLAGS)),,-D_GNU_SOURCE)
-SIM_LIBS := $(shell pkg-config --libs $(SIM_PKGS)) -lpthread
+SIM_LIBS = $(shell pkg-config --libs $(SIM_PKGS)) -lpthread
 
 bin/spotify-sim: $(SIM_OBJS)
 	@mkdir -p bin

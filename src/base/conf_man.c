@@ -1,0 +1,208 @@
+/* conf_man.c: a build tool (not part of the binary): writes spotwatch.conf(5)
+ * in man(7) format to stdout from conf/spotwatch.conf and the directive
+ * table of src/base/config.c (config_directive_info).
+ *
+ *   build/conf_man conf/spotwatch.conf VERSION SYSCONFDIR > spotwatch.conf.5
+ *
+ * The file gives the prose (the paragraph above each directive, the section
+ * banners, the introduction), the table gives each directive's type, default,
+ * bounds and whether SIGHUP reloads it. Exits 1 when a directive of the table
+ * appears nowhere in the file (live or commented out), so the page, like the
+ * file (tests/unit/test_config.c), cannot fall behind the table. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/config.h"
+
+#define LINE_MAX_LEN 1024
+#define BLOCK_MAX 64
+
+/* find: the index of the directive named by the first word of s, or -1. */
+static int find(const char *s)
+{
+    struct config_info ci;
+    char words[256];
+    size_t n = strcspn(s, " \t");
+
+    for (size_t i = 0; config_directive_info(i, &ci, words, sizeof words) == 0; i++)
+        if (strlen(ci.name) == n && strncmp(ci.name, s, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* roff writes text escaped for man(7): backslashes, and a leading '.' or '\''. */
+static void roff(const char *text)
+{
+    if (text[0] == '.' || text[0] == '\'')
+        fputs("\\&", stdout);
+    for (const char *p = text; *p; p++) {
+        if (*p == '\\')
+            fputs("\\e", stdout);
+        else if (*p == '-')
+            fputs("\\-", stdout);
+        else
+            putchar(*p);
+    }
+}
+
+/* detail writes one directive's facts from the table. */
+static void detail(int idx)
+{
+    struct config_info ci;
+    char words[256];
+
+    config_directive_info((size_t)idx, &ci, words, sizeof words);
+    fputs(".TP\n.B ", stdout);
+    roff(ci.name);
+    fputs("\n", stdout);
+    if (ci.is_int)
+        printf("integer from %ld to %ld", ci.min, ci.max);
+    else
+        roff(ci.type);
+    fputs("; default ", stdout);
+    if (ci.def[0])
+        roff(ci.def), fputs("", stdout);
+    else
+        fputs("unset", stdout);
+    if (ci.secret)
+        fputs("; secret: never printed", stdout);
+    fputs(ci.runtime ? "; SIGHUP applies a new value to a running process.\n"
+                     : "; read at start (a change needs a restart).\n", stdout);
+}
+
+/* block: the lines of one paragraph of the file (between blank lines). */
+struct block {
+    char *lines[BLOCK_MAX];
+    int n;
+};
+
+/* prose: the text of a comment line ("# text" -> "text"), or NULL when it
+ * is not a comment. */
+static const char *prose(const char *l)
+{
+    if (l[0] != '#')
+        return NULL;
+    return l[1] == ' ' ? l + 2 : l + 1;
+}
+
+/* directive_of: the directive a line sets, live or commented out; -1 if none. */
+static int directive_of(const char *l)
+{
+    const char *p = prose(l);
+    return find(p ? p : l);
+}
+
+static void flush(struct block *b, unsigned char *seen)
+{
+    int ndir = 0, pre = 0;
+
+    if (b->n == 0)
+        return;
+    for (int i = 0; i < b->n; i++) {
+        int d = directive_of(b->lines[i]);
+        if (d >= 0 && !seen[d]) {
+            seen[d] = 1;
+            detail(d);
+            ndir++;
+        }
+    }
+    fputs(ndir ? ".IP\n" : ".PP\n", stdout);
+    for (int i = 0; i < b->n; i++) {
+        const char *p = prose(b->lines[i]);
+        if (directive_of(b->lines[i]) >= 0 || p == NULL)
+            continue;
+        int example = p[0] == ' ';
+        if (*p == '\0') {          /* a "#" line: a paragraph break inside the comment */
+            if (pre)
+                fputs(".RE\n.fi\n", stdout);
+            pre = 0;
+            fputs(ndir ? ".IP\n" : ".PP\n", stdout);
+            continue;
+        }
+        if (example != pre)
+            fputs(example ? ".nf\n.RS\n" : ".RE\n.fi\n", stdout);
+        pre = example;
+        roff(example ? p + strspn(p, " ") : p);
+        fputs("\n", stdout);
+    }
+    if (pre)
+        fputs(".RE\n.fi\n", stdout);
+    for (int i = 0; i < b->n; i++)
+        free(b->lines[i]);
+    b->n = 0;
+}
+
+/* banner: a section line "#### NAME ####": its name in out. */
+static int banner(const char *l, char *out, size_t n)
+{
+    const char *p = l, *end;
+    if (strncmp(l, "###", 3) != 0)
+        return 0;
+    p += strspn(p, "#");
+    p += strspn(p, " ");
+    end = strchr(p, '#');
+    if (end == NULL)
+        return 0;
+    while (end > p && end[-1] == ' ')
+        end--;
+    snprintf(out, n, "%.*s", (int)(end - p), p);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char line[LINE_MAX_LEN], name[128], words[256];
+    unsigned char seen[CONFIG_MAX_DIRECTIVES] = {0};
+    struct block b = {0};
+    struct config_info ci;
+    FILE *f;
+    int rc = 0;
+
+    if (argc != 4 || (f = fopen(argv[1], "r")) == NULL) {
+        fprintf(stderr, "usage: conf_man CONF_FILE VERSION SYSCONFDIR\n");
+        return 2;
+    }
+    printf(".\\\" generated by build/conf_man from %s and src/base/config.c: do not edit\n", argv[1]);
+    printf(".TH SPOTWATCH.CONF 5 \"\" \"spotwatch %s\" \"File Formats\"\n", argv[2]);
+    printf(".SH NAME\nspotwatch.conf \\- configuration of spotwatch(1)\n");
+    printf(".SH SYNOPSIS\n.B %s/spotwatch.conf\n", argv[3]);
+    printf(".SH DESCRIPTION\n");
+    printf(".PP\nspotwatch reads the file named by \\fB\\-\\-config\\fR, else the one named by "
+           "\\fB$%s\\fR, else \\fB%s/spotwatch.conf\\fR when it exists; without one the built-in "
+           "defaults apply. Every directive may also be given on the command line as "
+           "\\fB\\-\\-\\fIdirective value\\fR, which wins over the file.\n", CONFIG_ENV, argv[3]);
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (banner(line, name, sizeof name)) {
+            flush(&b, seen);
+            printf(".SH \"%s\"\n", name);
+            continue;
+        }
+        if (line[0] == '\0' || b.n == BLOCK_MAX) {
+            flush(&b, seen);
+            if (line[0] == '\0')
+                continue;
+        }
+        if ((b.lines[b.n] = strdup(line)) == NULL) {
+            fprintf(stderr, "conf_man: out of memory\n");
+            return 1;
+        }
+        b.n++;
+    }
+    flush(&b, seen);
+    fclose(f);
+    printf(".SH SIGNALS\n.PP\nSIGHUP makes a running worker or serve re-read this file and apply "
+           "the directives marked so above; a changed directive that needs a restart is left as it "
+           "was and named in the log.\n");
+    printf(".SH FILES\n.TP\n.I %s/spotwatch.conf\nthe default configuration file.\n", argv[3]);
+    printf(".SH SEE ALSO\n.BR spotwatch (1)\n");
+    for (size_t i = 0; config_directive_info(i, &ci, words, sizeof words) == 0; i++) {
+        if (!seen[i]) {
+            fprintf(stderr, "conf_man: %s: directive %s is not in the file\n", argv[1], ci.name);
+            rc = 1;
+        }
+    }
+    return rc;
+}
