@@ -73,7 +73,7 @@ def test_every_command_answers_help_without_side_effects():
 
 def test_version():
     mk = open(os.path.join(ROOT_DIR, "Makefile")).read()
-    version = re.search(r"^VERSION\s*:?=\s*(\S+)", mk, re.M).group(1)
+    version = re.search(r"^VERSION\s*[?:]?=\s*(\S+)", mk, re.M).group(1)
     for flag in ("--version", "-V"):
         r = run(flag)
         check(r.returncode == 0 and r.stdout.strip() == "spotwatch " + version, "%s: %r" % (flag, r.stdout))
