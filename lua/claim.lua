@@ -19,6 +19,10 @@
 -- complete.lua moves both.
 --
 -- The limiter (sliding log, adaptive budget, 24 h quota) is lua/lib/limiter.lua.
+-- Each claim the limiter does not block also moves the app's speed-up
+-- (lua/lib/speedup.lua: how much of the budget's room the playing users may
+-- spend), from the window's use before this claim's calls; the reply's speed
+-- tells the worker (src/worker/decide.c decide_playing_ms).
 --
 -- What a user hash holds is checked before the claim writes to it
 -- (lua/lib/guard.lua): a user key that is not a hash, or a numeric field
@@ -29,6 +33,7 @@
 
 --@include contract.lua
 --@include lib/limiter.lua
+--@include lib/speedup.lua
 --@include lib/zset.lua
 --@include lib/guard.lua
 
@@ -74,16 +79,18 @@ local n = want
 -- out before the batch is full, {room_code, room_wake} says until when.
 local room, room_code, room_wake, room_all = nil, LIMIT_OK, 0, false
 local left, inlog = limiter_room(L)
+local speed = speedup_update(L, tonumber(ARGV[CLAIM_ARG.SPEEDUP_TARGET] or '0'),
+                             (tonumber(ARGV[CLAIM_ARG.SPEEDUP_SPAN] or '0') or 0) / 1000, inlog, limiter_budget(L))
 if left then
     if left <= 0 then
-        return claim_reply{code = LIMIT_BUDGET, wake_ms = limiter_room_wake(L), now_ms = now}
+        return claim_reply{code = LIMIT_BUDGET, wake_ms = limiter_room_wake(L), now_ms = now, speed = speed}
     end
     room, room_code, room_all = left, LIMIT_BUDGET, inlog == 0
 end
 local quota_left, quota_used, quota_wake = limiter_quota(L)
 if quota_left then
     if quota_left <= 0 then
-        return claim_reply{code = LIMIT_QUOTA, wake_ms = quota_wake, now_ms = now}
+        return claim_reply{code = LIMIT_QUOTA, wake_ms = quota_wake, now_ms = now, speed = speed}
     end
     if room == nil or quota_left < room then
         room, room_code, room_wake, room_all = quota_left, LIMIT_QUOTA, quota_wake, quota_used == 0
@@ -96,7 +103,7 @@ if probe then n = 1 end
 
 -- (c) The most overdue users first.
 local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n)
-local out, row, njobs = claim_reply{code = LIMIT_OK, now_ms = now}, {}, 0
+local out, row, njobs = claim_reply{code = LIMIT_OK, now_ms = now, speed = speed}, {}, 0
 local spent = 0
 local full = false
 -- Users leaving the due set, and the leases taken, are written once per
@@ -222,7 +229,7 @@ if full and njobs == 0 then
     if room_code == LIMIT_BUDGET then
         room_wake = limiter_room_wake(L)
     end
-    return claim_reply{code = room_code, wake_ms = room_wake, now_ms = now}
+    return claim_reply{code = room_code, wake_ms = room_wake, now_ms = now, speed = speed}
 end
 
 local nxt = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')

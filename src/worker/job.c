@@ -148,7 +148,7 @@ static void read_playback(struct job *j, const struct httpc_response *r, struct 
         free(o->state);       /* unchanged: spare Redis the write */
         o->state = NULL;
     }
-    struct next_poll next = decide_next_poll(&cur, o->nevents, j->idle, j->interval_ms, j->interval_set, c);
+    struct next_poll next = decide_next_poll(&cur, o->nevents, j->idle, j->interval_ms, j->interval_set, j->speed, c);
     o->idle = next.idle;
     o->delay_ms = next.delay_ms;
     o->name = nothing ? "nothing" : "ok";
