@@ -13,9 +13,12 @@
 -- the window over the budget enforced now (lib/limiter.lua), err =
 -- ln(target / use). While |err| <= SPEEDUP_BAND (use within about 10 % of
 -- the target) speed stays where it is; outside, ln(interval) moves by
--- SPEEDUP_LN_RATE x err (err capped to [-1, 1]) per second, on Redis'
--- clock, whichever worker claims; in speed that is SPEEDUP_LN_RATE / span
--- per second, span = ln(playing-max-ms / poll-interval-ms), the worker's.
+-- SPEEDUP_LN_RATE x err per second (err capped to [-1, SPEEDUP_UP_CAP]), on
+-- Redis' clock, whichever worker claims; in speed that is SPEEDUP_LN_RATE /
+-- span per second, span = ln(playing-max-ms / poll-interval-ms), the
+-- worker's. The caps only bound the rate far from the target (an app at 5 %
+-- of its budget reaches full speed in about 15 s); near it, where the loop
+-- either settles or swings, the rate is the error's.
 -- Why this and not use -> interval directly: a playing user's calls are
 -- proportional to 1 / interval, so a static map from use to interval has a
 -- loop gain of span x use / (the map's band), about 6 for a band of 0.25,
@@ -26,14 +29,19 @@
 -- pi/2 beyond which an integrator behind a delay oscillates; the dead band
 -- stops what ringing is left. Because ln(calls) is linear in speed (the map
 -- is geometric), that gain is the same for 10 users or 10,000, and for any
--- span. A window over its target slows the app down at once, and the
+-- span. A window over its target slows the app down at once; a full one
+-- (SPEEDUP_FULL) at the full rate, since the calls the limiter refused are
+-- not in it and the demand may be anywhere above (a model of the loop: a
+-- surge of 4x the playing users is absorbed in 28 s instead of 75). The
 -- limiter still refuses any call beyond the budget, so the speed-up never
--- costs a 429: at worst schedule lag, for less than a window.
+-- costs a 429: at worst schedule lag, while it slows down.
 
-local SPEEDUP_LN_RATE = 0.05     -- ln(interval) per s at a capped error: 2 s <-> 15 s in 40 s
+local SPEEDUP_LN_RATE = 0.05     -- ln(interval) per s per unit of err: 15 s -> 2 s in 40 s at err 1
+local SPEEDUP_UP_CAP = 3         -- the largest err counted: 15 s -> 2 s in about 13 s
 local SPEEDUP_BAND = 0.1         -- the dead band, in ln(use / target): use within ~0.9-1.1 x target
 local SPEEDUP_DT_MAX = 1000      -- ms: the longest step taken at once (claims come every <= 1 s)
 local SPEEDUP_USE_MIN = 0.01     -- an empty window reads as 1 % (ln 0 is -inf)
+local SPEEDUP_FULL = 0.95        -- a window this full slows down at the full rate
 
 -- speedup_update(L, target_pct, span, used, budget): the app's speed after
 -- this claim, in permille, moved as the rule says and saved when it moved;
@@ -55,9 +63,10 @@ local function speedup_update(L, target_pct, span, used, budget)
     end
     local use = math.max(used / budget, SPEEDUP_USE_MIN)
     local err = math.log(target_pct / 100 / use)
+    if use >= SPEEDUP_FULL then err = -1 end
     if math.abs(err) > SPEEDUP_BAND then
         local dt = math.min(L.now - at, SPEEDUP_DT_MAX)
-        local new = speed + SPEEDUP_LN_RATE / span * dt / 1000 * math.max(-1, math.min(1, err))
+        local new = speed + SPEEDUP_LN_RATE / span * dt / 1000 * math.max(-1, math.min(SPEEDUP_UP_CAP, err))
         new = math.max(0, math.min(1, new))
         -- Pinned at 0 or 1, or within the band: nothing written.
         if new ~= speed then

@@ -14,19 +14,14 @@ range in about 30 s here), so a slow machine only makes them wait longer.
 import time
 
 from harness import *  # noqa: F401,F403
+from test_ratelimit import bulk_users  # noqa: E402 (users stored as `user add` + `watch start` do)
 
-SCOPE = "user-read-currently-playing user-read-playback-state"
 WINDOW_MS = 3000
 # Playing users between 4 s (smart polling as before) and 1 s (sped up);
 # paused and idle users are not concerned.
 SMART = ["--smart-polling", "yes", "--poll-interval-ms", "1000", "--playing-max-ms", "4000",
          "--lease-ms", "4000", "--http-timeout-ms", "2000", "--backoff-base-ms", "200",
          "--backoff-max-ms", "2000", "--claim-batch", "64"]
-
-
-def redis_ms(c):
-    t = c.cmd("TIME")
-    return int(t[0]) * 1000 + int(t[1]) // 1000
 
 
 def new_app(r, sim, app, budget=None, rate_limit=None):
@@ -44,19 +39,23 @@ def new_app(r, sim, app, budget=None, rate_limit=None):
 
 
 def playing_users(r, sim, app, users):
-    """Users as `user add` + `watch start` store them, each playing a long
-    track (its predicted end never comes first), first polls spread over 1 s."""
-    c = r.client()
-    now = redis_ms(c)
-    for i, u in enumerate(users):
-        tok = sim.ok("POST", "/sim/users/%s/tokens" % u, {"client_id": "cid-" + app, "scope": SCOPE})
-        key = "sw:{%s}:user:%s" % (app, u)
-        c.cmd("HSET", key, "app", app, "access_token", "plain." + tok["access_token"],
-              "refresh_token", "plain." + tok["refresh_token"], "expires_at", now + tok["expires_in"] * 1000,
-              "scope", SCOPE, "authorized_at", now, "status", "active", "reason", "", "fails", 0, "idle", 0)
-        c.cmd("HSET", "sw:users", u, app)
-        c.cmd("ZADD", "sw:{%s}:due" % app, now + (i * 1000) // len(users), u)
+    """Users as `user add` + `watch start` store them (no interval of their
+    own), each playing a long track (its predicted end never comes first)."""
+    bulk_users(r, sim, app, users, 0)
+    for u in users:
         play(sim, u, [track("t-%s-%d" % (u, k), duration_ms=3600000) for k in range(2)])
+
+
+def world(apps):
+    """A redis-server, a simulator with the test's window, and one worker
+    serving apps: [(app, budget, rate_limit, users)]. Returns (r, sim, client)."""
+    r = RedisServer()
+    sim = Sim(["--window-ms", str(WINDOW_MS)])
+    for app, budget, rate_limit, users in apps:
+        new_app(r, sim, app, budget, rate_limit)
+        playing_users(r, sim, app, users)
+    Worker(r, sim, SMART)
+    return r, sim, r.client()
 
 
 def speed(c, app):
@@ -80,16 +79,9 @@ def test_ample_budget_polls_playing_users_at_poll_interval():
     playing users are polled about every poll-interval-ms (1 s), not every
     playing-max-ms (4 s). Beside it, an app with no budget (unlimited: its room
     is unknown) keeps smart polling as it was, under the same worker."""
-    r = RedisServer()
-    sim = Sim(["--window-ms", str(WINDOW_MS)])
-    new_app(r, sim, "ample", budget=1000)
-    new_app(r, sim, "plain")
     fast = ["a%d" % i for i in range(6)]
     slow = ["p%d" % i for i in range(6)]
-    playing_users(r, sim, "ample", fast)
-    playing_users(r, sim, "plain", slow)
-    Worker(r, sim, SMART)
-    c = r.client()
+    _, sim, c = world([("ample", 1000, None, fast), ("plain", None, None, slow)])
     wait_for(lambda: (speed(c, "ample") or 0) >= 1.0, 120, "the ample app's speed at its top", interval=0.5)
     got, secs = calls_over(sim, fast + slow, 8)
     per_s_fast = sum(got[u] for u in fast) / float(len(fast)) / secs
@@ -112,16 +104,9 @@ def test_small_budget_never_exceeded():
     its budget (30 users every 4 s = 7.5/s of 20/s) and full speed would need
     150 % (30 users every 1 s): it speeds up, spends well over what smart
     polling spent, stays short of full speed, and is never refused either."""
-    r = RedisServer()
-    sim = Sim(["--window-ms", str(WINDOW_MS)])
-    new_app(r, sim, "small", budget=15, rate_limit=15)
-    new_app(r, sim, "mid", budget=60, rate_limit=60)
     small = ["s%d" % i for i in range(30)]
     mid = ["m%d" % i for i in range(30)]
-    playing_users(r, sim, "small", small)
-    playing_users(r, sim, "mid", mid)
-    Worker(r, sim, SMART)
-    c = r.client()
+    _, sim, c = world([("small", 15, 15, small), ("mid", 60, 60, mid)])
     wait_for(lambda: (speed(c, "mid") or 0) >= 0.3, 120, "the mid app sped up", interval=0.5)
     got, secs = calls_over(sim, small + mid, 9)
     small_rate = sum(got[u] for u in small) / secs
