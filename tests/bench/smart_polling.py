@@ -31,8 +31,8 @@ which is smart polling's worst case, so the calls figure is conservative),
 its last 30 %, idle until the end. Real time, clock scale 1: the worker
 predicts track ends from the simulator's progress, so the simulator's clock
 must run at the worker's pace. The timely mode starts from speed 0 (smart
-polling's intervals) and reaches its top in about 40 s; that ramp is in its
-figures.
+polling's intervals) and, lightly loaded, reaches its top in about 15 s;
+that ramp is in its figures.
 
 Figures:
   calls per user-hour   the simulator's count of every Web API call per user

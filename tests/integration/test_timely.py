@@ -8,8 +8,8 @@ Nothing here asserts a latency. The assertions are about counts: how many
 calls the simulator saw per user over a period once the app's speed has
 settled (far more than playing-max-ms allows, or not), that the simulator
 never answered 429, and the app's speed in Redis (lua/lib/speedup.lua). The
-waits have deadlines far beyond what the controller needs (it moves the whole
-range in about 30 s here), so a slow machine only makes them wait longer.
+waits have deadlines far beyond what the controller needs (well under a
+minute here), so a slow machine only makes them wait longer.
 """
 import time
 
