@@ -68,11 +68,17 @@ local function speedup_update(L, target_pct, span, used, budget)
         local dt = math.min(L.now - at, SPEEDUP_DT_MAX)
         local new = speed + SPEEDUP_LN_RATE / span * dt / 1000 * math.max(-1, math.min(SPEEDUP_UP_CAP, err))
         new = math.max(0, math.min(1, new))
-        -- Pinned at 0 or 1, or within the band: nothing written.
         if new ~= speed then
             speed = new
             redis.call('HSET', L.rl_key, 'speed', tostring(speed), 'speed_at', string.format('%d', L.now))
+            return math.floor(speed * 1000 + 0.5)
         end
+    end
+    -- Pinned at 0 or 1, or within the band: speed_at kept no more than
+    -- SPEEDUP_DT_MAX old (one write a second at most), so the first step
+    -- out of the band integrates no time it spent in it beyond that.
+    if L.now - at >= SPEEDUP_DT_MAX then
+        redis.call('HSET', L.rl_key, 'speed_at', string.format('%d', L.now))
     end
     return math.floor(speed * 1000 + 0.5)
 end

@@ -46,16 +46,21 @@ def playing_users(r, sim, app, users):
         play(sim, u, [track("t-%s-%d" % (u, k), duration_ms=3600000) for k in range(2)])
 
 
-def world(apps):
+def world(apps, rl=None):
     """A redis-server, a simulator with the test's window, and one worker
-    serving apps: [(app, budget, rate_limit, users)]. Returns (r, sim, client)."""
+    serving apps: [(app, budget, rate_limit, users)]; rl: {app: [field, value,
+    ...]} written to an app's limiter hash before the worker starts. Returns
+    (r, sim, client)."""
     r = RedisServer()
     sim = Sim(["--window-ms", str(WINDOW_MS)])
+    c = r.client()
     for app, budget, rate_limit, users in apps:
         new_app(r, sim, app, budget, rate_limit)
         playing_users(r, sim, app, users)
+        if rl and app in rl:
+            c.cmd("HSET", "sw:{%s}:rl" % app, *rl[app])
     Worker(r, sim, SMART)
-    return r, sim, r.client()
+    return r, sim, c
 
 
 def speed(c, app):
@@ -78,10 +83,13 @@ def test_ample_budget_polls_playing_users_at_poll_interval():
     """An app whose budget has ample room: its speed climbs to the top and its
     playing users are polled about every poll-interval-ms (1 s), not every
     playing-max-ms (4 s). Beside it, an app with no budget (unlimited: its room
-    is unknown) keeps smart polling as it was, under the same worker."""
+    is unknown) keeps smart polling as it was, under the same worker. The
+    ample app's stored speed starts out malformed: it is read as none and
+    rewritten, and costs nothing else."""
     fast = ["a%d" % i for i in range(6)]
     slow = ["p%d" % i for i in range(6)]
-    _, sim, c = world([("ample", 1000, None, fast), ("plain", None, None, slow)])
+    _, sim, c = world([("ample", 1000, None, fast), ("plain", None, None, slow)],
+                      rl={"ample": ["speed", "nan", "speed_at", "-5"]})
     wait_for(lambda: (speed(c, "ample") or 0) >= 1.0, 120, "the ample app's speed at its top", interval=0.5)
     got, secs = calls_over(sim, fast + slow, 8)
     per_s_fast = sum(got[u] for u in fast) / float(len(fast)) / secs
