@@ -6,8 +6,8 @@
 -- State, in <p>{<app>}:rl: speed (a number in [0, 1]: 0 polls a playing user
 -- every playing-max-ms, 1 every poll-interval-ms; the worker maps it between
 -- the two, geometrically: src/worker/decide.c decide_playing_ms) and
--- speed_at (ms: when speed last moved). Absent: speed 0, smart polling as
--- it always was; malformed: read as absent and rewritten.
+-- speed_at (ms: when speed was last updated). Absent: speed 0, smart polling as
+-- it always was; malformed: reset (repaired_speed, repaired_speed_at).
 --
 -- The rule (an integral controller with a dead band): use is the calls in
 -- the window over the budget enforced now (lib/limiter.lua), err =
@@ -54,10 +54,20 @@ local function speedup_update(L, target_pct, span, used, budget)
     end
     local r = redis.call('HMGET', L.rl_key, 'speed', 'speed_at')
     local speed, at = limiter_num(r[1]), limiter_num(r[2], true)
-    if not speed or speed > 1 or not at or at > L.now then
-        -- Absent, malformed, or from a clock ahead of this one: start from
-        -- here (speed kept when it reads well).
-        speed = (speed and speed <= 1) and speed or 0
+    -- Malformed: reset, logged and counted (repaired_<field>) as the
+    -- limiter's own fields are.
+    if speed == false or (speed and speed > 1) then
+        limiter_repair(L, 'speed', nil)
+        speed = nil
+    end
+    if at == false then
+        limiter_repair(L, 'speed_at', nil)
+        at = nil
+    end
+    if not speed or not at or at > L.now then
+        -- Absent, or from a clock ahead of this one: start from here
+        -- (speed kept when it reads well).
+        speed = speed or 0
         redis.call('HSET', L.rl_key, 'speed', tostring(speed), 'speed_at', string.format('%d', L.now))
         return math.floor(speed * 1000 + 0.5)
     end

@@ -84,8 +84,8 @@ def test_ample_budget_polls_playing_users_at_poll_interval():
     playing users are polled about every poll-interval-ms (1 s), not every
     playing-max-ms (4 s). Beside it, an app with no budget (unlimited: its room
     is unknown) keeps smart polling as it was, under the same worker. The
-    ample app's stored speed starts out malformed: it is read as none and
-    rewritten, and costs nothing else."""
+    ample app's stored speed starts out malformed: it is repaired (counted
+    once) and costs nothing else."""
     fast = ["a%d" % i for i in range(6)]
     slow = ["p%d" % i for i in range(6)]
     _, sim, c = world([("ample", 1000, None, fast), ("plain", None, None, slow)],
@@ -101,6 +101,9 @@ def test_ample_budget_polls_playing_users_at_poll_interval():
     check(min(got[u] for u in fast) >= 0.5 * secs, "every playing user sped up: %r" % got)
     check(per_s_slow <= 0.4, "no budget: playing users polled every playing-max-ms as before: %.2f/s" % per_s_slow)
     check(speed(c, "plain") is None, "an app without a budget has no speed")
+    lim = c.hgetall("sw:{ample}:rl")
+    check(lim.get("repaired_speed") == "1" and lim.get("repaired_speed_at") == "1",
+          "the malformed speed repaired once: %r" % lim)
     check(sim.stats()["rate_limited"] == 0, "no 429")
 
 
