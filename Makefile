@@ -6,6 +6,7 @@
 #   make demo            a live demo: private redis, simulator, two workers
 #   make bench           benchmarks (print figures; write bench-results.json)
 #   make parse-bench     cost of reading a currently-playing answer (product parsers)
+#   make smart-bench     smart polling's calls and detection delays, light to heavy load
 #   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if RSS or fds grow
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each
 #   make deps            install the Debian packages the build, tests and demo need
@@ -176,6 +177,12 @@ build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c \
 
 parse-bench: build/tests/parse_bench bin/spotify-sim
 	python3 tests/bench/parse_bench.py
+
+# smart polling against fixed 2 s polling, and its speed-up within the
+# budget, under a light, a medium and a heavy load (about 5 minutes)
+smart-bench: all
+	python3 tests/bench/smart_polling.py
+.PHONY: smart-bench
 
 # a long run under churn; fails if a worker's RSS or fd count grows
 soak: all

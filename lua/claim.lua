@@ -21,6 +21,13 @@
 -- check it; include/spotify/history_scan.h).
 --
 -- The limiter (sliding log, adaptive budget, 24 h quota) is lua/lib/limiter.lua.
+-- Each claim the limiter does not block also moves the app's speed-up
+-- (lua/lib/speedup.lua: how much of the budget's room the playing users may
+-- spend), from the window's use after this claim's calls (a claim that ran
+-- out of room counts as a full window: users were left waiting; measured
+-- before them, a starved app's window would read empty each time it rolls
+-- over, its calls all taken at once); the reply's speed
+-- tells the worker (src/worker/decide.c decide_playing_ms).
 --
 -- What a user hash holds is checked before the claim writes to it
 -- (lua/lib/guard.lua): a user key that is not a hash, or a numeric field
@@ -31,6 +38,7 @@
 
 --@include contract.lua
 --@include lib/limiter.lua
+--@include lib/speedup.lua
 --@include lib/zset.lua
 --@include lib/guard.lua
 
@@ -76,16 +84,22 @@ local n = want
 -- out before the batch is full, {room_code, room_wake} says until when.
 local room, room_code, room_wake, room_all = nil, LIMIT_OK, 0, false
 local left, inlog = limiter_room(L)
+local speedup_target = tonumber(ARGV[CLAIM_ARG.SPEEDUP_TARGET] or '0')
+local speedup_span = (tonumber(ARGV[CLAIM_ARG.SPEEDUP_SPAN] or '0') or 0) / 1000
+-- speed(used): the app's speed after this claim, the window holding used calls.
+local function speed(used)
+    return speedup_update(L, speedup_target, speedup_span, used, limiter_budget(L))
+end
 if left then
     if left <= 0 then
-        return claim_reply{code = LIMIT_BUDGET, wake_ms = limiter_room_wake(L), now_ms = now}
+        return claim_reply{code = LIMIT_BUDGET, wake_ms = limiter_room_wake(L), now_ms = now, speed = speed(inlog)}
     end
     room, room_code, room_all = left, LIMIT_BUDGET, inlog == 0
 end
 local quota_left, quota_used, quota_wake = limiter_quota(L)
 if quota_left then
     if quota_left <= 0 then
-        return claim_reply{code = LIMIT_QUOTA, wake_ms = quota_wake, now_ms = now}
+        return claim_reply{code = LIMIT_QUOTA, wake_ms = quota_wake, now_ms = now, speed = speed(inlog)}
     end
     if room == nil or quota_left < room then
         room, room_code, room_wake, room_all = quota_left, LIMIT_QUOTA, quota_wake, quota_used == 0
@@ -222,14 +236,16 @@ limiter_count(L, spent)
 if probe and njobs > 0 then
     limiter_hold(L, lease_ms)
 end
+local sp = speed(full and limiter_budget(L) or (inlog or 0) + spent)
 if full and njobs == 0 then
     -- Nothing taken: the first in line needs more room than is left.
     if room_code == LIMIT_BUDGET then
         room_wake = limiter_room_wake(L)
     end
-    return claim_reply{code = room_code, wake_ms = room_wake, now_ms = now}
+    return claim_reply{code = room_code, wake_ms = room_wake, now_ms = now, speed = sp}
 end
 
 local nxt = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
 out[CLAIM_REPLY.wake_ms] = math.min(math.max(tonumber(nxt[2] or '0') or 0, 0), now + GUARD_DUE_MAX_MS)
+out[CLAIM_REPLY.speed] = sp
 return out

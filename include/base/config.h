@@ -54,6 +54,8 @@ struct sw_config {
     long events_maxlen;            /* XADD MAXLEN ~ of each app's event stream */
     int smart_polling;             /* 1: interval follows playback; 0: fixed interval */
     long playing_max_ms;           /* smart: longest interval while a track plays */
+    int budget_target_pct;         /* smart: playing users sped up towards poll_interval_ms while the
+                                      app's window uses less than this % of its budget (0 = off) */
     long paused_interval_ms;       /* smart: first interval while paused */
     long paused_max_ms;            /* smart: longest interval while paused */
     long idle_max_ms;              /* smart: longest interval while nothing plays */

@@ -150,12 +150,17 @@
     X(p, QUOTA_DEFAULT)  /* 24 h quota of development apps when the app sets none (0 = none) */ \
     X(p, BACKFILL_MS)    /* history backfill interval (ms; 0 or absent = off) */ \
     X(p, MAXLEN)         /* the stream's MAXLEN (approximate), for user_broken events */ \
-    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */
+    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */ \
+    X(p, SPEEDUP_TARGET) /* budget-target-pct: the share of the budget the speed-up aims at (0 = off) */ \
+    X(p, SPEEDUP_SPAN)   /* 1000 x ln(playing-max-ms / poll-interval-ms): the speed-up's range (0 = none) */
 #define CLAIM_GROUP_ARGS(X, p)
 #define CLAIM_REPLY(X, p) \
     X(p, code, INT)      /* LIMIT_OK: the jobs taken follow (maybe none); else LIMIT_* below, none taken */ \
     X(p, wake_ms, INT)   /* LIMIT_OK: when the next poll falls due (0 = none); else when the refusal ends */ \
-    X(p, now_ms, INT)    /* Redis' clock */
+    X(p, now_ms, INT)    /* Redis' clock */ \
+    X(p, speed, INT)     /* the app's speed-up (lua/lib/speedup.lua), permille: 0 polls a playing user \
+                            every playing-max-ms, 1000 every poll-interval-ms; -1 none (off, or an \
+                            unlimited budget); 0 when code is LIMIT_BLOCKED */
 /* One group per job taken, most overdue first. */
 #define CLAIM_GROUP_REPLY(X, p) \
     X(p, user, STR)            /* the user id */ \

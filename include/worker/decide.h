@@ -96,13 +96,31 @@ struct next_poll {
 
 /* decide_next_poll: smart polling. A poll is quiet when it announced no
  * event and nothing plays. While a track plays the next poll is at its
- * predicted end, or after playing-max-ms (the user's own interval when
- * interval_set) to see skips and pauses; paused or idle users back off from
- * their base (pb_next_delay_ms). With smart-polling off: interval_ms.
- * cur is the state just read; interval_ms the user's interval (its own, or
- * poll-interval-ms). */
+ * predicted end, or after the playing interval if that is sooner (skips and
+ * pauses are seen within it): decide_playing_ms(speed, c), between
+ * playing-max-ms and poll-interval-ms as the app's budget allows, or the
+ * user's own interval when interval_set (never sped up: the operator chose
+ * it). Paused or idle users back off from their base (pb_next_delay_ms).
+ * With smart-polling off: interval_ms. cur is the state just read;
+ * interval_ms the user's interval (its own, or poll-interval-ms); speed the
+ * claim's speed (permille, -1 none). */
 struct next_poll decide_next_poll(const struct pb_state *cur, int nevents, int idle_before, long long interval_ms,
-                                  int interval_set, const struct sw_config *c);
+                                  int interval_set, int speed, const struct sw_config *c);
+
+/* decide_playing_ms: the playing interval at the app's speed-up (the claim's
+ * speed, lua/lib/speedup.lua): playing-max-ms at speed 0 (and when speed is
+ * -1: none), poll-interval-ms at 1000, geometric in between,
+ *   playing-max-ms x (poll-interval-ms / playing-max-ms) ^ (speed / 1000),
+ * so each step of speed changes the playing users' calls by the same factor
+ * whatever the speed (the controller's loop gain does not depend on where it
+ * stands). A poll-interval-ms at or above playing-max-ms: playing-max-ms. */
+long long decide_playing_ms(int speed, const struct sw_config *c);
+
+/* decide_speedup_span: what claim.lua is told of the speed-up's range:
+ * 1000 x ln(playing-max-ms / poll-interval-ms), rounded; 0 when there is
+ * nothing to speed up (smart polling off, or poll-interval-ms >=
+ * playing-max-ms): the claim then answers speed -1. */
+long decide_speedup_span(const struct sw_config *c);
 
 /* decide_confirm_poll: flap confirmation (include/spotify/flap.h), an input
  * of its own beside decide_next_poll's: when the poll left an observation

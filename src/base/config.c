@@ -111,6 +111,7 @@ static const struct cfg_directive table[] = {
     LONG("events-maxlen", events_maxlen, "10000", 1, 1000000000),
     BOOL("smart-polling", smart_polling, "yes"),
     LONG("playing-max-ms", playing_max_ms, "15000", 10, DAY_MS),
+    INT("budget-target-pct", budget_target_pct, "75", 0, 100),
     LONG("paused-interval-ms", paused_interval_ms, "15000", 10, DAY_MS),
     LONG("paused-max-ms", paused_max_ms, "60000", 10, DAY_MS),
     LONG("idle-max-ms", idle_max_ms, "180000", 10, DAY_MS),

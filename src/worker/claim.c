@@ -17,12 +17,13 @@
 #include "redis/scripts.h"
 
 static void on_claim(struct redis_async *l, redisReply *r, void *ud);
-static void job_start(struct worker *w, struct app *a, const struct claim_group_reply *g);
+static void job_start(struct worker *w, struct app *a, const struct claim_group_reply *g, int speed);
 
 void claim_app(struct worker *w, struct app *a, int batch)
 {
     const struct sw_config *c = w->cfg;
     char nb[16], lease[24], margin[24], budget[24], quota[24], backfill[24], maxlen[24], channel[KEY_MAX];
+    char target[16], span[24];
     const char *argv[CLAIM_KEY_N + CLAIM_ARG_N];
     const char **arg = argv + CLAIM_KEY_N;
     argv[CLAIM_KEY_DUE] = a->k.due;
@@ -40,6 +41,8 @@ void claim_app(struct worker *w, struct app *a, int batch)
     snprintf(quota, sizeof quota, "%ld", c->app_quota_24h);
     snprintf(backfill, sizeof backfill, "%ld", c->backfill_interval_ms);
     snprintf(maxlen, sizeof maxlen, "%ld", c->events_maxlen);
+    snprintf(target, sizeof target, "%d", c->smart_polling ? c->budget_target_pct : 0);
+    snprintf(span, sizeof span, "%ld", decide_speedup_span(c));
     keys_channel(channel, sizeof channel, c->key_prefix, "");
     arg[CLAIM_ARG_USER_PREFIX] = a->k.user_prefix;
     arg[CLAIM_ARG_WANT] = nb;
@@ -51,6 +54,8 @@ void claim_app(struct worker *w, struct app *a, int batch)
     arg[CLAIM_ARG_BACKFILL_MS] = backfill;
     arg[CLAIM_ARG_MAXLEN] = maxlen;
     arg[CLAIM_ARG_CHANNEL_PREFIX] = channel;
+    arg[CLAIM_ARG_SPEEDUP_TARGET] = target;
+    arg[CLAIM_ARG_SPEEDUP_SPAN] = span;
     a->claim_t0 = ev_time();
     if (redis_async_eval(w->redis, SCRIPT_CLAIM, CLAIM_KEY_N, CLAIM_KEY_N + CLAIM_ARG_N, argv, NULL, on_claim, a) == 0)
         a->claiming = 1;
@@ -96,7 +101,7 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
         /* schedule lag: Redis' claim time minus the time the poll fell due */
         hist_add(&w->lag, (head.now_ms - g.due_ms) * 1000);
         wm_lag(w->wm, (double)(head.now_ms - g.due_ms) / 1000.0);
-        job_start(w, a, &g);
+        job_start(w, a, &g, head.speed < -1 || head.speed > 1000 ? -1 : (int)head.speed);
     }
     if (head.code == LIMIT_BLOCKED || head.code == LIMIT_QUOTA)
         wm_blocked(w->wm, a->id, a->last_claim_at > 0 ? now - a->last_claim_at : 0);
@@ -116,8 +121,9 @@ static int str_is(struct sc_str v, const char *s)
 }
 
 /* job_start: a job for one user taken (copied from the reply, which goes
- * when on_claim returns), and its first step. */
-static void job_start(struct worker *w, struct app *a, const struct claim_group_reply *g)
+ * when on_claim returns), with the app's speed-up as the claim found it
+ * (permille, -1 none), and its first step. */
+static void job_start(struct worker *w, struct app *a, const struct claim_group_reply *g, int speed)
 {
     struct job *j = job_new(w, a);
     if (j == NULL)
@@ -135,6 +141,7 @@ static void job_start(struct worker *w, struct app *a, const struct claim_group_
     j->idle = (int)g->idle;
     j->interval_ms = g->interval_ms;
     j->interval_set = j->interval_ms > 0;
+    j->speed = speed;
     if (j->interval_ms <= 0)
         j->interval_ms = w->cfg->poll_interval_ms;
     j->prepaid = refresh_first ? 2 : 1;

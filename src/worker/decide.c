@@ -2,6 +2,7 @@
  * Layer: the bottom of src/worker/: it calls no other file of it. */
 #include "worker/decide.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -147,14 +148,14 @@ long long decide_backoff_ms(int fails, double r01, long long base_ms, long long 
 }
 
 struct next_poll decide_next_poll(const struct pb_state *cur, int nevents, int idle_before, long long interval_ms,
-                                  int interval_set, const struct sw_config *c)
+                                  int interval_set, int speed, const struct sw_config *c)
 {
     struct next_poll n;
     int playing = cur->present && cur->is_playing;
     int quiet = nevents == 0 && !playing;
 
     n.idle = quiet ? idle_before + 1 : 0;
-    long long base = playing && !interval_set ? c->playing_max_ms : interval_ms;
+    long long base = playing && !interval_set ? decide_playing_ms(speed, c) : interval_ms;
     if (c->smart_polling)
         n.delay_ms = pb_next_delay_ms(cur, base, c->paused_interval_ms, c->paused_max_ms, c->idle_max_ms,
                                       n.idle > 0 ? n.idle - 1 : 0);
@@ -170,6 +171,28 @@ struct next_poll decide_confirm_poll(struct next_poll n, int confirm_pending, lo
     if (confirm_pending && confirm_ms > 0 && n.delay_ms > confirm_ms)
         n.delay_ms = confirm_ms;
     return n;
+}
+
+long long decide_playing_ms(int speed, const struct sw_config *c)
+{
+    double slow = (double)c->playing_max_ms, fast = (double)c->poll_interval_ms;
+
+    if (speed <= 0 || fast >= slow)
+        return c->playing_max_ms;
+    if (speed >= 1000)
+        return c->poll_interval_ms;
+    /* Geometric: ln(interval) linear in speed (why: decide.h). */
+    long long ms = llround(slow * pow(fast / slow, speed / 1000.0));
+    if (ms < c->poll_interval_ms)
+        ms = c->poll_interval_ms;
+    return ms > c->playing_max_ms ? c->playing_max_ms : ms;
+}
+
+long decide_speedup_span(const struct sw_config *c)
+{
+    if (!c->smart_polling || c->poll_interval_ms <= 0 || c->poll_interval_ms >= c->playing_max_ms)
+        return 0;
+    return lround(1000.0 * log((double)c->playing_max_ms / (double)c->poll_interval_ms));
 }
 
 long long decide_backfill_next_ms(int more, long long backfill_interval_ms)

@@ -158,7 +158,8 @@ static void read_playback(struct job *j, const struct httpc_response *r, struct 
         free(o->state);       /* unchanged: spare Redis the write */
         o->state = NULL;
     }
-    struct next_poll next = decide_next_poll(&rec.stable, o->nevents, j->idle, j->interval_ms, j->interval_set, c);
+    struct next_poll next = decide_next_poll(&rec.stable, o->nevents, j->idle, j->interval_ms, j->interval_set,
+                                             j->speed, c);
     next = decide_confirm_poll(next, rec.pending.known, c->flap_confirm_ms);
     o->idle = next.idle;
     o->delay_ms = next.delay_ms;

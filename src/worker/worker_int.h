@@ -164,6 +164,7 @@ struct job {
     int fails, idle;           /* the user's counters as claimed */
     long long interval_ms;     /* the user's poll interval (its own, or poll-interval-ms) */
     int interval_set;          /* the user has its own interval_ms (watch start --interval) */
+    int speed;                 /* the app's speed-up as claimed (permille, -1 none; decide_playing_ms) */
     int calls;                 /* HTTP calls this job has started */
     int prepaid;               /* calls the claim granted (1, or 2 for a "refresh" job) */
     double poll_s;             /* duration of the poll request, -1 if none */

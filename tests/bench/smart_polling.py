@@ -1,13 +1,28 @@
 #!/usr/bin/env python3
 """smart_polling.py: smart polling against fixed 2 s polling on the same
-simulated listening sessions (issue 5, "Must show" 6). python3 stdlib only.
+simulated listening sessions (issue 5, "Must show" 6), and the budget-driven
+speed-up (issue 14, "Must show" 7) under a light, a medium and a heavy load.
+python3 stdlib only.
 
-Two deployments run side by side against one spotify-sim, each with its own
-redis-server and worker: "fixed" (`smart-polling no`, every 2 s: the seed's
-behaviour) and "smart" (the defaults: a poll at each track's predicted end,
-otherwise every playing-max-ms; backoff while paused or idle). Every session
-is played twice at the same moments, once for user f<i> (fixed) and once for
-s<i> (smart), so both modes see exactly the same listening.
+Three modes, each its own deployment (a redis-server and a worker) against one
+spotify-sim, side by side:
+  fixed   `smart-polling no`, every 2 s (the seed's behaviour)
+  smart   smart polling as it was: a poll at each track's predicted end,
+          otherwise every playing-max-ms (15 s); backoff while paused or idle
+          (`budget-target-pct 0`)
+  timely  smart polling that spends the budget's room (the defaults): playing
+          users polled down to poll-interval-ms (2 s) while the app's window
+          uses less than budget-target-pct (75 %) of its budget, stretched
+          back towards playing-max-ms as it fills (lua/lib/speedup.lua)
+and three loads, each mode with its own app whose Spotify limit (the
+simulator's rate_limit per app) equals its budget (`app add --budget`):
+  light   40 sessions, budget 2000 calls / 30 s: ample for every mode
+  medium  60 sessions, budget 300 / 30 s: smart polling uses about half of
+          it, fixed polling three times it
+  heavy   150 sessions, budget 150 / 30 s: even smart polling's demand is
+          above it (users x demand far above the budget)
+Every session of a load is played once per mode at the same moments (users
+<load><mode><i>), so the modes see exactly the same listening.
 
 A session (seeded): starts within the first 15 s with a queue of tracks of
 60-150 s (real songs are longer: shorter tracks mean more track ends per hour,
@@ -15,21 +30,29 @@ which is smart polling's worst case, so the calls figure is conservative),
 1-3 skips, one pause of 20-60 s, and it stops (nothing playing) somewhere in
 its last 30 %, idle until the end. Real time, clock scale 1: the worker
 predicts track ends from the simulator's progress, so the simulator's clock
-must run at the worker's pace.
+must run at the worker's pace. The timely mode starts from speed 0 (smart
+polling's intervals) and, lightly loaded, reaches its top in about 15 s;
+that ramp is in its figures.
 
 Figures:
   calls per user-hour   the simulator's count of every Web API call per user
                         over the whole run, per hour
+  use                   the app's calls per 30 s over its budget, over the
+                        last two thirds of the run (after timely's ramp)
   natural end delay     a track_changed event not caused by a skip: the new
                         track's progress_ms when the poll saw it (the time
                         since the change, as Spotify reports it)
   skip delay            event `at` minus the change's timestamp, as the
                         simulator returned it for POST .../next
   pause delay           event `at` minus the pause's timestamp
+  429                   the simulator's 429s to the app (its rate_limited)
 
-usage: tests/bench/smart_polling.py [--sessions N] [--seconds S] [--seed N]
-exit:  0 when smart polling makes >= 5x fewer calls and its median natural-end
-       delay is < 1.5 s, else 1
+usage: tests/bench/smart_polling.py [--sessions-scale X] [--seconds S] [--seed N]
+                                     [--loads light,medium,heavy]
+exit:  0 when (light) smart polling makes >= 5x fewer calls than fixed and its
+       median natural-end delay is < 1.5 s, (light) timely's median skip delay
+       is < 1.5 s, timely never makes more calls than smart polling when the
+       budget is short (heavy), and no app drew a 429; else 1
 """
 import argparse
 import json
@@ -46,7 +69,14 @@ from harness import Redis, RedisServer, Sim, Worker  # noqa: E402
 SCOPE = "user-read-currently-playing user-read-playback-state"
 MODES = {
     "fixed": ["--smart-polling", "no", "--poll-interval-ms", "2000"],
-    "smart": ["--smart-polling", "yes"],      # every other smart directive at its default
+    "smart": ["--smart-polling", "yes", "--budget-target-pct", "0"],   # smart polling as it was
+    "timely": ["--smart-polling", "yes"],     # every other smart directive at its default
+}
+# sessions, and the budget per 30 s (= the simulator's limit for the app)
+LOADS = {
+    "light": (40, 2000),
+    "medium": (60, 300),
+    "heavy": (150, 150),
 }
 COMMON = ["--log-level", "warn", "--claim-batch", "64"]
 
@@ -101,108 +131,165 @@ def bulk_users(r, sim, app, users):
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sessions", type=int, default=200)
+    ap.add_argument("--sessions-scale", type=float, default=1.0, help="multiplies every load's sessions")
     ap.add_argument("--seconds", type=float, default=240)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--loads", default=",".join(LOADS))
     a = ap.parse_args(argv)
+    a.loads = [x for x in a.loads.split(",") if x]
+    for x in a.loads:
+        if x not in LOADS:
+            ap.error("unknown load %r" % x)
     try:
         return run(a)
     finally:
         harness.cleanup()
 
 
+def deploy(sim, load, mode, n, budget):
+    """One app (its own redis-server) for a load and a mode, with n users."""
+    r = RedisServer()
+    app = load + mode
+    cid = "cid-" + app
+    sim.ok("POST", "/sim/apps", {"client_id": cid, "client_secret": "s-" + cid, "mode": "extended",
+                                 "redirect_uris": ["http://127.0.0.1/callback"], "rate_limit": budget})
+    harness.spotwatch(r, "app", "add", app, "--client-id", cid, "--client-secret", "s-" + cid,
+                      "--mode", "extended", "--budget", str(budget))
+    users = ["%s%s%d" % (load[0], mode[0], i) for i in range(n)]
+    bulk_users(r, sim, app, users)
+    sub = Redis(r.port)
+    sub.send("PSUBSCRIBE", "sw:playback:*")
+    sub.read_message(5)
+    return {"redis": r, "app": app, "cid": cid, "users": users, "sub": sub, "events": [], "budget": budget}
+
+
+def act(sim, u, what, arg, truth):
+    """One session action for user u; skips and pauses recorded in truth."""
+    if what == "play":
+        sim.ok("PUT", "/sim/users/%s/playback" % u,
+               {"queue": arg, "index": 0, "progress_ms": 0, "is_playing": True,
+                "device": {"id": "d-" + u, "name": "Phone", "type": "Smartphone"}})
+    elif what == "stop":
+        sim.ok("DELETE", "/sim/users/%s/playback" % u)
+    else:
+        st, v = sim.ctl("POST", "/sim/users/%s/%s" % (u, what))
+        if st != 200:
+            return                # e.g. the queue ran out before a skip
+        if what == "next" and v.get("item"):
+            truth["skip"][(u, v["item"]["id"])] = v["timestamp"]
+        elif what == "pause":
+            truth["pause"][(u, v["timestamp"])] = v["timestamp"]
+
+
+def figures(d, st, elapsed, truth):
+    """(calls per user-hour, natural ends, skips, pauses) of one deployment."""
+    calls = sum(st.get(u, 0) for u in d["users"])
+    per_hour = calls / float(len(d["users"])) / (elapsed / 3600.0)
+    nat, skip, pause = [], [], []
+    pauses = {}
+    for (u, ts) in truth["pause"]:
+        pauses.setdefault(u, []).append(ts)
+    for e in d["events"]:
+        u = e["user"]
+        if e["type"] == "track_changed" and e.get("track"):
+            ts = truth["skip"].get((u, e["track"]["id"]))
+            if ts is not None:
+                skip.append(e["at"] - ts)
+            else:
+                nat.append(e.get("progress_ms") or 0)
+        elif e["type"] == "playback_paused":
+            before = [ts for ts in pauses.get(u, []) if ts <= e["at"]]
+            if before:
+                pause.append(e["at"] - max(before))
+    return per_hour, nat, skip, pause, calls
+
+
 def run(a):
     sim = Sim(["--seed", str(a.seed)])
-    dep = {}
-    for mode in MODES:
-        r = RedisServer()
-        cid = "cid-" + mode
-        sim.ok("POST", "/sim/apps", {"client_id": cid, "client_secret": "s-" + cid, "mode": "extended",
-                                     "redirect_uris": ["http://127.0.0.1/callback"]})
-        harness.spotwatch(r, "app", "add", mode, "--client-id", cid, "--client-secret", "s-" + cid,
-                          "--mode", "extended")
-        users = ["%s%d" % (mode[0], i) for i in range(a.sessions)]
-        bulk_users(r, sim, mode, users)
-        sub = Redis(r.port)
-        sub.send("PSUBSCRIBE", "sw:playback:*")
-        sub.read_message(5)
-        dep[mode] = {"redis": r, "users": users, "sub": sub, "events": []}
-    print("smart_polling: %d sessions x 2 modes, %.0f s, seed %d" % (a.sessions, a.seconds, a.seed), flush=True)
-    acts = make_sessions(a.sessions, a.seconds, a.seed)
+    dep, acts = {}, []
+    for k, load in enumerate(a.loads):
+        n = max(1, int(round(LOADS[load][0] * a.sessions_scale)))
+        for mode in MODES:
+            dep[(load, mode)] = deploy(sim, load, mode, n, LOADS[load][1])
+        acts += [(t, load, i, what, arg) for (t, i, what, arg) in make_sessions(n, a.seconds, a.seed + k)]
+    acts.sort(key=lambda x: x[0])
+    print("smart_polling: loads %s x modes %s, %.0f s, seed %d" %
+          (", ".join("%s (%d sessions, budget %d/30 s)" % (ld, len(dep[(ld, "fixed")]["users"]), LOADS[ld][1])
+                     for ld in a.loads), ", ".join(MODES), a.seconds, a.seed), flush=True)
     truth = {"skip": {}, "pause": {}}      # (user, key) -> sim timestamp
-    for mode in MODES:
-        Worker(dep[mode]["redis"], sim, COMMON + MODES[mode])
+    for (load, mode), d in dep.items():
+        Worker(d["redis"], sim, COMMON + MODES[mode])
     sim.ok("POST", "/sim/stats/reset")
     t0 = time.time()
     k = 0
+    mid = None                             # (by_user, time) at a third of the run
     while True:
         now = time.time() - t0
         while k < len(acts) and acts[k][0] <= now:
-            _, i, act, arg = acts[k]
+            _, load, i, what, arg = acts[k]
             k += 1
             for mode in MODES:
-                u = "%s%d" % (mode[0], i)
-                if act == "play":
-                    sim.ok("PUT", "/sim/users/%s/playback" % u,
-                           {"queue": arg, "index": 0, "progress_ms": 0, "is_playing": True,
-                            "device": {"id": "d-" + u, "name": "Phone", "type": "Smartphone"}})
-                elif act == "stop":
-                    sim.ok("DELETE", "/sim/users/%s/playback" % u)
-                else:
-                    st, v = sim.ctl("POST", "/sim/users/%s/%s" % (u, act))
-                    if st != 200:
-                        continue          # e.g. the queue ran out before a skip
-                    if act == "next" and v.get("item"):
-                        truth["skip"][(u, v["item"]["id"])] = v["timestamp"]
-                    elif act == "pause":
-                        truth["pause"][(u, v["timestamp"])] = v["timestamp"]
-        for mode in MODES:
-            d = dep[mode]
+                act(sim, "%s%s%d" % (load[0], mode[0], i), what, arg, truth)
+        for d in dep.values():
             while True:
                 m = d["sub"].read_message(0.001)
                 if m is None:
                     break
                 d["events"].append(json.loads(m[-1]))
+        if mid is None and now >= a.seconds / 3:
+            mid = (sim.stats()["requests"]["by_user"], time.time())
         if now >= a.seconds:
             break
         time.sleep(0.02)
     elapsed = time.time() - t0
     st = sim.stats()["requests"]["by_user"]
+    late = ({u: st.get(u, 0) - mid[0].get(u, 0) for u in st}, time.time() - mid[1])
+    apps = {x["client_id"]: x for x in sim.ok("GET", "/sim/apps")}
+    return report(a, dep, st, late, apps, elapsed, truth)
 
+
+def report(a, dep, st, late, apps, elapsed, truth):
     rows = {}
-    for mode in MODES:
-        d = dep[mode]
-        calls = sum(st.get(u, 0) for u in d["users"])
-        per_hour = calls / float(len(d["users"])) / (elapsed / 3600.0)
-        nat, skip, pause = [], [], []
-        pauses = {}
-        for (u, ts) in truth["pause"]:
-            pauses.setdefault(u, []).append(ts)
-        for e in d["events"]:
-            u = e["user"]
-            if e["type"] == "track_changed" and e.get("track"):
-                ts = truth["skip"].get((u, e["track"]["id"]))
-                if ts is not None:
-                    skip.append(e["at"] - ts)
-                else:
-                    nat.append(e.get("progress_ms") or 0)
-            elif e["type"] == "playback_paused":
-                before = [ts for ts in pauses.get(u, []) if ts <= e["at"]]
-                if before:
-                    pause.append(e["at"] - max(before))
-        rows[mode] = (per_hour, nat, skip, pause)
+    f = lambda xs: "%.2f / %.2f s" % (pct(xs, 0.5) / 1000.0, pct(xs, 0.95) / 1000.0)  # noqa: E731
+    print("%-7s %-7s %9s %7s %7s %18s %18s %18s %5s" % ("load", "mode", "calls/u-h", "use", "speed",
+                                                      "natural end p50/95", "skip p50/95", "pause p50/95", "429"))
+    md = ["| load | mode | calls per user-hour | budget use | skip p50 / p95 | pause p50 / p95 | "
+          "natural end p50 / p95 | 429s |", "|---|---|---|---|---|---|---|---|"]
+    for (load, mode), d in dep.items():
+        per_hour, nat, skip, pause, _ = figures(d, st, elapsed, truth)
+        use = sum(late[0].get(u, 0) for u in d["users"]) / (late[1] / 30.0) / d["budget"]
+        c = d["redis"].client()
+        speed = c.cmd("HGET", "sw:{%s}:rl" % d["app"], "speed")
+        n429 = apps.get(d["cid"], {}).get("rate_limited", 0)
+        rows[(load, mode)] = {"per_hour": per_hour, "nat": nat, "skip": skip, "pause": pause, "use": use,
+                              "r429": n429}
+        print("%-7s %-7s %9.0f %6.0f%% %7s %18s %18s %18s %5d" %
+              (load, mode, per_hour, 100 * use, "-" if speed is None else "%.2f" % float(speed), f(nat), f(skip),
+               f(pause), n429))
+        md.append("| %s (%d users, budget %d/30 s) | %s | %.0f | %.0f %% | %s | %s | %s | %d |" %
+                  (load, len(d["users"]), d["budget"], mode, per_hour, 100 * use, f(skip), f(pause), f(nat), n429))
+    print("\n".join(md))
+    return verdict(a, rows)
 
-    print("%-6s %16s %22s %22s %22s" % ("mode", "calls/user-hour", "natural end p50/p95", "skip p50/p95",
-                                         "pause p50/p95"))
-    for mode in MODES:
-        per_hour, nat, skip, pause = rows[mode]
-        f = lambda xs: "%5.2f / %5.2f s (%d)" % (pct(xs, 0.5) / 1000.0, pct(xs, 0.95) / 1000.0, len(xs))  # noqa
-        print("%-6s %16.0f %22s %22s %22s" % (mode, per_hour, f(nat), f(skip), f(pause)))
-    ratio = rows["fixed"][0] / max(1e-9, rows["smart"][0])
-    med = pct(rows["smart"][1], 0.5)
-    print("smart polling: %.1fx fewer calls per user-hour; median natural-end delay %.2f s" % (ratio, med / 1000.0))
-    ok = ratio >= 5 and med < 1500
-    print("issue 5 must-show 6 (>= 5x fewer calls, median natural end < 1.5 s): %s" % ("PASS" if ok else "FAIL"))
+
+def verdict(a, rows):
+    ok = all(r["r429"] == 0 for r in rows.values())
+    print("no app drew a 429: %s" % ("yes" if ok else "NO"))
+    if "light" in a.loads:
+        lf, ls, lt = rows[("light", "fixed")], rows[("light", "smart")], rows[("light", "timely")]
+        ratio = lf["per_hour"] / max(1e-9, ls["per_hour"])
+        med = pct(ls["nat"], 0.5)
+        skip = pct(lt["skip"], 0.5)
+        print("light: smart polling %.1fx fewer calls than fixed, median natural end %.2f s (issue 5: >= 5x, "
+              "< 1.5 s); timely median skip %.2f s (fixed %.2f s; issue 14: < 1.5 s)" %
+              (ratio, med / 1000.0, skip / 1000.0, pct(lf["skip"], 0.5) / 1000.0))
+        ok = ok and ratio >= 5 and med < 1500 and skip < 1500
+    if "heavy" in a.loads:
+        hs, ht = rows[("heavy", "smart")], rows[("heavy", "timely")]
+        print("heavy: timely %.0f calls per user-hour, smart %.0f (budget use %.0f %% and %.0f %%)" %
+              (ht["per_hour"], hs["per_hour"], 100 * ht["use"], 100 * hs["use"]))
+        ok = ok and ht["per_hour"] <= hs["per_hour"] * 1.05 and ht["use"] <= 1.0
+    print("issue 5 must-show 6 and issue 14 must-show 7: %s" % ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 
 

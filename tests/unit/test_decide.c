@@ -282,14 +282,14 @@ static void test_smart_playing(void **state)
     (void)state;
     /* Playing: the predicted end of the track (+500 ms), at most playing-max-ms. */
     struct pb_state s = playback(1, 1, 200000, 210000);
-    struct next_poll n = decide_next_poll(&s, 0, 3, 5000, 0, &c);
+    struct next_poll n = decide_next_poll(&s, 0, 3, 5000, 0, -1, &c);
     assert_int_equal(n.idle, 0);   /* playing is never quiet */
     assert_int_equal(n.delay_ms, 10500);
     s = playback(1, 1, 0, 210000);
-    n = decide_next_poll(&s, 1, 0, 5000, 0, &c);
+    n = decide_next_poll(&s, 1, 0, 5000, 0, -1, &c);
     assert_int_equal(n.delay_ms, 15000);
     /* The user's own interval replaces playing-max-ms. */
-    n = decide_next_poll(&s, 0, 0, 5000, 1, &c);
+    n = decide_next_poll(&s, 0, 0, 5000, 1, -1, &c);
     assert_int_equal(n.delay_ms, 5000);
 }
 
@@ -299,28 +299,28 @@ static void test_smart_paused_and_idle(void **state)
     (void)state;
     /* Paused: paused-interval-ms doubling with quiet polls, up to paused-max-ms. */
     struct pb_state s = playback(1, 0, 1000, 210000);
-    struct next_poll n = decide_next_poll(&s, 0, 0, 5000, 0, &c);
+    struct next_poll n = decide_next_poll(&s, 0, 0, 5000, 0, -1, &c);
     assert_int_equal(n.idle, 1);
     assert_int_equal(n.delay_ms, 15000);
-    n = decide_next_poll(&s, 0, 1, 5000, 0, &c);
+    n = decide_next_poll(&s, 0, 1, 5000, 0, -1, &c);
     assert_int_equal(n.idle, 2);
     assert_int_equal(n.delay_ms, 30000);
-    n = decide_next_poll(&s, 0, 5, 5000, 0, &c);
+    n = decide_next_poll(&s, 0, 5, 5000, 0, -1, &c);
     assert_int_equal(n.delay_ms, 60000);
     /* A poll that announced a change (the pause itself) is not quiet. */
-    n = decide_next_poll(&s, 1, 5, 5000, 0, &c);
+    n = decide_next_poll(&s, 1, 5, 5000, 0, -1, &c);
     assert_int_equal(n.idle, 0);
     assert_int_equal(n.delay_ms, 15000);
     /* Nothing playing: the interval doubling, up to idle-max-ms. */
     struct pb_state none;
     pb_nothing(&none);
-    n = decide_next_poll(&none, 0, 0, 5000, 0, &c);
+    n = decide_next_poll(&none, 0, 0, 5000, 0, -1, &c);
     assert_int_equal(n.idle, 1);
     assert_int_equal(n.delay_ms, 5000);
-    n = decide_next_poll(&none, 0, 2, 5000, 0, &c);
+    n = decide_next_poll(&none, 0, 2, 5000, 0, -1, &c);
     assert_int_equal(n.idle, 3);
     assert_int_equal(n.delay_ms, 20000);
-    n = decide_next_poll(&none, 0, 40, 5000, 0, &c);
+    n = decide_next_poll(&none, 0, 40, 5000, 0, -1, &c);
     assert_int_equal(n.delay_ms, 180000);
     pb_state_free(&none);
 }
@@ -330,12 +330,77 @@ static void test_smart_off(void **state)
     struct sw_config c = smart_config(0);
     (void)state;
     struct pb_state s = playback(1, 1, 200000, 210000);
-    struct next_poll n = decide_next_poll(&s, 0, 0, 5000, 0, &c);
+    struct next_poll n = decide_next_poll(&s, 0, 0, 5000, 0, -1, &c);
     assert_int_equal(n.delay_ms, 5000);
     s = playback(1, 0, 0, 210000);
-    n = decide_next_poll(&s, 0, 4, 5000, 0, &c);
+    n = decide_next_poll(&s, 0, 4, 5000, 0, -1, &c);
     assert_int_equal(n.idle, 5);   /* still counted */
     assert_int_equal(n.delay_ms, 5000);
+}
+
+/* The speed-up (the claim's speed, permille): playing users between
+ * playing-max-ms and poll-interval-ms, geometrically; nothing else moves. */
+static void test_speedup_playing(void **state)
+{
+    struct sw_config c = smart_config(1);
+    (void)state;
+    c.poll_interval_ms = 2000;
+    /* None (-1), 0 and below: smart polling as before; 1000 and above: the fastest. */
+    assert_int_equal(decide_playing_ms(-1, &c), 15000);
+    assert_int_equal(decide_playing_ms(0, &c), 15000);
+    assert_int_equal(decide_playing_ms(1000, &c), 2000);
+    assert_int_equal(decide_playing_ms(5000, &c), 2000);
+    /* Geometric: halfway is the geometric mean, sqrt(2000 x 15000) = 5477. */
+    assert_int_equal(decide_playing_ms(500, &c), 5477);
+    /* Each step of speed is the same factor: 250 -> 500 -> 750. */
+    double r1 = (double)decide_playing_ms(250, &c) / (double)decide_playing_ms(500, &c);
+    double r2 = (double)decide_playing_ms(500, &c) / (double)decide_playing_ms(750, &c);
+    assert_true(r1 > 1.6 && r1 < 1.7 && r2 > 1.6 && r2 < 1.7);
+    /* Monotonic, never outside [poll-interval-ms, playing-max-ms]. */
+    long long prev = 15000;
+    for (int s = 0; s <= 1000; s += 10) {
+        long long ms = decide_playing_ms(s, &c);
+        assert_true(ms <= prev && ms >= 2000 && ms <= 15000);
+        prev = ms;
+    }
+    /* Nothing to speed up: poll-interval-ms at or above playing-max-ms. */
+    c.poll_interval_ms = 20000;
+    assert_int_equal(decide_playing_ms(1000, &c), 15000);
+    assert_int_equal(decide_speedup_span(&c), 0);
+    c.poll_interval_ms = 2000;
+    /* What claim.lua is told: 1000 x ln(15000 / 2000) = 2015. */
+    assert_int_equal(decide_speedup_span(&c), 2015);
+    c.smart_polling = 0;
+    assert_int_equal(decide_speedup_span(&c), 0);
+}
+
+static void test_speedup_next_poll(void **state)
+{
+    struct sw_config c = smart_config(1);
+    (void)state;
+    c.poll_interval_ms = 2000;
+    /* Playing, far from the track's end: the sped-up interval. */
+    struct pb_state s = playback(1, 1, 0, 210000);
+    assert_int_equal(decide_next_poll(&s, 0, 0, 2000, 0, 1000, &c).delay_ms, 2000);
+    assert_int_equal(decide_next_poll(&s, 0, 0, 2000, 0, 500, &c).delay_ms, 5477);
+    assert_int_equal(decide_next_poll(&s, 0, 0, 2000, 0, 0, &c).delay_ms, 15000);
+    /* The predicted end still comes first when it is sooner. */
+    s = playback(1, 1, 209000, 210000);
+    assert_int_equal(decide_next_poll(&s, 0, 0, 2000, 0, 1000, &c).delay_ms, 1500);
+    /* A user's own interval is never sped up. */
+    s = playback(1, 1, 0, 210000);
+    assert_int_equal(decide_next_poll(&s, 0, 0, 9000, 1, 1000, &c).delay_ms, 9000);
+    /* Paused and idle users back off as before, whatever the speed. */
+    s = playback(1, 0, 1000, 210000);
+    assert_int_equal(decide_next_poll(&s, 0, 1, 2000, 0, 1000, &c).delay_ms, 30000);
+    struct pb_state none;
+    pb_nothing(&none);
+    assert_int_equal(decide_next_poll(&none, 0, 2, 2000, 0, 1000, &c).delay_ms, 8000);
+    pb_state_free(&none);
+    /* Smart polling off: the fixed interval, whatever the speed. */
+    c.smart_polling = 0;
+    s = playback(1, 1, 0, 210000);
+    assert_int_equal(decide_next_poll(&s, 0, 0, 2000, 0, 1000, &c).delay_ms, 2000);
 }
 
 static void test_backfill_delays(void **state)
@@ -390,6 +455,8 @@ int main(void)
         cmocka_unit_test(test_smart_playing),
         cmocka_unit_test(test_smart_paused_and_idle),
         cmocka_unit_test(test_smart_off),
+        cmocka_unit_test(test_speedup_playing),
+        cmocka_unit_test(test_speedup_next_poll),
         cmocka_unit_test(test_backfill_delays),
         cmocka_unit_test(test_claim_pacing),
     };
