@@ -43,6 +43,66 @@ struct redis_conn_bridge {
 
 /* =================================== Sync ================================== */
 
+/* conn_exit: the pump threads and process exit. The one process-wide state
+ * of the module, on purpose: OpenSSL frees its globals in an atexit handler
+ * (OPENSSL_cleanup), and a CLI frees its context (ending its pump thread)
+ * just before it exits, so a thread could be inside OpenSSL while it is
+ * torn down. conn_atexit, registered after OpenSSL's handler and so run
+ * before it, marks the process exiting and waits for the threads inside
+ * OpenSSL to leave; from then on a thread touches nothing of OpenSSL's and
+ * parks (its pipe stays reachable on its stack; the OS reclaims all). */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t left;
+    int busy;       /* pump threads inside OpenSSL now */
+    int exiting;    /* conn_atexit has run */
+} conn_exit = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+static pthread_once_t conn_exit_once = PTHREAD_ONCE_INIT;
+
+static void conn_atexit(void)
+{
+    pthread_mutex_lock(&conn_exit.lock);
+    conn_exit.exiting = 1;
+    while (conn_exit.busy > 0)
+        pthread_cond_wait(&conn_exit.left, &conn_exit.lock);
+    pthread_mutex_unlock(&conn_exit.lock);
+}
+
+static void conn_atexit_register(void)
+{
+    atexit(conn_atexit);
+}
+
+/* conn_enter: a pump thread may use OpenSSL (1) until conn_leave, or the
+ * process is exiting (0: park). */
+static int conn_enter(void)
+{
+    int ok;
+
+    pthread_mutex_lock(&conn_exit.lock);
+    ok = !conn_exit.exiting;
+    conn_exit.busy += ok;
+    pthread_mutex_unlock(&conn_exit.lock);
+    return ok;
+}
+
+static void conn_leave(void)
+{
+    pthread_mutex_lock(&conn_exit.lock);
+    conn_exit.busy--;
+    pthread_cond_broadcast(&conn_exit.left);
+    pthread_mutex_unlock(&conn_exit.lock);
+}
+
+/* conn_park: the process is exiting; wait for it without a sound. */
+static void *conn_park(struct redis_tls_pipe *p)
+{
+    pthread_mutex_lock(&conn_exit.lock);
+    for (;;)
+        pthread_cond_wait(&conn_exit.left, &conn_exit.lock);
+    return p;   /* not reached: p stays on the stack, reachable */
+}
+
 /* conn_mono_ms: a monotonic clock for the handshake deadline. */
 static long long conn_mono_ms(void)
 {
@@ -72,10 +132,17 @@ static void *conn_pump_thread(void *arg)
     struct redis_tls_want w;
     int gone = 0;
 
-    while (redis_tls_pipe_step(p, &w) == REDIS_TLS_MORE && !gone)
-        if (conn_poll(p, &w, -1, &gone) < 0 && errno != EINTR)
+    for (;;) {
+        if (!conn_enter())
+            return conn_park(p);
+        if (gone || redis_tls_pipe_step(p, &w) != REDIS_TLS_MORE)
             break;
+        conn_leave();
+        if (conn_poll(p, &w, -1, &gone) < 0 && errno != EINTR)
+            gone = 1;
+    }
     redis_tls_pipe_free(p);
+    conn_leave();
     return NULL;
 }
 
@@ -132,6 +199,8 @@ static redisContext *conn_sync_tls(const struct redis_endpoint *ep, int timeout_
         close(sv[0]);
         return NULL;
     }
+    /* after redis_tls_new: OpenSSL's own atexit handler is in, ours runs first */
+    pthread_once(&conn_exit_once, conn_atexit_register);
     sigfillset(&all);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
