@@ -151,13 +151,27 @@ int redis_sync_load_scripts(redisContext *r, char *err, size_t errlen)
     return 0;
 }
 
-long long redis_sync_now_ms(redisContext *r)
+int redis_sync_time_ms(redisContext *r, long long *ms, char *err, size_t errlen)
 {
-    redisReply *rep = redisCommand(r, "TIME");
-    long long ms = 0;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
-        ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    const char *av[] = {"TIME"};
+    redisReply *rep = redis_sync_cmd(r, 1, av, err, errlen);
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING;
+
+    *ms = 0;
+    if (ok)
+        *ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    else if (rep)
+        snprintf(err, errlen, "TIME: unexpected reply");
     if (rep)
         freeReplyObject(rep);
-    return ms;
+    return ok ? 0 : -1;
+}
+
+long long redis_sync_now_ms(redisContext *r)
+{
+    char err[8];
+    long long ms;
+
+    return redis_sync_time_ms(r, &ms, err, sizeof err) == 0 ? ms : 0;
 }
