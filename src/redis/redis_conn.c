@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "base/errbuf.h"
 
 struct redis_conn_bridge {
@@ -88,6 +90,10 @@ static int conn_enter(void)
 
 static void conn_leave(void)
 {
+    /* This thread's OpenSSL state (its error queue) goes now, while OpenSSL
+     * is surely alive: left to the thread-exit destructor it could outlive
+     * OPENSSL_cleanup, or sit in a parked thread. */
+    OPENSSL_thread_stop();
     pthread_mutex_lock(&conn_exit.lock);
     conn_exit.busy--;
     pthread_cond_broadcast(&conn_exit.left);
