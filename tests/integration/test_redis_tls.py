@@ -89,6 +89,29 @@ def test_core_over_tls_two_users_two_workers():
         check("unreachable" not in w.output(), "a worker lost Redis: %s" % w.output()[-500:])
 
 
+def test_worker_reconnects_over_tls_after_a_restart():
+    """Redis restarts under a worker: the bridge goes with the old connection,
+    the worker reconnects over TLS (a new handshake) and changes keep flowing."""
+    r, sim, _ = tls_world(["r1", "r2"])
+    for u in ("r1", "r2"):
+        play(sim, u, ["a-" + u, "b-" + u])
+    w = Worker(r, sim, FAST)
+    c = r.client()
+    wait_for(lambda: all(c.hgetall("sw:{app1}:user:%s" % u).get("state") for u in ("r1", "r2")), 15,
+             "first polls over TLS")
+    c.close()
+    r.restart()
+    sub = Subscriber(r, "sw:playback:*", pattern=True)
+    for u in ("r1", "r2"):
+        sim.ok("POST", "/sim/users/%s/next" % u)
+    wait_for(lambda: {e["user"] for e in sub.drain() if e["type"] == "track_changed"} == {"r1", "r2"}, 20,
+             "every user's change after the restart")
+    check(w.alive(), "worker survived the restart")
+    out = w.output()
+    check("unreachable" in out and "reachable again" in out, "the worker saw the outage and came back: %s"
+          % out[-800:])
+
+
 class Recorder:
     """A TCP relay in front of the TLS server that keeps every byte clients
     send, per connection: what spotwatch puts on the wire."""
