@@ -80,92 +80,62 @@ static int tls_no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* tls_read_secret reads the key file as the project reads every secret file:
- * a regular file, checked on the open descriptor, that no group or other
- * may read, and smaller than cap. Its bytes land in buf (*len of them); the
- * caller wipes buf. Returns 0, or -1 with err. */
-static int tls_read_secret(const char *path, unsigned char *buf, size_t cap, size_t *len, char *err,
-                           size_t errlen)
+/* tls_open_secret opens the key file as the project opens every secret
+ * file: a regular file, checked on the open descriptor (a rename cannot slip
+ * another past the check), that no group or other may read, and small.
+ * Returns it unbuffered (no stdio copy of the key is left behind: the bytes
+ * go straight to OpenSSL's PEM reader, which wipes what it holds), or NULL
+ * with err. */
+static FILE *tls_open_secret(const char *path, char *err, size_t errlen)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    size_t got = 0;
+    FILE *f;
 
     if (fd < 0) {
         errbuf_set(err, errlen, "redis-tls-key-file %s: %s", path, strerror(errno));
-        return -1;
+        return NULL;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         errbuf_set(err, errlen, "redis-tls-key-file %s: not a regular file", path);
-        goto fail;
-    }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    else if (st.st_mode & (S_IRWXG | S_IRWXO))
         errbuf_set(err, errlen, "redis-tls-key-file %s is readable by others (mode %04o); chmod 600 it",
                    path, (unsigned)(st.st_mode & 07777));
-        goto fail;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + got, cap - got);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            errbuf_set(err, errlen, "redis-tls-key-file %s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-        if (got == cap) {
-            errbuf_set(err, errlen, "redis-tls-key-file %s: larger than %d bytes", path, REDIS_TLS_KEY_MAX);
-            goto fail;
-        }
-    }
+    else if (st.st_size > REDIS_TLS_KEY_MAX)
+        errbuf_set(err, errlen, "redis-tls-key-file %s: larger than %d bytes", path, REDIS_TLS_KEY_MAX);
+    else if ((f = fdopen(fd, "r")) != NULL) {
+        setvbuf(f, NULL, _IONBF, 0);
+        return f;
+    } else
+        errbuf_set(err, errlen, "redis-tls-key-file %s: %s", path, strerror(errno));
     close(fd);
-    *len = got;
-    return 0;
-fail:
-    close(fd);
-    return -1;
+    return NULL;
 }
 
-/* tls_load_key puts the client key of path into ctx; the file's bytes are
- * wiped from memory whatever happens. */
+/* tls_load_key puts the client key of path into ctx. */
 static int tls_load_key(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
 {
-    unsigned char *buf = malloc(REDIS_TLS_KEY_MAX);
-    size_t len = 0;
-    EVP_PKEY *key = NULL;
-    BIO *bio = NULL;
+    FILE *f = tls_open_secret(path, err, errlen);
+    EVP_PKEY *key;
     char why[200];
     int rc = -1;
 
-    if (buf == NULL) {
-        errbuf_set(err, errlen, "out of memory");
+    if (f == NULL)
         return -1;
-    }
-    if (tls_read_secret(path, buf, REDIS_TLS_KEY_MAX, &len, err, errlen) != 0)
-        goto out;
-    bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio)
-        key = PEM_read_bio_PrivateKey(bio, NULL, tls_no_passphrase, NULL);
+    key = PEM_read_PrivateKey(f, NULL, tls_no_passphrase, NULL);
+    fclose(f);
     if (key == NULL) {
         /* OpenSSL's reason names no key bytes */
         errbuf_set(err, errlen, "redis-tls-key-file %s: not an unencrypted PEM private key (%s)", path,
                    tls_ssl_error(why, sizeof why, "unreadable"));
-        goto out;
+        return -1;
     }
-    if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
         errbuf_set(err, errlen, "redis-tls-key-file %s does not match redis-tls-cert-file (%s)", path,
                    tls_ssl_error(why, sizeof why, "mismatch"));
-        goto out;
-    }
-    rc = 0;
-out:
+    else
+        rc = 0;
     EVP_PKEY_free(key);
-    BIO_free(bio);
-    OPENSSL_cleanse(buf, REDIS_TLS_KEY_MAX);
-    free(buf);
     return rc;
 }
 
