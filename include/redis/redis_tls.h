@@ -66,6 +66,14 @@ void redis_tls_pipe_free(struct redis_tls_pipe *p);
  * moves every byte it can each way; nothing is read from hiredis before the
  * handshake has verified the server, so AUTH never leaves in clear. */
 enum redis_tls_step redis_tls_pipe_step(struct redis_tls_pipe *p, struct redis_tls_want *want);
+/* redis_tls_pipe_probe: once up, and before any byte of hiredis's, one
+ * PING over the TLS connection, waited for (at most timeout_ms): a TLS 1.3
+ * server refuses a client certificate (or its absence) only after the
+ * client's handshake is done, so this is where such a refusal shows, with
+ * its reason. Any one-line answer (+PONG, -NOAUTH...) will do. 0, or -1
+ * with err. For blocking users; the async side learns the same from the
+ * pipe's error. */
+int redis_tls_pipe_probe(struct redis_tls_pipe *p, int timeout_ms, char *err, size_t errlen);
 /* redis_tls_pipe_fds: the two descriptors (for watchers and poll). */
 int redis_tls_pipe_net(const struct redis_tls_pipe *p);
 int redis_tls_pipe_plain(const struct redis_tls_pipe *p);

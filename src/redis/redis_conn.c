@@ -176,7 +176,7 @@ static int conn_handshake(struct redis_tls_pipe *p, int timeout_s, char *err, si
             return -1;
         }
         if (redis_tls_pipe_up(p))
-            return 0;
+            return redis_tls_pipe_probe(p, left > 0 ? (int)left : 1, err, errlen);
         if (left <= 0 || conn_poll(p, &w, (int)left, &gone) == 0) {
             errbuf_set(err, errlen, "Redis TLS connect timed out after %d s", timeout_s);
             return -1;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -459,8 +460,18 @@ static int pipe_downstream(struct redis_tls_pipe *p, struct redis_tls_want *want
             want->net |= pipe_ssl_wait(code);
             return 0;
         }
-        /* close_notify, a bare TCP close or a broken connection: hiredis
-         * sees its socket close once what arrived before is delivered */
+        /* An alert (TLS 1.3 servers refuse a client certificate only after
+         * the client's handshake is done) is the reason hiredis will not
+         * know: keep it. close_notify, a bare TCP close or a broken
+         * connection: hiredis sees its socket close once what arrived
+         * before is delivered. */
+        if (code == SSL_ERROR_SSL && !p->err[0]) {
+            char why[200], ssl_why[140];
+
+            snprintf(why, sizeof why, "TLS connection refused by the server: %s",
+                     tls_ssl_error(ssl_why, sizeof ssl_why, "error"));
+            pipe_fail(p, why);
+        }
         p->net_eof = 1;
         ERR_clear_error();
         return 1;
@@ -486,7 +497,7 @@ static int pipe_downstream(struct redis_tls_pipe *p, struct redis_tls_want *want
 enum redis_tls_step redis_tls_pipe_step(struct redis_tls_pipe *p, struct redis_tls_want *want)
 {
     want->net = want->plain = 0;
-    if (p->err[0])
+    if (p->err[0] && !p->net_eof)
         return REDIS_TLS_FAILED;
     if (p->connecting) {
         int c = pipe_connected(p);
@@ -517,4 +528,60 @@ enum redis_tls_step redis_tls_pipe_step(struct redis_tls_pipe *p, struct redis_t
         if (up == 0 && down == 0)
             return REDIS_TLS_MORE;
     }
+}
+
+/* ================================== Probe ================================= */
+
+/* probe_wait polls the TLS socket for what SSL asked (code) until deadline
+ * (CLOCK_MONOTONIC ms). 0, or -1 on timeout. */
+static int probe_wait(struct redis_tls_pipe *p, int code, long long deadline)
+{
+    struct pollfd pf = {p->net, pipe_ssl_wait(code), 0};
+    struct timespec ts;
+    long long left;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    left = deadline - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    return left > 0 && pf.events && poll(&pf, 1, (int)left) > 0 ? 0 : -1;
+}
+
+int redis_tls_pipe_probe(struct redis_tls_pipe *p, int timeout_ms, char *err, size_t errlen)
+{
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    struct timespec ts;
+    long long deadline;
+    size_t sent = 0, got = 0;
+    char line[256], ssl_why[140];
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+    while (got == 0 || line[got - 1] != '\n') {
+        int n, code;
+
+        ERR_clear_error();
+        if (sent < sizeof ping - 1)
+            n = SSL_write(p->ssl, ping + sent, (int)(sizeof ping - 1 - sent));
+        else if (got < sizeof line)
+            n = SSL_read(p->ssl, line + got, 1);   /* one byte: the rest is hiredis's */
+        else
+            break;
+        if (n > 0) {
+            *(sent < sizeof ping - 1 ? &sent : &got) += (size_t)n;
+            continue;
+        }
+        code = SSL_get_error(p->ssl, n);
+        if (pipe_ssl_wait(code) && probe_wait(p, code, deadline) == 0)
+            continue;
+        if (pipe_ssl_wait(code))
+            errbuf_set(err, errlen, "Redis at %s: no answer over TLS in %d ms", p->where, timeout_ms);
+        else
+            errbuf_set(err, errlen, "Redis at %s: TLS connection refused by the server: %s", p->where,
+                       tls_ssl_error(ssl_why, sizeof ssl_why, "connection closed"));
+        return -1;
+    }
+    if (got == 0 || (line[0] != '+' && line[0] != '-')) {
+        errbuf_set(err, errlen, "Redis at %s: not a Redis answer over TLS", p->where);
+        return -1;
+    }
+    return 0;
 }

@@ -430,7 +430,9 @@ class RedisServer:
     def __init__(self, appendonly=False, extra=None, tls=None):
         """tls: None, or {"ca": file, "cert": file, "key": file}: the server then
         listens with TLS only (port 0, tls-port), every client made here uses
-        TLS trusting ca, and sw_args gives spotwatch the same (sw_extra)."""
+        TLS trusting ca, and sw_args gives spotwatch the same (sw_extra).
+        With "client": (cert, key) as well, the server requires client
+        certificates (tls-auth-clients yes) and the tests' clients present it."""
         self.dir = tmpdir()
         self.port = free_port()
         self.conf = os.path.join(self.dir, "redis.conf")
@@ -438,8 +440,11 @@ class RedisServer:
         listen = ["port %d" % self.port]
         if tls:
             listen = ["port 0", "tls-port %d" % self.port, "tls-cert-file %s" % tls["cert"],
-                      "tls-key-file %s" % tls["key"], "tls-ca-cert-file %s" % tls["ca"], "tls-auth-clients no"]
+                      "tls-key-file %s" % tls["key"], "tls-ca-cert-file %s" % tls["ca"],
+                      "tls-auth-clients %s" % ("yes" if tls.get("client") else "no")]
             self.ssl = ssl.create_default_context(cafile=tls["ca"])
+            if tls.get("client"):
+                self.ssl.load_cert_chain(*tls["client"])
             self.sw_extra = ["--redis-tls", "yes", "--redis-tls-ca-cert-file", tls["ca"]]
         lines = listen + ["bind 127.0.0.1", "dir %s" % self.dir,
                  "save \"\"", "daemonize no", "enable-debug-command yes",

@@ -250,3 +250,25 @@ def test_tls_settings_are_checked_before_connecting():
     res = spotwatch(r, "status", extra=["--redis-tls-cert-file", crt, "--redis-tls-key-file", key],
                     check_rc=False)
     check(res.returncode == 0, "with a 0600 key the client certificate is used: %r" % res.stderr)
+
+
+def test_client_certificate_when_the_server_requires_one():
+    """tls-auth-clients yes: without redis-tls-cert-file/-key-file the
+    handshake is refused; with them (the key a 0600 secret file) the CLI
+    and a worker get in."""
+    d = tmpdir()
+    ca = make_ca(d, "ca")
+    crt, key = make_cert(d, "server", ca)
+    ccrt, ckey = make_cert(d, "client", ca, sans="DNS:spotwatch-client")
+    os.chmod(ckey, 0o600)
+    r = RedisServer(tls={"ca": ca[0], "cert": crt, "key": key, "client": (ccrt, ckey)})
+    res = spotwatch(r, "status", check_rc=False)
+    check(res.returncode != 0 and "certificate required" in res.stderr, "no client certificate: refused: %r" % res.stderr)
+    r.sw_extra = r.sw_extra + ["--redis-tls-cert-file", ccrt, "--redis-tls-key-file", ckey]
+    sim = Sim([])
+    setup_app(r, sim, users=["u1"])
+    add_user(r, sim, "u1", extra=FAST)
+    play(sim, "u1", ["trackA"])
+    sub = Subscriber(r, "sw:playback:u1")
+    Worker(r, sim, FAST)
+    sub.wait(lambda e: e["type"] == "playback_started", 15, "the worker polled with its client certificate")
