@@ -132,6 +132,28 @@ static int conn_poll(struct redis_tls_pipe *p, const struct redis_tls_want *w, i
     return n;
 }
 
+/* conn_drain: Redis is gone but hiredis is not. Its socket is shut for
+ * writing (its next read sees the end: "Server closed the connection", as
+ * over plain TCP) and what it still writes is read and dropped until it
+ * closes: closing at once would make its next write a SIGPIPE, which kills
+ * a CLI without a word. */
+static void conn_drain(int plain)
+{
+    char sink[4096];
+
+    shutdown(plain, SHUT_WR);
+    for (;;) {
+        struct pollfd pf = {plain, POLLIN, 0};
+        ssize_t n;
+
+        if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+            return;
+        n = read(plain, sink, sizeof sink);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return;
+    }
+}
+
 /* conn_pump_thread: a sync link's pipe, until either side closes. Every
  * signal is blocked here (the creator set the mask): signals go to the
  * program's own threads, and a write to a dead peer is EPIPE, not SIGPIPE. */
@@ -149,6 +171,12 @@ static void *conn_pump_thread(void *arg)
         conn_leave();
         if (conn_poll(p, &w, -1, &gone) < 0 && errno != EINTR)
             gone = 1;
+    }
+    if (!gone) {
+        conn_leave();
+        conn_drain(redis_tls_pipe_plain(p));
+        if (!conn_enter())
+            return conn_park(p);
     }
     redis_tls_pipe_free(p);
     conn_leave();

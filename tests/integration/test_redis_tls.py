@@ -112,6 +112,19 @@ def test_worker_reconnects_over_tls_after_a_restart():
           % out[-800:])
 
 
+def test_cli_reports_a_connection_closed_by_redis():
+    """Redis drops `tail`'s connection: the bridge ends its side, and the CLI
+    says the link was lost and exits 1 (not killed by a signal, not hung)."""
+    r, _, _ = tls_redis()
+    tail = Proc([SPOTWATCH] + sw_args(r) + ["tail", "u1"], "tail")
+    c = r.client()
+    wait_for(lambda: c.cmd("PUBSUB", "NUMSUB", "sw:playback:u1")[1] == 1, 10, "tail subscribed over TLS")
+    c.cmd("CLIENT", "KILL", "TYPE", "pubsub")
+    wait_for(lambda: not tail.alive(), 10, "tail to end")
+    check(tail.p.returncode == 1, "tail exited %r" % tail.p.returncode)
+    check("link lost" in tail.output(), "tail said why: %r" % tail.output())
+
+
 class Recorder:
     """A TCP relay in front of the TLS server that keeps every byte clients
     send, per connection: what spotwatch puts on the wire."""
