@@ -195,12 +195,10 @@ static int conn_handshake(struct redis_tls_pipe *p, int timeout_s, char *err, si
         enum redis_tls_step s = redis_tls_pipe_step(p, &w);
         long long left = deadline - conn_mono_ms();
 
-        if (s == REDIS_TLS_FAILED) {
-            errbuf_set(err, errlen, "%s", redis_tls_pipe_error(p));
-            return -1;
-        }
-        if (s == REDIS_TLS_DONE) {
-            errbuf_set(err, errlen, "Redis closed the TLS connection at once");
+        if (s != REDIS_TLS_MORE) {
+            /* DONE here is Redis closing at once, maybe with an alert */
+            errbuf_set(err, errlen, "%s", redis_tls_pipe_error(p)[0] ? redis_tls_pipe_error(p)
+                                                                     : "Redis closed the TLS connection at once");
             return -1;
         }
         if (redis_tls_pipe_up(p))

@@ -277,6 +277,9 @@ def test_client_certificate_when_the_server_requires_one():
     r = RedisServer(tls={"ca": ca[0], "cert": crt, "key": key, "client": (ccrt, ckey)})
     res = spotwatch(r, "status", check_rc=False)
     check(res.returncode != 0 and "certificate required" in res.stderr, "no client certificate: refused: %r" % res.stderr)
+    w = Worker(r, None)
+    wait_for(lambda: "certificate required" in w.output(), 15, "a worker without one logs the refusal")
+    w.stop()
     r.sw_extra = r.sw_extra + ["--redis-tls-cert-file", ccrt, "--redis-tls-key-file", ckey]
     sim = Sim([])
     setup_app(r, sim, users=["u1"])
