@@ -37,6 +37,15 @@ struct sw_config {
     char redis_password_file[CFG_STR]; /* a file holding the password; "" = none */
     int redis_db;
     char key_prefix[64];           /* "sw:" */
+    int redis_tls;                 /* 1: every Redis link is TLS (src/redis/redis_tls.c);
+                                      never a plain connection then */
+    char redis_tls_ca_cert_file[CFG_STR]; /* CA bundle the server is verified with */
+    char redis_tls_ca_cert_dir[CFG_STR];  /* hashed CA directory; with the file unset too:
+                                             the system's CAs */
+    char redis_tls_cert_file[CFG_STR];    /* client certificate (chain), PEM; "" = none */
+    char redis_tls_key_file[CFG_STR];     /* its private key, PEM: a secret file (0600) */
+    char redis_tls_server_name[CFG_STR];  /* name checked in the certificate and sent as
+                                             SNI; "" = redis-host */
 
     /* Spotify */
     char api_base[CFG_STR];        /* "https://api.spotify.com/v1" */

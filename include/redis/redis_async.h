@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <ev.h>
 #include <hiredis/hiredis.h>
+#include "base/config.h"
+#include "redis/redis_tls.h"
 #include "redis/scripts.h"
 
 struct redis_async;
@@ -22,6 +24,8 @@ struct redis_async_opts {
     long command_timeout_ms; /* a reply (or connect) older than this drops the
                                 connection so callers see NULL; 0 = 10000.
                                 So no command may block longer (BLPOP, SUBSCRIBE). */
+    const struct redis_tls *tls; /* NULL: plain TCP; else TLS with these settings
+                                    (kept by the caller until redis_async_free) */
 };
 
 /* reply is NULL when the command failed (link lost); it is freed after the
@@ -33,6 +37,13 @@ typedef void redis_async_state_cb(struct redis_async *l, int up, void *ud);
  * change. Returns NULL only on allocation failure. */
 struct redis_async *redis_async_new(struct ev_loop *loop, const struct redis_async_opts *o, redis_async_state_cb *on_state,
                         void *ud);
+/* redis_async_open is redis_async_new for the configuration's server:
+ * redis-host, redis-port, AUTH, SELECT and, with redis-tls yes, TLS settings
+ * it builds and owns (include/redis/redis_tls.h). Returns NULL with err
+ * when those cannot be built (a missing CA file, a key readable by others)
+ * or memory runs out. */
+struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_config *c, redis_async_state_cb *on_state,
+                                     void *ud, char *err, size_t errlen);
 /* redis_async_free closes the link; callbacks of commands still pending are not
  * called. Not to be called from inside an redis_async callback. */
 void redis_async_free(struct redis_async *l);

@@ -50,5 +50,9 @@ int redis_sync_load_scripts(redisContext *r, char *err, size_t errlen);
 /* redis_sync_now_ms: Redis' clock (TIME) in Unix ms, the one clock the
  * scripts use; 0 when it cannot be read. */
 long long redis_sync_now_ms(redisContext *r);
+/* redis_sync_time_ms: the same clock, or -1 with Redis' words in err (a
+ * NOPERM from an ACL without TIME, a lost link), for callers that must not
+ * take 0 for a time. */
+int redis_sync_time_ms(redisContext *r, long long *ms, char *err, size_t errlen);
 
 #endif

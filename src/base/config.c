@@ -94,6 +94,12 @@ static const struct cfg_directive table[] = {
     STR("redis-password-file", redis_password_file, ""),
     INT("redis-db", redis_db, "0", 0, 65535),
     STRV("key-prefix", key_prefix, "sw:", prefix_rule),
+    BOOL("redis-tls", redis_tls, "no"),
+    STR("redis-tls-ca-cert-file", redis_tls_ca_cert_file, ""),
+    STR("redis-tls-ca-cert-dir", redis_tls_ca_cert_dir, ""),
+    STR("redis-tls-cert-file", redis_tls_cert_file, ""),
+    STR("redis-tls-key-file", redis_tls_key_file, ""),
+    STR("redis-tls-server-name", redis_tls_server_name, ""),
 
     /* Spotify */
     STR("api-base", api_base, "https://api.spotify.com/v1"),

@@ -10,8 +10,21 @@
 #include "redis/redis_sync.h"
 
 #define NEAR_EXPIRY_LIST 20     /* users named by status (all are counted) */
+#define REFUSED_MAX 256         /* the first refusal's text, kept to print */
 
-static cJSON *status_app(redisContext *r, const struct sw_config *c, const char *app, long long now)
+/* status_refused keeps (in why, n bytes) the first refusal among status'
+ * reads: NOPERM (an ACL that lacks a command, key or channel) or NOAUTH. A
+ * refused read would otherwise show as a zero, and a refused TIME as a
+ * clock at 0 (blocks of decades, dead workers live). WRONGTYPE is not one:
+ * a user key that is not a hash is counted as broken. */
+static void status_refused(const redisReply *rep, char *why, size_t n)
+{
+    if (rep && rep->type == REDIS_REPLY_ERROR && !why[0] &&
+        (strncmp(rep->str, "NOPERM", 6) == 0 || strncmp(rep->str, "NOAUTH", 6) == 0))
+        snprintf(why, n, "%s", rep->str);
+}
+
+static cJSON *status_app(redisContext *r, const struct sw_config *c, const char *app, long long now, char *why)
 {
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
@@ -82,16 +95,18 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
     for (size_t i = 0; st && st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2)
         cJSON_AddNumberToObject(stats, st->element[i]->str, atof(st->element[i + 1]->str));
     redisReply *rs[] = {due, over, oldest, leases, rl, st, ap};
-    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
+        status_refused(rs[i], why, REFUSED_MAX);
         if (rs[i])
             freeReplyObject(rs[i]);
+    }
     return a;
 }
 
 /* status_users counts users by status; near gets {"count","users"}: the
  * users (not already reauth_required) whose refresh token dies within
  * CLI_REFRESH_WARN_MS, from the same pipelined HMGET. */
-static cJSON *status_users(redisContext *r, const struct sw_config *c, long long now, cJSON *near)
+static cJSON *status_users(redisContext *r, const struct sw_config *c, long long now, cJSON *near, char *why)
 {
     char users[KEY_MAX], ukey[KEY_MAX];
     cJSON *by = cJSON_CreateObject();
@@ -99,6 +114,7 @@ static cJSON *status_users(redisContext *r, const struct sw_config *c, long long
     int nnear = 0;
     keys_global(users, sizeof users, c->key_prefix, "users");
     redisReply *rep = redisCommand(r, "HGETALL %s", users);
+    status_refused(rep, why, REFUSED_MAX);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
         goto out;
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
@@ -109,6 +125,7 @@ static cJSON *status_users(redisContext *r, const struct sw_config *c, long long
         redisReply *s = NULL;
         if (redisGetReply(r, (void **)&s) != REDIS_OK)
             break;
+        status_refused(s, why, REFUSED_MAX);
         int ok = s && s->type == REDIS_REPLY_ARRAY && s->elements == 2;
         /* A user key that is not a hash (WRONGTYPE) counts as broken, as
          * claim.lua sets it aside (lua/lib/guard.lua). */
@@ -137,19 +154,22 @@ out:
     return by;
 }
 
-static cJSON *status_workers(redisContext *r, const struct sw_config *c, long long now)
+static cJSON *status_workers(redisContext *r, const struct sw_config *c, long long now, char *why)
 {
     char wkey[KEY_MAX];
     cJSON *arr = cJSON_CreateArray();
     keys_global(wkey, sizeof wkey, c->key_prefix, "workers");
     redisReply *rep = redisCommand(r, "ZRANGEBYSCORE %s %lld +inf", wkey, now);
     redisReply *gc = redisCommand(r, "ZREMRANGEBYSCORE %s -inf %lld", wkey, now - 60000);
+    status_refused(rep, why, REFUSED_MAX);
+    status_refused(gc, why, REFUSED_MAX);
     if (gc)
         freeReplyObject(gc);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         cJSON *w = cJSON_CreateObject();
         cJSON_AddStringToObject(w, "id", rep->element[i]->str);
         redisReply *h = redisCommand(r, "HGETALL %sworker:%s", c->key_prefix, rep->element[i]->str);
+        status_refused(h, why, REFUSED_MAX);
         for (size_t j = 0; h && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2)
             cli_json_field(w, h->element[j]->str, h->element[j + 1]->str);
         if (h)
@@ -196,26 +216,41 @@ static cJSON *status_redis(redisContext *r)
 int cli_status(const struct sw_config *c, struct cli_args *a)
 {
     struct cli_opt *o = a->o;
-    char apps[KEY_MAX];
+    char apps[KEY_MAX], why[REFUSED_MAX] = "";
     redisContext *r;
+    long long now;
     if ((r = cli_connect(c)) == NULL)
         return 1;
-    long long now = redis_sync_now_ms(r);
+    /* Every figure below is relative to Redis' clock: without it, none. */
+    if (redis_sync_time_ms(r, &now, why, sizeof why) != 0) {
+        fprintf(stderr, "spotwatch: status: cannot read Redis' clock (TIME): %s\n", why);
+        redisFree(r);
+        return 1;
+    }
     cJSON *s = cJSON_CreateObject();
     cli_json_time(s, "now_ms", now);
     cJSON_AddItemToObject(s, "redis", status_redis(r));
-    cJSON_AddItemToObject(s, "workers", status_workers(r, c, now));
+    cJSON_AddItemToObject(s, "workers", status_workers(r, c, now, why));
     cJSON *near = cJSON_CreateObject();
-    cJSON_AddItemToObject(s, "users", status_users(r, c, now, near));
+    cJSON_AddItemToObject(s, "users", status_users(r, c, now, near, why));
     cJSON_AddItemToObject(s, "refresh_tokens_near_expiry", near);
     cJSON *arr = cJSON_AddArrayToObject(s, "apps");
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
     redisReply *rep = redisCommand(r, "SMEMBERS %s", apps);
+    status_refused(rep, why, REFUSED_MAX);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
-        cJSON_AddItemToArray(arr, status_app(r, c, rep->element[i]->str, now));
+        cJSON_AddItemToArray(arr, status_app(r, c, rep->element[i]->str, now, why));
     if (rep)
         freeReplyObject(rep);
+    if (!why[0] && r->err)
+        snprintf(why, sizeof why, "Redis link lost: %s", r->errstr);
     redisFree(r);
+    /* A refused or lost read would print as zeros: say what happened instead. */
+    if (why[0]) {
+        fprintf(stderr, "spotwatch: status: %s\n", why);
+        cJSON_Delete(s);
+        return 1;
+    }
     if (o[0].value)
         return cli_print_json(s);
 

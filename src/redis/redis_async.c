@@ -25,6 +25,7 @@
 #include <hiredis/adapters/libev.h>
 
 #include "base/log.h"
+#include "redis/redis_conn.h"
 
 #define REDIS_ASYNC_BACKOFF_MIN_S 0.1
 #define REDIS_ASYNC_BACKOFF_MAX_S 5.0
@@ -68,6 +69,9 @@ struct redis_async {
     char *password;
     int db;
     ev_tstamp cmd_timeout;          /* s */
+    const struct redis_tls *tls;    /* NULL: plain TCP */
+    struct redis_tls *own_tls;      /* tls when redis_async_open made it */
+    struct redis_conn_bridge *bridge; /* the TLS side of ac; NULL when plain or down */
     redis_async_state_cb *on_state;
     void *ud;
 
@@ -95,7 +99,15 @@ static void redis_async_connect(struct redis_async *l);
 static void redis_async_lost(struct redis_async *l, const char *reason)
 {
     int was_up = l->state == REDIS_ASYNC_UP;
+    char why[256];
 
+    /* hiredis only saw its socket close: the TLS side knows why */
+    if (redis_conn_bridge_error(l->bridge)[0]) {
+        snprintf(why, sizeof why, "%s", redis_conn_bridge_error(l->bridge));
+        reason = why;
+    }
+    redis_conn_bridge_free(l->bridge);
+    l->bridge = NULL;
     l->ac = NULL;
     l->state = REDIS_ASYNC_DOWN;
     if (l->freeing)
@@ -303,12 +315,14 @@ static void redis_async_on_disconnect(const redisAsyncContext *ac, int status)
 
 static void redis_async_connect(struct redis_async *l)
 {
+    struct redis_endpoint ep = {l->host, l->port, l->tls};
     redisAsyncContext *ac;
+    char err[256];
 
     l->connect_started = ev_now(l->loop);
-    ac = redisAsyncConnect(l->host, l->port);
+    ac = redis_conn_async(l->loop, &ep, &l->bridge, err, sizeof err);
     if (!ac) {
-        redis_async_lost(l, "out of memory");
+        redis_async_lost(l, err);
         return;
     }
     if (ac->err) {
@@ -378,6 +392,7 @@ struct redis_async *redis_async_new(struct ev_loop *loop, const struct redis_asy
         goto err;
     l->port = o->port;
     l->db = o->db;
+    l->tls = o->tls;
     l->cmd_timeout = (o->command_timeout_ms > 0 ? o->command_timeout_ms : REDIS_ASYNC_DEFAULT_TIMEOUT_MS) / 1000.0;
     l->on_state = on_state;
     l->ud = ud;
@@ -423,12 +438,34 @@ void redis_async_free(struct redis_async *l)
          * callbacks but still frees redis_async's own contexts */
         redisAsyncFree(ac);
     }
+    redis_conn_bridge_free(l->bridge);
+    redis_tls_free(l->own_tls);
     if (l->password)
         memset(l->password, 0, strlen(l->password));
     free(l->host);
     free(l->user);
     free(l->password);
     free(l);
+}
+
+struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_config *c, redis_async_state_cb *on_state,
+                                     void *ud, char *err, size_t errlen)
+{
+    struct redis_async_opts o = {c->redis_host, c->redis_port, c->redis_user, c->redis_password, c->redis_db, 0, NULL};
+    struct redis_tls *tls = NULL;
+    struct redis_async *l;
+
+    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL)
+        return NULL;
+    o.tls = tls;
+    l = redis_async_new(loop, &o, on_state, ud);
+    if (l == NULL) {
+        redis_tls_free(tls);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->own_tls = tls;
+    return l;
 }
 
 int redis_async_up(const struct redis_async *l)

@@ -3,19 +3,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include "redis/redis_sync.h"
+#include "redis/redis_conn.h"
 
 redisContext *redis_sync_connect(const struct sw_config *c, int timeout_s, char *err, size_t errlen)
 {
-    struct timeval tv = {timeout_s, 0};
-    redisContext *r = redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
+    struct redis_endpoint ep = {c->redis_host, c->redis_port, NULL};
+    struct redis_tls *tls = NULL;
+    redisContext *r;
     redisReply *rep = NULL;
 
-    if (r == NULL || r->err) {
-        snprintf(err, errlen, "cannot connect to Redis at %.200s:%d: %.100s", c->redis_host,
-                 c->redis_port, r ? r->errstr : "out of memory");
-        goto fail;
-    }
-    redisSetTimeout(r, tv);
+    /* The TLS settings are read per connection: a CLI makes one, serve a
+     * few (pooled); the connection keeps what it needs of them. */
+    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL)
+        return NULL;
+    ep.tls = tls;
+    r = redis_conn_sync(&ep, timeout_s, err, errlen);
+    redis_tls_free(tls);
+    if (r == NULL)
+        return NULL;
     if (c->redis_password[0]) {
         const char *with_user[] = {"AUTH", c->redis_user, c->redis_password};
         const char *without[] = {"AUTH", c->redis_password};
@@ -146,13 +151,27 @@ int redis_sync_load_scripts(redisContext *r, char *err, size_t errlen)
     return 0;
 }
 
-long long redis_sync_now_ms(redisContext *r)
+int redis_sync_time_ms(redisContext *r, long long *ms, char *err, size_t errlen)
 {
-    redisReply *rep = redisCommand(r, "TIME");
-    long long ms = 0;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
-        ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    const char *av[] = {"TIME"};
+    redisReply *rep = redis_sync_cmd(r, 1, av, err, errlen);
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING;
+
+    *ms = 0;
+    if (ok)
+        *ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 + strtoll(rep->element[1]->str, NULL, 10) / 1000;
+    else if (rep)
+        snprintf(err, errlen, "TIME: unexpected reply");
     if (rep)
         freeReplyObject(rep);
-    return ms;
+    return ok ? 0 : -1;
+}
+
+long long redis_sync_now_ms(redisContext *r)
+{
+    char err[8];
+    long long ms;
+
+    return redis_sync_time_ms(r, &ms, err, sizeof err) == 0 ? ms : 0;
 }

@@ -60,7 +60,6 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
 {
     struct worker w;
     struct httpc_opts ho = {0};
-    struct redis_async_opts ro = {0};
     char host[128] = "", rnd[9];
     int rc = -1;
     /* The worker's own copy: SIGHUP changes its run-time directives. */
@@ -105,16 +104,9 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
     w.http = httpc_new(w.loop, &ho, err, errlen);
     if (w.http == NULL)
         goto out;
-    ro.host = c->redis_host;
-    ro.port = c->redis_port;
-    ro.user = c->redis_user;
-    ro.password = c->redis_password;
-    ro.db = c->redis_db;
-    w.redis = redis_async_new(w.loop, &ro, on_link, &w);
-    if (w.redis == NULL) {
-        snprintf(err, errlen, "out of memory");
+    w.redis = redis_async_open(w.loop, c, on_link, &w, err, errlen);
+    if (w.redis == NULL)
         goto out;
-    }
 
     ev_timer_init(&w.tick, on_tick, 0, 0);
     w.tick.data = &w;

@@ -10,6 +10,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -311,14 +312,21 @@ class RedisError(Exception):
 class Redis:
     """A minimal synchronous RESP2 client."""
 
-    def __init__(self, port, host="127.0.0.1", password=None, timeout=10):
+    def __init__(self, port, host="127.0.0.1", password=None, timeout=10, ssl_ctx=None, user=None):
         self.host, self.port, self.timeout = host, port, timeout
         self.sock = None
         self.password = password
+        self.user = user
+        self.ssl_ctx = ssl_ctx   # an ssl.SSLContext for a TLS-only server
 
     def _connect(self):
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        if self.ssl_ctx is not None:
+            self.sock = self.ssl_ctx.wrap_socket(self.sock, server_hostname=self.host)
         self.buf = b""
+        if self.password and self.user:
+            self.cmd("AUTH", self.user, self.password)
+            return
         if self.password:
             self.cmd("AUTH", self.password)
 
@@ -419,11 +427,26 @@ class Redis:
 class RedisServer:
     """A private redis-server in its own temp dir on a free port."""
 
-    def __init__(self, appendonly=False, extra=None):
+    def __init__(self, appendonly=False, extra=None, tls=None):
+        """tls: None, or {"ca": file, "cert": file, "key": file}: the server then
+        listens with TLS only (port 0, tls-port), every client made here uses
+        TLS trusting ca, and sw_args gives spotwatch the same (sw_extra).
+        With "client": (cert, key) as well, the server requires client
+        certificates (tls-auth-clients yes) and the tests' clients present it."""
         self.dir = tmpdir()
         self.port = free_port()
         self.conf = os.path.join(self.dir, "redis.conf")
-        lines = ["port %d" % self.port, "bind 127.0.0.1", "dir %s" % self.dir,
+        self.ssl, self.sw_extra = None, []
+        listen = ["port %d" % self.port]
+        if tls:
+            listen = ["port 0", "tls-port %d" % self.port, "tls-cert-file %s" % tls["cert"],
+                      "tls-key-file %s" % tls["key"], "tls-ca-cert-file %s" % tls["ca"],
+                      "tls-auth-clients %s" % ("yes" if tls.get("client") else "no")]
+            self.ssl = ssl.create_default_context(cafile=tls["ca"])
+            if tls.get("client"):
+                self.ssl.load_cert_chain(*tls["client"])
+            self.sw_extra = ["--redis-tls", "yes", "--redis-tls-ca-cert-file", tls["ca"]]
+        lines = listen + ["bind 127.0.0.1", "dir %s" % self.dir,
                  "save \"\"", "daemonize no", "enable-debug-command yes",
                  "appendonly %s" % ("yes" if appendonly else "no"),
                  "appendfsync always", "maxmemory-policy noeviction"]
@@ -444,7 +467,7 @@ class RedisServer:
         including ones minted by refreshes that no test ever saw."""
         if not self.proc.alive():
             return
-        c = Redis(self.port, password=self.password, timeout=2)
+        c = Redis(self.port, password=self.password, timeout=2, ssl_ctx=self.ssl)
         try:
             keys, cursor = [], "0"
             while True:
@@ -468,7 +491,7 @@ class RedisServer:
 
     def _ping(self):
         try:
-            c = Redis(self.port, timeout=1)
+            c = Redis(self.port, timeout=1, ssl_ctx=self.ssl)
             ok = c.cmd("PING") == "PONG"
             c.close()
             return ok
@@ -476,7 +499,7 @@ class RedisServer:
             return False
 
     def client(self):
-        c = Redis(self.port)
+        c = Redis(self.port, ssl_ctx=self.ssl)
         on_cleanup(c.close)
         return c
 
@@ -535,7 +558,7 @@ SECRET_OPTS = ("--access-token", "--refresh-token", "--client-secret", "--redis-
 
 def sw_args(redis, sim=None, extra=None):
     """Plaintext tokens unless extra names a --token-key-file (then the real key is used)."""
-    a = ["--redis-port", str(redis.port)]
+    a = ["--redis-port", str(redis.port)] + list(getattr(redis, "sw_extra", []))
     if "--token-key-file" not in list(extra or []):
         a += ["--allow-plaintext-tokens", "yes"]
     if sim is not None:
@@ -640,7 +663,7 @@ class Subscriber:
     """A SUBSCRIBE/PSUBSCRIBE connection collecting events."""
 
     def __init__(self, redis, *channels, pattern=False):
-        self.c = Redis(redis.port)
+        self.c = Redis(redis.port, ssl_ctx=getattr(redis, "ssl", None))
         on_cleanup(self.c.close)
         self.c.send("PSUBSCRIBE" if pattern else "SUBSCRIBE", *channels)
         for _ in channels:
