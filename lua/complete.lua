@@ -69,8 +69,35 @@ local L = limiter_new(KEYS[K.RL], KEYS[K.CALLS], KEYS[K.APP], tonumber(ARGV[A.BU
 limiter_state(L)   -- read and repaired before anything is written
 local GD = {broken_key = KEYS[K.BROKEN], stream_key = stream_key, channel_prefix = channel_prefix,
            maxlen = maxlen, count = count}
-local function block(ms, reason, capped)
+-- block: a 429 (or another app-wide refusal) recorded. A QUOTA_EXCEEDED
+-- of a metered app is kept per endpoint bucket: recently-played's stops
+-- only backfills (claim.lua), any other bucket's the whole app as before.
+-- The worker reports it to the developer's ledger (allowance.lua), from
+-- which the developer's other apps copy it.
+local function block(ms, reason, capped, bucket)
+    if reason == 'quota_exceeded' and (bucket or '') ~= '' and limiter_app(L).metered then
+        limiter_qblock(L, bucket, now + ms)
+        if bucket == 'recent' then
+            count('blocks_quota_exceeded', 1)
+            return
+        end
+    end
     limiter_block(L, ms, reason, capped, count)
+end
+-- pace: the paced interval per user (ms; 0 = none), a floor under every
+-- next poll of a metered app with a 24 h limit known (lua/allowance.lua
+-- computes it, claim.lua copies it): it always wins over smart polling, so
+-- the quota lasts the rolling day. A copy older than a slot is not trusted.
+local pace_ms = nil
+local function pace()
+    if pace_ms == nil then
+        pace_ms = 0
+        if limiter_app(L).metered then
+            local q = limiter_quota_state(L)
+            if now - q.dev_synced_at < L.quota_window_ms / LIMITER_SLOTS then pace_ms = q.pace_ms end
+        end
+    end
+    return pace_ms
 end
 local function succeeded()
     limiter_succeeded(L)
@@ -116,7 +143,7 @@ local function complete(user_key, base)
         leases_done[#leases_done + 1] = user
         due_gone[#due_gone + 1] = user
         if block_ms > 0 then
-            block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
+            block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1', argv[base + G.QUOTA_BUCKET])
         end
         return 0
     end
@@ -188,11 +215,14 @@ local function complete(user_key, base)
     count('polls', 1)
     count('outcome_' .. outcome, 1)
     if block_ms > 0 then
-        block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
+        block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1', argv[base + G.QUOTA_BUCKET])
     elseif outcome == 'ok' or outcome == 'nothing' then
         succeeded()
     end
     leases_done[#leases_done + 1] = user
+    if delay >= 0 and block_ms <= 0 and outcome ~= 'released' and pace() > delay then
+        delay = pace()
+    end
     if status == 'active' and delay >= 0 then
         due_set[#due_set + 1], due_set[#due_set + 2] = guard_due(now, delay), user
     else

@@ -146,12 +146,26 @@
     X(p, QUOTA_DEFAULT)  /* 24 h quota of development apps when the app sets none (0 = none) */ \
     X(p, BACKFILL_MS)    /* history backfill interval (ms; 0 or absent = off) */ \
     X(p, MAXLEN)         /* the stream's MAXLEN (approximate), for user_broken events */ \
-    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */
+    X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */ \
+    X(p, ALLOW_N)        /* an allowance just taken (allowance.lua's reply, once; "" = none): granted */ \
+    X(p, ALLOW_SLOT)     /* ... its slot: spendable only while this slot lasts */ \
+    X(p, ALLOW_CODE)     /* ... its code (LIMIT_OK, or LIMIT_QUOTA: the developer's quota is spent) */ \
+    X(p, ALLOW_UNTIL)    /* ... LIMIT_QUOTA: until when */ \
+    X(p, ALLOW_BLOCKS)   /* ... the developer's QUOTA_EXCEEDED blocks, "bucket:until_ms,..." */ \
+    X(p, ALLOW_PACE)     /* ... the paced interval per user (ms; 0 = none) */ \
+    X(p, ALLOW_LIMIT)    /* ... the developer's 24 h limit (configured or learned; 0 = unknown) */ \
+    X(p, ALLOW_USED)     /* ... the calls counted in its window */ \
+    X(p, ALLOW_LEFT_MS)  /* ... the time left in its window (ms) */
 #define CLAIM_GROUP_ARGS(X, p)
 #define CLAIM_REPLY(X, p) \
     X(p, code, INT)      /* LIMIT_OK: the jobs taken follow (maybe none); else LIMIT_* below, none taken */ \
     X(p, wake_ms, INT)   /* LIMIT_OK: when the next poll falls due (0 = none); else when the refusal ends */ \
-    X(p, now_ms, INT)    /* Redis' clock */
+    X(p, now_ms, INT)    /* Redis' clock */ \
+    X(p, developer, STR) /* LIMIT_ALLOWANCE: the app's developer account (its ledger is asked) */ \
+    X(p, quota, INT)     /* LIMIT_ALLOWANCE: the app's configured 24 h quota (0 = none: counted only) */ \
+    X(p, quota_window_ms, INT) /* LIMIT_ALLOWANCE: the quota's rolling window (ms; 86400000) */ \
+    X(p, want, INT)      /* LIMIT_ALLOWANCE: the calls wanted (a batch, plus OAuth calls owed) */ \
+    X(p, users, INT)     /* LIMIT_ALLOWANCE: the app's scheduled users (for the pace) */
 /* One group per job taken, most overdue first. */
 #define CLAIM_GROUP_REPLY(X, p) \
     X(p, user, STR)            /* the user id */ \
@@ -212,6 +226,8 @@
     X(p, BACKFILL_CURSOR_OLD) /* a "backfill" job: the cursor its claim handed out ("" for others): \
                                  its plays are announced only if it is still the stored one */ \
     X(p, BACKFILL_CURSOR_NEW) /* a "backfill" job: the latest played_at announced ("" keeps it) */ \
+    X(p, QUOTA_BUCKET)   /* quota_exceeded: the refused endpoint's quota bucket (player, recent, me, \
+                            token, other); "" otherwise */ \
     X(p, NEVENTS)        /* the job's events: 2 * NEVENTS strings follow the group */
 #define COMPLETE_REPLY(X, p)
 /* One group per job, in order. */
@@ -270,12 +286,45 @@ enum token_store_code {
     TOKEN_STORE_STORED = 1,    /* stored */
 };
 
-/* The limiter's answer codes (claim.lua, grant.lua). */
+/* -------------------------------------------------------- allowance.lua --- */
+/* allowance.lua: a developer account's ledger (its own hash tag: the one
+ * script that touches it), shared by the developer's apps: "take" counts an
+ * allowance (a chunk of calls spendable by one app within the current slot,
+ * 1/24 of the quota window) against the rolling window; "block" records a
+ * QUOTA_EXCEEDED of one bucket for every app of the developer
+ * (src/worker/quota.c). Both answer the ledger's state. */
+#define ALLOWANCE_KEYS(X, p) \
+    X(p, LEDGER)         /* <p>{dev:<id>}:quota  HASH the developer's ledger */
+#define ALLOWANCE_ARGS(X, p) \
+    X(p, MODE)           /* "take" or "block" */ \
+    X(p, APP)            /* the asking app's id (its scheduled users are remembered per app) */ \
+    X(p, QUOTA)          /* the app's configured 24 h quota (0 = none: the learned one, if any) */ \
+    X(p, WINDOW_MS)      /* the quota's rolling window (ms) */ \
+    X(p, WANT)           /* take: calls wanted (the grant is at most one chunk) */ \
+    X(p, USERS)          /* the app's scheduled users */ \
+    X(p, BUCKET)         /* block: the refused endpoint's bucket */ \
+    X(p, BLOCK_MS)       /* block: the Retry-After (ms from now) */
+#define ALLOWANCE_GROUP_ARGS(X, p)
+#define ALLOWANCE_REPLY(X, p) \
+    X(p, code, INT)      /* LIMIT_OK, or LIMIT_QUOTA: the window's quota is spent (granted 0) */ \
+    X(p, granted, INT)   /* calls granted (take) */ \
+    X(p, slot, INT)      /* the slot they are spendable in: floor(now / (window / 24)) */ \
+    X(p, until_ms, INT)  /* LIMIT_QUOTA: when the oldest counted slot leaves the window */ \
+    X(p, blocks, STR)    /* the QUOTA_EXCEEDED blocks still running, "bucket:until_ms,..." */ \
+    X(p, pace_ms, INT)   /* the paced interval per user (ms; 0 = no limit known) */ \
+    X(p, limit, INT)     /* the limit applied (configured, else learned; 0 = none) */ \
+    X(p, used, INT)      /* calls counted in the window, this grant included */ \
+    X(p, left_ms, INT)   /* time until the oldest counted slot leaves the window (ms) */ \
+    X(p, now_ms, INT)    /* Redis' clock */
+#define ALLOWANCE_GROUP_REPLY(X, p)
+
+/* The limiter's answer codes (claim.lua, grant.lua, allowance.lua). */
 enum limit_code {
     LIMIT_OK = 0,        /* granted */
     LIMIT_BLOCKED = 1,   /* a 429 blocks the app until until_ms */
     LIMIT_BUDGET = 2,    /* the window's budget is spent until until_ms */
     LIMIT_QUOTA = 3,     /* the 24 h quota is spent until until_ms */
+    LIMIT_ALLOWANCE = 4, /* claim.lua: the app's allowance is spent: take one (allowance.lua), claim again */
 };
 
 /* Every script, as (upper-case tag, lower-case name): the generator and the
@@ -288,7 +337,8 @@ enum limit_code {
     X(GRANT, grant) \
     X(OAUTH_SLOT, oauth_slot) \
     X(OAUTH_STORE, oauth_store) \
-    X(USER_PUT, user_put)
+    X(USER_PUT, user_put) \
+    X(ALLOWANCE, allowance)
 
 /* ------------------------------------------------------------ machinery --- */
 

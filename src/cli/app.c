@@ -15,18 +15,20 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
 {
     struct cli_opt o[] = {{"client-id", NULL, 0}, {"client-secret", NULL, 0}, {"mode", NULL, 0},
                       {"budget", NULL, 0}, {"quota", NULL, 0}, {"window-ms", NULL, 0},
-                      {"client-secret-file", NULL, 0}, {NULL, NULL, 0}};
+                      {"client-secret-file", NULL, 0}, {"developer", NULL, 0}, {"quota-window-ms", NULL, 0},
+                      {NULL, NULL, 0}};
     const struct cli_secret sp[1] = {{&o[1], &o[6]}};
     const char *pos[1];
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     char *secret = NULL, *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
-    long long budget = -1, quota = -1, window = -1;
+    long long budget = -1, quota = -1, window = -1, qwindow = -1;
     int rc = 1;
 
     if (cli_parse_opts(argc, argv, o, pos, 1) != 1 || !o[0].value || !o[1].value == !o[6].value) {
         fprintf(stderr, "usage: spotwatch app add APP --client-id ID --client-secret-file FILE|- "
                         "[--mode development|extended] [--budget N] [--quota N] [--window-ms MS]\n"
+                        "       [--developer ID] [--quota-window-ms MS]\n"
                         "       (or --client-secret SECRET, which others can read in the process list)\n");
         return 2;
     }
@@ -39,7 +41,13 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     }
     if ((o[3].value && cli_parse_ll("--budget", o[3].value, 0, 1000000, &budget) != 0) ||
         (o[4].value && cli_parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0) ||
-        (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0))
+        (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0) ||
+        (o[8].value && cli_parse_ll("--quota-window-ms", o[8].value, 24000, 86400000, &qwindow) != 0))
+        return 2;
+    /* The developer account whose 24 h quota the app shares (its ledger's
+     * hash tag): by default the app's own client id. */
+    const char *developer = o[7].value ? o[7].value : o[0].value;
+    if (cli_check_id("developer", developer) != 0)
         return 2;
     if (cli_secrets(sp, 1, &secret) != 0)
         return 1;
@@ -57,8 +65,9 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
     keys_app(&k, c->key_prefix, pos[0]);
     snprintf(appkey, sizeof appkey, "%s", k.app);
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
-    const char *hset[] = {"HSET", appkey, "client_id", o[0].value, "client_secret", sealed, "mode", mode};
-    if (cli_cmd_ok(r, 8, hset) != 0)
+    const char *hset[] = {"HSET", appkey, "client_id", o[0].value, "client_secret", sealed, "mode", mode,
+                          "developer", developer};
+    if (cli_cmd_ok(r, 10, hset) != 0)
         goto out;
     char num[24];
     if (budget >= 0) {
@@ -74,6 +83,13 @@ static int app_add(const struct sw_config *c, int argc, char **argv)
         snprintf(num, sizeof num, "%lld", window);
         const char *wn[] = {"HSET", appkey, "window_ms", num};
         if (cli_cmd_ok(r, 4, wn) != 0)
+            goto out;
+    }
+    if (qwindow >= 0) {
+        /* The quota's rolling window (Spotify's is 24 h; tests compress the day). */
+        snprintf(num, sizeof num, "%lld", qwindow);
+        const char *qw[] = {"HSET", appkey, "quota_window_ms", num};
+        if (cli_cmd_ok(r, 4, qw) != 0)
             goto out;
     }
     if (quota >= 0) {
@@ -158,6 +174,27 @@ static int app_ls(const struct sw_config *c, int argc, char **argv)
     return cli_list_end(arr, o[0].value != NULL);
 }
 
+/* unblock_developer: the app's developer ledger forgets its QUOTA_EXCEEDED
+ * blocks and the limit it learned from one (the quota was raised, say). */
+static int unblock_developer(const struct sw_config *c, redisContext *r, const struct app_keys *k)
+{
+    char ledger[KEY_MAX];
+    redisReply *h = redisCommand(r, "HMGET %s developer client_id", k->app);
+    int rc = 0;
+    if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
+        const char *dev = h->element[0]->str ? h->element[0]->str : h->element[1]->str;
+        if (dev && keys_valid_id(dev)) {
+            keys_developer_quota(ledger, sizeof ledger, c->key_prefix, dev);
+            const char *d[] = {"HDEL", ledger, "learned", "block_player", "block_recent", "block_me",
+                               "block_token", "block_other"};
+            rc = cli_cmd_ok(r, 8, d);
+        }
+    }
+    if (h)
+        freeReplyObject(h);
+    return rc;
+}
+
 /* app_unblock: the operator ends an app's 429 block (a QUOTA_EXCEEDED block
  * lasts hours; after raising the quota with Spotify there is no need to wait
  * it out). Only the block goes: the adaptive budget and counters stay. */
@@ -197,8 +234,9 @@ static int app_unblock(const struct sw_config *c, int argc, char **argv)
     if (h)
         freeReplyObject(h);
     long long now = redis_sync_now_ms(r);
-    const char *d[] = {"HDEL", k.rl, "blocked_until", "block_reason", "blocked_at"};
-    if (cli_cmd_ok(r, 5, d) != 0)
+    const char *d[] = {"HDEL", k.rl, "blocked_until", "block_reason", "blocked_at", "quota_until", "qblock_player",
+                       "qblock_recent", "qblock_me", "qblock_token", "qblock_other"};
+    if (cli_cmd_ok(r, 11, d) != 0 || unblock_developer(c, r, &k) != 0)
         goto out;
     if (until > now)
         printf("app %s: unblocked (was %s for %lld s more)\n", pos[0], reason[0] ? reason : "blocked",
