@@ -309,7 +309,7 @@ def claim_cost(c, sha, app, n=25):
     c.cmd("CONFIG", "RESETSTAT")
     for _ in range(n):
         rep = c.cmd("EVALSHA", sha, len(keys), *(keys + argv))
-        check(len(rep) == 3, "the probe claim took no job: %r" % rep[:3])
+        check(len(rep) == 8, "the probe claim took no job: %r" % rep[:8])   # CLAIM_REPLY: 8 fields
     info = c.cmd("INFO", "commandstats")
     calls, usec = 0, 0.0
     for line in info.splitlines():
