@@ -29,24 +29,21 @@ static int ledger_call(struct worker *w, struct app *a, const char *mode, long l
                        long long want, long long users, const char *bucket, long long block_ms,
                        redis_async_cb *cb)
 {
-    char ledger[KEY_MAX], q[24], win[24], wn[24], us[24], bms[24];
+    char ledger[KEY_MAX], num[5][24];
+    const long long v[5] = {quota, window_ms, want, users, block_ms};
+    const int at[5] = {ALLOWANCE_ARG_QUOTA, ALLOWANCE_ARG_WINDOW_MS, ALLOWANCE_ARG_WANT, ALLOWANCE_ARG_USERS,
+                       ALLOWANCE_ARG_BLOCK_MS};
     const char *argv[ALLOWANCE_KEY_N + ALLOWANCE_ARG_N];
     const char **arg = argv + ALLOWANCE_KEY_N;
     keys_developer_quota(ledger, sizeof ledger, w->cfg->key_prefix, a->developer);
-    snprintf(q, sizeof q, "%lld", quota);
-    snprintf(win, sizeof win, "%lld", window_ms);
-    snprintf(wn, sizeof wn, "%lld", want);
-    snprintf(us, sizeof us, "%lld", users);
-    snprintf(bms, sizeof bms, "%lld", block_ms);
     argv[ALLOWANCE_KEY_LEDGER] = ledger;
+    for (int i = 0; i < 5; i++) {
+        snprintf(num[i], sizeof num[i], "%lld", v[i]);
+        arg[at[i]] = num[i];
+    }
     arg[ALLOWANCE_ARG_MODE] = mode;
     arg[ALLOWANCE_ARG_APP] = a->id;
-    arg[ALLOWANCE_ARG_QUOTA] = q;
-    arg[ALLOWANCE_ARG_WINDOW_MS] = win;
-    arg[ALLOWANCE_ARG_WANT] = wn;
-    arg[ALLOWANCE_ARG_USERS] = us;
     arg[ALLOWANCE_ARG_BUCKET] = bucket;
-    arg[ALLOWANCE_ARG_BLOCK_MS] = bms;
     return redis_async_eval(w->redis, SCRIPT_ALLOWANCE, ALLOWANCE_KEY_N, ALLOWANCE_KEY_N + ALLOWANCE_ARG_N, argv,
                             NULL, cb, a);
 }
