@@ -132,7 +132,8 @@
     X(p, LEASES)         /* <p>{<app>}:leases  ZSET user -> lease expiry (ms) */ \
     X(p, RL)             /* <p>{<app>}:rl      HASH limiter state */ \
     X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */ \
-    X(p, APP)            /* <p>{<app>}:app     HASH the app (budget_30s, window_ms, quota_24h, mode) */ \
+    X(p, APP)            /* <p>{<app>}:app     HASH the app (budget_30s, window_ms, quota_24h, mode, \
+                                                 developer, client_id, quota_window_ms) */ \
     X(p, EVENTS)         /* <p>{<app>}:events  STREAM the app's events (user_broken, lua/lib/guard.lua) */ \
     X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters (events_user_broken) */ \
     X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */
