@@ -84,21 +84,10 @@ local function block(ms, reason, capped, bucket)
     end
     limiter_block(L, ms, reason, capped, count)
 end
--- pace: the paced interval per user (ms; 0 = none), a floor under every
--- next poll of a metered app with a 24 h limit known (lua/allowance.lua
--- computes it, claim.lua copies it): it always wins over smart polling, so
--- the quota lasts the rolling day. A copy older than a slot is not trusted.
-local pace_ms = nil
-local function pace()
-    if pace_ms == nil then
-        pace_ms = 0
-        if limiter_app(L).metered then
-            local q = limiter_quota_state(L)
-            if now - q.dev_synced_at < L.quota_window_ms / LIMITER_SLOTS then pace_ms = q.pace_ms end
-        end
-    end
-    return pace_ms
-end
+-- The developer quota's pace (lua/allowance.lua computes it, claim.lua
+-- copies it): a floor under every next poll after a call, so the quota
+-- lasts the rolling day; it always wins over smart polling.
+local pace_ms = limiter_pace(L)
 local function succeeded()
     limiter_succeeded(L)
 end
@@ -220,8 +209,8 @@ local function complete(user_key, base)
         succeeded()
     end
     leases_done[#leases_done + 1] = user
-    if delay >= 0 and block_ms <= 0 and outcome ~= 'released' and pace() > delay then
-        delay = pace()
+    if delay >= 0 and block_ms <= 0 and outcome ~= 'released' and pace_ms > delay then
+        delay = pace_ms
     end
     if status == 'active' and delay >= 0 then
         due_set[#due_set + 1], due_set[#due_set + 2] = guard_due(now, delay), user

@@ -9,7 +9,7 @@
 --                          probe_at (owner_premium_required: the last probe),
 --                          the 24 h quota's allowance (development mode):
 --                          allow_slot, allow_left, allow_debt, quota_until,
---                          qblock_<bucket>, pace_ms, dev_limit, dev_used,
+--                          qblock_<bucket>, pace_ms, pace_until, dev_limit, dev_used,
 --                          dev_left_ms, dev_synced_at (limiter_quota_*)
 --   <p>{<app>}:calls  ZSET the sliding log of granted calls
 --   <p>{<app>}:app    HASH budget_30s, window_ms, quota_24h, mode, developer,
@@ -86,13 +86,16 @@ local function limiter_state(L)
         -- only compared, never computed with: read as they are.
         local fields = {'blocked_until', 'budget_eff', 'budget_ceiling'}
         local r = redis.pcall('HMGET', L.rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling',
-                              'block_reason', 'probe_at')
+                              'block_reason', 'probe_at', 'pace_ms', 'pace_until')
         if type(r) == 'table' and r.err then
             redis.log(redis.LOG_WARNING, 'spotwatch: ' .. L.rl_key .. ' was not a hash; reset')
             redis.call('DEL', L.rl_key)
             redis.call('HINCRBY', L.rl_key, 'repaired_rl', 1)
-            r = {false, false, false, false, false}
+            r = {false, false, false, false, false, false, false}
         end
+        -- The developer quota's pace (limiter_pace): only read, never
+        -- computed with here; malformed reads as none.
+        L.pace_ms, L.pace_until = limiter_num(r[6], true) or 0, limiter_num(r[7], true) or 0
         local v = {limiter_num(r[1], true), limiter_num(r[2]), limiter_num(r[3], true)}
         for i, f in ipairs(fields) do
             if v[i] == false or (i > 1 and v[i] == 0) then
@@ -323,7 +326,19 @@ local function limiter_take_allowance(L, a)
     put('dev_used', limiter_num(a.used, true) or 0)
     put('dev_left_ms', limiter_num(a.left_ms, true) or 0)
     put('dev_synced_at', L.now)
+    -- The pace holds for one slot; an app that stops asking (no longer
+    -- metered, or idle) loses it.
+    put('pace_until', L.now + math.floor(limiter_app(L).quota_window_ms / LIMITER_SLOTS))
     redis.call('HSET', L.rl_key, unpack(set))
+end
+
+-- limiter_pace: the paced interval per user (ms; 0 = none) the app's last
+-- allowance brought, while it holds (read with the limiter's state: no
+-- extra command for complete.lua).
+local function limiter_pace(L)
+    local s = limiter_state(L)
+    if s.pace_until > L.now then return s.pace_ms end
+    return 0
 end
 
 -- limiter_aimd_decrease: the effective budget and ceiling after a 429
