@@ -78,8 +78,10 @@ static void on_take(struct redis_async *l, redisReply *r, void *ud)
     (void)l;
     a->claiming = 0;
     if (r == NULL || sc_parse(r, 0, sc_allowance_reply, ALLOWANCE_REPLY_N, &g) != 0) {
-        if (r && r->type == REDIS_REPLY_ERROR)
-            log_error("app %s: allowance failed: %s", a->id, r->str);
+        /* e.g. OOM: once, like a failing claim (the next claim that works says so) */
+        if (r && r->type == REDIS_REPLY_ERROR && !a->claim_failing)
+            log_error("app %s: allowance failed: %s; retrying every %.0f s", a->id, r->str, CLAIM_RECHECK_S);
+        a->claim_failing = 1;
         a->wake_at = ev_now(w->loop) + CLAIM_RECHECK_S;
         worker_kick(w);
         return;
