@@ -96,11 +96,15 @@ if left then
     end
     room, room_code, room_all = left, LIMIT_BUDGET, inlog == 0
 end
--- allowance_wanted: the LIMIT_ALLOWANCE answer, with what the ledger needs.
+-- allowance_wanted: the LIMIT_ALLOWANCE answer, with what the ledger needs:
+-- a batch (and the OAuth calls owed) less what the app still holds, so a
+-- sync that only refreshes the app's copy of the ledger takes nothing.
 local function allowance_wanted()
+    local q = limiter_quota_state(L)
+    local held = math.max(limiter_allowance(L) or 0, 0)
     return claim_reply{code = LIMIT_ALLOWANCE, wake_ms = now, now_ms = now, developer = L.developer,
                        quota = L.quota, quota_window_ms = L.quota_window_ms,
-                       want = want + limiter_quota_state(L).allow_debt,
+                       want = math.max(0, want + q.allow_debt - held),
                        users = redis.call('ZCARD', due_key) + redis.call('ZCARD', lease_key)}
 end
 

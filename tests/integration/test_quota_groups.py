@@ -177,6 +177,11 @@ def test_claim_spends_allowances_within_their_slot():
           "the debt paid first, then one user: %r %r" % (head, rl))
     check(int(rl["qblock_recent"]) == now + 3600000 and rl.get("block_reason") is None,
           "the ledger's recent block copied, the app not blocked: %r" % rl)
+    # A stale copy of the ledger is refreshed, asking only for what is missing.
+    c.cmd("HSET", "sw:{q1}:rl", "allow_left", "50", "dev_synced_at", "0")
+    c.cmd("ZADD", "sw:{q1}:due", now - 10, "u1")
+    head, jobs = claim(c, csha)
+    check(head["code"] == 4 and int(head["want"]) == 0, "a stale copy asks for no more calls: %r" % head)
 
 
 # --- must show 3 ------------------------------------------------------------
