@@ -60,6 +60,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/gate.c src/worker/outcome.c \
        src/worker/complete.c src/worker/jobs.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
        src/worker/app_gauges.c \
+       src/worker/quota.c \
        src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/login_cookie.c \
        src/serve/oauth.c src/serve/connect_link.c src/serve/iplimit.c \
        src/serve/admin.c src/serve/admin_html.c src/serve/admin_model.c src/serve/admin_pages.c \
@@ -67,7 +68,8 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/cli/cli_common.c src/cli/app.c src/cli/user.c src/cli/user_import.c src/cli/watch.c \
        src/cli/status.c src/cli/tail.c src/cli/keygen.c src/cli/commands.c src/cli/help.c src/cli/out.c
 LUA := lua/claim.lua lua/complete.lua lua/token_store.lua lua/refresh_begin.lua \
-       lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua lua/user_put.lua
+       lua/oauth_slot.lua lua/oauth_store.lua lua/grant.lua lua/user_put.lua \
+       lua/allowance.lua
 LUA_LIB := $(wildcard lua/lib/*.lua)
 
 OBJ := $(SRC:src/%.c=build/%.o) build/scripts_gen.o

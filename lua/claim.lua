@@ -28,6 +28,13 @@
 -- before them, a starved app's window would read empty each time it rolls
 -- over, its calls all taken at once); the reply's speed
 -- tells the worker (src/worker/decide.c decide_playing_ms).
+-- A development-mode app spends an allowance of its developer's quota
+-- (lua/allowance.lua): when it is spent, or its copy of the ledger is stale,
+-- and work is due, the claim answers LIMIT_ALLOWANCE with what the ledger
+-- needs; the worker takes one and claims again with it (ALLOW_* ARGV). The
+-- QUOTA_EXCEEDED blocks are per endpoint bucket: player stops every job,
+-- token stops refreshes (those users wait for its end), recent stops
+-- backfills (the user is polled instead).
 --
 -- What a user hash holds is checked before the claim writes to it
 -- (lua/lib/guard.lua): a user key that is not a hash, or a numeric field
@@ -55,6 +62,15 @@ local L = limiter_new(KEYS[CLAIM_KEY.RL], KEYS[CLAIM_KEY.CALLS], KEYS[CLAIM_KEY.
                       ARGV[CLAIM_ARG.BUDGET_DEFAULT], ARGV[CLAIM_ARG.QUOTA_DEFAULT], now)
 -- Read (and repaired if malformed) before anything is written.
 limiter_state(L)
+-- An allowance the worker just took from the developer's ledger
+-- (lua/allowance.lua) for this claim: handed over exactly once.
+if (ARGV[CLAIM_ARG.ALLOW_SLOT] or '') ~= '' and limiter_app(L).metered then
+    limiter_take_allowance(L, {n = ARGV[CLAIM_ARG.ALLOW_N], slot = ARGV[CLAIM_ARG.ALLOW_SLOT],
+                               code = ARGV[CLAIM_ARG.ALLOW_CODE], until_ms = ARGV[CLAIM_ARG.ALLOW_UNTIL],
+                               blocks = ARGV[CLAIM_ARG.ALLOW_BLOCKS], pace = ARGV[CLAIM_ARG.ALLOW_PACE],
+                               limit = ARGV[CLAIM_ARG.ALLOW_LIMIT], used = ARGV[CLAIM_ARG.ALLOW_USED],
+                               left_ms = ARGV[CLAIM_ARG.ALLOW_LEFT_MS]})
+end
 local stats_key = KEYS[CLAIM_KEY.STATS]
 local G = {broken_key = KEYS[CLAIM_KEY.BROKEN], stream_key = KEYS[CLAIM_KEY.EVENTS],
            channel_prefix = ARGV[CLAIM_ARG.CHANNEL_PREFIX], maxlen = ARGV[CLAIM_ARG.MAXLEN],
@@ -96,15 +112,37 @@ if left then
     end
     room, room_code, room_all = left, LIMIT_BUDGET, inlog == 0
 end
-local quota_left, quota_used, quota_wake = limiter_quota(L)
-if quota_left then
-    if quota_left <= 0 then
-        return claim_reply{code = LIMIT_QUOTA, wake_ms = quota_wake, now_ms = now, speed = speed(inlog)}
+-- allowance_wanted: the LIMIT_ALLOWANCE answer, with what the ledger needs:
+-- a batch (and the OAuth calls owed) less what the app still holds, so a
+-- sync that only refreshes the app's copy of the ledger takes nothing.
+local function allowance_wanted()
+    local q = limiter_quota_state(L)
+    local held = math.max(limiter_allowance(L) or 0, 0)
+    return claim_reply{code = LIMIT_ALLOWANCE, wake_ms = now, now_ms = now, developer = L.developer,
+                       quota = L.quota, quota_window_ms = L.quota_window_ms,
+                       want = math.max(0, want + q.allow_debt - held),
+                       users = redis.call('ZCARD', due_key) + redis.call('ZCARD', lease_key)}
+end
+
+-- The developer's 24 h quota (development mode): spent, a QUOTA_EXCEEDED
+-- of the player bucket (every poll uses it), or this app's allowance.
+local quota_until = limiter_quota_until(L) or limiter_qblocked(L, 'player')
+if quota_until then
+    return claim_reply{code = limiter_quota_until(L) and LIMIT_QUOTA or LIMIT_BLOCKED, wake_ms = quota_until,
+                       now_ms = now, speed = speed(inlog)}
+end
+local allow = limiter_allowance(L)
+if allow then
+    if limiter_need_sync(L) and #redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'LIMIT', 0, 1) > 0 then
+        -- Work is due: the worker takes an allowance and claims again.
+        return allowance_wanted()
     end
-    if room == nil or quota_left < room then
-        room, room_code, room_wake, room_all = quota_left, LIMIT_QUOTA, quota_wake, quota_used == 0
+    if room == nil or allow < room then
+        room, room_code, room_wake, room_all = math.max(allow, 0), LIMIT_ALLOWANCE, now, false
     end
 end
+local token_blocked = allow and limiter_qblocked(L, 'token')
+local recent_blocked = allow and limiter_qblocked(L, 'recent')
 if room and room < n then n = room end
 -- An app blocked for its owner's Premium whose block has ended: one probe.
 local probe = limiter_probing(L)
@@ -150,10 +188,13 @@ for i = 1, #due, 2 do
             refresh_until = 0   -- a stale lock: refreshed over, never waited for
         end
         local kind = 'poll'
-        local wait_refresh = false
+        local wait_refresh, wait_until = false, 0
         if expires_at - now < margin_ms then
             if refresh_until > now then
-                wait_refresh = true
+                wait_refresh, wait_until = true, refresh_until + 50
+            elseif token_blocked then
+                -- The token bucket's QUOTA_EXCEEDED: no refresh until it ends.
+                wait_refresh, wait_until = true, token_blocked
             else
                 kind = 'refresh'
             end
@@ -162,7 +203,7 @@ for i = 1, #due, 2 do
         -- without the scope are left alone (recently-played would answer
         -- 401 Permissions missing) and cost no write.
         local cursor, seen = nil, nil
-        if kind == 'poll' and backfill_ms > 0 then
+        if kind == 'poll' and backfill_ms > 0 and not recent_blocked then
             local bf_at = tonumber(h[H.backfill_at] or '')
             local scope = h[H.scope]
             if (bf_at == nil or bf_at <= now) and scope
@@ -191,8 +232,9 @@ for i = 1, #due, 2 do
         -- a budget below 2 must not starve a user for ever).
         local cost = (kind == 'refresh') and 2 or 1
         if wait_refresh then
-            -- Another worker is refreshing this user: run just after it.
-            redis.call('ZADD', due_key, refresh_until + 50, u)
+            -- Another worker is refreshing this user: run just after it
+            -- (or the token bucket is blocked: when it ends).
+            redis.call('ZADD', due_key, wait_until, u)
         elseif room and spent + cost > room and not (spent == 0 and room_all) then
             redis.call('ZADD', due_key, due_ms, u)
             full = true
@@ -232,7 +274,7 @@ for i = 1, #due, 2 do
 end
 zset_rem(due_key, gone)
 zset_add(lease_key, leased)
-limiter_count(L, spent)
+limiter_spend(L, spent)
 if probe and njobs > 0 then
     limiter_hold(L, lease_ms)
 end
@@ -241,6 +283,8 @@ if full and njobs == 0 then
     -- Nothing taken: the first in line needs more room than is left.
     if room_code == LIMIT_BUDGET then
         room_wake = limiter_room_wake(L)
+    elseif room_code == LIMIT_ALLOWANCE then
+        return allowance_wanted()
     end
     return claim_reply{code = room_code, wake_ms = room_wake, now_ms = now, speed = sp}
 end

@@ -75,9 +75,25 @@ local L = limiter_new(KEYS[K.RL], KEYS[K.CALLS], KEYS[K.APP], tonumber(ARGV[A.BU
 limiter_state(L)   -- read and repaired before anything is written
 local GD = {broken_key = KEYS[K.BROKEN], stream_key = stream_key, channel_prefix = channel_prefix,
            maxlen = maxlen, count = count}
-local function block(ms, reason, capped)
+-- block: a 429 (or another app-wide refusal) recorded. A QUOTA_EXCEEDED
+-- of a metered app is kept per endpoint bucket: recently-played's stops
+-- only backfills (claim.lua), any other bucket's the whole app as before.
+-- The worker reports it to the developer's ledger (allowance.lua), from
+-- which the developer's other apps copy it.
+local function block(ms, reason, capped, bucket)
+    if reason == 'quota_exceeded' and (bucket or '') ~= '' and limiter_app(L).metered then
+        limiter_qblock(L, bucket, now + ms)
+        if bucket == 'recent' then
+            count('blocks_quota_exceeded', 1)
+            return
+        end
+    end
     limiter_block(L, ms, reason, capped, count)
 end
+-- The developer quota's pace (lua/allowance.lua computes it, claim.lua
+-- copies it): a floor under every next poll after a call, so the quota
+-- lasts the rolling day; it always wins over smart polling.
+local pace_ms = limiter_pace(L)
 local function succeeded()
     limiter_succeeded(L)
 end
@@ -124,7 +140,7 @@ local function complete(user_key, base)
         leases_done[#leases_done + 1] = user
         due_gone[#due_gone + 1] = user
         if block_ms > 0 then
-            block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
+            block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1', argv[base + G.QUOTA_BUCKET])
         end
         return 0
     end
@@ -234,11 +250,14 @@ local function complete(user_key, base)
         count('flap_' .. flap, 1)   -- events that do not flap (README "Events")
     end
     if block_ms > 0 then
-        block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1')
+        block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1', argv[base + G.QUOTA_BUCKET])
     elseif outcome == 'ok' or outcome == 'nothing' then
         succeeded()
     end
     leases_done[#leases_done + 1] = user
+    if delay >= 0 and block_ms <= 0 and outcome ~= 'released' and pace_ms > delay then
+        delay = pace_ms
+    end
     if status == 'active' and delay >= 0 then
         due_set[#due_set + 1], due_set[#due_set + 2] = guard_due(now, delay), user
     else

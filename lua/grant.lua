@@ -31,10 +31,12 @@ local room = limiter_room(L)
 if room and room < 1 then
     return grant_reply{code = LIMIT_BUDGET, until_ms = limiter_room_wake(L), now_ms = now}
 end
-local quota_left, _, quota_wake = limiter_quota(L)
-if quota_left and quota_left < 1 then
-    return grant_reply{code = LIMIT_QUOTA, until_ms = quota_wake, now_ms = now}
+-- The developer's quota: a call of this app's allowance, or none (the job
+-- goes back in line; its next claim takes a new allowance).
+local allow = limiter_allowance(L)
+if allow and allow < 1 then
+    return grant_reply{code = LIMIT_QUOTA, until_ms = limiter_quota_until(L) or now, now_ms = now}
 end
-limiter_count(L, 1)
+limiter_spend(L, 1)
 limiter_take(L, ARGV[GRANT_ARG.TAG])
 return grant_reply{code = LIMIT_OK, now_ms = now}

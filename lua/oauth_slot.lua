@@ -47,11 +47,20 @@ local room = limiter_room(L)
 if room and room < math.min(want, limiter_budget(L)) then
     return oauth_slot_reply{code = LIMIT_BUDGET, until_ms = limiter_room_wake(L), now_ms = now}
 end
-local quota_left, _, quota_wake = limiter_quota(L)
-if quota_left and quota_left < want then
-    return oauth_slot_reply{code = LIMIT_QUOTA, until_ms = quota_wake, now_ms = now}
+-- The developer's quota: serve cannot ask the developer's ledger (another
+-- hash tag), so a callback spends the app's allowance, or borrows what it
+-- lacks from the next one (limiter_borrow), unless the quota is spent or
+-- its token/me buckets are blocked (README, "Rate limits").
+local allow = limiter_allowance(L)
+if allow then
+    local spent_until = limiter_quota_until(L) or limiter_qblocked(L, 'token') or limiter_qblocked(L, 'me')
+    if spent_until then
+        return oauth_slot_reply{code = LIMIT_QUOTA, until_ms = spent_until, now_ms = now}
+    end
+    local own = math.max(0, math.min(allow, want))
+    limiter_spend(L, own)
+    if want > own then limiter_borrow(L, want - own) end
 end
-limiter_count(L, want)
 for i = 1, want do
     limiter_take(L, ARGV[OAUTH_SLOT_ARG.TAG] .. ':' .. i)
 end

@@ -10,11 +10,15 @@
  *   <p>worker:<id>          HASH   host, pid, started, polls, inflight, connections,
  *                                  lag_* / poll_* percentiles, lag_hist, poll_hist
  *   <p>{<app>}:app          HASH   client_id, client_secret (sealed), mode, budget_30s, quota_24h,
- *                                  max_users (the user cap, lua/lib/user_cap.lua)
+ *                                  max_users (the user cap, lua/lib/user_cap.lua),
+ *                                  developer, quota_window_ms
  *   <p>{<app>}:user:<user>  HASH   status, tokens (sealed), expiry, schedule, last state, counters
  *   <p>{<app>}:due          ZSET   user -> next poll (ms)
  *   <p>{<app>}:leases       ZSET   user -> lease expiry (ms)
- *   <p>{<app>}:rl           HASH   limiter: blocked_until, block_reason, budget_eff, q<hour>
+ *   <p>{<app>}:rl           HASH   limiter: blocked_until, block_reason, budget_eff, allowance,
+ *                                  qblock_<bucket>, pace_ms (lua/lib/limiter.lua)
+ *   <p>{dev:<id>}:quota     HASH   a developer's quota ledger: s<slot>, block_<bucket>, learned,
+ *                                  users:<app> (lua/allowance.lua; its own hash tag)
  *   <p>{<app>}:calls        ZSET   calls granted in the last 30 s
  *   <p>{<app>}:stats        HASH   polls, outcomes, errors, 429s, events by type
  *   <p>{<app>}:events       STREAM every event of the app's users (MAXLEN ~)
@@ -56,5 +60,8 @@ void keys_app(struct app_keys *k, const char *prefix, const char *app);
 void keys_user(char *out, size_t n, const char *prefix, const char *app, const char *user);
 void keys_channel(char *out, size_t n, const char *prefix, const char *user);
 void keys_global(char *out, size_t n, const char *prefix, const char *name);  /* "<p><name>" */
+/* keys_developer_quota: "<p>{dev:<developer>}:quota", a developer account's
+ * quota ledger (lua/allowance.lua), under its own hash tag. */
+void keys_developer_quota(char *out, size_t n, const char *prefix, const char *developer);
 
 #endif

@@ -136,7 +136,8 @@
     X(p, LEASES)         /* <p>{<app>}:leases  ZSET user -> lease expiry (ms) */ \
     X(p, RL)             /* <p>{<app>}:rl      HASH limiter state */ \
     X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */ \
-    X(p, APP)            /* <p>{<app>}:app     HASH the app (budget_30s, window_ms, quota_24h, mode) */ \
+    X(p, APP)            /* <p>{<app>}:app     HASH the app (budget_30s, window_ms, quota_24h, mode, \
+                                                 developer, client_id, quota_window_ms) */ \
     X(p, EVENTS)         /* <p>{<app>}:events  STREAM the app's events (user_broken, lua/lib/guard.lua) */ \
     X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters (events_user_broken) */ \
     X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */
@@ -152,7 +153,16 @@
     X(p, MAXLEN)         /* the stream's MAXLEN (approximate), for user_broken events */ \
     X(p, CHANNEL_PREFIX) /* pub/sub channel prefix, "<p>playback:" (the user id follows) */ \
     X(p, SPEEDUP_TARGET) /* budget-target-pct: the share of the budget the speed-up aims at (0 = off) */ \
-    X(p, SPEEDUP_SPAN)   /* 1000 x ln(playing-max-ms / poll-interval-ms): the speed-up's range (0 = none) */
+    X(p, SPEEDUP_SPAN)   /* 1000 x ln(playing-max-ms / poll-interval-ms): the speed-up's range (0 = none) */ \
+    X(p, ALLOW_N)        /* an allowance just taken (allowance.lua's reply, once; "" = none): granted */ \
+    X(p, ALLOW_SLOT)     /* ... its slot: spendable only while this slot lasts */ \
+    X(p, ALLOW_CODE)     /* ... its code (LIMIT_OK, or LIMIT_QUOTA: the developer's quota is spent) */ \
+    X(p, ALLOW_UNTIL)    /* ... LIMIT_QUOTA: until when */ \
+    X(p, ALLOW_BLOCKS)   /* ... the developer's QUOTA_EXCEEDED blocks, "bucket:until_ms,..." */ \
+    X(p, ALLOW_PACE)     /* ... the paced interval per user (ms; 0 = none) */ \
+    X(p, ALLOW_LIMIT)    /* ... the developer's 24 h limit (configured or learned; 0 = unknown) */ \
+    X(p, ALLOW_USED)     /* ... the calls counted in its window */ \
+    X(p, ALLOW_LEFT_MS)  /* ... the time left in its window (ms) */
 #define CLAIM_GROUP_ARGS(X, p)
 #define CLAIM_REPLY(X, p) \
     X(p, code, INT)      /* LIMIT_OK: the jobs taken follow (maybe none); else LIMIT_* below, none taken */ \
@@ -160,7 +170,12 @@
     X(p, now_ms, INT)    /* Redis' clock */ \
     X(p, speed, INT)     /* the app's speed-up (lua/lib/speedup.lua), permille: 0 polls a playing user \
                             every playing-max-ms, 1000 every poll-interval-ms; -1 none (off, or an \
-                            unlimited budget); 0 when code is LIMIT_BLOCKED */
+                            unlimited budget); 0 when code is LIMIT_BLOCKED */ \
+    X(p, developer, STR) /* LIMIT_ALLOWANCE: the app's developer account (its ledger is asked) */ \
+    X(p, quota, INT)     /* LIMIT_ALLOWANCE: the app's configured 24 h quota (0 = none: counted only) */ \
+    X(p, quota_window_ms, INT) /* LIMIT_ALLOWANCE: the quota's rolling window (ms; 86400000) */ \
+    X(p, want, INT)      /* LIMIT_ALLOWANCE: the calls wanted (a batch, plus OAuth calls owed) */ \
+    X(p, users, INT)     /* LIMIT_ALLOWANCE: the app's scheduled users (for the pace) */
 /* One group per job taken, most overdue first. */
 #define CLAIM_GROUP_REPLY(X, p) \
     X(p, user, STR)            /* the user id */ \
@@ -230,6 +245,8 @@
                             or at or below its floor, is not announced */ \
     X(p, FLAP)           /* a poll's flap verdict: held | confirmed | dropped, counted as flap_<v> \
                             in the app's stats ("" = none; include/spotify/flap.h) */ \
+    X(p, QUOTA_BUCKET)   /* quota_exceeded: the refused endpoint's quota bucket (player, recent, me, \
+                            token, other); "" otherwise */ \
     X(p, NEVENTS)        /* the job's events: 2 * NEVENTS strings follow the group */
 #define COMPLETE_REPLY(X, p)
 /* One group per job, in order. */
@@ -288,12 +305,45 @@ enum token_store_code {
     TOKEN_STORE_STORED = 1,    /* stored */
 };
 
-/* The limiter's answer codes (claim.lua, grant.lua). */
+/* -------------------------------------------------------- allowance.lua --- */
+/* allowance.lua: a developer account's ledger (its own hash tag: the one
+ * script that touches it), shared by the developer's apps: "take" counts an
+ * allowance (a chunk of calls spendable by one app within the current slot,
+ * 1/24 of the quota window) against the rolling window; "block" records a
+ * QUOTA_EXCEEDED of one bucket for every app of the developer
+ * (src/worker/quota.c). Both answer the ledger's state. */
+#define ALLOWANCE_KEYS(X, p) \
+    X(p, LEDGER)         /* <p>{dev:<id>}:quota  HASH the developer's ledger */
+#define ALLOWANCE_ARGS(X, p) \
+    X(p, MODE)           /* "take" or "block" */ \
+    X(p, APP)            /* the asking app's id (its scheduled users are remembered per app) */ \
+    X(p, QUOTA)          /* the app's configured 24 h quota (0 = none: the learned one, if any) */ \
+    X(p, WINDOW_MS)      /* the quota's rolling window (ms) */ \
+    X(p, WANT)           /* take: calls wanted (the grant is at most one chunk) */ \
+    X(p, USERS)          /* the app's scheduled users */ \
+    X(p, BUCKET)         /* block: the refused endpoint's bucket */ \
+    X(p, BLOCK_MS)       /* block: the Retry-After (ms from now) */
+#define ALLOWANCE_GROUP_ARGS(X, p)
+#define ALLOWANCE_REPLY(X, p) \
+    X(p, code, INT)      /* LIMIT_OK, or LIMIT_QUOTA: the window's quota is spent (granted 0) */ \
+    X(p, granted, INT)   /* calls granted (take) */ \
+    X(p, slot, INT)      /* the slot they are spendable in: floor(now / (window / 24)) */ \
+    X(p, until_ms, INT)  /* LIMIT_QUOTA: when the oldest counted slot leaves the window */ \
+    X(p, blocks, STR)    /* the QUOTA_EXCEEDED blocks still running, "bucket:until_ms,..." */ \
+    X(p, pace_ms, INT)   /* the paced interval per user (ms; 0 = no limit known) */ \
+    X(p, limit, INT)     /* the limit applied (configured, else learned; 0 = none) */ \
+    X(p, used, INT)      /* calls counted in the window, this grant included */ \
+    X(p, left_ms, INT)   /* time until the oldest counted slot leaves the window (ms) */ \
+    X(p, now_ms, INT)    /* Redis' clock */
+#define ALLOWANCE_GROUP_REPLY(X, p)
+
+/* The limiter's answer codes (claim.lua, grant.lua, allowance.lua). */
 enum limit_code {
     LIMIT_OK = 0,        /* granted */
     LIMIT_BLOCKED = 1,   /* a 429 blocks the app until until_ms */
     LIMIT_BUDGET = 2,    /* the window's budget is spent until until_ms */
     LIMIT_QUOTA = 3,     /* the 24 h quota is spent until until_ms */
+    LIMIT_ALLOWANCE = 4, /* claim.lua: the app's allowance is spent: take one (allowance.lua), claim again */
 };
 
 /* Every script, as (upper-case tag, lower-case name): the generator and the
@@ -306,7 +356,8 @@ enum limit_code {
     X(GRANT, grant) \
     X(OAUTH_SLOT, oauth_slot) \
     X(OAUTH_STORE, oauth_store) \
-    X(USER_PUT, user_put)
+    X(USER_PUT, user_put) \
+    X(ALLOWANCE, allowance)
 
 /* ------------------------------------------------------------ machinery --- */
 

@@ -13,6 +13,7 @@ enum script_id {
     SCRIPT_OAUTH_STORE,    /* serve: store a finished login's tokens */
     SCRIPT_GRANT,          /* worker: a job's second call (poll after refresh), within the limiter */
     SCRIPT_USER_PUT,       /* cli: user add and user import store a user's tokens */
+    SCRIPT_ALLOWANCE,      /* worker: a developer's quota ledger (allowances, QUOTA_EXCEEDED blocks) */
     SCRIPT_COUNT
 };
 

@@ -44,6 +44,7 @@ struct verdict {
     const char *status;          /* DECIDE_STOP_USER: the user's new status */
     const char *block_reason;    /* DECIDE_BLOCK_APP: rate_limited | quota_exceeded | invalid_client |
                                     owner_premium_required */
+    const char *quota_bucket;    /* quota_exceeded: the refused endpoint's bucket (decide_quota_bucket) */
     long long block_ms;          /* DECIDE_BLOCK_APP: a fixed block (ms); 0 = the Retry-After's */
     int poll_now;                /* DECIDE_BLOCK_APP: the user goes back in line at once (the
                                     block holds it), not after its interval */
@@ -71,6 +72,17 @@ struct poll_facts {
  * premium_probe_ms, users back in line at once; 429 blocks the app; everything else
  * transient or unexpected backs off. */
 void decide_poll_answer(const struct poll_facts *f, struct verdict *v);
+
+/* The paths a poll and a backfill ask (their quota bucket's key). */
+#define DECIDE_PATH_POLL "/v1/me/player"
+#define DECIDE_PATH_BACKFILL "/v1/me/player/recently-played"
+
+/* decide_quota_bucket: the developer-quota bucket of a Web API or token
+ * endpoint path, named after the simulator's default map (Spotify does
+ * not publish its own): /v1/me/player* -> "player", /v1/me/player/
+ * recently-played -> "recent", /v1/me -> "me", /api/token -> "token",
+ * anything else -> "other". The longest prefix wins. */
+const char *decide_quota_bucket(const char *path);
 
 /* decide_token_answer: what a token endpoint answer (tok_parse's res, with
  * its human reason err) means: store, reauth_required, an invalid_client

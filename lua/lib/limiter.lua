@@ -7,9 +7,18 @@
 --   <p>{<app>}:rl     HASH blocked_until, block_reason, blocked_at,
 --                          retry_after_capped_at, budget_eff, budget_ceiling,
 --                          probe_at (owner_premium_required: the last probe),
---                          q<hour>: calls counted in that hour (24 h quota)
+--                          the 24 h quota's allowance (development mode):
+--                          allow_slot, allow_left, allow_debt, quota_until,
+--                          qblock_<bucket>, pace_ms, pace_until, dev_limit, dev_used,
+--                          dev_left_ms, dev_synced_at (limiter_quota_*)
 --   <p>{<app>}:calls  ZSET the sliding log of granted calls
---   <p>{<app>}:app    HASH budget_30s, window_ms, quota_24h, mode
+--   <p>{<app>}:app    HASH budget_30s, window_ms, quota_24h, mode, developer,
+--                          client_id, quota_window_ms
+--
+-- The 24 h quota is the developer account's (lua/allowance.lua keeps its
+-- ledger under the developer's own hash tag): an app spends here, atomically
+-- with its claims, the allowance it took there, and only within the slot
+-- (1/24 of the quota window) it was taken in.
 --
 -- The rate limit is a sliding log rather than GCRA: Spotify counts calls in
 -- a rolling window (30 s unless the app sets window_ms; tests use short
@@ -20,7 +29,13 @@
 -- of the rl hash are gathered until limiter_save, so a batch pays them once.
 
 local LIMITER_WINDOW_MS = 30000
-local LIMITER_HOUR_MS = 3600000
+local LIMITER_DAY_MS = 86400000
+local LIMITER_SLOTS = 24        -- a quota window's slots (lua/allowance.lua)
+local LIMITER_SYNC_MS = 2000    -- an app asks its developer's ledger at least this often
+-- The endpoint buckets of the developer quota, named after the simulator's
+-- default map: /v1/me/player* -> player, recently-played -> recent, /v1/me
+-- -> me, /api/token -> token, anything else -> other.
+local LIMITER_BUCKETS = {'player', 'recent', 'me', 'token', 'other'}
 
 -- limiter_new: nothing is read yet. default_budget (0 = unlimited) and
 -- default_quota (0 = none) apply when the app sets none.
@@ -37,6 +52,13 @@ local function limiter_num(v, whole)
     local n = tonumber(v)
     if n == nil or n ~= n or n < 0 or n >= 2 ^ 53 or (whole and n ~= math.floor(n)) then return false end
     return n
+end
+
+-- limiter_id(v): v when it is an id (README "Ids": 1-128 of A-Z a-z 0-9
+-- . _ : @ + = -), else nil: a developer id becomes a key's hash tag.
+local function limiter_id(v)
+    if type(v) ~= 'string' or #v < 1 or #v > 128 or not string.find(v, '^[%w%._:@%+=%-]+$') then return nil end
+    return v
 end
 
 -- limiter_repair(L, field, value): a malformed field of the rl hash is reset
@@ -64,13 +86,16 @@ local function limiter_state(L)
         -- only compared, never computed with: read as they are.
         local fields = {'blocked_until', 'budget_eff', 'budget_ceiling'}
         local r = redis.pcall('HMGET', L.rl_key, 'blocked_until', 'budget_eff', 'budget_ceiling',
-                              'block_reason', 'probe_at')
+                              'block_reason', 'probe_at', 'pace_ms', 'pace_until')
         if type(r) == 'table' and r.err then
             redis.log(redis.LOG_WARNING, 'spotwatch: ' .. L.rl_key .. ' was not a hash; reset')
             redis.call('DEL', L.rl_key)
             redis.call('HINCRBY', L.rl_key, 'repaired_rl', 1)
-            r = {false, false, false, false, false}
+            r = {false, false, false, false, false, false, false}
         end
+        -- The developer quota's pace (limiter_pace): only read, never
+        -- computed with here; malformed reads as none.
+        L.pace_ms, L.pace_until = limiter_num(r[6], true) or 0, limiter_num(r[7], true) or 0
         local v = {limiter_num(r[1], true), limiter_num(r[2]), limiter_num(r[3], true)}
         for i, f in ipairs(fields) do
             if v[i] == false or (i > 1 and v[i] == 0) then
@@ -92,12 +117,23 @@ end
 -- Spotify still counts the one it replaces.
 local function limiter_app(L)
     if L.budget == nil then
-        local a = redis.call('HMGET', L.app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms')
+        local a = redis.call('HMGET', L.app_key, 'budget_30s', 'quota_24h', 'mode', 'window_ms',
+                             'developer', 'client_id', 'quota_window_ms')
         -- The app's settings (the operator's, written by `app add`): a
         -- malformed one reads as unset.
         L.budget = limiter_num(a[1]) or L.default_budget
-        L.quota = limiter_num(a[2]) or L.default_quota
-        if a[3] ~= 'development' then L.quota = 0 end
+        L.quota = limiter_num(a[2], true) or L.default_quota
+        -- Development mode is metered: every call is counted in the
+        -- developer's ledger, against the configured quota or the one
+        -- learned from a QUOTA_EXCEEDED.
+        L.developer = limiter_id(a[5]) or limiter_id(a[6])
+        L.metered = a[3] == 'development' and L.developer ~= nil
+        if not L.metered then L.quota = 0 end
+        L.quota_window_ms = limiter_num(a[7], true) or LIMITER_DAY_MS
+        if L.quota_window_ms < 24000 or L.quota_window_ms > LIMITER_DAY_MS then
+            L.quota_window_ms = LIMITER_DAY_MS
+        end
+        L.slot = math.floor(L.now / math.floor(L.quota_window_ms / LIMITER_SLOTS))
         L.window_ms = limiter_num(a[4], true) or LIMITER_WINDOW_MS
         if L.window_ms <= 0 or L.window_ms > 86400000 then L.window_ms = LIMITER_WINDOW_MS end
         L.keep_ms = L.window_ms + math.max(250, math.floor(L.window_ms / 100))
@@ -172,31 +208,6 @@ local function limiter_room_wake(L)
     return tonumber(oldest[2] or L.now) + L.keep_ms + 1
 end
 
--- limiter_quota: the calls the rolling 24 h still allow (nil = no quota),
--- the calls counted in it, and when its oldest hour leaves it. Hours older
--- than the day are pruned here.
-local function limiter_quota(L)
-    local quota = limiter_app(L).quota
-    if quota <= 0 then return nil, 0, 0 end
-    local hour = math.floor(L.now / LIMITER_HOUR_MS)
-    local fields = {}
-    for i = 0, 23 do fields[#fields + 1] = 'q' .. (hour - i) end
-    local counts = redis.call('HMGET', L.rl_key, unpack(fields))
-    local used, oldest_hour = 0, nil
-    for i = 24, 1, -1 do
-        local c = limiter_num(counts[i], true)
-        if c == false then
-            -- Repaired here, as limiter_count's HINCRBY would fail on it.
-            limiter_repair(L, fields[i], 0)
-        end
-        c = c or 0
-        if c > 0 and oldest_hour == nil then oldest_hour = hour - (i - 1) end
-        used = used + c
-    end
-    redis.call('HDEL', L.rl_key, 'q' .. (hour - 24), 'q' .. (hour - 25))
-    return quota - used, used, ((oldest_hour or hour) + 24) * LIMITER_HOUR_MS
-end
-
 -- limiter_take: one granted call, logged under a unique member.
 local function limiter_take(L, member)
     if limiter_budget(L) > 0 then
@@ -204,11 +215,130 @@ local function limiter_take(L, member)
     end
 end
 
--- limiter_count: n granted calls counted against the 24 h quota.
-local function limiter_count(L, n)
-    if n > 0 and limiter_app(L).quota > 0 then
-        redis.call('HINCRBY', L.rl_key, 'q' .. math.floor(L.now / LIMITER_HOUR_MS), n)
+
+-- limiter_quota_state: the app's allowance and the developer's state as
+-- last copied from the ledger, read once (metered apps only; a malformed
+-- field reads as absent: the next allowance rewrites it).
+local function limiter_quota_state(L)
+    if L.q == nil then
+        local f = {'allow_slot', 'allow_left', 'allow_debt', 'quota_until', 'dev_synced_at', 'pace_ms'}
+        for _, b in ipairs(LIMITER_BUCKETS) do f[#f + 1] = 'qblock_' .. b end
+        local r = redis.call('HMGET', L.rl_key, unpack(f))
+        local q = {}
+        for i, name in ipairs(f) do q[name] = limiter_num(r[i], true) or 0 end
+        L.q = q
     end
+    return L.q
+end
+
+-- limiter_allowance: the calls the app may still spend in this slot, less
+-- what OAuth callbacks borrowed (nil = not metered: no 24 h count).
+local function limiter_allowance(L)
+    if not limiter_app(L).metered then return nil end
+    local q = limiter_quota_state(L)
+    if q.allow_slot ~= L.slot then return 0 end
+    return q.allow_left
+end
+
+-- limiter_spend: n calls spent from the allowance (the caller checked).
+local function limiter_spend(L, n)
+    local q = limiter_quota_state(L)
+    if n > 0 and limiter_allowance(L) then
+        q.allow_left = q.allow_left - n
+        redis.call('HSET', L.rl_key, 'allow_left', string.format('%d', q.allow_left))
+    end
+end
+
+-- limiter_borrow: n calls made without an allowance (an OAuth callback:
+-- serve cannot take one), paid from the next allowance.
+local function limiter_borrow(L, n)
+    local q = limiter_quota_state(L)
+    q.allow_debt = q.allow_debt + n
+    redis.call('HSET', L.rl_key, 'allow_debt', string.format('%d', q.allow_debt))
+end
+
+-- limiter_quota_until: the end of a spent developer quota (the ledger
+-- refused an allowance), or nil.
+local function limiter_quota_until(L)
+    if not limiter_app(L).metered then return nil end
+    local u = limiter_quota_state(L).quota_until
+    if u > L.now then return u end
+    return nil
+end
+
+-- limiter_qblocked(L, bucket): the end of a QUOTA_EXCEEDED block of that
+-- endpoint bucket (this app's or a sibling's, copied from the ledger), or nil.
+local function limiter_qblocked(L, bucket)
+    local u = limiter_quota_state(L)['qblock_' .. bucket] or 0
+    if u > L.now then return u end
+    return nil
+end
+
+-- limiter_qblock: a QUOTA_EXCEEDED of bucket recorded for this app until
+-- until_ms (never shortened); the worker reports it to the ledger too.
+local function limiter_qblock(L, bucket, until_ms)
+    local q = limiter_quota_state(L)
+    local f = 'qblock_' .. bucket
+    if q[f] == nil then f, bucket = 'qblock_other', 'other' end
+    if until_ms > q[f] then
+        q[f] = until_ms
+        redis.call('HSET', L.rl_key, f, string.format('%d', until_ms))
+    end
+end
+
+-- limiter_need_sync: the app should ask its developer's ledger now: its
+-- allowance is spent, or its copy of the ledger (blocks, pace) is older
+-- than LIMITER_SYNC_MS.
+local function limiter_need_sync(L)
+    local left = limiter_allowance(L)
+    if left == nil then return false end
+    return left <= 0 or L.now - limiter_quota_state(L).dev_synced_at >= LIMITER_SYNC_MS
+end
+
+-- limiter_take_allowance(L, a): an allowance just taken from the ledger
+-- (allowance.lua's reply, handed over by the worker once): added to the
+-- app's when of this slot (what a past slot left is dropped), the debt paid
+-- first; and the ledger's blocks, pace and counts copied.
+local function limiter_take_allowance(L, a)
+    local q = limiter_quota_state(L)
+    local n, slot = limiter_num(a.n, true) or 0, limiter_num(a.slot, true) or -1
+    local set = {}
+    local function put(f, v)
+        q[f] = v
+        set[#set + 1], set[#set + 2] = f, string.format('%d', v)
+    end
+    if slot == limiter_app(L).slot then
+        local left = (q.allow_slot == slot) and q.allow_left or 0
+        left = left + n
+        local paid = math.min(q.allow_debt, left)
+        put('allow_slot', slot)
+        put('allow_left', left - paid)
+        put('allow_debt', q.allow_debt - paid)
+    end
+    if tonumber(a.code) == LIMIT_QUOTA then put('quota_until', limiter_num(a.until_ms, true) or 0) end
+    for b, u in string.gmatch(a.blocks or '', '(%a+):(%d+)') do
+        local f = 'qblock_' .. b
+        local v = tonumber(u)
+        if q[f] ~= nil and v > q[f] then put(f, v) end
+    end
+    put('pace_ms', limiter_num(a.pace, true) or 0)
+    put('dev_limit', limiter_num(a.limit, true) or 0)
+    put('dev_used', limiter_num(a.used, true) or 0)
+    put('dev_left_ms', limiter_num(a.left_ms, true) or 0)
+    put('dev_synced_at', L.now)
+    -- The pace holds for one slot; an app that stops asking (no longer
+    -- metered, or idle) loses it.
+    put('pace_until', L.now + math.floor(limiter_app(L).quota_window_ms / LIMITER_SLOTS))
+    redis.call('HSET', L.rl_key, unpack(set))
+end
+
+-- limiter_pace: the paced interval per user (ms; 0 = none) the app's last
+-- allowance brought, while it holds (read with the limiter's state: no
+-- extra command for complete.lua).
+local function limiter_pace(L)
+    local s = limiter_state(L)
+    if s.pace_until > L.now then return s.pace_ms end
+    return 0
 end
 
 -- limiter_aimd_decrease: the effective budget and ceiling after a 429

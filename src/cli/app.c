@@ -47,7 +47,7 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
     struct crypto_keyring *kr = NULL;
     redisContext *r = NULL;
     char *secret = NULL, *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
-    long long budget = -1, quota = -1, window = -1, max_users = -1;
+    long long budget = -1, quota = -1, window = -1, max_users = -1, qwindow = -1;
     int rc = 1;
 
     if (!o[0].value)
@@ -65,7 +65,13 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
     if ((o[3].value && cli_parse_ll("--budget", o[3].value, 0, 1000000, &budget) != 0) ||
         (o[4].value && cli_parse_ll("--quota", o[4].value, 0, 100000000, &quota) != 0) ||
         (o[5].value && cli_parse_ll("--window-ms", o[5].value, 100, 86400000, &window) != 0) ||
-        (o[7].value && cli_parse_ll("--max-users", o[7].value, 0, 100000000, &max_users) != 0))
+        (o[7].value && cli_parse_ll("--max-users", o[7].value, 0, 100000000, &max_users) != 0) ||
+        (o[9].value && cli_parse_ll("--quota-window-ms", o[9].value, 24000, 86400000, &qwindow) != 0))
+        return 2;
+    /* The developer account whose 24 h quota the app shares (its ledger's
+     * hash tag): by default the app's own client id. */
+    const char *developer = o[8].value ? o[8].value : o[0].value;
+    if (cli_check_id("developer", developer) != 0)
         return 2;
     if (cli_secrets(sp, 1, &secret) != 0)
         return 1;
@@ -89,8 +95,9 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
         goto out;
     int is_new = exr->type == REDIS_REPLY_INTEGER && exr->integer == 0;
     freeReplyObject(exr);
-    const char *hset[] = {"HSET", appkey, "client_id", o[0].value, "client_secret", sealed, "mode", mode};
-    if (cli_cmd_ok(r, 8, hset) != 0)
+    const char *hset[] = {"HSET", appkey, "client_id", o[0].value, "client_secret", sealed, "mode", mode,
+                          "developer", developer};
+    if (cli_cmd_ok(r, 10, hset) != 0)
         goto out;
     char num[24];
     if (app_set_cap(r, appkey, mode, is_new, max_users) != 0)
@@ -108,6 +115,13 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
         snprintf(num, sizeof num, "%lld", window);
         const char *wn[] = {"HSET", appkey, "window_ms", num};
         if (cli_cmd_ok(r, 4, wn) != 0)
+            goto out;
+    }
+    if (qwindow >= 0) {
+        /* The quota's rolling window (Spotify's is 24 h; tests compress the day). */
+        snprintf(num, sizeof num, "%lld", qwindow);
+        const char *qw[] = {"HSET", appkey, "quota_window_ms", num};
+        if (cli_cmd_ok(r, 4, qw) != 0)
             goto out;
     }
     if (quota >= 0) {
@@ -434,6 +448,27 @@ out:
     return rc;
 }
 
+/* unblock_developer: the app's developer ledger forgets its QUOTA_EXCEEDED
+ * blocks and the limit it learned from one (the quota was raised, say). */
+static int unblock_developer(const struct sw_config *c, redisContext *r, const struct app_keys *k)
+{
+    char ledger[KEY_MAX];
+    redisReply *h = redisCommand(r, "HMGET %s developer client_id", k->app);
+    int rc = 0;
+    if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
+        const char *dev = h->element[0]->str ? h->element[0]->str : h->element[1]->str;
+        if (dev && keys_valid_id(dev)) {
+            keys_developer_quota(ledger, sizeof ledger, c->key_prefix, dev);
+            const char *d[] = {"HDEL", ledger, "learned", "block_player", "block_recent", "block_me",
+                               "block_token", "block_other"};
+            rc = cli_cmd_ok(r, 8, d);
+        }
+    }
+    if (h)
+        freeReplyObject(h);
+    return rc;
+}
+
 /* app_unblock: the operator ends an app's 429 block (a QUOTA_EXCEEDED block
  * lasts hours; after raising the quota with Spotify there is no need to wait
  * it out). Only the block goes: the adaptive budget and counters stay. */
@@ -468,8 +503,9 @@ int cli_app_unblock(const struct sw_config *c, struct cli_args *a)
     if (h)
         freeReplyObject(h);
     long long now = redis_sync_now_ms(r);
-    const char *d[] = {"HDEL", k.rl, "blocked_until", "block_reason", "blocked_at"};
-    if (cli_cmd_ok(r, 5, d) != 0)
+    const char *d[] = {"HDEL", k.rl, "blocked_until", "block_reason", "blocked_at", "quota_until", "qblock_player",
+                       "qblock_recent", "qblock_me", "qblock_token", "qblock_other"};
+    if (cli_cmd_ok(r, 11, d) != 0 || unblock_developer(c, r, &k) != 0)
         goto out;
     if (until > now)
         printf("app %s: unblocked (was %s for %lld s more)\n", pos[0], reason[0] ? reason : "blocked",

@@ -25,6 +25,8 @@ static const struct cli_optdoc app_add_opts[] = {
     {"client-secret-file", "FILE|-", "read the client secret from FILE, or stdin for -"},
     {"max-users", "N", "the most users the app takes (0 = no cap; a new development app gets 5, as "
                        "Spotify allows; extended: none unless given)"},
+    {"developer", "ID", "the developer account whose 24 h quota the app shares (default: its client id)"},
+    {"quota-window-ms", "MS", "the 24 h quota's rolling window (default 86400000; at least 24000, for tests)"},
     {NULL, NULL, NULL}};
 
 static const struct cli_optdoc app_rm_opts[] = {

@@ -24,6 +24,51 @@ static void status_refused(const redisReply *rep, char *why, size_t n)
         snprintf(why, n, "%s", rep->str);
 }
 
+/* rl_int: the rl hash's field f as a number (0 when absent). */
+static long long rl_int(const redisReply *rl, const char *f)
+{
+    for (size_t i = 0; rl && rl->type == REDIS_REPLY_ARRAY && i + 1 < rl->elements; i += 2)
+        if (rl->element[i]->str && strcmp(rl->element[i]->str, f) == 0 && rl->element[i + 1]->str)
+            return strtoll(rl->element[i + 1]->str, NULL, 10);
+    return 0;
+}
+
+/* status_pace: the developer's 24 h quota as the app last copied it from
+ * the ledger (lua/allowance.lua, at most a few seconds old while the app
+ * works): the count, the limit (configured or learned), the pace it implies
+ * (calls left, time left in the window, interval per user) and the
+ * QUOTA_EXCEEDED blocks per endpoint bucket. */
+static void status_pace(cJSON *limit, const redisReply *rl, long long now)
+{
+    static const char *const buckets[] = {"player", "recent", "me", "token", "other"};
+    long long used = rl_int(rl, "dev_used"), lim = rl_int(rl, "dev_limit"), synced = rl_int(rl, "dev_synced_at");
+    long long left_ms = rl_int(rl, "dev_left_ms") - (synced > 0 ? now - synced : 0);
+    cJSON_AddNumberToObject(limit, "quota_used_24h", (double)used);
+    if (lim > 0) {
+        cJSON *p = cJSON_AddObjectToObject(limit, "pace");
+        cJSON_AddNumberToObject(p, "limit", (double)lim);
+        cJSON_AddNumberToObject(p, "calls_left", (double)(lim > used ? lim - used : 0));
+        cJSON_AddNumberToObject(p, "hours_left", (double)(left_ms > 0 ? left_ms : 0) / 3600000.0);
+        cJSON_AddNumberToObject(p, "interval_ms", (double)rl_int(rl, "pace_ms"));
+        cJSON_AddNumberToObject(p, "as_of_ms_ago", (double)(synced > 0 ? now - synced : -1));
+        if (used >= lim && !cJSON_GetObjectItem(limit, "blocked_for_ms"))
+            cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("quota_spent"));
+    }
+    if (rl_int(rl, "quota_until") > now && !cJSON_GetObjectItem(limit, "blocked_for_ms"))
+        cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("quota_spent"));
+    cJSON *qb = NULL;
+    for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++) {
+        char f[32];
+        snprintf(f, sizeof f, "qblock_%s", buckets[i]);
+        long long until = rl_int(rl, f);
+        if (until <= now)
+            continue;
+        if (qb == NULL)
+            qb = cJSON_AddObjectToObject(limit, "quota_blocked_ms");
+        cJSON_AddNumberToObject(qb, buckets[i], (double)(until - now));
+    }
+}
+
 static cJSON *status_app(redisContext *r, const struct sw_config *c, const char *app, long long now, char *why)
 {
     struct app_keys k;
@@ -36,7 +81,7 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
     redisReply *leases = redisCommand(r, "ZCARD %s", k.leases);
     redisReply *rl = redisCommand(r, "HGETALL %s", k.rl);
     redisReply *st = redisCommand(r, "HGETALL %s", k.stats);
-    redisReply *ap = redisCommand(r, "HMGET %s mode budget_30s quota_24h window_ms", k.app);
+    redisReply *ap = redisCommand(r, "HMGET %s mode budget_30s quota_24h window_ms developer client_id", k.app);
     cJSON_AddNumberToObject(a, "scheduled", due && due->type == REDIS_REPLY_INTEGER ? (double)due->integer : 0);
     cJSON_AddNumberToObject(a, "overdue", over && over->type == REDIS_REPLY_INTEGER ? (double)over->integer : 0);
     cJSON_AddNumberToObject(a, "in_flight", leases && leases->type == REDIS_REPLY_INTEGER ? (double)leases->integer : 0);
@@ -48,7 +93,7 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
     }
     cJSON_AddNumberToObject(a, "schedule_lag_ms", (double)lag);
     long long budget = c->app_budget_30s, window = 30000, quota = 0;
-    if (ap && ap->type == REDIS_REPLY_ARRAY && ap->elements == 4) {
+    if (ap && ap->type == REDIS_REPLY_ARRAY && ap->elements == 6) {
         cJSON_AddStringToObject(a, "mode", ap->element[0]->str ? ap->element[0]->str : "");
         if (ap->element[1]->str)
             budget = strtoll(ap->element[1]->str, NULL, 10);
@@ -58,12 +103,14 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
         cJSON_AddNumberToObject(a, "quota_24h", (double)quota);
         if (ap->element[3]->str)
             window = strtoll(ap->element[3]->str, NULL, 10);
+        const char *dev = ap->element[4]->str ? ap->element[4]->str : ap->element[5]->str;
+        if (dev)
+            cJSON_AddStringToObject(a, "developer", dev);
     }
     cJSON_AddNumberToObject(a, "budget_30s", (double)budget);
     cJSON_AddBoolToObject(a, "budget_unlimited", budget <= 0);
     cJSON_AddNumberToObject(a, "window_ms", (double)window);
     double eff = (double)budget;
-    long long quota_used = 0;
     cJSON *limit = cJSON_AddObjectToObject(a, "limiter");
     cJSON_AddStringToObject(limit, "state", "ok");
     for (size_t i = 0; rl && rl->type == REDIS_REPLY_ARRAY && i + 1 < rl->elements; i += 2) {
@@ -72,8 +119,6 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
             eff = atof(v);
         else if (strcmp(f, "budget_ceiling") == 0)
             cJSON_AddNumberToObject(limit, f, atof(v));
-        else if (f[0] == 'q' && f[1] >= '0' && f[1] <= '9' && strtoll(f + 1, NULL, 10) > now / 3600000 - 24)
-            quota_used += strtoll(v, NULL, 10);
         else if (strcmp(f, "blocked_until") == 0 && strtoll(v, NULL, 10) > now) {
             cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("blocked"));
             cJSON_AddNumberToObject(limit, "blocked_for_ms", (double)(strtoll(v, NULL, 10) - now));
@@ -86,10 +131,7 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
     if (cJSON_GetObjectItem(limit, "blocked_for_ms") && bs && cJSON_IsString(bs) &&
         strcmp(bs->valuestring, "rate_limited") != 0)
         cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString(bs->valuestring));
-    /* Our own count of the rolling 24 h quota (claim.lua's hour buckets). */
-    cJSON_AddNumberToObject(limit, "quota_used_24h", (double)quota_used);
-    if (quota > 0 && quota_used >= quota && !cJSON_GetObjectItem(limit, "blocked_for_ms"))
-        cJSON_ReplaceItemInObject(limit, "state", cJSON_CreateString("quota_spent"));
+    status_pace(limit, rl, now);
     cJSON_AddNumberToObject(a, "budget_effective_30s", eff);
     cJSON *stats = cJSON_AddObjectToObject(a, "stats");
     for (size_t i = 0; st && st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2)
@@ -186,6 +228,22 @@ static double num(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItem(o, name);
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* status_print_pace: the developer quota's part of an app's status line. */
+static void status_print_pace(const cJSON *it, const cJSON *lim)
+{
+    char e[CLI_ESC_MAX];
+    const cJSON *p = cJSON_GetObjectItem(lim, "pace"), *qb = cJSON_GetObjectItem(lim, "quota_blocked_ms"), *b;
+    if (p)
+        printf(" quota=%.0f/%.0f (developer %s) pace: calls_left=%.0f hours_left=%.2f interval=%.1fs",
+               num(lim, "quota_used_24h"), num(p, "limit"),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "developer")), e, sizeof e),
+               num(p, "calls_left"), num(p, "hours_left"), num(p, "interval_ms") / 1000);
+    else if (num(it, "quota_24h") > 0)
+        printf(" quota=%.0f/%.0f per 24h", num(lim, "quota_used_24h"), num(it, "quota_24h"));
+    cJSON_ArrayForEach(b, qb)
+        printf(" quota_exceeded[%s] (for %.0f s)", cli_esc(b->string, e, sizeof e), b->valuedouble / 1000);
 }
 
 /* LISTPACK_ADVICE: the hash-max-listpack-value below which sealed tokens
@@ -299,8 +357,7 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
             printf(" (for %.0f s)", num(lim, "blocked_for_ms") / 1000);
         if (cJSON_GetObjectItem(lim, "retry_after_capped_at"))
             printf(" [a Retry-After was capped]");
-        if (num(it, "quota_24h") > 0)
-            printf(" quota=%.0f/%.0f per 24h", num(lim, "quota_used_24h"), num(it, "quota_24h"));
+        status_print_pace(it, lim);
         printf("\n  polls=%.0f errors=%.0f 429s=%.0f\n", num(st, "polls"),
                num(st, "errors"),
                num(st, "r429"));

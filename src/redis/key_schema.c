@@ -47,3 +47,8 @@ void keys_global(char *out, size_t n, const char *prefix, const char *name)
 {
     snprintf(out, n, "%s%s", prefix, name);
 }
+
+void keys_developer_quota(char *out, size_t n, const char *prefix, const char *developer)
+{
+    snprintf(out, n, "%s{dev:%s}:quota", prefix, developer);
+}

@@ -85,8 +85,8 @@ int main(int argc, char **argv)
     printf("-- contract.lua: generated from include/redis/script_contract.h by\n"
            "-- src/redis/script_contract_lua.c at build time: do not edit.\n");
     SC_SCRIPTS(EMIT)
-    printf("\nlocal LIMIT_OK, LIMIT_BLOCKED, LIMIT_BUDGET, LIMIT_QUOTA = %d, %d, %d, %d\n", LIMIT_OK,
-           LIMIT_BLOCKED, LIMIT_BUDGET, LIMIT_QUOTA);
+    printf("\nlocal LIMIT_OK, LIMIT_BLOCKED, LIMIT_BUDGET, LIMIT_QUOTA, LIMIT_ALLOWANCE = %d, %d, %d, %d, %d\n",
+           LIMIT_OK, LIMIT_BLOCKED, LIMIT_BUDGET, LIMIT_QUOTA, LIMIT_ALLOWANCE);
     printf("local REFRESH_BEGIN_STALE, REFRESH_BEGIN_WAIT, REFRESH_BEGIN_LOCKED, REFRESH_BEGIN_NEWER = %d, %d, %d, %d\n",
            REFRESH_BEGIN_STALE, REFRESH_BEGIN_WAIT, REFRESH_BEGIN_LOCKED, REFRESH_BEGIN_NEWER);
     printf("local TOKEN_STORE_GONE, TOKEN_STORE_LOST, TOKEN_STORE_STORED = %d, %d, %d\n", TOKEN_STORE_GONE,

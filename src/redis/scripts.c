@@ -16,6 +16,7 @@ extern const char script_src_oauth_slot[];
 extern const char script_src_oauth_store[];
 extern const char script_src_grant[];
 extern const char script_src_user_put[];
+extern const char script_src_allowance[];
 
 static const struct {
     const char *name;
@@ -29,6 +30,7 @@ static const struct {
     [SCRIPT_OAUTH_STORE] = {"oauth_store", script_src_oauth_store},
     [SCRIPT_GRANT] = {"grant", script_src_grant},
     [SCRIPT_USER_PUT] = {"user_put", script_src_user_put},
+    [SCRIPT_ALLOWANCE] = {"allowance", script_src_allowance},
 };
 
 /* script_sha_cache: the hex SHA1 of each source, filled on first use. The

@@ -56,6 +56,7 @@ void claim_app(struct worker *w, struct app *a, int batch)
     arg[CLAIM_ARG_CHANNEL_PREFIX] = channel;
     arg[CLAIM_ARG_SPEEDUP_TARGET] = target;
     arg[CLAIM_ARG_SPEEDUP_SPAN] = span;
+    quota_claim_args(a, arg);   /* an allowance just taken (quota.c), handed over once */
     a->claim_t0 = ev_time();
     if (redis_async_eval(w->redis, SCRIPT_CLAIM, CLAIM_KEY_N, CLAIM_KEY_N + CLAIM_ARG_N, argv, NULL, on_claim, a) == 0)
         a->claiming = 1;
@@ -102,6 +103,14 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
         hist_add(&w->lag, (head.now_ms - g.due_ms) * 1000);
         wm_lag(w->wm, (double)(head.now_ms - g.due_ms) / 1000.0);
         job_start(w, a, &g, head.speed < -1 || head.speed > 1000 ? -1 : (int)head.speed);
+    }
+    if (head.code == LIMIT_ALLOWANCE && njobs == 0) {
+        /* The app's share of its developer's quota is spent: take another
+         * from the developer's ledger; the loop claims again with it. */
+        a->last_claim_at = now;
+        quota_take(w, a, &head);
+        worker_kick(w);
+        return;
     }
     if (head.code == LIMIT_BLOCKED || head.code == LIMIT_QUOTA)
         wm_blocked(w->wm, a->id, a->last_claim_at > 0 ? now - a->last_claim_at : 0);

@@ -74,6 +74,7 @@ void complete_job(struct job *j, struct outcome *o)
     g[COMPLETE_GROUP_ARG_BACKFILL_CURSOR_NEW] = bf_new;
     g[COMPLETE_GROUP_ARG_BACKFILL_PLAYS] = o->backfill_plays ? o->backfill_plays : "";
     g[COMPLETE_GROUP_ARG_FLAP] = o->flap;
+    g[COMPLETE_GROUP_ARG_QUOTA_BUCKET] = o->quota_bucket;
     g[COMPLETE_GROUP_ARG_NEVENTS] = nev;
     for (int i = 0; i < o->nevents; i++) {
         ev[2 * i] = o->events[i].type;
@@ -87,6 +88,8 @@ void complete_job(struct job *j, struct outcome *o)
         wm_event(w->wm, o->events[i].type);
     if (o->block_ms > 0)
         wm_block(w->wm, o->block_reason);
+    if (o->block_ms > 0 && o->quota_bucket[0])
+        quota_report(w, a, o->quota_bucket, o->block_ms);   /* the developer's other apps stop it too */
     if (o->block_ms > 0 && strcmp(o->block_reason, "invalid_client") != 0 &&
         strcmp(o->block_reason, "owner_premium_required") != 0)
         wm_rate_limited(w->wm, a->id);

@@ -15,7 +15,24 @@ static void verdict_init(struct verdict *v, enum decide_action action, const cha
     v->outcome = outcome;
     v->status = "";
     v->block_reason = "";
+    v->quota_bucket = "";
     v->backfill_delay_ms = -1;
+}
+
+const char *decide_quota_bucket(const char *path)
+{
+    /* The longest prefix wins, as in Spotify's (and the simulator's) map. */
+    static const struct {
+        const char *prefix, *bucket;
+    } map[] = {{"/v1/me/player/recently-played", "recent"}, {"/v1/me/player", "player"},
+               {"/v1/me", "me"}, {"/api/token", "token"}};
+    for (size_t i = 0; path && i < sizeof map / sizeof map[0]; i++) {
+        size_t n = strlen(map[i].prefix);
+        if (strncmp(path, map[i].prefix, n) == 0 && (path[n] == '\0' || path[n] == '/' || path[n] == '?' ||
+                                                     strcmp(map[i].bucket, "player") == 0))
+            return map[i].bucket;
+    }
+    return "other";
 }
 
 void decide_poll_answer(const struct poll_facts *f, struct verdict *v)
@@ -77,6 +94,9 @@ void decide_poll_answer(const struct poll_facts *f, struct verdict *v)
     case API_QUOTA:
         v->action = DECIDE_BLOCK_APP;
         v->outcome = v->block_reason = f->cls == API_QUOTA ? "quota_exceeded" : "rate_limited";
+        /* A quota is refused per endpoint bucket: the path refused says which. */
+        if (f->cls == API_QUOTA)
+            v->quota_bucket = decide_quota_bucket(f->backfill ? DECIDE_PATH_BACKFILL : DECIDE_PATH_POLL);
         snprintf(v->error, sizeof v->error, "429 %s", v->outcome);
         break;
     case API_TRANSIENT:

@@ -27,6 +27,7 @@ void outcome_init(struct outcome *o, const struct job *j, const char *name)
     o->idle = j->idle;
     o->delay_ms = j->interval_ms;
     o->block_reason = "";
+    o->quota_bucket = "";
     o->new_status = "";
     o->backfill_delay_ms = -1;
     o->backfill_cursor = -1;
@@ -97,6 +98,7 @@ void outcome_apply(struct outcome *o, const struct job *j, const struct verdict 
         }
         if (v->poll_now)
             o->delay_ms = 0;
+        o->quota_bucket = v->quota_bucket;
         snprintf(o->error, sizeof o->error, "%s", v->error);
         break;
     case DECIDE_RECORD:

@@ -17,6 +17,9 @@
  *   gate.c      job_gate: lua/grant.lua before a call the claim did not
  *               grant, then the step its caller handed it
  *   complete.c  complete_job -> the app's batch -> lua/complete.lua
+ *   quota.c     the developer's quota ledger (lua/allowance.lua): an
+ *               allowance for the app's next claim, a QUOTA_EXCEEDED block
+ *               reported for the developer's other apps
  *   outcome.c   what complete.lua is told, built from a verdict
  *   jobs.c      the table of live jobs: job_new, job_free, job_open_token
  *   decide.c    the pure decisions (include/worker/decide.h)
@@ -24,7 +27,7 @@
  * Layers: each file calls only files below it in this list, never one above
  * (so no two files call each other, even through a third):
  *   worker.c -> fake_transport.c -> claim.c -> job.c -> refresh.c -> gate.c
- *   -> complete.c -> outcome.c -> jobs.c -> decide.c (pure)
+ *   -> complete.c -> quota.c -> outcome.c -> jobs.c -> decide.c (pure)
  * The three ways back up are not calls: a lower file that must go on with
  * an upper one's step runs the step the upper one handed it (job_step:
  * after_grant for the gate, after_refresh for the refresh detour); the
@@ -91,6 +94,15 @@ struct app {
     double claim_t0;         /* ev_time() when the claim in flight was sent */
     double last_claim_at;    /* ev_now() of the last claim answer */
     double budget_30s;       /* the app's configured budget (metrics) */
+    /* The developer's quota (quota.c): the developer named by the last
+     * LIMIT_ALLOWANCE claim, and an allowance taken for the next claim
+     * (allowance.lua's reply as text, handed over once: allow_ready). */
+    char developer[ID_MAX + 1];
+    long long quota, quota_window_ms;   /* the app's, as that claim said */
+    int allow_ready;
+    char allow_n[24], allow_slot[24], allow_code[8], allow_until[24], allow_pace[24], allow_limit[24],
+        allow_used[24], allow_left_ms[24];
+    char allow_blocks[256];
     /* Finished jobs waiting for complete.lua, sent together when the loop
      * is about to wait (or the batch is full): see complete.c. */
     struct job *done[COMPLETE_BATCH_MAX];
@@ -187,6 +199,7 @@ struct outcome {
     long long block_ms;
     const char *block_reason;
     int capped;
+    const char *quota_bucket;  /* quota_exceeded: the refused endpoint's bucket ("" otherwise) */
     int fails, idle;
     long long backfill_delay_ms;   /* next backfill in ms from now; -1 leaves it */
     long long backfill_cursor;     /* the new backfill cursor (ms); -1 keeps it */
@@ -281,6 +294,18 @@ void outcome_apply(struct outcome *o, const struct job *j, const struct verdict 
  * complete.lua answers. */
 void complete_job(struct job *j, struct outcome *o);
 void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents);
+/* quota.c */
+/* quota_take asks a's developer ledger for an allowance (h: the claim's
+ * LIMIT_ALLOWANCE answer); a is "claiming" until the answer, which is kept
+ * for a's next claim (claim_app hands it over), and the loop is kicked. */
+void quota_take(struct worker *w, struct app *a, const struct claim_reply *h);
+/* quota_report tells a's developer ledger of a QUOTA_EXCEEDED of bucket for
+ * block_ms, so the developer's other apps stop that bucket too. */
+void quota_report(struct worker *w, struct app *a, const char *bucket, long long block_ms);
+/* quota_claim_args fills claim.lua's ALLOW_* arguments from a's allowance
+ * ("" when none) and marks it handed over. */
+void quota_claim_args(struct app *a, const char **arg);
+
 /* complete_forget drops a's queued argument strings (not its jobs, which
  * are on the worker's job list): at exit. */
 void complete_forget(struct app *a);

@@ -282,7 +282,7 @@ def test_complete_batch_fences_each_job():
     ev = json.dumps({"type": "track_changed", "user": "b3"})
 
     def job(user, fence, state, events=()):
-        a = [user, fence, "5000", "ok", state, "200", "", "", "0", "", "0", "0", "0", "", "", "", "", "", str(len(events))]
+        a = [user, fence, "5000", "ok", state, "200", "", "", "0", "", "0", "0", "0", "", "", "", "", "", "", str(len(events))]
         for e in events:
             a += ["track_changed", e]
         return a

@@ -309,7 +309,7 @@ def claim_cost(c, sha, app, n=25):
     c.cmd("CONFIG", "RESETSTAT")
     for _ in range(n):
         rep = c.cmd("EVALSHA", sha, len(keys), *(keys + argv))
-        check(len(rep) == 4, "the probe claim took no job: %r" % rep[:4])   # the head: code, wake_ms, now_ms, speed
+        check(len(rep) == 9, "the probe claim took no job: %r" % rep[:9])   # CLAIM_REPLY: 9 fields
     info = c.cmd("INFO", "commandstats")
     calls, usec = 0, 0.0
     for line in info.splitlines():

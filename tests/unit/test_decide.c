@@ -140,6 +140,28 @@ static void test_poll_rate_limited_and_quota(void **state)
     assert_string_equal(v.outcome, "quota_exceeded");
     assert_string_equal(v.block_reason, "quota_exceeded");
     assert_string_equal(v.error, "429 quota_exceeded");
+    assert_string_equal(v.quota_bucket, "player");   /* the poll's bucket */
+    v = poll_answer(API_QUOTA, 429, "", 1, 0);
+    assert_string_equal(v.quota_bucket, "recent");   /* a backfill's: only backfills stop */
+    v = poll_answer(API_RATE_LIMITED, 429, "", 1, 0);
+    assert_string_equal(v.quota_bucket, "");         /* not a quota */
+}
+
+/* The developer quota's buckets: the longest prefix of the path refused. */
+static void test_quota_buckets(void **state)
+{
+    (void)state;
+    assert_string_equal(decide_quota_bucket("/v1/me/player"), "player");
+    assert_string_equal(decide_quota_bucket("/v1/me/player/currently-playing"), "player");
+    assert_string_equal(decide_quota_bucket("/v1/me/player/devices"), "player");
+    assert_string_equal(decide_quota_bucket("/v1/me/player/recently-played?after=1&limit=50"), "recent");
+    assert_string_equal(decide_quota_bucket("/v1/me"), "me");
+    assert_string_equal(decide_quota_bucket("/v1/me?x=1"), "me");
+    assert_string_equal(decide_quota_bucket("/v1/mex"), "other");
+    assert_string_equal(decide_quota_bucket("/api/token"), "token");
+    assert_string_equal(decide_quota_bucket("/v1/tracks/1"), "other");
+    assert_string_equal(decide_quota_bucket(""), "other");
+    assert_string_equal(decide_quota_bucket(NULL), "other");
 }
 
 static void test_poll_transient_forbidden_unexpected(void **state)
@@ -448,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_poll_not_registered_texts),
         cmocka_unit_test(test_poll_owner_premium),
         cmocka_unit_test(test_poll_rate_limited_and_quota),
+        cmocka_unit_test(test_quota_buckets),
         cmocka_unit_test(test_poll_transient_forbidden_unexpected),
         cmocka_unit_test(test_poll_truncated),
         cmocka_unit_test(test_token_answers),
