@@ -69,7 +69,8 @@ def test_readme_acl_runs_core_cli_and_serve():
     st = spotwatch(r, "status", "--json", sim=sim)
     doc = json.loads(st.stdout)
     check(doc["now_ms"] > 1e12 and len(doc["workers"]) == 2, "status as the ACL user: %r" % doc)
-    for args in (["status"], ["app", "ls"], ["user", "ls"], ["user", "show", "1"],
+    for args in (["status"], ["app", "ls"], ["app", "show", "app1"], ["user", "ls", "--app", "app1"],
+                 ["user", "show", "1"],
                  ["watch", "stop", "2"], ["watch", "start", "2"], ["user", "rm", "2"]):
         spotwatch(r, *args, sim=sim)
     serve = Serve(r, sim)
