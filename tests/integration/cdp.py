@@ -10,6 +10,7 @@ it too."""
 import base64
 import json
 import os
+import signal
 import shutil
 import socket
 import struct
@@ -99,6 +100,13 @@ class _WebSocket:
             pass
 
 
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class Browser:
     """One headless browser with one page; closed by the harness' cleanup."""
 
@@ -108,6 +116,10 @@ class Browser:
                 "--no-first-run", "--window-size=1280,900", "--remote-debugging-port=0",
                 "--user-data-dir=" + self.dir, "about:blank"]
         self.proc = harness.Proc(argv, "chromium")
+        # Debian's chromium-headless-shell is a shell wrapper that runs the
+        # browser as its child: killing the wrapper alone leaves the browser
+        # (and its renderers) behind, so the whole process group goes.
+        harness.on_cleanup(lambda pid=self.proc.p.pid: _kill_group(pid))
         port_file = os.path.join(self.dir, "DevToolsActivePort")
         harness.wait_for(lambda: self.proc.alive() and os.path.exists(port_file)
                          and open(port_file).read().count("\n") >= 1, 30, "the browser's DevTools port")
