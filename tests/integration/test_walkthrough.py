@@ -18,6 +18,7 @@ next song) seen once in tail's output and once through the consumer group,
 and never another user's track or device in them; the README's last step
 leaves no process behind (the test kills the session's process group
 whatever happens)."""
+import glob
 import json
 import os
 import re
@@ -150,7 +151,14 @@ def test_readme_quick_start_runs_end_to_end():
     sw_dir = os.path.join(tmpdir(), "quickstart")
     env = dict(os.environ, PORT_REDIS=str(free_port()), PORT_SIM=str(free_port()),
                PORT_SERVE=str(free_port()), SW_DIR=sw_dir)
+    # In a sanitizer build, a report of any process of the session lands
+    # here, outside $SW_DIR (which the README's last step removes).
+    san = os.path.join(tmpdir(), "sanitizer")
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        env[var] = (env[var] + ":" if env.get(var) else "") + "log_path=" + san
     rc, pgid, outputs, out = run_session(blocks, env)
+    reports = glob.glob(san + ".*")
+    check(not reports, "sanitizer reports: %s" % "".join(open(r, errors="replace").read()[:3000] for r in reports))
 
     def logs():
         tails = []
