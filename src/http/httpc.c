@@ -15,6 +15,12 @@
  * curl no more requests than it has connections for (unless they multiplex)
  * and queues the rest itself (httpc_origin).
  *
+ * Over HTTP/2 the same admission keeps an origin's requests within the
+ * streams of its open connections (httpc_room): one connection carries them
+ * while it has streams free, and the next is opened only when every open
+ * one is full, one at a time, instead of libcurl opening a new connection (a
+ * TLS handshake) for each request past the server's stream limit.
+ *
  * Per request, libcurl itself costs far more than httpc (tests/bench's
  * curl_floor measures that floor), so httpc gives it as little extra work as
  * libcurl allows: a recycled handle whose last request was a GET keeps every
@@ -29,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -41,6 +48,10 @@
 /* Origins given their own admission (httpc_origin); requests to further
  * origins go straight to curl. */
 #define HTTPC_MAX_ORIGINS 16
+/* Streams per HTTP/2 connection when httpc_opts says 0: libcurl's own
+ * default for CURLMOPT_MAX_CONCURRENT_STREAMS, and the least RFC 9113 (6.5.2)
+ * recommends a server allow, so a connection is rarely asked for more. */
+#define HTTPC_DEFAULT_STREAMS 100
 
 /* httpc_wait: a request waiting for room in curl (see httpc_origin): a copy
  * of what httpc_request was given, in one allocation, wiped when freed (the
@@ -62,13 +73,19 @@ struct httpc_wait {
  * where curl sets up a connection for it again (to fail it) whenever another
  * transfer ends: that costs more than the request. So httpc hands curl at
  * most max_host_connections requests of an origin and keeps the rest here,
- * in order, until one ends; once the origin answers over HTTP/2 (one
- * connection multiplexes them all), every request goes to curl at once. */
+ * in order, until one ends. Once the origin answers over HTTP/2, curl gets
+ * as many as its open connections have streams for (httpc_room). */
 struct httpc_origin {
     char *key;                /* scheme://host:port, not NUL-terminated in URLs */
     size_t klen;
     int in_curl;              /* its requests in the multi handle */
     int multiplex;            /* its last answer came over HTTP/2 */
+    int conns;                /* its connections open now (sockets curl opened for it) */
+    int opening;              /* a connection of it is being set up: the request
+                               * that made curl open it has not ended yet */
+    long streams;             /* streams one of its connections carries: the
+                               * client limit, lowered when curl shows the
+                               * server allows fewer (httpc_sockopt) */
     struct httpc_wait *qhead, *qtail; /* waiting for curl, oldest first */
     struct httpc_origin *next;
 };
@@ -102,6 +119,8 @@ struct httpc_sock {
     ev_io io;
     struct httpc *h;
     int events;               /* EV_READ | EV_WRITE watched; 0 = stopped */
+    int conn;                 /* an open connection's socket (counted in h->open_conns) */
+    struct httpc_origin *origin; /* whose connection (counted in its conns), or NULL */
 };
 
 struct httpc {
@@ -115,6 +134,7 @@ struct httpc {
     struct httpc_origin *origins;
     int norigins;
     long host_conns;          /* max_host_connections in effect */
+    long streams;             /* max_streams in effect (CURLMOPT_MAX_CONCURRENT_STREAMS) */
     struct httpc_req *spare;  /* free list */
     int nspare;
     struct httpc_sock **socks; /* by fd, NULL where none was made; freed by httpc_free */
@@ -122,6 +142,8 @@ struct httpc {
     int no_proxy_env;         /* no proxy variable was set: tell curl not to look */
     int inflight;             /* in curl + waiting */
     long connections;         /* sockets opened for connections, since httpc_new */
+    long open_conns;          /* sockets of connections open now */
+    int waiting;              /* requests waiting in the origins' queues */
 };
 
 /* httpc_req_wipe cleanses what may hold credentials before it is freed or
@@ -220,16 +242,37 @@ static void httpc_finish(struct httpc *h, struct httpc_req *r, CURLcode code, lo
     }
 }
 
+/* httpc_room: 1 if curl can run one more request of o now without a
+ * connection beyond what o needs. Over HTTP/1.1: fewer than host_conns in
+ * curl. Over HTTP/2: fewer than the streams of its connections that are up;
+ * when every one is full (or none is open), a single request more, which
+ * makes curl open the next connection, and no more until that one is up:
+ * libcurl 7.88 waits for a connection being set up (CURLOPT_PIPEWAIT) only
+ * until it knows the host multiplexes, and afterwards opens a new one for
+ * each request that finds the others full. */
+static int httpc_room(const struct httpc *h, const struct httpc_origin *o)
+{
+    long full;
+
+    if (!o->multiplex)
+        return o->in_curl < h->host_conns;
+    full = o->streams * (o->conns - o->opening);
+    if (o->in_curl < full)
+        return 1;
+    return o->in_curl == full && !o->opening && o->conns < h->host_conns;
+}
+
 /* httpc_admit hands curl the requests waiting on o that it can run now. One
  * that cannot be started (out of memory) gets its callback with the error. */
 static void httpc_admit(struct httpc *h, struct httpc_origin *o)
 {
-    while (o->qhead && (o->multiplex || o->in_curl < h->host_conns)) {
+    while (o->qhead && httpc_room(h, o)) {
         struct httpc_wait *w = o->qhead;
 
         o->qhead = w->next;
         if (!o->qhead)
             o->qtail = NULL;
+        h->waiting--;
         if (httpc_start(h, o, w->method, w->url, w->headers, w->body, w->cb, w->ud) != 0) {
             struct httpc_response resp = {.curl_code = CURLE_OUT_OF_MEMORY, .body = ""};
 
@@ -251,7 +294,7 @@ static void httpc_drain(struct httpc *h)
         struct httpc_origin *o;
         CURL *easy;
         CURLcode code;
-        long status = 0, version = 0;
+        long status = 0, version = 0, connects = 0;
         double total = 0;
 
         if (msg->msg != CURLMSG_DONE)
@@ -268,6 +311,10 @@ static void httpc_drain(struct httpc *h)
             o->in_curl--;
             if (status > 0 && curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version > 0)
                 o->multiplex = version >= CURL_HTTP_VERSION_2_0;
+            /* the request curl opened a connection for has ended: that
+             * connection is up (or gone), the next may be asked for */
+            if (o->opening && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+                o->opening = 0;
         }
         httpc_finish(h, r, code, status, total);
         /* after r is recycled (the next one takes its warm handle); requests
@@ -333,6 +380,28 @@ static void httpc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     httpc_action(s->h, w->fd, mask);
 }
 
+/* httpc_sock_at: fd's entry of the socket table, made if need be; NULL if
+ * out of memory. */
+static struct httpc_sock *httpc_sock_at(struct httpc *h, curl_socket_t fd)
+{
+    if (fd >= h->nsocks) {
+        int n = fd + 64;
+        struct httpc_sock **ns = realloc(h->socks, (size_t)n * sizeof *ns);
+
+        if (!ns)
+            return NULL;
+        memset(ns + h->nsocks, 0, (size_t)(n - h->nsocks) * sizeof *ns);
+        h->socks = ns;
+        h->nsocks = n;
+    }
+    if (!h->socks[fd]) {
+        h->socks[fd] = calloc(1, sizeof *h->socks[fd]);
+        if (h->socks[fd])
+            h->socks[fd]->h = h;
+    }
+    return h->socks[fd];
+}
+
 /* CURLMOPT_SOCKETFUNCTION: curl removes a kept-alive connection's socket
  * when a request on it ends and adds it again with the next one, so the
  * httpc_sock stays (by fd) and its watcher is only stopped, and it is
@@ -347,29 +416,11 @@ static int httpc_curl_sock(CURL *easy, curl_socket_t fd, int what, void *userp, 
     (void)socketp;
     if (fd < 0)
         return -1;
-    if (fd >= h->nsocks) {
-        int n = fd + 64;
-        struct httpc_sock **ns;
-
-        if (what == CURL_POLL_REMOVE)
-            return 0;
-        ns = realloc(h->socks, (size_t)n * sizeof *ns);
-        if (!ns)
-            return -1;
-        memset(ns + h->nsocks, 0, (size_t)(n - h->nsocks) * sizeof *ns);
-        h->socks = ns;
-        h->nsocks = n;
-    }
-    s = h->socks[fd];
-    if (!s) {
-        if (what == CURL_POLL_REMOVE)
-            return 0;
-        s = calloc(1, sizeof *s);
-        if (!s)
-            return -1;
-        s->h = h;
-        h->socks[fd] = s;
-    }
+    if (what == CURL_POLL_REMOVE && (fd >= h->nsocks || !h->socks[fd]))
+        return 0;
+    s = httpc_sock_at(h, fd);
+    if (!s)
+        return -1;
     if (what != CURL_POLL_REMOVE)
         kind = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (kind == s->events)
@@ -385,16 +436,63 @@ static int httpc_curl_sock(CURL *easy, curl_socket_t fd, int what, void *userp, 
     return 0;
 }
 
-/* CURLOPT_SOCKOPTFUNCTION: called once per socket curl opens for a
- * connection, which makes it the place to count connections. */
+/* httpc_learn_streams: curl opened a connection to o that httpc did not ask
+ * for (o's open ones had streams free by httpc's count), so the server
+ * allows fewer streams per connection than o->streams. libcurl 7.88 does not
+ * tell how many (its SETTINGS_MAX_CONCURRENT_STREAMS stays inside), so take
+ * what the open connections carry now, and at most half the old figure: a
+ * few connections more, at most, until it fits. */
+static void httpc_learn_streams(struct httpc_origin *o)
+{
+    long seen = o->conns > 0 ? (long)(o->in_curl - 1) / o->conns : 1, half = o->streams / 2;
+    long s = seen < half ? seen : half;
+
+    o->streams = s > 0 ? s : 1;
+}
+
+/* CURLOPT_SOCKOPTFUNCTION (clientp: the request curl opens it for): called
+ * once per socket curl opens for a connection, which makes it the place to
+ * count connections, all and per origin. */
 static int httpc_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
-    struct httpc *h = clientp;
+    struct httpc_req *r = clientp;
+    struct httpc *h = r->h;
+    struct httpc_origin *o = r->origin;
+    struct httpc_sock *s;
 
-    (void)fd;
-    if (purpose == CURLSOCKTYPE_IPCXN)
-        h->connections++;
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKOPT_OK;
+    h->connections++;
+    s = httpc_sock_at(h, fd);
+    if (!s)
+        return CURL_SOCKOPT_ERROR;
+    s->conn = 1;
+    s->origin = o;
+    h->open_conns++;
+    if (o) {
+        if (o->multiplex && !o->opening && o->conns > 0 && o->in_curl <= o->streams * o->conns)
+            httpc_learn_streams(o);
+        o->conns++;
+        o->opening = 1;
+    }
     return CURL_SOCKOPT_OK;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION (clientp: h, which outlives every connection):
+ * the other end of httpc_sockopt's count. */
+static int httpc_closesocket(void *clientp, curl_socket_t fd)
+{
+    struct httpc *h = clientp;
+    struct httpc_sock *s = fd >= 0 && fd < h->nsocks ? h->socks[fd] : NULL;
+
+    if (s && s->conn) {
+        s->conn = 0;
+        h->open_conns--;
+        if (s->origin)
+            s->origin->conns--;
+        s->origin = NULL;
+    }
+    return close(fd);
 }
 
 /* httpc_no_proxy_env: 1 if none of the variables curl takes a proxy from is
@@ -462,6 +560,10 @@ struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->host_conns);
     /* the cache must hold every per-host connection or keep-alive is lost */
     curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 2 * h->host_conns);
+    /* curl holds each connection to the lower of this and the server's
+     * SETTINGS_MAX_CONCURRENT_STREAMS; httpc_room admits by the same figure */
+    h->streams = o->max_streams > 0 ? o->max_streams : (long)HTTPC_DEFAULT_STREAMS;
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, h->streams);
     return h;
 
 err:
@@ -484,6 +586,15 @@ void httpc_free(struct httpc *h)
         curl_multi_remove_handle(h->multi, r->easy);
         httpc_req_destroy(r);
     }
+    while (h->spare) {
+        struct httpc_req *r = h->spare;
+
+        h->spare = r->next;
+        httpc_req_destroy(r);
+    }
+    /* closing cached connections may still call the socket callbacks, which
+     * count them off their origins: those go after */
+    curl_multi_cleanup(h->multi);
     while (h->origins) {
         struct httpc_origin *o = h->origins;
 
@@ -497,14 +608,6 @@ void httpc_free(struct httpc *h)
         free(o->key);
         free(o);
     }
-    while (h->spare) {
-        struct httpc_req *r = h->spare;
-
-        h->spare = r->next;
-        httpc_req_destroy(r);
-    }
-    /* closing cached connections may still call the socket callback */
-    curl_multi_cleanup(h->multi);
     for (int fd = 0; fd < h->nsocks; fd++) {
         struct httpc_sock *s = h->socks[fd];
 
@@ -633,7 +736,9 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
     SETOPT(CURLOPT_HEADERFUNCTION, http_recv_header);
     SETOPT(CURLOPT_HEADERDATA, &r->rx);
     SETOPT(CURLOPT_SOCKOPTFUNCTION, httpc_sockopt);
-    SETOPT(CURLOPT_SOCKOPTDATA, h);
+    SETOPT(CURLOPT_SOCKOPTDATA, r);
+    SETOPT(CURLOPT_CLOSESOCKETFUNCTION, httpc_closesocket);
+    SETOPT(CURLOPT_CLOSESOCKETDATA, h);
     if (h->no_proxy_env)
         SETOPT(CURLOPT_NOPROXY, "*");
     if (h->opts.timeout_ms > 0)
@@ -698,6 +803,7 @@ static struct httpc_origin *httpc_origin(struct httpc *h, const char *url)
         return NULL;
     }
     o->klen = klen;
+    o->streams = h->streams;
     o->next = h->origins;
     h->origins = o;
     h->norigins++;
@@ -803,7 +909,7 @@ int httpc_request(struct httpc *h, const char *method, const char *url, const ch
     if (!h || !method || !url || !cb)
         return -1;
     o = httpc_origin(h, url);
-    if (o && !o->multiplex && (o->qhead || o->in_curl >= h->host_conns)) {
+    if (o && (o->qhead || !httpc_room(h, o))) {
         /* curl could not run it now: wait here, behind the others */
         struct httpc_wait *w = httpc_wait_new(method, url, headers, body, cb, ud);
 
@@ -814,6 +920,7 @@ int httpc_request(struct httpc *h, const char *method, const char *url, const ch
         else
             o->qhead = w;
         o->qtail = w;
+        h->waiting++;
     } else if (httpc_start(h, o, method, url, headers, body, cb, ud) != 0) {
         return -1;
     }
@@ -829,4 +936,14 @@ int httpc_inflight(const struct httpc *h)
 long httpc_connections(const struct httpc *h)
 {
     return h ? h->connections : 0;
+}
+
+long httpc_open_connections(const struct httpc *h)
+{
+    return h ? h->open_conns : 0;
+}
+
+int httpc_streams(const struct httpc *h)
+{
+    return h ? h->inflight - h->waiting : 0;
 }
