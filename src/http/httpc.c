@@ -13,10 +13,10 @@
  * connections live in the multi handle's connection cache, so they are reused
  * across requests whichever easy handle runs next. Per origin, httpc hands
  * curl no more requests than it has connections for (unless they multiplex)
- * and queues the rest itself (httpc_origin).
+ * and queues the rest itself (httpc_origin.h).
  *
  * Over HTTP/2 the same admission keeps an origin's requests within the
- * streams of its open connections (httpc_room): one connection carries them
+ * streams of its open connections (httpc_origin_room): one connection carries them
  * while it has streams free, and the next is opened only when every open
  * one is full, one at a time, instead of libcurl opening a new connection (a
  * TLS handshake) for each request past the server's stream limit.
@@ -31,6 +31,7 @@
  * wants change, and no request sits in curl's pending queue. */
 #include "http/httpc.h"
 #include "http/http_recv.h"
+#include "http/httpc_origin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,50 +46,10 @@
 /* Response buffers larger than this are not kept across requests. */
 #define HTTPC_KEEP_BUF (64 * 1024)
 #define HTTPC_DEFAULT_HOST_CONNS 32
-/* Origins given their own admission (httpc_origin); requests to further
- * origins go straight to curl. */
-#define HTTPC_MAX_ORIGINS 16
 /* Streams per HTTP/2 connection when httpc_opts says 0: libcurl's own
  * default for CURLMOPT_MAX_CONCURRENT_STREAMS, and the least RFC 9113 (6.5.2)
  * recommends a server allow, so a connection is rarely asked for more. */
 #define HTTPC_DEFAULT_STREAMS 100
-
-/* httpc_wait: a request waiting for room in curl (see httpc_origin): a copy
- * of what httpc_request was given, in one allocation, wiped when freed (the
- * headers hold an Authorization, a POST body a refresh token). It gets an
- * easy handle only when admitted, so there are as many easy handles as
- * transfers curl runs, not as requests wait, and they stay warm in cache. */
-struct httpc_wait {
-    struct httpc_wait *next;
-    httpc_cb *cb;
-    void *ud;
-    size_t size;              /* bytes of the allocation */
-    const char *method, *url, *body; /* in the allocation; body may be NULL */
-    const char **headers;     /* NULL-terminated, in the allocation */
-};
-
-/* httpc_origin: the requests to one "scheme://host:port" (as the URLs spell
- * it). Over HTTP/1.1 a connection carries one request at a time, and a
- * request curl cannot give a connection now waits in curl's pending queue,
- * where curl sets up a connection for it again (to fail it) whenever another
- * transfer ends: that costs more than the request. So httpc hands curl at
- * most max_host_connections requests of an origin and keeps the rest here,
- * in order, until one ends. Once the origin answers over HTTP/2, curl gets
- * as many as its open connections have streams for (httpc_room). */
-struct httpc_origin {
-    char *key;                /* scheme://host:port, not NUL-terminated in URLs */
-    size_t klen;
-    int in_curl;              /* its requests in the multi handle */
-    int multiplex;            /* its last answer came over HTTP/2 */
-    int conns;                /* its connections open now (sockets curl opened for it) */
-    int opening;              /* a connection of it is being set up: the request
-                               * that made curl open it has not ended yet */
-    long streams;             /* streams one of its connections carries: the
-                               * client limit, lowered when curl shows the
-                               * server allows fewer (httpc_sockopt) */
-    struct httpc_wait *qhead, *qtail; /* waiting for curl, oldest first */
-    struct httpc_origin *next;
-};
 
 /* httpc_req: one request in flight, or a spare on the free list. The easy
  * handle outlives the request so its DNS cache and TLS session survive. */
@@ -176,12 +137,6 @@ static void httpc_req_destroy(struct httpc_req *r)
     free(r);
 }
 
-static void httpc_wait_free(struct httpc_wait *w)
-{
-    OPENSSL_cleanse(w, w->size);
-    free(w);
-}
-
 static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *method, const char *url,
                        const char *const *headers, const char *body, httpc_cb *cb, void *ud);
 
@@ -242,36 +197,13 @@ static void httpc_finish(struct httpc *h, struct httpc_req *r, CURLcode code, lo
     }
 }
 
-/* httpc_room: 1 if curl can run one more request of o now without a
- * connection beyond what o needs. Over HTTP/1.1: fewer than host_conns in
- * curl. Over HTTP/2: fewer than the streams of its connections that are up;
- * when every one is full (or none is open), a single request more, which
- * makes curl open the next connection, and no more until that one is up:
- * libcurl 7.88 waits for a connection being set up (CURLOPT_PIPEWAIT) only
- * until it knows the host multiplexes, and afterwards opens a new one for
- * each request that finds the others full. */
-static int httpc_room(const struct httpc *h, const struct httpc_origin *o)
-{
-    long full;
-
-    if (!o->multiplex)
-        return o->in_curl < h->host_conns;
-    full = o->streams * (o->conns - o->opening);
-    if (o->in_curl < full)
-        return 1;
-    return o->in_curl == full && !o->opening && o->conns < h->host_conns;
-}
-
 /* httpc_admit hands curl the requests waiting on o that it can run now. One
  * that cannot be started (out of memory) gets its callback with the error. */
 static void httpc_admit(struct httpc *h, struct httpc_origin *o)
 {
-    while (o->qhead && httpc_room(h, o)) {
-        struct httpc_wait *w = o->qhead;
+    while (o->qhead && httpc_origin_room(o, h->host_conns)) {
+        struct httpc_wait *w = httpc_origin_pop(o);
 
-        o->qhead = w->next;
-        if (!o->qhead)
-            o->qtail = NULL;
         h->waiting--;
         if (httpc_start(h, o, w->method, w->url, w->headers, w->body, w->cb, w->ud) != 0) {
             struct httpc_response resp = {.curl_code = CURLE_OUT_OF_MEMORY, .body = ""};
@@ -436,20 +368,6 @@ static int httpc_curl_sock(CURL *easy, curl_socket_t fd, int what, void *userp, 
     return 0;
 }
 
-/* httpc_learn_streams: curl opened a connection to o that httpc did not ask
- * for (o's open ones had streams free by httpc's count), so the server
- * allows fewer streams per connection than o->streams. libcurl 7.88 does not
- * tell how many (its SETTINGS_MAX_CONCURRENT_STREAMS stays inside), so take
- * what the open connections carry now, and at most half the old figure: a
- * few connections more, at most, until it fits. */
-static void httpc_learn_streams(struct httpc_origin *o)
-{
-    long seen = o->conns > 0 ? (long)(o->in_curl - 1) / o->conns : 1, half = o->streams / 2;
-    long s = seen < half ? seen : half;
-
-    o->streams = s > 0 ? s : 1;
-}
-
 /* CURLOPT_SOCKOPTFUNCTION (clientp: the request curl opens it for): called
  * once per socket curl opens for a connection, which makes it the place to
  * count connections, all and per origin. */
@@ -469,12 +387,8 @@ static int httpc_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
     s->conn = 1;
     s->origin = o;
     h->open_conns++;
-    if (o) {
-        if (o->multiplex && !o->opening && o->conns > 0 && o->in_curl <= o->streams * o->conns)
-            httpc_learn_streams(o);
-        o->conns++;
-        o->opening = 1;
-    }
+    if (o)
+        httpc_origin_opened(o);
     return CURL_SOCKOPT_OK;
 }
 
@@ -489,7 +403,7 @@ static int httpc_closesocket(void *clientp, curl_socket_t fd)
         s->conn = 0;
         h->open_conns--;
         if (s->origin)
-            s->origin->conns--;
+            httpc_origin_closed(s->origin);
         s->origin = NULL;
     }
     return close(fd);
@@ -561,7 +475,7 @@ struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *
     /* the cache must hold every per-host connection or keep-alive is lost */
     curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 2 * h->host_conns);
     /* curl holds each connection to the lower of this and the server's
-     * SETTINGS_MAX_CONCURRENT_STREAMS; httpc_room admits by the same figure */
+     * SETTINGS_MAX_CONCURRENT_STREAMS; httpc_origin_room admits by the same figure */
     h->streams = o->max_streams > 0 ? o->max_streams : (long)HTTPC_DEFAULT_STREAMS;
     curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, h->streams);
     return h;
@@ -595,19 +509,7 @@ void httpc_free(struct httpc *h)
     /* closing cached connections may still call the socket callbacks, which
      * count them off their origins: those go after */
     curl_multi_cleanup(h->multi);
-    while (h->origins) {
-        struct httpc_origin *o = h->origins;
-
-        h->origins = o->next;
-        while (o->qhead) {
-            struct httpc_wait *w = o->qhead;
-
-            o->qhead = w->next;
-            httpc_wait_free(w);
-        }
-        free(o->key);
-        free(o);
-    }
+    httpc_origin_free_all(h->origins);
     for (int fd = 0; fd < h->nsocks; fd++) {
         struct httpc_sock *s = h->socks[fd];
 
@@ -780,74 +682,6 @@ url:
     return rc == CURLE_OK ? 0 : -1;
 }
 
-/* httpc_origin: the admission of url's "scheme://host:port", made on first
- * use; NULL (no admission) for a URL without "://" or past
- * HTTPC_MAX_ORIGINS origins. */
-static struct httpc_origin *httpc_origin(struct httpc *h, const char *url)
-{
-    const char *p = strstr(url, "://");
-    size_t klen;
-    struct httpc_origin *o;
-
-    if (!p)
-        return NULL;
-    klen = (size_t)(p + 3 - url) + strcspn(p + 3, "/?#");
-    for (o = h->origins; o; o = o->next)
-        if (o->klen == klen && memcmp(o->key, url, klen) == 0)
-            return o;
-    if (h->norigins >= HTTPC_MAX_ORIGINS)
-        return NULL;
-    o = calloc(1, sizeof *o);
-    if (!o || !(o->key = strndup(url, klen))) {
-        free(o);
-        return NULL;
-    }
-    o->klen = klen;
-    o->streams = h->streams;
-    o->next = h->origins;
-    h->origins = o;
-    h->norigins++;
-    return o;
-}
-
-/* httpc_wait_new copies a request into one allocation; NULL if out of memory. */
-static struct httpc_wait *httpc_wait_new(const char *method, const char *url, const char *const *headers,
-                                         const char *body, httpc_cb *cb, void *ud)
-{
-    size_t n = 0, size, lm = strlen(method) + 1, lu = strlen(url) + 1, lb = body ? strlen(body) + 1 : 0;
-    struct httpc_wait *w;
-    char *p;
-
-    for (; headers && headers[n]; n++)
-        ;
-    size = sizeof *w + (n + 1) * sizeof *w->headers + lm + lu + lb;
-    for (size_t i = 0; i < n; i++)
-        size += strlen(headers[i]) + 1;
-    w = malloc(size);
-    if (!w)
-        return NULL;
-    w->next = NULL;
-    w->cb = cb;
-    w->ud = ud;
-    w->size = size;
-    w->headers = (const char **)(w + 1);
-    p = (char *)(w->headers + n + 1);
-    w->method = memcpy(p, method, lm);
-    p += lm;
-    w->url = memcpy(p, url, lu);
-    p += lu;
-    w->body = body ? memcpy(p, body, lb) : NULL;
-    p += lb;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(headers[i]) + 1;
-
-        w->headers[i] = memcpy(p, headers[i], l);
-        p += l;
-    }
-    w->headers[n] = NULL;
-    return w;
-}
-
 /* httpc_start sets a request up on a recycled (or new) easy handle and hands
  * it to curl; 0, or -1 with nothing started. Not counted in inflight. */
 static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *method, const char *url,
@@ -908,18 +742,14 @@ int httpc_request(struct httpc *h, const char *method, const char *url, const ch
 
     if (!h || !method || !url || !cb)
         return -1;
-    o = httpc_origin(h, url);
-    if (o && (o->qhead || !httpc_room(h, o))) {
+    o = httpc_origin_get(&h->origins, &h->norigins, url, h->streams);
+    if (o && (o->qhead || !httpc_origin_room(o, h->host_conns))) {
         /* curl could not run it now: wait here, behind the others */
         struct httpc_wait *w = httpc_wait_new(method, url, headers, body, cb, ud);
 
         if (!w)
             return -1;
-        if (o->qtail)
-            o->qtail->next = w;
-        else
-            o->qhead = w;
-        o->qtail = w;
+        httpc_origin_push(o, w);
         h->waiting++;
     } else if (httpc_start(h, o, method, url, headers, body, cb, ud) != 0) {
         return -1;
