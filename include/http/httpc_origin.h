@@ -38,7 +38,8 @@ struct httpc_origin {
     int multiplex;            /* its last answer came over HTTP/2 */
     int conns;                /* its connections open now (sockets curl opened for it) */
     int opening;              /* a connection of it is being set up: the request
-                               * that made curl open it has not ended yet */
+                               * that made curl open it (opener) has not ended yet */
+    const void *opener;       /* that request (an opaque tag of httpc's) */
     long streams;             /* streams one of its connections carries: the
                                * client limit, lowered when curl shows the
                                * server allows fewer (httpc_origin_opened) */
@@ -68,9 +69,12 @@ int httpc_origin_room(const struct httpc_origin *o, long host_conns);
 void httpc_origin_push(struct httpc_origin *o, struct httpc_wait *w);
 struct httpc_wait *httpc_origin_pop(struct httpc_origin *o);
 
-/* httpc_origin_opened: curl opened a connection (a socket) for a request of
- * o; httpc_origin_closed: it closed one. */
-void httpc_origin_opened(struct httpc_origin *o);
+/* httpc_origin_opened: curl opened a connection (a socket) for the request
+ * tagged req, of o; httpc_origin_ended: a request of o has left curl (clears
+ * opening when it is the opener, whatever its outcome);
+ * httpc_origin_closed: curl closed one of o's connections. */
+void httpc_origin_opened(struct httpc_origin *o, const void *req);
+void httpc_origin_ended(struct httpc_origin *o, const void *req);
 void httpc_origin_closed(struct httpc_origin *o);
 
 #endif

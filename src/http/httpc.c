@@ -226,7 +226,7 @@ static void httpc_drain(struct httpc *h)
         struct httpc_origin *o;
         CURL *easy;
         CURLcode code;
-        long status = 0, version = 0, connects = 0;
+        long status = 0, version = 0;
         double total = 0;
 
         if (msg->msg != CURLMSG_DONE)
@@ -240,13 +240,9 @@ static void httpc_drain(struct httpc *h)
         curl_multi_remove_handle(h->multi, easy);
         o = r->origin;
         if (o) {
-            o->in_curl--;
+            httpc_origin_ended(o, r);
             if (status > 0 && curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version > 0)
                 o->multiplex = version >= CURL_HTTP_VERSION_2_0;
-            /* the request curl opened a connection for has ended: that
-             * connection is up (or gone), the next may be asked for */
-            if (o->opening && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
-                o->opening = 0;
         }
         httpc_finish(h, r, code, status, total);
         /* after r is recycled (the next one takes its warm handle); requests
@@ -388,7 +384,7 @@ static int httpc_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
     s->origin = o;
     h->open_conns++;
     if (o)
-        httpc_origin_opened(o);
+        httpc_origin_opened(o, r);
     return CURL_SOCKOPT_OK;
 }
 

@@ -145,7 +145,7 @@ static void httpc_learn_streams(struct httpc_origin *o)
     o->streams = s > 0 ? s : 1;
 }
 
-void httpc_origin_opened(struct httpc_origin *o)
+void httpc_origin_opened(struct httpc_origin *o, const void *req)
 {
     /* one that httpc asked for comes with the single request past the
      * streams of the open connections (httpc_origin_room) */
@@ -153,6 +153,17 @@ void httpc_origin_opened(struct httpc_origin *o)
         httpc_learn_streams(o);
     o->conns++;
     o->opening = 1;
+    o->opener = req;
+}
+
+void httpc_origin_ended(struct httpc_origin *o, const void *req)
+{
+    o->in_curl--;
+    /* the connection it opened is up (or gone): the next may be asked for */
+    if (o->opening && o->opener == req) {
+        o->opening = 0;
+        o->opener = NULL;
+    }
 }
 
 void httpc_origin_closed(struct httpc_origin *o)

@@ -10,6 +10,8 @@
 
 #include "http/httpc_origin.h"
 
+static int tag, other;   /* the request that opens a connection, another */
+
 static void nop_cb(const struct httpc_response *r, void *ud)
 {
     (void)r;
@@ -27,6 +29,17 @@ static int admit(struct httpc_origin *o, long host_conns)
         n++;
     }
     return n;
+}
+
+/* h2_origin: a new list of one origin that answered over HTTP/2. */
+static struct httpc_origin *h2_origin(struct httpc_origin **list)
+{
+    int n = 0;
+    struct httpc_origin *o = httpc_origin_get(list, &n, "https://h/", 100);
+
+    assert_non_null(o);
+    o->multiplex = 1;
+    return o;
 }
 
 static void test_origins_by_scheme_host_port(void **state)
@@ -59,21 +72,22 @@ static void test_http1_one_request_per_connection(void **state)
 
 static void test_http2_streams_then_one_connection_at_a_time(void **state)
 {
-    struct httpc_origin *list = NULL, *o;
-    int n = 0;
+    struct httpc_origin *list = NULL, *o = h2_origin(&list);
 
     (void)state;
-    o = httpc_origin_get(&list, &n, "https://h/", 100);
-    o->multiplex = 1;
     /* none open: the one request that opens it, no more until it is up */
     assert_int_equal(admit(o, 32), 1);
-    httpc_origin_opened(o);
+    httpc_origin_opened(o, &tag);
     assert_int_equal(admit(o, 32), 0);
-    o->opening = 0;                       /* its request ended */
+    o->in_curl++;
+    httpc_origin_ended(o, &other);        /* another request ended */
+    assert_int_equal(o->opening, 1);
+    httpc_origin_ended(o, &tag);          /* its request ended */
+    o->in_curl++;                         /* (admit's count: it stays) */
     /* the rest of its 100 streams, and when it is full one more, which
      * makes curl open the second; none beyond */
     assert_int_equal(admit(o, 32), 99 + 1);
-    httpc_origin_opened(o);
+    httpc_origin_opened(o, &tag);
     assert_int_equal(o->conns, 2);
     assert_int_equal(o->streams, 100);    /* asked for: nothing learnt */
     assert_int_equal(admit(o, 32), 0);
@@ -89,17 +103,14 @@ static void test_http2_streams_then_one_connection_at_a_time(void **state)
 
 static void test_server_allows_fewer_streams(void **state)
 {
-    struct httpc_origin *list = NULL, *o;
-    int n = 0;
+    struct httpc_origin *list = NULL, *o = h2_origin(&list);
 
     (void)state;
-    o = httpc_origin_get(&list, &n, "https://h/", 100);
-    o->multiplex = 1;
     o->conns = 1;
     o->in_curl = 11;
     /* curl opens a second with 11 in curl, 100 streams by httpc's count:
      * the server allows 10 */
-    httpc_origin_opened(o);
+    httpc_origin_opened(o, &tag);
     assert_int_equal(o->streams, 10);
     assert_int_equal(o->conns, 2);
     o->opening = 0;
