@@ -15,7 +15,13 @@ struct httpc_opts {
     size_t max_body;       /* larger bodies fail the request with truncated=1; 0 = no cap */
     long max_host_connections; /* parallel connections per host; 0 = 32. Past that many
                                   * requests to one scheme://host:port, the rest wait in
-                                  * httpc, in order (not timed), unless it answers over HTTP/2 */
+                                  * httpc, in order (not timed). Over HTTP/2, the cap on its
+                                  * connections: each carries max_streams */
+    long max_streams;      /* HTTP/2 streams per connection; 0 = 100. httpc hands curl
+                            * no more requests of an origin than its open connections
+                            * have streams for (lowered to the server's limit when curl
+                            * shows it is lower), and opens the next connection only
+                            * when all are full; the rest wait in httpc, in order */
 };
 
 /* httpc_response: valid only during the callback; copy what you keep. */
@@ -47,5 +53,12 @@ int httpc_inflight(const struct httpc *h);
 
 /* httpc_connections: connections opened since start (proves reuse). */
 long httpc_connections(const struct httpc *h);
+
+/* httpc_open_connections: connections open now, to every origin. */
+long httpc_open_connections(const struct httpc *h);
+
+/* httpc_streams: requests in curl now (on HTTP/2, the streams in use; the
+ * rest of httpc_inflight waits in httpc). */
+int httpc_streams(const struct httpc *h);
 
 #endif

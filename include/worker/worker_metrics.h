@@ -43,6 +43,11 @@ void wm_app_users(struct worker_metrics *m, const char *app, const char *status,
  * current in Redis (all hosts). */
 void wm_live_workers(struct worker_metrics *m, double n);
 
+/* wm_http: spotwatch_http_connections (open now) and spotwatch_http_streams
+ * (requests in libcurl; the rest of the in-flight ones wait in httpc). Call
+ * before wm_tick, which publishes. */
+void wm_http(struct worker_metrics *m, long connections, int streams);
+
 /* wm_tick refreshes gauges and publishes: call once a second. */
 void wm_tick(struct worker_metrics *m, int inflight, long reconnects, int redis_up);
 

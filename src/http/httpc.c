@@ -13,7 +13,13 @@
  * connections live in the multi handle's connection cache, so they are reused
  * across requests whichever easy handle runs next. Per origin, httpc hands
  * curl no more requests than it has connections for (unless they multiplex)
- * and queues the rest itself (httpc_origin).
+ * and queues the rest itself (httpc_origin.h).
+ *
+ * Over HTTP/2 the same admission keeps an origin's requests within the
+ * streams of its open connections (httpc_origin_room): one connection carries them
+ * while it has streams free, and the next is opened only when every open
+ * one is full, one at a time, instead of libcurl opening a new connection (a
+ * TLS handshake) for each request past the server's stream limit.
  *
  * Per request, libcurl itself costs far more than httpc (tests/bench's
  * curl_floor measures that floor), so httpc gives it as little extra work as
@@ -25,10 +31,12 @@
  * wants change, and no request sits in curl's pending queue. */
 #include "http/httpc.h"
 #include "http/http_recv.h"
+#include "http/httpc_origin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -38,40 +46,10 @@
 /* Response buffers larger than this are not kept across requests. */
 #define HTTPC_KEEP_BUF (64 * 1024)
 #define HTTPC_DEFAULT_HOST_CONNS 32
-/* Origins given their own admission (httpc_origin); requests to further
- * origins go straight to curl. */
-#define HTTPC_MAX_ORIGINS 16
-
-/* httpc_wait: a request waiting for room in curl (see httpc_origin): a copy
- * of what httpc_request was given, in one allocation, wiped when freed (the
- * headers hold an Authorization, a POST body a refresh token). It gets an
- * easy handle only when admitted, so there are as many easy handles as
- * transfers curl runs, not as requests wait, and they stay warm in cache. */
-struct httpc_wait {
-    struct httpc_wait *next;
-    httpc_cb *cb;
-    void *ud;
-    size_t size;              /* bytes of the allocation */
-    const char *method, *url, *body; /* in the allocation; body may be NULL */
-    const char **headers;     /* NULL-terminated, in the allocation */
-};
-
-/* httpc_origin: the requests to one "scheme://host:port" (as the URLs spell
- * it). Over HTTP/1.1 a connection carries one request at a time, and a
- * request curl cannot give a connection now waits in curl's pending queue,
- * where curl sets up a connection for it again (to fail it) whenever another
- * transfer ends: that costs more than the request. So httpc hands curl at
- * most max_host_connections requests of an origin and keeps the rest here,
- * in order, until one ends; once the origin answers over HTTP/2 (one
- * connection multiplexes them all), every request goes to curl at once. */
-struct httpc_origin {
-    char *key;                /* scheme://host:port, not NUL-terminated in URLs */
-    size_t klen;
-    int in_curl;              /* its requests in the multi handle */
-    int multiplex;            /* its last answer came over HTTP/2 */
-    struct httpc_wait *qhead, *qtail; /* waiting for curl, oldest first */
-    struct httpc_origin *next;
-};
+/* Streams per HTTP/2 connection when httpc_opts says 0: libcurl's own
+ * default for CURLMOPT_MAX_CONCURRENT_STREAMS, and the least RFC 9113 (6.5.2)
+ * recommends a server allow, so a connection is rarely asked for more. */
+#define HTTPC_DEFAULT_STREAMS 100
 
 /* httpc_req: one request in flight, or a spare on the free list. The easy
  * handle outlives the request so its DNS cache and TLS session survive. */
@@ -102,6 +80,8 @@ struct httpc_sock {
     ev_io io;
     struct httpc *h;
     int events;               /* EV_READ | EV_WRITE watched; 0 = stopped */
+    int conn;                 /* an open connection's socket (counted in h->open_conns) */
+    struct httpc_origin *origin; /* whose connection (counted in its conns), or NULL */
 };
 
 struct httpc {
@@ -115,6 +95,7 @@ struct httpc {
     struct httpc_origin *origins;
     int norigins;
     long host_conns;          /* max_host_connections in effect */
+    long streams;             /* max_streams in effect (CURLMOPT_MAX_CONCURRENT_STREAMS) */
     struct httpc_req *spare;  /* free list */
     int nspare;
     struct httpc_sock **socks; /* by fd, NULL where none was made; freed by httpc_free */
@@ -122,6 +103,8 @@ struct httpc {
     int no_proxy_env;         /* no proxy variable was set: tell curl not to look */
     int inflight;             /* in curl + waiting */
     long connections;         /* sockets opened for connections, since httpc_new */
+    long open_conns;          /* sockets of connections open now */
+    int waiting;              /* requests waiting in the origins' queues */
 };
 
 /* httpc_req_wipe cleanses what may hold credentials before it is freed or
@@ -152,12 +135,6 @@ static void httpc_req_destroy(struct httpc_req *r)
     free(r->rx.body);
     free(r->rx.retry_after);
     free(r);
-}
-
-static void httpc_wait_free(struct httpc_wait *w)
-{
-    OPENSSL_cleanse(w, w->size);
-    free(w);
 }
 
 static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *method, const char *url,
@@ -224,12 +201,10 @@ static void httpc_finish(struct httpc *h, struct httpc_req *r, CURLcode code, lo
  * that cannot be started (out of memory) gets its callback with the error. */
 static void httpc_admit(struct httpc *h, struct httpc_origin *o)
 {
-    while (o->qhead && (o->multiplex || o->in_curl < h->host_conns)) {
-        struct httpc_wait *w = o->qhead;
+    while (o->qhead && httpc_origin_room(o, h->host_conns)) {
+        struct httpc_wait *w = httpc_origin_pop(o);
 
-        o->qhead = w->next;
-        if (!o->qhead)
-            o->qtail = NULL;
+        h->waiting--;
         if (httpc_start(h, o, w->method, w->url, w->headers, w->body, w->cb, w->ud) != 0) {
             struct httpc_response resp = {.curl_code = CURLE_OUT_OF_MEMORY, .body = ""};
 
@@ -265,7 +240,7 @@ static void httpc_drain(struct httpc *h)
         curl_multi_remove_handle(h->multi, easy);
         o = r->origin;
         if (o) {
-            o->in_curl--;
+            httpc_origin_ended(o, r);
             if (status > 0 && curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version > 0)
                 o->multiplex = version >= CURL_HTTP_VERSION_2_0;
         }
@@ -333,6 +308,28 @@ static void httpc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     httpc_action(s->h, w->fd, mask);
 }
 
+/* httpc_sock_at: fd's entry of the socket table, made if need be; NULL if
+ * out of memory. */
+static struct httpc_sock *httpc_sock_at(struct httpc *h, curl_socket_t fd)
+{
+    if (fd >= h->nsocks) {
+        int n = fd + 64;
+        struct httpc_sock **ns = realloc(h->socks, (size_t)n * sizeof *ns);
+
+        if (!ns)
+            return NULL;
+        memset(ns + h->nsocks, 0, (size_t)(n - h->nsocks) * sizeof *ns);
+        h->socks = ns;
+        h->nsocks = n;
+    }
+    if (!h->socks[fd]) {
+        h->socks[fd] = calloc(1, sizeof *h->socks[fd]);
+        if (h->socks[fd])
+            h->socks[fd]->h = h;
+    }
+    return h->socks[fd];
+}
+
 /* CURLMOPT_SOCKETFUNCTION: curl removes a kept-alive connection's socket
  * when a request on it ends and adds it again with the next one, so the
  * httpc_sock stays (by fd) and its watcher is only stopped, and it is
@@ -347,29 +344,11 @@ static int httpc_curl_sock(CURL *easy, curl_socket_t fd, int what, void *userp, 
     (void)socketp;
     if (fd < 0)
         return -1;
-    if (fd >= h->nsocks) {
-        int n = fd + 64;
-        struct httpc_sock **ns;
-
-        if (what == CURL_POLL_REMOVE)
-            return 0;
-        ns = realloc(h->socks, (size_t)n * sizeof *ns);
-        if (!ns)
-            return -1;
-        memset(ns + h->nsocks, 0, (size_t)(n - h->nsocks) * sizeof *ns);
-        h->socks = ns;
-        h->nsocks = n;
-    }
-    s = h->socks[fd];
-    if (!s) {
-        if (what == CURL_POLL_REMOVE)
-            return 0;
-        s = calloc(1, sizeof *s);
-        if (!s)
-            return -1;
-        s->h = h;
-        h->socks[fd] = s;
-    }
+    if (what == CURL_POLL_REMOVE && (fd >= h->nsocks || !h->socks[fd]))
+        return 0;
+    s = httpc_sock_at(h, fd);
+    if (!s)
+        return -1;
     if (what != CURL_POLL_REMOVE)
         kind = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (kind == s->events)
@@ -385,16 +364,45 @@ static int httpc_curl_sock(CURL *easy, curl_socket_t fd, int what, void *userp, 
     return 0;
 }
 
-/* CURLOPT_SOCKOPTFUNCTION: called once per socket curl opens for a
- * connection, which makes it the place to count connections. */
+/* CURLOPT_SOCKOPTFUNCTION (clientp: the request curl opens it for): called
+ * once per socket curl opens for a connection, which makes it the place to
+ * count connections, all and per origin. */
 static int httpc_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
-    struct httpc *h = clientp;
+    struct httpc_req *r = clientp;
+    struct httpc *h = r->h;
+    struct httpc_origin *o = r->origin;
+    struct httpc_sock *s;
 
-    (void)fd;
-    if (purpose == CURLSOCKTYPE_IPCXN)
-        h->connections++;
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKOPT_OK;
+    h->connections++;
+    s = httpc_sock_at(h, fd);
+    if (!s)
+        return CURL_SOCKOPT_ERROR;
+    s->conn = 1;
+    s->origin = o;
+    h->open_conns++;
+    if (o)
+        httpc_origin_opened(o, r);
     return CURL_SOCKOPT_OK;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION (clientp: h, which outlives every connection):
+ * the other end of httpc_sockopt's count. */
+static int httpc_closesocket(void *clientp, curl_socket_t fd)
+{
+    struct httpc *h = clientp;
+    struct httpc_sock *s = fd >= 0 && fd < h->nsocks ? h->socks[fd] : NULL;
+
+    if (s && s->conn) {
+        s->conn = 0;
+        h->open_conns--;
+        if (s->origin)
+            httpc_origin_closed(s->origin);
+        s->origin = NULL;
+    }
+    return close(fd);
 }
 
 /* httpc_no_proxy_env: 1 if none of the variables curl takes a proxy from is
@@ -462,6 +470,10 @@ struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->host_conns);
     /* the cache must hold every per-host connection or keep-alive is lost */
     curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 2 * h->host_conns);
+    /* curl holds each connection to the lower of this and the server's
+     * SETTINGS_MAX_CONCURRENT_STREAMS; httpc_origin_room admits by the same figure */
+    h->streams = o->max_streams > 0 ? o->max_streams : (long)HTTPC_DEFAULT_STREAMS;
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, h->streams);
     return h;
 
 err:
@@ -484,27 +496,16 @@ void httpc_free(struct httpc *h)
         curl_multi_remove_handle(h->multi, r->easy);
         httpc_req_destroy(r);
     }
-    while (h->origins) {
-        struct httpc_origin *o = h->origins;
-
-        h->origins = o->next;
-        while (o->qhead) {
-            struct httpc_wait *w = o->qhead;
-
-            o->qhead = w->next;
-            httpc_wait_free(w);
-        }
-        free(o->key);
-        free(o);
-    }
     while (h->spare) {
         struct httpc_req *r = h->spare;
 
         h->spare = r->next;
         httpc_req_destroy(r);
     }
-    /* closing cached connections may still call the socket callback */
+    /* closing cached connections may still call the socket callbacks, which
+     * count them off their origins: those go after */
     curl_multi_cleanup(h->multi);
+    httpc_origin_free_all(h->origins);
     for (int fd = 0; fd < h->nsocks; fd++) {
         struct httpc_sock *s = h->socks[fd];
 
@@ -633,7 +634,9 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
     SETOPT(CURLOPT_HEADERFUNCTION, http_recv_header);
     SETOPT(CURLOPT_HEADERDATA, &r->rx);
     SETOPT(CURLOPT_SOCKOPTFUNCTION, httpc_sockopt);
-    SETOPT(CURLOPT_SOCKOPTDATA, h);
+    SETOPT(CURLOPT_SOCKOPTDATA, r);
+    SETOPT(CURLOPT_CLOSESOCKETFUNCTION, httpc_closesocket);
+    SETOPT(CURLOPT_CLOSESOCKETDATA, h);
     if (h->no_proxy_env)
         SETOPT(CURLOPT_NOPROXY, "*");
     if (h->opts.timeout_ms > 0)
@@ -673,73 +676,6 @@ url:
     SETOPT(CURLOPT_HTTPHEADER, r->hdrs);
 #undef SETOPT
     return rc == CURLE_OK ? 0 : -1;
-}
-
-/* httpc_origin: the admission of url's "scheme://host:port", made on first
- * use; NULL (no admission) for a URL without "://" or past
- * HTTPC_MAX_ORIGINS origins. */
-static struct httpc_origin *httpc_origin(struct httpc *h, const char *url)
-{
-    const char *p = strstr(url, "://");
-    size_t klen;
-    struct httpc_origin *o;
-
-    if (!p)
-        return NULL;
-    klen = (size_t)(p + 3 - url) + strcspn(p + 3, "/?#");
-    for (o = h->origins; o; o = o->next)
-        if (o->klen == klen && memcmp(o->key, url, klen) == 0)
-            return o;
-    if (h->norigins >= HTTPC_MAX_ORIGINS)
-        return NULL;
-    o = calloc(1, sizeof *o);
-    if (!o || !(o->key = strndup(url, klen))) {
-        free(o);
-        return NULL;
-    }
-    o->klen = klen;
-    o->next = h->origins;
-    h->origins = o;
-    h->norigins++;
-    return o;
-}
-
-/* httpc_wait_new copies a request into one allocation; NULL if out of memory. */
-static struct httpc_wait *httpc_wait_new(const char *method, const char *url, const char *const *headers,
-                                         const char *body, httpc_cb *cb, void *ud)
-{
-    size_t n = 0, size, lm = strlen(method) + 1, lu = strlen(url) + 1, lb = body ? strlen(body) + 1 : 0;
-    struct httpc_wait *w;
-    char *p;
-
-    for (; headers && headers[n]; n++)
-        ;
-    size = sizeof *w + (n + 1) * sizeof *w->headers + lm + lu + lb;
-    for (size_t i = 0; i < n; i++)
-        size += strlen(headers[i]) + 1;
-    w = malloc(size);
-    if (!w)
-        return NULL;
-    w->next = NULL;
-    w->cb = cb;
-    w->ud = ud;
-    w->size = size;
-    w->headers = (const char **)(w + 1);
-    p = (char *)(w->headers + n + 1);
-    w->method = memcpy(p, method, lm);
-    p += lm;
-    w->url = memcpy(p, url, lu);
-    p += lu;
-    w->body = body ? memcpy(p, body, lb) : NULL;
-    p += lb;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(headers[i]) + 1;
-
-        w->headers[i] = memcpy(p, headers[i], l);
-        p += l;
-    }
-    w->headers[n] = NULL;
-    return w;
 }
 
 /* httpc_start sets a request up on a recycled (or new) easy handle and hands
@@ -802,18 +738,15 @@ int httpc_request(struct httpc *h, const char *method, const char *url, const ch
 
     if (!h || !method || !url || !cb)
         return -1;
-    o = httpc_origin(h, url);
-    if (o && !o->multiplex && (o->qhead || o->in_curl >= h->host_conns)) {
+    o = httpc_origin_get(&h->origins, &h->norigins, url, h->streams);
+    if (o && (o->qhead || !httpc_origin_room(o, h->host_conns))) {
         /* curl could not run it now: wait here, behind the others */
         struct httpc_wait *w = httpc_wait_new(method, url, headers, body, cb, ud);
 
         if (!w)
             return -1;
-        if (o->qtail)
-            o->qtail->next = w;
-        else
-            o->qhead = w;
-        o->qtail = w;
+        httpc_origin_push(o, w);
+        h->waiting++;
     } else if (httpc_start(h, o, method, url, headers, body, cb, ud) != 0) {
         return -1;
     }
@@ -829,4 +762,14 @@ int httpc_inflight(const struct httpc *h)
 long httpc_connections(const struct httpc *h)
 {
     return h ? h->connections : 0;
+}
+
+long httpc_open_connections(const struct httpc *h)
+{
+    return h ? h->open_conns : 0;
+}
+
+int httpc_streams(const struct httpc *h)
+{
+    return h ? h->inflight - h->waiting : 0;
 }

@@ -382,6 +382,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     struct worker *w = t->data;
     (void)loop;
     (void)revents;
+    wm_http(w->wm, httpc_open_connections(w->http), httpc_streams(w->http));
     wm_tick(w->wm, httpc_inflight(w->http), redis_async_reconnects(w->redis), redis_async_up(w->redis));
     if (!redis_async_up(w->redis))
         return;

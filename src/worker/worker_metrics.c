@@ -10,7 +10,8 @@ struct worker_metrics {
     struct metrics *m;
     struct metrics_http *http;
     struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *blocks, *budget, *claim_s,
-        *poll_s, *lag_s, *inflight, *reconnects, *users, *live, *app[WM_APP_GAUGES];
+        *poll_s, *lag_s, *inflight, *reconnects, *users, *live, *app[WM_APP_GAUGES],
+        *http_conns, *http_streams;
 };
 
 /* The label values known in advance: their series exist from the start, at
@@ -82,6 +83,10 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
                                  "How late polls start after falling due.", NULL, lag_buckets,
                                  sizeof lag_buckets / sizeof lag_buckets[0]);
     w->inflight = metrics_gauge(w->m, "spotwatch_inflight_requests", "HTTP requests in flight.", NULL);
+    w->http_conns = metrics_gauge(w->m, "spotwatch_http_connections",
+                                  "TCP connections open to the Spotify hosts.", NULL);
+    w->http_streams = metrics_gauge(w->m, "spotwatch_http_streams",
+                                    "HTTP requests handed to libcurl (over HTTP/2: streams in use).", NULL);
     w->reconnects = metrics_counter(w->m, "spotwatch_redis_reconnects_total",
                                     "Times the Redis link came back.", NULL);
     w->users = metrics_gauge(w->m, "spotwatch_app_users",
@@ -205,6 +210,14 @@ void wm_app_users(struct worker_metrics *w, const char *app, const char *status,
     const char *v[] = {app, status};
     if (w)
         metrics_setv(w->users, v, n);
+}
+
+void wm_http(struct worker_metrics *w, long connections, int streams)
+{
+    if (w == NULL)
+        return;
+    metrics_set(w->http_conns, NULL, (double)connections);
+    metrics_set(w->http_streams, NULL, streams);
 }
 
 void wm_tick(struct worker_metrics *w, int inflight, long reconnects, int redis_up)

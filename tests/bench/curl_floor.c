@@ -1,6 +1,6 @@
 /* curl_floor: the cheapest libcurl client bench.py can compare the worker to.
  *
- * usage: curl_floor URL CONNECTIONS SECONDS [HEADER...]
+ * usage: curl_floor [--cacert FILE] [--h2 STREAMS] URL CONNECTIONS SECONDS [HEADER...]
  *
  * CONNECTIONS easy handles loop GET URL (each HEADER added as given) for
  * SECONDS over keep-alive connections, through libcurl's multi_socket API
@@ -11,6 +11,12 @@
  * curl's pending queue). It is the worker's HTTP path with nothing of the
  * worker: no scheduling, no parsing, no timeouts, no decompression, no body
  * kept.
+ *
+ * With --h2 STREAMS (an https URL; --cacert the CA to verify it with), the
+ * same over HTTP/2: STREAMS easy handles multiplexed over at most
+ * CONNECTIONS connections (STREAMS per connection at most, as the worker's
+ * httpc admits them), waiting for a multiplexed connection rather than
+ * opening one (CURLOPT_PIPEWAIT).
  *
  * Prints one line, "requests N errors N connections N cpu_s X us_per_request
  * X" (CPU from getrusage over the run; bench.py takes the wait4() rusage of
@@ -171,14 +177,27 @@ int main(int argc, char **argv)
     struct curl_slist *hdrs = NULL;
     CURLU *uh;
     CURL **easy;
-    int conns;
+    int conns, handles;
+    long streams = 0;
+    const char *cacert = NULL;
     double secs, cpu0;
     int running;
 
-    if (argc < 4 || (conns = atoi(argv[2])) < 1 || (secs = atof(argv[3])) <= 0) {
-        fprintf(stderr, "usage: curl_floor URL CONNECTIONS SECONDS [HEADER...]\n");
+    while (argc > 2 && strncmp(argv[1], "--", 2) == 0) {
+        if (strcmp(argv[1], "--cacert") == 0)
+            cacert = argv[2];
+        else if (strcmp(argv[1], "--h2") == 0)
+            streams = atol(argv[2]);
+        else
+            break;
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc < 4 || (conns = atoi(argv[2])) < 1 || (secs = atof(argv[3])) <= 0 || streams < 0) {
+        fprintf(stderr, "usage: curl_floor [--cacert FILE] [--h2 STREAMS] URL CONNECTIONS SECONDS [HEADER...]\n");
         return 2;
     }
+    handles = streams > 0 ? (int)streams : conns;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 2;
     uh = curl_url();
@@ -195,14 +214,20 @@ int main(int argc, char **argv)
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, floor_curl_timer);
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns);
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conns);
+    if (streams > 0) {
+        long per = (streams + conns - 1) / conns;
+
+        curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, per);
+    }
     ev_init(&curl_timer, floor_timer_cb);
     ev_timer_init(&stop_timer, floor_stop_cb, secs, 0.);
     ev_timer_start(loop, &stop_timer);
 
-    easy = calloc((size_t)conns, sizeof *easy);
+    easy = calloc((size_t)handles, sizeof *easy);
     if (!easy)
         return 2;
-    for (int i = 0; i < conns; i++) {
+    for (int i = 0; i < handles; i++) {
         CURL *e = curl_easy_init();
 
         if (!e)
@@ -215,6 +240,12 @@ int main(int argc, char **argv)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, floor_discard);
         curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, floor_sockopt);
+        if (cacert)
+            curl_easy_setopt(e, CURLOPT_CAINFO, cacert);
+        if (streams > 0) {
+            curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+            curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+        }
         curl_multi_add_handle(multi, e);
         easy[i] = e;
     }
@@ -224,7 +255,7 @@ int main(int argc, char **argv)
 
     printf("requests %ld errors %ld connections %ld cpu_s %.3f us_per_request %.2f\n", requests, errors,
            connections, cpu0, requests ? cpu0 * 1e6 / (double)requests : 0.0);
-    for (int i = 0; i < conns; i++) {
+    for (int i = 0; i < handles; i++) {
         curl_multi_remove_handle(multi, easy[i]);
         curl_easy_cleanup(easy[i]);
     }

@@ -20,9 +20,13 @@ def _verdicts(res):
         v.append("- Cost per poll: spotwatch's worker uses %.2f x wrk's CPU per request (target < 2): **%s**." %
                  (c["ratio_vs_wrk"], "met" if c["ratio_vs_wrk"] < 2 else "missed"))
         if "curl_floor" in c:
+            sp = c.get("spread", {}).get("ratio_vs_curl_floor")
             v.append("- Bare-libcurl floor (`tests/bench/curl_floor.c`, the cheapest libcurl client, same endpoint "
                      "and connections): it uses %.2f x wrk's CPU per request; the worker uses %.2f x its CPU "
-                     "per request." % (c["curl_floor_vs_wrk"], c["ratio_vs_curl_floor"]))
+                     "per request%s (target <= 1.3): **%s**." %
+                     (c["curl_floor_vs_wrk"], c["ratio_vs_curl_floor"],
+                      ", median of 3 (spread %.2f-%.2f)" % (sp["min"], sp["max"]) if sp else "",
+                      "met" if c["ratio_vs_curl_floor"] <= 1.3 else "missed"))
     ce = res.get("ceiling")
     if ce:
         best = max(ce, key=lambda r: r["polls_per_redis_core_s"])
@@ -60,6 +64,16 @@ def _verdicts(res):
         if a and b:
             v.append("- Worker RSS: %d KiB at 1,000 users, %d KiB at %d users (%+.1f%%): **%s**." %
                      (a, b, m["users"], 100.0 * (b - a) / a, "no growth with users" if b <= a * 1.10 else "grows"))
+    t = res.get("tls")
+    if t:
+        r = t["ratio_vs_curl_floor"]
+        conns = [x["worker_connections"] for x in t["runs"]]
+        v.append("- TLS + HTTP/2 (%d users, one worker): worker / bare libcurl CPU per poll %.2f, median of 3 "
+                 "(spread %.2f-%.2f; target <= 1.1): **%s**. The worker opened %s connection(s) in the 3 runs, "
+                 "%d streams each at most (target: one connection): **%s**." %
+                 (t["users"], r["median"], r["min"], r["max"], "met" if r["median"] <= 1.1 else "missed",
+                  "/".join(str(c) for c in conns), t["max_inflight"],
+                  "met" if all(c == 1 for c in conns) else "missed"))
     b = res.get("bullmq")
     if b and "bullmq" in b:
         v.append("- BullMQ: spotwatch makes %.2f x the polls per worker CPU-second, and BullMQ uses %.2f x "
