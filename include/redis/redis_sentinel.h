@@ -24,6 +24,7 @@
  * when set. Discovery blocks for at most REDIS_SENTINEL_TIMEOUT_S per
  * Sentinel. */
 #include <stddef.h>
+#include <ev.h>
 #include <hiredis/hiredis.h>
 #include "base/config.h"
 #include "redis/redis_tls.h"
@@ -44,6 +45,22 @@ void redis_sentinel_free(struct redis_sentinel *s);
  * Sentinel's failure summed up in err (never the password). */
 int redis_sentinel_discover(struct redis_sentinel *s, const struct redis_tls *tls, char *host, size_t hostlen,
                             int *port, char *err, size_t errlen);
+
+/* redis_sentinel_watch: a SUBSCRIBE to +switch-master on one Sentinel (the
+ * next one when it is lost), in loop. A manual or coordinated failover
+ * leaves the old primary a working primary until the Sentinels convert it
+ * (about 10 s later): without the watch, workers would go on writing there,
+ * and those writes would be dropped at the conversion. on_switch receives
+ * the new primary's address announced for our master; the caller drops its
+ * link and connects there (ROLE still verified). s and tls must outlive the
+ * watch. NULL only when memory runs out. */
+typedef void redis_sentinel_switch_cb(const char *host, int port, void *ud);
+struct redis_sentinel_watch;
+struct redis_sentinel_watch *redis_sentinel_watch_new(struct ev_loop *loop, struct redis_sentinel *s,
+                                                      const struct redis_tls *tls,
+                                                      redis_sentinel_switch_cb *on_switch, void *ud);
+/* not from inside on_switch */
+void redis_sentinel_watch_free(struct redis_sentinel_watch *w);
 
 /* redis_sentinel_role_master: 1 when r is a ROLE reply saying "master". */
 int redis_sentinel_role_master(const redisReply *r);

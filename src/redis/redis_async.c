@@ -83,6 +83,9 @@ struct redis_async {
     struct redis_sentinel *sentinel; /* NULL: host/port are fixed; else they are
                                         re-discovered before every connect */
     ev_tstamp role_asked;           /* ev_now of the last periodic ROLE */
+    struct redis_sentinel_watch *watch; /* +switch-master subscription, with sentinel */
+    char hint_host[256];            /* the primary +switch-master announced: the next */
+    int hint_port;                  /* connect goes there without asking (0: none) */
     redis_async_state_cb *on_state;
     void *ud;
 
@@ -372,7 +375,16 @@ static void redis_async_connect(struct redis_async *l)
     char err[512];
 
     l->connect_started = ev_now(l->loop);
-    if (l->sentinel && redis_async_discover(l, err, sizeof err) != 0) {
+    if (l->hint_port) {
+        char *dup = strdup(l->hint_host);
+
+        if (dup != NULL) {
+            free(l->host);
+            l->host = dup;
+            l->port = l->hint_port;
+        }
+        l->hint_port = 0;
+    } else if (l->sentinel && redis_async_discover(l, err, sizeof err) != 0) {
         redis_async_lost(l, err);
         return;
     }
@@ -411,6 +423,27 @@ static void redis_async_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     if (l->state == REDIS_ASYNC_DOWN)
         redis_async_connect(l);
+}
+
+/* redis_async_on_switch: the Sentinels moved the primary; leave the old
+ * one now (it may stay a working primary for seconds) for the new one. */
+static void redis_async_on_switch(const char *host, int port, void *ud)
+{
+    struct redis_async *l = ud;
+
+    if (strcmp(host, l->host) == 0 && port == l->port)
+        return;
+    log_info("redis: +switch-master: the primary is now %s:%d", host, port);
+    snprintf(l->hint_host, sizeof l->hint_host, "%s", host);
+    l->hint_port = port;
+    if (l->state == REDIS_ASYNC_DOWN) {
+        /* waiting out a backoff for a primary that is gone: go now */
+        ev_timer_stop(l->loop, &l->retry);
+        ev_timer_set(&l->retry, 0., 0.);
+        ev_timer_start(l->loop, &l->retry);
+        return;
+    }
+    redis_async_kill(l, "+switch-master: the primary moved");
 }
 
 /* redis_async_role_reply: the periodic ROLE check's answer. */
@@ -510,6 +543,7 @@ void redis_async_free(struct redis_async *l)
         redisAsyncFree(ac);
     }
     redis_conn_bridge_free(l->bridge);
+    redis_sentinel_watch_free(l->watch);
     redis_tls_free(l->own_tls);
     redis_sentinel_free(l->sentinel);
     if (l->password)
@@ -544,6 +578,11 @@ struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_confi
         return NULL;
     }
     l->own_tls = tls;
+    if (s != NULL && (l->watch = redis_sentinel_watch_new(loop, s, tls, redis_async_on_switch, l)) == NULL) {
+        redis_async_free(l);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     return l;
 }
 

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/async.h>
+#include <hiredis/adapters/libev.h>
+
 #include "base/errbuf.h"
 #include "redis/redis_conn.h"
 
@@ -166,4 +169,144 @@ int redis_sentinel_role_master(const redisReply *r)
 {
     return r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
            r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+}
+
+/* ============================ +switch-master watch ============================ */
+
+/* The watch holds one SUBSCRIBE connection to one Sentinel at a time; when it
+ * is lost (or cannot be made) the next Sentinel is tried after
+ * REDIS_SENTINEL_WATCH_RETRY_S. It only speeds things up: without it a
+ * worker still follows a failover through its link's loss and ROLE. */
+#define REDIS_SENTINEL_WATCH_RETRY_S 1.0
+
+struct redis_sentinel_watch {
+    struct ev_loop *loop;
+    struct redis_sentinel *s;             /* not owned */
+    const struct redis_tls *tls;          /* not owned */
+    redis_sentinel_switch_cb *on_switch;
+    void *ud;
+    redisAsyncContext *ac;                /* NULL while down */
+    struct redis_conn_bridge *bridge;
+    int k;                                /* the Sentinel of ac, or to try next */
+    int freeing;
+    ev_timer retry;
+};
+
+static void watch_down(struct redis_sentinel_watch *w)
+{
+    redis_conn_bridge_free(w->bridge);
+    w->bridge = NULL;
+    w->ac = NULL;
+    if (w->freeing)
+        return;
+    w->k = (w->k + 1) % w->s->n;
+    ev_timer_stop(w->loop, &w->retry);
+    ev_timer_set(&w->retry, REDIS_SENTINEL_WATCH_RETRY_S, 0.);
+    ev_timer_start(w->loop, &w->retry);
+}
+
+/* watch_message: one pushed message; "+switch-master <master> <old ip>
+ * <old port> <new ip> <new port>" for our master calls on_switch. */
+static void watch_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct redis_sentinel_watch *w = privdata;
+    redisReply *r = reply;
+    char name[CFG_STR], host[256], port[8];
+
+    (void)ac;
+    if (r == NULL || w->freeing || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    if (sscanf(r->element[2]->str, "%511s %*s %*s %255s %7s", name, host, port) != 3 ||
+        strcmp(name, w->s->master) != 0 || parse_port(port) < 0)
+        return;
+    w->on_switch(host, parse_port(port), w->ud);
+}
+
+static void watch_on_connect(const redisAsyncContext *ac, int status)
+{
+    struct redis_sentinel_watch *w = ac->data;
+    const char *auth[] = {"AUTH", w->s->password};
+    const char *sub[] = {"SUBSCRIBE", "+switch-master"};
+
+    if (status != REDIS_OK) {
+        watch_down(w);   /* hiredis frees ac after this returns */
+        return;
+    }
+    /* AUTH's answer is not read: a refusal makes SUBSCRIBE fail too, and
+     * the Sentinel then pushes nothing (the link's ROLE check remains). */
+    if (w->s->password[0])
+        redisAsyncCommandArgv(w->ac, NULL, NULL, 2, auth, NULL);
+    redisAsyncCommandArgv(w->ac, watch_message, w, 2, sub, NULL);
+}
+
+static void watch_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    watch_down(ac->data);
+}
+
+static void watch_connect(struct redis_sentinel_watch *w)
+{
+    struct redis_endpoint ep = {w->s->node[w->k].host, w->s->node[w->k].port, w->tls};
+    char err[256];
+    redisAsyncContext *ac = redis_conn_async(w->loop, &ep, &w->bridge, err, sizeof err);
+
+    if (ac == NULL || ac->err || redisLibevAttach(w->loop, ac) != REDIS_OK) {
+        if (ac)
+            redisAsyncFree(ac);
+        watch_down(w);
+        return;
+    }
+    ac->data = w;
+    redisAsyncSetConnectCallback(ac, watch_on_connect);
+    redisAsyncSetDisconnectCallback(ac, watch_on_disconnect);
+    w->ac = ac;
+}
+
+static void watch_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct redis_sentinel_watch *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    if (w->ac == NULL)
+        watch_connect(w);
+}
+
+struct redis_sentinel_watch *redis_sentinel_watch_new(struct ev_loop *loop, struct redis_sentinel *s,
+                                                      const struct redis_tls *tls,
+                                                      redis_sentinel_switch_cb *on_switch, void *ud)
+{
+    struct redis_sentinel_watch *w = calloc(1, sizeof *w);
+
+    if (w == NULL)
+        return NULL;
+    w->loop = loop;
+    w->s = s;
+    w->tls = tls;
+    w->on_switch = on_switch;
+    w->ud = ud;
+    w->k = s->next;
+    ev_init(&w->retry, watch_retry_cb);
+    w->retry.data = w;
+    watch_connect(w);
+    return w;
+}
+
+void redis_sentinel_watch_free(struct redis_sentinel_watch *w)
+{
+    if (w == NULL)
+        return;
+    w->freeing = 1;
+    ev_timer_stop(w->loop, &w->retry);
+    if (w->ac) {
+        redisAsyncContext *ac = w->ac;
+
+        w->ac = NULL;
+        redisAsyncFree(ac);   /* the disconnect callback sees freeing */
+    }
+    redis_conn_bridge_free(w->bridge);
+    free(w);
 }

@@ -68,6 +68,30 @@ def user_fields(c, users, field):
     return {u: c._read() for u in users}
 
 
+def polls_resume(c, users):
+    """Waits until every user's polls counter on c has grown; returns when
+    the first one did."""
+    base = user_fields(c, users, "polls")
+    first = None
+
+    def resumed():
+        nonlocal first
+        now = user_fields(c, users, "polls")
+        grew = [u for u in users if int(now[u] or 0) > int(base[u] or 0)]
+        if grew and first is None:
+            first = time.time()
+        return len(grew) == len(users)
+
+    try:
+        wait_for(resumed, 30, "every user polled again on port %d" % c.port, 0.05)
+    except TestFailure:
+        print("diag: role %r due %r leases %r stats %r" % (
+            c.cmd("ROLE")[0], c.cmd("ZCARD", "sw:{app1}:due"), c.cmd("ZCARD", "sw:{app1}:leases"),
+            c.hgetall("sw:{app1}:stats")))
+        raise
+    return first
+
+
 def test_failover_resumes_polling_on_the_promoted_replica():
     # Redis 7 delays a diskless full sync by 5 s by default: a primary
     # killed before it ends leaves an empty replica to be promoted (every
@@ -88,6 +112,7 @@ def test_failover_resumes_polling_on_the_promoted_replica():
         play(sim, u, ["t-" + u])
     Worker(primary, sim, extra)
     Worker(primary, sim, extra)
+    serve = Serve(primary, sim, extra)
     old = primary.client()
     wait_for(lambda: all(int(v or 0) >= 2 for v in user_fields(old, users, "polls").values()), 30,
              "every user polled on the first primary", 0.2)
@@ -109,25 +134,7 @@ def test_failover_resumes_polling_on_the_promoted_replica():
 
     new = Redis(replica.port, timeout=5)
     on_cleanup(new.close)
-    base = user_fields(new, users, "polls")
-    first = None
-
-    def resumed():
-        nonlocal first
-        now = user_fields(new, users, "polls")
-        grew = [u for u in users if int(now[u] or 0) > int(base[u] or 0)]
-        if grew and first is None:
-            first = time.time()
-        return len(grew) == len(users)
-
-    try:
-        wait_for(resumed, 30, "every user polled again on the promoted replica", 0.05)
-    except TestFailure:
-        print("diag: role %r due %r leases %r time %r first-due %r rl %r stats %r workers %r" % (
-            new.cmd("ROLE")[0], new.cmd("ZCARD", "sw:{app1}:due"), new.cmd("ZCARD", "sw:{app1}:leases"),
-            new.cmd("TIME"), new.cmd("ZRANGE", "sw:{app1}:due", 0, 2, "WITHSCORES"),
-            new.hgetall("sw:{app1}:rl"), new.hgetall("sw:{app1}:stats"), new.cmd("ZRANGE", "sw:workers", 0, -1)))
-        raise
+    first = polls_resume(new, users)
     print("sentinel: promotion %.2f s after the kill; first resumed poll %.2f s after the promotion; "
           "all %d users polled again %.2f s after it" % (t_promo - t_kill, first - t_promo, N_USERS,
                                                          time.time() - t_promo))
@@ -141,3 +148,28 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     # the CLI knows only the Sentinels (and the dead primary's port)
     out = spotwatch(primary, "status", extra=extra)
     check("app1" in out.stdout, "status through the Sentinels: %s" % out.stdout[:300])
+    wait_for(lambda: serve.get("/healthz")[0] == 200, 15, "serve's /healthz through the Sentinels")
+
+    # A primary demoted alive (a manual failover back to the restarted old
+    # one): the Sentinels make the workers' links drop (CLIENT KILL), and the
+    # workers follow to the new primary.
+    primary.start()
+    oldc = Redis(primary.port, timeout=5)
+    on_cleanup(oldc.close)
+    wait_for(lambda: "master_link_status:up" in oldc.cmd("INFO", "replication"), 20,
+             "the old primary back as a replica, in sync", 0.1)
+    check(new.cmd("WAIT", 1, 5000) == 1, "the old primary acknowledged the writes so far")
+    wait_for(lambda: sentinels_ready(ports), 20, "the Sentinels to see the returned replica", 0.2)
+    t_switch = time.time()
+    Redis(ports[1], timeout=5).cmd("SENTINEL", "FAILOVER", MASTER)
+    msg = None
+    while time.time() - t_switch < 30 and not (msg and msg[0] == "message"):
+        msg = sub.read_message(1)
+    check(msg and msg[0] == "message" and int(msg[2].split()[4]) == primary.port, "switched back: %r" % (msg,))
+    t_promo = time.time()
+    back = Redis(primary.port, timeout=5)   # the promotion dropped every client, the test's too
+    on_cleanup(back.close)
+    first = polls_resume(back, users)
+    print("sentinel: manual failover: first poll on the new primary %.2f s after +switch-master"
+          % (first - t_promo))
+    check(first - t_promo < 10, "polling followed the demotion in %.1f s (bound: 10 s)" % (first - t_promo))
