@@ -7,7 +7,8 @@
  * per outage. On connect it sends AUTH (user + password for ACLs), SELECT and
  * SCRIPT LOAD for every script before reporting the link up. With
  * redis-sentinel set, each connect first asks the Sentinels for the primary
- * and the handshake also checks ROLE (include/redis/redis_sentinel.h). */
+ * and the handshake also checks ROLE; redis_async_open also keeps a
+ * +switch-master subscription (include/redis/redis_sentinel.h). */
 #include <stddef.h>
 #include <ev.h>
 #include <hiredis/hiredis.h>

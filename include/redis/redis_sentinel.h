@@ -11,12 +11,12 @@
  * asks ROLE: a server that does not say "master" (a stale answer during a
  * failover) is dropped and the Sentinels asked again after a short pause.
  *
- * Following a failover needs no subscription to +switch-master: a killed
- * primary closes its connections, and a demoted one is told by the
- * Sentinels to close its clients (their reconfiguration sends CLIENT KILL);
- * either way the connection is lost and the next one re-discovers.
- * redis_async also asks ROLE periodically and drops the link on a READONLY
- * answer, for a primary demoted behind a partition.
+ * Following a failover: a killed primary closes its connections, and a
+ * demoted one is told by the Sentinels to close its clients (their
+ * reconfiguration sends CLIENT KILL); either way the connection is lost and
+ * the next one re-discovers. redis_async also asks ROLE periodically, drops
+ * the link on a READONLY answer, and keeps a redis_sentinel_watch (below)
+ * for a failover that leaves the old primary alive and writable a while.
  *
  * The Sentinels are reached with the same transport as the servers (TLS
  * when redis-tls is yes, each checked against its own host name unless
