@@ -110,8 +110,7 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     import_users(primary, sim, users, extra)
     for u in users[:20]:
         play(sim, u, ["t-" + u])
-    Worker(primary, sim, extra)
-    Worker(primary, sim, extra)
+    workers = [Worker(primary, sim, extra), Worker(primary, sim, extra)]
     serve = Serve(primary, sim, extra)
     old = primary.client()
     wait_for(lambda: all(int(v or 0) >= 2 for v in user_fields(old, users, "polls").values()), 30,
@@ -173,3 +172,9 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     print("sentinel: manual failover: first poll on the new primary %.2f s after +switch-master"
           % (first - t_promo))
     check(first - t_promo < 10, "polling followed the demotion in %.1f s (bound: 10 s)" % (first - t_promo))
+    # The demoted primary stays a writable primary until the Sentinels
+    # convert it (about 10 s): only the +switch-master subscription moves
+    # the workers before that.
+    for w in workers:
+        check("+switch-master: the primary is now 127.0.0.1:%d" % primary.port in w.output(),
+              "a worker did not follow +switch-master: %s" % w.output()[-600:])
