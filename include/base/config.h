@@ -46,6 +46,10 @@ struct sw_config {
     char redis_tls_key_file[CFG_STR];     /* its private key, PEM: a secret file (0600) */
     char redis_tls_server_name[CFG_STR];  /* name checked in the certificate and sent as
                                              SNI; "" = redis-host */
+    char redis_sentinel[CFG_STR];         /* "host:port,host:port..." of Sentinels; "" = none:
+                                             redis-host is the server (src/redis/redis_sentinel.c) */
+    char redis_sentinel_master[CFG_STR];  /* the master name the Sentinels monitor */
+    char redis_sentinel_password[CFG_STR]; /* secret: the Sentinels' requirepass; "" = none */
 
     /* Spotify */
     char api_base[CFG_STR];        /* "https://api.spotify.com/v1" */

@@ -5,12 +5,16 @@
  * timeouts, so redis_async drops the context on disconnect, reports the link down,
  * and reconnects from a backoff timer (100 ms doubling to 5 s), logging once
  * per outage. On connect it sends AUTH (user + password for ACLs), SELECT and
- * SCRIPT LOAD for every script before reporting the link up. */
+ * SCRIPT LOAD for every script before reporting the link up. With
+ * redis-sentinel set, each connect first asks the Sentinels for the primary
+ * and the handshake also checks ROLE; redis_async_open also keeps a
+ * +switch-master subscription (include/redis/redis_sentinel.h). */
 #include <stddef.h>
 #include <ev.h>
 #include <hiredis/hiredis.h>
 #include "base/config.h"
 #include "redis/redis_tls.h"
+#include "redis/redis_sentinel.h"
 #include "redis/scripts.h"
 
 struct redis_async;
@@ -26,6 +30,12 @@ struct redis_async_opts {
                                 So no command may block longer (BLPOP, SUBSCRIBE). */
     const struct redis_tls *tls; /* NULL: plain TCP; else TLS with these settings
                                     (kept by the caller until redis_async_free) */
+    struct redis_sentinel *sentinel; /* NULL: host/port is the server; else the
+                                        primary is asked of these Sentinels before
+                                        every connect, ROLE verified after it
+                                        (include/redis/redis_sentinel.h); owned by
+                                        redis_async once redis_async_new
+                                        returns it */
 };
 
 /* reply is NULL when the command failed (link lost); it is freed after the

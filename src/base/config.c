@@ -100,6 +100,9 @@ static const struct cfg_directive table[] = {
     STR("redis-tls-cert-file", redis_tls_cert_file, ""),
     STR("redis-tls-key-file", redis_tls_key_file, ""),
     STR("redis-tls-server-name", redis_tls_server_name, ""),
+    STR("redis-sentinel", redis_sentinel, ""),
+    STR("redis-sentinel-master", redis_sentinel_master, ""),
+    SECRET("redis-sentinel-password", redis_sentinel_password, ""),
 
     /* Spotify */
     STR("api-base", api_base, "https://api.spotify.com/v1"),

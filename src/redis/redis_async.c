@@ -26,10 +26,18 @@
 
 #include "base/log.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sentinel.h"
 
 #define REDIS_ASYNC_BACKOFF_MIN_S 0.1
 #define REDIS_ASYNC_BACKOFF_MAX_S 5.0
 #define REDIS_ASYNC_DEFAULT_TIMEOUT_MS 10000
+/* With Sentinel, a failover is expected to take a few seconds: retry at
+ * least this often so the promoted replica is found soon after, and ask
+ * ROLE this often while up (a primary demoted behind a partition). */
+#define REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S 0.5
+#define REDIS_ASYNC_ROLE_EVERY_S 5.0
+/* handshake tag of the ROLE check (others: 0, 1 + script id) */
+#define REDIS_ASYNC_HS_ROLE (-1)
 
 enum redis_async_state {
     REDIS_ASYNC_DOWN,       /* no context; the retry timer is armed */
@@ -72,6 +80,12 @@ struct redis_async {
     const struct redis_tls *tls;    /* NULL: plain TCP */
     struct redis_tls *own_tls;      /* tls when redis_async_open made it */
     struct redis_conn_bridge *bridge; /* the TLS side of ac; NULL when plain or down */
+    struct redis_sentinel *sentinel; /* NULL: host/port are fixed; else they are
+                                        re-discovered before every connect */
+    ev_tstamp role_asked;           /* ev_now of the last periodic ROLE */
+    struct redis_sentinel_watch *watch; /* +switch-master subscription, with sentinel */
+    char hint_host[256];            /* the primary +switch-master announced: the next */
+    int hint_port;                  /* connect goes there without asking (0: none) */
     redis_async_state_cb *on_state;
     void *ud;
 
@@ -124,6 +138,8 @@ static void redis_async_lost(struct redis_async *l, const char *reason)
     l->backoff *= 2;
     if (l->backoff > REDIS_ASYNC_BACKOFF_MAX_S)
         l->backoff = REDIS_ASYNC_BACKOFF_MAX_S;
+    if (l->sentinel && l->backoff > REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S)
+        l->backoff = REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S;
     l->why[0] = '\0';
     if (was_up && l->on_state)
         l->on_state(l, 0, l->ud);
@@ -163,6 +179,10 @@ static void redis_async_reply(redisAsyncContext *ac, void *reply, void *privdata
     struct redis_async *l = p->l;
 
     (void)ac;
+    /* A write refused by a demoted primary: find the new one. */
+    if (l->sentinel && reply && ((redisReply *)reply)->type == REDIS_REPLY_ERROR &&
+        strncmp(((redisReply *)reply)->str, "READONLY", 8) == 0)
+        redis_async_kill(l, "the server became a replica (READONLY)");
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -238,6 +258,11 @@ static void redis_async_hs_reply(struct redis_async *l, redisReply *reply, void 
         redis_async_kill(l, why);
         return;
     }
+    if (tag == REDIS_ASYNC_HS_ROLE && !redis_sentinel_role_master(reply)) {
+        l->hs_failed = 1;
+        redis_async_kill(l, "the server the Sentinels named is not a primary (ROLE)");
+        return;
+    }
     if (tag > 0) {
         enum script_id id = (enum script_id)(tag - 1);
 
@@ -289,6 +314,12 @@ static void redis_async_on_connect(const redisAsyncContext *ac, int status)
         fail |= redis_async_send(l, 1, redis_async_hs_reply, (void *)0, 2, av, NULL);
         l->hs_left++;
     }
+    if (l->sentinel) {
+        const char *av[1] = {"ROLE"};
+
+        fail |= redis_async_send(l, 1, redis_async_hs_reply, (void *)(intptr_t)REDIS_ASYNC_HS_ROLE, 1, av, NULL);
+        l->hs_left++;
+    }
     for (int i = 0; i < SCRIPT_COUNT; i++) {
         const char *av[3] = {"SCRIPT", "LOAD", script_source((enum script_id)i)};
 
@@ -313,13 +344,51 @@ static void redis_async_on_disconnect(const redisAsyncContext *ac, int status)
     redis_async_lost(l, why);
 }
 
+/* redis_async_discover points host/port at the primary the Sentinels name.
+ * It blocks the loop (at most REDIS_SENTINEL_TIMEOUT_S per Sentinel), but
+ * only while the link is down, when the loop has no Redis work anyway. */
+static int redis_async_discover(struct redis_async *l, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    char *dup;
+
+    if (redis_sentinel_discover(l->sentinel, l->tls, host, sizeof host, &port, err, errlen) != 0)
+        return -1;
+    if (strcmp(host, l->host) == 0 && port == l->port)
+        return 0;
+    if ((dup = strdup(host)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    log_info("redis: the Sentinels name %s:%d as the primary (was %s:%d)", host, port, l->host, l->port);
+    free(l->host);
+    l->host = dup;
+    l->port = port;
+    return 0;
+}
+
 static void redis_async_connect(struct redis_async *l)
 {
-    struct redis_endpoint ep = {l->host, l->port, l->tls};
+    struct redis_endpoint ep;
     redisAsyncContext *ac;
-    char err[256];
+    char err[512];
 
     l->connect_started = ev_now(l->loop);
+    if (l->hint_port) {
+        char *dup = strdup(l->hint_host);
+
+        if (dup != NULL) {
+            free(l->host);
+            l->host = dup;
+            l->port = l->hint_port;
+        }
+        l->hint_port = 0;
+    } else if (l->sentinel && redis_async_discover(l, err, sizeof err) != 0) {
+        redis_async_lost(l, err);
+        return;
+    }
+    ep = (struct redis_endpoint){l->host, l->port, l->tls};
     ac = redis_conn_async(l->loop, &ep, &l->bridge, err, sizeof err);
     if (!ac) {
         redis_async_lost(l, err);
@@ -356,6 +425,35 @@ static void redis_async_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
         redis_async_connect(l);
 }
 
+/* redis_async_on_switch: the Sentinels moved the primary; leave the old
+ * one now (it may stay a working primary for seconds) for the new one. */
+static void redis_async_on_switch(const char *host, int port, void *ud)
+{
+    struct redis_async *l = ud;
+
+    if (strcmp(host, l->host) == 0 && port == l->port)
+        return;
+    log_info("redis: +switch-master: the primary is now %s:%d", host, port);
+    snprintf(l->hint_host, sizeof l->hint_host, "%s", host);
+    l->hint_port = port;
+    if (l->state == REDIS_ASYNC_DOWN) {
+        /* waiting out a backoff for a primary that is gone: go now */
+        ev_timer_stop(l->loop, &l->retry);
+        ev_timer_set(&l->retry, 0., 0.);
+        ev_timer_start(l->loop, &l->retry);
+        return;
+    }
+    redis_async_kill(l, "+switch-master: the primary moved");
+}
+
+/* redis_async_role_reply: the periodic ROLE check's answer. */
+static void redis_async_role_reply(struct redis_async *l, redisReply *reply, void *ud)
+{
+    (void)ud;
+    if (reply && !l->freeing && !redis_sentinel_role_master(reply))
+        redis_async_kill(l, "the server is no longer a primary (ROLE)");
+}
+
 /* redis_async_watchdog_cb: hiredis 0.14 waits forever for a hung server; drop the
  * connection when the oldest command or the connect itself is overdue. */
 static void redis_async_watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -373,6 +471,11 @@ static void redis_async_watchdog_cb(struct ev_loop *loop, ev_timer *w, int reven
     } else if (l->head && now - l->head->sent > l->cmd_timeout) {
         snprintf(why, sizeof why, "no reply in %.1f s", l->cmd_timeout);
         redis_async_kill(l, why);
+    } else if (l->sentinel && l->state == REDIS_ASYNC_UP && now - l->role_asked >= REDIS_ASYNC_ROLE_EVERY_S) {
+        const char *av[1] = {"ROLE"};
+
+        l->role_asked = now;
+        redis_async_send(l, 1, redis_async_role_reply, NULL, 1, av, NULL);
     }
 }
 
@@ -393,6 +496,7 @@ struct redis_async *redis_async_new(struct ev_loop *loop, const struct redis_asy
     l->port = o->port;
     l->db = o->db;
     l->tls = o->tls;
+    l->sentinel = o->sentinel;
     l->cmd_timeout = (o->command_timeout_ms > 0 ? o->command_timeout_ms : REDIS_ASYNC_DEFAULT_TIMEOUT_MS) / 1000.0;
     l->on_state = on_state;
     l->ud = ud;
@@ -439,7 +543,9 @@ void redis_async_free(struct redis_async *l)
         redisAsyncFree(ac);
     }
     redis_conn_bridge_free(l->bridge);
+    redis_sentinel_watch_free(l->watch);
     redis_tls_free(l->own_tls);
+    redis_sentinel_free(l->sentinel);
     if (l->password)
         memset(l->password, 0, strlen(l->password));
     free(l->host);
@@ -451,20 +557,32 @@ void redis_async_free(struct redis_async *l)
 struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_config *c, redis_async_state_cb *on_state,
                                      void *ud, char *err, size_t errlen)
 {
-    struct redis_async_opts o = {c->redis_host, c->redis_port, c->redis_user, c->redis_password, c->redis_db, 0, NULL};
+    struct redis_async_opts o = {c->redis_host, c->redis_port, c->redis_user, c->redis_password, c->redis_db, 0, NULL, NULL};
     struct redis_tls *tls = NULL;
+    struct redis_sentinel *s = redis_sentinel_new(c, err, errlen);
     struct redis_async *l;
 
-    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL)
+    if (s == NULL && err[0])
         return NULL;
+    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL) {
+        redis_sentinel_free(s);
+        return NULL;
+    }
     o.tls = tls;
+    o.sentinel = s;
     l = redis_async_new(loop, &o, on_state, ud);
     if (l == NULL) {
         redis_tls_free(tls);
+        redis_sentinel_free(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     l->own_tls = tls;
+    if (s != NULL && (l->watch = redis_sentinel_watch_new(loop, s, tls, redis_async_on_switch, l)) == NULL) {
+        redis_async_free(l);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     return l;
 }
 

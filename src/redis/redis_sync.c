@@ -2,23 +2,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "redis/redis_sync.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sentinel.h"
 
-redisContext *redis_sync_connect(const struct sw_config *c, int timeout_s, char *err, size_t errlen)
+/* connect_one connects to ep and sends AUTH and SELECT. */
+static redisContext *connect_one(const struct sw_config *c, const struct redis_endpoint *ep, int timeout_s,
+                                 char *err, size_t errlen)
 {
-    struct redis_endpoint ep = {c->redis_host, c->redis_port, NULL};
-    struct redis_tls *tls = NULL;
     redisContext *r;
     redisReply *rep = NULL;
 
-    /* The TLS settings are read per connection: a CLI makes one, serve a
-     * few (pooled); the connection keeps what it needs of them. */
-    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL)
-        return NULL;
-    ep.tls = tls;
-    r = redis_conn_sync(&ep, timeout_s, err, errlen);
-    redis_tls_free(tls);
+    r = redis_conn_sync(ep, timeout_s, err, errlen);
     if (r == NULL)
         return NULL;
     if (c->redis_password[0]) {
@@ -48,6 +45,70 @@ fail:
     if (r)
         redisFree(r);
     return NULL;
+}
+
+/* is_master asks ROLE; 1 when the server is a primary, else 0 with err. */
+static int is_master(redisContext *r, char *err, size_t errlen)
+{
+    redisReply *rep = redisCommand(r, "ROLE");
+    int ok = redis_sentinel_role_master(rep);
+
+    if (!ok)
+        snprintf(err, errlen, "the server the Sentinels named is not a primary (ROLE: %.100s)",
+                 rep == NULL ? r->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str
+                 : rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 && rep->element[0]->type == REDIS_REPLY_STRING
+                     ? rep->element[0]->str : "unexpected reply");
+    if (rep)
+        freeReplyObject(rep);
+    return ok;
+}
+
+/* connect_sentinel: discover, connect, verify ROLE; a stale answer (a
+ * replica, a dead primary during a failover) is retried after
+ * SYNC_SENTINEL_PAUSE_US until timeout_s has passed. */
+#define SYNC_SENTINEL_PAUSE_US 250000
+static redisContext *connect_sentinel(const struct sw_config *c, struct redis_sentinel *s, struct redis_tls *tls,
+                                      int timeout_s, char *err, size_t errlen)
+{
+    struct timespec t0, now;
+    char host[256];
+    struct redis_endpoint ep = {host, 0, tls};
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        redisContext *r = NULL;
+
+        if (redis_sentinel_discover(s, tls, host, sizeof host, &ep.port, err, errlen) == 0 &&
+            (r = connect_one(c, &ep, timeout_s, err, errlen)) != NULL && is_master(r, err, errlen))
+            return r;
+        if (r)
+            redisFree(r);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= timeout_s)
+            return NULL;
+        usleep(SYNC_SENTINEL_PAUSE_US);
+    }
+}
+
+redisContext *redis_sync_connect(const struct sw_config *c, int timeout_s, char *err, size_t errlen)
+{
+    struct redis_endpoint ep = {c->redis_host, c->redis_port, NULL};
+    struct redis_tls *tls = NULL;
+    struct redis_sentinel *s = redis_sentinel_new(c, err, errlen);
+    redisContext *r = NULL;
+
+    if (s == NULL && err[0])
+        return NULL;
+    /* The TLS settings are read per connection: a CLI makes one, serve a
+     * few (pooled); the connection keeps what it needs of them. */
+    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL)
+        goto out;
+    ep.tls = tls;
+    r = s ? connect_sentinel(c, s, tls, timeout_s, err, errlen) : connect_one(c, &ep, timeout_s, err, errlen);
+out:
+    redis_tls_free(tls);
+    redis_sentinel_free(s);
+    return r;
 }
 
 /* checked turns a reply into redis_sync_cmd's answer: an error reply and a

@@ -127,8 +127,12 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
     w.sighup.data = &w;
     ev_signal_start(w.loop, &w.sighup);
 
-    log_info("worker %s started (spotwatch %s): redis %s:%d, api %s", w.id, SW_BUILD_VERSION, c->redis_host,
-             c->redis_port, c->api_base);
+    if (c->redis_sentinel[0])
+        log_info("worker %s started (spotwatch %s): redis: master %s of Sentinels %s, api %s", w.id,
+                 SW_BUILD_VERSION, c->redis_sentinel_master, c->redis_sentinel, c->api_base);
+    else
+        log_info("worker %s started (spotwatch %s): redis %s:%d, api %s", w.id, SW_BUILD_VERSION, c->redis_host,
+                 c->redis_port, c->api_base);
     ev_run(w.loop, 0);
     log_info("worker %s stopped after %lld polls", w.id, w.polls);
     rc = 0;
