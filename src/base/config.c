@@ -100,6 +100,8 @@ static const struct cfg_directive table[] = {
     STR("redis-tls-cert-file", redis_tls_cert_file, ""),
     STR("redis-tls-key-file", redis_tls_key_file, ""),
     STR("redis-tls-server-name", redis_tls_server_name, ""),
+    INT("redis-wait-replicas", redis_wait_replicas, "0", 0, 64),
+    LONG("redis-wait-timeout-ms", redis_wait_timeout_ms, "100", 1, 10000),
 
     /* Spotify */
     STR("api-base", api_base, "https://api.spotify.com/v1"),

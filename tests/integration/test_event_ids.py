@@ -13,9 +13,9 @@ FAST = ["--poll-interval-ms", "300", "--smart-polling", "no", "--lease-ms", "200
 KEYS = ("due", "leases", "events", "rl", "stats", "app", "calls", "broken")
 
 
-def world(users, redis=None):
+def world(users, redis=None, sim_args=None):
     r = redis or RedisServer()
-    sim = Sim([])
+    sim = Sim(sim_args or [])
     setup_app(r, sim, users=users)
     for u in users:
         add_user(r, sim, u, extra=FAST)
@@ -159,3 +159,70 @@ def test_kill9_worker_no_duplicate_ids():
     check(len(ids) == len(set(ids)), "no id announced twice: %r" % ids)
     seqs = check_ids(evs, users, c)
     check(all(len(seqs[u]) == 3 for u in users), "started + two changes per user: %r" % seqs)
+
+
+# --- WAIT (redis-wait-replicas) -----------------------------------------------
+
+# Spotify rotates the refresh token on every refresh, and the worker refreshes
+# about once a second (the sim's 3600 s tokens are always within the margin).
+ROTATE = ["--refresh-policy", "rotate"]
+REFRESH_OFTEN = FAST + ["--refresh-margin-ms", "3599000"]
+
+
+def waits(c):
+    """cmdstat_wait's calls in INFO commandstats (0 when never called)."""
+    for line in c.cmd("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_wait:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+def rotations(c, users):
+    return min(int(c.hgetall("sw:{app1}:user:%s" % u).get("rotations", 0)) for u in users)
+
+
+def test_wait_sent_with_a_replica():
+    """redis-wait-replicas 1 with a replica attached: WAIT is sent after the
+    batches that follow a rotated refresh token (fewer WAITs than refreshes:
+    batched), and the replica holds each user's latest refresh token."""
+    primary = RedisServer()
+    replica = RedisServer(extra=["replicaof 127.0.0.1 %d" % primary.port])
+    c, rc = primary.client(), replica.client()
+    wait_for(lambda: "master_link_status:up" in rc.cmd("INFO", "replication"), 20, "replica linked")
+    users = ["w1", "w2", "w3"]
+    r, sim = world(users, redis=primary, sim_args=ROTATE)
+    for u in users:
+        play(sim, u, ["t-" + u])
+    w = Worker(r, sim, REFRESH_OFTEN + ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "1000"])
+    wait_for(lambda: rotations(c, users) >= 3, 30, "refresh tokens rotated")
+    n = waits(c)
+    refreshes = sum(int(c.hgetall("sw:{app1}:user:%s" % u).get("refreshes", 0)) for u in users)
+    check(n > 0, "WAIT sent: cmdstat_wait calls=%d" % n)
+    check(n <= refreshes, "at most one WAIT per refresh (%d WAITs, %d refreshes)" % (n, refreshes))
+    polls = sum(int(c.hgetall("sw:{app1}:user:%s" % u).get("polls", 0)) for u in users)
+    check(n < polls, "never one per poll (%d WAITs, %d polls)" % (n, polls))
+    w.stop()
+    for u in users:
+        key = "sw:{app1}:user:%s" % u
+        wait_for(lambda: rc.cmd("HGET", key, "refresh_token") == c.cmd("HGET", key, "refresh_token"), 10,
+                 "the replica holds %s's refresh token" % u)
+    check("replicas acknowledged" not in w.output(), "every WAIT acknowledged: %s" % w.output()[-500:])
+
+
+def test_wait_off_by_default_and_unacknowledged_logged():
+    """Off (the default): no WAIT, however many tokens rotate. On with no
+    replica: every WAIT times out, is logged, and polling goes on."""
+    users = ["x1", "x2"]
+    r, sim = world(users, sim_args=ROTATE)
+    for u in users:
+        play(sim, u, ["t-" + u])
+    c = r.client()
+    w = Worker(r, sim, REFRESH_OFTEN)
+    wait_for(lambda: rotations(c, users) >= 2, 30, "refresh tokens rotated")
+    check(waits(c) == 0, "no WAIT when off: %d" % waits(c))
+    w.stop()
+    before = rotations(c, users)
+    w = Worker(r, sim, REFRESH_OFTEN + ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "50"])
+    wait_for(lambda: rotations(c, users) >= before + 2, 30, "rotations go on while WAIT times out")
+    check(waits(c) > 0, "WAIT sent when on")
+    wait_for(lambda: "0 of 1 replicas acknowledged" in w.output(), 10, "the unacknowledged WAIT logged")
