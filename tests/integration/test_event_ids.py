@@ -201,6 +201,13 @@ def test_wait_sent_with_a_replica():
     check(n <= refreshes, "at most one WAIT per refresh (%d WAITs, %d refreshes)" % (n, refreshes))
     polls = sum(int(c.hgetall("sw:{app1}:user:%s" % u).get("polls", 0)) for u in users)
     check(n < polls, "never one per poll (%d WAITs, %d polls)" % (n, polls))
+    out = spotwatch(r, "status", sim=sim).stdout
+    check("topology: primary, 1 replica\n  replica 127.0.0.1:%d online" % replica.port in out,
+          "status shows the replica: %s" % out)
+    topo = json.loads(spotwatch(r, "status", "--json", sim=sim).stdout)["redis"]["replication"]
+    check(topo["role"] == "primary" and [x["addr"] for x in topo["replicas"]] == ["127.0.0.1:%d" % replica.port],
+          "status --json: %r" % topo)
+    check(all(x["offset_lag"] >= 0 and x["lag_s"] >= 0 for x in topo["replicas"]), "offsets: %r" % topo)
     w.stop()
     for u in users:
         key = "sw:{app1}:user:%s" % u
