@@ -233,3 +233,30 @@ def test_wait_off_by_default_and_unacknowledged_logged():
     wait_for(lambda: rotations(c, users) >= before + 2, 30, "rotations go on while WAIT times out")
     check(waits(c) > 0, "WAIT sent when on")
     wait_for(lambda: "0 of 1 replicas acknowledged" in w.output(), 10, "the unacknowledged WAIT logged")
+
+
+def test_lost_write_reannounced_under_the_same_id():
+    """What a failover does, made deterministic: the replica promoted lacks
+    the last completion (its state and event_seq), here restored by hand to
+    what they were before it. The next poll announces the change again,
+    under the same id: a duplicate the consumer can detect."""
+    r, sim = world(["f1"])
+    play(sim, "f1", ["fa", "fb"])
+    c = r.client()
+    key = "sw:{app1}:user:f1"
+    sub = Subscriber(r, "sw:playback:f1")
+    w = Worker(r, sim, FAST)
+    sub.wait(lambda e: e["type"] == "playback_started", 15, "started")
+    check(w.stop() == 0, "worker stopped")
+    before = c.hgetall(key)
+    w = Worker(r, sim, FAST)
+    sim.ok("POST", "/sim/users/f1/next")
+    first = sub.wait(lambda e: e["type"] == "track_changed", 15, "the change")[0]
+    check(w.stop() == 0, "worker stopped")
+    # The replica's copy: the change never stored.
+    c.cmd("HSET", key, "state", before["state"], "event_seq", before["event_seq"], "changes", before["changes"])
+    Worker(r, sim, FAST)
+    wait_for(lambda: len([e for e in sub.drain() if e["type"] == "track_changed"]) >= 2, 15, "announced again")
+    again = [e for e in sub.events if e["type"] == "track_changed"][1]
+    check(first["id"] == again["id"] == "f1:2" and first["track"]["id"] == again["track"]["id"] == "fb",
+          "the same change, the same id: %r %r" % (first, again))
