@@ -183,7 +183,9 @@ static void on_wait(struct redis_async *l, redisReply *r, void *ud)
     (void)l;
     if (r == NULL)
         return;   /* link lost: the next token stored asks again */
-    if (r->type == REDIS_REPLY_INTEGER && r->integer >= w->cfg->redis_wait_replicas)
+    int acked = r->type == REDIS_REPLY_INTEGER && r->integer >= w->cfg->redis_wait_replicas;
+    wm_wait(w->wm, acked);
+    if (acked)
         return;
     w->waits_short++;
     if (r->type == REDIS_REPLY_INTEGER)

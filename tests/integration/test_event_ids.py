@@ -229,10 +229,18 @@ def test_wait_off_by_default_and_unacknowledged_logged():
     check(waits(c) == 0, "no WAIT when off: %d" % waits(c))
     w.stop()
     before = rotations(c, users)
-    w = Worker(r, sim, REFRESH_OFTEN + ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "50"])
+    port = free_port()
+    w = Worker(r, sim, REFRESH_OFTEN + ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "50",
+                                        "--metrics-listen", "127.0.0.1:%d" % port])
     wait_for(lambda: rotations(c, users) >= before + 2, 30, "rotations go on while WAIT times out")
     check(waits(c) > 0, "WAIT sent when on")
     wait_for(lambda: "0 of 1 replicas acknowledged" in w.output(), 10, "the unacknowledged WAIT logged")
+
+    def short():
+        body = http("GET", "http://127.0.0.1:%d/metrics" % port)[2].decode()
+        return [ln for ln in body.splitlines() if ln.startswith('spotwatch_redis_waits_total{result="short"} ')
+                and float(ln.split()[-1]) > 0]
+    wait_for(short, 10, "spotwatch_redis_waits_total{result=\"short\"} counted")
 
 
 def test_lost_write_reannounced_under_the_same_id():
