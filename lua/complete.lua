@@ -99,7 +99,7 @@ local function succeeded()
 end
 
 -- The user hash fields every job reads first, and their places in the answer.
-local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS = 1, 2, 3, 4
+local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS, U_DONE_FENCE = 1, 2, 3, 4, 5
 
 -- complete applies the job whose group starts after ARGV[base] (so its
 -- fields are ARGV[base + G.X]) to user_key; 1 when applied, 0 when stale.
@@ -116,15 +116,15 @@ local function complete(user_key, base)
     -- One read of what the user hash decides and one write of everything
     -- this poll sets: each redis.call costs, and so does each field looked
     -- up, so counters are read only when they move.
-    local fields = {'fence', 'refresh_fence', 'status', 'polls'}
-    local i_errors, i_changes, i_cursor, i_backfills
+    local fields = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence'}
+    local i_errors, i_changes, i_cursor, i_backfills, i_seq
     if err ~= '' then
         fields[#fields + 1] = 'errors'
         i_errors = #fields
     end
     if nevents > 0 then
-        fields[#fields + 1] = 'changes'
-        i_changes = #fields
+        fields[#fields + 1], fields[#fields + 2] = 'changes', 'event_seq'
+        i_changes, i_seq = #fields - 1, #fields
     end
     local i_seen
     if bf_old ~= '' then
@@ -132,11 +132,10 @@ local function complete(user_key, base)
                                                                         'backfill_seen'
         i_cursor, i_backfills, i_seen = #fields - 2, #fields - 1, #fields
     end
-    local u, why = guard_hmget(user_key, fields)
-    if u == nil then
-        -- Not a hash any more: set aside, its lease dropped, off the
-        -- schedule; the limiter still hears of its call.
-        guard_broken(GD, user, user_key, why, now, false)
+    -- set_aside: the record cannot be written: set aside, its lease
+    -- dropped, off the schedule; the limiter still hears of its call.
+    local function set_aside(why, is_hash)
+        guard_broken(GD, user, user_key, why, now, is_hash)
         leases_done[#leases_done + 1] = user
         due_gone[#due_gone + 1] = user
         if block_ms > 0 then
@@ -144,8 +143,25 @@ local function complete(user_key, base)
         end
         return 0
     end
-    if u[U_FENCE] ~= fence then
+    local u, why = guard_hmget(user_key, fields)
+    if u == nil then
+        return set_aside(why, false)   -- not a hash any more
+    end
+    -- done_fence: the fence of the last job applied. A completion sent
+    -- again (a worker retrying after a lost reply, a failover) finds its
+    -- fence done and writes nothing: no second event for one change.
+    if u[U_FENCE] ~= fence or u[U_DONE_FENCE] == fence then
         return 0
+    end
+    -- event_seq: the user's last event id (README "Events"). Malformed, it
+    -- cannot be continued without breaking the ids' order: set aside.
+    local seq = 0
+    if i_seq then
+        seq = guard_int(u[i_seq])
+        if seq == false then
+            return set_aside(guard_bad_field('event_seq'), true)
+        end
+        seq = seq or 0
     end
     -- A counter: malformed reads as 0 (the write below repairs it).
     local function num(v)
@@ -153,7 +169,7 @@ local function complete(user_key, base)
     end
     local set = {'last_poll_at', now_s, 'last_status', http_status, 'last_outcome', outcome,
                  'fails', argv[base + G.FAILS], 'idle', argv[base + G.IDLE], 'lease_owner', '',
-                 'polls', num(u[U_POLLS]) + 1}
+                 'polls', num(u[U_POLLS]) + 1, 'done_fence', fence}
     local function put(f, v)
         set[#set + 1], set[#set + 2] = f, v
     end
@@ -212,15 +228,25 @@ local function complete(user_key, base)
             seen_i = seen_i + 1
             announce = history_seen_take(seen, seen_keys[seen_i], seen_floor)
         end
+        if announce and string.sub(ev, 1, 2) ~= '{"' then
+            announce = false   -- not a JSON object with members: no id fits
+            count('events_malformed', 1)
+        end
         if announce then
+            -- The id, "<user>:<seq>", becomes the event's first member.
+            seq = seq + 1
+            local id = user .. ':' .. string.format('%d', seq)
+            ev = '{"id":' .. cjson.encode(id) .. ',' .. string.sub(ev, 2)
             redis.call('PUBLISH', channel_prefix .. user, ev)
-            redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'type', etype, 'event', ev)
+            redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'user', user, 'id', id, 'type', etype,
+                       'event', ev)
             changes = changes + 1
             count('events_' .. etype, 1)
         end
     end
     if changes > 0 then
         put('changes', num(u[i_changes]) + changes)
+        put('event_seq', string.format('%d', seq))
     end
     local seen_drop = false
     if seen then

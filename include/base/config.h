@@ -64,6 +64,9 @@ struct sw_config {
     int max_inflight;              /* HTTP requests in flight per worker */
     long http_timeout_ms;          /* whole-request timeout */
     long max_body_bytes;           /* response size cap */
+    int redis_wait_replicas;       /* WAIT for this many replicas after a completion
+                                    * batch that follows a stored refresh token (0 = off) */
+    long redis_wait_timeout_ms;    /* that WAIT's timeout, ms: the worker's link waits this long at most */
     long events_maxlen;            /* XADD MAXLEN ~ of each app's event stream */
     int smart_polling;             /* 1: interval follows playback; 0: fixed interval */
     long playing_max_ms;           /* smart: longest interval while a track plays */

@@ -206,7 +206,11 @@
  * COMPLETE_GROUP_ARGS group whose last field is NEVENTS, followed by that
  * job's events as 2 * NEVENTS strings (event type, event JSON; oldest
  * first). So the groups are not evenly spaced: the next job starts
- * COMPLETE_GROUP_ARG_N + 2 * nevents strings after the start of this one. */
+ * COMPLETE_GROUP_ARG_N + 2 * nevents strings after the start of this one.
+ * Each event announced gets "id":"<user>:<seq>" spliced in as its first
+ * member (the user hash's event_seq, + 1 per event) and an "id" field in its
+ * stream entry (user, id, type, event); a job whose fence is already the
+ * user's done_fence (a completion sent twice) is not applied again. */
 #define COMPLETE_KEYS(X, p) \
     X(p, DUE)            /* <p>{<app>}:due     ZSET user -> next poll (ms) */ \
     X(p, LEASES)         /* <p>{<app>}:leases  ZSET user -> lease expiry (ms) */ \

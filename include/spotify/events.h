@@ -18,9 +18,17 @@
  *     write it themselves, lua/lib/guard.lua, with cjson.encode for the
  *     strings, in this member order), when a user is set aside because its
  *     record is malformed; same shape as a status event:
- *     {"type":"user_broken","user","at","reason"}, reason naming the field
+ *     {"id","type":"user_broken","user","at","reason"}, reason naming the field
  *     ("refresh_until: not a whole number ...") or "key: <type> where a
  *     hash should be".
+ *
+ * Every event as published carries one more member, first of all:
+ * "id":"<user>:<seq>", which this module does not write. lua/complete.lua
+ * splices it in when it announces the event (its text must start with
+ * '{"'), from the user's event_seq (the user hash, README "Events"), so a
+ * retried completion of one job cannot mint a second id for one change;
+ * guard.lua writes user_broken's itself. The stream entry gets an "id"
+ * field with the same value.
  *
  * "at" and "played_at" are ms since the epoch; a NULL string is JSON null.
  * The text is cJSON_PrintUnformatted's, members in the order above. Pure: no

@@ -16,6 +16,9 @@ void wm_free(struct worker_metrics *m);
 void wm_poll(struct worker_metrics *m, const char *outcome, double seconds);  /* seconds < 0: no HTTP */
 void wm_event(struct worker_metrics *m, const char *type);
 void wm_refresh(struct worker_metrics *m, const char *outcome);
+/* wm_wait counts one WAIT answered (redis-wait-replicas): acked non-zero
+ * when every replica asked for acknowledged in time. */
+void wm_wait(struct worker_metrics *m, int acked);
 void wm_rate_limited(struct worker_metrics *m, const char *app);
 void wm_block(struct worker_metrics *m, const char *reason);  /* an answer blocked the app, for reason */
 void wm_blocked(struct worker_metrics *m, const char *app, double seconds);

@@ -12,7 +12,7 @@
 --   - a numeric field that is not a whole number in [0, 2^53) (non-numeric,
 --     inf, nan, negative, fractional, beyond 2^53): status "broken", reason
 --     naming the field, off the schedule.
--- Either way one event {"type":"user_broken","user","at","reason"} goes to
+-- Either way one event {"id","type":"user_broken","user","at","reason"} goes to
 -- the user's channel and the app's stream, as status events do
 -- (include/spotify/events.h), and the app's events_user_broken counter moves.
 -- `watch start` (status active) or `user add`/a login puts the user back
@@ -83,11 +83,22 @@ local function guard_broken(g, user, key, reason, now, is_hash)
     else
         redis.call('HSET', g.broken_key, user, reason)
     end
-    local ev = '{"type":"user_broken","user":' .. cjson.encode(user) .. ',"at":' ..
-               string.format('%d', now) .. ',"reason":' .. cjson.encode(reason) .. '}'
+    -- Its id continues the user's event_seq (README "Events"); seq 0 when
+    -- there is none to continue: the key is not a hash, or event_seq is
+    -- the malformed field (left as found).
+    local seq = 0
+    if is_hash then
+        local r = redis.pcall('HINCRBY', key, 'event_seq', 1)
+        if type(r) == 'number' then
+            seq = r
+        end
+    end
+    local id = user .. ':' .. string.format('%d', seq)
+    local ev = '{"id":' .. cjson.encode(id) .. ',"type":"user_broken","user":' .. cjson.encode(user) ..
+               ',"at":' .. string.format('%d', now) .. ',"reason":' .. cjson.encode(reason) .. '}'
     redis.call('PUBLISH', g.channel_prefix .. user, ev)
-    redis.call('XADD', g.stream_key, 'MAXLEN', '~', g.maxlen, '*', 'user', user, 'type', 'user_broken',
-               'event', ev)
+    redis.call('XADD', g.stream_key, 'MAXLEN', '~', g.maxlen, '*', 'user', user, 'id', id, 'type',
+               'user_broken', 'event', ev)
     g.count('events_user_broken', 1)
     redis.log(redis.LOG_WARNING, 'spotwatch: user ' .. user .. ' set aside as broken: ' .. reason)
 end

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
+#include "redis/repl_info.h"
 #include "cli/cli.h"
 #include "cli_int.h"
 #include "redis/redis_sync.h"
@@ -268,7 +269,36 @@ static cJSON *status_redis(redisContext *r)
         cJSON_AddNumberToObject(o, "hash_max_listpack_value", strtod(rep->element[1]->str, NULL));
     if (rep)
         freeReplyObject(rep);
+    /* The topology (README "What a failover may lose"); left out when
+     * INFO replication is refused. */
+    struct repl_info t;
+    char why[256];
+    if (repl_info_fetch(r, &t, why, sizeof why) == 0)
+        cJSON_AddItemToObject(o, "replication", repl_info_json(&t));
     return o;
+}
+
+/* status_print_topology: "topology: primary, 1 replica: ..." from the JSON
+ * (every string escaped: it comes from Redis). */
+static void status_print_topology(const cJSON *t)
+{
+    char e[2][CLI_ESC_MAX];
+    const cJSON *it;
+    if (t == NULL)
+        return;
+    printf("topology: %s", cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(t, "role")), e[0], sizeof e[0]));
+    if (cJSON_GetObjectItem(t, "primary"))
+        printf(" of %s (link %s)", cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(t, "primary")), e[0], sizeof e[0]),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(t, "link")), e[1], sizeof e[1]));
+    printf(", %.0f replica%s", num(t, "connected_replicas"), num(t, "connected_replicas") == 1 ? "" : "s");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(t, "replicas")) {
+        printf("\n  replica %s %s", cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "addr")), e[0], sizeof e[0]),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "state")), e[1], sizeof e[1]));
+        if (cJSON_GetObjectItem(it, "offset_lag"))
+            printf(" offset_lag=%.0f B", num(it, "offset_lag"));
+        printf(" lag=%.0f s", num(it, "lag_s"));
+    }
+    printf("\n");
 }
 
 int cli_status(const struct sw_config *c, struct cli_args *a)
@@ -324,6 +354,7 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
                    " see README, Memory)", LISTPACK_ADVICE);
     }
     printf("\n");
+    status_print_topology(cJSON_GetObjectItem(rd, "replication"));
     printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
         printf("  %s  polls=%.0f inflight=%.0f connections=%.0f\n",

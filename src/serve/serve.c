@@ -26,6 +26,7 @@
 #include "serve/iplimit.h"
 #include "base/crypto.h"
 #include "redis/key_schema.h"
+#include "redis/repl_info.h"
 #include "base/log.h"
 #include "http/http_server.h"
 #include "http/http_sync.h"
@@ -98,7 +99,15 @@ static void handle_healthz(struct serve *s, struct answer *a)
         snprintf(msg, sizeof msg, "unhealthy: %s\n", why);
         text_answer(a, 503, "text/plain; charset=utf-8", msg);
     } else {
-        text_answer(a, 200, "text/plain; charset=utf-8", "ok\n");
+        /* "ok", then the topology when Redis tells it (README "What a
+         * failover may lose"); its values are printable ASCII only. */
+        struct repl_info t;
+        char msg[1600] = "ok\n", line[1500];
+        if (repl_info_fetch(r, &t, why, sizeof why) == 0) {
+            repl_info_text(&t, line, sizeof line);
+            snprintf(msg, sizeof msg, "ok\nredis: %s\n", line);
+        }
+        text_answer(a, 200, "text/plain; charset=utf-8", msg);
     }
     serve_redis_put(s, r);
 }

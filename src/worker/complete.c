@@ -20,8 +20,10 @@
 #include "redis/scripts.h"
 
 static int batch_add(struct app *a, struct job *j, const char **args, int n);
-static void flush_app(struct app *a);
+static int flush_app(struct app *a);
 static void on_complete(struct redis_async *l, redisReply *r, void *ud);
+static void send_wait(struct worker *w);
+static void on_wait(struct redis_async *l, redisReply *r, void *ud);
 
 /* sent_batch: the jobs of one complete.lua call, until its answer. */
 struct sent_batch {
@@ -149,15 +151,54 @@ void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct worker *w = p->data;
     (void)revents;
+    int sent = 0;
     ev_prepare_stop(loop, p);
     for (int i = 0; i < w->napps; i++)
-        flush_app(w->apps[i]);
+        sent += flush_app(w->apps[i]);
+    if (sent > 0 && w->wait_pending && w->cfg->redis_wait_replicas > 0)
+        send_wait(w);
+}
+
+/* send_wait: one WAIT after the batches of this loop turn (README "What a
+ * failover may lose"). One link runs its commands in order, so it covers
+ * the token_store.lua calls sent before it as well as the batches. The
+ * link waits for it: its timeout bounds what the worker pays. */
+static void send_wait(struct worker *w)
+{
+    char n[16], ms[24];
+    snprintf(n, sizeof n, "%d", w->cfg->redis_wait_replicas);
+    snprintf(ms, sizeof ms, "%ld", w->cfg->redis_wait_timeout_ms);
+    const char *argv[] = {"WAIT", n, ms};
+    if (redis_async_command(w->redis, on_wait, w, 3, argv, NULL) == 0) {
+        w->wait_pending = 0;
+        w->waits++;
+    }
+}
+
+/* on_wait: the replicas that acknowledged; fewer than asked is logged and
+ * counted (waits_short): a failover now could lose the new refresh token. */
+static void on_wait(struct redis_async *l, redisReply *r, void *ud)
+{
+    struct worker *w = ud;
+    (void)l;
+    if (r == NULL)
+        return;   /* link lost: the next token stored asks again */
+    int acked = r->type == REDIS_REPLY_INTEGER && r->integer >= w->cfg->redis_wait_replicas;
+    wm_wait(w->wm, acked);
+    if (acked)
+        return;
+    w->waits_short++;
+    if (r->type == REDIS_REPLY_INTEGER)
+        log_warn("WAIT: %lld of %d replicas acknowledged within %ld ms; a failover now may lose a new refresh token",
+                 r->integer, w->cfg->redis_wait_replicas, w->cfg->redis_wait_timeout_ms);
+    else
+        log_warn("WAIT failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
 }
 
 /* flush_app sends the app's finished jobs to complete.lua in one call. The
  * jobs live until its answer; if it cannot be sent they are freed now and
- * their leases expire, as when the link drops. */
-static void flush_app(struct app *a)
+ * their leases expire, as when the link drops. Returns the jobs sent. */
+static int flush_app(struct app *a)
 {
     struct worker *w = a->w;
     const struct sw_config *c = w->cfg;
@@ -168,7 +209,7 @@ static void flush_app(struct app *a)
     struct sent_batch *b;
 
     if (a->ndone == 0)
-        return;
+        return 0;
     b = malloc(sizeof *b + (size_t)a->ndone * sizeof b->jobs[0]);
     argv = malloc((size_t)argc * sizeof *argv);
     user_keys = malloc((size_t)a->ndone * sizeof *user_keys);
@@ -206,12 +247,14 @@ static void flush_app(struct app *a)
 out:
     free(argv);
     free(user_keys);
+    int sent = rc == 0 ? a->ndone : 0;
     if (rc != 0) {
         for (int i = 0; i < a->ndone; i++)
             job_free(a->done[i]);
         free(b);
     }
     complete_forget(a);
+    return sent;
 }
 
 static void on_complete(struct redis_async *l, redisReply *r, void *ud)

@@ -414,7 +414,8 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
  * (README.md, "Redis key schema"). */
 static void heartbeat(struct worker *w)
 {
-    char expiry[24], host[128] = "", pid[16], inflight[16], conns[24], polls[24], events[24], reconn[24];
+    char expiry[24], host[128] = "", pid[16], inflight[16], conns[24], polls[24], events[24], reconn[24],
+        waits[24], waits_short[24];
     snprintf(expiry, sizeof expiry, "%lld", worker_now_ms() + WORKER_TTL_MS);
     gethostname(host, sizeof host - 1);
     snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -423,6 +424,8 @@ static void heartbeat(struct worker *w)
     snprintf(polls, sizeof polls, "%lld", w->polls);
     snprintf(events, sizeof events, "%lld", w->events);
     snprintf(reconn, sizeof reconn, "%ld", redis_async_reconnects(w->redis));
+    snprintf(waits, sizeof waits, "%lld", w->waits);
+    snprintf(waits_short, sizeof waits_short, "%lld", w->waits_short);
     const char *zadd[] = {"ZADD", w->workers_key, expiry, w->id};
     const char *hset[] = {"HSET", w->worker_key,
                           "host", host,
@@ -431,7 +434,9 @@ static void heartbeat(struct worker *w)
                           "connections", conns,
                           "polls", polls,
                           "events", events,
-                          "redis_reconnects", reconn};
+                          "redis_reconnects", reconn,
+                          "waits", waits,
+                          "waits_short", waits_short};
     const char *expire[] = {"PEXPIRE", w->worker_key, WORKER_KEY_TTL_MS};
     redis_async_command(w->redis, NULL, NULL, 4, zadd, NULL);
     redis_async_command(w->redis, NULL, NULL, (int)(sizeof hset / sizeof hset[0]), hset, NULL);

@@ -133,6 +133,12 @@ struct worker {
     int beats;
     unsigned long long rng;
     long long polls, events;       /* since start (heartbeat) */
+    /* wait_pending: a new refresh token was sent to token_store.lua since
+     * the last WAIT; complete_flush sends one after its next batch
+     * (redis-wait-replicas). waits, waits_short: WAITs sent, and those the
+     * replicas did not all acknowledge in time, since start (heartbeat). */
+    int wait_pending;
+    long long waits, waits_short;
     /* schedule lag (claim time - due time) and poll latency (HTTP request
      * time), us: since the last heartbeat, and since start (heartbeat) */
     struct hist lag, lag_total, lat, lat_total;

@@ -10,7 +10,7 @@ struct worker_metrics {
     struct metrics *m;
     struct metrics_http *http;
     struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *blocks, *budget, *claim_s,
-        *poll_s, *lag_s, *inflight, *reconnects, *users, *live, *app[WM_APP_GAUGES],
+        *poll_s, *lag_s, *inflight, *reconnects, *waits, *users, *live, *app[WM_APP_GAUGES],
         *http_conns, *http_streams;
 };
 
@@ -24,6 +24,7 @@ static const char *const refresh_outcomes[] = {"ok", "invalid_grant", "invalid_c
                                                "transient"};
 static const char *const block_reasons[] = {"rate_limited", "quota_exceeded", "invalid_client",
                                             "owner_premium_required"};
+static const char *const wait_results[] = {"acked", "short"};
 static const char *const user_statuses[] = {"active", "stopped", "reauth_required", "not_registered"};
 
 /* The per-app gauges: name and help, in enum wm_app_gauge's order. */
@@ -89,6 +90,9 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
                                     "HTTP requests handed to libcurl (over HTTP/2: streams in use).", NULL);
     w->reconnects = metrics_counter(w->m, "spotwatch_redis_reconnects_total",
                                     "Times the Redis link came back.", NULL);
+    w->waits = metrics_counter(w->m, "spotwatch_redis_waits_total",
+                               "WAITs for replicas after a stored refresh token (redis-wait-replicas), by "
+                               "result: acked, or short (fewer replicas in time).", "result");
     w->users = metrics_gauge(w->m, "spotwatch_app_users",
                              "Users of each app by status (a sweep of the users in Redis).", "app,status");
     for (int i = 0; i < WM_APP_GAUGES; i++)
@@ -102,6 +106,7 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
     zero_all(w->polls, outcomes, sizeof outcomes / sizeof outcomes[0]);
     zero_all(w->events, event_types, sizeof event_types / sizeof event_types[0]);
     zero_all(w->refreshes, refresh_outcomes, sizeof refresh_outcomes / sizeof refresh_outcomes[0]);
+    zero_all(w->waits, wait_results, sizeof wait_results / sizeof wait_results[0]);
     zero_all(w->blocks, block_reasons, sizeof block_reasons / sizeof block_reasons[0]);
     w->http = metrics_http_start(c->metrics_listen, err, errlen);
     if (w->http == NULL)
@@ -140,6 +145,12 @@ void wm_refresh(struct worker_metrics *w, const char *outcome)
 {
     if (w)
         metrics_inc(w->refreshes, outcome, 1);
+}
+
+void wm_wait(struct worker_metrics *w, int acked)
+{
+    if (w)
+        metrics_inc(w->waits, acked ? "acked" : "short", 1);
 }
 
 void wm_rate_limited(struct worker_metrics *w, const char *app)
