@@ -449,7 +449,9 @@ class RedisServer:
         lines = listen + ["bind 127.0.0.1", "dir %s" % self.dir,
                  "save \"\"", "daemonize no", "enable-debug-command yes",
                  "appendonly %s" % ("yes" if appendonly else "no"),
-                 "appendfsync always", "maxmemory-policy noeviction"]
+                 "appendfsync always", "maxmemory-policy noeviction",
+                 # README, "Inspecting state": keeps user hashes listpacks.
+                 "hash-max-listpack-value 512"]
         lines += extra or []
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
