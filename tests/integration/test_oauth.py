@@ -114,7 +114,7 @@ def test_two_users_sequential_and_interleaved():
         h = hashes[u]
         check(h.get("spotify_id") == account_of(sim, acct), "%s ended with %s, not %r" % (u, acct, h.get("spotify_id")))
         # Sealed with the keyring, bound to this user: never plaintext.
-        check(h["access_token"].startswith("v1.") and h["refresh_token"].startswith("v1."),
+        check(sealed_kid(h["access_token"]) is not None and sealed_kid(h["refresh_token"]) is not None,
               "tokens sealed: %r" % h["access_token"][:10])
         check(c.cmd("HGET", "sw:users", u) == "app1", "in the directory")
         check(c.cmd("ZSCORE", "sw:{app1}:due", u) is not None, "%s scheduled" % u)
