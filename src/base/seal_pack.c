@@ -1,6 +1,7 @@
 /* seal_pack: the byte layouts of the binary sealed format; see
  * include/base/seal_pack.h and include/base/crypto.h. */
 #include "base/seal_pack.h"
+#include "base/codec.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -10,18 +11,6 @@
 
 /* The escape byte that keeps NUL out of binary values. */
 #define STUFF_ESC 0xfe
-
-/* b64url_index: the value of a base64url character, -1 for any other. */
-static int b64url_index(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
 
 /* PACK_BYTES: bytes for n base64url characters at 6 bits each (the spare
  * bits of the last byte zero). */
@@ -38,7 +27,7 @@ size_t seal_pack_token(const char *s, size_t n, unsigned char *out)
     size_t i, o = 1;
     int bits = 0;
 
-    for (i = 0; i < n && b64url_index((unsigned char)s[i]) >= 0; i++)
+    for (i = 0; i < n && codec_b64url_digit((unsigned char)s[i]) >= 0; i++)
         ;
     if (n == 0 || i < n) {
         out[0] = SEAL_PACK_RAW;
@@ -47,7 +36,7 @@ size_t seal_pack_token(const char *s, size_t n, unsigned char *out)
     }
     out[0] = (unsigned char)(1 + n % 4);
     for (i = 0; i < n; i++) {
-        acc = (acc << 6 | (unsigned)b64url_index((unsigned char)s[i])) & 0xfff;
+        acc = (acc << 6 | (unsigned)codec_b64url_digit((unsigned char)s[i])) & 0xfff;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
