@@ -472,6 +472,44 @@ def test_stored_tokens_binary_and_user_hash_compact():
     check_no_failures(c, users)
 
 
+def v1_seal(keyfile_path, ad, text):
+    """A value in the text format earlier releases wrote ("v1.<kid>.<base64>",
+    include/base/crypto.h), under the key file's newest key."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        skip("python3-cryptography is not installed")
+    with open(keyfile_path) as f:
+        kid, hexkey = [ln.split() for ln in f if ln.strip() and not ln.startswith("#")][-1]
+    nonce = os.urandom(12)
+    sealed = AESGCM(bytes.fromhex(hexkey)).encrypt(nonce, text.encode(), ad.encode())
+    return "v1.%s.%s" % (kid, base64.b64encode(nonce + sealed).decode())
+
+
+def test_text_tokens_of_earlier_releases_open_and_are_rewritten():
+    """Tokens stored as text by an earlier release are polled with as they are,
+    and the next refresh stores both as binary (the kept refresh token too)."""
+    kf = keyfile()
+    ex = ["--token-key-file", kf]
+    r, sim, toks = world(["t1"], extra=ex)
+    c = r.client()
+    key = "sw:{app1}:user:t1"
+    c.cmd("HSET", key, "access_token", v1_seal(kf, "user:t1", toks["t1"]["access_token"]),
+          "refresh_token", v1_seal(kf, "user:t1", toks["t1"]["refresh_token"]))
+    play(sim, "t1", ["x-t1"])
+    w = Worker(r, sim, FAST + ex)
+    wait_for(lambda: num(uh(c, "t1"), "polls") >= 2 and good(uh(c, "t1")), 20, "polled with the text tokens")
+    check(uh(c, "t1")["access_token"].startswith("v1.1."), "not rewritten before a refresh")
+    sim.ok("POST", "/sim/users/t1/expire")
+    wait_for(lambda: num(uh(c, "t1"), "refreshes") == 1 and good(uh(c, "t1")), 20, "refreshed")
+    h = uh(c, "t1")
+    check(sealed_kid(h["access_token"]) == 1 and sealed_kid(h["refresh_token"]) == 1,
+          "both tokens rewritten as binary: %r" % {f: h[f][:6] for f in ("access_token", "refresh_token")})
+    check(num(h, "rotations") == 0, "a rewrite is not a rotation")
+    check(w.stop() == 0, "worker stopped")
+    check_no_failures(c, ["t1"])
+
+
 def test_ciphertext_moved_to_another_user_fails():
     """A sealed value binds its owner: copied into another user's hash it does
     not open. An access token that does not open is replaced by a refresh with
