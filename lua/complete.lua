@@ -99,7 +99,7 @@ local function succeeded()
 end
 
 -- The user hash fields every job reads first, and their places in the answer.
-local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS, U_DONE_FENCE = 1, 2, 3, 4, 5
+local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS, U_DONE_FENCE, U_LAST_OUTCOME, U_LAST_OK_AT = 1, 2, 3, 4, 5, 6, 7
 
 -- complete applies the job whose group starts after ARGV[base] (so its
 -- fields are ARGV[base + G.X]) to user_key; 1 when applied, 0 when stale.
@@ -116,8 +116,16 @@ local function complete(user_key, base)
     -- One read of what the user hash decides and one write of everything
     -- this poll sets: each redis.call costs, and so does each field looked
     -- up, so counters are read only when they move.
-    local fields = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence'}
+    local fields = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence', 'last_outcome', 'last_ok_at'}
     local i_errors, i_changes, i_cursor, i_backfills, i_seq
+    -- last_ok_at is kept only while it differs from last_poll_at (README,
+    -- memory): written from the last poll when a poll stops going through.
+    local ok_now = err == '' and (outcome == 'ok' or outcome == 'nothing')
+    local i_last_poll
+    if not ok_now then
+        fields[#fields + 1] = 'last_poll_at'
+        i_last_poll = #fields
+    end
     if err ~= '' then
         fields[#fields + 1] = 'errors'
         i_errors = #fields
@@ -181,13 +189,21 @@ local function complete(user_key, base)
         put('last_error_at', now_s)
         put('errors', num(u[i_errors]) + 1)
         count('errors', 1)
-    elseif outcome == 'ok' or outcome == 'nothing' then
-        put('last_ok_at', now_s)
+    end
+    local was_ok = u[U_LAST_OUTCOME] == 'ok' or u[U_LAST_OUTCOME] == 'nothing'
+    if ok_now and u[U_LAST_OK_AT] then
+        redis.call('HDEL', user_key, 'last_ok_at')   -- once, when polls go through again
+    elseif not ok_now and was_ok and not u[U_LAST_OK_AT] and u[i_last_poll] then
+        put('last_ok_at', u[i_last_poll])
     end
     local status = u[U_STATUS]
     if new_status ~= '' then
         put('status', new_status)
-        put('reason', err)
+        if err ~= '' then
+            put('reason', err)
+        else
+            redis.call('HDEL', user_key, 'reason')   -- an empty reason is absent
+        end
         status = new_status
     end
     local backfill_ok = true

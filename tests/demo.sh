@@ -21,7 +21,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP" --save '' --appendonly no \
-    --maxmemory-policy noeviction >"$TMP/redis.log" 2>&1 &
+    --maxmemory-policy noeviction --hash-max-listpack-value 512 >"$TMP/redis.log" 2>&1 &
 PIDS+=($!)
 
 bin/spotify-sim --port 0 --clock-scale 30 >"$TMP/sim.out" 2>"$TMP/sim.log" &

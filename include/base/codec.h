@@ -29,6 +29,19 @@ char *codec_basic_auth(const char *id, const char *secret);
  * JSON readers reject them). The log and the CLI's escaping read text with it. */
 size_t codec_utf8_len(const unsigned char *s, size_t n);
 
+/* codec_b64url_digit returns the value of the base64url (RFC 4648 section 5)
+ * character c, or -1 if c is not one. */
+static inline int codec_b64url_digit(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
 /* codec_hex_digit returns the value of the hexadecimal digit c (either
  * case), or -1 if c is not one. Inline: the JSON scanner reads \u escapes
  * with it. */

@@ -7,8 +7,17 @@
  * open. Each ciphertext names its key id, so after a rotation old ciphertexts
  * still open and are re-sealed under the new key when next written.
  *
- * Sealed text:   "v1.<kid>.<base64(nonce[12] | ciphertext | tag[16])>"
+ * Sealed text (crypto_seal: client secrets):
+ *   "v1.<kid>.<base64(nonce[12] | ciphertext | tag[16])>"
+ * Sealed binary (crypto_seal_token: tokens, about 60% of the text's size):
+ *   0x02, then stuffed(kid varint | nonce[12] | ciphertext | tag[16]), where
+ *   stuffing writes 0x00 as 0xfe 0x01 and 0xfe as 0xfe 0x02 so the value has
+ *   no NUL byte and passes every C-string path unchanged; the version byte
+ *   is bound in the associated data too. The plaintext is a flag byte then
+ *   the token: flag 0 as it is, flag 1 + n % 4 a base64url token of n chars
+ *   packed 6 bits a character (Spotify's tokens are base64url).
  * Plaintext mode (no keyring, allow-plaintext-tokens yes): "plain.<text>"
+ * crypto_open opens all three.
  *
  * Keyring file (mode 0600): one key a line, "<kid> <64 hex chars>", the last
  * line is the current key; '#' comments allowed. The keys of a loaded
@@ -34,6 +43,11 @@ int crypto_current_kid(const struct crypto_keyring *kr);
 char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *plain,
                   char *err, size_t errlen);
 
+/* crypto_seal_token: crypto_seal in the binary format (NUL-free, not
+ * printable), for the users' tokens, the bulk of Redis' memory. */
+char *crypto_seal_token(const struct crypto_keyring *kr, const char *ad, const char *plain,
+                        char *err, size_t errlen);
+
 /* crypto_open returns the malloc'd plaintext; free it with secret_free().
  * Fails (NULL + err, which never contains the secret) on a wrong ad, an
  * unknown kid, tampering, a sealed value when kr == NULL, and a "plain."
@@ -44,8 +58,9 @@ char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *p
 char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
                   char *err, size_t errlen);
 
-/* crypto_needs_reseal: 1 if sealed is not under the current key (or plain,
- * which crypto_open then refuses). Always 0 when kr == NULL (plaintext mode
+/* crypto_needs_reseal: 1 if sealed is not a binary value under the current
+ * key (a v1 text token is rewritten in the binary format; a plain one
+ * crypto_open then refuses). Always 0 when kr == NULL (plaintext mode
  * has nothing to reseal with). */
 int crypto_needs_reseal(const struct crypto_keyring *kr, const char *sealed);
 

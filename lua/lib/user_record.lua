@@ -84,7 +84,7 @@ local function user_record_put(k, u, now)
     end
     local set = {'app', app}
     if u.watch then
-        set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'status', 'active', 'reason', ''
+        set[#set + 1], set[#set + 2] = 'status', 'active'
     end
     user_record_str('refresh_token', u.refresh_token)
     user_record_str('scope', u.scope, true)
@@ -113,7 +113,12 @@ local function user_record_put(k, u, now)
     if not u.watch then
         redis.call('HSETNX', k.user, 'status', 'stopped')
     end
-    redis.call('HDEL', k.user, 'refresh_until', 'refresh_fence')
+    -- Watched again, the user has no reason: absent rather than "" (memory).
+    local del = {'refresh_until', 'refresh_fence'}
+    if u.watch then
+        del[3] = 'reason'
+    end
+    redis.call('HDEL', k.user, unpack(del))
     local fence = redis.call('HINCRBY', k.user, 'fence', 1)
     redis.call('HSET', k.users, user, app)
 

@@ -4,6 +4,7 @@
 #include "base/crypto.h"
 #include "base/codec.h"
 #include "base/nodump.h"
+#include "base/seal_pack.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +26,13 @@
 /* A keyring larger than this is not a keyring: refuse instead of reading it. */
 #define CRYPTO_MAX_FILE  (1024 * 1024)
 /* Key ids stay small so "v1.<kid>." is short and parsing cannot overflow. */
-#define CRYPTO_MAX_KID   999999999L
+#define CRYPTO_MAX_KID   SEAL_MAX_KID
 
 #define SEALED_PREFIX "v1."
 #define PLAIN_PREFIX  "plain."
+/* The binary format (crypto_seal_token): its first byte, never the first
+ * of a text value. */
+#define SEALED_V2     0x02
 
 struct crypto_key {
     int kid;
@@ -402,76 +406,205 @@ static const struct crypto_key *find_key(const struct crypto_keyring *kr, long k
     return NULL;
 }
 
+/* gcm_seal encrypts plain (plen bytes) under k into raw: nonce[12] |
+ * ciphertext[plen] | tag[16]. The associated data is ver (one byte, left out
+ * when 0: the text format v1 had none) then ad, so a value cannot be moved
+ * to another owner nor re-wrapped into the other format. 0 or -1. */
+static int gcm_seal(const struct crypto_keyring *kr, const struct crypto_key *k, unsigned char ver,
+                    const char *ad, const unsigned char *plain, size_t plen, unsigned char *raw)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n, ok;
+
+    ok = ctx != NULL && RAND_bytes(raw, CRYPTO_NONCE_LEN) == 1
+         && EVP_EncryptInit_ex(ctx, kr->aes, NULL, NULL, NULL) == 1
+         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) == 1
+         && EVP_EncryptInit_ex(ctx, NULL, NULL, k->key, raw) == 1
+         && (ver == 0 || EVP_EncryptUpdate(ctx, NULL, &n, &ver, 1) == 1)
+         && EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) == 1
+         && EVP_EncryptUpdate(ctx, raw + CRYPTO_NONCE_LEN, &n, plain, (int)plen) == 1
+         && EVP_EncryptFinal_ex(ctx, raw + CRYPTO_NONCE_LEN + n, &n) == 1
+         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_TAG_LEN, raw + CRYPTO_NONCE_LEN + plen) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
+/* gcm_open is gcm_seal's inverse: raw (rawlen >= nonce + tag bytes) into
+ * plain (rawlen - nonce - tag bytes). -1 when it does not authenticate. */
+static int gcm_open(const struct crypto_keyring *kr, const struct crypto_key *k, unsigned char ver,
+                    const char *ad, const unsigned char *raw, size_t rawlen, unsigned char *plain)
+{
+    size_t clen = rawlen - CRYPTO_NONCE_LEN - CRYPTO_TAG_LEN;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n, ok;
+
+    ok = ctx != NULL && EVP_DecryptInit_ex(ctx, kr->aes, NULL, NULL, NULL) == 1
+         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) == 1
+         && EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, raw) == 1
+         && (ver == 0 || EVP_DecryptUpdate(ctx, NULL, &n, &ver, 1) == 1)
+         && EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) == 1
+         && EVP_DecryptUpdate(ctx, plain, &n, raw + CRYPTO_NONCE_LEN, (int)clen) == 1
+         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_TAG_LEN,
+                                (void *)(raw + CRYPTO_NONCE_LEN + clen)) == 1
+         && EVP_DecryptFinal_ex(ctx, plain + n, &n) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
+/* seal_args checks crypto_seal's and crypto_seal_token's arguments; the
+ * plaintext-mode value ("plain.<text>") is made here too (*out). Returns 1
+ * when the caller should encrypt, 0 when *out is the answer, -1 + err. */
+static int seal_args(const struct crypto_keyring *kr, const char *ad, const char *plain, char **out,
+                     char *err, size_t errlen)
+{
+    size_t plen;
+
+    *out = NULL;
+    if (plain == NULL) {
+        errbuf_set(err, errlen, "crypto_seal: no value");
+        return -1;
+    }
+    plen = strlen(plain);
+    if (kr == NULL) {
+        *out = malloc(sizeof PLAIN_PREFIX + plen);
+        if (*out == NULL) {
+            errbuf_set(err, errlen, "crypto_seal: out of memory");
+            return -1;
+        }
+        memcpy(*out, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1);
+        memcpy(*out + sizeof PLAIN_PREFIX - 1, plain, plen + 1);
+        return 0;
+    }
+    if (kr->n == 0 || plen > INT_MAX / 4 || (ad != NULL && strlen(ad) > INT_MAX)) {
+        errbuf_set(err, errlen, "crypto_seal: bad keyring or value too large");
+        return -1;
+    }
+    return 1;
+}
+
 char *crypto_seal(const struct crypto_keyring *kr, const char *ad, const char *plain,
                   char *err, size_t errlen)
 {
     const struct crypto_key *k;
-    EVP_CIPHER_CTX *ctx = NULL;
     unsigned char *raw = NULL;
     char *out = NULL;
     size_t plen, rawlen, b64len, outlen;
-    int n, prefix;
+    int prefix, r = seal_args(kr, ad, plain, &out, err, errlen);
 
-    if (plain == NULL) {
-        errbuf_set(err, errlen, "crypto_seal: no value");
-        return NULL;
-    }
-    if (ad == NULL)
-        ad = "";
-    plen = strlen(plain);
-    if (kr == NULL) {
-        out = malloc(sizeof PLAIN_PREFIX + plen);
-        if (out == NULL) {
-            errbuf_set(err, errlen, "crypto_seal: out of memory");
-            return NULL;
-        }
-        memcpy(out, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1);
-        memcpy(out + sizeof PLAIN_PREFIX - 1, plain, plen + 1);
+    if (r <= 0)
         return out;
-    }
-    if (kr->n == 0 || plen > INT_MAX / 2 || strlen(ad) > INT_MAX) {
-        errbuf_set(err, errlen, "crypto_seal: bad keyring or value too large");
-        return NULL;
-    }
     k = &kr->keys[kr->n - 1];
+    plen = strlen(plain);
     rawlen = CRYPTO_NONCE_LEN + plen + CRYPTO_TAG_LEN;
     raw = malloc(rawlen);
     b64len = 4 * ((rawlen + 2) / 3);
     outlen = sizeof SEALED_PREFIX + 12 + b64len + 1;
     out = malloc(outlen);
-    ctx = EVP_CIPHER_CTX_new();
-    if (raw == NULL || out == NULL || ctx == NULL) {
+    if (raw == NULL || out == NULL) {
         errbuf_set(err, errlen, "crypto_seal: out of memory");
         goto err;
     }
-    if (RAND_bytes(raw, CRYPTO_NONCE_LEN) != 1) {
-        errbuf_set(err, errlen, "crypto_seal: RAND_bytes failed");
-        goto err;
-    }
-    if (EVP_EncryptInit_ex(ctx, kr->aes, NULL, NULL, NULL) != 1
-        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) != 1
-        || EVP_EncryptInit_ex(ctx, NULL, NULL, k->key, raw) != 1
-        || EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) != 1
-        || EVP_EncryptUpdate(ctx, raw + CRYPTO_NONCE_LEN, &n, (const unsigned char *)plain,
-                             (int)plen) != 1
-        || EVP_EncryptFinal_ex(ctx, raw + CRYPTO_NONCE_LEN + n, &n) != 1
-        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_TAG_LEN,
-                               raw + CRYPTO_NONCE_LEN + plen) != 1) {
+    if (gcm_seal(kr, k, 0, ad ? ad : "", (const unsigned char *)plain, plen, raw) != 0) {
         errbuf_set(err, errlen, "crypto_seal: encryption failed");
         goto err;
     }
     prefix = snprintf(out, outlen, SEALED_PREFIX "%d.", k->kid);
     /* EVP_EncodeBlock writes 4*ceil(n/3) chars with '=' padding, no newlines, plus a NUL. */
     EVP_EncodeBlock((unsigned char *)out + prefix, raw, (int)rawlen);
-    EVP_CIPHER_CTX_free(ctx);
     free(raw); /* nonce, ciphertext and tag only: nothing secret */
     return out;
 
 err:
-    EVP_CIPHER_CTX_free(ctx);
     free(raw);
     free(out);
     return NULL;
+}
+
+/* ---------------------------------------------------- binary format v2 --- */
+
+char *crypto_seal_token(const struct crypto_keyring *kr, const char *ad, const char *plain,
+                        char *err, size_t errlen)
+{
+    const struct crypto_key *k;
+    unsigned char *pt = NULL, *raw = NULL;
+    char *out = NULL;
+    size_t plen, ptlen = 0, kl, rawlen, o;
+    int r = seal_args(kr, ad, plain, &out, err, errlen);
+
+    if (r <= 0)
+        return out;
+    k = &kr->keys[kr->n - 1];
+    plen = strlen(plain);
+    pt = malloc(plen + 1);
+    raw = malloc(5 + CRYPTO_NONCE_LEN + plen + 1 + CRYPTO_TAG_LEN);
+    if (pt == NULL || raw == NULL) {
+        errbuf_set(err, errlen, "crypto_seal: out of memory");
+        goto done;
+    }
+    ptlen = seal_pack_token(plain, plen, pt);
+    kl = seal_kid_put(k->kid, raw);
+    rawlen = kl + CRYPTO_NONCE_LEN + ptlen + CRYPTO_TAG_LEN;
+    if (gcm_seal(kr, k, SEALED_V2, ad ? ad : "", pt, ptlen, raw + kl) != 0
+        || (out = malloc(1 + 2 * rawlen + 1)) == NULL) {
+        errbuf_set(err, errlen, "crypto_seal: encryption failed");
+        goto done;
+    }
+    out[0] = (char)SEALED_V2;
+    o = seal_stuff(raw, rawlen, (unsigned char *)out + 1);
+    out[1 + o] = '\0';
+
+done:
+    if (pt != NULL) {
+        OPENSSL_cleanse(pt, plen + 1);
+        free(pt);
+    }
+    free(raw); /* key id, nonce, ciphertext and tag only */
+    return out;
+}
+
+/* open_v2 opens a crypto_seal_token value (its version byte already seen). */
+static char *open_v2(const struct crypto_keyring *kr, const char *ad, const char *sealed,
+                     char *err, size_t errlen)
+{
+    const struct crypto_key *k;
+    unsigned char *raw = NULL, *pt = NULL;
+    char *plain = NULL;
+    long rawlen, kid;
+    size_t kl = 0, ptlen = 0;
+
+    if (kr == NULL) {
+        errbuf_set(err, errlen, "crypto_open: value is encrypted but no token key file is configured");
+        return NULL;
+    }
+    rawlen = seal_unstuff(sealed + 1, &raw);
+    kid = rawlen < 0 ? -1 : seal_kid_get(raw, (size_t)rawlen, &kl);
+    if (kid < 0 || (size_t)rawlen < kl + CRYPTO_NONCE_LEN + 1 + CRYPTO_TAG_LEN) {
+        errbuf_set(err, errlen, "crypto_open: malformed sealed value");
+        goto done;
+    }
+    if ((k = find_key(kr, kid)) == NULL) {
+        errbuf_set(err, errlen, "crypto_open: unknown key id %ld (not in the token key file)", kid);
+        goto done;
+    }
+    ptlen = (size_t)rawlen - kl - CRYPTO_NONCE_LEN - CRYPTO_TAG_LEN;
+    if ((pt = malloc(ptlen)) == NULL) {
+        errbuf_set(err, errlen, "crypto_open: out of memory");
+        goto done;
+    }
+    if (gcm_open(kr, k, SEALED_V2, ad ? ad : "", raw + kl, (size_t)rawlen - kl, pt) != 0) {
+        errbuf_set(err, errlen, "crypto_open: authentication failed (wrong owner, key or tampered value)");
+        goto done;
+    }
+    if ((plain = seal_unpack_token(pt, ptlen)) == NULL)
+        errbuf_set(err, errlen, "crypto_open: malformed sealed plaintext");
+
+done:
+    if (pt != NULL) {
+        OPENSSL_cleanse(pt, ptlen);
+        free(pt);
+    }
+    free(raw);
+    return plain;
 }
 
 /* b64_decode decodes standard padded base64 (length a multiple of 4) into a
@@ -519,45 +652,17 @@ static long b64_decode(const char *s, unsigned char **out)
     return (long)((size_t)n - pad);
 }
 
-char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
-                  char *err, size_t errlen)
+/* open_v1 opens a crypto_seal value, "v1.<kid>.<base64>". */
+static char *open_v1(const struct crypto_keyring *kr, const char *ad, const char *sealed,
+                     char *err, size_t errlen)
 {
     const struct crypto_key *k;
-    EVP_CIPHER_CTX *ctx = NULL;
     unsigned char *raw = NULL;
     char *plain = NULL;
     const char *p;
     long kid, rawlen;
-    size_t clen;
-    int n, ok;
+    size_t clen = 0;
 
-    /* The same checks as crypto_seal's, in the same order: each entry point
-     * validates its own arguments (a shape the duplicate finder reports). */
-    if (sealed == NULL) {
-        errbuf_set(err, errlen, "crypto_open: no value");
-        return NULL;
-    }
-    if (ad == NULL)
-        ad = "";
-    if (strncmp(sealed, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1) == 0) {
-        /* With a keyring every value we write is sealed, so a plaintext
-         * one was put there by someone else (or left from plaintext mode):
-         * using it would let whoever can write Redis choose the token or
-         * client secret we send. */
-        if (kr != NULL) {
-            errbuf_set(err, errlen, "crypto_open: plaintext value refused: a token key file is "
-                                    "configured, so values must be sealed (store it again)");
-            return NULL;
-        }
-        plain = strdup(sealed + sizeof PLAIN_PREFIX - 1);
-        if (plain == NULL)
-            errbuf_set(err, errlen, "crypto_open: out of memory");
-        return plain;
-    }
-    if (strncmp(sealed, SEALED_PREFIX, sizeof SEALED_PREFIX - 1) != 0) {
-        errbuf_set(err, errlen, "crypto_open: not a sealed value (expected \"v1.\" or \"plain.\")");
-        return NULL;
-    }
     if (kr == NULL) {
         errbuf_set(err, errlen, "crypto_open: value is encrypted but no token key file is configured");
         return NULL;
@@ -579,21 +684,11 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
     }
     clen = (size_t)rawlen - CRYPTO_NONCE_LEN - CRYPTO_TAG_LEN;
     plain = malloc(clen + 1);
-    ctx = EVP_CIPHER_CTX_new();
-    if (plain == NULL || ctx == NULL) {
+    if (plain == NULL) {
         errbuf_set(err, errlen, "crypto_open: out of memory");
         goto err;
     }
-    ok = EVP_DecryptInit_ex(ctx, kr->aes, NULL, NULL, NULL) == 1
-         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) == 1
-         && EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, raw) == 1
-         && EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) == 1
-         && EVP_DecryptUpdate(ctx, (unsigned char *)plain, &n, raw + CRYPTO_NONCE_LEN,
-                              (int)clen) == 1
-         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_TAG_LEN,
-                                raw + CRYPTO_NONCE_LEN + clen) == 1
-         && EVP_DecryptFinal_ex(ctx, (unsigned char *)plain + n, &n) == 1;
-    if (!ok) {
+    if (gcm_open(kr, k, 0, ad, raw, (size_t)rawlen, (unsigned char *)plain) != 0) {
         errbuf_set(err, errlen, "crypto_open: authentication failed (wrong owner, key or tampered value)");
         goto err;
     }
@@ -602,12 +697,10 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
         errbuf_set(err, errlen, "crypto_open: decrypted value contains a NUL byte");
         goto err;
     }
-    EVP_CIPHER_CTX_free(ctx);
     free(raw);
     return plain;
 
 err:
-    EVP_CIPHER_CTX_free(ctx);
     free(raw);
     if (plain != NULL) {
         OPENSSL_cleanse(plain, clen + 1);
@@ -616,17 +709,55 @@ err:
     return NULL;
 }
 
+char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
+                  char *err, size_t errlen)
+{
+    char *plain;
+
+    if (sealed == NULL) {
+        errbuf_set(err, errlen, "crypto_open: no value");
+        return NULL;
+    }
+    if (ad == NULL)
+        ad = "";
+    if ((unsigned char)sealed[0] == SEALED_V2)
+        return open_v2(kr, ad, sealed, err, errlen);
+    if (strncmp(sealed, SEALED_PREFIX, sizeof SEALED_PREFIX - 1) == 0)
+        return open_v1(kr, ad, sealed, err, errlen);
+    if (strncmp(sealed, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1) != 0) {
+        errbuf_set(err, errlen, "crypto_open: not a sealed value (expected binary, \"v1.\" or \"plain.\")");
+        return NULL;
+    }
+    /* With a keyring every value we write is sealed, so a plaintext one was
+     * put there by someone else (or left from plaintext mode): using it
+     * would let whoever can write Redis choose the token or client secret
+     * we send. */
+    if (kr != NULL) {
+        errbuf_set(err, errlen, "crypto_open: plaintext value refused: a token key file is "
+                                "configured, so values must be sealed (store it again)");
+        return NULL;
+    }
+    plain = strdup(sealed + sizeof PLAIN_PREFIX - 1);
+    if (plain == NULL)
+        errbuf_set(err, errlen, "crypto_open: out of memory");
+    return plain;
+}
+
 int crypto_needs_reseal(const struct crypto_keyring *kr, const char *sealed)
 {
-    const char *p;
-    long kid;
+    unsigned char *raw = NULL;
+    size_t used = 0;
+    long rawlen, kid;
 
     /* Without a keyring there is nothing better to reseal with. */
     if (kr == NULL || kr->n == 0 || sealed == NULL)
         return 0;
-    if (strncmp(sealed, SEALED_PREFIX, sizeof SEALED_PREFIX - 1) != 0)
+    /* v1 text and plain values are rewritten in the binary format. */
+    if ((unsigned char)sealed[0] != SEALED_V2)
         return 1;
-    kid = parse_kid(sealed + sizeof SEALED_PREFIX - 1, &p);
+    rawlen = seal_unstuff(sealed + 1, &raw);
+    kid = rawlen < 0 ? -1 : seal_kid_get(raw, (size_t)rawlen, &used);
+    free(raw);
     return kid != crypto_current_kid(kr);
 }
 

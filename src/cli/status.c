@@ -248,7 +248,7 @@ static void status_print_pace(const cJSON *it, const cJSON *lim)
 }
 
 /* LISTPACK_ADVICE: the hash-max-listpack-value below which sealed tokens
- * (about 320 bytes for Spotify's access tokens) make every user hash a
+ * (about 190 bytes for Spotify's access tokens, binary) make every user hash a
  * hashtable, about twice the memory (tests/bench, scenario 5). */
 #define LISTPACK_ADVICE 512
 

@@ -99,8 +99,8 @@ int cli_user_add(const struct sw_config *c, struct cli_args *a)
     if (cli_load_keyring(c, &kr) != 0)
         goto out;
     snprintf(ad, sizeof ad, "user:%s", pos[0]);
-    at = crypto_seal(kr, ad, tok[0], err, sizeof err);
-    rt = at ? crypto_seal(kr, ad, tok[1], err, sizeof err) : NULL;
+    at = crypto_seal_token(kr, ad, tok[0], err, sizeof err);
+    rt = at ? crypto_seal_token(kr, ad, tok[1], err, sizeof err) : NULL;
     if (rt == NULL) {
         fprintf(stderr, "spotwatch: %s\n", err);
         goto out;

@@ -70,8 +70,8 @@ static int import_parse(const struct crypto_keyring *kr, const char *file, long 
     snprintf(row->user, sizeof row->user, "%s", u->valuestring);
     snprintf(row->app, sizeof row->app, "%s", a->valuestring);
     snprintf(ad, sizeof ad, "user:%s", row->user);
-    row->at = crypto_seal(kr, ad, at->valuestring, err, sizeof err);
-    row->rt = row->at ? crypto_seal(kr, ad, rt->valuestring, err, sizeof err) : NULL;
+    row->at = crypto_seal_token(kr, ad, at->valuestring, err, sizeof err);
+    row->rt = row->at ? crypto_seal_token(kr, ad, rt->valuestring, err, sizeof err) : NULL;
     row->scope = strdup(sc ? sc->valuestring : TOK_SCOPES);
     if (row->rt == NULL || row->scope == NULL) {
         fprintf(stderr, "spotwatch: %s:%ld: %s\n", file, lineno, row->rt ? "out of memory" : err);

@@ -74,9 +74,10 @@ int cli_watch(const struct sw_config *c, struct cli_args *a)
     if (strcmp(verb, "start") == 0) {
         char iv[24];
         snprintf(iv, sizeof iv, "%lld", interval);
-        const char *hs[] = {"HSET", ukey, "status", "active", "reason", "", "fails", "0", "idle", "0",
-                            "interval_ms", iv};
-        if (cli_cmd_ok(r, interval > 0 ? 12 : 10, hs) != 0)
+        const char *hs[] = {"HSET", ukey, "status", "active", "fails", "0", "idle", "0", "interval_ms", iv};
+        /* An empty reason is absent, not "" (README, memory). */
+        const char *hd[] = {"HDEL", ukey, "reason"};
+        if (cli_cmd_ok(r, interval > 0 ? 10 : 8, hs) != 0 || cli_cmd_ok(r, 3, hd) != 0)
             goto out;
         /* Jitter: users started together must not poll on the same tick. */
         srand((unsigned)(now ^ getpid()));

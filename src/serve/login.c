@@ -656,8 +656,8 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
     /* Whether the user id belongs to another app is decided by oauth_store.lua
      * in the same step as the write (no check-then-set here). */
     snprintf(ad, sizeof ad, "user:%s", st->user);
-    at = crypto_seal(s->kr, ad, tok->access_token, err, sizeof err);
-    rt = at ? crypto_seal(s->kr, ad, tok->refresh_token, err, sizeof err) : NULL;
+    at = crypto_seal_token(s->kr, ad, tok->access_token, err, sizeof err);
+    rt = at ? crypto_seal_token(s->kr, ad, tok->refresh_token, err, sizeof err) : NULL;
     if (rt == NULL) {
         log_error("callback: %s", err);
         serve_fail(a, 500, "error", "Internal error", "The login could not be completed. Start again from the app.");

@@ -51,21 +51,6 @@ size_t oauth_b64url(const unsigned char *in, size_t n, char *out)
     return o;
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 long oauth_b64url_decode(const char *in, unsigned char *out, size_t outlen)
 {
     size_t n = strlen(in), o = 0;
@@ -75,7 +60,7 @@ long oauth_b64url_decode(const char *in, unsigned char *out, size_t outlen)
     if (n % 4 == 1)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int v = b64val((unsigned char)in[i]);
+        int v = codec_b64url_digit((unsigned char)in[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6 | (unsigned)v) & 0xffffff;

@@ -218,9 +218,9 @@ static void store_refreshed_tokens(struct job *j, struct tok_response *t)
 
     j->refresh = REFRESH_STORE;
     snprintf(ad, sizeof ad, "user:%s", j->user);
-    at = crypto_seal(w->keys, ad, t->access_token, err, sizeof err);
+    at = crypto_seal_token(w->keys, ad, t->access_token, err, sizeof err);
     if (t->refresh_token)
-        rt = crypto_seal(w->keys, ad, t->refresh_token, err, sizeof err);
+        rt = crypto_seal_token(w->keys, ad, t->refresh_token, err, sizeof err);
     if (at == NULL || (t->refresh_token && rt == NULL))
         goto fail;
     if (rt == NULL && j->rt_sealed && j->rt_sealed[0] && crypto_needs_reseal(w->keys, j->rt_sealed)) {
@@ -228,7 +228,7 @@ static void store_refreshed_tokens(struct job *j, struct tok_response *t)
          * it with the current one, so a rotated-out key can be retired.
          * If that fails the old ciphertext simply stays. */
         char *plain = crypto_open(w->keys, ad, j->rt_sealed, err, sizeof err);
-        rt = plain ? crypto_seal(w->keys, ad, plain, err, sizeof err) : NULL;
+        rt = plain ? crypto_seal_token(w->keys, ad, plain, err, sizeof err) : NULL;
         secret_free(plain);
         reseal = rt ? "1" : "0";
     }

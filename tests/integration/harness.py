@@ -30,6 +30,36 @@ SECRET_MIN = 8
 _secrets = set()
 
 
+def last_ok(h):
+    """A user hash's last poll that went through (ms): last_ok_at is stored
+    only while it differs from last_poll_at (README, memory)."""
+    if h.get("last_ok_at"):
+        return int(h["last_ok_at"])
+    return int(h.get("last_poll_at") or 0) if h.get("last_outcome") in ("ok", "nothing") else 0
+
+
+def sealed_kid(v):
+    """The key id of a token sealed in crypto's binary format
+    (include/base/crypto.h: 0x02, then stuffed kid varint | nonce | ...);
+    None when v (bytes, or str when it happened to decode) is not one."""
+    if isinstance(v, str):
+        v = v.encode()
+    if not v or v[0] != 2:
+        return None
+    kid, shift, i = 0, 0, 1
+    while i < len(v) and shift < 35:
+        b, i = v[i], i + 1
+        if b == 0xFE:
+            if i >= len(v) or v[i] not in (1, 2):
+                return None
+            b, i = (0 if v[i] == 1 else 0xFE), i + 1
+        kid |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return kid
+    return None
+
+
 def record_secret(s):
     if isinstance(s, bytes):
         s = s.decode("utf-8", "replace")
@@ -449,7 +479,9 @@ class RedisServer:
         lines = listen + ["bind 127.0.0.1", "dir %s" % self.dir,
                  "save \"\"", "daemonize no", "enable-debug-command yes",
                  "appendonly %s" % ("yes" if appendonly else "no"),
-                 "appendfsync always", "maxmemory-policy noeviction"]
+                 "appendfsync always", "maxmemory-policy noeviction",
+                 # README, "Inspecting state": keeps user hashes listpacks.
+                 "hash-max-listpack-value 512"]
         lines += extra or []
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -232,6 +232,8 @@ def test_watch_stop_and_user_rm():
 
 def test_status_lists_workers_and_users():
     r, sim, _ = world(["a1", "a2"])
+    # Redis' own default (the tests' Redis uses the advised 512): status points it out.
+    r.client().cmd("CONFIG", "SET", "hash-max-listpack-value", "64")
     play(sim, "a1", ["a"])
     Worker(r, sim, FAST)
     Worker(r, sim, FAST)

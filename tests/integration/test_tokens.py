@@ -133,7 +133,7 @@ def _refresh_cycles(policy, cycles=50, nusers=4, nworkers=3):
         for u in users:
             h = uh(c, u)
             if num(h, "refreshes") < i or not good(h) or \
-                    num(h, "last_ok_at") < num(h, "refreshed_at"):
+                    last_ok(h) < num(h, "refreshed_at"):
                 return False
         return True
 
@@ -231,7 +231,7 @@ def test_hundred_users_expire_at_once():
     sim.ok("POST", "/sim/stats/reset")
     sim.ok("POST", "/sim/clock", {"advance_ms": 3601 * 1000})
     wait_for(lambda: all(num(uh(c, u), "refreshes") == 2 for u in users), 40, "every user refreshed again")
-    wait_for(lambda: all(good(uh(c, u)) and num(uh(c, u), "last_ok_at") >= num(uh(c, u), "refreshed_at")
+    wait_for(lambda: all(good(uh(c, u)) and last_ok(uh(c, u)) >= num(uh(c, u), "refreshed_at")
                          for u in users), 30, "every user polled with its new token")
     time.sleep(1.0)
     st = sim.stats()
@@ -399,40 +399,115 @@ def keyfile():
 
 
 def hgetall_cli(r, key):
-    """`redis-cli HGETALL key`, as an operator would look."""
-    if shutil.which("redis-cli"):
-        out = subprocess.run(["redis-cli", "-p", str(r.port), "HGETALL", key], capture_output=True,
-                             text=True, timeout=10).stdout
-        lines = out.splitlines()
-        return dict(zip(lines[0::2], lines[1::2])), out
+    """The hash, and `redis-cli HGETALL key` as an operator would see it
+    (the binary tokens escaped, \\x..)."""
     h = r.client().hgetall(key)
-    return h, "\n".join("%s\n%s" % kv for kv in h.items())
+    if shutil.which("redis-cli"):
+        out = subprocess.run(["redis-cli", "--no-raw", "-p", str(r.port), "HGETALL", key], capture_output=True,
+                             timeout=10).stdout.decode("utf-8", "replace")
+        return h, out
+    return h, "\n".join("%r\n%r" % kv for kv in h.items())
 
 
-def test_tokens_encrypted_at_rest():
-    kf = keyfile()
-    ex = ["--token-key-file", kf]
-    users = ["e1", "e2"]
+def sealed_world(users):
+    """users with sealed tokens, playing, polled by a worker; the first one
+    refreshed once. Returns r, sim, toks, the worker and a client."""
+    ex = ["--token-key-file", keyfile()]
     r, sim, toks = world(users, extra=ex)
     for u in users:
         play(sim, u, ["x-" + u])
     w = Worker(r, sim, FAST + ex)
     c = r.client()
     wait_for(lambda: all(num(uh(c, u), "polls") >= 2 for u in users), 20, "polled with sealed tokens")
-    sim.ok("POST", "/sim/users/e1/expire")
-    wait_for(lambda: num(uh(c, "e1"), "refreshes") == 1 and good(uh(c, "e1")), 20,
+    sim.ok("POST", "/sim/users/%s/expire" % users[0])
+    wait_for(lambda: num(uh(c, users[0]), "refreshes") == 1 and good(uh(c, users[0])), 20,
              "a refresh stored by the worker")
+    return r, sim, toks, w, c
+
+
+def test_tokens_encrypted_at_rest():
+    users = ["e1", "e2"]
+    r, sim, toks, w, c = sealed_world(users)
     check("allow-plaintext-tokens" not in w.output(), "no plaintext warning with a key file")
     for u in users:
         h, raw = hgetall_cli(r, "sw:{app1}:user:%s" % u)
         for f in ("access_token", "refresh_token"):
-            check(h[f].startswith("v1.1."), "%s of %s is sealed under key 1: %r" % (f, u, h[f][:8]))
+            check(sealed_kid(h[f]) == 1, "%s of %s is sealed (binary) under key 1: %r" % (f, u, h[f][:8]))
         for t in toks.values():
             for s in (t["access_token"], t["refresh_token"]):
                 check(s not in raw, "a token in clear in HGETALL of %s" % u)
     a, raw = hgetall_cli(r, "sw:{app1}:app")
     check(a["client_secret"].startswith("v1.1.") and "s3cret-app" not in raw, "the client secret is sealed")
     check_no_failures(c, users)
+
+
+def test_stored_tokens_binary_and_user_hash_compact():
+    """The tokens are stored in the binary format: not printable text, packed
+    (a 206-char token in under 200 bytes), whereas every other field stays readable; and
+    a polled user's hash stays a listpack under the advised
+    hash-max-listpack-value (which the tests' Redis uses) within 1 KiB."""
+    users = ["b1", "b2"]
+    r, sim, toks, w, c = sealed_world(users)
+    check(c.cmd("CONFIG", "GET", "hash-max-listpack-value")[1] == "512", "the tests' Redis uses the advised setting")
+    check(all(len(toks[u]["access_token"]) >= 200 and len(toks[u]["refresh_token"]) >= 130 for u in users),
+          "Spotify-length tokens")
+    polls = num(uh(c, "b1"), "polls")
+    wait_for(lambda: num(uh(c, "b1"), "polls") >= polls + 2, 20, "polled after the refresh")
+    for u in users:
+        key = "sw:{app1}:user:%s" % u
+        h = uh(c, u)
+        for f in ("access_token", "refresh_token"):
+            b = h[f].encode() if isinstance(h[f], str) else h[f]
+            check(sealed_kid(h[f]) == 1, "%s of %s is in the binary format: %r" % (f, u, b[:8]))
+            check(any(x < 0x20 or x >= 0x7F for x in b) and b"\0" not in b, "%s of %s: binary, NUL-free" % (f, u))
+            # Packed 6 bits a character, plus 31 bytes of header, nonce and tag (and stuffing).
+            check(len(b) <= len(toks[u][f]) * 3 // 4 + 40, "%s of %s: %d bytes, packed" % (f, u, len(b)))
+        for f, v in h.items():
+            if f not in ("access_token", "refresh_token"):
+                check(isinstance(v, str) and v.isprintable(), "%s of %s stays readable: %r" % (f, u, v))
+        check(c.cmd("OBJECT", "ENCODING", key) == "listpack", "the user hash of %s is a listpack" % u)
+        mem = c.cmd("MEMORY", "USAGE", key, "SAMPLES", "0")
+        check(mem <= 1024, "the user hash of %s takes %d bytes (at most 1024)" % (u, mem))
+    check(w.stop() == 0, "worker stopped")
+    check_no_failures(c, users)
+
+
+def v1_seal(keyfile_path, ad, text):
+    """A value in the text format earlier releases wrote ("v1.<kid>.<base64>",
+    include/base/crypto.h), under the key file's newest key."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        skip("python3-cryptography is not installed")
+    with open(keyfile_path) as f:
+        kid, hexkey = [ln.split() for ln in f if ln.strip() and not ln.startswith("#")][-1]
+    nonce = os.urandom(12)
+    sealed = AESGCM(bytes.fromhex(hexkey)).encrypt(nonce, text.encode(), ad.encode())
+    return "v1.%s.%s" % (kid, base64.b64encode(nonce + sealed).decode())
+
+
+def test_text_tokens_of_earlier_releases_open_and_are_rewritten():
+    """Tokens stored as text by an earlier release are polled with as they are,
+    and the next refresh stores both as binary (the kept refresh token too)."""
+    kf = keyfile()
+    ex = ["--token-key-file", kf]
+    r, sim, toks = world(["t1"], extra=ex)
+    c = r.client()
+    key = "sw:{app1}:user:t1"
+    c.cmd("HSET", key, "access_token", v1_seal(kf, "user:t1", toks["t1"]["access_token"]),
+          "refresh_token", v1_seal(kf, "user:t1", toks["t1"]["refresh_token"]))
+    play(sim, "t1", ["x-t1"])
+    w = Worker(r, sim, FAST + ex)
+    wait_for(lambda: num(uh(c, "t1"), "polls") >= 2 and good(uh(c, "t1")), 20, "polled with the text tokens")
+    check(uh(c, "t1")["access_token"].startswith("v1.1."), "not rewritten before a refresh")
+    sim.ok("POST", "/sim/users/t1/expire")
+    wait_for(lambda: num(uh(c, "t1"), "refreshes") == 1 and good(uh(c, "t1")), 20, "refreshed")
+    h = uh(c, "t1")
+    check(sealed_kid(h["access_token"]) == 1 and sealed_kid(h["refresh_token"]) == 1,
+          "both tokens rewritten as binary: %r" % {f: h[f][:6] for f in ("access_token", "refresh_token")})
+    check(num(h, "rotations") == 0, "a rewrite is not a rotation")
+    check(w.stop() == 0, "worker stopped")
+    check_no_failures(c, ["t1"])
 
 
 def test_ciphertext_moved_to_another_user_fails():
@@ -491,15 +566,15 @@ def test_key_rotation_keeps_every_user_working():
     wait_for(lambda: all(num(uh(c, u), "polls") >= polls[u] + 3 for u in users), 20,
              "every user polled after the rotation (old ciphertexts still open)")
     for u in users:
-        check(uh(c, u)["access_token"].startswith("v1.1."), "not rewritten before the next refresh")
+        check(sealed_kid(uh(c, u)["access_token"]) == 1, "not rewritten before the next refresh")
     for u in users:
         sim.ok("POST", "/sim/users/%s/expire" % u)
     wait_for(lambda: all(num(uh(c, u), "refreshes") == 1 and good(uh(c, u)) for u in users),
              20, "refreshed under the new key")
     for u in users:
         h = uh(c, u)
-        check(h["access_token"].startswith("v1.2."), "the new access token is sealed under key 2")
-        check(h["refresh_token"].startswith("v1.2."), "the kept refresh token is re-sealed under key 2")
+        check(sealed_kid(h["access_token"]) == 2, "the new access token is sealed under key 2")
+        check(sealed_kid(h["refresh_token"]) == 2, "the kept refresh token is re-sealed under key 2")
         check(num(h, "rotations") == 0, "a re-seal is not a rotation")
     polls = {u: num(uh(c, u), "polls") for u in users}
     wait_for(lambda: all(num(uh(c, u), "polls") >= polls[u] + 2 for u in users), 20, "still polling")

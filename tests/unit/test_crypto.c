@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "base/seal_pack.h"
+
+#include <openssl/evp.h>
 
 /* fixture: a fresh temp dir per test with "keys" as the keyring path. */
 struct fx {
@@ -92,7 +95,8 @@ static void test_roundtrip(void **state)
         p = crypto_open(kr, "user:alice", s, err, sizeof err);
         assert_non_null(p);
         assert_string_equal(p, values[i]);
-        assert_int_equal(crypto_needs_reseal(kr, s), 0);
+        /* The text format opens, and is rewritten in the binary one. */
+        assert_int_equal(crypto_needs_reseal(kr, s), 1);
         secret_free(p);
         free(s);
     }
@@ -210,7 +214,7 @@ static void test_rotation(void **state)
     kr2 = load_ok(f->path);
     assert_int_equal(crypto_current_kid(kr2), 2);
     assert_int_equal(crypto_needs_reseal(kr2, old), 1);
-    assert_int_equal(crypto_needs_reseal(kr1, old), 0);
+    assert_int_equal(crypto_needs_reseal(kr1, old), 1);   /* text: rewritten as binary */
 
     p = crypto_open(kr2, "app:app1", old, err, sizeof err);
     assert_non_null(p);
@@ -220,7 +224,6 @@ static void test_rotation(void **state)
     new = crypto_seal(kr2, "app:app1", "clientsecret", err, sizeof err);
     assert_non_null(new);
     assert_true(strncmp(new, "v1.2.", 5) == 0);
-    assert_int_equal(crypto_needs_reseal(kr2, new), 0);
     /* The old keyring does not know kid 2. */
     assert_null(crypto_open(kr1, "app:app1", new, err, sizeof err));
 
@@ -406,6 +409,226 @@ static void test_plaintext_mode(void **state)
     crypto_free(kr);
 }
 
+/* b64url_token fills out with n base64url characters (NUL-terminated),
+ * a different mix for each seed. */
+static void b64url_token(char *out, size_t n, unsigned seed)
+{
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        out[i] = alpha[(seed >> 16) & 63];
+    }
+    out[n] = '\0';
+}
+
+/* The binary format: every length of base64url token and text that is not
+ * base64url round-trips; the value is NUL-free, starts with the version
+ * byte, and a Spotify-length token shrinks well below its text size. */
+static void test_token_roundtrip(void **state)
+{
+    struct fx *f = *state;
+    struct crypto_keyring *kr;
+    char err[256], tok[260];
+    const char *other[] = { "", "a.b", "with space", "padded==", "caf\xc3\xa9", "\xfe\x01" };
+    char *s, *p;
+    size_t n, i;
+
+    assert_int_equal(crypto_keygen(f->path, err, sizeof err), 0);
+    kr = load_ok(f->path);
+    for (n = 0; n < 260; n++) {
+        b64url_token(tok, n, (unsigned)n);
+        s = crypto_seal_token(kr, "user:alice", tok, err, sizeof err);
+        assert_non_null(s);
+        assert_int_equal((unsigned char)s[0], 0x02);
+        if (n >= 8)
+            assert_null(strstr(s, tok));
+        if (n == 206)   /* Spotify's access tokens: 317 bytes as v1 text */
+            assert_true(strlen(s) < 1 + 1 + 12 + 1 + 155 + 16 + 8);
+        p = crypto_open(kr, "user:alice", s, err, sizeof err);
+        assert_non_null(p);
+        assert_string_equal(p, tok);
+        assert_int_equal(crypto_needs_reseal(kr, s), 0);
+        secret_free(p);
+        free(s);
+    }
+    for (i = 0; i < sizeof other / sizeof other[0]; i++) {
+        s = crypto_seal_token(kr, "user:alice", other[i], err, sizeof err);
+        assert_non_null(s);
+        p = crypto_open(kr, "user:alice", s, err, sizeof err);
+        assert_non_null(p);
+        assert_string_equal(p, other[i]);
+        secret_free(p);
+        free(s);
+    }
+    crypto_free(kr);
+}
+
+/* Any change to a binary value (each byte flipped, truncation, a byte
+ * added) is refused, never opened to something else; so is another owner. */
+static void test_token_tamper_and_ad(void **state)
+{
+    struct fx *f = *state;
+    struct crypto_keyring *kr;
+    char err[256], tok[207], *s, *p;
+    size_t i, n;
+    int bit;
+
+    assert_int_equal(crypto_keygen(f->path, err, sizeof err), 0);
+    kr = load_ok(f->path);
+    b64url_token(tok, 206, 7);
+    s = crypto_seal_token(kr, "user:alice", tok, err, sizeof err);
+    assert_non_null(s);
+    n = strlen(s);
+    for (i = 1; i < n; i++) {
+        for (bit = 0; bit < 8; bit++) {
+            s[i] ^= (char)(1 << bit);
+            p = crypto_open(kr, "user:alice", s, err, sizeof err);
+            if (p != NULL)
+                fail_msg("byte %zu bit %d flipped still opens", i, bit);
+            s[i] ^= (char)(1 << bit);
+        }
+    }
+    for (i = 1; i < n; i++) {
+        char c = s[i];
+        s[i] = '\0';
+        assert_null(crypto_open(kr, "user:alice", s, err, sizeof err));
+        s[i] = c;
+    }
+    assert_null(crypto_open(kr, "user:bob", s, err, sizeof err));
+    assert_null(crypto_open(kr, "", s, err, sizeof err));
+    assert_null(crypto_open(NULL, "user:alice", s, err, sizeof err));
+    assert_null(strstr(err, tok));
+    p = crypto_open(kr, "user:alice", s, err, sizeof err);
+    assert_non_null(p);
+    assert_string_equal(p, tok);
+    secret_free(p);
+    free(s);
+    crypto_free(kr);
+}
+
+/* Fixed vectors made outside this code (Python's cryptography, AESGCM):
+ * the text format of earlier releases still opens, and the binary format
+ * is what the header says: 0x02, kid varint, nonce, ciphertext, tag,
+ * stuffed; associated data 0x02 + the owner; plaintext flag + packed. */
+static void test_fixed_vectors(void **state)
+{
+    struct fx *f = *state;
+    struct crypto_keyring *kr;
+    char err[256], *p, *wrapped;
+    const char *v1 = "v1.1.ZGVmZ2hpamtsbW5vCkqaARaFMvtQWZKjfGncUKcaT61dngcRVA==";
+    /* "golden-_xBQD": packed, no NUL byte, so only the associated data
+     * can refuse it re-wrapped as text (below). */
+    const char *v2 = "\x02\x01\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f\x49\x99\x57\x3b\x03\x96\xe9"
+                     "\x5a\x2a\x61\x91\xfc\x17\x88\xdb\xc2\x32\xe4\xcb\x02\x5e\x8c\xd5\x1a\xdb\x5a";
+    unsigned char *raw;
+    long rawlen;
+
+    write_file(f->path, K1, 0600);
+    kr = load_ok(f->path);
+    p = crypto_open(kr, "user:alice", v1, err, sizeof err);
+    assert_non_null(p);
+    assert_string_equal(p, "BQDgolden");
+    secret_free(p);
+    assert_int_equal(crypto_needs_reseal(kr, v1), 1);
+    p = crypto_open(kr, "user:alice", v2, err, sizeof err);
+    assert_non_null(p);
+    assert_string_equal(p, "golden-_xBQD");
+    secret_free(p);
+    assert_int_equal(crypto_needs_reseal(kr, v2), 0);
+    assert_null(crypto_open(kr, "user:bob", v2, err, sizeof err));
+    /* The binary value's bytes re-wrapped as text do not open: the
+     * version is part of the associated data. */
+    rawlen = seal_unstuff(v2 + 1, &raw);
+    assert_int_equal(rawlen, 1 + 12 + 1 + 9 + 16);
+    wrapped = calloc(1, 80);
+    assert_non_null(wrapped);
+    memcpy(wrapped, "v1.1.", 5);
+    /* nonce | ciphertext | tag after the kid byte, as v1's base64. */
+    EVP_EncodeBlock((unsigned char *)wrapped + 5, raw + 1, (int)rawlen - 1);
+    assert_null(crypto_open(kr, "user:alice", wrapped, err, sizeof err));
+    free(wrapped);
+    free(raw);
+    crypto_free(kr);
+}
+
+/* A rotation: binary values under the old key open and need a reseal. */
+static void test_token_rotation(void **state)
+{
+    struct fx *f = *state;
+    struct crypto_keyring *kr1, *kr2;
+    char err[256], *old, *p;
+
+    assert_int_equal(crypto_keygen(f->path, err, sizeof err), 0);
+    kr1 = load_ok(f->path);
+    old = crypto_seal_token(kr1, "user:a", "AQCrefresh", err, sizeof err);
+    assert_non_null(old);
+    assert_int_equal(crypto_needs_reseal(kr1, old), 0);
+    assert_int_equal(crypto_keygen(f->path, err, sizeof err), 0);
+    kr2 = load_ok(f->path);
+    assert_int_equal(crypto_needs_reseal(kr2, old), 1);
+    p = crypto_open(kr2, "user:a", old, err, sizeof err);
+    assert_non_null(p);
+    assert_string_equal(p, "AQCrefresh");
+    secret_free(p);
+    free(old);
+    crypto_free(kr1);
+    crypto_free(kr2);
+}
+
+/* seal_pack's readers refuse every spelling their writers never make. */
+static void test_seal_pack(void **state)
+{
+    unsigned char buf[16], *out;
+    char *t;
+    size_t used = 0;
+    long v;
+    (void)state;
+
+    /* "AB" packs to 12 bits: 000000 000001 -> 0x00 0x10, spare bits 0. */
+    assert_int_equal(seal_pack_token("AB", 2, buf), 3);
+    assert_int_equal(buf[0], 3);
+    assert_int_equal(buf[1], 0x00);
+    assert_int_equal(buf[2], 0x10);
+    t = seal_unpack_token(buf, 3);
+    assert_string_equal(t, "AB");
+    free(t);
+    buf[2] = 0x11;                              /* a spare bit set */
+    assert_null(seal_unpack_token(buf, 3));
+    buf[2] = 0x10;
+    buf[0] = 2;                                 /* 2 bytes cannot be n % 4 == 1 */
+    assert_null(seal_unpack_token(buf, 3));
+    buf[0] = 5;                                 /* no such flag */
+    assert_null(seal_unpack_token(buf, 3));
+    buf[0] = SEAL_PACK_RAW;
+    buf[1] = 'x';
+    buf[2] = '\0';                              /* a NUL inside a raw token */
+    assert_null(seal_unpack_token(buf, 3));
+    assert_null(seal_unpack_token(buf, 0));
+
+    memcpy(buf, "\x00\xfe\x01\x02", 4);
+    assert_int_equal(seal_stuff(buf, 4, buf + 4), 6);
+    assert_memory_equal(buf + 4, "\xfe\x01\xfe\x02\x01\x02", 6);
+    buf[10] = '\0';
+    assert_int_equal(seal_unstuff((char *)buf + 4, &out), 4);
+    assert_memory_equal(out, "\x00\xfe\x01\x02", 4);
+    free(out);
+    assert_int_equal(seal_unstuff("a\xfe\x03", &out), -1);
+    assert_int_equal(seal_unstuff("a\xfe", &out), -1);
+
+    for (v = 0; v < 300; v += 37) {
+        size_t n = seal_kid_put(v, buf);
+        assert_int_equal(seal_kid_get(buf, n, &used), v);
+        assert_int_equal(used, n);
+    }
+    assert_int_equal(seal_kid_put(SEAL_MAX_KID, buf), 5);
+    assert_int_equal(seal_kid_get(buf, 5, &used), SEAL_MAX_KID);
+    assert_int_equal(seal_kid_get(buf, 4, &used), -1);          /* truncated */
+    assert_int_equal(seal_kid_get((const unsigned char *)"\x80\x00", 2, &used), -1);   /* not shortest */
+    assert_int_equal(seal_kid_get((const unsigned char *)"\xff\xff\xff\xff\x0f", 5, &used), -1);   /* too large */
+}
+
 static void test_misc(void **state)
 {
     char hex[65];
@@ -441,6 +664,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fixed_key_interop, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_plaintext_mode, fx_setup, fx_teardown),
         cmocka_unit_test(test_misc),
+        cmocka_unit_test_setup_teardown(test_token_roundtrip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_token_tamper_and_ad, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fixed_vectors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_token_rotation, fx_setup, fx_teardown),
+        cmocka_unit_test(test_seal_pack),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
