@@ -475,7 +475,7 @@ def used_memory(c):
 
 def listpack_memory(w, out, sample):
     """The same users in a Redis with hash-max-listpack-value 512 (README's
-    advice): sealed tokens (~320 and ~220 bytes for Spotify-length tokens)
+    advice): sealed tokens (~190 and ~130 bytes for Spotify-length tokens)
     exceed the default 64, which turns every user hash into a hashtable. Imported again, then every polled user
     hash copied over with DUMP/RESTORE (re-encoded under this setting)."""
     r2 = H.RedisServer(extra=["hash-max-listpack-value 512"])
