@@ -135,4 +135,13 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # A failed test may leave a helper thread running; the summary is out,
+    # so end here rather than wait for it (CI would wait until its timeout).
+    import threading
+    stray = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if stray:
+        print("runner: %d test thread(s) still running at the end: %s" % (len(stray), ", ".join(stray)),
+              file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(code)

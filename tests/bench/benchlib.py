@@ -266,7 +266,7 @@ def mint_users(sim, client_id, app, users, play_fn=playing, threads=4, progress=
         finally:
             conn.close()
 
-    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    ts = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(threads)]
     for t in ts:
         t.start()
     for t in ts:

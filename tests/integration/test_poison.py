@@ -55,7 +55,7 @@ def test_racing_logins_one_owner():
         def call(app, jar, cb):
             go.wait()
             got[app] = serve.get(cb, jar=jar)
-        ts = [threading.Thread(target=call, args=cb) for cb in cbs]
+        ts = [threading.Thread(target=call, args=cb, daemon=True) for cb in cbs]
         for t in ts:
             t.start()
         for t in ts:

@@ -1077,7 +1077,7 @@ def test_fault_hang_does_not_block_and_counts_concurrency():
         except (OSError, hc.HTTPException) as e:
             results.append((type(e).__name__, time.time() - t))
 
-    th = [threading.Thread(target=hung) for _ in range(2)]
+    th = [threading.Thread(target=hung, daemon=True) for _ in range(2)]
     for t in th:
         t.start()
     wait_for(lambda: sim.ok("GET", "/sim/users/u1")["inflight"] == 2, 5, "two hung requests in flight")
@@ -1104,7 +1104,7 @@ def test_latency_is_non_blocking():
         codes.append(api(sim, CP, tok)[0])
 
     t = time.time()
-    th = [threading.Thread(target=one) for _ in range(10)]
+    th = [threading.Thread(target=one, daemon=True) for _ in range(10)]
     for x in th:
         x.start()
     for x in th:
@@ -1267,7 +1267,7 @@ def test_thread_pool_and_shutdown_with_requests_held():
     def one():
         codes.append(api(sim, CP, tok)[0])
 
-    th = [threading.Thread(target=one) for _ in range(8)]
+    th = [threading.Thread(target=one, daemon=True) for _ in range(8)]
     t = time.time()
     for x in th:
         x.start()
@@ -1285,7 +1285,7 @@ def test_thread_pool_and_shutdown_with_requests_held():
         except (OSError, hc.HTTPException) as e:
             errs.append(e)
 
-    th = [threading.Thread(target=hung) for _ in range(3)]
+    th = [threading.Thread(target=hung, daemon=True) for _ in range(3)]
     for x in th:
         x.start()
     wait_for(lambda: sim.ok("GET", "/sim/users/u1")["inflight"] == 3, 5, "three held requests")

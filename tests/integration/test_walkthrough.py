@@ -117,7 +117,7 @@ def block_of(blocks, outputs, needle):
 
 
 def events_in(text):
-    return [json.loads(l) for l in text.splitlines() if l.startswith('{"type":')]
+    return [json.loads(l) for l in text.splitlines() if l.startswith('{"id":')]
 
 
 def check_own(ev, where):
@@ -184,15 +184,16 @@ def test_readme_quick_start_runs_end_to_end():
     check_story(events_in(block_of(blocks, outputs, "watch now")), "tail")
 
     # The consumer group: redis-cli prints each entry as its id, then the
-    # fields user, type and event; the fields agree with the event.
+    # fields user, id, type and event; the fields agree with the event.
     lines = block_of(blocks, outputs, "XREADGROUP").splitlines()
     evs = []
     for i, line in enumerate(lines):
-        if line.startswith('{"type":'):
+        if line.startswith('{"id":'):
             ev = json.loads(line)
-            check(i >= 5 and lines[i - 5] == "user" and lines[i - 4] == ev["user"]
+            check(i >= 7 and lines[i - 7] == "user" and lines[i - 6] == ev["user"]
+                  and lines[i - 5] == "id" and lines[i - 4] == ev["id"]
                   and lines[i - 3] == "type" and lines[i - 2] == ev["type"] and lines[i - 1] == "event",
-                  "the stream entry's fields match its event: %r" % lines[max(0, i - 6):i + 1])
+                  "the stream entry's fields match its event: %r" % lines[max(0, i - 8):i + 1])
             evs.append(ev)
     check_story(evs, "XREADGROUP")
 
