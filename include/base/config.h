@@ -50,6 +50,9 @@ struct sw_config {
                                              redis-host is the server (src/redis/redis_sentinel.c) */
     char redis_sentinel_master[CFG_STR];  /* the master name the Sentinels monitor */
     char redis_sentinel_password[CFG_STR]; /* secret: the Sentinels' requirepass; "" = none */
+    int redis_cluster;                    /* 1: Redis Cluster; redis-host:redis-port is the first
+                                             seed node (include/redis/cluster_map.h) */
+    char redis_cluster_nodes[CFG_STR];    /* more seed nodes, "host:port,host:port..."; "" = none */
 
     /* Spotify */
     char api_base[CFG_STR];        /* "https://api.spotify.com/v1" */

@@ -103,6 +103,8 @@ static const struct cfg_directive table[] = {
     STR("redis-sentinel", redis_sentinel, ""),
     STR("redis-sentinel-master", redis_sentinel_master, ""),
     SECRET("redis-sentinel-password", redis_sentinel_password, ""),
+    BOOL("redis-cluster", redis_cluster, "no"),
+    STR("redis-cluster-nodes", redis_cluster_nodes, ""),
     INT("redis-wait-replicas", redis_wait_replicas, "0", 0, 64),
     LONG("redis-wait-timeout-ms", redis_wait_timeout_ms, "100", 1, 10000),
 

@@ -1,0 +1,266 @@
+/* cluster_map: key slots, the slot map and redirections (include/redis/cluster_map.h). */
+#include "redis/cluster_map.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/errbuf.h"
+
+/* CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, no reflection,
+ * bit by bit. A key is a few dozen bytes and is hashed once per command, so
+ * a table would buy nothing measurable. */
+static unsigned crc16_xmodem(const unsigned char *p, size_t len)
+{
+    unsigned crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (unsigned)p[i] << 8;
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+    return crc;
+}
+
+unsigned cluster_keyslot(const char *key, size_t len)
+{
+    const char *open = memchr(key, '{', len);
+    if (open != NULL) {
+        size_t from = (size_t)(open - key) + 1;
+        const char *close = memchr(key + from, '}', len - from);
+        if (close != NULL && close > key + from)
+            return crc16_xmodem((const unsigned char *)key + from, (size_t)(close - (key + from))) % CLUSTER_SLOTS;
+    }
+    return crc16_xmodem((const unsigned char *)key, len) % CLUSTER_SLOTS;
+}
+
+void cluster_map_init(struct cluster_map *m)
+{
+    m->nnodes = 0;
+    for (int s = 0; s < CLUSTER_SLOTS; s++)
+        m->slot_node[s] = CLUSTER_NO_NODE;
+}
+
+/* A host as it may be written back into a connect call: printable, no
+ * spaces, not too long. */
+static int host_ok(const char *h, size_t len)
+{
+    if (len == 0 || len >= CLUSTER_HOST_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (h[i] <= ' ' || h[i] > '~' || h[i] == ',')
+            return 0;
+    return 1;
+}
+
+static int find_node(const struct cluster_map *m, const char *host, int port)
+{
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].port == port && strcmp(m->nodes[i].host, host) == 0)
+            return i;
+    return CLUSTER_NO_NODE;
+}
+
+static int add_node(struct cluster_map *m, const char *host, size_t hostlen, int port, const char *id,
+                    size_t idlen, int primary_of)
+{
+    if (!host_ok(host, hostlen) || port < 1 || port > 65535 || m->nnodes >= CLUSTER_MAX_NODES)
+        return CLUSTER_NO_NODE;
+    struct cluster_node *n = &m->nodes[m->nnodes];
+    memcpy(n->host, host, hostlen);
+    n->host[hostlen] = '\0';
+    int dup = find_node(m, n->host, port);
+    if (dup != CLUSTER_NO_NODE)
+        return dup;
+    n->port = port;
+    n->id[0] = '\0';
+    if (id != NULL && idlen < CLUSTER_ID_MAX) {
+        memcpy(n->id, id, idlen);
+        n->id[idlen] = '\0';
+    }
+    n->primary_of = primary_of;
+    return m->nnodes++;
+}
+
+int cluster_map_node(struct cluster_map *m, const char *host, int port)
+{
+    int i = find_node(m, host, port);
+    return i != CLUSTER_NO_NODE ? i : add_node(m, host, strlen(host), port, NULL, 0, CLUSTER_NO_NODE);
+}
+
+/* One node of a CLUSTER SLOTS entry: [host, port, id, ...]; an empty host is
+ * the address the answer came from. */
+static int read_node(struct cluster_map *m, const redisReply *n, const char *fallback_host, int primary_of)
+{
+    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || n->element[0]->type != REDIS_REPLY_STRING ||
+        n->element[1]->type != REDIS_REPLY_INTEGER)
+        return CLUSTER_NO_NODE;
+    const char *host = n->element[0]->str;
+    size_t hostlen = n->element[0]->len;
+    if (hostlen == 0 || (hostlen == 1 && host[0] == '?')) {
+        host = fallback_host;
+        hostlen = strlen(fallback_host);
+    }
+    const redisReply *id = n->elements >= 3 && n->element[2]->type == REDIS_REPLY_STRING ? n->element[2] : NULL;
+    long long port = n->element[1]->integer;
+    if (port < 1 || port > 65535)
+        return CLUSTER_NO_NODE;
+    return add_node(m, host, hostlen, (int)port, id ? id->str : NULL, id ? id->len : 0, primary_of);
+}
+
+static int read_entry(struct cluster_map *m, const redisReply *e, const char *fallback_host)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
+        e->element[1]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    long long first = e->element[0]->integer, last = e->element[1]->integer;
+    if (first < 0 || last < first || last >= CLUSTER_SLOTS)
+        return -1;
+    int primary = read_node(m, e->element[2], fallback_host, CLUSTER_NO_NODE);
+    if (primary == CLUSTER_NO_NODE)
+        return -1;
+    for (size_t r = 3; r < e->elements; r++)
+        if (read_node(m, e->element[r], fallback_host, primary) == CLUSTER_NO_NODE)
+            return -1;
+    for (long long s = first; s <= last; s++)
+        m->slot_node[s] = (short)primary;
+    return 0;
+}
+
+int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const char *fallback_host, char *err,
+                           size_t errlen)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        errbuf_set(err, errlen, "CLUSTER SLOTS: not an array");
+        return -1;
+    }
+    struct cluster_map *fresh = malloc(sizeof *fresh);
+    if (fresh == NULL) {
+        errbuf_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cluster_map_init(fresh);
+    for (size_t i = 0; i < r->elements; i++) {
+        if (read_entry(fresh, r->element[i], fallback_host) != 0) {
+            errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu malformed", i);
+            free(fresh);
+            return -1;
+        }
+    }
+    *m = *fresh;
+    free(fresh);
+    return 0;
+}
+
+int cluster_map_primaries(const struct cluster_map *m, int *out, int max)
+{
+    char seen[CLUSTER_MAX_NODES] = {0};
+    int n = 0;
+    for (int s = 0; s < CLUSTER_SLOTS; s++) {
+        int i = m->slot_node[s];
+        if (i == CLUSTER_NO_NODE || seen[i])
+            continue;
+        seen[i] = 1;
+        if (n < max)
+            out[n] = i;
+        n++;
+    }
+    return n;
+}
+
+int cluster_map_covered(const struct cluster_map *m)
+{
+    for (int s = 0; s < CLUSTER_SLOTS; s++)
+        if (m->slot_node[s] == CLUSTER_NO_NODE)
+            return 0;
+    return 1;
+}
+
+/* "host:port" with the port after the last colon (an IPv6 host keeps its
+ * own); an empty host is fallback_host. */
+static int split_hostport(const char *s, size_t len, const char *fallback_host, char *host, int *port)
+{
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ':')
+            colon = s + i;
+    if (colon == NULL)
+        return -1;
+    size_t hostlen = (size_t)(colon - s), portlen = len - hostlen - 1;
+    if (portlen == 0 || portlen > 5)
+        return -1;
+    long p = 0;
+    for (size_t i = 0; i < portlen; i++) {
+        if (colon[1 + i] < '0' || colon[1 + i] > '9')
+            return -1;
+        p = p * 10 + (colon[1 + i] - '0');
+    }
+    if (p < 1 || p > 65535)
+        return -1;
+    if (hostlen == 0) {
+        s = fallback_host;
+        hostlen = strlen(fallback_host);
+    }
+    if (!host_ok(s, hostlen))
+        return -1;
+    memcpy(host, s, hostlen);
+    host[hostlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+enum cluster_redirect_kind cluster_redirect_parse(const char *text, size_t len, const char *fallback_host,
+                                                  struct cluster_redirect *out)
+{
+    enum cluster_redirect_kind kind;
+    size_t at;
+    if (len > 6 && memcmp(text, "MOVED ", 6) == 0) {
+        kind = CLUSTER_REDIRECT_MOVED;
+        at = 6;
+    } else if (len > 4 && memcmp(text, "ASK ", 4) == 0) {
+        kind = CLUSTER_REDIRECT_ASK;
+        at = 4;
+    } else {
+        return CLUSTER_REDIRECT_NONE;
+    }
+    unsigned slot = 0;
+    size_t digits = 0;
+    while (at < len && text[at] >= '0' && text[at] <= '9' && digits < 6) {
+        slot = slot * 10 + (unsigned)(text[at++] - '0');
+        digits++;
+    }
+    if (digits == 0 || slot >= CLUSTER_SLOTS || at >= len || text[at] != ' ')
+        return CLUSTER_REDIRECT_NONE;
+    at++;
+    if (split_hostport(text + at, len - at, fallback_host, out->host, &out->port) != 0)
+        return CLUSTER_REDIRECT_NONE;
+    out->slot = slot;
+    out->kind = kind;
+    return kind;
+}
+
+int cluster_seeds_parse(const char *list, struct cluster_node *out, int max, char *err, size_t errlen)
+{
+    int n = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 0) {
+            if (n >= max) {
+                errbuf_set(err, errlen, "more than %d nodes", max);
+                return -1;
+            }
+            if (split_hostport(p, len, "", out[n].host, &out[n].port) != 0) {
+                errbuf_set(err, errlen, "'%.*s' is not host:port", (int)(len > 64 ? 64 : len), p);
+                return -1;
+            }
+            out[n].id[0] = '\0';
+            out[n].primary_of = CLUSTER_NO_NODE;
+            n++;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return n;
+}

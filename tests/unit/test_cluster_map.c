@@ -1,0 +1,177 @@
+/* test_cluster_map: key slots as Redis computes them (the expected values
+ * were asked of a cluster-enabled redis-server 7.0, CLUSTER KEYSLOT), a
+ * CLUSTER SLOTS answer read into a map, redirections, seed lists, and
+ * hostile answers refused whole. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <hiredis/hiredis.h>
+
+#include "redis/cluster_map.h"
+
+static unsigned slot_of(const char *k)
+{
+    return cluster_keyslot(k, strlen(k));
+}
+
+static void test_keyslot(void **state)
+{
+    (void)state;
+    assert_int_equal(slot_of("123456789"), 12739);
+    assert_int_equal(slot_of("foo"), 12182);
+    assert_int_equal(slot_of("somekey"), 11058);
+    assert_int_equal(slot_of("{user1000}.following"), 3443);
+    assert_int_equal(slot_of("foo{}{bar}"), 8363);       /* empty tag: the whole key */
+    assert_int_equal(slot_of("foo{{bar}}zap"), 4015);    /* the tag is "{bar" */
+    assert_int_equal(slot_of("foo{bar}{zap}"), 5061);    /* the first tag only */
+    assert_int_equal(slot_of("sw:{app1}:due"), 6469);
+    assert_int_equal(slot_of("sw:users"), 15358);
+    /* every key of one app shares its slot */
+    assert_int_equal(slot_of("sw:{app1}:user:alice"), slot_of("sw:{app1}:due"));
+}
+
+/* A reply as hiredis would build it from RESP text. */
+static redisReply *parse_resp(const char *resp)
+{
+    redisReader *rd = redisReaderCreate();
+    void *reply = NULL;
+    assert_non_null(rd);
+    assert_int_equal(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
+    redisReaderFree(rd);
+    assert_non_null(reply);
+    return reply;
+}
+
+static const char *const three_shards =
+    "*3\r\n"
+    "*4\r\n:0\r\n:5460\r\n"
+    "*3\r\n$9\r\n127.0.0.1\r\n:7101\r\n$2\r\nid\r\n"
+    "*3\r\n$9\r\n127.0.0.1\r\n:7104\r\n$2\r\nr1\r\n"
+    "*3\r\n:5461\r\n:10922\r\n"
+    "*3\r\n$0\r\n\r\n:7102\r\n$2\r\nid\r\n"
+    "*3\r\n:10923\r\n:16383\r\n"
+    "*2\r\n$9\r\n127.0.0.1\r\n:7103\r\n";
+
+static void test_map_from_slots(void **state)
+{
+    (void)state;
+    struct cluster_map *m = malloc(sizeof *m);
+    char err[128] = "";
+    assert_non_null(m);
+    cluster_map_init(m);
+    assert_false(cluster_map_covered(m));
+    redisReply *r = parse_resp(three_shards);
+    assert_int_equal(cluster_map_from_slots(m, r, "10.9.9.9", err, sizeof err), 0);
+    freeReplyObject(r);
+    assert_int_equal(m->nnodes, 4);
+    assert_true(cluster_map_covered(m));
+    int p[8];
+    assert_int_equal(cluster_map_primaries(m, p, 8), 3);
+    const struct cluster_node *n0 = &m->nodes[m->slot_node[0]];
+    assert_string_equal(n0->host, "127.0.0.1");
+    assert_int_equal(n0->port, 7101);
+    /* an empty host is the address the answer came from */
+    const struct cluster_node *n1 = &m->nodes[m->slot_node[6469]];
+    assert_string_equal(n1->host, "10.9.9.9");
+    assert_int_equal(n1->port, 7102);
+    assert_int_equal(m->nodes[m->slot_node[16383]].port, 7103);
+    /* the replica is known and points at its primary */
+    int rep = cluster_map_node(m, "127.0.0.1", 7104);
+    assert_int_equal(m->nodes[rep].primary_of, m->slot_node[0]);
+    /* a MOVED may name a node the map has not seen: it is added */
+    int fresh = cluster_map_node(m, "127.0.0.1", 7105);
+    assert_int_equal(fresh, 4);
+    assert_int_equal(cluster_map_node(m, "127.0.0.1", 7105), 4);
+    assert_int_equal(cluster_map_node(m, "bad host", 7105), CLUSTER_NO_NODE);
+    free(m);
+}
+
+static void test_hostile_slots_refused_whole(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "+OK\r\n",
+        "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\na\r\n:1\r\n",          /* slot out of range */
+        "*1\r\n*3\r\n:10\r\n:5\r\n*2\r\n$1\r\na\r\n:1\r\n",             /* last before first */
+        "*1\r\n*3\r\n:0\r\n:5\r\n*2\r\n$1\r\na\r\n:70000\r\n",          /* port out of range */
+        "*1\r\n*3\r\n:0\r\n:5\r\n*2\r\n$3\r\na b\r\n:1\r\n",            /* a space in the host */
+        "*1\r\n*2\r\n:0\r\n:5\r\n",                                     /* no node */
+        "*2\r\n*3\r\n:0\r\n:5\r\n*2\r\n$1\r\na\r\n:1\r\n*3\r\n:6\r\n:7\r\n$1\r\nx\r\n",
+    };
+    struct cluster_map *m = malloc(sizeof *m);
+    char err[128];
+    assert_non_null(m);
+    cluster_map_init(m);
+    redisReply *good = parse_resp(three_shards);
+    assert_int_equal(cluster_map_from_slots(m, good, "h", err, sizeof err), 0);
+    freeReplyObject(good);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        redisReply *r = parse_resp(bad[i]);
+        err[0] = '\0';
+        assert_int_equal(cluster_map_from_slots(m, r, "h", err, sizeof err), -1);
+        assert_true(err[0] != '\0');
+        freeReplyObject(r);
+        /* the old map stays */
+        assert_true(cluster_map_covered(m));
+        assert_int_equal(m->nnodes, 4);
+    }
+    assert_int_equal(cluster_map_from_slots(m, NULL, "h", err, sizeof err), -1);
+    free(m);
+}
+
+static void test_redirects(void **state)
+{
+    (void)state;
+    struct cluster_redirect r;
+    const char *moved = "MOVED 6469 127.0.0.1:7102";
+    assert_int_equal(cluster_redirect_parse(moved, strlen(moved), "x", &r), CLUSTER_REDIRECT_MOVED);
+    assert_int_equal(r.slot, 6469);
+    assert_string_equal(r.host, "127.0.0.1");
+    assert_int_equal(r.port, 7102);
+    const char *ask = "ASK 1 ::1:7000";
+    assert_int_equal(cluster_redirect_parse(ask, strlen(ask), "x", &r), CLUSTER_REDIRECT_ASK);
+    assert_string_equal(r.host, "::1");
+    assert_int_equal(r.port, 7000);
+    const char *nohost = "MOVED 5 :7001";
+    assert_int_equal(cluster_redirect_parse(nohost, strlen(nohost), "10.0.0.1", &r), CLUSTER_REDIRECT_MOVED);
+    assert_string_equal(r.host, "10.0.0.1");
+    static const char *const bad[] = {"ERR nope", "MOVED", "MOVED x 1.2.3.4:5", "MOVED 16384 a:1",
+                                      "MOVED 1 a", "MOVED 1 a:99999", "ASK 1 a:", "MOVED 1  a:1",
+                                      "MOVED 1234567 a:1", "ASK 1 a\nb:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(cluster_redirect_parse(bad[i], strlen(bad[i]), "x", &r), CLUSTER_REDIRECT_NONE);
+}
+
+static void test_seeds(void **state)
+{
+    (void)state;
+    struct cluster_node n[4];
+    char err[128];
+    assert_int_equal(cluster_seeds_parse("a:1,,b:x", n, 4, err, sizeof err), -1);
+    assert_int_equal(cluster_seeds_parse("a:1,b.example:6380,::1:7000", n, 4, err, sizeof err), 3);
+    assert_string_equal(n[1].host, "b.example");
+    assert_int_equal(n[1].port, 6380);
+    assert_string_equal(n[2].host, "::1");
+    assert_int_equal(cluster_seeds_parse("", n, 4, err, sizeof err), 0);
+    assert_int_equal(cluster_seeds_parse("a:1,a:2,a:3,a:4,a:5", n, 4, err, sizeof err), -1);
+    assert_int_equal(cluster_seeds_parse("a", n, 4, err, sizeof err), -1);
+    assert_int_equal(cluster_seeds_parse(":5", n, 4, err, sizeof err), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keyslot),
+        cmocka_unit_test(test_map_from_slots),
+        cmocka_unit_test(test_hostile_slots_refused_whole),
+        cmocka_unit_test(test_redirects),
+        cmocka_unit_test(test_seeds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
