@@ -26,26 +26,36 @@ N_USERS = 200
 GROUP = 20   # users per group of changes: before the kill, before the promotion, after it
 
 
-def sentinel(primary_port):
-    """A redis-server --sentinel on a free port monitoring primary_port."""
+def sentinel(primary_port, tls=None, password=None):
+    """A redis-server --sentinel on a free port monitoring primary_port.
+    tls: None, or {"ca", "cert", "key"} (as RedisServer's): the Sentinel
+    then listens with TLS only and reaches the servers and the other
+    Sentinels over TLS. password: its requirepass (and the other
+    Sentinels')."""
     d, port = tmpdir(), free_port()
     conf = os.path.join(d, "sentinel.conf")
+    listen = ["port %d" % port]
+    if tls:
+        listen = ["port 0", "tls-port %d" % port, "tls-cert-file %s" % tls["cert"], "tls-key-file %s" % tls["key"],
+                  "tls-ca-cert-file %s" % tls["ca"], "tls-auth-clients no", "tls-replication yes"]
+    if password:
+        listen += ["requirepass %s" % password, "sentinel sentinel-pass %s" % password]
     with open(conf, "w") as f:
-        f.write("\n".join(["port %d" % port, "bind 127.0.0.1", "daemonize no", "dir %s" % d,
-                           "sentinel monitor %s 127.0.0.1 %d 2" % (MASTER, primary_port),
-                           "sentinel down-after-milliseconds %s 1000" % MASTER,
-                           "sentinel failover-timeout %s 5000" % MASTER,
-                           "sentinel parallel-syncs %s 1" % MASTER]) + "\n")
+        f.write("\n".join(listen + ["bind 127.0.0.1", "daemonize no", "dir %s" % d,
+                                    "sentinel monitor %s 127.0.0.1 %d 2" % (MASTER, primary_port),
+                                    "sentinel down-after-milliseconds %s 1000" % MASTER,
+                                    "sentinel failover-timeout %s 5000" % MASTER,
+                                    "sentinel parallel-syncs %s 1" % MASTER]) + "\n")
     Proc(["redis-server", conf, "--sentinel"], "sentinel")
     return port
 
 
-def sentinels_ready(ports):
+def sentinels_ready(ports, ssl_ctx=None, password=None):
     """Every Sentinel knows the replica and the two other Sentinels (a
     failover needs a majority to elect a leader)."""
     try:
         for p in ports:
-            c = Redis(p, timeout=1)
+            c = Redis(p, timeout=1, ssl_ctx=ssl_ctx, password=password)
             ok = len(c.cmd("SENTINEL", "replicas", MASTER)) >= 1 and len(c.cmd("SENTINEL", "sentinels", MASTER)) >= 2
             c.close()
             if not ok:
