@@ -26,12 +26,12 @@ N_USERS = 200
 GROUP = 20   # users per group of changes: before the kill, before the promotion, after it
 
 
-def sentinel(primary_port, tls=None, password=None):
+def sentinel(primary_port, tls=None, password=None, procs=None):
     """A redis-server --sentinel on a free port monitoring primary_port.
     tls: None, or {"ca", "cert", "key"} (as RedisServer's): the Sentinel
     then listens with TLS only and reaches the servers and the other
     Sentinels over TLS. password: its requirepass (and the other
-    Sentinels')."""
+    Sentinels'). procs: a list the process is appended to."""
     d, port = tmpdir(), free_port()
     conf = os.path.join(d, "sentinel.conf")
     listen = ["port %d" % port]
@@ -46,7 +46,9 @@ def sentinel(primary_port, tls=None, password=None):
                                     "sentinel down-after-milliseconds %s 1000" % MASTER,
                                     "sentinel failover-timeout %s 5000" % MASTER,
                                     "sentinel parallel-syncs %s 1" % MASTER]) + "\n")
-    Proc(["redis-server", conf, "--sentinel"], "sentinel")
+    p = Proc(["redis-server", conf, "--sentinel"], "sentinel")
+    if procs is not None:
+        procs.append(p)
     return port
 
 
@@ -110,6 +112,26 @@ def polls_resume(c, users):
             c.hgetall("sw:{app1}:stats")))
         raise
     return first
+
+
+def sentinel_topology(r, extra, primary_port, answering, configured=3):
+    """status (text and --json) and the caller's check of what the
+    Sentinels say: how many answer, the primary they name, quorum 2, three
+    Sentinels known, each finding the quorum reachable. Returns the JSON."""
+    out = spotwatch(r, "status", "--json", extra=extra)
+    st = json.loads(out.stdout)["redis"].get("sentinels")
+    check(st is not None, "status --json has no sentinels: %s" % out.stdout[:400])
+    up = [n for n in st["nodes"] if n["up"]]
+    check(st["master"] == MASTER and st["configured"] == configured and st["answering"] == answering == len(up),
+          "Sentinels answering: %r" % st)
+    check(st["primary"] == "127.0.0.1:%d" % primary_port and all(n["primary"] == st["primary"] for n in up),
+          "the primary the Sentinels name: %r" % st)
+    check(st["quorum"] == 2 and st["known"] == configured and st["quorum_ok"] == answering,
+          "quorum, Sentinels known, CKQUORUM: %r" % st)
+    text = spotwatch(r, "status", extra=extra).stdout
+    check("sentinels: master %s: %d of %d Sentinels answer, primary 127.0.0.1:%d, quorum 2, %d Sentinels known"
+          % (MASTER, answering, configured, primary_port, configured) in text, "status: %s" % text)
+    return st
 
 
 def skip_to_next(sim, group):
@@ -226,6 +248,11 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     # the users' records and tokens are on the replica (what the workers
     # wrote since is not waited for: that part may be lost, see README)
     check(old.cmd("WAIT", 1, 5000) == 1, "the replica acknowledged the writes so far")
+    # the topology: the Sentinels in status and /healthz
+    sentinel_topology(primary, extra, primary.port, 3)
+    st, _, body = serve.get("/healthz")
+    check(st == 200 and "sentinels: master %s: 3 of 3 Sentinels answer, primary 127.0.0.1:%d"
+          % (MASTER, primary.port) in body.decode(), "/healthz: %d %r" % (st, body))
 
     # The first group skips while the replica is cut off: the old primary
     # announces those skips, and they are lost with it.
@@ -274,6 +301,7 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     # the CLI knows only the Sentinels (and the dead primary's port)
     out = spotwatch(primary, "status", extra=extra)
     check("app1" in out.stdout, "status through the Sentinels: %s" % out.stdout[:300])
+    sentinel_topology(primary, extra, replica.port, 3)
     wait_for(lambda: serve.get("/healthz")[0] == 200, 15, "serve's /healthz through the Sentinels")
 
     # A primary demoted alive (a manual failover back to the restarted old

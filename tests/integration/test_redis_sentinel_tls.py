@@ -8,9 +8,10 @@ password nor a command crosses in clear; a Sentinel whose certificate
 chains to another CA is refused; and after the primary is killed the worker
 follows the Sentinels (over TLS) to the promoted replica."""
 import os
+import socket
 
 from harness import *  # noqa: F401,F403
-from test_redis_sentinel import MASTER, polls_resume, sentinel, sentinels_ready
+from test_redis_sentinel import MASTER, polls_resume, sentinel, sentinel_topology, sentinels_ready
 from test_redis_tls import Recorder, _client_hello, make_ca, make_cert
 
 FAST = ["--poll-interval-ms", "500", "--smart-polling", "no"]
@@ -19,7 +20,7 @@ FAST = ["--poll-interval-ms", "500", "--smart-polling", "no"]
 def tls_sentinel_world(password):
     """TLS-only primary, replica (in sync) and three TLS-only Sentinels
     (requirepass password) that know each other. Returns (primary, replica,
-    sentinel ports, dir, ca)."""
+    sentinel ports, their processes, dir, ca)."""
     d = tmpdir()
     ca = make_ca(d, "ca")
     crt, key = make_cert(d, "server", ca)
@@ -29,10 +30,11 @@ def tls_sentinel_world(password):
     rc = replica.client()
     wait_for(lambda: "master_link_status:up" in rc.cmd("INFO", "replication"), 20, "the replica in sync over TLS",
              0.1)
-    ports = [sentinel(primary.port, tls=tls, password=password) for _ in range(3)]
+    procs = []
+    ports = [sentinel(primary.port, tls=tls, password=password, procs=procs) for _ in range(3)]
     wait_for(lambda: sentinels_ready(ports, primary.ssl, password), 30,
              "the TLS Sentinels to find the replica and each other", 0.2)
-    return primary, replica, ports, d, ca
+    return primary, replica, ports, procs, d, ca
 
 
 def sentinel_config(d, password):
@@ -48,7 +50,7 @@ def sentinel_config(d, password):
 def test_worker_and_cli_find_the_primary_through_tls_sentinels():
     password = "sentinel-" + os.urandom(8).hex()
     record_secret(password)
-    primary, replica, ports, d, ca = tls_sentinel_world(password)
+    primary, replica, ports, procs, d, ca = tls_sentinel_world(password)
     recs = [Recorder(p) for p in ports]
 
     def via(config):
@@ -89,13 +91,24 @@ def test_worker_and_cli_find_the_primary_through_tls_sentinels():
     new = replica.client()
     wait_for(lambda: new.cmd("ROLE")[0] == "master", 30, "the replica promoted", 0.2)
     polls_resume(new, ["u1", "u2"])
-    check("the Sentinels name 127.0.0.1:%d" % replica.port in w.output(),
-          "the worker moved to the promoted replica: %s" % w.output()[-600:])
+    # found by asking the Sentinels again, or told by +switch-master (both over TLS)
+    moved = ("the Sentinels name 127.0.0.1:%d" % replica.port, "the primary is now 127.0.0.1:%d" % replica.port)
+    check(any(m in w.output() for m in moved), "the worker moved to the promoted replica: %s" % w.output()[-600:])
     sim.ok("POST", "/sim/users/u1/next")
     wait_for(lambda: any(e["type"] == "track_changed" and e["user"] == "u1" for e in stream_events(new)), 20,
              "a change announced on the new primary")
     out = spotwatch(Via, "status")
     check("app1" in out.stdout, "status after the failover: %s" % out.stdout[:300])
+    # The topology over TLS: one Sentinel stopped, the two others answer.
+    # its relay too, so that the address refuses connections (shutdown wakes
+    # the relay's accept, which a close from this thread would not)
+    recs[2].stopped = True
+    recs[2].lsock.shutdown(socket.SHUT_RDWR)
+    recs[2].stop()
+    procs[2].kill9()
+    st = sentinel_topology(Via, [], replica.port, 2)
+    check(st["nodes"][2]["addr"] == "127.0.0.1:%d" % recs[2].port and not st["nodes"][2]["up"] and
+          st["nodes"][2]["why"], "the stopped Sentinel, and why: %r" % st["nodes"][2])
 
     conns = [c for r in recs for c in r.snapshot() if c]
     check(len(conns) >= 5, "the CLI and the worker asked the Sentinels: %d connections" % len(conns))
