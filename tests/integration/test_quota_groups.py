@@ -52,6 +52,20 @@ def long_queue(prefix, n=24, ms=90 * 60 * 1000):
     return [track("%s%d" % (prefix, i), duration_ms=ms) for i in range(n)]
 
 
+def bucket_refused(sim, c, developer, bucket, apps):
+    """Waits for the simulator's first QUOTA_EXCEEDED of bucket; then the
+    developer's ledger must hold the block for hours, and every one of apps
+    learns it (its :rl's qblock_<bucket>)."""
+    wait_for(lambda: sim.stats()["quota_exceeded_by_bucket"].get(bucket, 0) >= 1, 30,
+             "bucket %s refused with QUOTA_EXCEEDED" % bucket)
+    led = c.hgetall("sw:{dev:%s}:quota" % developer)
+    check(int(led.get("block_" + bucket, 0)) > redis_ms(c) + 3600 * 1000,
+          "the developer's ledger holds the %s block for hours: %r" % (bucket, led))
+    for app in apps:
+        wait_for(lambda: int(c.hgetall("sw:{%s}:rl" % app).get("qblock_" + bucket, 0)) > redis_ms(c), 10,
+                 "%s knows the %s block" % (app, bucket))
+
+
 def stays(fn, seconds, msg):
     end = time.time() + seconds
     while time.time() < end:
@@ -253,14 +267,7 @@ def test_quota_exceeded_on_recently_played_stops_only_backfills():
             play(sim, u, long_queue(u, ms=1000))
     Worker(r, sim, extra)
     c = r.client()
-    wait_for(lambda: sim.stats()["quota_exceeded_by_bucket"].get("recent", 0) >= 1, 30,
-             "recently-played refused with QUOTA_EXCEEDED")
-    led = c.hgetall("sw:{dev:dev2}:quota")
-    check(int(led.get("block_recent", 0)) > redis_ms(c) + 3600 * 1000,
-          "the developer's ledger holds the recent block for hours: %r" % led)
-    for app in apps:
-        wait_for(lambda: int(c.hgetall("sw:{%s}:rl" % app).get("qblock_recent", 0)) > redis_ms(c), 10,
-                 "%s knows the recent block" % app)
+    bucket_refused(sim, c, "dev2", "recent", apps)
     time.sleep(0.5)   # backfills already in flight finish
     rp = sim.stats()["requests"]["by_path"].get(RECENT, 0)
     polls = {u: int(c.hgetall("sw:{%s}:user:%s" % (app, u)).get("polls", 0)) for app, us in apps.items() for u in us}
@@ -397,14 +404,7 @@ def test_quota_exceeded_on_the_token_endpoint_stops_only_refreshes():
         play(sim, u, long_queue(u))
     Worker(r, sim, extra)
     c = r.client()
-    wait_for(lambda: sim.stats()["quota_exceeded_by_bucket"].get("token", 0) >= 1, 30,
-             "the token endpoint refused with QUOTA_EXCEEDED")
-    led = c.hgetall("sw:{dev:dev3}:quota")
-    check(int(led.get("block_token", 0)) > redis_ms(c) + 3600 * 1000,
-          "the developer's ledger holds the token block for hours: %r" % led)
-    for app in ("appE", "appF"):
-        wait_for(lambda: int(c.hgetall("sw:{%s}:rl" % app).get("qblock_token", 0)) > redis_ms(c), 10,
-                 "%s knows the token block" % app)
+    bucket_refused(sim, c, "dev3", "token", ("appE", "appF"))
     # the sibling: a user whose token must be refreshed first waits for the block's end
     expired_user(r, sim, "f3", "appF", extra)
     play(sim, "f3", long_queue("f3"))
