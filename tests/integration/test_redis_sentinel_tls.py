@@ -1,7 +1,7 @@
 """Sentinel over TLS (issue 15): a primary, a replica and three Sentinels
 that all listen with TLS only (`port 0`, `tls-port`, `tls-replication yes`),
-the Sentinels with a password of their own. The CLI and a worker know only
-the Sentinels (redis-port names a port where nothing listens): they ask them
+the Sentinels with a password of their own. The CLI, a worker and serve
+know only the Sentinels (redis-port names a port where nothing listens): they ask them
 over TLS for the primary, with redis-sentinel-password, and poll; every
 connection to a Sentinel opens with a TLS ClientHello and neither the
 password nor a command crosses in clear; a Sentinel whose certificate
@@ -74,6 +74,10 @@ def test_worker_and_cli_find_the_primary_through_tls_sentinels():
         sub.wait(lambda e, u=u: e["type"] == "playback_started" and e["user"] == u, 20, "%s polled" % u)
     check("the Sentinels name 127.0.0.1:%d" % primary.port in w.output(), "the worker asked the Sentinels: %s"
           % w.output()[-600:])
+    # serve too, its /healthz with what the Sentinels see
+    st, _, body = Serve(Via, sim).get("/healthz")
+    check(st == 200 and "sentinels: master %s: 3 of 3 Sentinels answer, primary 127.0.0.1:%d" % (MASTER, primary.port)
+          in body.decode(), "serve's /healthz through the TLS Sentinels: %d %r" % (st, body))
 
     # A Sentinel whose certificate another CA signed is refused, and said so.
     other = make_ca(d, "other-ca")
