@@ -248,6 +248,7 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     # the users' records and tokens are on the replica (what the workers
     # wrote since is not waited for: that part may be lost, see README)
     check(old.cmd("WAIT", 1, 5000) == 1, "the replica acknowledged the writes so far")
+    stored = user_fields(old, users, "refresh_token")
     # the topology: the Sentinels in status and /healthz
     sentinel_topology(primary, extra, primary.port, 3)
     st, _, body = serve.get("/healthz")
@@ -288,7 +289,8 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     due = set(new.cmd("ZRANGE", "sw:{app1}:due", 0, -1)) | set(new.cmd("ZRANGE", "sw:{app1}:leases", 0, -1))
     check(due >= set(users), "users lost from the schedule: %r" % sorted(set(users) - due)[:5])
     tokens = user_fields(new, users, "refresh_token")
-    check(all(tokens[u] for u in users), "refresh tokens lost: %r" % [u for u in users if not tokens[u]][:5])
+    check(all(tokens[u] and tokens[u] == stored[u] for u in users),
+          "refresh tokens lost or changed: %r" % [u for u in users if not tokens[u] or tokens[u] != stored[u]][:5])
 
     wait_for(lambda: len(skips(new_stream(new), playing)) == len(playing), 30,
              "every skip in the new primary's stream", 0.2)
