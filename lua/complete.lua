@@ -77,13 +77,14 @@ local GD = {broken_key = KEYS[K.BROKEN], stream_key = stream_key, channel_prefix
            maxlen = maxlen, count = count}
 -- block: a 429 (or another app-wide refusal) recorded. A QUOTA_EXCEEDED
 -- of a metered app is kept per endpoint bucket: recently-played's stops
--- only backfills (claim.lua), any other bucket's the whole app as before.
+-- only backfills, the token endpoint's only refreshes (claim.lua), any
+-- other bucket's the whole app as before.
 -- The worker reports it to the developer's ledger (allowance.lua), from
 -- which the developer's other apps copy it.
 local function block(ms, reason, capped, bucket)
     if reason == 'quota_exceeded' and (bucket or '') ~= '' and limiter_app(L).metered then
         limiter_qblock(L, bucket, now + ms)
-        if bucket == 'recent' then
+        if bucket == 'recent' or bucket == 'token' then
             count('blocks_quota_exceeded', 1)
             return
         end

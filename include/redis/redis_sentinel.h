@@ -28,8 +28,9 @@
 #include <hiredis/hiredis.h>
 #include "base/config.h"
 #include "redis/redis_tls.h"
+#include "redis/repl_info.h"
 
-#define REDIS_SENTINEL_MAX 16
+#define REDIS_SENTINEL_MAX REPL_SENTINELS_MAX
 #define REDIS_SENTINEL_TIMEOUT_S 1
 
 struct redis_sentinel;
@@ -61,6 +62,14 @@ struct redis_sentinel_watch *redis_sentinel_watch_new(struct ev_loop *loop, stru
                                                       redis_sentinel_switch_cb *on_switch, void *ud);
 /* not from inside on_switch */
 void redis_sentinel_watch_free(struct redis_sentinel_watch *w);
+
+/* redis_sentinel_describe asks every Sentinel of c, in turn (at most
+ * REDIS_SENTINEL_TIMEOUT_S each, over TLS when redis-tls is yes), what it
+ * knows of redis-sentinel-master: SENTINEL MASTER and SENTINEL CKQUORUM,
+ * for `status` and /healthz. 0 with out filled (a Sentinel that does not
+ * answer is in out with why), 1 when redis-sentinel is unset, -1 with err
+ * (the settings are wrong). */
+int redis_sentinel_describe(const struct sw_config *c, struct repl_sentinels *out, char *err, size_t errlen);
 
 /* redis_sentinel_role_master: 1 when r is a ROLE reply saying "master". */
 int redis_sentinel_role_master(const redisReply *r);

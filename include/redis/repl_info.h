@@ -54,4 +54,56 @@ cJSON *repl_info_json(const struct repl_info *t);
  * only printable characters). */
 void repl_info_text(const struct repl_info *t, char *buf, size_t n);
 
+/* ================================ Sentinels ================================ */
+/* With redis-sentinel set, the topology also says what the Sentinels see
+ * (README, "Sentinel"): which answer, the primary they name, the quorum,
+ * how many Sentinels and replicas each knows, and whether each finds the
+ * quorum and a majority reachable (SENTINEL CKQUORUM). Their answers are
+ * hostile text like INFO's: bounded, printable ASCII only. */
+#define REPL_SENTINELS_MAX 16
+#define REPL_WHY_MAX 160
+
+/* repl_sentinel: one Sentinel's view of the master, or why it gave none. */
+struct repl_sentinel {
+    char addr[REPL_FIELD_MAX];    /* as configured in redis-sentinel: "host:port" */
+    int up;                       /* 1: SENTINEL MASTER answered */
+    char why[REPL_WHY_MAX];       /* up: CKQUORUM's answer; else why not (never a password) */
+    char primary[REPL_FIELD_MAX]; /* "ip:port" of the primary it names */
+    char flags[REPL_FIELD_MAX];   /* its flags for it: "master", "master,s_down", ... */
+    int quorum;                   /* -1 unknown */
+    int sentinels;                /* Sentinels it knows, itself included (-1 unknown) */
+    int replicas;                 /* replicas it knows (-1 unknown) */
+    int quorum_ok;                /* CKQUORUM: 1 OK, 0 refused, -1 unknown */
+};
+
+/* repl_sentinels: every configured Sentinel's view, in redis-sentinel's order. */
+struct repl_sentinels {
+    char master[REPL_FIELD_MAX];  /* redis-sentinel-master */
+    int n;
+    struct repl_sentinel node[REPL_SENTINELS_MAX];
+};
+
+/* repl_sentinel_init empties *v for the Sentinel at addr (unknowns -1). */
+void repl_sentinel_init(struct repl_sentinel *v, const char *addr);
+/* repl_sentinel_parse_master fills *v from SENTINEL MASTER's reply (a flat
+ * field/value array; up = 1), or sets why from an error or NULL reply
+ * (errstr: the link's error then). */
+void repl_sentinel_parse_master(const redisReply *r, const char *errstr, struct repl_sentinel *v);
+/* repl_sentinel_parse_ckquorum reads SENTINEL CKQUORUM's reply ("+OK ..."
+ * or "-NOQUORUM ...") into quorum_ok and why. */
+void repl_sentinel_parse_ckquorum(const redisReply *r, struct repl_sentinel *v);
+
+/* repl_sentinels_json: {"summary" (repl_sentinels_text's line),"master","configured","answering","primary" (null
+ * when none or the answering ones disagree),"agree","quorum","known",
+ * "replicas","quorum_ok" (how many found it reachable),"nodes":[{"addr",
+ * "up",... or "why"}]}, the summary figures from the first answering
+ * Sentinel. The caller owns the result. */
+cJSON *repl_sentinels_json(const struct repl_sentinels *t);
+
+/* repl_sentinels_text writes one line (no newline) such as "master sw: 3 of
+ * 3 Sentinels answer, primary 127.0.0.1:6379, quorum 2, 3 Sentinels known,
+ * 1 replica, CKQUORUM OK on 3" and then each silent one ("; 10.0.0.3:26379
+ * not answering: <why>"), into buf (truncated to n). */
+void repl_sentinels_text(const struct repl_sentinels *t, char *buf, size_t n);
+
 #endif

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 #include "redis/repl_info.h"
+#include "redis/redis_sentinel.h"
 #include "cli/cli.h"
 #include "cli_int.h"
 #include "redis/redis_sync.h"
@@ -254,7 +255,7 @@ static void status_print_pace(const cJSON *it, const cJSON *lim)
 
 /* status_redis: what the server says of itself that bears on spotwatch.
  * CONFIG may be refused (managed Redis, ACLs): the setting is then left out. */
-static cJSON *status_redis(redisContext *r)
+static cJSON *status_redis(redisContext *r, const struct sw_config *c)
 {
     cJSON *o = cJSON_CreateObject();
     redisReply *rep = redisCommand(r, "INFO memory");
@@ -275,6 +276,11 @@ static cJSON *status_redis(redisContext *r)
     char why[256];
     if (repl_info_fetch(r, &t, why, sizeof why) == 0)
         cJSON_AddItemToObject(o, "replication", repl_info_json(&t));
+    /* With Sentinel, what each Sentinel sees (README "Sentinel"). */
+    struct repl_sentinels *sv = malloc(sizeof *sv);
+    if (sv && redis_sentinel_describe(c, sv, why, sizeof why) == 0)
+        cJSON_AddItemToObject(o, "sentinels", repl_sentinels_json(sv));
+    free(sv);
     return o;
 }
 
@@ -301,6 +307,30 @@ static void status_print_topology(const cJSON *t)
     printf("\n");
 }
 
+/* status_print_sentinels: "sentinels: master ...: 3 of 3 Sentinels answer,
+ * ..." then one line per Sentinel, from the JSON (escaped: their answers
+ * come from the network). */
+static void status_print_sentinels(const cJSON *t)
+{
+    char e[4][CLI_ESC_MAX];
+    const cJSON *it;
+    if (t == NULL)
+        return;
+    printf("sentinels: %s\n", cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(t, "summary")), e[0], sizeof e[0]));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(t, "nodes")) {
+        const char *addr = cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "addr")), e[0], sizeof e[0]);
+        const char *why = cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "why")), e[1], sizeof e[1]);
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(it, "up"))) {
+            printf("  sentinel %s not answering: %s\n", addr, why);
+            continue;
+        }
+        printf("  sentinel %s: primary %s (%s), quorum %.0f, %.0f Sentinels, %.0f replica%s; %s\n", addr,
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "primary")), e[2], sizeof e[2]),
+               cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(it, "flags")), e[3], sizeof e[3]),
+               num(it, "quorum"), num(it, "sentinels"), num(it, "replicas"), num(it, "replicas") == 1 ? "" : "s", why);
+    }
+}
+
 int cli_status(const struct sw_config *c, struct cli_args *a)
 {
     struct cli_opt *o = a->o;
@@ -317,7 +347,7 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
     }
     cJSON *s = cJSON_CreateObject();
     cli_json_time(s, "now_ms", now);
-    cJSON_AddItemToObject(s, "redis", status_redis(r));
+    cJSON_AddItemToObject(s, "redis", status_redis(r, c));
     cJSON_AddItemToObject(s, "workers", status_workers(r, c, now, why));
     cJSON *near = cJSON_CreateObject();
     cJSON_AddItemToObject(s, "users", status_users(r, c, now, near, why));
@@ -355,6 +385,7 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
     }
     printf("\n");
     status_print_topology(cJSON_GetObjectItem(rd, "replication"));
+    status_print_sentinels(cJSON_GetObjectItem(rd, "sentinels"));
     printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
         printf("  %s  polls=%.0f inflight=%.0f connections=%.0f\n",

@@ -101,27 +101,40 @@ void redis_sentinel_free(struct redis_sentinel *s)
     free(s);
 }
 
+/* sentinel_open: a connection to one Sentinel, authenticated when
+ * redis-sentinel-password is set; NULL with why. */
+static redisContext *sentinel_open(const struct redis_sentinel *s, const struct redis_sentinel_node *nd,
+                                   const struct redis_tls *tls, char *why, size_t whylen)
+{
+    struct redis_endpoint ep = {nd->host, nd->port, tls};
+    const char *auth[] = {"AUTH", s->password};
+    redisContext *r = redis_conn_sync(&ep, REDIS_SENTINEL_TIMEOUT_S, why, whylen);
+    redisReply *rep;
+
+    if (r == NULL || !s->password[0])
+        return r;
+    rep = redisCommandArgv(r, 2, auth, NULL);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        errbuf_set(why, whylen, "AUTH: %.100s", rep ? rep->str : r->errstr);
+        redisFree(r);
+        r = NULL;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return r;
+}
+
 /* ask_one asks one Sentinel. 0 with host/port, or -1 with why. */
 static int ask_one(const struct redis_sentinel *s, const struct redis_sentinel_node *nd,
                    const struct redis_tls *tls, char *host, size_t hostlen, int *port, char *why, size_t whylen)
 {
-    struct redis_endpoint ep = {nd->host, nd->port, tls};
-    const char *auth[] = {"AUTH", s->password};
     const char *ask[] = {"SENTINEL", "get-master-addr-by-name", s->master};
-    redisContext *r = redis_conn_sync(&ep, REDIS_SENTINEL_TIMEOUT_S, why, whylen);
+    redisContext *r = sentinel_open(s, nd, tls, why, whylen);
     redisReply *rep = NULL;
     int rc = -1;
 
     if (r == NULL)
         return -1;
-    if (s->password[0]) {
-        rep = redisCommandArgv(r, 2, auth, NULL);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            errbuf_set(why, whylen, "AUTH: %.100s", rep ? rep->str : r->errstr);
-            goto out;
-        }
-        freeReplyObject(rep);
-    }
     rep = redisCommandArgv(r, 3, ask, NULL);
     /* A Sentinel's answer is data from the network like any other: an
      * array of two strings, a sane host and a port, or it is not used. */
@@ -138,7 +151,6 @@ static int ask_one(const struct redis_sentinel *s, const struct redis_sentinel_n
         snprintf(host, hostlen, "%s", rep->element[0]->str);
         rc = 0;
     }
-out:
     if (rep)
         freeReplyObject(rep);
     redisFree(r);
@@ -163,6 +175,54 @@ int redis_sentinel_discover(struct redis_sentinel *s, const struct redis_tls *tl
             snprintf(err + used, errlen - used, " %s:%d %s;", s->node[k].host, s->node[k].port, why);
     }
     return -1;
+}
+
+/* describe_one: what one Sentinel says of our master (SENTINEL MASTER,
+ * then SENTINEL CKQUORUM), or why it says nothing. */
+static void describe_one(const struct redis_sentinel *s, const struct redis_sentinel_node *nd,
+                         const struct redis_tls *tls, struct repl_sentinel *v)
+{
+    const char *master[] = {"SENTINEL", "MASTER", s->master};
+    const char *ckquorum[] = {"SENTINEL", "CKQUORUM", s->master};
+    char addr[300], why[REPL_WHY_MAX];
+    redisContext *r;
+    redisReply *rep;
+
+    snprintf(addr, sizeof addr, "%s:%d", nd->host, nd->port);
+    repl_sentinel_init(v, addr);
+    if ((r = sentinel_open(s, nd, tls, why, sizeof why)) == NULL) {
+        repl_sentinel_parse_master(NULL, why, v);
+        return;
+    }
+    rep = redisCommandArgv(r, 3, master, NULL);
+    repl_sentinel_parse_master(rep, r->errstr, v);
+    if (rep)
+        freeReplyObject(rep);
+    if (v->up && (rep = redisCommandArgv(r, 3, ckquorum, NULL)) != NULL) {
+        repl_sentinel_parse_ckquorum(rep, v);
+        freeReplyObject(rep);
+    }
+    redisFree(r);
+}
+
+int redis_sentinel_describe(const struct sw_config *c, struct repl_sentinels *out, char *err, size_t errlen)
+{
+    struct redis_tls *tls = NULL;
+    struct redis_sentinel *s = redis_sentinel_new(c, err, errlen);
+
+    memset(out, 0, sizeof *out);
+    if (s == NULL)
+        return err[0] ? -1 : 1;
+    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL) {
+        redis_sentinel_free(s);
+        return -1;
+    }
+    snprintf(out->master, sizeof out->master, "%.63s", s->master);
+    for (int i = 0; i < s->n && i < REPL_SENTINELS_MAX; i++)
+        describe_one(s, &s->node[i], tls, &out->node[out->n++]);
+    redis_tls_free(tls);
+    redis_sentinel_free(s);
+    return 0;
 }
 
 int redis_sentinel_role_master(const redisReply *r)

@@ -198,3 +198,152 @@ void repl_info_text(const struct repl_info *t, char *buf, size_t n)
             return;
     }
 }
+
+/* ================================ Sentinels ================================ */
+
+/* copy_text: like copy_field, spaces kept (a reason, a CKQUORUM sentence). */
+static void copy_text(char *dst, size_t n, const char *v, size_t len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len && k + 1 < n; i++)
+        if (v[i] >= ' ' && v[i] < 0x7f)
+            dst[k++] = v[i];
+    dst[k] = '\0';
+}
+
+void repl_sentinel_init(struct repl_sentinel *v, const char *addr)
+{
+    memset(v, 0, sizeof *v);
+    copy_text(v->addr, sizeof v->addr, addr, strlen(addr));
+    v->quorum = v->sentinels = v->replicas = v->quorum_ok = -1;
+}
+
+/* str_of: a reply element's string, or NULL. */
+static const char *str_of(const redisReply *e)
+{
+    return e && (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) ? e->str : NULL;
+}
+
+void repl_sentinel_parse_master(const redisReply *r, const char *errstr, struct repl_sentinel *v)
+{
+    char ip[REPL_FIELD_MAX] = "", port[REPL_FIELD_MAX] = "";
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        const char *why = r == NULL ? errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer";
+        copy_text(v->why, sizeof v->why, why ? why : "no answer", strlen(why ? why : "no answer"));
+        return;
+    }
+    v->up = 1;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *k = str_of(r->element[i]), *x = str_of(r->element[i + 1]);
+        if (k == NULL || x == NULL)
+            continue;
+        const char *end = x + strlen(x);
+        if (strcmp(k, "ip") == 0)
+            copy_field(ip, x, end);
+        else if (strcmp(k, "port") == 0)
+            copy_field(port, x, end);
+        else if (strcmp(k, "flags") == 0)
+            copy_field(v->flags, x, end);
+        else if (strcmp(k, "quorum") == 0)
+            v->quorum = (int)number(x, -1);
+        else if (strcmp(k, "num-slaves") == 0)
+            v->replicas = (int)number(x, -1);
+        else if (strcmp(k, "num-other-sentinels") == 0 && number(x, -1) >= 0)
+            v->sentinels = (int)number(x, -1) + 1;
+    }
+    if (ip[0])
+        snprintf(v->primary, sizeof v->primary, "%.40s:%.16s", ip, port);
+}
+
+void repl_sentinel_parse_ckquorum(const redisReply *r, struct repl_sentinel *v)
+{
+    const char *s = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR) ? r->str : NULL;
+    if (s == NULL)
+        return;
+    v->quorum_ok = r->type == REDIS_REPLY_STATUS && strncmp(s, "OK", 2) == 0;
+    copy_text(v->why, sizeof v->why, s, strlen(s));
+}
+
+/* sentinels_summary: the first answering Sentinel (NULL: none), how many
+ * answer, how many find the quorum reachable, and whether every answering
+ * one names the same primary with the same quorum and count. */
+struct sentinels_sum {
+    const struct repl_sentinel *first;
+    int answering, quorum_ok, agree;
+};
+
+static struct sentinels_sum sentinels_summary(const struct repl_sentinels *t)
+{
+    struct sentinels_sum m = {NULL, 0, 0, 1};
+    for (int i = 0; i < t->n; i++) {
+        const struct repl_sentinel *v = &t->node[i];
+        if (!v->up)
+            continue;
+        m.answering++;
+        m.quorum_ok += v->quorum_ok == 1;
+        if (m.first == NULL)
+            m.first = v;
+        else if (strcmp(v->primary, m.first->primary) != 0 || v->quorum != m.first->quorum ||
+                 v->sentinels != m.first->sentinels)
+            m.agree = 0;
+    }
+    return m;
+}
+
+cJSON *repl_sentinels_json(const struct repl_sentinels *t)
+{
+    struct sentinels_sum m = sentinels_summary(t);
+    cJSON *o = cJSON_CreateObject();
+    char line[1024];
+    repl_sentinels_text(t, line, sizeof line);
+    cJSON_AddStringToObject(o, "summary", line);
+    cJSON_AddStringToObject(o, "master", t->master);
+    cJSON_AddNumberToObject(o, "configured", t->n);
+    cJSON_AddNumberToObject(o, "answering", m.answering);
+    if (m.first && m.agree && m.first->primary[0])
+        cJSON_AddStringToObject(o, "primary", m.first->primary);
+    else
+        cJSON_AddNullToObject(o, "primary");
+    cJSON_AddBoolToObject(o, "agree", m.agree);
+    cJSON_AddNumberToObject(o, "quorum", m.first ? m.first->quorum : -1);
+    cJSON_AddNumberToObject(o, "known", m.first ? m.first->sentinels : -1);
+    cJSON_AddNumberToObject(o, "replicas", m.first ? m.first->replicas : -1);
+    cJSON_AddNumberToObject(o, "quorum_ok", m.quorum_ok);
+    cJSON *arr = cJSON_AddArrayToObject(o, "nodes");
+    for (int i = 0; i < t->n; i++) {
+        const struct repl_sentinel *v = &t->node[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "addr", v->addr);
+        cJSON_AddBoolToObject(x, "up", v->up);
+        if (v->up) {
+            cJSON_AddStringToObject(x, "primary", v->primary);
+            cJSON_AddStringToObject(x, "flags", v->flags);
+            cJSON_AddNumberToObject(x, "quorum", v->quorum);
+            cJSON_AddNumberToObject(x, "sentinels", v->sentinels);
+            cJSON_AddNumberToObject(x, "replicas", v->replicas);
+            if (v->quorum_ok >= 0)
+                cJSON_AddBoolToObject(x, "quorum_ok", v->quorum_ok);
+        }
+        cJSON_AddStringToObject(x, "why", v->why);
+        cJSON_AddItemToArray(arr, x);
+    }
+    return o;
+}
+
+void repl_sentinels_text(const struct repl_sentinels *t, char *buf, size_t n)
+{
+    struct sentinels_sum m = sentinels_summary(t);
+    size_t k = 0;
+    buf[0] = '\0';
+    if (put(buf, n, &k, "master %s: %d of %d Sentinel%s answer", t->master, m.answering, t->n,
+            t->n == 1 ? "" : "s") != 0)
+        return;
+    if (m.first && (put(buf, n, &k, ", primary %s", m.agree ? m.first->primary : "disputed (they disagree)") != 0 ||
+                    put(buf, n, &k, ", quorum %d, %d Sentinels known, %d replica%s, CKQUORUM OK on %d",
+                        m.first->quorum, m.first->sentinels, m.first->replicas, m.first->replicas == 1 ? "" : "s",
+                        m.quorum_ok) != 0))
+        return;
+    for (int i = 0; i < t->n; i++)
+        if (!t->node[i].up && put(buf, n, &k, "; %s not answering: %s", t->node[i].addr, t->node[i].why) != 0)
+            return;
+}

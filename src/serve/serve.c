@@ -27,6 +27,7 @@
 #include "base/crypto.h"
 #include "redis/key_schema.h"
 #include "redis/repl_info.h"
+#include "redis/redis_sentinel.h"
 #include "base/log.h"
 #include "http/http_server.h"
 #include "http/http_sync.h"
@@ -98,18 +99,24 @@ static void handle_healthz(struct serve *s, struct answer *a)
         char msg[600];
         snprintf(msg, sizeof msg, "unhealthy: %s\n", why);
         text_answer(a, 503, "text/plain; charset=utf-8", msg);
-    } else {
-        /* "ok", then the topology when Redis tells it (README "What a
-         * failover may lose"); its values are printable ASCII only. */
-        struct repl_info t;
-        char msg[1600] = "ok\n", line[1500];
-        if (repl_info_fetch(r, &t, why, sizeof why) == 0) {
-            repl_info_text(&t, line, sizeof line);
-            snprintf(msg, sizeof msg, "ok\nredis: %s\n", line);
-        }
-        text_answer(a, 200, "text/plain; charset=utf-8", msg);
+        serve_redis_put(s, r);
+        return;
     }
-    serve_redis_put(s, r);
+    /* "ok", then the topology when Redis tells it (README "What a
+     * failover may lose"); its values are printable ASCII only. */
+    struct repl_info t;
+    char msg[3200], line[1500] = "", sline[1500] = "";
+    if (repl_info_fetch(r, &t, why, sizeof why) == 0)
+        repl_info_text(&t, line, sizeof line);
+    serve_redis_put(s, r);   /* not held while the Sentinels are asked (a second each at most) */
+    /* with Sentinel, what the Sentinels see (README "Sentinel") */
+    struct repl_sentinels *sv = malloc(sizeof *sv);
+    if (sv && redis_sentinel_describe(s->cfg, sv, why, sizeof why) == 0)
+        repl_sentinels_text(sv, sline, sizeof sline);
+    free(sv);
+    snprintf(msg, sizeof msg, "ok\n%s%s%s%s%s%s", line[0] ? "redis: " : "", line, line[0] ? "\n" : "",
+             sline[0] ? "sentinels: " : "", sline, sline[0] ? "\n" : "");
+    text_answer(a, 200, "text/plain; charset=utf-8", msg);
 }
 
 /* refusal: one kind of refusal, counted outside the registry. */

@@ -36,6 +36,7 @@
 #include "redis/scripts.h"
 #include "base/codec.h"
 #include "spotify/token.h"
+#include "spotify/webapi.h"
 
 /* A job released because another worker holds the user's refresh lock comes
  * back this soon (ms): by then that refresh has usually stored its tokens
@@ -174,6 +175,23 @@ fail:
     complete_job(j, &o);
 }
 
+/* token_quota: a 429 of the token endpoint whose body says QUOTA_EXCEEDED
+ * (the Web API's error body, as Spotify's developer quota and the simulator
+ * send it; api_classify reads "reason" nested or at the top) is the
+ * developer quota's "token" bucket refusing, not the rate limit. Like a Web
+ * API one, it is then kept per bucket (complete.lua's qblock_token: only
+ * refreshes wait, claim.lua), reported to the developer's ledger so that
+ * the sibling apps stop refreshing too (complete.c, quota.c), and counted
+ * as quota_exceeded. */
+static void token_quota(const struct httpc_response *r, struct verdict *v)
+{
+    if (r->curl_code || api_classify(r->status, r->body, r->len, NULL, 0) != API_QUOTA)
+        return;
+    v->outcome = v->block_reason = "quota_exceeded";
+    v->quota_bucket = decide_quota_bucket("/api/token");
+    snprintf(v->error, sizeof v->error, "token endpoint 429 quota_exceeded");
+}
+
 static void on_refresh(const struct httpc_response *r, void *ud)
 {
     struct job *j = ud;
@@ -185,6 +203,8 @@ static void on_refresh(const struct httpc_response *r, void *ud)
     enum tok_result res = tok_parse(r->curl_code ? 0 : r->status, r->body, r->len, &t, err, sizeof err);
     wm_refresh(j->w->wm, decide_token_result_name(res));
     decide_token_answer(res, err, &v);
+    if (res == TOK_RATE_LIMITED)
+        token_quota(r, &v);
     if (v.action == DECIDE_STORE) {
         store_refreshed_tokens(j, &t);
         tok_response_free(&t);

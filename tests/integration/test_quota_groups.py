@@ -52,6 +52,20 @@ def long_queue(prefix, n=24, ms=90 * 60 * 1000):
     return [track("%s%d" % (prefix, i), duration_ms=ms) for i in range(n)]
 
 
+def bucket_refused(sim, c, developer, bucket, apps):
+    """Waits for the simulator's first QUOTA_EXCEEDED of bucket; then the
+    developer's ledger must hold the block for hours, and every one of apps
+    learns it (its :rl's qblock_<bucket>)."""
+    wait_for(lambda: sim.stats()["quota_exceeded_by_bucket"].get(bucket, 0) >= 1, 30,
+             "bucket %s refused with QUOTA_EXCEEDED" % bucket)
+    led = c.hgetall("sw:{dev:%s}:quota" % developer)
+    check(int(led.get("block_" + bucket, 0)) > redis_ms(c) + 3600 * 1000,
+          "the developer's ledger holds the %s block for hours: %r" % (bucket, led))
+    for app in apps:
+        wait_for(lambda: int(c.hgetall("sw:{%s}:rl" % app).get("qblock_" + bucket, 0)) > redis_ms(c), 10,
+                 "%s knows the %s block" % (app, bucket))
+
+
 def stays(fn, seconds, msg):
     end = time.time() + seconds
     while time.time() < end:
@@ -253,14 +267,7 @@ def test_quota_exceeded_on_recently_played_stops_only_backfills():
             play(sim, u, long_queue(u, ms=1000))
     Worker(r, sim, extra)
     c = r.client()
-    wait_for(lambda: sim.stats()["quota_exceeded_by_bucket"].get("recent", 0) >= 1, 30,
-             "recently-played refused with QUOTA_EXCEEDED")
-    led = c.hgetall("sw:{dev:dev2}:quota")
-    check(int(led.get("block_recent", 0)) > redis_ms(c) + 3600 * 1000,
-          "the developer's ledger holds the recent block for hours: %r" % led)
-    for app in apps:
-        wait_for(lambda: int(c.hgetall("sw:{%s}:rl" % app).get("qblock_recent", 0)) > redis_ms(c), 10,
-                 "%s knows the recent block" % app)
+    bucket_refused(sim, c, "dev2", "recent", apps)
     time.sleep(0.5)   # backfills already in flight finish
     rp = sim.stats()["requests"]["by_path"].get(RECENT, 0)
     polls = {u: int(c.hgetall("sw:{%s}:user:%s" % (app, u)).get("polls", 0)) for app, us in apps.items() for u in us}
@@ -360,3 +367,75 @@ def test_paced_day_spreads_the_quota():
     check(worst <= max(paces) + margin, "no user unpolled for longer than the pace (%d ms) + %d ms: %d ms" %
           (max(paces), margin, worst))
     print("  longest wait between two polls of a user: %d ms (pace at most %d ms)" % (worst, max(paces)))
+
+
+# --- the token endpoint's QUOTA_EXCEEDED ---------------------------------------
+
+def expired_user(r, sim, user, app, extra):
+    """A user whose access token spotwatch takes for expired (--expires-in 1):
+    its first job is a refresh."""
+    sim.ok("POST", "/sim/users", {"id": user, "display_name": "User " + user})
+    tok = sim.ok("POST", "/sim/users/%s/tokens" % user, {"client_id": "cid-" + app, "scope": PLAYER})
+    spotwatch(r, "user", "add", user, "--app", app, "--access-token", tok["access_token"], "--refresh-token",
+              tok["refresh_token"], "--expires-in", "1", "--scope", PLAYER, extra=extra)
+    spotwatch(r, "watch", "start", user, extra=extra)
+
+
+def test_quota_exceeded_on_the_token_endpoint_stops_only_refreshes():
+    """Issue 14, the token bucket: the developer's /api/token answers 429
+    QUOTA_EXCEEDED (sim bucket_quota token=2). It is that bucket's refusal,
+    not the rate limit: neither app of the developer is blocked as a whole
+    (before, the app was blocked for the Retry-After, hours); the block is in
+    the developer's ledger and each app's limiter; no refresh is tried
+    until it ends, by either app (a user added later to the sibling with an
+    expired token waits too); the users whose tokens are good are polled on."""
+    r = RedisServer()
+    sim = Sim()
+    sim.ok("POST", "/sim/developers", {"id": "dev3", "bucket_quota": {"token": 2}})
+    extra = ["--poll-interval-ms", "200", "--smart-polling", "no", "--lease-ms", "3000", "--http-timeout-ms", "2000"]
+    stale, fresh = ["e1", "e2", "e3", "e4"], ["f1", "f2"]
+    dev_app(r, sim, "appE", "dev3", users=stale, extra=extra)
+    dev_app(r, sim, "appF", "dev3", users=fresh + ["f3"], extra=extra)
+    for u in fresh:
+        add_user(r, sim, u, app="appF", scope=PLAYER, extra=extra)
+    for u in stale:
+        expired_user(r, sim, u, "appE", extra)
+    for u in stale + fresh:
+        play(sim, u, long_queue(u))
+    Worker(r, sim, extra)
+    c = r.client()
+    bucket_refused(sim, c, "dev3", "token", ("appE", "appF"))
+    # the sibling: a user whose token must be refreshed first waits for the block's end
+    expired_user(r, sim, "f3", "appF", extra)
+    play(sim, "f3", long_queue("f3"))
+    time.sleep(0.5)   # refreshes already in flight finish
+    tokens = sim.stats()["requests"]["by_path"].get("/api/token", 0)
+
+    def polls(app, u):
+        return int(c.hgetall("sw:{%s}:user:%s" % (app, u)).get("polls", 0))
+
+    def good_token(app, u):
+        return int(c.hgetall("sw:{%s}:user:%s" % (app, u)).get("expires_at", 0)) > redis_ms(c) + 600 * 1000
+    refreshed = [u for u in stale if good_token("appE", u)]
+    waiting = [u for u in stale if u not in refreshed]
+    check(len(refreshed) == 2 and not good_token("appF", "f3"), "two refreshes admitted, the others refused: %r"
+          % refreshed)
+    before = {u: polls(a, u) for a, us in (("appE", stale), ("appF", fresh + ["f3"])) for u in us}
+    time.sleep(2.5)
+    st = sim.stats()
+    check(st["requests"]["by_path"].get("/api/token", 0) == tokens, "no refresh after the block: %d -> %d" %
+          (tokens, st["requests"]["by_path"].get("/api/token", 0)))
+    for a, u in [("appE", u) for u in refreshed] + [("appF", u) for u in fresh]:
+        check(polls(a, u) >= before[u] + 5, "%s's polls go on: %d -> %d" % (u, before[u], polls(a, u)))
+    for a, u in [("appE", u) for u in waiting] + [("appF", "f3")]:
+        check(polls(a, u) == before[u] and not good_token(a, u), "%s waits for the token bucket: %d -> %d polls"
+              % (u, before[u], polls(a, u)))
+    for app in ("appE", "appF"):
+        h = c.hgetall("sw:{%s}:rl" % app)
+        check(h.get("block_reason", "") not in ("quota_exceeded", "rate_limited") or
+              int(h.get("blocked_until", 0)) <= redis_ms(c), "%s is not blocked as a whole: %r" % (app, h))
+    check(st["quota_exceeded_by_bucket"].get("token", 0) <= len(stale), "only the refreshes in flight refused")
+    print("  token refusals %d; /api/token calls %d; polls go on" %
+          (st["quota_exceeded_by_bucket"].get("token", 0), tokens))
+    out = spotwatch(r, "status").stdout
+    check("quota_exceeded[token]" in out, "status shows the bucket's block: %s" % out)

@@ -122,6 +122,49 @@ static void test_answers(void **state)
             fail_msg("answer %zu accepted", i);
 }
 
+/* test_describe: what a Sentinel says of the master, for status and
+ * /healthz: a hostile SENTINEL MASTER answer is kept bounded and printable,
+ * a Sentinel that refuses the connection is listed with its reason, and
+ * the link closing before CKQUORUM leaves that unknown. */
+static void test_describe(void **state)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    struct fake f = {socket(AF_INET, SOCK_STREAM, 0),
+                     "*8\r\n$2\r\nip\r\n$13\r\n10.0.0.1\r\n\x1b[J\r\n$4\r\nport\r\n$4\r\n6379\r\n"
+                     "$6\r\nquorum\r\n$1\r\n2\r\n$19\r\nnum-other-sentinels\r\n$1\r\n2\r\n"};
+    struct repl_sentinels out;
+    struct sw_config c;
+    pthread_t t;
+    char err[256];
+    (void)state;
+
+    assert_true(f.lfd >= 0);
+    assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(f.lfd, 1), 0);
+    assert_int_equal(getsockname(f.lfd, (struct sockaddr *)&sa, &sl), 0);
+    config_defaults(&c);
+    /* port 1 on loopback: nothing listens, the connection is refused */
+    snprintf(c.redis_sentinel, sizeof c.redis_sentinel, "127.0.0.1:%d,127.0.0.1:1", ntohs(sa.sin_port));
+    snprintf(c.redis_sentinel_master, sizeof c.redis_sentinel_master, "m");
+    assert_int_equal(pthread_create(&t, NULL, fake_run, &f), 0);
+    assert_int_equal(redis_sentinel_describe(&c, &out, err, sizeof err), 0);
+    pthread_join(t, NULL);
+    close(f.lfd);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.master, "m");
+    assert_int_equal(out.node[0].up, 1);
+    assert_string_equal(out.node[0].primary, "10.0.0.1[J:6379");
+    assert_int_equal(out.node[0].quorum, 2);
+    assert_int_equal(out.node[0].sentinels, 3);
+    assert_int_equal(out.node[0].replicas, -1);
+    assert_int_equal(out.node[0].quorum_ok, -1);
+    assert_int_equal(out.node[1].up, 0);
+    assert_non_null(strstr(out.node[1].why, "refused"));
+    c.redis_sentinel[0] = '\0';
+    assert_int_equal(redis_sentinel_describe(&c, &out, err, sizeof err), 1);   /* no Sentinel: nothing to say */
+}
+
 static void test_role(void **state)
 {
     redisReply m = {.type = REDIS_REPLY_STRING, .str = "master", .len = 6};
@@ -145,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_role),
+        cmocka_unit_test(test_describe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
