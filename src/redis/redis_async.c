@@ -25,6 +25,7 @@
 #include <hiredis/adapters/libev.h>
 
 #include "base/log.h"
+#include "redis/cluster_async.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_sentinel.h"
 
@@ -104,6 +105,9 @@ struct redis_async {
     long reconnects;
     char why[128];                  /* reason given to redis_async_kill */
     struct redis_async_pending *head, *tail; /* outstanding commands, oldest first */
+    struct cluster_async *cluster;  /* redis-cluster yes: this handle is only a front
+                                       for the router (include/redis/cluster_async.h),
+                                       nothing above is used */
 };
 
 static void redis_async_connect(struct redis_async *l);
@@ -530,6 +534,12 @@ void redis_async_free(struct redis_async *l)
 {
     if (!l)
         return;
+    if (l->cluster) {
+        cluster_async_free(l->cluster);
+        redis_tls_free(l->own_tls);
+        free(l);
+        return;
+    }
     l->freeing = 1;
     ev_timer_stop(l->loop, &l->retry);
     ev_timer_stop(l->loop, &l->reap);
@@ -554,6 +564,34 @@ void redis_async_free(struct redis_async *l)
     free(l);
 }
 
+/* redis_async_open_cluster: a front handle whose every call goes to a
+ * cluster_async router. */
+static struct redis_async *redis_async_open_cluster(struct ev_loop *loop, const struct sw_config *c,
+                                                    redis_async_state_cb *on_state, void *ud, char *err,
+                                                    size_t errlen)
+{
+    struct redis_async *l;
+
+    if (cluster_async_check(c, err, errlen) != 0)
+        return NULL;
+    if ((l = calloc(1, sizeof *l)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->loop = loop;
+    if (c->redis_tls && (l->own_tls = redis_tls_new(c, err, errlen)) == NULL) {
+        free(l);
+        return NULL;
+    }
+    l->cluster = cluster_async_new(loop, c, l->own_tls, l, on_state, ud, err, errlen);
+    if (l->cluster == NULL) {
+        redis_tls_free(l->own_tls);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
 struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_config *c, redis_async_state_cb *on_state,
                                      void *ud, char *err, size_t errlen)
 {
@@ -562,6 +600,10 @@ struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_confi
     struct redis_sentinel *s = redis_sentinel_new(c, err, errlen);
     struct redis_async *l;
 
+    if (c->redis_cluster) {
+        redis_sentinel_free(s);
+        return redis_async_open_cluster(loop, c, on_state, ud, err, errlen);
+    }
     if (s == NULL && err[0])
         return NULL;
     if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL) {
@@ -588,20 +630,49 @@ struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_confi
 
 int redis_async_up(const struct redis_async *l)
 {
+    if (l && l->cluster)
+        return cluster_async_up(l->cluster);
     return l && l->state == REDIS_ASYNC_UP;
 }
 
 long redis_async_reconnects(const struct redis_async *l)
 {
+    if (l && l->cluster)
+        return cluster_async_reconnects(l->cluster);
     return l ? l->reconnects : 0;
+}
+
+void redis_async_cluster_stats(const struct redis_async *l, long *moved, long *ask, long *refreshes)
+{
+    struct cluster_async_stats st;
+
+    cluster_async_stats(l ? l->cluster : NULL, &st);
+    *moved = st.moved;
+    *ask = st.ask;
+    *refreshes = st.refreshes;
 }
 
 int redis_async_command(struct redis_async *l, redis_async_cb *cb, void *ud, int argc, const char **argv,
                   const size_t *argvlen)
 {
+    return redis_async_command_at(l, NULL, cb, ud, argc, argv, argvlen);
+}
+
+int redis_async_command_at(struct redis_async *l, const char *route_key, redis_async_cb *cb, void *ud, int argc,
+                           const char **argv, const size_t *argvlen)
+{
+    if (l && l->cluster)
+        return cluster_async_command(l->cluster, route_key, cb, ud, argc, argv, argvlen);
     if (!l || l->state != REDIS_ASYNC_UP)
         return -1;
     return redis_async_send(l, 0, cb, ud, argc, argv, argvlen);
+}
+
+int redis_async_route_id(const struct redis_async *l, const char *key)
+{
+    if (l && l->cluster)
+        return cluster_async_route_id(l->cluster, key);
+    return 0;
 }
 
 static void redis_async_evalctx_free(struct redis_async_evalctx *e)
@@ -647,6 +718,8 @@ int redis_async_eval(struct redis_async *l, enum script_id id, int nkeys, int ar
     char nk[16];
     const char *sha = script_sha1(id);
 
+    if (l && l->cluster)
+        return cluster_async_eval(l->cluster, id, nkeys, argc, argv, argvlen, cb, ud);
     if (!l || l->state != REDIS_ASYNC_UP || !sha || nkeys < 0 || argc < nkeys || argc < 0)
         return -1;
     e = calloc(1, sizeof *e);
