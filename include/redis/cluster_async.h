@@ -26,7 +26,8 @@
  *   slot is unserved or a primary of the map has no live link, the map is
  *   read again every CLUSTER_ASYNC_REFRESH_S.
  * - The router is "up" (on_state) while it has a map and at least one
- *   primary link is up; a command for a node that is down fails at once
+ *   primary link is up (the first time: every primary, or one after
+ *   CLUSTER_ASYNC_FIRST_UP_S); a command for a node that is down fails at once
  *   (-1 from the send) rather than waiting.
  * - Callbacks get the owner handle (the struct redis_async the worker
  *   holds), never a node's link. Callbacks of commands pending when the
@@ -40,6 +41,7 @@
 
 #define CLUSTER_ASYNC_MAX_REDIRECTS 5
 #define CLUSTER_ASYNC_REFRESH_S 0.25
+#define CLUSTER_ASYNC_FIRST_UP_S 1.0
 
 struct cluster_async;
 

@@ -59,6 +59,8 @@ struct cluster_async {
     struct cluster_map map;        /* the last map, corrected by MOVED */
     struct cluster_map scratch;    /* a CLUSTER SLOTS answer being read */
     int have_map;
+    ev_tstamp map_at;              /* ev_now when the first map was read, s */
+    int ever_up;
     short slot_link[CLUSTER_SLOTS]; /* slot -> index in nodes[], or -1 */
     struct ca_node nodes[CLUSTER_MAX_NODES];
     int nnodes;
@@ -146,15 +148,22 @@ static int ca_node_of_link(const struct cluster_async *ca, const struct redis_as
     return -1;
 }
 
-/* ca_update_up: up while there is a map and one primary link works. */
+static int ca_primaries_ok(const struct cluster_async *ca);
+
+/* ca_update_up: up while there is a map and one primary link works. The
+ * first time, wait (up to CLUSTER_ASYNC_FIRST_UP_S) for every primary: the
+ * owner reads its global keys as soon as it is told "up". */
 static void ca_update_up(struct cluster_async *ca)
 {
     int up = 0;
 
     for (int i = 0; ca->have_map && i < ca->nnodes && !up; i++)
         up = ca->nodes[i].primary && ca_link_up(ca, i);
+    if (up && !ca->ever_up && !ca_primaries_ok(ca) && ev_now(ca->loop) - ca->map_at < CLUSTER_ASYNC_FIRST_UP_S)
+        up = 0;
     if (up == ca->up || ca->freeing)
         return;
+    ca->ever_up |= up;
     ca->up = up;
     if (!up)
         log_warn("redis cluster: no primary reachable; retrying");
@@ -229,6 +238,8 @@ static void ca_slots_reply(struct redis_async *l, redisReply *reply, void *ud)
     ca->want_refresh = 0;
     int changed = !ca->have_map || !cluster_map_same(&ca->map, &ca->scratch);
     ca->map = ca->scratch;
+    if (!ca->have_map)
+        ca->map_at = ev_now(ca->loop);
     ca->have_map = 1;
     if (changed) {
         /* once per change, never per command */
@@ -305,6 +316,7 @@ static void ca_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_tstamp now = ev_now(loop);
 
     (void)revents;
+    ca_update_up(ca);   /* the first up's grace may have run out */
     if (ca->refresh_inflight && now - ca->refresh_sent > 1.0)
         ca->refresh_inflight = 0;   /* that node is slow or gone: ask another */
     if (ca->want_refresh || !ca_primaries_ok(ca)) {
