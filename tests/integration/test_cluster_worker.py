@@ -192,7 +192,7 @@ def world():
         setup_app(scratch, sim, app=app, users=users[app])
         for u in users[app]:
             add_user(scratch, sim, u, app=app, extra=FAST)
-            play(sim, u, ["t-" + u])
+            play(sim, u, ["t-" + u, "t2-" + u])
     check(copy_into(cluster, scratch) > 0, "records copied into the cluster")
     scratch.stop()
     return cluster, sim, apps, users
@@ -239,6 +239,17 @@ def test_worker_follows_slots_migration_and_failover():
     wait_for(lambda: all_polled(cluster, apps, users, {}, 3), 30, "every user on every primary polled")
     check(len({cluster.owner("sw:{%s}:due" % a) for a in apps}) == 3, "the apps live on three primaries")
     check(metric(url, "spotwatch_redis_cluster_refreshes_total") >= 1, "the map was read")
+    # classic PUBLISH crosses the cluster bus: a subscriber on a replica of
+    # another primary hears a user of the first app (README, "Playback
+    # channels in a cluster")
+    user = users[apps[0]][0]
+    home = cluster.owner("sw:{%s}:due" % apps[0])
+    far = [p for p in cluster.ports if p != home and "role:slave" in Redis(p, timeout=2).cmd("INFO", "replication")
+           and "master_port:%d" % home not in Redis(p, timeout=2).cmd("INFO", "replication")][0]
+    sub = Subscriber(type("Node", (), {"port": far})(), "sw:playback:" + user)
+    sim.ok("POST", "/sim/users/%s/next" % user)
+    sub.wait(lambda e: e["type"] == "track_changed" and e["user"] == user, 15,
+             "the event of a user on another node, on a replica's SUBSCRIBE")
 
     # (b) the first app's slot migrated to the second app's primary under load
     app = apps[0]
