@@ -39,6 +39,8 @@ struct redis_async_opts {
                                         (include/redis/redis_sentinel.h); owned by
                                         redis_async once redis_async_new
                                         returns it */
+    int fast_retry;        /* 1: reconnect at least every 0.5 s (not 5 s), as with
+                              Sentinel: a cluster node expected back soon */
 };
 
 /* reply is NULL when the command failed (link lost); it is freed after the

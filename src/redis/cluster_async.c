@@ -132,7 +132,7 @@ static int ca_node(struct cluster_async *ca, const char *host, int port)
     }
     if (ca->nodes[n].link == NULL) {
         /* db 0 always, never Sentinel (cluster_async_check) */
-        struct redis_async_opts o = {host, port, ca->cfg->redis_user, ca->cfg->redis_password, 0, 0, ca->tls, NULL};
+        struct redis_async_opts o = {host, port, ca->cfg->redis_user, ca->cfg->redis_password, 0, 0, ca->tls, NULL, 1};
         ca->nodes[n].link = redis_async_new(ca->loop, &o, ca_node_state, ca);
         if (ca->nodes[n].link == NULL)
             return -1;

@@ -99,6 +99,7 @@ struct redis_async {
     ev_timer reap;                  /* zero-delay: redisAsyncFree outside callbacks */
     ev_timer watchdog;              /* periodic command/connect timeout check */
     ev_tstamp backoff;              /* next retry delay, s */
+    int fast_retry;                 /* opts.fast_retry: back off 0.5 s at most */
     int outage_logged;              /* the current outage was logged */
     int ever_up;
     int freeing;                    /* in redis_async_free: call no user callback */
@@ -142,7 +143,7 @@ static void redis_async_lost(struct redis_async *l, const char *reason)
     l->backoff *= 2;
     if (l->backoff > REDIS_ASYNC_BACKOFF_MAX_S)
         l->backoff = REDIS_ASYNC_BACKOFF_MAX_S;
-    if (l->sentinel && l->backoff > REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S)
+    if ((l->sentinel || l->fast_retry) && l->backoff > REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S)
         l->backoff = REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S;
     l->why[0] = '\0';
     if (was_up && l->on_state)
@@ -501,6 +502,7 @@ struct redis_async *redis_async_new(struct ev_loop *loop, const struct redis_asy
     l->db = o->db;
     l->tls = o->tls;
     l->sentinel = o->sentinel;
+    l->fast_retry = o->fast_retry;
     l->cmd_timeout = (o->command_timeout_ms > 0 ? o->command_timeout_ms : REDIS_ASYNC_DEFAULT_TIMEOUT_MS) / 1000.0;
     l->on_state = on_state;
     l->ud = ud;
@@ -595,7 +597,7 @@ static struct redis_async *redis_async_open_cluster(struct ev_loop *loop, const 
 struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_config *c, redis_async_state_cb *on_state,
                                      void *ud, char *err, size_t errlen)
 {
-    struct redis_async_opts o = {c->redis_host, c->redis_port, c->redis_user, c->redis_password, c->redis_db, 0, NULL, NULL};
+    struct redis_async_opts o = {c->redis_host, c->redis_port, c->redis_user, c->redis_password, c->redis_db, 0, NULL, NULL, 0};
     struct redis_tls *tls = NULL;
     struct redis_sentinel *s = redis_sentinel_new(c, err, errlen);
     struct redis_async *l;
