@@ -456,10 +456,13 @@ static void ca_reply(struct redis_async *l, redisReply *reply, void *ud)
             if (ca_redirect(ca, c, &rd) == 0)
                 return;
             reply = NULL;
-        } else if (strncmp(reply->str, "TRYAGAIN", 8) == 0 || strncmp(reply->str, "CLUSTERDOWN", 11) == 0) {
-            /* a slot half migrated, or the cluster between states: a
-             * failure to retry later, as for a lost link */
-            ca->want_refresh = 1;
+        } else if (strncmp(reply->str, "TRYAGAIN", 8) == 0) {
+            /* a script whose keys are half migrated: a failure to retry
+             * later, as for a lost link. The map is right until the
+             * migration ends, and then a MOVED says so. */
+            reply = NULL;
+        } else if (strncmp(reply->str, "CLUSTERDOWN", 11) == 0) {
+            ca->want_refresh = 1;   /* the cluster between states */
             reply = NULL;
         }
     }
