@@ -288,3 +288,8 @@ def test_worker_follows_slots_migration_and_failover():
     out = w.output()
     check("redis cluster map" in out, "the map change was logged")
     check(out.count("redis cluster map") < 50, "map changes logged once each, not per command")
+    # a clean exit: it deregisters on the node of <p>workers (and, under the
+    # sanitizers, frees everything the router held)
+    rc = w.stop()
+    check(rc == 0, "worker exit code %r: %s" % (rc, w.output()[-2000:]))
+    check(cluster.cmd("sw:workers", "ZCARD", "sw:workers") == 0, "the worker deregistered")
