@@ -273,7 +273,21 @@ static void on_state(struct redis_async *l, int up, void *ud)
         f->downs++;
 }
 
-static int setup(void **state)
+static int dead_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    close(fd);   /* nothing listens there now */
+    return ntohs(a.sin_port);
+}
+
+/* fx_new: two fake nodes; the router's first seed is node 0, or (seeds)
+ * a dead port with the nodes in redis-cluster-nodes. */
+static struct fx *fx_new(int seeds)
 {
     struct fx *f = calloc(1, sizeof *f);
     char err[256] = "";
@@ -291,9 +305,25 @@ static int setup(void **state)
     f->cfg->redis_cluster = 1;
     snprintf(f->cfg->redis_host, sizeof f->cfg->redis_host, "127.0.0.1");
     f->cfg->redis_port = f->nodes[0].port;
+    if (seeds) {
+        f->cfg->redis_port = dead_port();
+        snprintf(f->cfg->redis_cluster_nodes, sizeof f->cfg->redis_cluster_nodes, "127.0.0.1:%d,127.0.0.1:%d",
+                 dead_port(), f->nodes[1].port);
+    }
     f->l = redis_async_open(f->loop, f->cfg, on_state, f, err, sizeof err);
     assert_non_null(f->l);
-    *state = f;
+    return f;
+}
+
+static int setup(void **state)
+{
+    *state = fx_new(0);
+    return 0;
+}
+
+static int setup_seeds(void **state)
+{
+    *state = fx_new(1);
     return 0;
 }
 
@@ -466,6 +496,19 @@ static void test_dead_node_fails_fast_others_served(void **state)
     assert_string_equal(f->str, "node-0");
 }
 
+/* redis-host down: the map comes from a node of redis-cluster-nodes, and
+ * both primaries are served. */
+static void test_seed_list(void **state)
+{
+    struct fx *f = *state;
+    char k0[16], k1[16];
+    assert_true(run_until(f, is_up, 5));
+    assert_int_equal(get(f, key_on(f, 0, -1, k0, sizeof k0)), 0);
+    assert_string_equal(f->str, "node-0");
+    assert_int_equal(get(f, key_on(f, 1, -1, k1, sizeof k1)), 0);
+    assert_string_equal(f->str, "node-1");
+}
+
 static void test_refused_configurations(void **state)
 {
     struct sw_config *c = calloc(1, sizeof *c);
@@ -503,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ask_followed_not_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redirect_limit_and_tryagain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_node_fails_fast_others_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_list, setup_seeds, teardown),
         cmocka_unit_test(test_refused_configurations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
