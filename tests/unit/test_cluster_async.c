@@ -377,15 +377,21 @@ static int get(struct fx *f, const char *key)
     return 0;
 }
 
-/* key_on: a key whose slot the truth gives to node idx, not in avoid. */
-static const char *key_on(struct fx *f, int idx, int avoid, char *buf, size_t len)
+/* key_on: a key whose slot the truth gives to node idx, into buf. */
+static const char *key_on(struct fx *f, int idx, char *buf, size_t len)
 {
     for (int i = 0;; i++) {
         snprintf(buf, len, "k%d", i);
-        int s = (int)cluster_keyslot(buf, strlen(buf));
-        if (f->owner[s] == idx && s != avoid)
+        if (f->owner[cluster_keyslot(buf, strlen(buf))] == idx)
             return buf;
     }
+}
+
+/* slot_on: key_on, and that key's slot. */
+static int slot_on(struct fx *f, int idx, char *buf, size_t len)
+{
+    key_on(f, idx, buf, len);   /* before strlen: argument order is unspecified */
+    return (int)cluster_keyslot(buf, strlen(buf));
 }
 
 /* ---------------------------------------------------------------- tests --- */
@@ -396,9 +402,9 @@ static void test_routes_by_key(void **state)
     char k0[16], k1[16];
     assert_true(run_until(f, is_up, 5));
     assert_int_equal(f->ups, 1);
-    assert_int_equal(get(f, key_on(f, 0, -1, k0, sizeof k0)), 0);
+    assert_int_equal(get(f, key_on(f, 0, k0, sizeof k0)), 0);
     assert_string_equal(f->str, "node-0");
-    assert_int_equal(get(f, key_on(f, 1, -1, k1, sizeof k1)), 0);
+    assert_int_equal(get(f, key_on(f, 1, k1, sizeof k1)), 0);
     assert_string_equal(f->str, "node-1");
     assert_int_equal(redis_async_route_id(f->l, k0) != redis_async_route_id(f->l, k1), 1);
     /* the route key, not argv[1], decides for command_at */
@@ -419,9 +425,7 @@ static void test_moved_followed_and_remembered(void **state)
     char k[16];
     long moved, ask, maps;
     assert_true(run_until(f, is_up, 5));
-    key_on(f, 0, -1, k, sizeof k);
-    int slot = (int)cluster_keyslot(k, strlen(k));
-    f->owner[slot] = 1;   /* migrated */
+    f->owner[slot_on(f, 0, k, sizeof k)] = 1;   /* migrated */
     assert_int_equal(get(f, k), 0);
     assert_string_equal(f->str, "node-1");
     redis_async_cluster_stats(f->l, &moved, &ask, &maps);
@@ -441,8 +445,7 @@ static void test_ask_followed_not_remembered(void **state)
     char k[16];
     long moved, ask, maps;
     assert_true(run_until(f, is_up, 5));
-    key_on(f, 0, -1, k, sizeof k);
-    f->ask_slot = (int)cluster_keyslot(k, strlen(k));
+    f->ask_slot = slot_on(f, 0, k, sizeof k);
     for (int round = 1; round <= 2; round++) {
         assert_int_equal(get(f, k), 0);
         assert_string_equal(f->str, "node-1");   /* only with ASKING first */
@@ -469,7 +472,7 @@ static void test_redirect_limit_and_tryagain(void **state)
 static int node1_slots_failing(struct fx *f)
 {
     char k[16];
-    const char *argv[2] = {"GET", key_on(f, 1, -1, k, sizeof k)};
+    const char *argv[2] = {"GET", key_on(f, 1, k, sizeof k)};
     return redis_async_command(f->l, on_reply, f, 2, argv, NULL) != 0;
 }
 
@@ -483,7 +486,7 @@ static void test_dead_node_fails_fast_others_served(void **state)
     assert_true(run_until(f, node1_slots_failing, 5));
     assert_true(redis_async_up(f->l));
     assert_int_equal(f->downs, 0);
-    assert_int_equal(get(f, key_on(f, 0, -1, k0, sizeof k0)), 0);
+    assert_int_equal(get(f, key_on(f, 0, k0, sizeof k0)), 0);
     assert_string_equal(f->str, "node-0");
     /* a "failover": node 0 takes every slot; the re-read map routes there */
     for (int s = 0; s < CLUSTER_SLOTS; s++)
@@ -503,9 +506,9 @@ static void test_seed_list(void **state)
     struct fx *f = *state;
     char k0[16], k1[16];
     assert_true(run_until(f, is_up, 5));
-    assert_int_equal(get(f, key_on(f, 0, -1, k0, sizeof k0)), 0);
+    assert_int_equal(get(f, key_on(f, 0, k0, sizeof k0)), 0);
     assert_string_equal(f->str, "node-0");
-    assert_int_equal(get(f, key_on(f, 1, -1, k1, sizeof k1)), 0);
+    assert_int_equal(get(f, key_on(f, 1, k1, sizeof k1)), 0);
     assert_string_equal(f->str, "node-1");
 }
 
