@@ -24,7 +24,8 @@
  *   caller's callback gets NULL (as for a lost link).
  * - Failover: a link lost or a command failed schedules a refresh; while a
  *   slot is unserved or a primary of the map has no live link, the map is
- *   read again every CLUSTER_ASYNC_REFRESH_S.
+ *   read again every CLUSTER_ASYNC_REFRESH_S; otherwise every
+ *   CLUSTER_ASYNC_PERIODIC_S (a hung primary drops no link).
  * - The router is "up" (on_state) while it has a map and at least one
  *   primary link is up (the first time: every primary, or one after
  *   CLUSTER_ASYNC_FIRST_UP_S); a command for a node that is down fails at once
@@ -42,6 +43,7 @@
 #define CLUSTER_ASYNC_MAX_REDIRECTS 5
 #define CLUSTER_ASYNC_REFRESH_S 0.25
 #define CLUSTER_ASYNC_FIRST_UP_S 1.0
+#define CLUSTER_ASYNC_PERIODIC_S 5.0
 
 struct cluster_async;
 

@@ -62,6 +62,12 @@ struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_confi
 /* redis_async_free closes the link; callbacks of commands still pending are not
  * called. Not to be called from inside an redis_async callback. */
 void redis_async_free(struct redis_async *l);
+/* redis_async_reset drops the connection soon (from the loop, never inside
+ * this call): every pending command's callback gets NULL, then the link
+ * reconnects as after any loss. For a server known to be gone while its
+ * socket stays open (a hung cluster node replaced by its replica); why is
+ * logged and must hold no secret. */
+void redis_async_reset(struct redis_async *l, const char *why);
 int redis_async_up(const struct redis_async *l);
 /* redis_async_reconnects: times the link came back up after its first up. */
 long redis_async_reconnects(const struct redis_async *l);

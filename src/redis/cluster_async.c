@@ -197,8 +197,12 @@ static void ca_apply(struct cluster_async *ca)
     int np = cluster_map_primaries(&ca->map, prim, CLUSTER_MAX_NODES);
     short map_to_node[CLUSTER_MAX_NODES];
 
-    for (int i = 0; i < ca->nnodes; i++)
+    char was[CLUSTER_MAX_NODES] = {0};   /* primaries before this map; nodes added now: 0 */
+
+    for (int i = 0; i < ca->nnodes; i++) {
+        was[i] = (char)ca->nodes[i].primary;
         ca->nodes[i].primary = 0;
+    }
     for (int i = 0; i < CLUSTER_MAX_NODES; i++)
         map_to_node[i] = -1;
     for (int i = 0; i < np && i < CLUSTER_MAX_NODES; i++) {
@@ -211,6 +215,12 @@ static void ca_apply(struct cluster_async *ca)
     }
     for (int s = 0; s < CLUSTER_SLOTS; s++)
         ca->slot_link[s] = ca->map.slot_node[s] == CLUSTER_NO_NODE ? -1 : map_to_node[ca->map.slot_node[s]];
+    /* A primary replaced while commands wait on it (it hangs, or the
+     * answers would only be MOVED): fail them now, so their callers retry
+     * on the new owner instead of waiting out the link's watchdog. */
+    for (int i = 0; i < ca->nnodes && i < CLUSTER_MAX_NODES; i++)
+        if (was[i] && !ca->nodes[i].primary && ca->nodes[i].link && ca->nodes[i].inflight > 0)
+            redis_async_reset(ca->nodes[i].link, "no longer a primary in the cluster map");
     ca_update_up(ca);
 }
 
@@ -319,6 +329,11 @@ static void ca_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ca_update_up(ca);   /* the first up's grace may have run out */
     if (ca->refresh_inflight && now - ca->refresh_sent > 1.0)
         ca->refresh_inflight = 0;   /* that node is slow or gone: ask another */
+    /* A primary that hangs (stopped, partitioned) drops no link and fails
+     * no command before the link's watchdog: read the map now and then
+     * anyway, so its replica's promotion is seen soon. */
+    if (now - ca->refresh_sent >= CLUSTER_ASYNC_PERIODIC_S)
+        ca->want_refresh = 1;
     if (ca->want_refresh || !ca_primaries_ok(ca)) {
         if (!ca->refresh_inflight)
             ca_refresh(ca);

@@ -630,6 +630,12 @@ struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_confi
     return l;
 }
 
+void redis_async_reset(struct redis_async *l, const char *why)
+{
+    if (l && !l->cluster)
+        redis_async_kill(l, why);
+}
+
 int redis_async_up(const struct redis_async *l)
 {
     if (l && l->cluster)

@@ -6,12 +6,15 @@ every user polled on every primary; a slot migrated between primaries
 (CLUSTER SETSLOT + MIGRATE) is followed (MOVED/ASK counted in /metrics) and
 its users polled on the new owner; a primary killed with -9: the apps on
 the other primaries keep being polled meanwhile, and its app's users are
-polled again soon after its replica is promoted (the delay is printed).
+polled again soon after its replica is promoted (the delay is printed);
+a primary stopped with SIGSTOP (a hang: no connection drops) is replaced
+the same way.
 
 The records are written by the CLI into a single scratch Redis and copied
 key by key (DUMP/RESTORE) to the node that owns each key's slot: the CLI's
 own cluster support is tested elsewhere."""
 import re
+import signal
 import subprocess
 import time
 
@@ -285,6 +288,22 @@ def test_worker_follows_slots_migration_and_failover():
              "the failed primary's app polled on its promoted replica")
     print("polling of app %s resumed %.1f s after the promotion was seen" % (victim_app, time.time() - promoted))
     check(w.alive(), "worker alive after the failover")
+
+    # (d) a primary that hangs (SIGSTOP) drops no connection: the map read
+    # now and then finds its replica promoted, and what waited on it is
+    # failed over to the new owner instead of waiting out the link's watchdog
+    hung_app = apps[1]
+    hung = cluster.owner("sw:{%s}:due" % hung_app)
+    cluster.procs[hung].signal(signal.SIGSTOP)
+    on_cleanup(lambda: cluster.procs[hung].signal(signal.SIGCONT))
+    wait_for(lambda: cluster.owner("sw:{%s}:due" % hung_app) not in (None, hung), 30, "the hung primary replaced")
+    promoted = time.time()
+    base = snapshot(cluster, [hung_app], users)
+    wait_for(lambda: all_polled(cluster, [hung_app], users, base, 2), 15,
+             "the hung primary's app polled on its promoted replica")
+    print("polling of app %s resumed %.1f s after the hung primary's replica was promoted" %
+          (hung_app, time.time() - promoted))
+    cluster.procs[hung].signal(signal.SIGCONT)
     out = w.output()
     check("redis cluster map" in out, "the map change was logged")
     check(out.count("redis cluster map") < 50, "map changes logged once each, not per command")
