@@ -67,6 +67,7 @@ struct cluster_async {
     int up;                        /* what on_state last said */
     int want_refresh;              /* a refresh was asked (MOVED, lost link, failed command) */
     int refresh_inflight;
+    int slots_failing;             /* a CLUSTER SLOTS failure was logged */
     ev_tstamp refresh_sent;        /* ev_now of the last CLUSTER SLOTS sent, s */
     int rr;                        /* where the next refresh starts looking for a link */
     int freeing;
@@ -235,15 +236,22 @@ static void ca_slots_reply(struct redis_async *l, redisReply *reply, void *ud)
     ca->nodes[n].inflight--;
     ca->refresh_inflight = 0;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        if (reply)
-            log_warn("redis cluster: CLUSTER SLOTS from %s:%d failed: %.100s", ca->nodes[n].host, ca->nodes[n].port,
-                     reply->str);
+        /* once until a map is read again (NOPERM would repeat every tick) */
+        if (reply && !ca->slots_failing)
+            log_warn("redis cluster: CLUSTER SLOTS from %s:%d failed: %.100s; retrying", ca->nodes[n].host,
+                     ca->nodes[n].port, reply->str);
+        ca->slots_failing |= reply != NULL;
         return;   /* want_refresh stays: the tick asks another node */
     }
     if (cluster_map_from_slots(&ca->scratch, reply, ca->nodes[n].host, err, sizeof err) != 0) {
-        log_warn("redis cluster: %s:%d: %s; the old map stays", ca->nodes[n].host, ca->nodes[n].port, err);
+        if (!ca->slots_failing)
+            log_warn("redis cluster: %s:%d: %s; the old map stays", ca->nodes[n].host, ca->nodes[n].port, err);
+        ca->slots_failing = 1;
         return;
     }
+    if (ca->slots_failing)
+        log_info("redis cluster: the slot map is read again");
+    ca->slots_failing = 0;
     ca->stats.refreshes++;
     ca->want_refresh = 0;
     int changed = !ca->have_map || !cluster_map_same(&ca->map, &ca->scratch);
