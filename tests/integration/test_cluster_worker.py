@@ -184,11 +184,11 @@ def metric(url, name, label=""):
     return float(m.group(1))
 
 
-def world():
+def world(sim_args=()):
     cluster = Cluster()
     apps = pick_apps(cluster)
     scratch = RedisServer()
-    sim = Sim([])
+    sim = Sim(list(sim_args))
     users = {}
     for app in apps:
         users[app] = ["%s-u%d" % (app, i) for i in range(USERS_PER_APP)]
@@ -312,3 +312,29 @@ def test_worker_follows_slots_migration_and_failover():
     rc = w.stop()
     check(rc == 0, "worker exit code %r: %s" % (rc, w.output()[-2000:]))
     check(cluster.cmd("sw:workers", "ZCARD", "sw:workers") == 0, "the worker deregistered")
+
+
+def waits(port):
+    """cmdstat_wait's calls on one node (0 when never called)."""
+    c = Redis(port, timeout=2)
+    try:
+        for line in c.cmd("INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_wait:"):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+    finally:
+        c.close()
+
+
+def test_wait_goes_to_each_batch_node():
+    """redis-wait-replicas 1 with refresh tokens rotating on every refresh:
+    each primary (it runs its apps' batches and token_store.lua) receives
+    its own WAITs, and its replica acknowledges them."""
+    cluster, sim, apps, users = world(["--refresh-policy", "rotate"])
+    w = Worker(cluster, sim, FAST + ["--refresh-margin-ms", "3599000", "--redis-wait-replicas", "1",
+                                     "--redis-wait-timeout-ms", "1000"])
+    homes = sorted({cluster.owner("sw:{%s}:due" % a) for a in apps})
+    check(len(homes) == 3, "the apps live on three primaries")
+    wait_for(lambda: all(waits(p) >= 2 for p in homes), 30, "WAITs on every primary")
+    check("replicas acknowledged" not in w.output(), "every WAIT acknowledged: %s" % w.output()[-800:])
+    print("WAITs per primary: %s" % [waits(p) for p in homes])
