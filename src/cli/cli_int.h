@@ -52,23 +52,23 @@ int cli_print_json(cJSON *o);
 
 /* cli_connect: a blocking Redis link (redis_sync_connect), or NULL with the
  * reason on stderr. redisFree it. */
-redisContext *cli_connect(const struct sw_config *c);
+struct redis_sync *cli_connect(const struct sw_config *c);
 /* cli_cmd runs one command; an error reply or a lost link is reported on
  * stderr ("spotwatch: Redis: ...") and gives NULL. cli_cmd_ok: 0 or -1,
  * the reply dropped. */
-redisReply *cli_cmd(redisContext *r, int argc, const char **argv);
-int cli_cmd_ok(redisContext *r, int argc, const char **argv);
+redisReply *cli_cmd(struct redis_sync *r, int argc, const char **argv);
+int cli_cmd_ok(struct redis_sync *r, int argc, const char **argv);
 /* cli_eval runs a script (redis_sync_eval: KEYS then ARGV, nargs in all),
  * reporting a failure as cli_cmd does. */
-redisReply *cli_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv);
+redisReply *cli_eval(struct redis_sync *r, enum script_id id, int nkeys, int nargs, const char **argv);
 /* cli_connect_user: cli_connect, then user looked up in the directory: the
  * link with the user's app in app, or NULL ("no such user" or why not on
  * stderr). */
-redisContext *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n);
+struct redis_sync *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n);
 /* cli_connect_read: cli_connect, then the global key <p><name> read whole
  * with cmd (SMEMBERS apps, HGETALL users): the link with the reply in *rep
  * (freeReplyObject it), or NULL (reported). */
-redisContext *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep);
+struct redis_sync *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep);
 /* cli_load_keyring loads token-key-file (keyring_file_load: *kr stays NULL
  * in plaintext mode): 0, or -1 with the reason on stderr. crypto_free it. */
 int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr);
@@ -165,6 +165,6 @@ const char *cli_budget(long long budget, long long window_ms, char *buf, size_t 
 void cli_print_pairs(const cJSON *o, const char *prefix, long long now);
 /* cli_count_users counts the directory's users by app: an object app ->
  * count (all apps seen), or NULL when Redis failed (said). */
-cJSON *cli_count_users(redisContext *r, const struct sw_config *c);
+cJSON *cli_count_users(struct redis_sync *r, const struct sw_config *c);
 
 #endif

@@ -76,7 +76,7 @@ int cli_user_add(const struct sw_config *c, struct cli_args *a)
     const struct cli_secret sp[2] = {{&o[1], &o[5]}, {&o[2], &o[6]}};
     const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     char *tok[2] = {NULL, NULL};
     char *at = NULL, *rt = NULL, err[256], ad[ID_MAX + 8], apps[KEY_MAX];
     long long expires_in = 3600;
@@ -139,7 +139,7 @@ out:
     free(rt);
     crypto_free(kr);
     if (r)
-        redisFree(r);
+        redis_sync_free(r);
     return rc;
 }
 
@@ -187,7 +187,7 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
     struct cli_opt *o = a->o;
     const char **pos = a->pos;
     char app[ID_MAX + 1], ukey[KEY_MAX];
-    redisContext *r;
+    struct redis_sync *r;
     int rc = 1;
     if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
         return 1;
@@ -199,8 +199,8 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
     long long now = redis_sync_now_ms(r);
-    redisReply *due = redisCommand(r, "ZSCORE %s %s", k.due, pos[0]);
-    redisReply *lease = redisCommand(r, "ZSCORE %s %s", k.leases, pos[0]);
+    redisReply *due = redis_sync_command(r, "ZSCORE %s %s", k.due, pos[0]);
+    redisReply *lease = redis_sync_command(r, "ZSCORE %s %s", k.leases, pos[0]);
 
     cJSON *u = cJSON_CreateObject();
     cJSON_AddStringToObject(u, "user", pos[0]);
@@ -247,7 +247,7 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
         rc = 0;
     }
 out:
-    redisFree(r);
+    redis_sync_free(r);
     return rc;
 }
 
@@ -292,7 +292,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
     char ukey[KEY_MAX];
     struct cli_table t;
     redisReply *rep;
-    redisContext *r;
+    struct redis_sync *r;
     if (want_app && cli_check_id("app", want_app) != 0)
         return 2;
     if ((r = cli_connect_read(c, "HGETALL", "users", &rep)) == NULL)
@@ -304,7 +304,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
         if (want_app && strcmp(rep->element[i + 1]->str, want_app) != 0)
             continue;
         keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
-        redisAppendCommand(r, "HMGET %s status last_outcome last_poll_at", ukey);
+        redis_sync_append(r, "HMGET %s status last_outcome last_poll_at", ukey);
         sent++;
     }
     cJSON *arr = cJSON_CreateArray();
@@ -313,7 +313,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
         if (want_app && strcmp(rep->element[i + 1]->str, want_app) != 0)
             continue;
         redisReply *s = NULL;
-        if (redisGetReply(r, (void **)&s) != REDIS_OK)
+        if (redis_sync_get_reply(r, (void **)&s) != REDIS_OK)
             break;
         sent--;
         user_row(a, rep->element[i]->str, rep->element[i + 1]->str, s, now, arr, &t);
@@ -321,7 +321,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
             freeReplyObject(s);
     }
     freeReplyObject(rep);
-    redisFree(r);
+    redis_sync_free(r);
     return cli_list_end(&t, arr, a->o[0].value != NULL);
 }
 
@@ -329,7 +329,7 @@ int cli_user_rm(const struct sw_config *c, struct cli_args *a)
 {
     const char **pos = a->pos;
     char app[ID_MAX + 1], ukey[KEY_MAX], users[KEY_MAX];
-    redisContext *r;
+    struct redis_sync *r;
     int rc = 1;
     if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
         return 1;
@@ -369,6 +369,6 @@ int cli_user_rm(const struct sw_config *c, struct cli_args *a)
     printf("user %s: removed\n", pos[0]);
     rc = 0;
 out:
-    redisFree(r);
+    redis_sync_free(r);
     return rc;
 }

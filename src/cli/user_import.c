@@ -93,7 +93,7 @@ out:
  * or -1 when Redis failed. Phase 1 asks, for every row, whether its app exists
  * and which app owns the user now; phase 2 runs user_put.lua for the rows
  * that may be written, as `user add` (and `watch start`) would. */
-static int import_flush(const struct sw_config *c, redisContext *r, const char *file,
+static int import_flush(const struct sw_config *c, struct redis_sync *r, const char *file,
                         struct import_row *rows, int n, int watch, long long interval)
 {
     char users[KEY_MAX], apps[KEY_MAX], err[512];
@@ -106,13 +106,13 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
     for (int i = 0; i < n; i++) {
         const char *ism[] = {"SISMEMBER", apps, rows[i].app};
         const char *hg[] = {"HGET", users, rows[i].user};
-        redisAppendCommandArgv(r, 3, ism, NULL);
-        redisAppendCommandArgv(r, 3, hg, NULL);
+        redis_sync_append_argv(r, 3, ism, NULL);
+        redis_sync_append_argv(r, 3, hg, NULL);
     }
     for (int i = 0; i < n; i++) {
         redisReply *a = NULL, *o = NULL;
-        if (redisGetReply(r, (void **)&a) != REDIS_OK || redisGetReply(r, (void **)&o) != REDIS_OK) {
-            fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
+        if (redis_sync_get_reply(r, (void **)&a) != REDIS_OK || redis_sync_get_reply(r, (void **)&o) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
             stored = -1;
             goto out;
         }
@@ -157,8 +157,8 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
         if (!ok[i])
             continue;
         j++;
-        if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
-            fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
+        if (redis_sync_get_reply(r, (void **)&rep) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
             stored = -1;
             goto out;
         }
@@ -183,7 +183,7 @@ int cli_user_import(const struct sw_config *c, struct cli_args *a)
     struct cli_opt *o = a->o;
     const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     struct import_row *rows = NULL;
     FILE *f = NULL;
     char *line = NULL;
@@ -242,7 +242,7 @@ out:
         fclose(f);
     crypto_free(kr);
     if (r)
-        redisFree(r);
+        redis_sync_free(r);
     return rc;
 }
 

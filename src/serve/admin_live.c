@@ -35,7 +35,7 @@ struct feed_app {
 struct feed {
     struct admin *a;
     struct MHD_Connection *c;    /* the browser's connection */
-    redisContext *r;             /* owned: for XREAD BLOCK only */
+    struct redis_sync *r;             /* owned: for XREAD BLOCK only */
     char user[ID_MAX + 1];       /* "" = every user */
     struct feed_app apps[ADMIN_APPS_MAX];
     int napps;
@@ -46,9 +46,9 @@ struct feed {
 };
 
 /* last_id: the id of the newest entry of a stream, "0-0" when empty. */
-static void last_id(redisContext *r, const char *key, char *out, size_t n)
+static void last_id(struct redis_sync *r, const char *key, char *out, size_t n)
 {
-    redisReply *rep = redisCommand(r, "XREVRANGE %s + - COUNT 1", key);
+    redisReply *rep = redis_sync_command(r, "XREVRANGE %s + - COUNT 1", key);
     int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
              rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
              rep->element[0]->element[0]->type == REDIS_REPLY_STRING;
@@ -60,9 +60,9 @@ static void last_id(redisContext *r, const char *key, char *out, size_t n)
 /* stream_or_none: 1 when key is a stream or absent. Anything else (a
  * damaged record) would make the one XREAD over every app fail: that app
  * is left out until it is repaired (looked at again every APPS_EVERY_MS). */
-static int stream_or_none(redisContext *r, const char *key)
+static int stream_or_none(struct redis_sync *r, const char *key)
 {
-    redisReply *t = redisCommand(r, "TYPE %s", key);
+    redisReply *t = redis_sync_command(r, "TYPE %s", key);
     int ok = t && t->type == REDIS_REPLY_STATUS && (strcmp(t->str, "stream") == 0 || strcmp(t->str, "none") == 0);
     if (t)
         freeReplyObject(t);
@@ -129,7 +129,7 @@ static int read_streams(struct feed *f)
         argv[n++] = f->apps[i].key;
     for (int i = 0; i < f->napps; i++)
         argv[n++] = f->apps[i].last;
-    redisReply *rep = redisCommandArgv(f->r, n, argv, NULL);
+    redisReply *rep = redis_sync_command_argv(f->r, n, argv, NULL);
     if (rep == NULL)
         return -1;
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -212,7 +212,7 @@ static void feed_free(void *cls)
 {
     struct feed *f = cls;
     if (f->r)
-        redisFree(f->r);
+        redis_sync_free(f->r);
     free(f->out.s);
     free(f);
 }

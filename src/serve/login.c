@@ -41,7 +41,7 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 
 /* resolve_app picks the app of a login: the one named, else the only one.
  * 0 with app filled, or -1 with the answer set. */
-static int resolve_app(struct serve *s, redisContext *r, const char *want, char *app, size_t n,
+static int resolve_app(struct serve *s, struct redis_sync *r, const char *want, char *app, size_t n,
                        struct answer *a)
 {
     char apps[KEY_MAX];
@@ -89,7 +89,7 @@ static int resolve_app(struct serve *s, redisContext *r, const char *want, char 
  * (named in other), 0 when not, -1 on a Redis failure. Advisory only: it
  * spares a trip to Spotify for a verified link; the decision is
  * oauth_store.lua's, atomic with the write. */
-static int user_app_conflict(struct serve *s, redisContext *r, const char *user, const char *app,
+static int user_app_conflict(struct serve *s, struct redis_sync *r, const char *user, const char *app,
                              char *other, size_t n)
 {
     char users[KEY_MAX];
@@ -112,7 +112,7 @@ static int user_app_conflict(struct serve *s, redisContext *r, const char *user,
  * on a Redis failure. Asked before any Spotify call (the authorize page, the
  * code exchange), which could only end in a refusal. A max_users that is not
  * a whole number >= 1 is no cap, as in Lua. */
-static long long app_full(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+static long long app_full(struct serve *s, struct redis_sync *r, const struct app_keys *k, const char *app,
                           const char *user)
 {
     char users[KEY_MAX], cursor[32] = "0";
@@ -228,7 +228,7 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     char state[OAUTH_STATE_MAX], challenge[OAUTH_VERIFIER_B64];
     char *loc = NULL;
     char *e_cid = NULL, *e_redir = NULL, *e_scope = NULL, *e_chal = NULL, *e_state = NULL;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     int dialog = show_dialog(c);
 
     if (user == NULL || !keys_valid_id(user)) {
@@ -393,7 +393,7 @@ static int check_cookie(struct serve *s, struct MHD_Connection *c, const struct 
  * writes <p>oauth:used:<nonce> for the rest of the state's life (after which
  * the state is refused as expired anyway). 0 taken; 1 already used; -1
  * Redis failed. */
-static int take_login(struct serve *s, redisContext *r, const struct oauth_state *st, struct login *l)
+static int take_login(struct serve *s, struct redis_sync *r, const struct oauth_state *st, struct login *l)
 {
     char px[24];
     long long left = st->exp_ms - serve_now_ms();
@@ -411,7 +411,7 @@ static int take_login(struct serve *s, redisContext *r, const struct oauth_state
 
 /* give_back makes a taken login usable again (when Spotify asked us to wait
  * before the code was spent), so a reload of the callback retries. */
-static void give_back(redisContext *r, struct login *l)
+static void give_back(struct redis_sync *r, struct login *l)
 {
     const char *av[] = {"DEL", l->used};
     redisReply *rep = serve_redis_cmd(r, 2, av);
@@ -438,7 +438,7 @@ static void slot_args(const struct serve *s, const struct app_keys *k, const cha
 }
 
 /* block_app records a 429 from Spotify against the app's limiter. */
-static void block_app(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+static void block_app(struct serve *s, struct redis_sync *r, const struct app_keys *k, const char *app,
                       const char *retry_after, long *wait_s)
 {
     int capped = 0;
@@ -461,7 +461,7 @@ static void block_app(struct serve *s, redisContext *r, const struct app_keys *k
 
 /* take_slots takes the callback's calls from the app's budget: 0 granted,
  * 1 refused (*wait_s set), -1 Redis failed. */
-static int take_slots(struct serve *s, redisContext *r, const struct app_keys *k,
+static int take_slots(struct serve *s, struct redis_sync *r, const struct app_keys *k,
                       const struct oauth_state *st, long *wait_s)
 {
     char calls[8], budget[24], quota[24], tag[64];
@@ -492,7 +492,7 @@ static int take_slots(struct serve *s, redisContext *r, const struct app_keys *k
 
 /* app_creds reads and opens the app's client id and secret (the secret is
  * returned malloc'd; free it with secret_free). */
-static char *app_creds(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+static char *app_creds(struct serve *s, struct redis_sync *r, const struct app_keys *k, const char *app,
                        char *client_id, size_t n)
 {
     char ad[ID_MAX + 8], err[256];
@@ -645,7 +645,7 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
 
 /* store_tokens seals and stores the tokens on the state's user. 0, or -1
  * with the answer set. */
-static int store_tokens(struct serve *s, redisContext *r, const struct oauth_state *st,
+static int store_tokens(struct serve *s, struct redis_sync *r, const struct oauth_state *st,
                         const struct app_keys *k, const struct tok_response *tok,
                         const char *spotify_id, const char *name, struct answer *a)
 {
@@ -737,7 +737,7 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
     struct login l = {0};
     struct tok_response tok = {0};
     struct app_keys k;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     char *secret = NULL;
 
     /* 1. The signature, before anything else: a forged state costs nothing. */
