@@ -68,6 +68,9 @@ void cluster_sync_set_timeout(struct cluster_sync *cs, struct timeval tv);
 int cluster_sync_err(const struct cluster_sync *cs);
 const char *cluster_sync_errstr(const struct cluster_sync *cs);
 
+/* cluster_sync_refresh re-reads the map (CLUSTER SLOTS from an open node,
+ * else the seeds). 0, or -1 with err (the old map kept). */
+int cluster_sync_refresh(struct cluster_sync *cs, char *err, size_t errlen);
 /* cluster_sync_map: the current map (for status and /healthz). */
 const struct cluster_map *cluster_sync_map(const struct cluster_sync *cs);
 /* cluster_sync_primaries: the primaries' node indexes into out (up to

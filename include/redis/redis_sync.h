@@ -58,6 +58,9 @@ redisReply *redis_sync_command_node(struct redis_sync *r, int node, int argc, co
 /* redis_sync_single: the one context in single-node mode (for readers of
  * one server, such as repl_info), NULL in cluster mode. */
 redisContext *redis_sync_single(struct redis_sync *r);
+/* redis_sync_cluster_refresh re-reads the cluster's slot map (0 in
+ * single-node mode, or -1 with err). */
+int redis_sync_cluster_refresh(struct redis_sync *r, char *err, size_t errlen);
 /* redis_sync_cluster_map: the slot map in cluster mode, NULL otherwise. */
 const struct cluster_map *redis_sync_cluster_map(const struct redis_sync *r);
 

@@ -8,6 +8,7 @@
 #include "cli_int.h"
 #include "base/crypto.h"
 #include "base/secret_input.h"
+#include "redis/cluster_map.h"
 #include "redis/redis_sync.h"
 #include "worker/worker.h"
 
@@ -376,20 +377,20 @@ static int app_drop_users(struct redis_sync *r, const struct sw_config *c, const
     return -1;
 }
 
-/* app_drop_keys deletes every key of the app: those carrying its hash tag
- * (found with SCAN, so users, streams and whatever a later version adds go
- * too). Returns the count deleted, or -1 (said). */
-static long long app_drop_keys(struct redis_sync *r, const struct sw_config *c, const char *app)
+/* app_drop_node: app_drop_keys on one node (SCAN is per server). */
+static long long app_drop_node(struct redis_sync *r, int node, const char *match)
 {
-    char pre[2 * KEY_MAX], match[2 * KEY_MAX + 8], cursor[32] = "0";
+    char cursor[32] = "0";
     long long n = 0;
-    glob_escape(c->key_prefix, pre, sizeof pre);
-    snprintf(match, sizeof match, "%s{%s}:*", pre, app);
     do {
         const char *sc[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
-        redisReply *rep = cli_cmd(r, 6, sc);
-        if (rep == NULL)
+        redisReply *rep = redis_sync_command_node(r, node, 6, sc);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", rep ? rep->str : redis_sync_errstr(r));
+            if (rep)
+                freeReplyObject(rep);
             return -1;
+        }
         int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2;
         snprintf(cursor, sizeof cursor, "%s", ok && rep->element[0]->str ? rep->element[0]->str : "0");
         for (size_t i = 0; ok && i < rep->element[1]->elements; i++) {
@@ -401,6 +402,27 @@ static long long app_drop_keys(struct redis_sync *r, const struct sw_config *c, 
         }
         freeReplyObject(rep);
     } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+/* app_drop_keys deletes every key of the app: those carrying its hash tag
+ * (found with SCAN on every primary of a cluster, so users, streams and
+ * whatever a later version adds go too, wherever a migration left them).
+ * Returns the count deleted, or -1 (said). */
+static long long app_drop_keys(struct redis_sync *r, const struct sw_config *c, const char *app)
+{
+    char pre[2 * KEY_MAX], match[2 * KEY_MAX + 8];
+    int nodes[CLUSTER_MAX_NODES];
+    int nn = redis_sync_nodes(r, nodes, CLUSTER_MAX_NODES);
+    long long n = 0;
+    glob_escape(c->key_prefix, pre, sizeof pre);
+    snprintf(match, sizeof match, "%s{%s}:*", pre, app);
+    for (int i = 0; i < nn && i < CLUSTER_MAX_NODES; i++) {
+        long long got = app_drop_node(r, nodes[i], match);
+        if (got < 0)
+            return -1;
+        n += got;
+    }
     return n;
 }
 

@@ -15,6 +15,7 @@
 #include "redis/key_schema.h"
 #include "redis/script_contract.h"
 #include "redis/scripts.h"
+#include "redis/user_dir.h"
 
 /* Spotify: refresh tokens die 6 months after authorisation; 180 days errs early. */
 #define CLI_REFRESH_LIFETIME_MS (180LL * 24 * 3600 * 1000)
@@ -101,7 +102,7 @@ void cli_fputs_esc(const char *s, FILE *f);
 /* cli_user_put: the arguments of one user_put.lua call (the one writer of a
  * user's tokens, lua/lib/user_record.lua) and the storage they point into. */
 struct cli_user_put {
-    char user_key[KEY_MAX], users[KEY_MAX];
+    char user_key[KEY_MAX];
     struct app_keys k;
     char lifetime_ms[24], interval_ms[24], due_in_ms[24];
     const char *argv[USER_PUT_KEY_N + USER_PUT_ARG_N];
@@ -115,10 +116,19 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
                        const char *scope, int watch, long long interval_ms, long long due_in_ms);
 
 /* cli_user_put_refused reads user_put.lua's reply rep for user of app: 0
- * stored; 1 refused because the user id belongs to another app (said on
- * stderr, naming that app) or because app is full (its max_users reached;
- * said), with file:line when file is not ""; -1 an error reply (said). */
+ * stored; 1 refused because app is full (its max_users reached; said),
+ * with file:line when file is not ""; -1 an error reply (said). */
 int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user, const char *app);
+
+/* cli_user_claim claims user for app in the directory before user_put.lua
+ * (include/redis/user_dir.h). USER_DIR_NEW or _MINE: go on;
+ * USER_DIR_OTHER: said (naming the owning app, with file:line when file is
+ * not ""); USER_DIR_ERROR: said. */
+enum user_dir_claim cli_user_claim(struct redis_sync *r, const struct sw_config *c, const char *file, long line,
+                                   const char *user, const char *app);
+/* cli_user_unclaim releases a claim made by cli_user_claim (USER_DIR_NEW)
+ * after the script refused the user; a failure is said. */
+void cli_user_unclaim(struct redis_sync *r, const struct sw_config *c, const char *user, const char *app);
 
 /* ------------------------------------------------------- output (out.c) --- */
 /* cli_table: rows printed aligned under a header (human formats). Each

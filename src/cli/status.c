@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
+#include "redis/cluster_topo.h"
 #include "redis/repl_info.h"
 #include "cli/cli.h"
 #include "cli_int.h"
@@ -317,7 +318,12 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
     }
     cJSON *s = cJSON_CreateObject();
     cli_json_time(s, "now_ms", now);
-    cJSON_AddItemToObject(s, "redis", status_redis(r));
+    cJSON *rd = status_redis(r);
+    cJSON_AddItemToObject(s, "redis", rd);
+    /* Cluster mode: the nodes and each app's primary (single-node: absent). */
+    cJSON *topo = cluster_topo_fetch(r, c->key_prefix, why, sizeof why);
+    if (topo)
+        cJSON_AddItemToObject(rd, "cluster", topo);
     cJSON_AddItemToObject(s, "workers", status_workers(r, c, now, why));
     cJSON *near = cJSON_CreateObject();
     cJSON_AddItemToObject(s, "users", status_users(r, c, now, near, why));
@@ -344,7 +350,7 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
 
     /* Every name below comes from Redis: printed escaped (cli_esc). */
     char e[4][CLI_ESC_MAX];
-    cJSON *it, *rd = cJSON_GetObjectItem(s, "redis");
+    cJSON *it;
     printf("redis: used_memory=%.1f MB", num(rd, "used_memory") / 1e6);
     if (cJSON_GetObjectItem(rd, "hash_max_listpack_value")) {
         double lp = num(rd, "hash_max_listpack_value");
@@ -355,6 +361,12 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
     }
     printf("\n");
     status_print_topology(cJSON_GetObjectItem(rd, "replication"));
+    if (cJSON_GetObjectItem(rd, "cluster")) {
+        /* cluster_topo_text writes printable ASCII only. */
+        char topo_text[8192];
+        cluster_topo_text(cJSON_GetObjectItem(rd, "cluster"), topo_text, sizeof topo_text);
+        fputs(topo_text, stdout);
+    }
     printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
         printf("  %s  polls=%.0f inflight=%.0f connections=%.0f\n",

@@ -20,7 +20,6 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     const char **arg = p->argv + USER_PUT_KEY_N;
 
     keys_user(p->user_key, sizeof p->user_key, c->key_prefix, app, user);
-    keys_global(p->users, sizeof p->users, c->key_prefix, "users");
     keys_app(&p->k, c->key_prefix, app);
     snprintf(p->lifetime_ms, sizeof p->lifetime_ms, "%lld", expires_in_s * 1000);
     snprintf(p->interval_ms, sizeof p->interval_ms, "%lld", interval_ms);
@@ -28,7 +27,7 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     p->argv[USER_PUT_KEY_USER] = p->user_key;
     p->argv[USER_PUT_KEY_DUE] = p->k.due;
     p->argv[USER_PUT_KEY_LEASES] = p->k.leases;
-    p->argv[USER_PUT_KEY_USERS] = p->users;
+    p->argv[USER_PUT_KEY_MEMBERS] = p->k.members;
     p->argv[USER_PUT_KEY_APP] = p->k.app;
     arg[USER_PUT_ARG_USER] = user;
     arg[USER_PUT_ARG_APP] = app;
@@ -64,10 +63,39 @@ int cli_user_put_refused(redisReply *rep, const char *file, long line, const cha
                 cli_esc(app, e[1], sizeof e[1]));
         return 1;
     }
-    /* owner.s is a whole reply string (NUL-terminated by hiredis). */
+    /* owner.s is a whole reply string (NUL-terminated by hiredis); the
+     * directory is claimed before the script, which leaves it "". */
     fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
             cli_esc(user, e[0], sizeof e[0]), cli_esc(put.owner.s, e[1], sizeof e[1]));
     return 1;
+}
+
+enum user_dir_claim cli_user_claim(struct redis_sync *r, const struct sw_config *c, const char *file, long line,
+                                   const char *user, const char *app)
+{
+    char owner[ID_MAX + 1] = "", err[512] = "", e[2][CLI_ESC_MAX];
+    enum user_dir_claim got = user_dir_claim(r, c->key_prefix, user, app, owner, sizeof owner, err, sizeof err);
+
+    if (got == USER_DIR_ERROR) {
+        fprintf(stderr, "spotwatch: Redis: %s\n", err);
+    } else if (got == USER_DIR_OTHER) {
+        /* The CLI is the operator's: naming the owning app is fine here. */
+        if (file[0])
+            fprintf(stderr, "spotwatch: %s:%ld: ", file, line);
+        else
+            fprintf(stderr, "spotwatch: ");
+        fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
+                cli_esc(user, e[0], sizeof e[0]), cli_esc(owner, e[1], sizeof e[1]));
+    }
+    return got;
+}
+
+void cli_user_unclaim(struct redis_sync *r, const struct sw_config *c, const char *user, const char *app)
+{
+    char err[512] = "";
+    if (user_dir_release(r, c->key_prefix, user, app, err, sizeof err) < 0)
+        fprintf(stderr, "spotwatch: Redis: %s (user '%s' stays in the directory: `spotwatch user rm` it)\n", err,
+                user);
 }
 
 int cli_user_add(const struct sw_config *c, struct cli_args *a)
@@ -117,16 +145,21 @@ int cli_user_add(const struct sw_config *c, struct cli_args *a)
         fprintf(stderr, "spotwatch: no such app '%s' (spotwatch app add)\n", o[0].value);
         goto out;
     }
-    /* Whether the id belongs to another app is decided by user_put.lua, in
-     * the same step as the write: the loser of a race is refused whole. */
+    /* The id is claimed in the directory first (HSETNX: the loser of a
+     * race of two apps is refused whole), then user_put.lua writes the
+     * app's keys (include/redis/user_dir.h). */
+    enum user_dir_claim claim = cli_user_claim(r, c, "", 0, pos[0], o[0].value);
+    if (claim != USER_DIR_NEW && claim != USER_DIR_MINE)
+        goto out;
     struct cli_user_put put;
     cli_user_put_init(&put, c, pos[0], o[0].value, at, rt, expires_in,
                       o[4].value ? o[4].value : TOK_SCOPES, 0, 0, 0);
     rep = cli_eval(r, SCRIPT_USER_PUT, USER_PUT_KEY_N, USER_PUT_KEY_N + USER_PUT_ARG_N, put.argv);
-    if (rep == NULL)
-        goto out;
-    if (cli_user_put_refused(rep, "", 0, pos[0], o[0].value) != 0) {
-        freeReplyObject(rep);
+    if (rep == NULL || cli_user_put_refused(rep, "", 0, pos[0], o[0].value) != 0) {
+        if (rep)
+            freeReplyObject(rep);
+        if (claim == USER_DIR_NEW)
+            cli_user_unclaim(r, c, pos[0], o[0].value);
         goto out;
     }
     freeReplyObject(rep);
@@ -328,42 +361,15 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
 int cli_user_rm(const struct sw_config *c, struct cli_args *a)
 {
     const char **pos = a->pos;
-    char app[ID_MAX + 1], ukey[KEY_MAX], users[KEY_MAX];
+    char app[ID_MAX + 1], err[512] = "";
     struct redis_sync *r;
     int rc = 1;
     if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
         return 1;
-    struct app_keys k;
-    keys_app(&k, c->key_prefix, app);
-    keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
-    keys_global(users, sizeof users, c->key_prefix, "users");
-    /* Deleting the hash also voids the fence, so a poll in flight cannot
-     * write the user back (complete.lua compares fences). The directory
-     * entry goes only while it is still this app's: WATCH, re-read, then
-     * all of it in one MULTI (EXEC fails if the directory moved meanwhile). */
-    const char *w[] = {"WATCH", users}, *hg[] = {"HGET", users, pos[0]};
-    if (cli_cmd_ok(r, 2, w))
-        goto out;
-    redisReply *own = cli_cmd(r, 3, hg);
-    int mine = own && own->type == REDIS_REPLY_STRING && strcmp(own->str, app) == 0;
-    if (own)
-        freeReplyObject(own);
-    if (!mine) {
-        fprintf(stderr, "spotwatch: user '%s' changed meanwhile; nothing removed, try again\n", pos[0]);
-        goto out;
-    }
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *zd[] = {"ZREM", k.due, pos[0]},
-               *zl[] = {"ZREM", k.leases, pos[0]}, *del[] = {"DEL", ukey}, *hd[] = {"HDEL", users, pos[0]},
-               *hb[] = {"HDEL", k.broken, pos[0]};
-    if (cli_cmd_ok(r, 1, multi) || cli_cmd_ok(r, 3, zd) || cli_cmd_ok(r, 3, zl) || cli_cmd_ok(r, 2, del) ||
-        cli_cmd_ok(r, 3, hd) || cli_cmd_ok(r, 3, hb))
-        goto out;
-    redisReply *done = cli_cmd(r, 1, exec);
-    int applied = done && done->type == REDIS_REPLY_ARRAY;
-    if (done)
-        freeReplyObject(done);
-    if (!applied) {
-        fprintf(stderr, "spotwatch: user '%s' changed meanwhile; nothing removed, try again\n", pos[0]);
+    /* The app's keys in one MULTI, then the directory entry while it still
+     * names the app (include/redis/user_dir.h: two slots in a cluster). */
+    if (user_dir_remove(r, c->key_prefix, pos[0], app, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: Redis: %s; user '%s' not removed, try again\n", err, pos[0]);
         goto out;
     }
     printf("user %s: removed\n", pos[0]);

@@ -90,45 +90,49 @@ out:
 }
 
 /* import_flush writes rows[0..n) and frees them; returns how many were stored
- * or -1 when Redis failed. Phase 1 asks, for every row, whether its app exists
- * and which app owns the user now; phase 2 runs user_put.lua for the rows
- * that may be written, as `user add` (and `watch start`) would. */
+ * or -1 when Redis failed. Phase 1 asks, for every row, whether its app
+ * exists; phase 2 claims each user id in the directory for its app
+ * (include/redis/user_dir.h; refused when another app owns it); phase 3
+ * runs user_put.lua for the rows that may be written, as `user add` (and
+ * `watch start`) would, and releases the claims of the rows it refused. */
 static int import_flush(const struct sw_config *c, struct redis_sync *r, const char *file,
                         struct import_row *rows, int n, int watch, long long interval)
 {
-    char users[KEY_MAX], apps[KEY_MAX], err[512];
+    char apps[KEY_MAX], err[512];
     struct cli_user_put put;
     redisReply *rep;
-    int stored = 0, ok[IMPORT_BATCH], sent = 0, failed = 0;
+    int stored = 0, ok[IMPORT_BATCH], claimed[IMPORT_BATCH] = {0}, sent = 0, failed = 0;
 
-    keys_global(users, sizeof users, c->key_prefix, "users");
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
     for (int i = 0; i < n; i++) {
         const char *ism[] = {"SISMEMBER", apps, rows[i].app};
-        const char *hg[] = {"HGET", users, rows[i].user};
         redis_sync_append_argv(r, 3, ism, NULL);
-        redis_sync_append_argv(r, 3, hg, NULL);
     }
     for (int i = 0; i < n; i++) {
-        redisReply *a = NULL, *o = NULL;
-        if (redis_sync_get_reply(r, (void **)&a) != REDIS_OK || redis_sync_get_reply(r, (void **)&o) != REDIS_OK) {
+        redisReply *a = NULL;
+        if (redis_sync_get_reply(r, (void **)&a) != REDIS_OK) {
             fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
             stored = -1;
             goto out;
         }
-        ok[i] = 1;
-        if (a->type != REDIS_REPLY_INTEGER || a->integer != 1) {
+        ok[i] = a->type == REDIS_REPLY_INTEGER && a->integer == 1;
+        if (!ok[i])
             fprintf(stderr, "spotwatch: %s:%ld: no such app '%s' (spotwatch app add)\n", file,
                     rows[i].line, rows[i].app);
-            ok[i] = 0;
-        } else if (o->type == REDIS_REPLY_STRING && strcmp(o->str, rows[i].app) != 0) {
-            /* Advisory (spares the script call); user_put.lua decides. */
-            fprintf(stderr, "spotwatch: %s:%ld: user '%s' belongs to app '%s'; `user rm` it first\n",
-                    file, rows[i].line, rows[i].user, o->str);
-            ok[i] = 0;
-        }
         freeReplyObject(a);
-        freeReplyObject(o);
+    }
+    /* One claim per row, in file order: a later row naming the same user
+     * for another app finds the earlier row's claim and is refused. */
+    for (int i = 0; i < n; i++) {
+        if (!ok[i])
+            continue;
+        enum user_dir_claim got = cli_user_claim(r, c, file, rows[i].line, rows[i].user, rows[i].app);
+        if (got == USER_DIR_ERROR) {
+            stored = -1;
+            goto out;
+        }
+        ok[i] = got != USER_DIR_OTHER;
+        claimed[i] = got == USER_DIR_NEW;
     }
     /* A pipeline cannot fall back to EVAL on NOSCRIPT: the script is loaded first. */
     if (redis_sync_load_script(r, SCRIPT_USER_PUT, err, sizeof err) != 0) {
@@ -169,6 +173,9 @@ static int import_flush(const struct sw_config *c, struct redis_sync *r, const c
             ok[i] = 0;
         freeReplyObject(rep);
     }
+    for (int i = 0; i < n; i++)
+        if (claimed[i] && !ok[i])
+            cli_user_unclaim(r, c, rows[i].user, rows[i].app);
     for (int i = 0; i < n; i++)
         stored += ok[i];
     if (failed)

@@ -142,15 +142,33 @@ static void node_lost(struct cluster_sync *cs, int node)
     cs->conn[node] = NULL;
 }
 
+/* index_in: the index of old node i of cs->map in m, or -1. */
+static int index_in(const struct cluster_sync *cs, const struct cluster_map *m, int i)
+{
+    if (i < 0 || i >= cs->map.nnodes)
+        return -1;
+    for (int k = 0; k < m->nnodes; k++)
+        if (m->nodes[k].port == cs->map.nodes[i].port && strcmp(m->nodes[k].host, cs->map.nodes[i].host) == 0)
+            return k;
+    return -1;
+}
+
 /* map_from reads CLUSTER SLOTS on r (at host) into a new map and moves the
- * open contexts to their nodes' new indexes. 0 or -1 with err. */
+ * open contexts (and the nodes remembered) to their new indexes. Refused
+ * while a pipeline is unread (its entries hold node indexes). 0 or -1
+ * with err. */
 static int map_from(struct cluster_sync *cs, redisContext *r, const char *host, char *err, size_t errlen)
 {
     struct cluster_map *m = malloc(sizeof *m);
     redisContext *moved[CLUSTER_MAX_NODES] = {0};
-    redisReply *rep = redisCommand(r, "CLUSTER SLOTS");
+    redisReply *rep = NULL;
     int rc = -1;
 
+    if (cs->qhead != cs->qlen) {
+        snprintf(err, errlen, "the slot map cannot change under an unread pipeline");
+        goto out;
+    }
+    rep = m ? redisCommand(r, "CLUSTER SLOTS") : NULL;
     if (m == NULL || rep == NULL || rep->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "CLUSTER SLOTS: %.200s",
                  m == NULL ? "out of memory" : rep ? rep->str : r->errstr);
@@ -162,16 +180,16 @@ static int map_from(struct cluster_sync *cs, redisContext *r, const char *host, 
     for (int i = 0; i < cs->map.nnodes; i++) {
         if (cs->conn[i] == NULL)
             continue;
-        int j = -1;
-        for (int k = 0; k < m->nnodes && j < 0; k++)
-            if (m->nodes[k].port == cs->map.nodes[i].port && strcmp(m->nodes[k].host, cs->map.nodes[i].host) == 0)
-                j = k;
+        int j = index_in(cs, m, i);
         if (j >= 0 && moved[j] == NULL)
             moved[j] = cs->conn[i];
-        else if (cs->conn[i] != r)
-            redisFree(cs->conn[i]);
+        else
+            redisFree(cs->conn[i]);   /* r too when it left the map: its caller returns at once */
         cs->conn[i] = NULL;
     }
+    cs->last_node = index_in(cs, m, cs->last_node);
+    cs->watch_node = index_in(cs, m, cs->watch_node);
+    cs->txn_node = index_in(cs, m, cs->txn_node);
     memcpy(&cs->map, m, sizeof *m);
     memcpy(cs->conn, moved, sizeof moved);
     rc = 0;
@@ -559,6 +577,11 @@ int cluster_sync_err(const struct cluster_sync *cs)
 const char *cluster_sync_errstr(const struct cluster_sync *cs)
 {
     return cs->errstr;
+}
+
+int cluster_sync_refresh(struct cluster_sync *cs, char *err, size_t errlen)
+{
+    return map_refresh(cs, err, errlen);
 }
 
 const struct cluster_map *cluster_sync_map(const struct cluster_sync *cs)

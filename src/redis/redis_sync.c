@@ -179,6 +179,11 @@ redisContext *redis_sync_single(struct redis_sync *r)
     return r->single;
 }
 
+int redis_sync_cluster_refresh(struct redis_sync *r, char *err, size_t errlen)
+{
+    return r->cluster ? cluster_sync_refresh(r->cluster, err, errlen) : 0;
+}
+
 const struct cluster_map *redis_sync_cluster_map(const struct redis_sync *r)
 {
     return r->cluster ? cluster_sync_map(r->cluster) : NULL;

@@ -16,6 +16,7 @@
 #include "admin_int.h"
 #include "base/codec.h"
 #include "base/log.h"
+#include "redis/user_dir.h"
 #include "redis/key_schema.h"
 #include "redis/redis_sync.h"
 
@@ -149,25 +150,19 @@ static int act_start(struct redis_sync *r, const struct sw_config *c, const char
 
 static int act_remove(struct redis_sync *r, const struct sw_config *c, const char *user, char *res, size_t n)
 {
-    char app[ID_MAX + 1], st[32], ukey[KEY_MAX], users[KEY_MAX];
-    struct app_keys k;
-    keys_global(users, sizeof users, c->key_prefix, "users");
-    /* As `user rm`: the directory entry goes only while it is still this
-     * app's (WATCH; EXEC fails if it moved). Deleting the hash voids the
-     * fence, so a poll in flight cannot write the user back. */
-    if (!ok_reply(redis_sync_command(r, "WATCH %s", users)) || user_app(r, c, user, app, st, sizeof st, res, n) != 0) {
-        ok_reply(redis_sync_command(r, "UNWATCH"));
+    char app[ID_MAX + 1], st[32], err[256] = "";
+    if (user_app(r, c, user, app, st, sizeof st, res, n) != 0)
+        return -1;
+    /* As `user rm`: the app's keys in one MULTI (deleting the hash voids
+     * the fence, so a poll in flight cannot write the user back), then the
+     * directory entry while it still names the app (include/redis/user_dir.h). */
+    if (user_dir_remove(r, c->key_prefix, user, app, err, sizeof err) != 0) {
+        log_warn("admin: remove %s: %s", user, err);
+        snprintf(res, n, "changed meanwhile: nothing removed, try again");
         return -1;
     }
-    keys_app(&k, c->key_prefix, app);
-    keys_user(ukey, sizeof ukey, c->key_prefix, app, user);
-    int ok = ok_reply(redis_sync_command(r, "MULTI")) && ok_reply(redis_sync_command(r, "ZREM %s %s", k.due, user)) &&
-             ok_reply(redis_sync_command(r, "ZREM %s %s", k.leases, user)) && ok_reply(redis_sync_command(r, "DEL %s", ukey)) &&
-             ok_reply(redis_sync_command(r, "HDEL %s %s", users, user)) &&
-             ok_reply(redis_sync_command(r, "HDEL %s %s", k.broken, user));
-    ok = commit(r, ok);
-    snprintf(res, n, ok ? "removed" : "changed meanwhile: nothing removed, try again");
-    return ok ? 0 : -1;
+    snprintf(res, n, "removed");
+    return 0;
 }
 
 static int act_unblock(struct redis_sync *r, const struct sw_config *c, const char *app, char *res, size_t n)

@@ -25,6 +25,7 @@
 #include "serve/connect_link.h"
 #include "serve/iplimit.h"
 #include "base/crypto.h"
+#include "redis/cluster_topo.h"
 #include "redis/key_schema.h"
 #include "redis/repl_info.h"
 #include "base/log.h"
@@ -102,10 +103,16 @@ static void handle_healthz(struct serve *s, struct answer *a)
         /* "ok", then the topology when Redis tells it (README "What a
          * failover may lose"); its values are printable ASCII only. */
         struct repl_info t;
-        char msg[1600] = "ok\n", line[1500];
+        char msg[9800] = "ok\n", line[1500], topo[8192];
+        cJSON *ct;
         if (redis_sync_single(r) && repl_info_fetch(redis_sync_single(r), &t, why, sizeof why) == 0) {
             repl_info_text(&t, line, sizeof line);
             snprintf(msg, sizeof msg, "ok\nredis: %s\n", line);
+        } else if ((ct = cluster_topo_fetch(r, s->cfg->key_prefix, why, sizeof why)) != NULL) {
+            /* Cluster mode: the nodes and which one each app lives on. */
+            cluster_topo_text(ct, topo, sizeof topo);
+            cJSON_Delete(ct);
+            snprintf(msg, sizeof msg, "ok\nredis: %s", topo);
         }
         text_answer(a, 200, "text/plain; charset=utf-8", msg);
     }
