@@ -206,17 +206,20 @@ static void print_entries(struct tail_stream *s, const redisReply *entries, int 
     }
 }
 
-/* read_streams: one XREAD of every stream (blocking TAIL_BLOCK_MS): 0, or
- * -1 when the link failed. */
-static int read_streams(struct redis_sync *r, struct tail_stream *st, int ns, int n, const char **users)
+/* xread: one XREAD of the ns streams st (blocking TAIL_BLOCK_MS when
+ * block): 0, or -1 when the link failed. *got counts the streams that
+ * answered entries. */
+static int xread(struct redis_sync *r, struct tail_stream *st, int ns, int block, int n, const char **users, int *got)
 {
     const char *argv[6 + 2 * TAIL_STREAMS_MAX];
     int k = 0;
     argv[k++] = "XREAD";
     argv[k++] = "COUNT";
     argv[k++] = "500";
-    argv[k++] = "BLOCK";
-    argv[k++] = "2000";
+    if (block) {
+        argv[k++] = "BLOCK";
+        argv[k++] = "2000";
+    }
     argv[k++] = "STREAMS";
     for (int i = 0; i < ns; i++)
         argv[k++] = st[i].key;
@@ -232,6 +235,7 @@ static int read_streams(struct redis_sync *r, struct tail_stream *st, int ns, in
         for (int j = 0; j < ns; j++)
             if (strcmp(st[j].key, one->element[0]->str) == 0)
                 print_entries(&st[j], one->element[1], n, users);
+        (*got)++;
     }
     if (rep->type == REDIS_REPLY_ERROR)
         fprintf(stderr, "spotwatch: tail: Redis: %s\n", rep->str);
@@ -239,6 +243,25 @@ static int read_streams(struct redis_sync *r, struct tail_stream *st, int ns, in
     freeReplyObject(rep);
     if (bad)
         pause_ms(TAIL_PAUSE_MAX_MS);
+    return 0;
+}
+
+/* read_streams: one XREAD of every stream (blocking TAIL_BLOCK_MS): 0, or
+ * -1 when the link failed. In a cluster the apps' streams live in other
+ * slots, and one XREAD may name one slot only: each stream is read on its
+ * app's node without blocking, and a round that found nothing pauses
+ * TAIL_CLUSTER_PAUSE_MS. */
+#define TAIL_CLUSTER_PAUSE_MS 200
+static int read_streams(struct redis_sync *r, struct tail_stream *st, int ns, int n, const char **users)
+{
+    int got = 0;
+    if (redis_sync_cluster_map(r) == NULL || ns == 1)
+        return xread(r, st, ns, 1, n, users, &got);
+    for (int i = 0; i < ns; i++)
+        if (xread(r, st + i, 1, 0, n, users, &got) != 0)
+            return -1;
+    if (got == 0)
+        pause_ms(TAIL_CLUSTER_PAUSE_MS);
     return 0;
 }
 

@@ -110,24 +110,26 @@ static void add_entry(struct feed *f, const char *app, const redisReply *e)
     cJSON_Delete(o);
 }
 
-/* read_streams: one XREAD BLOCK over every followed stream; what came is
- * appended to out. -1 when the link failed. */
-static int read_streams(struct feed *f)
+/* xread: one XREAD of the followed streams from..to-1 (BLOCK_MS when
+ * block); what came is appended to out. -1 when the link failed. */
+static int xread(struct feed *f, int from, int to, int block)
 {
     const char *argv[6 + 2 * ADMIN_APPS_MAX];
-    char count[16], block[16];
+    char count[16], bl[16];
     int n = 0;
     snprintf(count, sizeof count, "%d", ENTRIES_PER_READ);
-    snprintf(block, sizeof block, "%d", BLOCK_MS);
+    snprintf(bl, sizeof bl, "%d", BLOCK_MS);
     argv[n++] = "XREAD";
     argv[n++] = "COUNT";
     argv[n++] = count;
-    argv[n++] = "BLOCK";
-    argv[n++] = block;
+    if (block) {
+        argv[n++] = "BLOCK";
+        argv[n++] = bl;
+    }
     argv[n++] = "STREAMS";
-    for (int i = 0; i < f->napps; i++)
+    for (int i = from; i < to; i++)
         argv[n++] = f->apps[i].key;
-    for (int i = 0; i < f->napps; i++)
+    for (int i = from; i < to; i++)
         argv[n++] = f->apps[i].last;
     redisReply *rep = redis_sync_command_argv(f->r, n, argv, NULL);
     if (rep == NULL)
@@ -147,7 +149,7 @@ static int read_streams(struct feed *f)
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[0]->type != REDIS_REPLY_STRING ||
             st->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        for (int i = 0; i < f->napps; i++) {
+        for (int i = from; i < to; i++) {
             if (strcmp(f->apps[i].key, st->element[0]->str) != 0)
                 continue;
             for (size_t j = 0; j < st->element[1]->elements; j++) {
@@ -159,6 +161,23 @@ static int read_streams(struct feed *f)
         }
     }
     freeReplyObject(rep);
+    return 0;
+}
+
+/* read_streams: one XREAD BLOCK over every followed stream. In a cluster
+ * one XREAD may name one slot only: each app's stream is read on its node
+ * without blocking, and a round that brought nothing waits CLUSTER_PAUSE_MS. */
+#define CLUSTER_PAUSE_MS 200
+static int read_streams(struct feed *f)
+{
+    size_t before = f->out.len;
+    if (redis_sync_cluster_map(f->r) == NULL || f->napps <= 1)
+        return xread(f, 0, f->napps, 1);
+    for (int i = 0; i < f->napps; i++)
+        if (xread(f, i, i + 1, 0) != 0)
+            return -1;
+    if (f->out.len == before)
+        usleep(CLUSTER_PAUSE_MS * 1000);
     return 0;
 }
 
