@@ -246,3 +246,88 @@ def test_serve_login_and_healthz_in_a_cluster():
     check(st == 200 and "cluster: 3 primaries, 3 replicas" in text, "/healthz: %s" % text)
     check("app %s slot=%d on 127.0.0.1:%d" % (app, cl.keyslot("sw:{%s}:due" % app), cl.primary_of("sw:{%s}:due" % app))
           in text, "/healthz names the app's primary: %s" % text)
+
+
+def node_id(port):
+    c = Redis(port, timeout=2)
+    try:
+        return c.cmd("CLUSTER", "MYID")
+    finally:
+        c.close()
+
+
+def asking(port, *args):
+    """One command on an importing node (ASKING first, as a client must)."""
+    c = Redis(port, timeout=5)
+    try:
+        c.cmd("ASKING")
+        return c.cmd(*args)
+    finally:
+        c.close()
+
+
+def migrate(cl, slot, src, dst, keys):
+    """Start moving slot from primary src to dst (IMPORTING/MIGRATING) and
+    move only keys: the slot is then half migrated, and src answers ASK for
+    the keys gone."""
+    s, d = Redis(src, timeout=5), Redis(dst, timeout=5)
+    on_cleanup(s.close)
+    on_cleanup(d.close)
+    d.cmd("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(src))
+    s.cmd("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(dst))
+    for k in keys:
+        check(s.cmd("MIGRATE", "127.0.0.1", dst, "", 0, 5000, "KEYS", k) == "OK", "MIGRATE %s" % k)
+
+
+def finish(cl, slot, src, dst):
+    """Move the slot's other keys and give the slot to dst on every primary."""
+    s = Redis(src, timeout=5)
+    on_cleanup(s.close)
+    for k in s.cmd("CLUSTER", "GETKEYSINSLOT", slot, 1000):
+        s.cmd("MIGRATE", "127.0.0.1", dst, "", 0, 5000, "KEYS", k)
+    for p in {x["primary"] for x in cl.slots()} | {dst}:
+        c = Redis(p, timeout=5)
+        c.cmd("CLUSTER", "SETSLOT", slot, "NODE", node_id(dst))
+        c.close()
+    wait_for(lambda: all(s["primary"] == dst for s in cl.slots() if s["first"] <= slot <= s["last"]), 10,
+             "the slot handed over")
+
+
+def test_redirections_ask_and_moved():
+    """An app's slot half migrated: the CLI follows ASK (the user's hash
+    moved, its schedule not yet); the slot handed over: serve's pooled link,
+    whose map is stale, follows MOVED for the next login; status and
+    /healthz then name the new primary."""
+    cl, sim = Cluster(), Sim()
+    keys = keyfiles()
+    app = apps_on_every_primary(cl)[0]
+    setup_app(cl, sim, app=app, extra=keys)
+    add_user(cl, sim, "ru1", app=app, extra=keys)
+    serve = Serve(cl, sim, keys)
+    slot = cl.keyslot("sw:{%s}:due" % app)
+    src = cl.primary_of("sw:{%s}:due" % app)
+    dst = [s["primary"] for s in cl.slots() if s["primary"] != src][0]
+    ukey = "sw:{%s}:user:ru1" % app
+    migrate(cl, slot, src, dst, [ukey])
+
+    out = spotwatch(cl, "user", "show", "ru1", extra=keys)
+    check("active" in out.stdout and "ASK" not in out.stdout + out.stderr, "user show over ASK: %r" % out.stdout)
+    spotwatch(cl, "watch", "stop", "ru1", extra=keys)
+    check(asking(dst, "HGET", ukey, "status") == "stopped", "the write followed ASK to the importing node")
+    try:   # src answers ASK for a key it no longer holds: the ZREM emptied it
+        gone = Redis(src).cmd("ZSCORE", "sw:{%s}:due" % app, "ru1") is None
+    except RedisError as e:
+        gone = str(e).startswith("ASK")
+    check(gone and asking(dst, "ZSCORE", "sw:{%s}:due" % app, "ru1") is None, "the schedule entry removed")
+    spotwatch(cl, "watch", "start", "ru1", extra=keys)
+    check(asking(dst, "HGET", ukey, "status") == "active", "started again over ASK")
+
+    finish(cl, slot, src, dst)
+    st, _h, body = oauth_login(serve, "ru2", "sp-ru2", app=app)
+    check(st == 200 and b"connected" in body.lower(), "a login after the slot moved: %d %r" % (st, body[:300]))
+    check(Redis(dst).cmd("HGET", "sw:{%s}:user:ru2" % app, "status") == "active", "stored on the new primary")
+    topo = json.loads(spotwatch(cl, "status", "--json", extra=keys).stdout)["redis"]["cluster"]
+    check([a["node"] for a in topo["apps"] if a["app"] == app] == ["127.0.0.1:%d" % dst],
+          "status names the new primary: %r" % topo["apps"])
+    _st, _h, hz = serve.get("/healthz")
+    check(("app %s slot=%d on 127.0.0.1:%d" % (app, slot, dst)) in hz.decode(), "/healthz: %s" % hz.decode())
