@@ -197,35 +197,6 @@ static redisReply *cluster_run(struct redis_sync *r, char *cmd, int len)
     return rep;
 }
 
-redisReply *redis_sync_command(struct redis_sync *r, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *rep;
-    char *cmd = NULL;
-    int len;
-
-    va_start(ap, fmt);
-    if (r->single) {
-        rep = redisvCommand(r->single, fmt, ap);
-        va_end(ap);
-        return rep;
-    }
-    len = redisvFormatCommand(&cmd, fmt, ap);
-    va_end(ap);
-    return cluster_run(r, cmd, len);
-}
-
-redisReply *redis_sync_command_argv(struct redis_sync *r, int argc, const char **argv, const size_t *lens)
-{
-    char *cmd = NULL;
-    int len;
-
-    if (r->single)
-        return redisCommandArgv(r->single, argc, argv, lens);
-    len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-    return cluster_run(r, cmd, len);
-}
-
 static int cluster_queue(struct redis_sync *r, char *cmd, int len)
 {
     int rc = len > 0 ? cluster_sync_append(r->cluster, cmd, (size_t)len) : REDIS_ERR;
@@ -233,32 +204,79 @@ static int cluster_queue(struct redis_sync *r, char *cmd, int len)
     return rc;
 }
 
-int redis_sync_append(struct redis_sync *r, const char *fmt, ...)
-{
-    va_list ap;
-    char *cmd = NULL;
-    int len, rc;
-
-    va_start(ap, fmt);
-    if (r->single) {
-        rc = redisvAppendCommand(r->single, fmt, ap);
-        va_end(ap);
-        return rc;
-    }
-    len = redisvFormatCommand(&cmd, fmt, ap);
-    va_end(ap);
-    return cluster_queue(r, cmd, len);
-}
-
-int redis_sync_append_argv(struct redis_sync *r, int argc, const char **argv, const size_t *lens)
+/* vcall: redis_sync_command (append 0: the reply) or redis_sync_append
+ * (append 1: *rc) on the arguments of ap. */
+static redisReply *vcall(struct redis_sync *r, int append, int *rc, const char *fmt, va_list ap)
 {
     char *cmd = NULL;
     int len;
 
+    if (r->single && append) {
+        *rc = redisvAppendCommand(r->single, fmt, ap);
+        return NULL;
+    }
     if (r->single)
-        return redisAppendCommandArgv(r->single, argc, argv, lens);
+        return redisvCommand(r->single, fmt, ap);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    if (!append)
+        return cluster_run(r, cmd, len);
+    *rc = cluster_queue(r, cmd, len);
+    return NULL;
+}
+
+redisReply *redis_sync_command(struct redis_sync *r, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    redisReply *rep = vcall(r, 0, &rc, fmt, ap);
+    va_end(ap);
+    return rep;
+}
+
+/* argv_call: vcall's twin for an argument vector. */
+static redisReply *argv_call(struct redis_sync *r, int append, int *rc, int argc, const char **argv,
+                             const size_t *lens)
+{
+    char *cmd = NULL;
+    int len;
+
+    if (r->single && append) {
+        *rc = redisAppendCommandArgv(r->single, argc, argv, lens);
+        return NULL;
+    }
+    if (r->single)
+        return redisCommandArgv(r->single, argc, argv, lens);
     len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-    return cluster_queue(r, cmd, len);
+    if (!append)
+        return cluster_run(r, cmd, len);
+    *rc = cluster_queue(r, cmd, len);
+    return NULL;
+}
+
+redisReply *redis_sync_command_argv(struct redis_sync *r, int argc, const char **argv, const size_t *lens)
+{
+    int rc;
+    return argv_call(r, 0, &rc, argc, argv, lens);
+}
+
+int redis_sync_append(struct redis_sync *r, const char *fmt, ...)
+{
+    va_list ap;
+    int rc = REDIS_ERR;
+
+    va_start(ap, fmt);
+    vcall(r, 1, &rc, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int redis_sync_append_argv(struct redis_sync *r, int argc, const char **argv, const size_t *lens)
+{
+    int rc = REDIS_ERR;
+    argv_call(r, 1, &rc, argc, argv, lens);
+    return rc;
 }
 
 int redis_sync_get_reply(struct redis_sync *r, void **reply)
