@@ -40,6 +40,59 @@ static int app_set_cap(struct redis_sync *r, const char *appkey, const char *mod
     return 0;
 }
 
+/* app_members_backfill puts the app's users, as the directory names them,
+ * in its member set <p>{<app>}:members (the set the user cap counts), for
+ * users stored before the set existed: only those whose user hash exists
+ * (an entry left by a crash between the directory claim and the script is
+ * no user). Idempotent; one pipelined EXISTS per entry. 0 or -1 (said). */
+static int app_members_backfill(struct redis_sync *r, const struct sw_config *c, const char *app,
+                                const struct app_keys *k)
+{
+    char users[KEY_MAX], ukey[KEY_MAX];
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *hg[] = {"HGETALL", users};
+    redisReply *dir = cli_cmd(r, 2, hg);
+    int rc = 0;
+    if (dir == NULL)
+        return -1;
+    size_t n = dir->type == REDIS_REPLY_ARRAY ? dir->elements / 2 : 0;
+    char *have = calloc(n + 1, 1);   /* have[i]: entry i's user hash exists */
+    if (have == NULL) {
+        freeReplyObject(dir);
+        fprintf(stderr, "spotwatch: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *v = dir->element[2 * i + 1];
+        if (v->type == REDIS_REPLY_STRING && strcmp(v->str, app) == 0) {
+            keys_user(ukey, sizeof ukey, c->key_prefix, app, dir->element[2 * i]->str);
+            redis_sync_append(r, "EXISTS %s", ukey);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *v = dir->element[2 * i + 1];
+        redisReply *e = NULL;
+        if (v->type != REDIS_REPLY_STRING || strcmp(v->str, app) != 0)
+            continue;
+        if (redis_sync_get_reply(r, (void **)&e) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
+            rc = -1;
+            break;
+        }
+        have[i] = e->type == REDIS_REPLY_INTEGER && e->integer == 1;
+        freeReplyObject(e);
+    }
+    /* Every reply read: plain commands again. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *sa[] = {"SADD", k->members, dir->element[2 * i]->str};
+        if (have[i] && cli_cmd_ok(r, 3, sa) != 0)
+            rc = -1;
+    }
+    free(have);
+    freeReplyObject(dir);
+    return rc;
+}
+
 int cli_app_add(const struct sw_config *c, struct cli_args *a)
 {
     struct cli_opt *o = a->o;
@@ -132,7 +185,7 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
             goto out;
     }
     const char *sadd[] = {"SADD", apps, pos[0]};
-    if (cli_cmd_ok(r, 3, sadd) != 0)
+    if (cli_cmd_ok(r, 3, sadd) != 0 || (!is_new && app_members_backfill(r, c, pos[0], &k) != 0))
         goto out;
     /* New credentials end an invalid_client block, once the workers have
      * reread the app (they do every few seconds). */

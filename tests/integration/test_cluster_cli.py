@@ -211,6 +211,24 @@ def test_cli_against_a_cluster():
     t.stop()
     check(json.loads(line)["id"] == "ci2:1", "tail printed the stream's event: %r" % line)
 
+    # Users stored before the member set existed: `app add` again fills it
+    # from the directory, leaving out an entry with no user (a crash's claim).
+    app = users["cu2"]
+    mkey = "sw:{%s}:members" % app
+    cl.node(mkey).cmd("DEL", mkey)
+    cl.node("sw:users").cmd("HSET", "sw:users", "ghost", app)
+    spotwatch(cl, "app", "add", app, "--client-id", "cid-" + app, "--client-secret", "s3cret-app", "--mode",
+              "extended")
+    got = sorted(cl.node(mkey).cmd("SMEMBERS", mkey))
+    check(got == sorted(u for u, a in users.items() if a == app), "members rebuilt: %r" % got)
+    # The crash's claim heals: the same user added to the same app adopts it.
+    tok = sim.ok("POST", "/sim/users", {"id": "ghost", "display_name": "ghost"})
+    tok = sim.ok("POST", "/sim/users/ghost/tokens", {"client_id": "cid-" + app, "scope": "s"})
+    spotwatch(cl, "user", "add", "ghost", "--app", app, "--access-token", tok["access_token"],
+              "--refresh-token", tok["refresh_token"])
+    check(cl.node(mkey).cmd("SISMEMBER", mkey, "ghost") == 1, "the entry adopted")
+    users["ghost"] = app
+
     # user rm: the app's keys, the member and the directory entry go.
     app = users["cu1"]
     spotwatch(cl, "user", "rm", "cu1")
