@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
+#include "redis/cluster_map.h"
 #include "redis/cluster_topo.h"
 #include "redis/repl_info.h"
 #include "cli/cli.h"
@@ -258,13 +259,23 @@ static void status_print_pace(const cJSON *it, const cJSON *lim)
 static cJSON *status_redis(struct redis_sync *r)
 {
     cJSON *o = cJSON_CreateObject();
-    redisReply *rep = redis_sync_command(r, "INFO memory");
-    const char *p;
+    const char *info[] = {"INFO", "memory"}, *p;
+    int nodes[CLUSTER_MAX_NODES], nn = redis_sync_nodes(r, nodes, CLUSTER_MAX_NODES), seen = 0;
+    double used = 0;
+    redisReply *rep;
 
-    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL)
-        cJSON_AddNumberToObject(o, "used_memory", strtod(p + strlen("used_memory:"), NULL));
-    if (rep)
-        freeReplyObject(rep);
+    /* In a cluster: the sum over the primaries. */
+    for (int i = 0; i < nn && i < CLUSTER_MAX_NODES; i++) {
+        rep = redis_sync_command_node(r, nodes[i], 2, info);
+        if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL) {
+            used += strtod(p + strlen("used_memory:"), NULL);
+            seen++;
+        }
+        if (rep)
+            freeReplyObject(rep);
+    }
+    if (seen)
+        cJSON_AddNumberToObject(o, "used_memory", used);
     rep = redis_sync_command(r, "CONFIG GET hash-max-listpack-value");
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->str)
         cJSON_AddNumberToObject(o, "hash_max_listpack_value", strtod(rep->element[1]->str, NULL));
