@@ -126,6 +126,9 @@ int cli_user_put_refused(redisReply *rep, const char *file, long line, const cha
  * not ""); USER_DIR_ERROR: said. */
 enum user_dir_claim cli_user_claim(struct redis_sync *r, const struct sw_config *c, const char *file, long line,
                                    const char *user, const char *app);
+/* cli_user_owned says on stderr that user belongs to app owner (with
+ * file:line when file is not ""): refused, nothing written. */
+void cli_user_owned(const char *file, long line, const char *user, const char *owner);
 /* cli_user_unclaim releases a claim made by cli_user_claim (USER_DIR_NEW)
  * after the script refused the user; a failure is said. */
 void cli_user_unclaim(struct redis_sync *r, const struct sw_config *c, const char *user, const char *app);

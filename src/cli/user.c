@@ -63,30 +63,34 @@ int cli_user_put_refused(redisReply *rep, const char *file, long line, const cha
                 cli_esc(app, e[1], sizeof e[1]));
         return 1;
     }
-    /* owner.s is a whole reply string (NUL-terminated by hiredis); the
-     * directory is claimed before the script, which leaves it "". */
-    fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
-            cli_esc(user, e[0], sizeof e[0]), cli_esc(put.owner.s, e[1], sizeof e[1]));
+    /* The directory is claimed before the script (cli_user_claim), which
+     * leaves owner "": no other refusal remains. */
+    fprintf(stderr, "user '%s' refused, nothing written\n", cli_esc(user, e[0], sizeof e[0]));
     return 1;
+}
+
+void cli_user_owned(const char *file, long line, const char *user, const char *owner)
+{
+    char e[2][CLI_ESC_MAX];
+    /* The CLI is the operator's: naming the owning app is fine here. */
+    if (file[0])
+        fprintf(stderr, "spotwatch: %s:%ld: ", file, line);
+    else
+        fprintf(stderr, "spotwatch: ");
+    fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
+            cli_esc(user, e[0], sizeof e[0]), cli_esc(owner, e[1], sizeof e[1]));
 }
 
 enum user_dir_claim cli_user_claim(struct redis_sync *r, const struct sw_config *c, const char *file, long line,
                                    const char *user, const char *app)
 {
-    char owner[ID_MAX + 1] = "", err[512] = "", e[2][CLI_ESC_MAX];
+    char owner[ID_MAX + 1] = "", err[512] = "";
     enum user_dir_claim got = user_dir_claim(r, c->key_prefix, user, app, owner, sizeof owner, err, sizeof err);
 
-    if (got == USER_DIR_ERROR) {
+    if (got == USER_DIR_ERROR)
         fprintf(stderr, "spotwatch: Redis: %s\n", err);
-    } else if (got == USER_DIR_OTHER) {
-        /* The CLI is the operator's: naming the owning app is fine here. */
-        if (file[0])
-            fprintf(stderr, "spotwatch: %s:%ld: ", file, line);
-        else
-            fprintf(stderr, "spotwatch: ");
-        fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
-                cli_esc(user, e[0], sizeof e[0]), cli_esc(owner, e[1], sizeof e[1]));
-    }
+    else if (got == USER_DIR_OTHER)
+        cli_user_owned(file, line, user, owner);
     return got;
 }
 

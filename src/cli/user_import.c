@@ -89,6 +89,66 @@ out:
     return rc;
 }
 
+/* import_read: the replies of the rows flagged in want (one each), into
+ * rep (freed by the caller). 0, or -1 (said). */
+static int import_read(struct redis_sync *r, int n, const int *want, redisReply **rep)
+{
+    for (int i = 0; i < n; i++) {
+        if (want[i] && redis_sync_get_reply(r, (void **)&rep[i]) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* import_claim claims each ok row's user id for its app in the directory
+ * (include/redis/user_dir.h), pipelined: HSETNX for every row, then HGET
+ * for those that found an entry (the app's own: adopted; another app's,
+ * maybe an earlier row of this file: refused, said). claimed[i]: set here.
+ * 0, or -1 when Redis failed (said). */
+static int import_claim(const struct sw_config *c, struct redis_sync *r, const char *file,
+                        const struct import_row *rows, int n, int *ok, int *claimed)
+{
+    char users[KEY_MAX];
+    redisReply *rep[IMPORT_BATCH] = {0};
+    int found[IMPORT_BATCH] = {0}, rc = -1;
+
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    for (int i = 0; i < n; i++)
+        if (ok[i])
+            redis_sync_append(r, "HSETNX %s %s %s", users, rows[i].user, rows[i].app);
+    if (import_read(r, n, ok, rep) != 0)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        claimed[i] = ok[i] && rep[i]->type == REDIS_REPLY_INTEGER && rep[i]->integer == 1;
+        found[i] = ok[i] && !claimed[i];
+        if (rep[i])
+            freeReplyObject(rep[i]);
+        rep[i] = NULL;
+        if (found[i])
+            redis_sync_append(r, "HGET %s %s", users, rows[i].user);
+    }
+    if (import_read(r, n, found, rep) != 0)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        if (!found[i])
+            continue;
+        if (rep[i]->type == REDIS_REPLY_STRING && strcmp(rep[i]->str, rows[i].app) != 0)
+            cli_user_owned(file, rows[i].line, rows[i].user, rep[i]->str);
+        else if (rep[i]->type != REDIS_REPLY_STRING)
+            fprintf(stderr, "spotwatch: %s:%ld: user '%s' changed meanwhile; refused, try again\n", file,
+                    rows[i].line, rows[i].user);
+        ok[i] = rep[i]->type == REDIS_REPLY_STRING && strcmp(rep[i]->str, rows[i].app) == 0;
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < n; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    return rc;
+}
+
 /* import_flush writes rows[0..n) and frees them; returns how many were stored
  * or -1 when Redis failed. Phase 1 asks, for every row, whether its app
  * exists; phase 2 claims each user id in the directory for its app
@@ -101,7 +161,7 @@ static int import_flush(const struct sw_config *c, struct redis_sync *r, const c
     char apps[KEY_MAX], err[512];
     struct cli_user_put put;
     redisReply *rep;
-    int stored = 0, ok[IMPORT_BATCH], claimed[IMPORT_BATCH] = {0}, sent = 0, failed = 0;
+    int stored = 0, ok[IMPORT_BATCH] = {0}, claimed[IMPORT_BATCH] = {0}, sent = 0, failed = 0;
 
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
     for (int i = 0; i < n; i++) {
@@ -121,18 +181,9 @@ static int import_flush(const struct sw_config *c, struct redis_sync *r, const c
                     rows[i].line, rows[i].app);
         freeReplyObject(a);
     }
-    /* One claim per row, in file order: a later row naming the same user
-     * for another app finds the earlier row's claim and is refused. */
-    for (int i = 0; i < n; i++) {
-        if (!ok[i])
-            continue;
-        enum user_dir_claim got = cli_user_claim(r, c, file, rows[i].line, rows[i].user, rows[i].app);
-        if (got == USER_DIR_ERROR) {
-            stored = -1;
-            goto out;
-        }
-        ok[i] = got != USER_DIR_OTHER;
-        claimed[i] = got == USER_DIR_NEW;
+    if (import_claim(c, r, file, rows, n, ok, claimed) != 0) {
+        stored = -1;
+        goto out;
     }
     /* A pipeline cannot fall back to EVAL on NOSCRIPT: the script is loaded first. */
     if (redis_sync_load_script(r, SCRIPT_USER_PUT, err, sizeof err) != 0) {
