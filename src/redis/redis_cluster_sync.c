@@ -31,6 +31,7 @@ struct cluster_sync {
     int multi_wanted;                   /* MULTI asked, not yet sent */
     int err;
     char errstr[256];
+    int connect_failed;                 /* the node whose last connect failed, or -1 */
     struct timeval timeout;             /* set_timeout's; tv_sec -1: none set */
 };
 
@@ -122,6 +123,7 @@ static redisContext *node_conn(struct cluster_sync *cs, int node)
     }
     if (cs->conn[node] == NULL) {
         cs->conn[node] = node_open(cs, cs->map.nodes[node].host, cs->map.nodes[node].port, err, sizeof err);
+        cs->connect_failed = cs->conn[node] == NULL ? node : -1;
         if (cs->conn[node] == NULL)
             set_err(cs, err);
         else if (cs->timeout.tv_sec >= 0)
@@ -256,7 +258,7 @@ struct cluster_sync *cluster_sync_open(const struct sw_config *c, struct redis_t
     cs->cfg = c;
     cs->tls = tls;
     cs->timeout_s = timeout_s;
-    cs->last_node = cs->watch_node = cs->txn_node = -1;
+    cs->last_node = cs->watch_node = cs->txn_node = cs->connect_failed = -1;
     cs->timeout.tv_sec = -1;
     cluster_map_init(&cs->map);
     if (map_refresh(cs, err, errlen) != 0) {
@@ -344,6 +346,13 @@ static int drain(struct cluster_sync *cs, int node)
         p->ready = rep;
     }
     return 0;
+}
+
+/* unsent: 1 when the last failure on node was a connect that failed (the
+ * command never left), not a link lost with the command in flight. */
+static int unsent(const struct cluster_sync *cs, int node)
+{
+    return cs->connect_failed == node;
 }
 
 /* exec_on sends cmd to node (after ASKING when asking) and reads its reply. */
@@ -477,7 +486,19 @@ redisReply *cluster_sync_command(struct cluster_sync *cs, const char *cmd, size_
         return rep;
     if (cs->txn_node >= 0)
         node = cs->txn_node;
-    rep = follow(cs, exec_on(cs, node, 0, cmd, len), cmd, len);
+    rep = exec_on(cs, node, 0, cmd, len);
+    if (rep == NULL && cs->conn[node] == NULL && cs->txn_node < 0 && cs->watch_node < 0 && unsent(cs, node)) {
+        /* The node could not be reached, so the command was never sent: a
+         * failover may have replaced it. Re-read the map and try once
+         * where it now says; a success clears the error. */
+        char err[256];
+        if (map_refresh(cs, err, sizeof err) == 0 && (node = route(cs, cmd, len, &slot)) != CLUSTER_NO_NODE &&
+            (rep = exec_on(cs, node, 0, cmd, len)) != NULL) {
+            cs->err = 0;
+            cs->errstr[0] = '\0';
+        }
+    }
+    rep = follow(cs, rep, cmd, len);
     if (rep)
         after(cs, cmd, len, cs->last_node);
     return rep;

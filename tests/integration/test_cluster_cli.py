@@ -74,21 +74,28 @@ class Cluster:
         slots = self.slots()
         return len(slots) == 3 and all(len(s["replicas"]) == 1 for s in slots)
 
+    def ask(self, *args):
+        """One command on the first node that answers (a node may be killed)."""
+        last = None
+        for p in self.ports:
+            try:
+                c = Redis(p, timeout=2)
+            except OSError as e:
+                last = e
+                continue
+            try:
+                return c.cmd(*args)
+            finally:
+                c.close()
+        raise last
+
     def slots(self):
         """[{"first", "last", "primary": port, "replicas": [port...]}] from CLUSTER SLOTS."""
-        c = Redis(self.ports[0], timeout=2)
-        try:
-            return [{"first": e[0], "last": e[1], "primary": e[2][1], "replicas": [n[1] for n in e[3:]]}
-                    for e in c.cmd("CLUSTER", "SLOTS")]
-        finally:
-            c.close()
+        return [{"first": e[0], "last": e[1], "primary": e[2][1], "replicas": [n[1] for n in e[3:]]}
+                for e in self.ask("CLUSTER", "SLOTS")]
 
     def keyslot(self, key):
-        c = Redis(self.ports[0], timeout=2)
-        try:
-            return c.cmd("CLUSTER", "KEYSLOT", key)
-        finally:
-            c.close()
+        return self.ask("CLUSTER", "KEYSLOT", key)
 
     def primary_of(self, key):
         slot = self.keyslot(key)
@@ -252,7 +259,8 @@ def test_serve_login_and_healthz_in_a_cluster():
     keys = keyfiles()
     app = apps_on_every_primary(cl)[1]
     setup_app(cl, sim, app=app, extra=keys)
-    serve = Serve(cl, sim, keys)
+    seeds = ",".join("127.0.0.1:%d" % p for p in cl.ports[1:])
+    serve = Serve(cl, sim, keys + ["--redis-cluster-nodes", seeds])
     st, _h, body = oauth_login(serve, "lu1", "sp-lu1", app=app)
     check(st == 200 and b"connected" in body.lower(), "login stored: %d %r" % (st, body[:300]))
     check(cl.node("sw:users").cmd("HGET", "sw:users", "lu1") == app, "directory claimed for the app")
@@ -264,6 +272,23 @@ def test_serve_login_and_healthz_in_a_cluster():
     check(st == 200 and "cluster: 3 primaries, 3 replicas" in text, "/healthz: %s" % text)
     check("app %s slot=%d on 127.0.0.1:%d" % (app, cl.keyslot("sw:{%s}:due" % app), cl.primary_of("sw:{%s}:due" % app))
           in text, "/healthz names the app's primary: %s" % text)
+
+    # The app's primary killed: once its replica is promoted, serve (its
+    # pooled links and map now stale) stores the next login on the new
+    # primary, and /healthz names it.
+    old = cl.primary_of("sw:{%s}:due" % app)
+    cl.procs[cl.ports.index(old)].kill9()
+    wait_for(lambda: cl.primary_of("sw:{%s}:due" % app) != old, 20, "the replica promoted")
+    new = cl.primary_of("sw:{%s}:due" % app)
+
+    def login():
+        st, _h, body = oauth_login(serve, "lu2", "sp-lu2", app=app)
+        return st == 200 and b"connected" in body.lower()
+    wait_for(login, 10, "a login after the failover")
+    check(Redis(new).cmd("HGET", "sw:{%s}:user:lu2" % app, "status") == "active", "stored on the promoted primary")
+    _st, _h, hz = serve.get("/healthz")
+    check(("on 127.0.0.1:%d" % new) in hz.decode() and ("127.0.0.1:%d " % old) not in hz.decode(),
+          "/healthz after the failover: %s" % hz.decode())
 
 
 def node_id(port):
