@@ -27,9 +27,12 @@
  * are read and kept. With nothing appended, cluster_sync_get_reply reads the
  * node the last command went to (a SUBSCRIBE's messages).
  *
- * An I/O error drops that node's context (a later command reconnects after
- * re-reading the map) and is reported by cluster_sync_err/_errstr, as
- * hiredis's r->err/r->errstr would be. Errors never carry a command's
+ * An I/O error drops that node's context and is reported by
+ * cluster_sync_err/_errstr, as hiredis's r->err/r->errstr would be; a
+ * command in flight on a lost link is never sent again (it may have run). A
+ * node that cannot be connected to (the command never left) makes the
+ * router re-read the map and try once where it now points (a failover's
+ * promoted replica); that success clears the error. Errors never carry a command's
  * arguments (they may be sealed tokens). Not thread-safe: one user at a
  * time, as a redisContext. */
 #include <stddef.h>
