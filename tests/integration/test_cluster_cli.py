@@ -193,6 +193,10 @@ def test_cli_against_a_cluster():
         check(a["node"] == "127.0.0.1:%d" % cl.primary_of("sw:{%s}:due" % a["app"]),
               "app %s on its primary: %r" % (a["app"], a))
     check(sorted(a["app"] for a in topo["apps"]) == sorted(apps), "every app placed: %r" % topo["apps"])
+    bad = spotwatch(cl, "status", extra=["--redis-db", "1"], check_rc=False)
+    check(bad.returncode == 1 and "redis-cluster yes cannot go with redis-db" in bad.stderr, "db 1: %r" % bad.stderr)
+    bad = spotwatch(cl, "status", extra=["--redis-sentinel", "127.0.0.1:1"], check_rc=False)
+    check(bad.returncode == 1 and "cannot go with redis-sentinel" in bad.stderr, "sentinel: %r" % bad.stderr)
     text = spotwatch(cl, "status").stdout
     check("cluster: 3 primaries, 3 replicas" in text and "MOVED" not in text, "status text: %s" % text)
     for app in apps:
