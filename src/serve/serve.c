@@ -25,6 +25,7 @@
 #include "serve/connect_link.h"
 #include "serve/iplimit.h"
 #include "base/crypto.h"
+#include "redis/cluster_topo.h"
 #include "redis/key_schema.h"
 #include "redis/repl_info.h"
 #include "redis/redis_sentinel.h"
@@ -76,9 +77,9 @@ static void text_answer(struct answer *a, unsigned status, const char *ctype, co
 
 /* redis_health: 0 when Redis answers PING and every script is in its cache
  * (loading the missing ones), else -1 with the reason. */
-static int redis_health(redisContext *r, char *why, size_t n)
+static int redis_health(struct redis_sync *r, char *why, size_t n)
 {
-    redisReply *rep = redisCommand(r, "PING");
+    redisReply *rep = redis_sync_command(r, "PING");
     int ok = rep && rep->type == REDIS_REPLY_STATUS;
     if (rep)
         freeReplyObject(rep);
@@ -94,7 +95,7 @@ static int redis_health(redisContext *r, char *why, size_t n)
 static void handle_healthz(struct serve *s, struct answer *a)
 {
     char why[512];
-    redisContext *r = serve_redis_get(s, why, sizeof why);
+    struct redis_sync *r = serve_redis_get(s, why, sizeof why);
     if (r == NULL || redis_health(r, why, sizeof why) != 0) {
         char msg[600];
         snprintf(msg, sizeof msg, "unhealthy: %s\n", why);
@@ -105,17 +106,23 @@ static void handle_healthz(struct serve *s, struct answer *a)
     /* "ok", then the topology when Redis tells it (README "What a
      * failover may lose"); its values are printable ASCII only. */
     struct repl_info t;
-    char msg[3200], line[1500] = "", sline[1500] = "";
-    if (repl_info_fetch(r, &t, why, sizeof why) == 0)
+    char msg[9800], line[1500] = "", sline[1500] = "", topo[8192] = "";
+    cJSON *ct;
+    if (redis_sync_single(r) && repl_info_fetch(redis_sync_single(r), &t, why, sizeof why) == 0) {
         repl_info_text(&t, line, sizeof line);
+    } else if ((ct = cluster_topo_fetch(r, s->cfg->key_prefix, why, sizeof why)) != NULL) {
+        /* Cluster mode: the nodes and which one each app lives on. */
+        cluster_topo_text(ct, topo, sizeof topo);
+        cJSON_Delete(ct);
+    }
     serve_redis_put(s, r);   /* not held while the Sentinels are asked (a second each at most) */
     /* with Sentinel, what the Sentinels see (README "Sentinel") */
     struct repl_sentinels *sv = malloc(sizeof *sv);
     if (sv && redis_sentinel_describe(s->cfg, sv, why, sizeof why) == 0)
         repl_sentinels_text(sv, sline, sizeof sline);
     free(sv);
-    snprintf(msg, sizeof msg, "ok\n%s%s%s%s%s%s", line[0] ? "redis: " : "", line, line[0] ? "\n" : "",
-             sline[0] ? "sentinels: " : "", sline, sline[0] ? "\n" : "");
+    snprintf(msg, sizeof msg, "ok\n%s%s%s%s%s%s%s%s", line[0] ? "redis: " : "", line, line[0] ? "\n" : "",
+             topo[0] ? "redis: " : "", topo, sline[0] ? "sentinels: " : "", sline, sline[0] ? "\n" : "");
     text_answer(a, 200, "text/plain; charset=utf-8", msg);
 }
 
@@ -470,7 +477,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
 
     /* Redis need not be up yet (healthz says so), but say it early. */
     char why[512];
-    redisContext *r = serve_redis_get(&s, why, sizeof why);
+    struct redis_sync *r = serve_redis_get(&s, why, sizeof why);
     if (r == NULL || redis_health(r, why, sizeof why) != 0)
         log_warn("Redis is not ready yet: %s", why);
     serve_redis_put(&s, r);
