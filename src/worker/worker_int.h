@@ -107,7 +107,8 @@ struct app {
      * is about to wait (or the batch is full): see complete.c. */
     struct job *done[COMPLETE_BATCH_MAX];
     int ndone;
-    char **done_args;        /* owned strings: the jobs' argument groups, in order */
+    char **done_args;        /* the jobs' argument groups, in order, pointing into done_blocks */
+    char *done_blocks[COMPLETE_BATCH_MAX];   /* owned: each job's group, one block a job */
     int nargs, cap_args;
 };
 
@@ -119,6 +120,7 @@ struct worker {
     struct httpc *http;
     poll_transport *send_poll;     /* job_http_send, or fake_transport_send (bench-fake-poll) */
     struct crypto_keyring *keys;   /* NULL: plaintext mode */
+    struct crypto_opener *opener;  /* opens the access tokens, one per poll (keys' contexts kept) */
     char id[192];
     char workers_key[KEY_MAX];
     char worker_key[KEY_MAX];
