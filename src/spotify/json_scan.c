@@ -33,11 +33,18 @@ static int is_digit(uchar c)
     return c >= '0' && c <= '9';
 }
 
-static const uchar *skip_ws(const uchar *p, const uchar *end)
+static const uchar *skip_ws_run(const uchar *p, const uchar *end)
 {
     while (p < end && is_ws(*p))
         p++;
     return p;
+}
+
+/* skip_ws: compact JSON (Spotify's) has no whitespace: one inline test for
+ * the usual case, the loop only when there is some. */
+static inline const uchar *skip_ws(const uchar *p, const uchar *end)
+{
+    return p < end && *p > ' ' ? p : skip_ws_run(p, end);
 }
 
 /* hex4 reads four hex digits at p (the caller checked they are there);
@@ -87,15 +94,46 @@ static uint64_t load8(const uchar *p)
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* swar_stop: does any byte of w end a run of plain string bytes ('"', '\\'
- * or < 0x20)? The classic has-zero-byte test on w ^ '"', w ^ '\\', and its
- * has-less-than-0x20 variant: exact as to whether one exists. */
-static int swar_stop(uint64_t w)
+/* swar_stops: the high bit of each byte of w that ends a run of plain
+ * string bytes ('"', '\\' or < 0x20) is set, and maybe of bytes after
+ * it. The classic has-zero-byte test on w ^ '"', w ^ '\\', and its
+ * has-less-than-0x20 variant: exact as to whether one exists, and the
+ * lowest bit set is the first such byte (a borrow only spills upward). */
+static uint64_t swar_stops(uint64_t w)
 {
     uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
 
-    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS ? 1 : 0;
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS;
 }
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* sse_stops: the bit i set for each byte p[i] (of 16) that ends a run of
+ * plain string bytes ('"', '\\' or < 0x20 unsigned); the lowest set bit is
+ * the first. Every x86-64 has SSE2: twice the bytes of a SWAR word, and
+ * exact. */
+static unsigned sse_stops(const uchar *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    /* v <= 0x1f unsigned: the max of v and 0x1f is 0x1f */
+    __m128i c = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), c));
+}
+#endif
+
+/* SWAR_FIRST: the first flagged byte of a nonzero mask from swar_stops
+ * (or from the same test on other bytes) is the one at p + SWAR_FIRST(m),
+ * where bytes load little-endian; elsewhere 0, and the byte loop after
+ * finds it. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_FIRST(m) ((size_t)__builtin_ctzll(m) / 8)
+#else
+#define SWAR_FIRST(m) ((size_t)0 * (m))
+#endif
 
 /* ------------------------------------------------------------ validate */
 
@@ -121,11 +159,33 @@ static const uchar *scan_str(struct scan *s, const uchar *p)
     const uchar *end = s->end;
 
     for (;;) {
-        /* Eight bytes at a time while none of them needs a look. */
-        while (end - p >= 8 && !swar_stop(load8(p)))
+        /* Sixteen or eight bytes at a time while none of them needs a
+         * look; then straight to the first that does. */
+#ifdef __SSE2__
+        while (end - p >= 16) {
+            unsigned m = sse_stops(p);
+
+            if (m) {
+                p += __builtin_ctz(m);
+                goto look;
+            }
+            p += 16;
+        }
+#endif
+        while (end - p >= 8) {
+            uint64_t m = swar_stops(load8(p));
+
+            if (m) {
+                p += SWAR_FIRST(m);
+                break;
+            }
             p += 8;
+        }
         while (p < end && !str_stop[*p])
             p++;
+#ifdef __SSE2__
+    look:
+#endif
         if (p >= end)
             return fail(s, JS_E_END, end);
         if (*p == '"')
@@ -323,6 +383,7 @@ int js_parse_fields(const char *buf, size_t len, const struct js_field *fields,
     struct nest nest;
     struct scan s;
     const uchar *p, *end, *start, *v;
+    int obj = 0;   /* the innermost open container is an object (nest_in_obj, kept at hand) */
 
     if (buf == NULL)
         buf = "", len = 0;
@@ -362,13 +423,14 @@ value:
     switch (*p) {
     case '{':
     case '[':
-        if (nest_push(&nest, *p == '{') < 0)
+        obj = *p == '{';
+        if (nest_push(&nest, obj) < 0)
             return fail(&s, JS_E_DEPTH, p), -1;
         ex_open(&x, f, p, nest.depth);
         p = skip_ws(p + 1, end);
-        if (p < end && *p == (nest_in_obj(&nest) ? '}' : ']'))
+        if (p < end && *p == (obj ? '}' : ']'))
             goto close;
-        if (nest_in_obj(&nest))
+        if (obj)
             goto key;
         goto value;
     case '"':
@@ -401,12 +463,12 @@ after:
     p = skip_ws(p, end);
     if (p >= end)
         return fail(&s, JS_E_END, end), -1;
-    if (*p == (nest_in_obj(&nest) ? '}' : ']'))
+    if (*p == (obj ? '}' : ']'))
         goto close;
     if (*p != ',')
         return fail(&s, JS_E_CHAR, p), -1;
     p = skip_ws(p + 1, end);
-    if (!nest_in_obj(&nest))
+    if (!obj)
         goto value;
 
 key:
@@ -434,6 +496,7 @@ close:
     p++;
     ex_close(&x, p, nest.depth);
     nest.depth--;
+    obj = nest.depth > 0 && nest_in_obj(&nest);
     goto after;
 
 done:
@@ -483,8 +546,12 @@ static const char *str_end(const char *p, const char *end)
         while (end - p >= 8) {
             uint64_t w = load8((const uchar *)p), q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
 
-            if ((((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS)
+            uint64_t m = (((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+
+            if (m) {
+                p += SWAR_FIRST(m);
                 break;
+            }
             p += 8;
         }
         if (*p == '"')
@@ -629,15 +696,16 @@ static int key_eq(const char *k, size_t kn, const char *want, size_t wn)
 static const struct js_field *fmatch(const struct js_field *fields, const struct js_val *out,
                                      const char *k, size_t kn, int plain)
 {
+    char k0 = kn > 0 ? k[0] : '\0';
+
     for (; fields->name != NULL; fields++) {
-        if (out[fields->slot].type != JS_NONE)
-            continue;
         if (!plain) {
-            if (key_eq(k, kn, fields->name, strlen(fields->name)))
+            if (out[fields->slot].type == JS_NONE && key_eq(k, kn, fields->name, strlen(fields->name)))
                 return fields;
-        } else if (fields->name[0] == (kn > 0 ? k[0] : '\0')
-                   && strncmp(fields->name, k, kn) == 0 && fields->name[kn] == '\0') {
-            return fields;
+        } else if (fields->name[0] == k0 && strncmp(fields->name, k, kn) == 0 && fields->name[kn] == '\0') {
+            /* most keys differ in their first byte: that test first */
+            if (out[fields->slot].type == JS_NONE)
+                return fields;
         }
     }
     return NULL;
