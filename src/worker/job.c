@@ -139,6 +139,8 @@ void job_poll_answer(struct job *j, const struct httpc_response *r)
     f.refreshed = j->refresh == REFRESH_DONE;
     f.premium_probe_ms = j->w->cfg->owner_premium_probe_ms;
     decide_poll_answer(&f, &v);
+    if (r->status == 401)   /* the token is refused: never serve it from the cache again */
+        token_cache_drop(j->w->tokens, j->app->id, j->user);
 
     if (v.action == DECIDE_REFRESH) {
         refresh_lock(j, job_poll);

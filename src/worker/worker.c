@@ -84,7 +84,9 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
         goto out;
     if (keyring_file_load(c, &w.keys, 1, err, errlen) != 0)
         goto out;
-    if ((w.opener = crypto_opener_new(w.keys)) == NULL) {
+    char seed[17];
+    if ((w.opener = crypto_opener_new(w.keys)) == NULL || crypto_random_hex(seed, 8) != 0
+        || (w.tokens = token_cache_new(strtoull(seed, NULL, 16))) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -166,6 +168,7 @@ out:
         free(w.apps[i]);
     }
     free(w.apps);
+    token_cache_free(w.tokens);
     crypto_opener_free(w.opener);
     crypto_free(w.keys);
     app_gauges_free(w.gauges);

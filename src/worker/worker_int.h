@@ -57,6 +57,7 @@
 #include "spotify/playback.h"
 #include "spotify/recently_played.h"
 #include "worker/decide.h"
+#include "worker/token_cache.h"
 #include "worker/worker_metrics.h"
 
 /* The most finished jobs one complete.lua call takes: bounds the time the
@@ -121,6 +122,7 @@ struct worker {
     poll_transport *send_poll;     /* job_http_send, or fake_transport_send (bench-fake-poll) */
     struct crypto_keyring *keys;   /* NULL: plaintext mode */
     struct crypto_opener *opener;  /* opens the access tokens, one per poll (keys' contexts kept) */
+    struct token_cache *tokens;    /* the access tokens opened, by user and sealed value (jobs.c) */
     char id[192];
     char workers_key[KEY_MAX];
     char worker_key[KEY_MAX];
