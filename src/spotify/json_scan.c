@@ -152,9 +152,9 @@ static const uchar *fail(struct scan *s, enum js_err code, const uchar *at)
     return NULL;
 }
 
-/* scan_str checks a string whose opening quote is just before p; returns
- * the byte after its closing quote, or NULL. */
-static const uchar *scan_str(struct scan *s, const uchar *p)
+/* scan_str_run is scan_str's loop: every string that scan_str's first
+ * look does not settle. */
+static const uchar *scan_str_run(struct scan *s, const uchar *p)
 {
     const uchar *end = s->end;
 
@@ -231,6 +231,23 @@ static const uchar *scan_str(struct scan *s, const uchar *p)
             p += 6;
         }
     }
+}
+
+/* scan_str checks a string whose opening quote is just before p; returns
+ * the byte after its closing quote, or NULL. Most strings (member names,
+ * ids) close within 16 bytes with nothing to look at: one look, inline;
+ * the rest go through the loop. */
+static inline const uchar *scan_str(struct scan *s, const uchar *p)
+{
+#ifdef __SSE2__
+    if (s->end - p >= 16) {
+        unsigned m = sse_stops(p);
+
+        if (m && p[__builtin_ctz(m)] == '"')
+            return p + __builtin_ctz(m) + 1;
+    }
+#endif
+    return scan_str_run(s, p);
 }
 
 /* scan_digits checks the one-or-more digits at q, of the number that
@@ -543,6 +560,19 @@ const char *js_strerror(enum js_err code)
 static const char *str_end(const char *p, const char *end)
 {
     for (;;) {
+#ifdef __SSE2__
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+
+            if (m) {
+                p += __builtin_ctz(m);
+                goto look;
+            }
+            p += 16;
+        }
+#endif
         while (end - p >= 8) {
             uint64_t w = load8((const uchar *)p), q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
 
@@ -554,6 +584,9 @@ static const char *str_end(const char *p, const char *end)
             }
             p += 8;
         }
+#ifdef __SSE2__
+    look:
+#endif
         if (*p == '"')
             return p;
         p += *p == '\\' ? 2 : 1;
@@ -590,8 +623,12 @@ static const char *skip_val(const char *p, const char *end)
             uint64_t w = load8((const uchar *)p), y = w | (ONES * 0x20);
             uint64_t q = w ^ (ONES * '"'), o = y ^ (ONES * '{'), c = y ^ (ONES * '}');
 
-            if ((((q - ONES) & ~q) | ((o - ONES) & ~o) | ((c - ONES) & ~c)) & HIGHS)
+            uint64_t m = (((q - ONES) & ~q) | ((o - ONES) & ~o) | ((c - ONES) & ~c)) & HIGHS;
+
+            if (m) {
+                p += SWAR_FIRST(m);
                 break;
+            }
             p += 8;
         }
         switch (*p++) {
