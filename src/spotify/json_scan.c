@@ -109,19 +109,32 @@ static uint64_t swar_stops(uint64_t w)
 #ifdef __SSE2__
 #include <emmintrin.h>
 
-/* sse_stops: the bit i set for each byte p[i] (of 16) that ends a run of
- * plain string bytes ('"', '\\' or < 0x20 unsigned); the lowest set bit is
- * the first. Every x86-64 has SSE2: twice the bytes of a SWAR word, and
- * exact. */
-static unsigned sse_stops(const uchar *p)
+/* sse_mask: the bit i set for each byte p[i] (of 16) that is '"' or '\\',
+ * or (ctrl) < 0x20 unsigned: those end a run of plain string bytes. Every
+ * x86-64 has SSE2: twice the bytes of a SWAR word, and exact. */
+static inline unsigned sse_mask(const uchar *p, int ctrl)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-    __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-    /* v <= 0x1f unsigned: the max of v and 0x1f is 0x1f */
-    __m128i c = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
 
-    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), c));
+    /* v <= 0x1f unsigned: the max of v and 0x1f is 0x1f */
+    if (ctrl)
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* sse_skip: p advanced 16 bytes at a time while 16 are left before end and
+ * none of them is flagged by sse_mask, then to the first flagged one if
+ * there is: the caller tells which by looking at the byte it returns. */
+static inline const uchar *sse_skip(const uchar *p, const uchar *end, int ctrl)
+{
+    for (; end - p >= 16; p += 16) {
+        unsigned m = sse_mask(p, ctrl);
+
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    return p;
 }
 #endif
 
@@ -162,15 +175,9 @@ static const uchar *scan_str_run(struct scan *s, const uchar *p)
         /* Sixteen or eight bytes at a time while none of them needs a
          * look; then straight to the first that does. */
 #ifdef __SSE2__
-        while (end - p >= 16) {
-            unsigned m = sse_stops(p);
-
-            if (m) {
-                p += __builtin_ctz(m);
-                goto look;
-            }
-            p += 16;
-        }
+        p = sse_skip(p, end, 1);
+        if (p < end && str_stop[*p])
+            goto look;
 #endif
         while (end - p >= 8) {
             uint64_t m = swar_stops(load8(p));
@@ -241,7 +248,7 @@ static inline const uchar *scan_str(struct scan *s, const uchar *p)
 {
 #ifdef __SSE2__
     if (s->end - p >= 16) {
-        unsigned m = sse_stops(p);
+        unsigned m = sse_mask(p, 1);
 
         if (m && p[__builtin_ctz(m)] == '"')
             return p + __builtin_ctz(m) + 1;
@@ -561,17 +568,9 @@ static const char *str_end(const char *p, const char *end)
 {
     for (;;) {
 #ifdef __SSE2__
-        while (end - p >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-            unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-
-            if (m) {
-                p += __builtin_ctz(m);
-                goto look;
-            }
-            p += 16;
-        }
+        p = (const char *)sse_skip((const uchar *)p, (const uchar *)end, 0);
+        if (p < end && (*p == '"' || *p == '\\'))
+            goto look;
 #endif
         while (end - p >= 8) {
             uint64_t w = load8((const uchar *)p), q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
