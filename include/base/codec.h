@@ -29,6 +29,15 @@ char *codec_basic_auth(const char *id, const char *secret);
  * JSON readers reject them). The log and the CLI's escaping read text with it. */
 size_t codec_utf8_len(const unsigned char *s, size_t n);
 
+/* CODEC_LL_MAX: room codec_lltoa needs: "-9223372036854775808" and a NUL. */
+#define CODEC_LL_MAX 21
+
+/* codec_lltoa writes v in decimal, as snprintf's "%lld" does, into out
+ * (CODEC_LL_MAX bytes of room), NUL-terminated; returns its length. For the
+ * numbers a poll formats (a dozen each), where snprintf costs ten times as
+ * much. */
+size_t codec_lltoa(long long v, char *out);
+
 /* codec_b64url_digit returns the value of the base64url (RFC 4648 section 5)
  * character c, or -1 if c is not one. */
 static inline int codec_b64url_digit(int c)

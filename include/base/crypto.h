@@ -58,6 +58,18 @@ char *crypto_seal_token(const struct crypto_keyring *kr, const char *ad, const c
 char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
                   char *err, size_t errlen);
 
+/* crypto_opener: crypto_open for one thread, cheaper per call: each key's
+ * AES-GCM context is set up once (the key schedule) and reused, where
+ * crypto_open sets one up and frees it every time. For the worker, which
+ * opens a token per poll. kr (NULL: plaintext mode) must outlive it.
+ * crypto_opener_new returns NULL when out of memory; crypto_opener_free
+ * frees it (the contexts' key material cleansed). crypto_opener_open is
+ * crypto_open(kr, ...) exactly: same answers, same errors. */
+struct crypto_opener;
+struct crypto_opener *crypto_opener_new(const struct crypto_keyring *kr);
+void crypto_opener_free(struct crypto_opener *o);
+char *crypto_opener_open(struct crypto_opener *o, const char *ad, const char *sealed, char *err, size_t errlen);
+
 /* crypto_needs_reseal: 1 if sealed is not a binary value under the current
  * key (a v1 text token is rewritten in the binary format; a plain one
  * crypto_open then refuses). Always 0 when kr == NULL (plaintext mode

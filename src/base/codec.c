@@ -106,3 +106,22 @@ size_t codec_utf8_len(const unsigned char *s, size_t n)
         return 0;
     return len;
 }
+
+size_t codec_lltoa(long long v, char *out)
+{
+    char tmp[CODEC_LL_MAX];
+    /* the magnitude as unsigned: -LLONG_MIN does not fit a long long */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    size_t n = 0, o = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[o++] = '-';
+    while (n)
+        out[o++] = tmp[--n];
+    out[o] = '\0';
+    return o;
+}

@@ -429,25 +429,56 @@ static int gcm_seal(const struct crypto_keyring *kr, const struct crypto_key *k,
     return ok ? 0 : -1;
 }
 
+/* crypto_opener: per key (by index in the keyring), an AES-GCM decryption
+ * context set up with the key once (NULL until first used). */
+struct crypto_opener {
+    const struct crypto_keyring *kr;
+    EVP_CIPHER_CTX **ctx;   /* kr->n of them */
+};
+
+/* opener_ctx: o's context for k, set up with k on first use; NULL if it
+ * cannot be. */
+static EVP_CIPHER_CTX *opener_ctx(struct crypto_opener *o, const struct crypto_key *k)
+{
+    size_t i = (size_t)(k - o->kr->keys);
+    EVP_CIPHER_CTX *ctx = o->ctx[i];
+
+    if (ctx != NULL)
+        return ctx;
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL || EVP_DecryptInit_ex(ctx, o->kr->aes, NULL, NULL, NULL) != 1
+        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) != 1
+        || EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, NULL) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    o->ctx[i] = ctx;
+    return ctx;
+}
+
 /* gcm_open is gcm_seal's inverse: raw (rawlen >= nonce + tag bytes) into
- * plain (rawlen - nonce - tag bytes). -1 when it does not authenticate. */
-static int gcm_open(const struct crypto_keyring *kr, const struct crypto_key *k, unsigned char ver,
-                    const char *ad, const unsigned char *raw, size_t rawlen, unsigned char *plain)
+ * plain (rawlen - nonce - tag bytes). -1 when it does not authenticate.
+ * With an opener the key's context is set up once and only the nonce is
+ * set per call (the key schedule is most of a short token's cost). */
+static int gcm_open(const struct crypto_keyring *kr, struct crypto_opener *o, const struct crypto_key *k,
+                    unsigned char ver, const char *ad, const unsigned char *raw, size_t rawlen, unsigned char *plain)
 {
     size_t clen = rawlen - CRYPTO_NONCE_LEN - CRYPTO_TAG_LEN;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *ctx = o != NULL ? opener_ctx(o, k) : EVP_CIPHER_CTX_new();
     int n, ok;
 
-    ok = ctx != NULL && EVP_DecryptInit_ex(ctx, kr->aes, NULL, NULL, NULL) == 1
-         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) == 1
-         && EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, raw) == 1
+    ok = ctx != NULL
+         && (o != NULL || (EVP_DecryptInit_ex(ctx, kr->aes, NULL, NULL, NULL) == 1
+                           && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) == 1))
+         && EVP_DecryptInit_ex(ctx, NULL, NULL, o != NULL ? NULL : k->key, raw) == 1
          && (ver == 0 || EVP_DecryptUpdate(ctx, NULL, &n, &ver, 1) == 1)
          && EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) == 1
          && EVP_DecryptUpdate(ctx, plain, &n, raw + CRYPTO_NONCE_LEN, (int)clen) == 1
          && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_TAG_LEN,
                                 (void *)(raw + CRYPTO_NONCE_LEN + clen)) == 1
          && EVP_DecryptFinal_ex(ctx, plain + n, &n) == 1;
-    EVP_CIPHER_CTX_free(ctx);
+    if (o == NULL)
+        EVP_CIPHER_CTX_free(ctx);
     return ok ? 0 : -1;
 }
 
@@ -563,8 +594,8 @@ done:
 }
 
 /* open_v2 opens a crypto_seal_token value (its version byte already seen). */
-static char *open_v2(const struct crypto_keyring *kr, const char *ad, const char *sealed,
-                     char *err, size_t errlen)
+static char *open_v2(const struct crypto_keyring *kr, struct crypto_opener *o, const char *ad,
+                     const char *sealed, char *err, size_t errlen)
 {
     const struct crypto_key *k;
     unsigned char *raw = NULL, *pt = NULL;
@@ -591,7 +622,7 @@ static char *open_v2(const struct crypto_keyring *kr, const char *ad, const char
         errbuf_set(err, errlen, "crypto_open: out of memory");
         goto done;
     }
-    if (gcm_open(kr, k, SEALED_V2, ad ? ad : "", raw + kl, (size_t)rawlen - kl, pt) != 0) {
+    if (gcm_open(kr, o, k, SEALED_V2, ad ? ad : "", raw + kl, (size_t)rawlen - kl, pt) != 0) {
         errbuf_set(err, errlen, "crypto_open: authentication failed (wrong owner, key or tampered value)");
         goto done;
     }
@@ -688,7 +719,7 @@ static char *open_v1(const struct crypto_keyring *kr, const char *ad, const char
         errbuf_set(err, errlen, "crypto_open: out of memory");
         goto err;
     }
-    if (gcm_open(kr, k, 0, ad, raw, (size_t)rawlen, (unsigned char *)plain) != 0) {
+    if (gcm_open(kr, NULL, k, 0, ad, raw, (size_t)rawlen, (unsigned char *)plain) != 0) {
         errbuf_set(err, errlen, "crypto_open: authentication failed (wrong owner, key or tampered value)");
         goto err;
     }
@@ -709,8 +740,9 @@ err:
     return NULL;
 }
 
-char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
-                  char *err, size_t errlen)
+/* open_any: crypto_open, through o (NULL: none) for the binary format. */
+static char *open_any(const struct crypto_keyring *kr, struct crypto_opener *o, const char *ad,
+                      const char *sealed, char *err, size_t errlen)
 {
     char *plain;
 
@@ -721,7 +753,7 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
     if (ad == NULL)
         ad = "";
     if ((unsigned char)sealed[0] == SEALED_V2)
-        return open_v2(kr, ad, sealed, err, errlen);
+        return open_v2(kr, o, ad, sealed, err, errlen);
     if (strncmp(sealed, SEALED_PREFIX, sizeof SEALED_PREFIX - 1) == 0)
         return open_v1(kr, ad, sealed, err, errlen);
     if (strncmp(sealed, PLAIN_PREFIX, sizeof PLAIN_PREFIX - 1) != 0) {
@@ -741,6 +773,41 @@ char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *s
     if (plain == NULL)
         errbuf_set(err, errlen, "crypto_open: out of memory");
     return plain;
+}
+
+char *crypto_open(const struct crypto_keyring *kr, const char *ad, const char *sealed,
+                  char *err, size_t errlen)
+{
+    return open_any(kr, NULL, ad, sealed, err, errlen);
+}
+
+struct crypto_opener *crypto_opener_new(const struct crypto_keyring *kr)
+{
+    struct crypto_opener *o = calloc(1, sizeof *o);
+
+    if (o == NULL)
+        return NULL;
+    o->kr = kr;
+    if (kr != NULL && kr->n > 0 && (o->ctx = calloc(kr->n, sizeof *o->ctx)) == NULL) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void crypto_opener_free(struct crypto_opener *o)
+{
+    if (o == NULL)
+        return;
+    for (size_t i = 0; o->ctx != NULL && i < o->kr->n; i++)
+        EVP_CIPHER_CTX_free(o->ctx[i]);   /* cleanses the key schedule */
+    free(o->ctx);
+    free(o);
+}
+
+char *crypto_opener_open(struct crypto_opener *o, const char *ad, const char *sealed, char *err, size_t errlen)
+{
+    return open_any(o->kr, o->kr != NULL && o->kr->n > 0 ? o : NULL, ad, sealed, err, errlen);
 }
 
 int crypto_needs_reseal(const struct crypto_keyring *kr, const char *sealed)

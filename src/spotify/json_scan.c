@@ -33,11 +33,18 @@ static int is_digit(uchar c)
     return c >= '0' && c <= '9';
 }
 
-static const uchar *skip_ws(const uchar *p, const uchar *end)
+static const uchar *skip_ws_run(const uchar *p, const uchar *end)
 {
     while (p < end && is_ws(*p))
         p++;
     return p;
+}
+
+/* skip_ws: compact JSON (Spotify's) has no whitespace: one inline test for
+ * the usual case, the loop only when there is some. */
+static inline const uchar *skip_ws(const uchar *p, const uchar *end)
+{
+    return p < end && *p > ' ' ? p : skip_ws_run(p, end);
 }
 
 /* hex4 reads four hex digits at p (the caller checked they are there);
@@ -87,15 +94,59 @@ static uint64_t load8(const uchar *p)
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* swar_stop: does any byte of w end a run of plain string bytes ('"', '\\'
- * or < 0x20)? The classic has-zero-byte test on w ^ '"', w ^ '\\', and its
- * has-less-than-0x20 variant: exact as to whether one exists. */
-static int swar_stop(uint64_t w)
+/* swar_stops: the high bit of each byte of w that ends a run of plain
+ * string bytes ('"', '\\' or < 0x20) is set, and maybe of bytes after
+ * it. The classic has-zero-byte test on w ^ '"', w ^ '\\', and its
+ * has-less-than-0x20 variant: exact as to whether one exists, and the
+ * lowest bit set is the first such byte (a borrow only spills upward). */
+static uint64_t swar_stops(uint64_t w)
 {
     uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
 
-    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS ? 1 : 0;
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS;
 }
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* sse_mask: the bit i set for each byte p[i] (of 16) that is '"' or '\\',
+ * or (ctrl) < 0x20 unsigned: those end a run of plain string bytes. Every
+ * x86-64 has SSE2: twice the bytes of a SWAR word, and exact. */
+static inline unsigned sse_mask(const uchar *p, int ctrl)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+
+    /* v <= 0x1f unsigned: the max of v and 0x1f is 0x1f */
+    if (ctrl)
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* sse_skip: p advanced 16 bytes at a time while 16 are left before end and
+ * none of them is flagged by sse_mask, then to the first flagged one if
+ * there is: the caller tells which by looking at the byte it returns. */
+static inline const uchar *sse_skip(const uchar *p, const uchar *end, int ctrl)
+{
+    for (; end - p >= 16; p += 16) {
+        unsigned m = sse_mask(p, ctrl);
+
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    return p;
+}
+#endif
+
+/* SWAR_FIRST: the first flagged byte of a nonzero mask from swar_stops
+ * (or from the same test on other bytes) is the one at p + SWAR_FIRST(m),
+ * where bytes load little-endian; elsewhere 0, and the byte loop after
+ * finds it. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_FIRST(m) ((size_t)__builtin_ctzll(m) / 8)
+#else
+#define SWAR_FIRST(m) ((size_t)0 * (m))
+#endif
 
 /* ------------------------------------------------------------ validate */
 
@@ -114,18 +165,34 @@ static const uchar *fail(struct scan *s, enum js_err code, const uchar *at)
     return NULL;
 }
 
-/* scan_str checks a string whose opening quote is just before p; returns
- * the byte after its closing quote, or NULL. */
-static const uchar *scan_str(struct scan *s, const uchar *p)
+/* scan_str_run is scan_str's loop: every string that scan_str's first
+ * look does not settle. */
+static const uchar *scan_str_run(struct scan *s, const uchar *p)
 {
     const uchar *end = s->end;
 
     for (;;) {
-        /* Eight bytes at a time while none of them needs a look. */
-        while (end - p >= 8 && !swar_stop(load8(p)))
+        /* Sixteen or eight bytes at a time while none of them needs a
+         * look; then straight to the first that does. */
+#ifdef __SSE2__
+        p = sse_skip(p, end, 1);
+        if (p < end && str_stop[*p])
+            goto look;
+#endif
+        while (end - p >= 8) {
+            uint64_t m = swar_stops(load8(p));
+
+            if (m) {
+                p += SWAR_FIRST(m);
+                break;
+            }
             p += 8;
+        }
         while (p < end && !str_stop[*p])
             p++;
+#ifdef __SSE2__
+    look:
+#endif
         if (p >= end)
             return fail(s, JS_E_END, end);
         if (*p == '"')
@@ -171,6 +238,23 @@ static const uchar *scan_str(struct scan *s, const uchar *p)
             p += 6;
         }
     }
+}
+
+/* scan_str checks a string whose opening quote is just before p; returns
+ * the byte after its closing quote, or NULL. Most strings (member names,
+ * ids) close within 16 bytes with nothing to look at: one look, inline;
+ * the rest go through the loop. */
+static inline const uchar *scan_str(struct scan *s, const uchar *p)
+{
+#ifdef __SSE2__
+    if (s->end - p >= 16) {
+        unsigned m = sse_mask(p, 1);
+
+        if (m && p[__builtin_ctz(m)] == '"')
+            return p + __builtin_ctz(m) + 1;
+    }
+#endif
+    return scan_str_run(s, p);
 }
 
 /* scan_digits checks the one-or-more digits at q, of the number that
@@ -323,6 +407,7 @@ int js_parse_fields(const char *buf, size_t len, const struct js_field *fields,
     struct nest nest;
     struct scan s;
     const uchar *p, *end, *start, *v;
+    int obj = 0;   /* the innermost open container is an object (nest_in_obj, kept at hand) */
 
     if (buf == NULL)
         buf = "", len = 0;
@@ -362,13 +447,14 @@ value:
     switch (*p) {
     case '{':
     case '[':
-        if (nest_push(&nest, *p == '{') < 0)
+        obj = *p == '{';
+        if (nest_push(&nest, obj) < 0)
             return fail(&s, JS_E_DEPTH, p), -1;
         ex_open(&x, f, p, nest.depth);
         p = skip_ws(p + 1, end);
-        if (p < end && *p == (nest_in_obj(&nest) ? '}' : ']'))
+        if (p < end && *p == (obj ? '}' : ']'))
             goto close;
-        if (nest_in_obj(&nest))
+        if (obj)
             goto key;
         goto value;
     case '"':
@@ -401,12 +487,12 @@ after:
     p = skip_ws(p, end);
     if (p >= end)
         return fail(&s, JS_E_END, end), -1;
-    if (*p == (nest_in_obj(&nest) ? '}' : ']'))
+    if (*p == (obj ? '}' : ']'))
         goto close;
     if (*p != ',')
         return fail(&s, JS_E_CHAR, p), -1;
     p = skip_ws(p + 1, end);
-    if (!nest_in_obj(&nest))
+    if (!obj)
         goto value;
 
 key:
@@ -434,6 +520,7 @@ close:
     p++;
     ex_close(&x, p, nest.depth);
     nest.depth--;
+    obj = nest.depth > 0 && nest_in_obj(&nest);
     goto after;
 
 done:
@@ -480,13 +567,25 @@ const char *js_strerror(enum js_err code)
 static const char *str_end(const char *p, const char *end)
 {
     for (;;) {
+#ifdef __SSE2__
+        p = (const char *)sse_skip((const uchar *)p, (const uchar *)end, 0);
+        if (p < end && (*p == '"' || *p == '\\'))
+            goto look;
+#endif
         while (end - p >= 8) {
             uint64_t w = load8((const uchar *)p), q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
 
-            if ((((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS)
+            uint64_t m = (((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+
+            if (m) {
+                p += SWAR_FIRST(m);
                 break;
+            }
             p += 8;
         }
+#ifdef __SSE2__
+    look:
+#endif
         if (*p == '"')
             return p;
         p += *p == '\\' ? 2 : 1;
@@ -523,8 +622,12 @@ static const char *skip_val(const char *p, const char *end)
             uint64_t w = load8((const uchar *)p), y = w | (ONES * 0x20);
             uint64_t q = w ^ (ONES * '"'), o = y ^ (ONES * '{'), c = y ^ (ONES * '}');
 
-            if ((((q - ONES) & ~q) | ((o - ONES) & ~o) | ((c - ONES) & ~c)) & HIGHS)
+            uint64_t m = (((q - ONES) & ~q) | ((o - ONES) & ~o) | ((c - ONES) & ~c)) & HIGHS;
+
+            if (m) {
+                p += SWAR_FIRST(m);
                 break;
+            }
             p += 8;
         }
         switch (*p++) {
@@ -629,15 +732,16 @@ static int key_eq(const char *k, size_t kn, const char *want, size_t wn)
 static const struct js_field *fmatch(const struct js_field *fields, const struct js_val *out,
                                      const char *k, size_t kn, int plain)
 {
+    char k0 = kn > 0 ? k[0] : '\0';
+
     for (; fields->name != NULL; fields++) {
-        if (out[fields->slot].type != JS_NONE)
-            continue;
         if (!plain) {
-            if (key_eq(k, kn, fields->name, strlen(fields->name)))
+            if (out[fields->slot].type == JS_NONE && key_eq(k, kn, fields->name, strlen(fields->name)))
                 return fields;
-        } else if (fields->name[0] == (kn > 0 ? k[0] : '\0')
-                   && strncmp(fields->name, k, kn) == 0 && fields->name[kn] == '\0') {
-            return fields;
+        } else if (fields->name[0] == k0 && strncmp(fields->name, k, kn) == 0 && fields->name[kn] == '\0') {
+            /* most keys differ in their first byte: that test first */
+            if (out[fields->slot].type == JS_NONE)
+                return fields;
         }
     }
     return NULL;

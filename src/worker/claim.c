@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "worker_int.h"
+#include "base/codec.h"
 #include "base/log.h"
 #include "redis/scripts.h"
 
@@ -138,7 +139,8 @@ static void job_start(struct worker *w, struct app *a, const struct claim_group_
     if (j == NULL)
         return;   /* the lease expires and the user is polled again */
     j->user = dup_str(g->user);
-    snprintf(j->fence, sizeof j->fence, "%lld", g->fence);
+    _Static_assert(sizeof j->fence >= CODEC_LL_MAX, "a fence fits");
+    codec_lltoa(g->fence, j->fence);
     int refresh_first = str_is(g->kind, "refresh");
     j->backfill = str_is(g->kind, "backfill");
     j->backfill_cursor = g->backfill_cursor;

@@ -16,6 +16,7 @@
 
 
 #include "worker_int.h"
+#include "base/codec.h"
 #include "base/log.h"
 #include "redis/scripts.h"
 
@@ -37,27 +38,29 @@ void complete_job(struct job *j, struct outcome *o)
     struct worker *w = j->w;
     struct app *a = j->app;
     const struct sw_config *c = w->cfg;
-    char delay[24], status[16], fails[16], idle[16], block[24], nev[16],
-        bf_delay[24] = "", bf_old[24] = "", bf_new[24] = "";
+    char delay[CODEC_LL_MAX], status[CODEC_LL_MAX], fails[CODEC_LL_MAX], idle[CODEC_LL_MAX],
+        block[CODEC_LL_MAX], nev[CODEC_LL_MAX], bf_delay[CODEC_LL_MAX] = "", bf_old[CODEC_LL_MAX] = "",
+        bf_new[CODEC_LL_MAX] = "";
     /* the job's group, then its events (type, JSON) */
     const char *g[COMPLETE_GROUP_ARG_N + 2 * JOB_EVENTS_MAX];
     const char **ev = g + COMPLETE_GROUP_ARG_N;
 
-    snprintf(delay, sizeof delay, "%lld", o->delay_ms);
-    snprintf(status, sizeof status, "%ld", o->http_status);
-    snprintf(fails, sizeof fails, "%d", o->fails);
-    snprintf(idle, sizeof idle, "%d", o->idle);
-    snprintf(block, sizeof block, "%lld", o->block_ms);
-    snprintf(nev, sizeof nev, "%d", o->nevents);
+    /* codec_lltoa, not snprintf: a dozen numbers a poll */
+    codec_lltoa(o->delay_ms, delay);
+    codec_lltoa(o->http_status, status);
+    codec_lltoa(o->fails, fails);
+    codec_lltoa(o->idle, idle);
+    codec_lltoa(o->block_ms, block);
+    codec_lltoa(o->nevents, nev);
     if (j->backfill) {
         o->backfill_delay_ms = decide_backfill_delay_ms(o->backfill_delay_ms, strcmp(o->name, "released") == 0,
                                                         c->backfill_interval_ms);
-        snprintf(bf_old, sizeof bf_old, "%lld", j->backfill_cursor);
+        codec_lltoa(j->backfill_cursor, bf_old);
         if (o->backfill_cursor > j->backfill_cursor)
-            snprintf(bf_new, sizeof bf_new, "%lld", o->backfill_cursor);
+            codec_lltoa(o->backfill_cursor, bf_new);
     }
     if (o->backfill_delay_ms >= 0)
-        snprintf(bf_delay, sizeof bf_delay, "%lld", o->backfill_delay_ms);
+        codec_lltoa(o->backfill_delay_ms, bf_delay);
 
     g[COMPLETE_GROUP_ARG_USER] = j->user;
     g[COMPLETE_GROUP_ARG_FENCE] = j->fence;
@@ -116,11 +119,13 @@ void complete_job(struct job *j, struct outcome *o)
 }
 
 
-/* batch_add queues one job's argument group (copied) behind the app's
- * others. Returns -1 when out of memory (nothing queued). */
+/* batch_add queues one job's argument group (copied, into one block of
+ * the job's: one allocation a job instead of one an argument) behind the
+ * app's others. Returns -1 when out of memory (nothing queued). */
 static int batch_add(struct app *a, struct job *j, const char **args, int n)
 {
-    char **more;
+    size_t len[COMPLETE_GROUP_ARG_N + 2 * JOB_EVENTS_MAX], total = 0;
+    char **more, *block;
     int i;
 
     if (a->nargs + n > a->cap_args) {
@@ -133,17 +138,17 @@ static int batch_add(struct app *a, struct job *j, const char **args, int n)
         a->done_args = more;
         a->cap_args = cap;
     }
-    for (i = 0; i < n; i++) {
-        a->done_args[a->nargs + i] = strdup(args[i]);
-        if (a->done_args[a->nargs + i] == NULL)
-            break;
-    }
-    if (i < n) {
-        while (i-- > 0)
-            free(a->done_args[a->nargs + i]);
+    for (i = 0; i < n; i++)
+        total += (len[i] = strlen(args[i]) + 1);
+    if ((block = malloc(total)) == NULL)
         return -1;
+    for (i = 0; i < n; i++) {
+        memcpy(block, args[i], len[i]);
+        a->done_args[a->nargs + i] = block;
+        block += len[i];
     }
     a->nargs += n;
+    a->done_blocks[a->ndone] = a->done_args[a->nargs - n];
     a->done[a->ndone++] = j;
     return 0;
 }
@@ -305,8 +310,8 @@ static void on_complete(struct redis_async *l, redisReply *r, void *ud)
 
 void complete_forget(struct app *a)
 {
-    for (int i = 0; i < a->nargs; i++)
-        free(a->done_args[i]);
+    for (int i = 0; i < a->ndone; i++)
+        free(a->done_blocks[i]);
     a->ndone = 0;
     a->nargs = 0;
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "worker_int.h"
 #include "base/log.h"
 #include "redis/scripts.h"
@@ -43,6 +45,24 @@ void job_poll(struct job *j)
     poll_send(j);
 }
 
+/* poll_url: the poll's URL (/me/player, or currently-playing as
+ * poll-endpoint says) into url (size n; cut short if need be, as snprintf
+ * would). Put together by hand: it is built once per poll. */
+static void poll_url(char *url, size_t n, const struct sw_config *c)
+{
+    static const char player[] = "/me/player", current[] = "/currently-playing",
+                      query[] = "?additional_types=track,episode";
+    const char *parts[] = {c->api_base, player, c->poll_endpoint == POLL_CURRENTLY_PLAYING ? current : "", query};
+    size_t o = 0;
+
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0] && o + 1 < n; i++) {
+        size_t l = strnlen(parts[i], n - 1 - o);
+        memcpy(url + o, parts[i], l);
+        o += l;
+    }
+    url[o] = '\0';
+}
+
 /* poll_send: the poll (/me/player, or currently-playing as poll-endpoint
  * says) or the backfill (recently-played) request, through the worker's
  * transport. */
@@ -58,16 +78,22 @@ static void poll_send(struct job *j)
         snprintf(url, sizeof url, "%s/me/player/recently-played?before=%lld&limit=%d", w->cfg->api_base,
                  j->scan->before_ms, HISTORY_LIMIT);
     else
-        snprintf(url, sizeof url, "%s/me/player%s?additional_types=track,episode", w->cfg->api_base,
-                 w->cfg->poll_endpoint == POLL_CURRENTLY_PLAYING ? "/currently-playing" : "");
-    size_t alen = strlen(j->access_token) + 32;
-    char *auth = malloc(alen);
+        poll_url(url, sizeof url, w->cfg);
+    /* The header on the stack when it fits (a poll's token does), wiped
+     * after: the transport copies it. */
+    static const char bearer[] = "Authorization: Bearer ";
+    char stack[512];
+    size_t tlen = strlen(j->access_token), alen = sizeof bearer + tlen;
+    char *auth = alen <= sizeof stack ? stack : malloc(alen);
     if (auth != NULL) {
-        snprintf(auth, alen, "Authorization: Bearer %s", j->access_token);
+        memcpy(auth, bearer, sizeof bearer - 1);
+        memcpy(auth + sizeof bearer - 1, j->access_token, tlen + 1);
         const char *headers[] = {auth, NULL};
         j->calls++;   /* first: the transport may answer, and so finish the job, before it returns */
         int rc = w->send_poll(j, url, headers);
-        secret_free(auth);
+        OPENSSL_cleanse(auth, alen);
+        if (auth != stack)
+            free(auth);
         if (rc == 0)
             return;
         j->calls--;
@@ -113,6 +139,8 @@ void job_poll_answer(struct job *j, const struct httpc_response *r)
     f.refreshed = j->refresh == REFRESH_DONE;
     f.premium_probe_ms = j->w->cfg->owner_premium_probe_ms;
     decide_poll_answer(&f, &v);
+    if (r->status == 401)   /* the token is refused: never serve it from the cache again */
+        token_cache_drop(j->w->tokens, j->app->id, j->user);
 
     if (v.action == DECIDE_REFRESH) {
         refresh_lock(j, job_poll);

@@ -272,6 +272,10 @@ static void store_refreshed_tokens(struct job *j, struct tok_response *t)
     j->access_token = strdup(t->access_token);
     secret_free(j->at_sealed);
     j->at_sealed = at;
+    /* What the record will hold: the next polls need not open it. Should
+     * the store lose (a stale fence), the record holds another value and
+     * the entry never matches it. */
+    token_cache_put(w->tokens, j->app->id, j->user, at, t->access_token, ev_now(w->loop));
     at = NULL;
     /* redis_async_eval copies argv, so rt may go once it returns (not before). */
     int rc = j->access_token == NULL ? -1 : redis_async_eval(w->redis, SCRIPT_TOKEN_STORE, TOKEN_STORE_KEY_N,

@@ -84,6 +84,12 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
         goto out;
     if (keyring_file_load(c, &w.keys, 1, err, errlen) != 0)
         goto out;
+    char seed[17];
+    if ((w.opener = crypto_opener_new(w.keys)) == NULL || crypto_random_hex(seed, 8) != 0
+        || (w.tokens = token_cache_new(strtoull(seed, NULL, 16))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     gethostname(host, sizeof host - 1);
     crypto_random_hex(rnd, 4);
     snprintf(w.id, sizeof w.id, "%s:%d:%s", host, (int)getpid(), rnd);
@@ -162,6 +168,8 @@ out:
         free(w.apps[i]);
     }
     free(w.apps);
+    token_cache_free(w.tokens);
+    crypto_opener_free(w.opener);
     crypto_free(w.keys);
     app_gauges_free(w.gauges);
     ev_loop_destroy(w.loop);

@@ -57,6 +57,7 @@
 #include "spotify/playback.h"
 #include "spotify/recently_played.h"
 #include "worker/decide.h"
+#include "worker/token_cache.h"
 #include "worker/worker_metrics.h"
 
 /* The most finished jobs one complete.lua call takes: bounds the time the
@@ -107,7 +108,8 @@ struct app {
      * is about to wait (or the batch is full): see complete.c. */
     struct job *done[COMPLETE_BATCH_MAX];
     int ndone;
-    char **done_args;        /* owned strings: the jobs' argument groups, in order */
+    char **done_args;        /* the jobs' argument groups, in order, pointing into done_blocks */
+    char *done_blocks[COMPLETE_BATCH_MAX];   /* owned: each job's group, one block a job */
     int nargs, cap_args;
     /* WAIT (redis-wait-replicas) is owed on this app's node: a batch was
      * sent there this loop turn (flushed) or a refresh token stored
@@ -123,6 +125,8 @@ struct worker {
     struct httpc *http;
     poll_transport *send_poll;     /* job_http_send, or fake_transport_send (bench-fake-poll) */
     struct crypto_keyring *keys;   /* NULL: plaintext mode */
+    struct crypto_opener *opener;  /* opens the access tokens, one per poll (keys' contexts kept) */
+    struct token_cache *tokens;    /* the access tokens opened, by user and sealed value (jobs.c) */
     char id[192];
     char workers_key[KEY_MAX];
     char worker_key[KEY_MAX];

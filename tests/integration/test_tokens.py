@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -622,3 +623,47 @@ def test_refresh_token_near_expiry_shown():
     check(s["refresh_tokens_near_expiry"] == {"count": 1, "users": ["old"]}, "status: %r" % s.get("refresh_tokens_near_expiry"))
     text = spotwatch(r, "status", sim=sim).stdout
     check("near expiry: 1" in text and "old" in text, text)
+
+
+def test_token_sealed_anew_elsewhere_is_used_at_once():
+    """A worker keeps the access tokens it opened in memory, keyed by the
+    sealed value each came from (include/worker/token_cache.h). When another
+    process stores a new token (`user add` here seals it anew, as another
+    worker's refresh does) and the old one dies, the worker's very next
+    poll uses the new one: no 401, no refresh of its own. The worker is
+    stopped (SIGSTOP) meanwhile, so its memory holds the old token when the
+    record changes."""
+    kf = keyfile()
+    ex = ["--token-key-file", kf]
+    r, sim, toks = world(["a"], extra=ex)
+    w = Worker(r, sim, FAST + ex)
+    c = r.client()
+    wait_for(lambda: num(uh(c, "a"), "polls") >= 3, 20, "a polled a few times with its token")
+    before = uh(c, "a")
+    w.proc.signal(signal.SIGSTOP)
+    try:
+        sim.ok("POST", "/sim/users/a/expire", {})   # the token the worker holds dies
+        tok = sim.ok("POST", "/sim/users/a/tokens",
+                     {"client_id": "cid-app1", "scope": "user-read-currently-playing user-read-playback-state"})
+        spotwatch(r, "user", "add", "a", "--app", "app1", "--access-token", tok["access_token"],
+                  "--refresh-token", tok["refresh_token"], "--expires-in", str(tok["expires_in"]),
+                  sim=sim, extra=FAST + ex)
+        sim.ok("POST", "/sim/stats/reset")
+    finally:
+        w.proc.signal(signal.SIGCONT)
+    check(uh(c, "a")["access_token"] != before["access_token"], "the record holds the new sealed token")
+    p0 = num(uh(c, "a"), "polls")
+    wait_for(lambda: num(uh(c, "a"), "polls") >= p0 + 3 and good(uh(c, "a")), 20, "a polled again")
+    check(status_count(sim, 401) == 0, "no poll went out with the token held in memory")
+    check(num(uh(c, "a"), "refreshes") == num(before, "refreshes"), "no refresh was needed")
+    check(api_token_calls(sim) == 0, "the token endpoint was not called")
+
+    # The token dies again, with nothing stored instead: the 401 drops it
+    # from memory and the worker refreshes, then polls on with the new one.
+    sim.ok("POST", "/sim/users/a/expire", {})
+    wait_for(lambda: num(uh(c, "a"), "refreshes") == num(before, "refreshes") + 1, 20, "a refreshed once")
+    p1 = num(uh(c, "a"), "polls")
+    sim.ok("POST", "/sim/stats/reset")
+    wait_for(lambda: num(uh(c, "a"), "polls") >= p1 + 3 and good(uh(c, "a")), 20, "a polled on")
+    check(status_count(sim, 401) == 0, "the refreshed token is used, not the dead one")
+    check(num(uh(c, "a"), "refreshes") == num(before, "refreshes") + 1, "one refresh, no loop")

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,26 @@ static void test_hex_digit(void **state)
     assert_int_equal(codec_hex_digit(0), -1);
 }
 
+/* codec_lltoa writes what snprintf's "%lld" writes, at the edges too. */
+static void test_lltoa(void **state)
+{
+    static const long long vals[] = {0, 1, -1, 9, 10, -10, 99, 100, 12345, -600000, 1796272137200LL,
+                                     LLONG_MAX, LLONG_MIN, LLONG_MIN + 1, 1000000000000000000LL};
+    char a[CODEC_LL_MAX], b[64];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        int n = snprintf(b, sizeof b, "%lld", vals[i]);
+        assert_int_equal(codec_lltoa(vals[i], a), (size_t)n);
+        assert_string_equal(a, b);
+    }
+    for (long long v = -2000; v <= 2000; v += 7) {
+        snprintf(b, sizeof b, "%lld", v);
+        codec_lltoa(v, a);
+        assert_string_equal(a, b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +127,7 @@ int main(void)
         cmocka_unit_test(test_pct_encode),
         cmocka_unit_test(test_basic_auth),
         cmocka_unit_test(test_hex_digit),
+        cmocka_unit_test(test_lltoa),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -508,6 +508,67 @@ static void test_token_tamper_and_ad(void **state)
     crypto_free(kr);
 }
 
+/* crypto_opener answers as crypto_open does, its reused contexts included:
+ * a tampered value between good ones, two keys, other owners, the text
+ * format, and plaintext mode. */
+static void test_opener(void **state)
+{
+    struct fx *f = *state;
+    struct crypto_keyring *kr;
+    struct crypto_opener *o;
+    char err[256], tok[207], *s_old, *s, *v1, *p;
+    size_t n;
+
+    assert_int_equal(crypto_keygen(f->path, err, sizeof err), 0);
+    kr = load_ok(f->path);
+    b64url_token(tok, 206, 3);
+    s_old = crypto_seal_token(kr, "user:alice", tok, err, sizeof err);
+    crypto_free(kr);
+    assert_int_equal(crypto_keygen(f->path, err, sizeof err), 0);
+    kr = load_ok(f->path);
+    s = crypto_seal_token(kr, "user:alice", tok, err, sizeof err);
+    v1 = crypto_seal(kr, "user:alice", "v1-secret", err, sizeof err);
+    assert_non_null(s_old);
+    assert_non_null(s);
+    assert_non_null(v1);
+    o = crypto_opener_new(kr);
+    assert_non_null(o);
+    n = strlen(s);
+    for (int round = 0; round < 3; round++) {
+        const char *good = round == 1 ? s_old : s;
+
+        p = crypto_opener_open(o, "user:alice", good, err, sizeof err);
+        assert_non_null(p);
+        assert_string_equal(p, tok);
+        secret_free(p);
+        s[n - 1] ^= 1;                         /* the tag */
+        assert_null(crypto_opener_open(o, "user:alice", s, err, sizeof err));
+        s[n - 1] ^= 1;
+        s[n / 2] ^= 4;                         /* the ciphertext */
+        assert_null(crypto_opener_open(o, "user:alice", s, err, sizeof err));
+        s[n / 2] ^= 4;
+        assert_null(crypto_opener_open(o, "user:bob", good, err, sizeof err));
+        assert_null(strstr(err, tok));
+    }
+    p = crypto_opener_open(o, "user:alice", v1, err, sizeof err);
+    assert_string_equal(p, "v1-secret");
+    secret_free(p);
+    assert_null(crypto_opener_open(o, "user:alice", "plain.x", err, sizeof err));
+    crypto_opener_free(o);
+
+    o = crypto_opener_new(NULL);               /* plaintext mode */
+    assert_non_null(o);
+    p = crypto_opener_open(o, "user:alice", "plain.x", err, sizeof err);
+    assert_string_equal(p, "x");
+    secret_free(p);
+    assert_null(crypto_opener_open(o, "user:alice", s, err, sizeof err));
+    crypto_opener_free(o);
+    free(s_old);
+    free(s);
+    free(v1);
+    crypto_free(kr);
+}
+
 /* Fixed vectors made outside this code (Python's cryptography, AESGCM):
  * the text format of earlier releases still opens, and the binary format
  * is what the header says: 0x02, kid varint, nonce, ciphertext, tag,
@@ -575,6 +636,35 @@ static void test_token_rotation(void **state)
     free(old);
     crypto_free(kr1);
     crypto_free(kr2);
+}
+
+/* seal_pack_token / seal_unpack_token round-trip every length, every
+ * character in every position of the 4-character groups, and a stuffed
+ * value with escapes anywhere. */
+static void test_seal_pack_roundtrip(void **state)
+{
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char tok[301];
+    unsigned char packed[302], stuffed[700], *out;
+    (void)state;
+
+    for (size_t n = 1; n <= 300; n++) {
+        for (size_t i = 0; i < n; i++)
+            tok[i] = alpha[(i * 7 + n) % 64];
+        tok[n] = '\0';
+        size_t len = seal_pack_token(tok, n, packed);
+        char *t = seal_unpack_token(packed, len);
+        assert_non_null(t);
+        assert_string_equal(t, tok);
+        free(t);
+
+        /* the packed bytes hold 0x00 and 0xfe here and there */
+        size_t sl = seal_stuff(packed, len, stuffed);
+        stuffed[sl] = '\0';
+        assert_int_equal(seal_unstuff((char *)stuffed, &out), (long)len);
+        assert_memory_equal(out, packed, len);
+        free(out);
+    }
 }
 
 /* seal_pack's readers refuse every spelling their writers never make. */
@@ -666,9 +756,11 @@ int main(void)
         cmocka_unit_test(test_misc),
         cmocka_unit_test_setup_teardown(test_token_roundtrip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_token_tamper_and_ad, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_opener, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_fixed_vectors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_token_rotation, fx_setup, fx_teardown),
         cmocka_unit_test(test_seal_pack),
+        cmocka_unit_test(test_seal_pack_roundtrip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
