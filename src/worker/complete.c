@@ -44,8 +44,13 @@ void complete_job(struct job *j, struct outcome *o)
 
     snprintf(delay, sizeof delay, "%lld", o->delay_ms);
     snprintf(status, sizeof status, "%ld", o->http_status);
-    snprintf(fails, sizeof fails, "%d", o->fails);
-    snprintf(idle, sizeof idle, "%d", o->idle);
+    /* Unchanged since the claim read them: "" (complete.lua writes
+     * nothing for them; each field written costs Redis). */
+    fails[0] = idle[0] = '\0';
+    if (o->fails != j->fails)
+        snprintf(fails, sizeof fails, "%d", o->fails);
+    if (o->idle != j->idle)
+        snprintf(idle, sizeof idle, "%d", o->idle);
     snprintf(block, sizeof block, "%lld", o->block_ms);
     snprintf(nev, sizeof nev, "%d", o->nevents);
     if (j->backfill) {
