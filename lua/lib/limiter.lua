@@ -271,6 +271,9 @@ end
 -- limiter_qblocked(L, bucket): the end of a QUOTA_EXCEEDED block of that
 -- endpoint bucket (this app's or a sibling's, copied from the ledger), or nil.
 local function limiter_qblocked(L, bucket)
+    -- Only a metered app records them (complete.lua): an unmetered one
+    -- reads none (an HMGET of 11 fields saved on each of its claims).
+    if not limiter_app(L).metered then return nil end
     local u = limiter_quota_state(L)['qblock_' .. bucket] or 0
     if u > L.now then return u end
     return nil
