@@ -119,6 +119,9 @@ def capacity(res):
         modes.append(("smart polling", sm["smart_per_hour"],
                       "`tests/bench/smart_polling.py`, light load, `budget-target-pct 0`: what smart polling asks "
                       "for when the budget has no room to spend"))
+    else:
+        modes[0] = modes[0][:2] + (modes[0][2] + " (smart polling: no figures; `make smart-bench` keeps them "
+                                   "in build/bench/smart_polling.json for the next `make bench`)",)
     head = "| | " + " | ".join(x[0] for x in modes) + " |"
     rows = [head, "|---" * (len(modes) + 1) + "|"]
 
@@ -149,7 +152,10 @@ A core is taken as fully used: leave headroom (Redis at 50-70 %% of a core keeps
 latency). Memory holds whatever the polling mode; the events stream (capped by
 `events-maxlen`, shared by the app's users) comes on top. Polls per user-hour: %s.
 Spotify's budget, not Redis, bounds an app's calls: these are the users one node can
-schedule, not the users one Client ID may poll.
+schedule, not the users one Client ID may poll. The Redis cost is a saturated worker's
+(claims of 32 jobs, completions of about 14): at a lower load the batches shrink and each
+script call's fixed part (callgrind: ~450,000 instructions a claim, ~220,000 a completion,
+against ~115,000 and ~90,000 per job) weighs more, so read these as upper bounds.
 
 %s
 """ % (redis_src, worker_src, src, "\n".join(rows))
