@@ -58,6 +58,9 @@ local backfill_ms = tonumber(ARGV[CLAIM_ARG.BACKFILL_MS] or '0') or 0
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Numbers go to redis.call as integer text: a Lua number there is formatted
+-- with "%.17g", about as costly as the command.
+local now_s = string.format('%d', now)
 local L = limiter_new(KEYS[CLAIM_KEY.RL], KEYS[CLAIM_KEY.CALLS], KEYS[CLAIM_KEY.APP],
                       ARGV[CLAIM_ARG.BUDGET_DEFAULT], ARGV[CLAIM_ARG.QUOTA_DEFAULT], now)
 -- Read (and repaired if malformed) before anything is written.
@@ -78,14 +81,14 @@ local G = {broken_key = KEYS[CLAIM_KEY.BROKEN], stream_key = KEYS[CLAIM_KEY.EVEN
 local REFRESH_LOCK_MAX_LEASES = 10
 
 -- (a) Leases of dead workers return to the schedule, due at once.
-local expired = redis.call('ZRANGEBYSCORE', lease_key, '-inf', now, 'LIMIT', 0, 256)
+local expired = redis.call('ZRANGEBYSCORE', lease_key, '-inf', now_s, 'LIMIT', '0', '256')
 for _, u in ipairs(expired) do
     redis.call('ZREM', lease_key, u)
     local h, why = guard_hmget(user_prefix .. u, {'status'})
     if h == nil then
         guard_broken(G, u, user_prefix .. u, why, now, false)
     elseif h[1] == 'active' then
-        redis.call('ZADD', due_key, now, u)
+        redis.call('ZADD', due_key, now_s, u)
     end
 end
 
@@ -149,7 +152,7 @@ local probe = limiter_probing(L)
 if probe then n = 1 end
 
 -- (c) The most overdue users first.
-local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n)
+local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', string.format('%d', n))
 local out, row, njobs = claim_reply{code = LIMIT_OK, now_ms = now}, {}, 0
 local spent = 0
 local full = false
@@ -182,8 +185,10 @@ for i = 1, #due, 2 do
     elseif h[H.status] ~= 'active' then
         gone[#gone + 1] = u
     else
-        local expires_at = tonumber(h[H.expires_at] or '0') or 0
-        local refresh_until = tonumber(h[H.refresh_until] or '0') or 0
+        -- Checked above (guard_fields): "+ 0" reads each with one strtod
+        -- where tonumber runs two.
+        local expires_at = (h[H.expires_at] or 0) + 0
+        local refresh_until = (h[H.refresh_until] or 0) + 0
         if refresh_until > now + REFRESH_LOCK_MAX_LEASES * lease_ms then
             refresh_until = 0   -- a stale lock: refreshed over, never waited for
         end
@@ -241,7 +246,7 @@ for i = 1, #due, 2 do
             break
         else
             -- (d) In flight under a lease, with a fencing token.
-            local fence = string.format('%d', (tonumber(h[H.fence] or '0') or 0) + 1)
+            local fence = string.format('%d', (h[H.fence] or 0) + 1)
             gone[#gone + 1] = u
             leased[#leased + 1], leased[#leased + 2] = lease_s, u
             if kind == 'refresh' then
@@ -262,10 +267,12 @@ for i = 1, #due, 2 do
             row.access_token = h[H.access_token]
             row.refresh_token = (kind == 'refresh') and redis.call('HGET', key, 'refresh_token') or nil
             row.state = h[H.state]
-            row.fails = tonumber(h[H.fails] or '') or 0
-            row.idle = tonumber(h[H.idle] or '') or 0
-            row.interval_ms = tonumber(h[H.interval_ms] or '') or 0
-            row.due_ms = math.max(tonumber(due_ms) or now, now - GUARD_DUE_MAX_MS)
+            -- As stored when plain digits (nothing converted: an INT reply
+            -- may be a decimal string).
+            row.fails = guard_reply_int(h[H.fails])
+            row.idle = guard_reply_int(h[H.idle])
+            row.interval_ms = guard_reply_int(h[H.interval_ms])
+            row.due_ms = math.max(due_ms + 0, now - GUARD_DUE_MAX_MS)   -- a score: always numeric text
             row.backfill_cursor = cursor
             row.backfill_seen = seen
             claim_group_reply(out, row)
@@ -289,7 +296,7 @@ if full and njobs == 0 then
     return claim_reply{code = room_code, wake_ms = room_wake, now_ms = now, speed = sp}
 end
 
-local nxt = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
+local nxt = redis.call('ZRANGE', due_key, '0', '0', 'WITHSCORES')
 out[CLAIM_REPLY.wake_ms] = math.min(math.max(tonumber(nxt[2] or '0') or 0, 0), now + GUARD_DUE_MAX_MS)
 out[CLAIM_REPLY.speed] = sp
 return out

@@ -101,28 +101,66 @@ end
 
 -- The user hash fields every job reads first, and their places in the answer.
 local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS, U_DONE_FENCE, U_LAST_OUTCOME, U_LAST_OK_AT = 1, 2, 3, 4, 5, 6, 7
+-- The usual poll (it went through, no event, no backfill) reads just these:
+-- one list for every such job, not a table made per job.
+local FIELDS_USUAL = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence', 'last_outcome', 'last_ok_at'}
+
+-- arg_num(v): a numeric argument of the worker's ("0" most often: no strtod).
+local function arg_num(v)
+    if v == '0' then return 0 end
+    return tonumber(v)
+end
+
+local argv = ARGV   -- a local: each job reads 17+ of its fields
+
+-- set_aside(user, user_key, base, block_ms, why, is_hash): the job's record
+-- cannot be written: set aside, its lease dropped, off the schedule; the
+-- limiter still hears of its call. Returns 0 (not applied).
+local function set_aside(user, user_key, base, block_ms, why, is_hash)
+    guard_broken(GD, user, user_key, why, now, is_hash)
+    leases_done[#leases_done + 1] = user
+    due_gone[#due_gone + 1] = user
+    if block_ms > 0 then
+        block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1', argv[base + G.QUOTA_BUCKET])
+    end
+    return 0
+end
+
+-- num(v): a counter as stored; malformed reads as 0 (the write repairs it).
+local function num(v)
+    return guard_int(v) or 0
+end
+
+-- put(set, f, v): one more field, value pair for the job's HSET.
+local function put(set, f, v)
+    local n = #set
+    set[n + 1], set[n + 2] = f, v
+end
 
 -- complete applies the job whose group starts after ARGV[base] (so its
 -- fields are ARGV[base + G.X]) to user_key; 1 when applied, 0 when stale.
-local argv = ARGV   -- a local: each job reads 17+ of its fields
+-- No closure or table is made for a usual poll: each costs, per job.
 local function complete(user_key, base)
     local user, fence, outcome = argv[base + G.USER], argv[base + G.FENCE], argv[base + G.OUTCOME]
-    local delay, block_ms = tonumber(argv[base + G.DELAY_MS]), tonumber(argv[base + G.BLOCK_MS])
+    local delay, block_ms = arg_num(argv[base + G.DELAY_MS]), arg_num(argv[base + G.BLOCK_MS])
     local state, http_status = argv[base + G.STATE], argv[base + G.HTTP_STATUS]
     local err, new_status = argv[base + G.ERROR], argv[base + G.NEW_STATUS]
     local bf_delay = argv[base + G.BACKFILL_DELAY_MS]
     local bf_old, bf_new = argv[base + G.BACKFILL_CURSOR_OLD], argv[base + G.BACKFILL_CURSOR_NEW]
-    local nevents = tonumber(argv[base + G.NEVENTS])
+    local nevents = arg_num(argv[base + G.NEVENTS])
 
     -- One read of what the user hash decides and one write of everything
     -- this poll sets: each redis.call costs, and so does each field looked
     -- up, so counters are read only when they move.
-    local fields = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence', 'last_outcome', 'last_ok_at'}
+    local fields = FIELDS_USUAL
     local i_errors, i_changes, i_cursor, i_backfills, i_seq
     -- last_ok_at is kept only while it differs from last_poll_at (README,
     -- memory): written from the last poll when a poll stops going through.
     local ok_now = err == '' and (outcome == 'ok' or outcome == 'nothing')
     local i_last_poll
+    if not ok_now or nevents > 0 or bf_old ~= '' then
+        fields = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence', 'last_outcome', 'last_ok_at'}
+    end
     if not ok_now then
         fields[#fields + 1] = 'last_poll_at'
         i_last_poll = #fields
@@ -141,26 +179,15 @@ local function complete(user_key, base)
                                                                         'backfill_seen'
         i_cursor, i_backfills, i_seen = #fields - 2, #fields - 1, #fields
     end
-    -- set_aside: the record cannot be written: set aside, its lease
-    -- dropped, off the schedule; the limiter still hears of its call.
-    local function set_aside(why, is_hash)
-        guard_broken(GD, user, user_key, why, now, is_hash)
-        leases_done[#leases_done + 1] = user
-        due_gone[#due_gone + 1] = user
-        if block_ms > 0 then
-            block(block_ms, argv[base + G.BLOCK_REASON], argv[base + G.CAPPED] == '1', argv[base + G.QUOTA_BUCKET])
-        end
-        return 0
-    end
     local u, why = guard_hmget(user_key, fields)
     if u == nil then
-        return set_aside(why, false)   -- not a hash any more
+        return set_aside(user, user_key, base, block_ms, why, false), nevents   -- not a hash any more
     end
     -- done_fence: the fence of the last job applied. A completion sent
     -- again (a worker retrying after a lost reply, a failover) finds its
     -- fence done and writes nothing: no second event for one change.
     if u[U_FENCE] ~= fence or u[U_DONE_FENCE] == fence then
-        return 0
+        return 0, nevents
     end
     -- event_seq: the user's last event id (README "Events"). Malformed, it
     -- cannot be continued without breaking the ids' order: set aside.
@@ -168,40 +195,48 @@ local function complete(user_key, base)
     if i_seq then
         seq = guard_int(u[i_seq])
         if seq == false then
-            return set_aside(guard_bad_field('event_seq'), true)
+            return set_aside(user, user_key, base, block_ms, guard_bad_field('event_seq'), true), nevents
         end
         seq = seq or 0
     end
-    -- A counter: malformed reads as 0 (the write below repairs it).
-    local function num(v)
-        return guard_int(v) or 0
+    -- Integer text: a Lua number handed to redis.call is formatted with
+    -- "%.17g", the costliest conversion there is.
+    local set = {'last_poll_at', now_s, 'last_status', http_status, 'lease_owner', '',
+                 'polls', string.format('%d', num(u[U_POLLS]) + 1), 'done_fence', fence}
+    -- What did not change is not written again (each field costs): the
+    -- outcome, read above, and fails and idle, which the worker sends only
+    -- when they differ from what its claim read (every other writer of them
+    -- bumps the fence, so what the claim read is what is stored).
+    if u[U_LAST_OUTCOME] ~= outcome then
+        put(set, 'last_outcome', outcome)
     end
-    local set = {'last_poll_at', now_s, 'last_status', http_status, 'last_outcome', outcome,
-                 'fails', argv[base + G.FAILS], 'idle', argv[base + G.IDLE], 'lease_owner', '',
-                 'polls', num(u[U_POLLS]) + 1, 'done_fence', fence}
-    local function put(f, v)
-        set[#set + 1], set[#set + 2] = f, v
+    local fails, idle = argv[base + G.FAILS], argv[base + G.IDLE]
+    if fails ~= '' then
+        put(set, 'fails', fails)
+    end
+    if idle ~= '' then
+        put(set, 'idle', idle)
     end
     if state ~= '' then
-        put('state', state)
+        put(set, 'state', state)
     end
     if err ~= '' then
-        put('last_error', err)
-        put('last_error_at', now_s)
-        put('errors', num(u[i_errors]) + 1)
+        put(set, 'last_error', err)
+        put(set, 'last_error_at', now_s)
+        put(set, 'errors', string.format('%d', num(u[i_errors]) + 1))
         count('errors', 1)
     end
     local was_ok = u[U_LAST_OUTCOME] == 'ok' or u[U_LAST_OUTCOME] == 'nothing'
     if ok_now and u[U_LAST_OK_AT] then
         redis.call('HDEL', user_key, 'last_ok_at')   -- once, when polls go through again
     elseif not ok_now and was_ok and not u[U_LAST_OK_AT] and u[i_last_poll] then
-        put('last_ok_at', u[i_last_poll])
+        put(set, 'last_ok_at', u[i_last_poll])
     end
     local status = u[U_STATUS]
     if new_status ~= '' then
-        put('status', new_status)
+        put(set, 'status', new_status)
         if err ~= '' then
-            put('reason', err)
+            put(set, 'reason', err)
         else
             redis.call('HDEL', user_key, 'reason')   -- an empty reason is absent
         end
@@ -212,26 +247,27 @@ local function complete(user_key, base)
         backfill_ok = u[i_cursor] == bf_old
         local new = tonumber(bf_new)
         if backfill_ok and status == 'active' and new and new > tonumber(bf_old) then
-            put('backfill_cursor', bf_new)
+            put(set, 'backfill_cursor', bf_new)
         end
-        put('backfill_done_at', now_s)   -- claim.lua: a poll comes next
-        put('backfills', num(u[i_backfills]) + 1)
+        put(set, 'backfill_done_at', now_s)   -- claim.lua: a poll comes next
+        put(set, 'backfills', string.format('%d', num(u[i_backfills]) + 1))
         count('backfills', 1)
     end
     if bf_delay ~= '' and status == 'active' and (backfill_ok or bf_old == '') then
-        put('backfill_at', guard_due(now, bf_delay))
+        put(set, 'backfill_at', guard_due(now, bf_delay))
     end
 
     -- History backfill: each track_played is announced only when its key
     -- (BACKFILL_PLAYS, in the same order) is new to the user's memory and
     -- above its floor (lua/lib/history_seen.lua); the memory is rewritten
     -- with it in this same step.
-    local seen, seen_keys, seen_floor, seen_i = nil, {}, 0, 0
+    local seen, seen_keys, seen_floor, seen_i = nil, nil, 0, 0
     if bf_old ~= '' and backfill_ok then
         local bad
         seen, bad = history_seen_read(u[i_seen], tonumber(bf_old))
         if bad then count('repaired_backfill_seen', 1) end
         seen_floor = math.max(seen.since, now - history_window)
+        seen_keys = {}
         for k in string.gmatch(argv[base + G.BACKFILL_PLAYS], '[^,]+') do seen_keys[#seen_keys + 1] = k end
     end
 
@@ -262,8 +298,8 @@ local function complete(user_key, base)
         end
     end
     if changes > 0 then
-        put('changes', num(u[i_changes]) + changes)
-        put('event_seq', string.format('%d', seq))
+        put(set, 'changes', string.format('%d', num(u[i_changes]) + changes))
+        put(set, 'event_seq', string.format('%d', seq))
     end
     local seen_drop = false
     if seen then
@@ -275,7 +311,7 @@ local function complete(user_key, base)
         if n == 0 and (since == tonumber(bf_old) or (since <= window_start and tonumber(bf_old) <= window_start)) then
             seen_drop = u[i_seen] ~= false
         elseif text ~= u[i_seen] then
-            put('backfill_seen', text)
+            put(set, 'backfill_seen', text)
         end
     end
     redis.call('HSET', user_key, unpack(set))
@@ -306,7 +342,7 @@ local function complete(user_key, base)
     else
         due_gone[#due_gone + 1] = user
     end
-    return 1
+    return 1, nevents
 end
 
 -- The jobs one after another: job j's user hash is KEYS[K.N + j]; its group
@@ -314,9 +350,10 @@ end
 local out, row = complete_reply{}, {}
 local base, job = A.N, 1
 while base < #ARGV do
-    row.applied = complete(KEYS[K.N + job], base)
+    local nevents
+    row.applied, nevents = complete(KEYS[K.N + job], base)
     complete_group_reply(out, row)
-    base = base + G.N + 2 * tonumber(ARGV[base + G.NEVENTS])
+    base = base + G.N + 2 * nevents
     job = job + 1
 end
 

@@ -237,8 +237,10 @@
     X(p, NEW_STATUS)     /* the user's new status ("" keeps it); ERROR becomes its reason */ \
     X(p, BLOCK_MS)       /* block the app this many ms (0 = no block); never shortens a block */ \
     X(p, BLOCK_REASON)   /* rate_limited | quota_exceeded | invalid_client ("" with no block) */ \
-    X(p, FAILS)          /* consecutive transient failures after this job */ \
-    X(p, IDLE)           /* consecutive quiet polls after this job (smart polling) */ \
+    X(p, FAILS)          /* consecutive transient failures after this job; "" = as the claim read \
+                            them (not written again) */ \
+    X(p, IDLE)           /* consecutive quiet polls after this job (smart polling); "" = as the \
+                            claim read them */ \
     X(p, CAPPED)         /* "1": the Retry-After was capped (retry-after-max-ms); else "0" */ \
     X(p, BACKFILL_DELAY_MS) /* next history backfill in ms from now ("" leaves backfill_at) */ \
     X(p, BACKFILL_CURSOR_OLD) /* a "backfill" job: the cursor its claim handed out ("" for others): \

@@ -27,15 +27,48 @@ local GUARD_MAX = 2 ^ 53
 -- whatever a field or an argument says, a user is never parked for ever.
 local GUARD_DUE_MAX_MS = 30 * 86400000
 
+-- GUARD_MAX_TEXT: 2^53 as text; a 16-digit text below it is below 2^53.
+local GUARD_MAX_TEXT = '9007199254740992'
+
+-- guard_plain(v): true when the string v is 1-16 decimal digits below 2^53,
+-- the form every writer of ours uses: a whole number in [0, 2^53), known
+-- without tonumber (whose strtod runs twice, lua_isnumber then
+-- lua_tonumber: the costliest thing a claim did per user). Any other text
+-- (" 5", "1e3", "-1") is left to guard_int's full check, which decides as
+-- it always has.
+local function guard_plain(v)
+    local n = #v
+    return n > 0 and (n < 16 or (n == 16 and v < GUARD_MAX_TEXT)) and not string.find(v, '%D')
+end
+
 -- guard_int(v): nil for an absent field (false from HMGET); the number when
 -- v is a whole number in [0, 2^53); false when it is malformed.
 local function guard_int(v)
     if not v then return nil end
+    if guard_plain(v) then
+        return v + 0   -- one strtod (tonumber would run two)
+    end
     local n = tonumber(v)
     if n == nil or n ~= n or n < 0 or n >= GUARD_MAX or n ~= math.floor(n) then
         return false
     end
     return n
+end
+
+-- guard_valid(v): v is absent or guard_int would read it as a number; the
+-- check alone, converting nothing in the usual case.
+local function guard_valid(v)
+    return not v or v == '0' or guard_plain(v) or guard_int(v) ~= false
+end
+
+-- guard_reply_int(v): a valid field (guard_valid) as a reply's INT: 0 when
+-- absent, the text itself when plain (a decimal string is an INT to
+-- include/redis/script_contract.h, and nothing is converted), else its
+-- number.
+local function guard_reply_int(v)
+    if not v then return 0 end
+    if v == '0' or guard_plain(v) then return v end
+    return tonumber(v) or 0
 end
 
 -- guard_due(now, ms): a due time ms from now, bounded to [now, now +
@@ -60,8 +93,9 @@ end
 -- guard_fields(h, H, names): the first of names whose value in h (H: each
 -- name's place) is present but malformed, or nil when all are fine.
 local function guard_fields(h, H, names)
-    for _, f in ipairs(names) do
-        if guard_int(h[H[f]]) == false then
+    for i = 1, #names do
+        local f = names[i]
+        if not guard_valid(h[H[f]]) then
             return f
         end
     end
@@ -111,7 +145,7 @@ end
 -- after the limiter's state, so a poisoned counter never costs a 429 block.
 local function guard_counters(key, counts)
     for f, n in pairs(counts) do
-        local r = redis.pcall('HINCRBY', key, f, n)
+        local r = redis.pcall('HINCRBY', key, f, string.format('%d', n))   -- text: no "%.17g"
         if type(r) == 'table' and r.err then
             if redis.call('TYPE', key).ok ~= 'hash' then
                 redis.log(redis.LOG_WARNING, 'spotwatch: ' .. key .. ' is not a hash; counters not kept')

@@ -183,7 +183,7 @@ end
 -- key that is not a ZSET is the limiter's own state gone bad: deleted (the
 -- window starts empty), repaired_calls counted in the rl hash, logged.
 local function limiter_prune(L)
-    local r = redis.pcall('ZREMRANGEBYSCORE', L.calls_key, '-inf', L.now - L.keep_ms)
+    local r = redis.pcall('ZREMRANGEBYSCORE', L.calls_key, '-inf', string.format('%d', L.now - L.keep_ms))
     if type(r) == 'table' and r.err then
         redis.log(redis.LOG_WARNING, 'spotwatch: ' .. L.calls_key .. ' was not a sorted set; reset')
         redis.call('DEL', L.calls_key)
@@ -211,7 +211,9 @@ end
 -- limiter_take: one granted call, logged under a unique member.
 local function limiter_take(L, member)
     if limiter_budget(L) > 0 then
-        redis.call('ZADD', L.calls_key, L.now, L.now .. ':' .. member)
+        -- Integer text (a Lua number argument is formatted with "%.17g").
+        L.now_s = L.now_s or string.format('%d', L.now)
+        redis.call('ZADD', L.calls_key, L.now_s, L.now_s .. ':' .. member)
     end
 end
 
@@ -269,6 +271,9 @@ end
 -- limiter_qblocked(L, bucket): the end of a QUOTA_EXCEEDED block of that
 -- endpoint bucket (this app's or a sibling's, copied from the ledger), or nil.
 local function limiter_qblocked(L, bucket)
+    -- Only a metered app records them (complete.lua): an unmetered one
+    -- reads none (an HMGET of 11 fields saved on each of its claims).
+    if not limiter_app(L).metered then return nil end
     local u = limiter_quota_state(L)['qblock_' .. bucket] or 0
     if u > L.now then return u end
     return nil

@@ -48,8 +48,13 @@ void complete_job(struct job *j, struct outcome *o)
     /* codec_lltoa, not snprintf: a dozen numbers a poll */
     codec_lltoa(o->delay_ms, delay);
     codec_lltoa(o->http_status, status);
-    codec_lltoa(o->fails, fails);
-    codec_lltoa(o->idle, idle);
+    /* Unchanged since the claim read them: "" (complete.lua writes
+     * nothing for them; each field written costs Redis). */
+    fails[0] = idle[0] = '\0';
+    if (o->fails != j->fails)
+        codec_lltoa(o->fails, fails);
+    if (o->idle != j->idle)
+        codec_lltoa(o->idle, idle);
     codec_lltoa(o->block_ms, block);
     codec_lltoa(o->nevents, nev);
     if (j->backfill) {

@@ -535,21 +535,61 @@ def bullmq_install(log_to):
     return d, None
 
 
-def scenario_bullmq(a, res, w):
-    log("6. BullMQ side by side: %d users on the same Redis and simulator" % len(w.rows))
-    out = {"concurrency": BULLMQ_CONCURRENCY, "connections": 32}
-    d, why = bullmq_install(out)
-    # spotwatch first, on this Redis, as it is now
+def spotwatch_window(a, w):
+    """One worker flat out on w's users: its polls, worker CPU and Redis cost."""
     wk = w.worker(SATURATE)
     w.wait_polls(2000, 60)
     time.sleep(a.warmup)
     m = window(w, [wk.proc.pid], a.seconds)
     wk.stop()
     cpu = m["cpu"][wk.proc.pid]
-    out["spotwatch"] = {"polls_per_s": m["polls"] / m["secs"], "worker_cpu_s": cpu,
-                        "polls_per_worker_cpu_s": m["polls"] / cpu if cpu else 0,
-                        "redis_cpu_us_per_poll": per(m["redis_cpu"], m["polls"]),
-                        "redis_commands_per_poll": m["redis_calls"] / m["polls"] if m["polls"] else 0}
+    return {"polls_per_s": m["polls"] / m["secs"], "worker_cpu_s": cpu,
+            "polls_per_worker_cpu_s": m["polls"] / cpu if cpu else 0,
+            "redis_cpu_us_per_poll": per(m["redis_cpu"], m["polls"]),
+            "redis_commands_per_poll": m["redis_calls"] / m["polls"] if m["polls"] else 0,
+            "redis_scripts_per_poll": m["redis_scripts"] / m["polls"] if m["polls"] else 0}
+
+
+def bullmq_window(a, w, d, env):
+    """The BullMQ poller flat out on the same users: the same figures, polls
+    counted by the simulator (BullMQ keeps no counter of its own)."""
+    p = H.Proc(["node", "poller.js"], "bullmq", env=env, stdout_pipe=True, cwd=d)
+    line = p.p.stdout.readline().decode()
+    if "ready" not in line:
+        out = p.output()[-300:]
+        p.stop()
+        return None, "poller did not start: " + out
+    base = w.sim.stats()["requests"]["total"]
+    H.wait_for(lambda: w.sim.stats()["requests"]["total"] > base + 2000, 60, "BullMQ polls")
+    time.sleep(a.warmup)
+    c = w.c
+    s0, r0, c0, t0 = w.sim.stats()["requests"]["total"], RedisSnap(c), proc_cpu(p.pid), time.time()
+    time.sleep(a.seconds)
+    s1, r1, c1, t1 = w.sim.stats()["requests"]["total"], RedisSnap(c), proc_cpu(p.pid), time.time()
+    p.stop()
+    polls = s1 - s0
+    calls, _ = r1.delta_calls(r0)
+    return {"polls_per_s": polls / (t1 - t0), "worker_cpu_s": c1 - c0,
+            "polls_per_worker_cpu_s": polls / (c1 - c0) if c1 > c0 else 0,
+            "redis_cpu_us_per_poll": per(r1.cpu - r0.cpu, polls),
+            "redis_commands_per_poll": calls / polls if polls else 0}, None
+
+
+BULLMQ_REPS = 3
+BULLMQ_FIGURES = ("polls_per_s", "polls_per_worker_cpu_s", "redis_cpu_us_per_poll", "redis_commands_per_poll")
+
+
+def scenario_bullmq(a, res, w):
+    """spotwatch and BullMQ alternately, BULLMQ_REPS times each on the same
+    Redis and simulator; each ratio is taken per pair of windows, and every
+    figure reported is the median of the repetitions, with min-max."""
+    log("6. BullMQ side by side: %d users on the same Redis and simulator; %d repetitions" %
+        (len(w.rows), BULLMQ_REPS))
+    out = {"concurrency": BULLMQ_CONCURRENCY, "connections": 32, "reps": BULLMQ_REPS}
+    d, why = bullmq_install(out)
+    # spotwatch's first window before BullMQ's job schedulers exist
+    sws = [spotwatch_window(a, w)]
+    out["spotwatch"] = sws[0]
     if d is None:
         out["skipped"] = why
         log("   BullMQ skipped: %s" % why)
@@ -570,32 +610,37 @@ def scenario_bullmq(a, res, w):
         res["bullmq"] = out
         return
     log("   %d job schedulers created in %.1fs" % (len(w.rows), time.time() - t0))
-    p = H.Proc(["node", "poller.js"], "bullmq", env=env, stdout_pipe=True, cwd=d)
-    line = p.p.stdout.readline().decode()
-    if "ready" not in line:
-        out["skipped"] = "poller did not start: " + p.output()[-300:]
-        res["bullmq"] = out
-        return
-    H.wait_for(lambda: w.sim.stats()["requests"]["total"] > 2000, 60, "BullMQ polls")
-    time.sleep(a.warmup)
-    c = w.c
-    s0, r0, c0, t0 = w.sim.stats()["requests"]["total"], RedisSnap(c), proc_cpu(p.pid), time.time()
-    time.sleep(a.seconds)
-    s1, r1, c1, t1 = w.sim.stats()["requests"]["total"], RedisSnap(c), proc_cpu(p.pid), time.time()
-    p.stop()
-    polls = s1 - s0
-    calls, _ = r1.delta_calls(r0)
-    out["bullmq"] = {"polls_per_s": polls / (t1 - t0), "worker_cpu_s": c1 - c0,
-                     "polls_per_worker_cpu_s": polls / (c1 - c0) if c1 > c0 else 0,
-                     "redis_cpu_us_per_poll": per(r1.cpu - r0.cpu, polls),
-                     "redis_commands_per_poll": calls / polls if polls else 0}
-    sw, bq = out["spotwatch"], out["bullmq"]
-    out["ratio_polls_per_cpu_s"] = sw["polls_per_worker_cpu_s"] / bq["polls_per_worker_cpu_s"] if bq["polls_per_worker_cpu_s"] else 0
-    out["ratio_redis_cpu_per_poll"] = bq["redis_cpu_us_per_poll"] / sw["redis_cpu_us_per_poll"] if sw["redis_cpu_us_per_poll"] else 0
-    log("   spotwatch %.0f polls/s, %.0f polls per worker CPU-s, Redis %.1f us/poll" %
-        (sw["polls_per_s"], sw["polls_per_worker_cpu_s"], sw["redis_cpu_us_per_poll"]))
-    log("   BullMQ    %.0f polls/s, %.0f polls per worker CPU-s, Redis %.1f us/poll" %
-        (bq["polls_per_s"], bq["polls_per_worker_cpu_s"], bq["redis_cpu_us_per_poll"]))
+    bqs = []
+    for i in range(BULLMQ_REPS):
+        if i > 0:
+            sws.append(spotwatch_window(a, w))
+        bq, why = bullmq_window(a, w, d, env)
+        if bq is None:
+            out["skipped"] = why
+            res["bullmq"] = out
+            return
+        bqs.append(bq)
+        sw = sws[-1]
+        log("   run %d: spotwatch %.0f polls/s, %.0f polls per worker CPU-s, Redis %.1f us/poll (%.2f commands); "
+            "BullMQ %.0f polls/s, %.0f polls per worker CPU-s, Redis %.1f us/poll (%.2f commands)" %
+            (i + 1, sw["polls_per_s"], sw["polls_per_worker_cpu_s"], sw["redis_cpu_us_per_poll"],
+             sw["redis_commands_per_poll"], bq["polls_per_s"], bq["polls_per_worker_cpu_s"],
+             bq["redis_cpu_us_per_poll"], bq["redis_commands_per_poll"]))
+    out["runs"] = [{"spotwatch": x, "bullmq": y} for x, y in zip(sws, bqs)]
+    out["spotwatch"] = {k: median_spread([x[k] for x in sws])["median"] for k in BULLMQ_FIGURES}
+    out["bullmq"] = {k: median_spread([x[k] for x in bqs])["median"] for k in BULLMQ_FIGURES}
+    cpu = [x["polls_per_worker_cpu_s"] / y["polls_per_worker_cpu_s"] if y["polls_per_worker_cpu_s"] else 0
+           for x, y in zip(sws, bqs)]
+    redis = [y["redis_cpu_us_per_poll"] / x["redis_cpu_us_per_poll"] if x["redis_cpu_us_per_poll"] else 0
+             for x, y in zip(sws, bqs)]
+    out["spread"] = {"ratio_polls_per_cpu_s": median_spread(cpu), "ratio_redis_cpu_per_poll": median_spread(redis),
+                     "spotwatch_redis_cpu_us_per_poll": median_spread([x["redis_cpu_us_per_poll"] for x in sws]),
+                     "bullmq_redis_cpu_us_per_poll": median_spread([y["redis_cpu_us_per_poll"] for y in bqs])}
+    out["ratio_polls_per_cpu_s"] = out["spread"]["ratio_polls_per_cpu_s"]["median"]
+    out["ratio_redis_cpu_per_poll"] = out["spread"]["ratio_redis_cpu_per_poll"]["median"]
+    log("   medians: spotwatch / BullMQ polls per worker CPU-s %.2f (%.2f-%.2f); BullMQ / spotwatch Redis CPU "
+        "per poll %.2f (%.2f-%.2f)" %
+        (out["ratio_polls_per_cpu_s"], min(cpu), max(cpu), out["ratio_redis_cpu_per_poll"], min(redis), max(redis)))
     res["bullmq"] = out
 
 
@@ -688,15 +733,23 @@ def table(res):
     b = res.get("bullmq")
     if b:
         sw = b["spotwatch"]
-        rows.append(("6 BullMQ", "spotwatch: polls/s; polls per worker CPU-s; Redis us/poll",
-                     "%s; %s; %s" % (fmt(sw["polls_per_s"], 0), fmt(sw["polls_per_worker_cpu_s"], 0), fmt(sw["redis_cpu_us_per_poll"])), ""))
+        reps = " (median of %d)" % b["reps"] if b.get("reps") and "runs" in b else ""
+        rows.append(("6 BullMQ", "spotwatch%s: polls/s; polls per worker CPU-s; Redis us/poll; Redis commands/poll" % reps,
+                     "%s; %s; %s; %s" % (fmt(sw["polls_per_s"], 0), fmt(sw["polls_per_worker_cpu_s"], 0),
+                                         fmt(sw["redis_cpu_us_per_poll"]), fmt(sw.get("redis_commands_per_poll", float("nan")), 2)), ""))
         if "bullmq" in b:
             bq = b["bullmq"]
-            rows.append(("", "BullMQ %s (concurrency %d): polls/s; polls per worker CPU-s; Redis us/poll" %
-                         (b.get("bullmq_version", "?"), b["concurrency"]),
-                         "%s; %s; %s" % (fmt(bq["polls_per_s"], 0), fmt(bq["polls_per_worker_cpu_s"], 0), fmt(bq["redis_cpu_us_per_poll"])), ""))
-            rows.append(("", "spotwatch / BullMQ: polls per worker CPU-s; BullMQ / spotwatch: Redis CPU per poll",
-                         "%s x; %s x" % (fmt(b["ratio_polls_per_cpu_s"], 2), fmt(b["ratio_redis_cpu_per_poll"], 2)), ""))
+            rows.append(("", "BullMQ %s (concurrency %d)%s: polls/s; polls per worker CPU-s; Redis us/poll; Redis commands/poll" %
+                         (b.get("bullmq_version", "?"), b["concurrency"], reps),
+                         "%s; %s; %s; %s" % (fmt(bq["polls_per_s"], 0), fmt(bq["polls_per_worker_cpu_s"], 0),
+                                             fmt(bq["redis_cpu_us_per_poll"]), fmt(bq.get("redis_commands_per_poll", float("nan")), 2)), ""))
+            sp = b.get("spread", {})
+
+            def ratio(k):
+                r = sp.get(k)
+                return fmt(b[k], 2) + (" (%s-%s)" % (fmt(r["min"], 2), fmt(r["max"], 2)) if r else "")
+            rows.append(("", "spotwatch / BullMQ: polls per worker CPU-s", ratio("ratio_polls_per_cpu_s") + " x", ">= 6"))
+            rows.append(("", "BullMQ / spotwatch: Redis CPU per poll", ratio("ratio_redis_cpu_per_poll") + " x", ">= 10"))
         else:
             rows.append(("", "BullMQ", "skipped: " + b.get("skipped", "?"), ""))
     return rows
@@ -764,6 +817,10 @@ def main():
     finally:
         H.cleanup()
     res["elapsed_s"] = time.time() - started
+    smart = os.path.join(ROOT, "build", "bench", "smart_polling.json")
+    if os.path.exists(smart):   # `make smart-bench`'s last run: the capacity table's smart polling
+        with open(smart) as f:
+            res["smart"] = json.load(f)
     rows = table(res)
     print()
     print_table(rows)

@@ -49,10 +49,14 @@ Figures:
 
 usage: tests/bench/smart_polling.py [--sessions-scale X] [--seconds S] [--seed N]
                                      [--loads light,medium,heavy]
-exit:  0 when (light) smart polling makes >= 5x fewer calls than fixed and its
-       median natural-end delay is < 1.5 s, (light) timely's median skip delay
-       is < 1.5 s, timely never makes more calls than smart polling when the
-       budget is short (heavy), and no app drew a 429; else 1
+exit:  0 when issue 14's timeliness target holds ("a small deployment gets
+       fixed-2 s latency and a large one never exceeds its budget"): (light)
+       timely's median skip and pause delays are those of fixed 2 s polling
+       (within TIMELY_SLACK), (heavy) timely stays within its budget and makes
+       no more calls than smart polling, and no app drew a 429; else 1.
+       Issue 5's figures (smart polling's calls saved against fixed polling,
+       its median natural-end delay) are printed beside, not judged: issue 14
+       replaced "fewest calls" by "spend the budget's room on latency".
 """
 import argparse
 import json
@@ -73,6 +77,9 @@ MODES = {
     "timely": ["--smart-polling", "yes"],     # every other smart directive at its default
 }
 # sessions, and the budget per 30 s (= the simulator's limit for the app)
+# "Fixed-2 s latency" (issue 14), as a bound: timely's median delay may exceed
+# fixed polling's by this share (run-to-run noise of a median over ~60 events).
+TIMELY_SLACK = 0.10
 LOADS = {
     "light": (40, 2000),
     "medium": (60, 300),
@@ -269,7 +276,27 @@ def report(a, dep, st, late, apps, elapsed, truth):
         md.append("| %s (%d users, budget %d/30 s) | %s | %.0f | %.0f %% | %s | %s | %s | %d |" %
                   (load, len(d["users"]), d["budget"], mode, per_hour, 100 * use, f(skip), f(pause), f(nat), n429))
     print("\n".join(md))
+    save(a, rows)
     return verdict(a, rows)
+
+
+# Where the figures are kept for `make bench`'s capacity table
+# (tests/bench/results_md.py capacity: smart polling's calls per user-hour).
+JSON_PATH = os.path.join(HERE, "..", "..", "build", "bench", "smart_polling.json")
+
+
+def save(a, rows):
+    out = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seed": a.seed, "seconds": a.seconds,
+           "rows": {"%s/%s" % k: {"per_hour": r["per_hour"], "use": r["use"], "r429": r["r429"],
+                                  "skip_p50_ms": pct(r["skip"], 0.5), "pause_p50_ms": pct(r["pause"], 0.5),
+                                  "natural_p50_ms": pct(r["nat"], 0.5)} for k, r in rows.items()}}
+    if "light" in a.loads:
+        for mode in MODES:
+            out[mode + "_per_hour"] = rows[("light", mode)]["per_hour"]
+    os.makedirs(os.path.dirname(JSON_PATH), exist_ok=True)
+    with open(JSON_PATH, "w") as f:
+        json.dump(out, f, indent=1)
+    print("figures: %s" % os.path.normpath(JSON_PATH))
 
 
 def verdict(a, rows):
@@ -278,18 +305,21 @@ def verdict(a, rows):
     if "light" in a.loads:
         lf, ls, lt = rows[("light", "fixed")], rows[("light", "smart")], rows[("light", "timely")]
         ratio = lf["per_hour"] / max(1e-9, ls["per_hour"])
-        med = pct(ls["nat"], 0.5)
-        skip = pct(lt["skip"], 0.5)
-        print("light: smart polling %.1fx fewer calls than fixed, median natural end %.2f s (issue 5: >= 5x, "
-              "< 1.5 s); timely median skip %.2f s (fixed %.2f s; issue 14: < 1.5 s)" %
-              (ratio, med / 1000.0, skip / 1000.0, pct(lf["skip"], 0.5) / 1000.0))
-        ok = ok and ratio >= 5 and med < 1500 and skip < 1500
+        fixed_skip, fixed_pause = pct(lf["skip"], 0.5), pct(lf["pause"], 0.5)
+        skip, pause = pct(lt["skip"], 0.5), pct(lt["pause"], 0.5)
+        print("light (issue 14): timely median skip %.2f s, pause %.2f s; fixed 2 s polling %.2f s, %.2f s "
+              "(target: fixed-2 s latency, within %d %%), for %.0f %% of fixed polling's calls" %
+              (skip / 1000.0, pause / 1000.0, fixed_skip / 1000.0, fixed_pause / 1000.0, 100 * TIMELY_SLACK,
+               100.0 * lt["per_hour"] / max(1e-9, lf["per_hour"])))
+        print("light (issue 5, reported): smart polling as it was makes %.1fx fewer calls than fixed, median "
+              "natural end %.2f s" % (ratio, pct(ls["nat"], 0.5) / 1000.0))
+        ok = ok and skip <= fixed_skip * (1 + TIMELY_SLACK) and pause <= fixed_pause * (1 + TIMELY_SLACK)
     if "heavy" in a.loads:
         hs, ht = rows[("heavy", "smart")], rows[("heavy", "timely")]
         print("heavy: timely %.0f calls per user-hour, smart %.0f (budget use %.0f %% and %.0f %%)" %
               (ht["per_hour"], hs["per_hour"], 100 * ht["use"], 100 * hs["use"]))
         ok = ok and ht["per_hour"] <= hs["per_hour"] * 1.05 and ht["use"] <= 1.0
-    print("issue 5 must-show 6 and issue 14 must-show 7: %s" % ("PASS" if ok else "FAIL"))
+    print("issue 14 must-show 7 (timeliness within the budget): %s" % ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 
 
