@@ -28,6 +28,7 @@
 #include "redis/cluster_async.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_sentinel.h"
+#include "redis/reply_arena.h"
 #include "redis/resp.h"
 
 #define REDIS_ASYNC_BACKOFF_MIN_S 0.1
@@ -429,6 +430,8 @@ static void redis_async_connect(struct redis_async *l)
         return;
     }
     ac->data = l;
+    /* one allocation per reply instead of one per object (reply_arena.h) */
+    ac->c.reader->fn = reply_arena_functions();
     /* the adapter first: setting the connect callback arms its write watcher */
     if (redisLibevAttach(l->loop, ac) != REDIS_OK) {
         redisAsyncFree(ac);
