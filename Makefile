@@ -52,11 +52,12 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/base/sdnotify.c src/base/proc_stats.c src/base/seal_pack.c \
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
        src/redis/redis_tls.c src/redis/redis_conn.c src/redis/redis_sentinel.c src/redis/repl_info.c src/redis/cluster_map.c src/redis/cluster_async.c \
+       src/redis/resp.c src/redis/reply_arena.c \
        src/redis/redis_cluster_sync.c src/redis/user_dir.c src/redis/cluster_topo.c \
        src/http/http_recv.c src/http/httpc.c src/http/httpc_origin.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
        src/spotify/recently_played.c src/spotify/history_scan.c \
-       src/spotify/playback_flap.c \
+       src/spotify/playback_flap.c src/spotify/playback_forms.c \
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
        src/worker/worker.c src/worker/claim.c src/worker/job.c src/worker/refresh.c src/worker/gate.c src/worker/outcome.c \
        src/worker/complete.c src/worker/jobs.c src/worker/decide.c src/worker/fake_transport.c src/worker/worker_metrics.c \
@@ -176,7 +177,8 @@ build/bench/curl_floor: tests/bench/curl_floor.c
 
 # pb_parse + pb_state_decode + pb_state_encode (json_scan) on simulator answers
 build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c \
-                         src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/base/errbuf.c
+                         src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/base/errbuf.c \
+                         src/spotify/playback_forms.c
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
@@ -207,16 +209,17 @@ FUZZ_LIBS    = $(shell pkg-config --libs libcjson libcrypto) -lm
 FUZZ_NAMES   := playback token config state history pbdiff
 
 build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/spotify/json_scan.c \
-                           src/base/errbuf.c
+                           src/base/errbuf.c src/spotify/playback_forms.c
 build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/spotify/webapi.c src/spotify/answer.c \
                         src/base/codec.c src/base/errbuf.c
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c build/build_info.h
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
 build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c \
-                          src/spotify/json_scan.c src/base/errbuf.c
+                          src/spotify/json_scan.c src/base/errbuf.c src/spotify/playback_forms.c
 # the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
 build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c \
-                        src/spotify/playback_flap.c src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c
+                        src/spotify/playback_flap.c src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c \
+                        src/spotify/playback_forms.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)

@@ -22,6 +22,8 @@
 
 #define PB_MAX_EVENTS 4
 
+struct pb_forms;
+
 /* PB_KEY_MAX: the longest item_key/device_id pb_parse produces, in bytes as
  * they would appear JSON-escaped. Longer values (long local-track uris,
  * garbage) are cut at a UTF-8 boundary and suffixed "#<16 hex>" (FNV-1a 64 of
@@ -41,9 +43,14 @@ struct pb_state {
                            * tracks), else "<kind>" (ads, hidden episodes); owned */
     char *device_id;      /* owned, NULL when no device */
     cJSON *track;         /* owned, event form: {"id","uri","name","artists":[..],
-                           * "album","duration_ms","type","is_local"}; NULL when
-                           * not decoded from a response */
-    cJSON *device;        /* owned, {"id","name","type"} or NULL */
+                           * "album","duration_ms","type","is_local"}; NULL until
+                           * pb_state_forms builds it from forms (pb_parse
+                           * leaves it NULL: most polls announce nothing) */
+    cJSON *device;        /* owned, {"id","name","type"}; NULL likewise, or no device */
+    struct pb_forms *forms; /* owned (one allocation): what pb_parse read for the
+                           * forms above (include/spotify/playback_forms.h); NULL
+                           * when not decoded from a response, or nothing loaded
+                           * and no device */
     int shuffle;          /* PB_SHUFFLE_*: /me/player's shuffle_state (unknown from
                            * currently-playing); events only, not stored */
     char repeat[8];       /* /me/player's repeat_state: "off", "track", "context";
@@ -62,7 +69,9 @@ enum { PB_SHUFFLE_UNKNOWN = 0, PB_SHUFFLE_OFF, PB_SHUFFLE_ON };
 /* pb_parse parses a currently-playing JSON body. Wrong types are an error,
  * not a guess: returns 0, or -1 with err ("item.duration_ms: not a number").
  * out is always initialised (free it with pb_state_free); its previous
- * contents are not freed. Details of the normalisation:
+ * contents are not freed. out->track and out->device are left NULL, their
+ * fields kept in out->forms (pb_state_forms, pb_diff build them). Details of
+ * the normalisation:
  *  - only the fields used are type-checked; unknown fields are ignored; a
  *    field that is absent or JSON null counts as absent;
  *  - an empty or all-whitespace body is "nothing playing" (like a 204);
@@ -113,6 +122,11 @@ char *pb_state_encode(const struct pb_state *s);
  * track == NULL and device == NULL. out's previous contents are not freed. */
 int pb_state_decode(const char *text, struct pb_state *out);
 
+/* pb_state_forms builds s->track and s->device from s->forms where they are
+ * NULL (as pb_parse described them). Returns 0, or -1 out of memory (what was
+ * built stays, freed by pb_state_free). */
+int pb_state_forms(struct pb_state *s);
+
 /* pb_state_free frees what s owns and leaves s zeroed (known=0); s itself is
  * the caller's. Safe on a zeroed state and twice in a row. */
 void pb_state_free(struct pb_state *s);
@@ -124,7 +138,9 @@ void pb_state_free(struct pb_state *s);
  * device_changed. at_ms is the time of the observation. No change, or a
  * first observation of nothing, gives 0.
  * Each event has track/device copied from cur (null when absent; track is
- * null in playback_stopped). previous_track_id is prev->item_key in
+ * null in playback_stopped): cur->track and cur->device when set, else
+ * built from cur->forms for the events only (so a poll without an event
+ * builds no cJSON). previous_track_id is prev->item_key in
  * track_changed and playback_stopped, else null.
  * At most one of started/stopped/track_changed/paused/resumed, then
  * device_changed when prev and cur both have a device_id and they differ.

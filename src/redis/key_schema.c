@@ -34,14 +34,39 @@ void keys_app(struct app_keys *k, const char *prefix, const char *app)
     app_key(k->user_prefix, prefix, app, "user:");
 }
 
+/* keys_cat writes the k parts one after the other into out, truncated to
+ * n - 1 bytes and NUL-terminated as snprintf would: the user and channel
+ * keys are built for every job of a poll, where snprintf's parsing of its
+ * format cost ~1,000 instructions a key. */
+static void keys_cat(char *out, size_t n, const char *const *parts, int k)
+{
+    size_t used = 0;
+
+    if (n == 0)
+        return;
+    for (int i = 0; i < k && used < n - 1; i++) {
+        size_t len = strlen(parts[i]);
+
+        if (len > n - 1 - used)
+            len = n - 1 - used;
+        memcpy(out + used, parts[i], len);
+        used += len;
+    }
+    out[used] = '\0';
+}
+
 void keys_user(char *out, size_t n, const char *prefix, const char *app, const char *user)
 {
-    snprintf(out, n, "%s{%s}:user:%s", prefix, app, user);
+    const char *parts[] = {prefix, "{", app, "}:user:", user};
+
+    keys_cat(out, n, parts, 5);
 }
 
 void keys_channel(char *out, size_t n, const char *prefix, const char *user)
 {
-    snprintf(out, n, "%splayback:%s", prefix, user);
+    const char *parts[] = {prefix, "playback:", user};
+
+    keys_cat(out, n, parts, 3);
 }
 
 void keys_global(char *out, size_t n, const char *prefix, const char *name)

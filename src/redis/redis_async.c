@@ -28,6 +28,8 @@
 #include "redis/cluster_async.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_sentinel.h"
+#include "redis/reply_arena.h"
+#include "redis/resp.h"
 
 #define REDIS_ASYNC_BACKOFF_MIN_S 0.1
 #define REDIS_ASYNC_BACKOFF_MAX_S 5.0
@@ -57,14 +59,12 @@ struct redis_async_pending {
     struct redis_async_pending *prev, *next;
 };
 
-/* redis_async_evalctx: an redis_async_eval in flight; owns a copy of the arguments so the
- * NOSCRIPT retry can resend them after the caller's buffers are gone. */
+/* redis_async_evalctx: an redis_async_eval in flight; owns the formatted EVALSHA
+ * so the NOSCRIPT retry can resend it after the caller's buffers are gone. */
 struct redis_async_evalctx {
     enum script_id id;
-    int argc;              /* entries of argv: EVALSHA sha nkeys args... */
-    char **argv;           /* into buf */
-    size_t *lens;
-    char *buf;             /* every argument, NUL-terminated, one allocation */
+    char *cmd;             /* the whole command, RESP (include/redis/resp.h) */
+    size_t len;
     int retried;           /* the one NOSCRIPT retry has been used */
     redis_async_cb *cb;
     void *ud;
@@ -201,10 +201,11 @@ static void redis_async_reply(redisAsyncContext *ac, void *reply, void *privdata
     free(p);
 }
 
-/* redis_async_send queues a command on the live context whatever the state (the
- * handshake runs before REDIS_ASYNC_UP). Returns 0, or -1 with cb not to be called. */
-static int redis_async_send(struct redis_async *l, int internal, redis_async_cb *cb, void *ud, int argc,
-                      const char **argv, const size_t *argvlen)
+/* redis_async_send_fmt queues a command already in RESP (hiredis copies it) on
+ * the live context whatever the state (the handshake runs before
+ * REDIS_ASYNC_UP). Returns 0, or -1 with cb not to be called. */
+static int redis_async_send_fmt(struct redis_async *l, int internal, redis_async_cb *cb, void *ud, const char *cmd,
+                                size_t len)
 {
     struct redis_async_pending *p;
 
@@ -218,7 +219,7 @@ static int redis_async_send(struct redis_async *l, int internal, redis_async_cb 
     p->ud = ud;
     p->internal = internal;
     p->sent = ev_now(l->loop);
-    if (redisAsyncCommandArgv(l->ac, redis_async_reply, p, argc, argv, argvlen) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(l->ac, redis_async_reply, p, cmd, len) != REDIS_OK) {
         free(p);
         return -1;
     }
@@ -229,6 +230,27 @@ static int redis_async_send(struct redis_async *l, int internal, redis_async_cb 
         l->head = p;
     l->tail = p;
     return 0;
+}
+
+/* redis_async_send is redis_async_send_fmt of argv: formatted in one pass by
+ * resp rather than by hiredis' printf, on the stack when it is small. */
+static int redis_async_send(struct redis_async *l, int internal, redis_async_cb *cb, void *ud, int argc,
+                      const char **argv, const size_t *argvlen)
+{
+    struct resp_args none = {0, NULL, NULL}, args = {argc, argv, argvlen};
+    char buf[512], *cmd;
+    size_t len = 0;
+    int rc;
+
+    if (!l->ac)
+        return -1;
+    cmd = resp_format_into(buf, sizeof buf, &args, &none, &len);
+    if (cmd == NULL)
+        return -1;
+    rc = redis_async_send_fmt(l, internal, cb, ud, cmd, len);
+    if (cmd != buf)
+        free(cmd);
+    return rc;
 }
 
 static void redis_async_became_up(struct redis_async *l)
@@ -408,6 +430,8 @@ static void redis_async_connect(struct redis_async *l)
         return;
     }
     ac->data = l;
+    /* one allocation per reply instead of one per object (reply_arena.h) */
+    ac->c.reader->fn = reply_arena_functions();
     /* the adapter first: setting the connect callback arms its write watcher */
     if (redisLibevAttach(l->loop, ac) != REDIS_OK) {
         redisAsyncFree(ac);
@@ -687,9 +711,7 @@ static void redis_async_evalctx_free(struct redis_async_evalctx *e)
 {
     if (!e)
         return;
-    free(e->buf);
-    free(e->argv);
-    free(e->lens);
+    free(e->cmd);
     free(e);
 }
 
@@ -712,7 +734,7 @@ static void redis_async_eval_reply(struct redis_async *l, redisReply *reply, voi
         /* SCRIPT LOAD then EVALSHA again, pipelined: Redis runs them in order */
         e->retried = 1;
         if (redis_async_send(l, 1, NULL, NULL, 3, load, NULL) == 0 &&
-            redis_async_send(l, 1, redis_async_eval_reply, e, e->argc, (const char **)e->argv, e->lens) == 0)
+            redis_async_send_fmt(l, 1, redis_async_eval_reply, e, e->cmd, e->len) == 0)
             return;
         reply = NULL;
     }
@@ -736,40 +758,14 @@ int redis_async_eval(struct redis_async *l, enum script_id id, int nkeys, int ar
     e->id = id;
     e->cb = cb;
     e->ud = ud;
-    e->argc = argc + 3;
-    e->argv = calloc((size_t)e->argc, sizeof *e->argv);
-    e->lens = calloc((size_t)e->argc, sizeof *e->lens);
-    if (!e->argv || !e->lens)
-        goto err;
     snprintf(nk, sizeof nk, "%d", nkeys);
-    /* One allocation for all the copies: an eval runs once per poll. */
-    size_t total = 0;
-    for (int i = 0; i < e->argc; i++) {
-        if (i == 0)
-            e->lens[i] = 7;
-        else if (i == 1)
-            e->lens[i] = strlen(sha);
-        else if (i == 2)
-            e->lens[i] = strlen(nk);
-        else
-            e->lens[i] = argvlen ? argvlen[i - 3] : strlen(argv[i - 3]);
-        total += e->lens[i] + 1;
-    }
-    e->buf = malloc(total);
-    if (!e->buf)
+    /* One allocation, kept for the NOSCRIPT retry: an eval runs once per poll. */
+    const char *headv[3] = {"EVALSHA", sha, nk};
+    struct resp_args head = {3, headv, NULL}, tail = {argc, argv, argvlen};
+    e->cmd = resp_format(&head, &tail, &e->len);
+    if (e->cmd == NULL)
         goto err;
-    char *p = e->buf;
-    for (int i = 0; i < e->argc; i++) {
-        const char *src = i == 0 ? "EVALSHA" : i == 1 ? sha : i == 2 ? nk : argv[i - 3];
-        size_t n = e->lens[i];
-
-        /* +1 keeps the copy NUL-terminated for hiredis's strlen-free path */
-        memcpy(p, src, n);
-        p[n] = '\0';
-        e->argv[i] = p;
-        p += n + 1;
-    }
-    if (redis_async_send(l, 1, redis_async_eval_reply, e, e->argc, (const char **)e->argv, e->lens) != 0)
+    if (redis_async_send_fmt(l, 1, redis_async_eval_reply, e, e->cmd, e->len) != 0)
         goto err;
     return 0;
 

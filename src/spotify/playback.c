@@ -4,6 +4,7 @@
 #include "spotify/events.h"
 #include "spotify/json_scan.h"
 #include "spotify/playback.h"
+#include "spotify/playback_forms.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -233,23 +234,6 @@ static int get_member(struct pbx *x, const struct js_val *obj, const char *path,
     return get_str(x, &v, path, name, out, err, errlen);
 }
 
-/* The event forms have constant member names: cJSON keeps a pointer to
- * them instead of a copy (they are all string literals). */
-static int add_item(cJSON *obj, const char *name, cJSON *v)
-{
-    if (v == NULL || !cJSON_AddItemToObjectCS(obj, name, v)) {
-        cJSON_Delete(v);
-        return -1;
-    }
-    return 0;
-}
-
-/* add_str_or_null adds s, or JSON null when s is NULL. 0 or -1 (no memory). */
-static int add_str_or_null(cJSON *obj, const char *name, const char *s)
-{
-    return add_item(obj, name, s == NULL ? cJSON_CreateNull() : cJSON_CreateString(s));
-}
-
 /* --------------------------------------------------------------- parse */
 
 /* copy_str copies s into dst (size bytes), cut short if need be, as
@@ -276,89 +260,42 @@ static const char *kind_known(const char *s)
     return NULL;
 }
 
-/* track_form builds the event form of an item. The strings are borrowed;
- * artists (NULL: []) is taken over, and freed on failure too. */
-static cJSON *track_form(const char *id, const char *uri, const char *name, cJSON *artists,
-                         const char *album, long long duration_ms, const char *kind,
-                         int is_local)
-{
-    cJSON *t = cJSON_CreateObject();
-
-    if (artists == NULL)
-        artists = cJSON_CreateArray();
-    if (t == NULL || artists == NULL || add_str_or_null(t, "id", id) < 0
-        || add_str_or_null(t, "uri", uri) < 0 || add_str_or_null(t, "name", name) < 0) {
-        cJSON_Delete(artists);
-        goto err;
-    }
-    if (add_item(t, "artists", artists) < 0 || add_str_or_null(t, "album", album) < 0
-        || add_item(t, "duration_ms", cJSON_CreateNumber((double)duration_ms)) < 0
-        || add_item(t, "type", cJSON_CreateString(kind)) < 0
-        || add_item(t, "is_local", cJSON_CreateBool(is_local)) < 0)
-        goto err;
-    return t;
-err:
-    cJSON_Delete(t);
-    return NULL;
-}
-
-/* add_name appends the string s to the array names. 0 or -1 (no memory). */
-static int add_name(cJSON *names, const char *s)
-{
-    cJSON *v = cJSON_CreateString(s);
-
-    if (v == NULL || !cJSON_AddItemToArray(names, v)) {
-        cJSON_Delete(v);
-        return -1;
-    }
-    return 0;
-}
-
-/* parse_artists reads item.artists ([{name}, ...]) into an array of names;
+/* parse_artists reads item.artists ([{name}, ...]) into acc's names;
  * entries without a name are skipped. */
-static int parse_artists(struct pbx *x, const struct js_val *list, cJSON **out, char *err,
+static int parse_artists(struct pbx *x, const struct js_val *list, struct pb_forms_acc *acc, char *err,
                          size_t errlen)
 {
     struct js_iter it;
     struct js_val a;
-    cJSON *names;
     char path[48];
     int i = 0;
 
-    *out = NULL;
     if (!is_absent(list) && list->type != JS_ARRAY) {
         errbuf_set(err, errlen, "item.artists: not an array");
         return -1;
     }
-    names = cJSON_CreateArray();
-    if (names == NULL)
-        goto oom;
     js_iter_init(&it, list);
     while (js_iter_next(&it, &a)) {
         const char *name;
 
         if (a.type != JS_OBJECT) {
             errbuf_set(err, errlen, "item.artists[%d]: not an object", i);
-            goto fail;
+            return -1;
         }
         /* the path only for the message: formatting it costs more than the read */
         if (get_member(x, &a, "", "name", &name, NULL, 0) < 0) {
             snprintf(path, sizeof path, "item.artists[%d].", i);
             if (get_member(x, &a, path, "name", &name, err, errlen) == 0)
                 errbuf_set(err, errlen, "out of memory");   /* the first failed for want of it */
-            goto fail;
+            return -1;
         }
-        if (name != NULL && add_name(names, name) < 0)
-            goto oom;
+        if (name != NULL && pb_forms_add_artist(acc, name) < 0) {
+            errbuf_set(err, errlen, "out of memory");
+            return -1;
+        }
         i++;
     }
-    *out = names;
     return 0;
-oom:
-    errbuf_set(err, errlen, "out of memory");
-fail:
-    cJSON_Delete(names);
-    return -1;
 }
 
 /* The members pb_parse reads, found in one pass by js_parse_fields (and by
@@ -417,12 +354,12 @@ static void parse_modes(const struct js_val *v, struct pb_state *out)
 }
 
 /* parse_item reads the item whose members are in v[F_IT_*] (and the names
- * of its show and album in v[F_SHOW_NAME], v[F_ALBUM_NAME]). */
+ * of its show and album in v[F_SHOW_NAME], v[F_ALBUM_NAME]); what only
+ * events need goes in acc, its strings in x. */
 static int parse_item(struct pbx *x, struct js_val *v, const char *cpt, struct pb_state *out,
-                      char *err, size_t errlen)
+                      struct pb_forms_acc *acc, char *err, size_t errlen)
 {
     const char *type, *id, *uri, *name, *album = NULL, *kind, *key;
-    cJSON *artists = NULL;
     long long duration;
     int is_local;
 
@@ -449,15 +386,14 @@ static int parse_item(struct pbx *x, struct js_val *v, const char *cpt, struct p
         if (get_obj(&v[F_IT_SHOW], "item.", "show", err, errlen) < 0
             || get_str(x, &v[F_SHOW_NAME], "item.show.", "name", &show, err, errlen) < 0)
             return -1;
-        artists = cJSON_CreateArray();
-        if (artists == NULL || (show != NULL && add_name(artists, show) < 0))
+        if (show != NULL && pb_forms_add_artist(acc, show) < 0)
             goto oom;
         album = show;
         is_local = 0;
     } else {
         if (get_obj(&v[F_IT_ALBUM], "item.", "album", err, errlen) < 0
             || get_str(x, &v[F_ALBUM_NAME], "item.album.", "name", &album, err, errlen) < 0
-            || parse_artists(x, &v[F_IT_ARTISTS], &artists, err, errlen) < 0)
+            || parse_artists(x, &v[F_IT_ARTISTS], acc, err, errlen) < 0)
             return -1;
     }
 
@@ -469,19 +405,22 @@ static int parse_item(struct pbx *x, struct js_val *v, const char *cpt, struct p
     out->item_key = key_dup(key);
     if (out->item_key == NULL)
         goto oom;
-    out->track = track_form(id, uri, name, artists, album, duration, kind, is_local);
-    artists = NULL; /* owned by the track now, or freed by track_form */
-    if (out->track == NULL)
-        goto oom;
+    acc->f.has_item = 1;
+    acc->f.id = id;
+    acc->f.uri = uri;
+    acc->f.name = name;
+    acc->f.album = album;
+    acc->f.kind = kind;
+    acc->f.duration_ms = duration;
+    acc->f.is_local = is_local;
     return 0;
 oom:
-    cJSON_Delete(artists);
     errbuf_set(err, errlen, "out of memory");
     return -1;
 }
 
-static int parse_device(struct pbx *x, struct js_val *v, struct pb_state *out, char *err,
-                        size_t errlen)
+static int parse_device(struct pbx *x, struct js_val *v, struct pb_state *out, struct pb_forms_acc *acc,
+                        char *err, size_t errlen)
 {
     const char *id, *name, *type;
 
@@ -489,11 +428,10 @@ static int parse_device(struct pbx *x, struct js_val *v, struct pb_state *out, c
         || get_str(x, &v[F_DEV_NAME], "device.", "name", &name, err, errlen) < 0
         || get_str(x, &v[F_DEV_TYPE], "device.", "type", &type, err, errlen) < 0)
         return -1;
-    out->device = cJSON_CreateObject();
-    if (out->device == NULL || add_str_or_null(out->device, "id", id) < 0
-        || add_str_or_null(out->device, "name", name) < 0
-        || add_str_or_null(out->device, "type", type) < 0)
-        goto oom;
+    acc->f.has_device = 1;
+    acc->f.dev_id = id;
+    acc->f.dev_name = name;
+    acc->f.dev_type = type;
     if (id != NULL && id[0]) {
         out->device_id = key_dup(id);
         if (out->device_id == NULL)
@@ -544,6 +482,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
 {
     struct js_val root, v[F_N];
     struct pbx x;
+    struct pb_forms_acc acc;
     const char *cpt, *kind;
     long long progress;
     int is_playing;
@@ -562,6 +501,7 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         return -1;
     }
     pbx_init(&x, len);
+    pb_forms_acc_init(&acc);
     if (get_bool(&v[F_PLAYING], "", "is_playing", &is_playing, err, errlen) < 0
         || get_ms(&v[F_PROGRESS], "", "progress_ms", &progress, err, errlen) < 0
         || get_str(&x, &v[F_CPT], "", "currently_playing_type", &cpt, err, errlen) < 0
@@ -572,10 +512,10 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
     out->known = 1;
     out->progress_null = is_absent(&v[F_PROGRESS]);
     parse_modes(v, out);
-    if (v[F_DEVICE].type != JS_NONE && parse_device(&x, v, out, err, errlen) < 0)
+    if (v[F_DEVICE].type != JS_NONE && parse_device(&x, v, out, &acc, err, errlen) < 0)
         goto fail;
     if (v[F_ITEM].type != JS_NONE) {
-        if (parse_item(&x, v, cpt, out, err, errlen) < 0)
+        if (parse_item(&x, v, cpt, out, &acc, err, errlen) < 0)
             goto fail;
     } else if (cpt != NULL && strcmp(cpt, "track") == 0) {
         /* Spotify nulls the item of types the client does not support; a
@@ -594,8 +534,9 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         out->present = 1;
         copy_str(out->kind, sizeof out->kind, kind);
         out->item_key = strdup(kind);
-        out->track = track_form(NULL, NULL, NULL, NULL, NULL, 0, kind, 0);
-        if (out->item_key == NULL || out->track == NULL) {
+        acc.f.has_item = 1;   /* the placeholder track: all null but the type */
+        acc.f.kind = kind;
+        if (out->item_key == NULL) {
             errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
@@ -608,9 +549,16 @@ int pb_parse(const char *body, size_t len, struct pb_state *out, char *err, size
         if (out->duration_ms > 0 && out->progress_ms > out->duration_ms)
             out->progress_ms = out->duration_ms;
     }
+    /* copied before x goes: the strings live there */
+    if ((acc.f.has_item || acc.f.has_device) && (out->forms = pb_forms_copy(&acc.f)) == NULL) {
+        errbuf_set(err, errlen, "out of memory");
+        goto fail;
+    }
+    pb_forms_acc_free(&acc);
     pbx_free(&x);
     return 0;
 fail:
+    pb_forms_acc_free(&acc);
     pbx_free(&x);
     pb_state_free(out);
     return -1;
@@ -630,18 +578,32 @@ void pb_state_free(struct pb_state *s)
     free(s->device_id);
     cJSON_Delete(s->track);
     cJSON_Delete(s->device);
+    free(s->forms);
     memset(s, 0, sizeof *s);
+}
+
+int pb_state_forms(struct pb_state *s)
+{
+    if (s->forms == NULL)
+        return 0;
+    if (s->track == NULL && s->forms->has_item && (s->track = pb_forms_track(s->forms)) == NULL)
+        return -1;
+    if (s->device == NULL && s->forms->has_device && (s->device = pb_forms_device(s->forms)) == NULL)
+        return -1;
+    return 0;
 }
 
 /* -------------------------------------------------------------- events */
 
-/* put_event sets *ev to the playback event of type for cur (track only when
- * with_track); 1, or 0 when it could not be built (then left out). */
+/* put_event sets *ev to the playback event of type for cur, with the forms
+ * track (only when with_track) and device; 1, or 0 when it could not be
+ * built (then left out). */
 static int put_event(struct sw_event *ev, const char *type, const char *user, long long at_ms,
-                     const struct pb_state *cur, int with_track, const char *prev_id)
+                     const struct pb_state *cur, const cJSON *track, const cJSON *device, int with_track,
+                     const char *prev_id)
 {
     *ev = sw_event_playback(type, user, at_ms, cur->present && cur->is_playing, cur->progress_ms,
-                            with_track && cur->present ? cur->track : NULL, cur->device, prev_id,
+                            with_track && cur->present ? track : NULL, device, prev_id,
                             cur->shuffle == PB_SHUFFLE_UNKNOWN ? -1 : cur->shuffle == PB_SHUFFLE_ON,
                             cur->repeat[0] ? cur->repeat : NULL);
     return ev->json != NULL;
@@ -679,12 +641,27 @@ int pb_diff(const struct pb_state *prev, const struct pb_state *cur, const char 
     } else if (!prev->is_playing && cur->is_playing) {
         type = SW_EVENT_PLAYBACK_RESUMED;
     }
-    if (type != NULL)
-        n += put_event(&events[n], type, user, at_ms, cur, with_track, prev_id);
     /* An absent device (currently-playing often omits it) is not a change. */
-    if (prev->device_id != NULL && cur->device_id != NULL
-        && strcmp(prev->device_id, cur->device_id) != 0)
-        n += put_event(&events[n], SW_EVENT_DEVICE_CHANGED, user, at_ms, cur, 1, NULL);
+    int device_changed = prev->device_id != NULL && cur->device_id != NULL
+                         && strcmp(prev->device_id, cur->device_id) != 0;
+    if (type == NULL && !device_changed)
+        return 0;   /* most polls: no forms built */
+    /* the forms pb_state_forms built, else made for these events only */
+    cJSON *own_track = NULL, *own_device = NULL;
+    const cJSON *track = cur->track, *device = cur->device;
+    if (track == NULL && cur->forms != NULL && cur->forms->has_item
+        && (track = own_track = pb_forms_track(cur->forms)) == NULL)
+        return 0;   /* out of memory: left out */
+    if (device == NULL && cur->forms != NULL && cur->forms->has_device
+        && (device = own_device = pb_forms_device(cur->forms)) == NULL)
+        goto out;
+    if (type != NULL)
+        n += put_event(&events[n], type, user, at_ms, cur, track, device, with_track, prev_id);
+    if (device_changed)
+        n += put_event(&events[n], SW_EVENT_DEVICE_CHANGED, user, at_ms, cur, track, device, 1, NULL);
+out:
+    cJSON_Delete(own_track);
+    cJSON_Delete(own_device);
     return n;
 }
 
@@ -734,6 +711,7 @@ cJSON *pb_item_track(const struct js_val *item, char *err, size_t errlen)
     struct js_val v[F_N];
     struct pb_state s;
     struct pbx x;
+    struct pb_forms_acc acc;
     cJSON *track;
 
     memset(&s, 0, sizeof s);
@@ -745,14 +723,12 @@ cJSON *pb_item_track(const struct js_val *item, char *err, size_t errlen)
     }
     js_lookup_fields(item, item_fields, v);
     pbx_init(&x, item->n);
-    if (parse_item(&x, v, NULL, &s, err, errlen) < 0) {
-        pbx_free(&x);
-        pb_state_free(&s);
-        return NULL;
-    }
+    pb_forms_acc_init(&acc);
+    track = NULL;
+    if (parse_item(&x, v, NULL, &s, &acc, err, errlen) == 0 && (track = pb_forms_track(&acc.f)) == NULL)
+        errbuf_set(err, errlen, "out of memory");
+    pb_forms_acc_free(&acc);
     pbx_free(&x);
-    track = s.track;
-    s.track = NULL;
     pb_state_free(&s);
     return track;
 }

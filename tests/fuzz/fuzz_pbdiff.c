@@ -158,7 +158,7 @@ static int same_state(const struct pb_state *a, const struct pb_state *b)
 static int is_empty(const struct pb_state *s)
 {
     return !s->known && !s->present && s->item_key == NULL && s->device_id == NULL
-           && s->track == NULL && s->device == NULL;
+           && s->track == NULL && s->device == NULL && s->forms == NULL;
 }
 
 /* round_trip: s's stored text reads back as s and prints the same again. */

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             || dec.duration_ms != cur.duration_ms || strcmp(dec.kind, cur.kind) != 0
             || !str_eq(dec.item_key, cur.item_key) || !str_eq(dec.device_id, cur.device_id))
             abort();
-        if (cur.present && (cur.item_key == NULL || cur.track == NULL))
+        if (cur.present && (cur.item_key == NULL || cur.forms == NULL))
             abort();
         if (pb_diff(&dec, &cur, "u", 1, ev) != 0) /* identical: no events */
             abort();
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         free(enc);
         pb_state_free(&dec);
-    } else if (cur.known || cur.item_key || cur.device_id || cur.track || cur.device) {
+    } else if (cur.known || cur.item_key || cur.device_id || cur.track || cur.device || cur.forms) {
         abort(); /* a failed parse leaves an empty state */
     }
     pb_state_free(&cur);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "redis/key_schema.h"
@@ -63,12 +64,33 @@ static void test_keys(void **state)
     assert_string_equal(out, "sw:users");
 }
 
+/* keys_user and keys_channel cut a key too long for out as snprintf does. */
+static void test_keys_truncated(void **state)
+{
+    char got[40], want[40];
+    (void)state;
+
+    for (size_t n = 1; n <= sizeof got; n++) {
+        memset(got, '#', sizeof got);
+        keys_user(got, n, "sw:", "app1", "alice-with-a-long-name");
+        snprintf(want, n, "%s{%s}:user:%s", "sw:", "app1", "alice-with-a-long-name");
+        assert_string_equal(got, want);
+        keys_channel(got, n, "sw:", "alice-with-a-long-name");
+        snprintf(want, n, "%splayback:%s", "sw:", "alice-with-a-long-name");
+        assert_string_equal(got, want);
+    }
+    memset(got, '#', sizeof got);
+    keys_user(got, 0, "sw:", "app1", "alice");
+    assert_int_equal(got[0], '#');   /* n == 0: nothing written */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_ids),
         cmocka_unit_test(test_refused_ids),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_keys_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

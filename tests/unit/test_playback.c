@@ -47,9 +47,13 @@ static int parse_ok(const char *body, struct pb_state *s)
     char err[256] = "x";
     int rc = pb_parse(body, strlen(body), s, err, sizeof err);
 
-    if (rc == 0)
+    if (rc == 0) {
         assert_string_equal(err, "");
-    else
+        /* the forms only on demand (pb_state_forms; pb_diff for its events) */
+        assert_null(s->track);
+        assert_null(s->device);
+        assert_int_equal(pb_state_forms(s), 0);
+    } else
         print_error("unexpected parse error: %s\n", err);
     return rc;
 }
@@ -69,6 +73,7 @@ static void parse_err(const char *body, const char *want_err)
     assert_null(s.device_id);
     assert_null(s.track);
     assert_null(s.device);
+    assert_null(s.forms);
     pb_state_free(&s);
 }
 

@@ -316,6 +316,7 @@ static void test_item_track_matches_pb_parse(void **st)
 
     snprintf(body, sizeof body, "{\"is_playing\":true,\"progress_ms\":1,\"item\":%s}", item);
     assert_int_equal(pb_parse(body, strlen(body), &s, err, sizeof err), 0);
+    assert_int_equal(pb_state_forms(&s), 0);
     struct js_val in;
     assert_int_equal(js_parse(item, strlen(item), &in, NULL), 0);
     cJSON *t = pb_item_track(&in, err, sizeof err);
