@@ -841,6 +841,10 @@ class RedisCluster:
             nodes = self.cluster_nodes(x.port)
             if len([m for m in nodes if "fail" not in m["flags"] and "fail?" not in m["flags"]]) < len(live):
                 return False
+            up = [m for m in nodes if not m["flags"] & {"fail", "fail?", "handshake", "noaddr"}]
+            if len([m for m in up if m["role"] == "master" and m["slots"]]) != self.n_primaries or \
+                    len([m for m in up if m["role"] == "replica"]) != len(live) - self.n_primaries:
+                return False
             views.add(tuple(sorted((m["port"], tuple(m["slots"])) for m in nodes
                                    if m["role"] == "master" and m["slots"])))
             if x.info("replication").get("role") == "slave" and \
@@ -966,6 +970,21 @@ class RedisCluster:
         """kill -9 the primary port; returns the time of the kill."""
         self.node(port).kill9()
         return time.time()
+
+    def cut_replicas(self, port):
+        """From now on the primary port's replicas receive none of its
+        writes: each drops its link (CLIENT KILL TYPE master) and cannot
+        make another (a masterauth the primary refuses). On loopback a
+        replica is otherwise never behind when its primary is killed (the
+        replication stream is in the kernel's socket buffers before any
+        subscriber sees the event); this plays a lagging or cut-off replica,
+        whose primary's last writes a failover loses."""
+        for rp in self.replicas_of(port):
+            x = self.node(rp)
+            x.cmd("CONFIG", "SET", "masterauth", "not-the-primary-s-password")
+            x.cmd("CLIENT", "KILL", "TYPE", "master")
+            wait_for(lambda: x.info("replication").get("master_link_status") == "down", 5,
+                     "replica %d's link down" % rp)
 
     def wait_promotion(self, replicas, timeout=30):
         """Polls ROLE on the given replica ports every 20 ms until one says
