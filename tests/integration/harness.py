@@ -808,17 +808,23 @@ class RedisCluster:
                     used.add(p)
                     return p
         self.nodes = [ClusterNode(self.dir, port(), port(), node_timeout, extra) for _ in range(n)]
-        argv = ["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % x.port for x in self.nodes] + \
-               ["--cluster-replicas", str(replicas), "--cluster-yes"]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        with open(_logfile("cluster-create"), "w") as f:
-            f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
-        check(r.returncode == 0, "redis-cli --cluster create failed: %s" % (r.stdout + r.stderr)[-800:])
+        if n == 1:
+            # redis-cli --cluster create wants 3 primaries at least: one
+            # node takes every slot itself
+            self.nodes[0].cmd("CLUSTER", "ADDSLOTSRANGE", 0, CLUSTER_SLOTS - 1)
+        else:
+            argv = ["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % x.port for x in self.nodes] + \
+                   ["--cluster-replicas", str(replicas), "--cluster-yes"]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            with open(_logfile("cluster-create"), "w") as f:
+                f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
+            check(r.returncode == 0, "redis-cli --cluster create failed: %s" % (r.stdout + r.stderr)[-800:])
         self.n_primaries = primaries
         wait_for(self.ready, 30, "the cluster to be ready on every node", 0.1)
         self.port = self.nodes[0].port
-        self.sw_extra = ["--redis-cluster", "yes",
-                         "--redis-cluster-nodes", ",".join("127.0.0.1:%d" % x.port for x in self.nodes[1:])]
+        self.sw_extra = ["--redis-cluster", "yes"]
+        if n > 1:
+            self.sw_extra += ["--redis-cluster-nodes", ",".join("127.0.0.1:%d" % x.port for x in self.nodes[1:])]
 
     def node(self, port):
         return next(x for x in self.nodes if x.port == port)
