@@ -62,12 +62,7 @@ def run_timed(argv, **kw):
 # --- Redis --------------------------------------------------------------------
 
 def rinfo(c, section="all"):
-    out = {}
-    for line in c.cmd("INFO", section).splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, v = line.split(":", 1)
-            out[k] = v.strip()
-    return out
+    return H.parse_info(c.cmd("INFO", section))
 
 
 class RedisSnap:

@@ -586,6 +586,16 @@ def _redirect(err):
     return None
 
 
+def parse_info(text):
+    """An INFO answer as a dict of its `name:value` lines."""
+    out = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k] = v.strip()
+    return out
+
+
 class ClusterClient:
     """A synchronous Redis Cluster client over harness.Redis: one connection
     per node, the slot map from CLUSTER SLOTS; follows MOVED (the map
@@ -751,14 +761,8 @@ class ClusterNode:
         self.proc = Proc(["redis-server", self.conf], "redis-cluster")
         wait_for(self._ping, 10, "cluster node %d to start" % self.port)
 
-    def _ping(self):
-        try:
-            c = Redis(self.port, timeout=1)
-            ok = c.cmd("PING") == "PONG"
-            c.close()
-            return ok
-        except (OSError, RedisError):
-            return False
+    ssl = None
+    _ping = RedisServer._ping
 
     def alive(self):
         return self.proc is not None and self.proc.alive()
@@ -775,12 +779,7 @@ class ClusterNode:
             c.close()
 
     def info(self, section="all"):
-        out = {}
-        for line in self.cmd("INFO", section).splitlines():
-            if ":" in line and not line.startswith("#"):
-                k, v = line.split(":", 1)
-                out[k] = v.strip()
-        return out
+        return parse_info(self.cmd("INFO", section))
 
 
 class RedisCluster:
