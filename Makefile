@@ -51,7 +51,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/base/keyring_file.c src/base/histogram.c src/base/codec.c src/base/secret_input.c \
        src/base/sdnotify.c src/base/proc_stats.c src/base/seal_pack.c \
        src/redis/key_schema.c src/redis/scripts.c src/redis/script_contract.c src/redis/redis_async.c src/redis/redis_sync.c \
-       src/redis/redis_tls.c src/redis/redis_conn.c src/redis/redis_sentinel.c src/redis/repl_info.c src/redis/cluster_map.c \
+       src/redis/redis_tls.c src/redis/redis_conn.c src/redis/redis_sentinel.c src/redis/repl_info.c src/redis/cluster_map.c src/redis/cluster_async.c src/redis/redis_cluster_sync.c src/redis/user_dir.c src/redis/cluster_topo.c \
        src/http/http_recv.c src/http/httpc.c src/http/httpc_origin.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
        src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
        src/spotify/recently_played.c src/spotify/history_scan.c \

@@ -12,9 +12,9 @@
 -- (OAUTH_STORE_*). The reply: stored 0 when the account is connected to
 -- another user (other_user) and DUP_POLICY is "refuse" (nothing written);
 -- stored 1 otherwise, other_user naming the other user when DUP_POLICY
--- "allow" let the account be connected to two. stored 0 with owner set
--- when the user id belongs to another app (owner: that app; nothing
--- written; serve must not show it to the browser). stored 0 with max_users
+-- "allow" let the account be connected to two. The user id is claimed in
+-- the directory <p>users for the app by serve before this script
+-- (src/redis/user_dir.c: another slot in a cluster). stored 0 with max_users
 -- set when the app is full and the user is new to it (lua/lib/user_cap.lua;
 -- nothing written).
 
@@ -31,7 +31,7 @@ if dup and ARGV[OAUTH_STORE_ARG.DUP_POLICY] ~= 'allow' then
     return oauth_store_reply{stored = 0, other_user = other}
 end
 
-local full = user_cap_full(KEYS[OAUTH_STORE_KEY.APP], KEYS[OAUTH_STORE_KEY.USERS], ARGV[OAUTH_STORE_ARG.APP], user)
+local full = user_cap_full(KEYS[OAUTH_STORE_KEY.APP], KEYS[OAUTH_STORE_KEY.MEMBERS], user)
 if full > 0 then
     return oauth_store_reply{stored = 0, max_users = full}
 end
@@ -41,7 +41,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local old = redis.call('HGET', user_key, 'spotify_id')
 
 -- Due now, or when a lease held by a poll in flight lapses.
-local fence, owner = user_record_put({user = user_key, users = KEYS[OAUTH_STORE_KEY.USERS], due = KEYS[OAUTH_STORE_KEY.DUE],
+user_record_put({user = user_key, members = KEYS[OAUTH_STORE_KEY.MEMBERS], due = KEYS[OAUTH_STORE_KEY.DUE],
                  leases = KEYS[OAUTH_STORE_KEY.LEASES]},
                 {user = user, app = ARGV[OAUTH_STORE_ARG.APP],
                  access_token = ARGV[OAUTH_STORE_ARG.ACCESS_TOKEN],
@@ -50,9 +50,6 @@ local fence, owner = user_record_put({user = user_key, users = KEYS[OAUTH_STORE_
                  set = {'spotify_id', account, 'display_name', ARGV[OAUTH_STORE_ARG.DISPLAY_NAME]},
                  watch = true, due_in_ms = 0},
                 now)
-if fence == nil then
-    return oauth_store_reply{stored = 0, owner = owner}
-end
 
 -- A user who switches Spotify accounts: forget the old account's mapping
 -- (if it is still ours) and the playback seen on it.

@@ -62,6 +62,15 @@ int cluster_map_primaries(const struct cluster_map *m, int *out, int max);
 /* cluster_map_covered: 1 when every slot has a node. */
 int cluster_map_covered(const struct cluster_map *m);
 
+/* cluster_map_same: 1 when a and b give every slot the same owner
+ * (host:port; node indexes and replicas may differ). */
+int cluster_map_same(const struct cluster_map *a, const struct cluster_map *b);
+
+/* cluster_map_describe writes "host:port N slots, ..." (each primary with
+ * the slots it serves, then the unserved ones if any) into buf, truncated
+ * to len; for a log line when the map changes. */
+void cluster_map_describe(const struct cluster_map *m, char *buf, size_t len);
+
 /* cluster_redirect: a MOVED or ASK error, read. */
 enum cluster_redirect_kind { CLUSTER_REDIRECT_NONE, CLUSTER_REDIRECT_MOVED, CLUSTER_REDIRECT_ASK };
 struct cluster_redirect {

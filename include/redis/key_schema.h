@@ -23,6 +23,7 @@
  *   <p>{<app>}:stats        HASH   polls, outcomes, errors, 429s, events by type
  *   <p>{<app>}:events       STREAM every event of the app's users (MAXLEN ~)
  *   <p>{<app>}:broken       HASH   user -> reason: user keys set aside as not hashes
+ *   <p>{<app>}:members      SET    the app's users (the user cap counts it; include/redis/user_dir.h)
  *   <p>playback:<user>      channel: that user's events
  */
 #include <stddef.h>
@@ -39,6 +40,7 @@ struct app_keys {
     char stats[KEY_MAX];
     char events[KEY_MAX];
     char broken[KEY_MAX];        /* "<p>{<app>}:broken": user keys that are not hashes (lua/lib/guard.lua) */
+    char members[KEY_MAX];       /* "<p>{<app>}:members": the app's users (lua/lib/user_cap.lua) */
     char user_prefix[KEY_MAX];   /* "<p>{<app>}:user:" */
 };
 

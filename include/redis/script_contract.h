@@ -82,7 +82,7 @@
     X(p, ACCOUNTS)       /* <p>{<app>}:accounts  HASH Spotify account id -> user id */ \
     X(p, DUE)            /* <p>{<app>}:due       ZSET user -> next poll (ms) */ \
     X(p, LEASES)         /* <p>{<app>}:leases    ZSET user -> lease expiry (ms) */ \
-    X(p, USERS)          /* <p>users             HASH the directory, user -> app */ \
+    X(p, MEMBERS)        /* <p>{<app>}:members   SET the app's users (the user cap counts it) */ \
     X(p, APP)            /* <p>{<app>}:app       HASH the app (max_users: the user cap) */
 #define OAUTH_STORE_ARGS(X, p) \
     X(p, USER)           /* user id */ \
@@ -96,9 +96,9 @@
     X(p, DUP_POLICY)     /* an account already connected to another user: "refuse" or "allow" */
 #define OAUTH_STORE_GROUP_ARGS(X, p)
 #define OAUTH_STORE_REPLY(X, p) \
-    X(p, stored, INT)    /* 1 stored; 0 refused (duplicate account, or the id owned by another app), nothing written */ \
+    X(p, stored, INT)    /* 1 stored; 0 refused (duplicate account, or the app full), nothing written */ \
     X(p, other_user, STR) /* the other user the account is connected to ("" when none) */ \
-    X(p, owner, STR)     /* stored 0: the app owning the user id when that refused it ("" otherwise); never shown to a browser */ \
+    X(p, owner, STR)     /* always "": the directory (<p>users) is claimed by serve before the script (src/redis/user_dir.c) */ \
     X(p, max_users, INT) /* stored 0: the app's user cap when the app is full (a new user refused), else 0 */
 #define OAUTH_STORE_GROUP_REPLY(X, p)
 
@@ -110,7 +110,7 @@
     X(p, USER)           /* <p>{<app>}:user:<u>  HASH the user */ \
     X(p, DUE)            /* <p>{<app>}:due       ZSET user -> next poll (ms) */ \
     X(p, LEASES)         /* <p>{<app>}:leases    ZSET user -> lease expiry (ms) */ \
-    X(p, USERS)          /* <p>users             HASH the directory, user -> app */ \
+    X(p, MEMBERS)        /* <p>{<app>}:members   SET the app's users (the user cap counts it) */ \
     X(p, APP)            /* <p>{<app>}:app       HASH the app (max_users: the user cap) */
 #define USER_PUT_ARGS(X, p) \
     X(p, USER)           /* user id */ \
@@ -125,7 +125,7 @@
 #define USER_PUT_GROUP_ARGS(X, p)
 #define USER_PUT_REPLY(X, p) \
     X(p, fence, INT)     /* the user's new fencing token; 0: refused, nothing written */ \
-    X(p, owner, STR)     /* fence 0: the app that owns the user id (the directory decides, atomically) */ \
+    X(p, owner, STR)     /* always "": the directory (<p>users) is claimed by the CLI before the script (src/redis/user_dir.c) */ \
     X(p, max_users, INT) /* fence 0: the app's user cap when the app is full (a new user refused), else 0 */
 #define USER_PUT_GROUP_REPLY(X, p)
 /* ------------------------------------------------------------ claim.lua --- */

@@ -51,6 +51,9 @@ void wm_live_workers(struct worker_metrics *m, double n);
  * before wm_tick, which publishes. */
 void wm_http(struct worker_metrics *m, long connections, int streams);
 
+/* wm_cluster sets the Redis Cluster counters (redis_async_cluster_stats:
+ * totals since start); before wm_tick, which publishes. */
+void wm_cluster(struct worker_metrics *m, long moved, long ask, long refreshes);
 /* wm_tick refreshes gauges and publishes: call once a second. */
 void wm_tick(struct worker_metrics *m, int inflight, long reconnects, int redis_up);
 

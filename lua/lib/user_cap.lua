@@ -5,37 +5,26 @@
 -- both take it. serve and the CLI check earlier too, before any Spotify
 -- call; this check is the one that decides.
 --
--- The app's users are the directory entries (<p>users, user -> app) naming
--- it: `user rm` removes a user's entry, so a removed user frees a place. A
--- user already in the app (re-connecting, new tokens) is not a new user and
--- is never refused. Counting reads the whole directory (HSCAN, stopping at
--- the cap), so it is done only for a capped app and a user id new to it.
+-- The app's users are the members of <p>{<app>}:members (user_record_put
+-- adds them; `user rm` removes them), under the app's hash tag so that the
+-- cap is decided in the app's slot, in a cluster too. A user already in the
+-- app (re-connecting, new tokens) is not a new user and is never refused.
+-- Counting is SCARD: O(1).
 
--- user_cap_full(app_key, users_key, app, user): the app's cap when the app
--- is capped, user is not already one of its users, and the app has cap
--- users; else 0. A max_users that is not a whole number >= 0 is read as no
--- cap (a bad record never stops a login; `app show` shows it).
-local function user_cap_full(app_key, users_key, app, user)
+-- user_cap_full(app_key, members_key, user): the app's cap when the app is
+-- capped, user is not already one of its members, and the app has cap
+-- members; else 0. A max_users that is not a whole number >= 0 is read as
+-- no cap (a bad record never stops a login; `app show` shows it).
+local function user_cap_full(app_key, members_key, user)
     local cap = tonumber(redis.call('HGET', app_key, 'max_users') or '')
     if cap == nil or cap ~= cap or cap <= 0 or cap ~= math.floor(cap) then
         return 0
     end
-    if redis.call('HGET', users_key, user) then
-        return 0   -- in this app already (or in another: user_record_put refuses that)
+    if redis.call('SISMEMBER', members_key, user) == 1 then
+        return 0
     end
-    local n, cursor = 0, '0'
-    repeat
-        local page = redis.call('HSCAN', users_key, cursor, 'COUNT', 1000)
-        cursor = page[1]
-        local kv = page[2]
-        for i = 2, #kv, 2 do
-            if kv[i] == app then
-                n = n + 1
-                if n >= cap then
-                    return cap
-                end
-            end
-        end
-    until cursor == '0'
+    if redis.call('SCARD', members_key) >= cap then
+        return cap
+    end
     return 0
 end

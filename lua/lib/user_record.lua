@@ -59,10 +59,10 @@ end
 
 -- user_record_put(k, u, now): a user's new tokens and registration, whole.
 --   k.user    <p>{<app>}:user:<u>, which must be u.user's key in u.app
---   k.users   <p>users, the directory: user -> app. The user id is claimed
---             for u.app here, in the same step as the record is written
---             (HSETNX-like): free or already u.app's. Owned by another app,
---             nothing is written and the owner is returned (see below).
+--   k.members <p>{<app>}:members, the app's users (SADD here; the user cap
+--             counts it). The directory <p>users (user -> app) is another
+--             slot: the caller claims the id for u.app there before the
+--             script (src/redis/user_dir.c), so a script touches one slot.
 --   k.due, k.leases  the app's schedule and leases
 --   u.user, u.app    ids
 --   u.access_token, u.refresh_token, u.lifetime_ms, u.scope  as
@@ -74,8 +74,7 @@ end
 --             time it is already due if it is. Otherwise a new user is
 --             stopped and a known one keeps its status and schedule.
 -- authorized_at is now (the refresh token's six months start). Returns the
--- new fence; or nil and the owning app when the id belongs to another app
--- (nothing written: the loser of a race of two apps for one id).
+-- new fence.
 local function user_record_put(k, u, now)
     local user, app = user_record_str('user', u.user), user_record_str('app', u.app)
     local tail = '{' .. app .. '}:user:' .. user
@@ -95,10 +94,6 @@ local function user_record_put(k, u, now)
         set[#set + 1] = user_record_str(u.set[i], u.set[i + 1], true)
     end
     local due_at
-    local owner = redis.call('HGET', k.users, user)
-    if owner and owner ~= app then
-        return nil, owner
-    end
     if u.watch then
         set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'fails', 0, 'idle', 0
         local interval = user_record_ms('interval_ms', u.interval_ms or 0)
@@ -120,7 +115,7 @@ local function user_record_put(k, u, now)
     end
     redis.call('HDEL', k.user, unpack(del))
     local fence = redis.call('HINCRBY', k.user, 'fence', 1)
-    redis.call('HSET', k.users, user, app)
+    redis.call('SADD', k.members, user)
 
     if u.watch or redis.call('HGET', k.user, 'status') == 'active' then
         local lease = tonumber(redis.call('ZSCORE', k.leases, user) or '')

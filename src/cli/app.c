@@ -8,6 +8,7 @@
 #include "cli_int.h"
 #include "base/crypto.h"
 #include "base/secret_input.h"
+#include "redis/cluster_map.h"
 #include "redis/redis_sync.h"
 #include "worker/worker.h"
 
@@ -20,7 +21,7 @@
  * development-mode app, none for an extended one (Spotify caps only
  * development mode), and an existing development app keeps its own. 0 or
  * -1 (reported). */
-static int app_set_cap(redisContext *r, const char *appkey, const char *mode, int is_new, long long max_users)
+static int app_set_cap(struct redis_sync *r, const char *appkey, const char *mode, int is_new, long long max_users)
 {
     char num[24];
     int dev = strcmp(mode, "development") == 0;
@@ -39,13 +40,66 @@ static int app_set_cap(redisContext *r, const char *appkey, const char *mode, in
     return 0;
 }
 
+/* app_members_backfill puts the app's users, as the directory names them,
+ * in its member set <p>{<app>}:members (the set the user cap counts), for
+ * users stored before the set existed: only those whose user hash exists
+ * (an entry left by a crash between the directory claim and the script is
+ * no user). Idempotent; one pipelined EXISTS per entry. 0 or -1 (said). */
+static int app_members_backfill(struct redis_sync *r, const struct sw_config *c, const char *app,
+                                const struct app_keys *k)
+{
+    char users[KEY_MAX], ukey[KEY_MAX];
+    keys_global(users, sizeof users, c->key_prefix, "users");
+    const char *hg[] = {"HGETALL", users};
+    redisReply *dir = cli_cmd(r, 2, hg);
+    int rc = 0;
+    if (dir == NULL)
+        return -1;
+    size_t n = dir->type == REDIS_REPLY_ARRAY ? dir->elements / 2 : 0;
+    char *have = calloc(n + 1, 1);   /* have[i]: entry i's user hash exists */
+    if (have == NULL) {
+        freeReplyObject(dir);
+        fprintf(stderr, "spotwatch: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *v = dir->element[2 * i + 1];
+        if (v->type == REDIS_REPLY_STRING && strcmp(v->str, app) == 0) {
+            keys_user(ukey, sizeof ukey, c->key_prefix, app, dir->element[2 * i]->str);
+            redis_sync_append(r, "EXISTS %s", ukey);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *v = dir->element[2 * i + 1];
+        redisReply *e = NULL;
+        if (v->type != REDIS_REPLY_STRING || strcmp(v->str, app) != 0)
+            continue;
+        if (redis_sync_get_reply(r, (void **)&e) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
+            rc = -1;
+            break;
+        }
+        have[i] = e->type == REDIS_REPLY_INTEGER && e->integer == 1;
+        freeReplyObject(e);
+    }
+    /* Every reply read: plain commands again. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *sa[] = {"SADD", k->members, dir->element[2 * i]->str};
+        if (have[i] && cli_cmd_ok(r, 3, sa) != 0)
+            rc = -1;
+    }
+    free(have);
+    freeReplyObject(dir);
+    return rc;
+}
+
 int cli_app_add(const struct sw_config *c, struct cli_args *a)
 {
     struct cli_opt *o = a->o;
     const struct cli_secret sp[1] = {{&o[1], &o[6]}};
     const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     char *secret = NULL, *sealed = NULL, err[256], ad[ID_MAX + 8], appkey[KEY_MAX], apps[KEY_MAX];
     long long budget = -1, quota = -1, window = -1, max_users = -1, qwindow = -1;
     int rc = 1;
@@ -131,11 +185,11 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
             goto out;
     }
     const char *sadd[] = {"SADD", apps, pos[0]};
-    if (cli_cmd_ok(r, 3, sadd) != 0)
+    if (cli_cmd_ok(r, 3, sadd) != 0 || (!is_new && app_members_backfill(r, c, pos[0], &k) != 0))
         goto out;
     /* New credentials end an invalid_client block, once the workers have
      * reread the app (they do every few seconds). */
-    redisReply *bl = redisCommand(r, "HMGET %s block_reason blocked_until", k.rl);
+    redisReply *bl = redis_sync_command(r, "HMGET %s block_reason blocked_until", k.rl);
     if (bl && bl->type == REDIS_REPLY_ARRAY && bl->elements == 2 && bl->element[0]->str &&
         strcmp(bl->element[0]->str, "invalid_client") == 0 && bl->element[1]->str) {
         long long until = redis_sync_now_ms(r) + WORKER_CRED_RELOAD_MS;
@@ -150,7 +204,7 @@ int cli_app_add(const struct sw_config *c, struct cli_args *a)
     }
     if (bl)
         freeReplyObject(bl);
-    redisReply *cap = redisCommand(r, "HGET %s max_users", appkey);
+    redisReply *cap = redis_sync_command(r, "HGET %s max_users", appkey);
     if (cap && cap->type == REDIS_REPLY_STRING)
         printf("app %s: %s mode, at most %s users (max_users)\n", pos[0], mode, cap->str);
     else
@@ -163,20 +217,20 @@ out:
     free(sealed);
     crypto_free(kr);
     if (r)
-        redisFree(r);
+        redis_sync_free(r);
     return rc;
 }
 
 /* app_read: one app's settings and schedule as the listing and app show
  * give them (JSON: numbers as numbers; the secret never, only whether it is
  * set): a new object, or NULL when the app has no record (said when say). */
-static cJSON *app_read(redisContext *r, const struct sw_config *c, const char *app, const cJSON *users, int say)
+static cJSON *app_read(struct redis_sync *r, const struct sw_config *c, const char *app, const cJSON *users, int say)
 {
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
-    redisReply *h = redisCommand(r, "HGETALL %s", k.app);
-    redisReply *n = redisCommand(r, "ZCARD %s", k.due);
-    redisReply *l = redisCommand(r, "ZCARD %s", k.leases);
+    redisReply *h = redis_sync_command(r, "HGETALL %s", k.app);
+    redisReply *n = redis_sync_command(r, "ZCARD %s", k.due);
+    redisReply *l = redis_sync_command(r, "ZCARD %s", k.leases);
     cJSON *a = NULL;
     if (h && h->type == REDIS_REPLY_ARRAY && (h->elements > 0 || !say)) {
         long long budget = c->app_budget_30s, window = 30000;
@@ -230,7 +284,7 @@ int cli_app_ls(const struct sw_config *c, struct cli_args *a)
     static const char *const head[] = {"APP", "MODE", "CLIENT_ID", "USERS", "SCHEDULED", "IN_FLIGHT", "BUDGET"};
     struct cli_table t;
     redisReply *rep;
-    redisContext *r;
+    struct redis_sync *r;
     if ((r = cli_connect_read(c, "SMEMBERS", "apps", &rep)) == NULL)
         return 1;
     cJSON *users = cli_count_users(r, c), *arr = cJSON_CreateArray();
@@ -253,7 +307,7 @@ int cli_app_ls(const struct sw_config *c, struct cli_args *a)
     int ok = users != NULL;
     cJSON_Delete(users);
     freeReplyObject(rep);
-    redisFree(r);
+    redis_sync_free(r);
     if (!ok) {
         cli_table_free(&t);
         cJSON_Delete(arr);
@@ -263,10 +317,10 @@ int cli_app_ls(const struct sw_config *c, struct cli_args *a)
 }
 
 /* app_limiter: the app's limiter and counters for app show. */
-static void app_limiter(redisContext *r, const struct app_keys *k, long long now, cJSON *ap)
+static void app_limiter(struct redis_sync *r, const struct app_keys *k, long long now, cJSON *ap)
 {
     cJSON *lim = cJSON_AddObjectToObject(ap, "limiter"), *st = cJSON_AddObjectToObject(ap, "stats");
-    redisReply *rl = redisCommand(r, "HGETALL %s", k->rl), *s = redisCommand(r, "HGETALL %s", k->stats);
+    redisReply *rl = redis_sync_command(r, "HGETALL %s", k->rl), *s = redis_sync_command(r, "HGETALL %s", k->stats);
     long long until = 0;
     for (size_t i = 0; rl && rl->type == REDIS_REPLY_ARRAY && i + 1 < rl->elements; i += 2) {
         const char *f = rl->element[i]->str;
@@ -286,7 +340,7 @@ static void app_limiter(redisContext *r, const struct app_keys *k, long long now
 int cli_app_show(const struct sw_config *c, struct cli_args *a)
 {
     const char *app = a->pos[0];
-    redisContext *r;
+    struct redis_sync *r;
     if (cli_check_id("app", app) != 0)
         return 2;
     if ((r = cli_connect(c)) == NULL)
@@ -295,14 +349,14 @@ int cli_app_show(const struct sw_config *c, struct cli_args *a)
     cJSON *ap = users ? app_read(r, c, app, users, 1) : NULL;
     cJSON_Delete(users);
     if (ap == NULL) {
-        redisFree(r);
+        redis_sync_free(r);
         return 1;
     }
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
     long long now = redis_sync_now_ms(r);
     app_limiter(r, &k, now, ap);
-    redisFree(r);
+    redis_sync_free(r);
     if (a->o[0].value)
         return cli_print_json(ap);
     char bu[48];
@@ -326,7 +380,7 @@ static void glob_escape(const char *s, char *out, size_t n)
 }
 
 /* app_user_count: the directory's users of app, or -1 (said). */
-static int app_user_count(redisContext *r, const struct sw_config *c, const char *app)
+static int app_user_count(struct redis_sync *r, const struct sw_config *c, const char *app)
 {
     cJSON *users = cli_count_users(r, c);
     if (users == NULL)
@@ -342,7 +396,7 @@ static int app_user_count(redisContext *r, const struct sw_config *c, const char
  * entries in one MULTI, so an entry that moved meanwhile (a user removed
  * and added to another app) is never taken; retried when EXEC fails. 0 or
  * -1 (said). */
-static int app_drop_users(redisContext *r, const struct sw_config *c, const char *app)
+static int app_drop_users(struct redis_sync *r, const struct sw_config *c, const char *app)
 {
     char users[KEY_MAX];
     keys_global(users, sizeof users, c->key_prefix, "users");
@@ -376,20 +430,20 @@ static int app_drop_users(redisContext *r, const struct sw_config *c, const char
     return -1;
 }
 
-/* app_drop_keys deletes every key of the app: those carrying its hash tag
- * (found with SCAN, so users, streams and whatever a later version adds go
- * too). Returns the count deleted, or -1 (said). */
-static long long app_drop_keys(redisContext *r, const struct sw_config *c, const char *app)
+/* app_drop_node: app_drop_keys on one node (SCAN is per server). */
+static long long app_drop_node(struct redis_sync *r, int node, const char *match)
 {
-    char pre[2 * KEY_MAX], match[2 * KEY_MAX + 8], cursor[32] = "0";
+    char cursor[32] = "0";
     long long n = 0;
-    glob_escape(c->key_prefix, pre, sizeof pre);
-    snprintf(match, sizeof match, "%s{%s}:*", pre, app);
     do {
         const char *sc[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
-        redisReply *rep = cli_cmd(r, 6, sc);
-        if (rep == NULL)
+        redisReply *rep = redis_sync_command_node(r, node, 6, sc);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", rep ? rep->str : redis_sync_errstr(r));
+            if (rep)
+                freeReplyObject(rep);
             return -1;
+        }
         int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2;
         snprintf(cursor, sizeof cursor, "%s", ok && rep->element[0]->str ? rep->element[0]->str : "0");
         for (size_t i = 0; ok && i < rep->element[1]->elements; i++) {
@@ -404,11 +458,32 @@ static long long app_drop_keys(redisContext *r, const struct sw_config *c, const
     return n;
 }
 
+/* app_drop_keys deletes every key of the app: those carrying its hash tag
+ * (found with SCAN on every primary of a cluster, so users, streams and
+ * whatever a later version adds go too, wherever a migration left them).
+ * Returns the count deleted, or -1 (said). */
+static long long app_drop_keys(struct redis_sync *r, const struct sw_config *c, const char *app)
+{
+    char pre[2 * KEY_MAX], match[2 * KEY_MAX + 8];
+    int nodes[CLUSTER_MAX_NODES];
+    int nn = redis_sync_nodes(r, nodes, CLUSTER_MAX_NODES);
+    long long n = 0;
+    glob_escape(c->key_prefix, pre, sizeof pre);
+    snprintf(match, sizeof match, "%s{%s}:*", pre, app);
+    for (int i = 0; i < nn && i < CLUSTER_MAX_NODES; i++) {
+        long long got = app_drop_node(r, nodes[i], match);
+        if (got < 0)
+            return -1;
+        n += got;
+    }
+    return n;
+}
+
 int cli_app_rm(const struct sw_config *c, struct cli_args *a)
 {
     const char *app = a->pos[0];
     char apps[KEY_MAX];
-    redisContext *r;
+    struct redis_sync *r;
     int rc = 1;
     if (cli_check_id("app", app) != 0)
         return 2;
@@ -444,16 +519,16 @@ int cli_app_rm(const struct sw_config *c, struct cli_args *a)
     printf("app %s: removed (%d users, %lld keys)\n", app, users, n);
     rc = 0;
 out:
-    redisFree(r);
+    redis_sync_free(r);
     return rc;
 }
 
 /* unblock_developer: the app's developer ledger forgets its QUOTA_EXCEEDED
  * blocks and the limit it learned from one (the quota was raised, say). */
-static int unblock_developer(const struct sw_config *c, redisContext *r, const struct app_keys *k)
+static int unblock_developer(const struct sw_config *c, struct redis_sync *r, const struct app_keys *k)
 {
     char ledger[KEY_MAX];
-    redisReply *h = redisCommand(r, "HMGET %s developer client_id", k->app);
+    redisReply *h = redis_sync_command(r, "HMGET %s developer client_id", k->app);
     int rc = 0;
     if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
         const char *dev = h->element[0]->str ? h->element[0]->str : h->element[1]->str;
@@ -476,7 +551,7 @@ int cli_app_unblock(const struct sw_config *c, struct cli_args *a)
 {
     const char **pos = a->pos;
     char apps[KEY_MAX];
-    redisContext *r;
+    struct redis_sync *r;
     int rc = 1;
 
     if (cli_check_id("app", pos[0]) != 0)
@@ -486,7 +561,7 @@ int cli_app_unblock(const struct sw_config *c, struct cli_args *a)
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
     struct app_keys k;
     keys_app(&k, c->key_prefix, pos[0]);
-    redisReply *m = redisCommand(r, "SISMEMBER %s %s", apps, pos[0]);
+    redisReply *m = redis_sync_command(r, "SISMEMBER %s %s", apps, pos[0]);
     int known = m && m->type == REDIS_REPLY_INTEGER && m->integer == 1;
     if (m)
         freeReplyObject(m);
@@ -494,7 +569,7 @@ int cli_app_unblock(const struct sw_config *c, struct cli_args *a)
         fprintf(stderr, "spotwatch: no such app '%s'\n", pos[0]);
         goto out;
     }
-    redisReply *h = redisCommand(r, "HMGET %s blocked_until block_reason", k.rl);
+    redisReply *h = redis_sync_command(r, "HMGET %s blocked_until block_reason", k.rl);
     long long until = h && h->type == REDIS_REPLY_ARRAY && h->elements == 2 && h->element[0]->str
                           ? strtoll(h->element[0]->str, NULL, 10) : 0;
     char reason[64];
@@ -514,6 +589,6 @@ int cli_app_unblock(const struct sw_config *c, struct cli_args *a)
         printf("app %s: was not blocked\n", pos[0]);
     rc = 0;
 out:
-    redisFree(r);
+    redis_sync_free(r);
     return rc;
 }

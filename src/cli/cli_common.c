@@ -128,16 +128,16 @@ int cli_print_json(cJSON *o)
     return rc;
 }
 
-redisContext *cli_connect(const struct sw_config *c)
+struct redis_sync *cli_connect(const struct sw_config *c)
 {
     char err[512];
-    redisContext *r = redis_sync_connect(c, 5, err, sizeof err);
+    struct redis_sync *r = redis_sync_connect(c, 5, err, sizeof err);
     if (r == NULL)
         fprintf(stderr, "spotwatch: %s\n", err);
     return r;
 }
 
-redisReply *cli_cmd(redisContext *r, int argc, const char **argv)
+redisReply *cli_cmd(struct redis_sync *r, int argc, const char **argv)
 {
     char err[512];
     redisReply *rep = redis_sync_cmd(r, argc, argv, err, sizeof err);
@@ -146,7 +146,7 @@ redisReply *cli_cmd(redisContext *r, int argc, const char **argv)
     return rep;
 }
 
-int cli_cmd_ok(redisContext *r, int argc, const char **argv)
+int cli_cmd_ok(struct redis_sync *r, int argc, const char **argv)
 {
     redisReply *rep = cli_cmd(r, argc, argv);
     if (rep == NULL)
@@ -155,7 +155,7 @@ int cli_cmd_ok(redisContext *r, int argc, const char **argv)
     return 0;
 }
 
-redisReply *cli_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv)
+redisReply *cli_eval(struct redis_sync *r, enum script_id id, int nkeys, int nargs, const char **argv)
 {
     char err[512];
     redisReply *rep = redis_sync_eval(r, id, nkeys, nargs, argv, err, sizeof err);
@@ -166,7 +166,7 @@ redisReply *cli_eval(redisContext *r, enum script_id id, int nkeys, int nargs, c
 
 /* user_app looks user up in the directory: 0 with its app in app, or -1
  * (reported). */
-static int user_app(const struct sw_config *c, redisContext *r, const char *user, char *app, size_t n)
+static int user_app(const struct sw_config *c, struct redis_sync *r, const char *user, char *app, size_t n)
 {
     char users[KEY_MAX];
     keys_global(users, sizeof users, c->key_prefix, "users");
@@ -185,26 +185,26 @@ static int user_app(const struct sw_config *c, redisContext *r, const char *user
     return 0;
 }
 
-redisContext *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n)
+struct redis_sync *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n)
 {
-    redisContext *r = cli_connect(c);
+    struct redis_sync *r = cli_connect(c);
     if (r && user_app(c, r, user, app, n) != 0) {
-        redisFree(r);
+        redis_sync_free(r);
         r = NULL;
     }
     return r;
 }
 
-redisContext *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep)
+struct redis_sync *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep)
 {
     char key[KEY_MAX];
-    redisContext *r = cli_connect(c);
+    struct redis_sync *r = cli_connect(c);
     if (r == NULL)
         return NULL;
     keys_global(key, sizeof key, c->key_prefix, name);
     const char *argv[] = {cmd, key};
     if ((*rep = cli_cmd(r, 2, argv)) == NULL) {
-        redisFree(r);
+        redis_sync_free(r);
         return NULL;
     }
     return r;

@@ -15,6 +15,7 @@
 #include "redis/key_schema.h"
 #include "redis/script_contract.h"
 #include "redis/scripts.h"
+#include "redis/user_dir.h"
 
 /* Spotify: refresh tokens die 6 months after authorisation; 180 days errs early. */
 #define CLI_REFRESH_LIFETIME_MS (180LL * 24 * 3600 * 1000)
@@ -52,23 +53,23 @@ int cli_print_json(cJSON *o);
 
 /* cli_connect: a blocking Redis link (redis_sync_connect), or NULL with the
  * reason on stderr. redisFree it. */
-redisContext *cli_connect(const struct sw_config *c);
+struct redis_sync *cli_connect(const struct sw_config *c);
 /* cli_cmd runs one command; an error reply or a lost link is reported on
  * stderr ("spotwatch: Redis: ...") and gives NULL. cli_cmd_ok: 0 or -1,
  * the reply dropped. */
-redisReply *cli_cmd(redisContext *r, int argc, const char **argv);
-int cli_cmd_ok(redisContext *r, int argc, const char **argv);
+redisReply *cli_cmd(struct redis_sync *r, int argc, const char **argv);
+int cli_cmd_ok(struct redis_sync *r, int argc, const char **argv);
 /* cli_eval runs a script (redis_sync_eval: KEYS then ARGV, nargs in all),
  * reporting a failure as cli_cmd does. */
-redisReply *cli_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv);
+redisReply *cli_eval(struct redis_sync *r, enum script_id id, int nkeys, int nargs, const char **argv);
 /* cli_connect_user: cli_connect, then user looked up in the directory: the
  * link with the user's app in app, or NULL ("no such user" or why not on
  * stderr). */
-redisContext *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n);
+struct redis_sync *cli_connect_user(const struct sw_config *c, const char *user, char *app, size_t n);
 /* cli_connect_read: cli_connect, then the global key <p><name> read whole
  * with cmd (SMEMBERS apps, HGETALL users): the link with the reply in *rep
  * (freeReplyObject it), or NULL (reported). */
-redisContext *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep);
+struct redis_sync *cli_connect_read(const struct sw_config *c, const char *cmd, const char *name, redisReply **rep);
 /* cli_load_keyring loads token-key-file (keyring_file_load: *kr stays NULL
  * in plaintext mode): 0, or -1 with the reason on stderr. crypto_free it. */
 int cli_load_keyring(const struct sw_config *c, struct crypto_keyring **kr);
@@ -101,7 +102,7 @@ void cli_fputs_esc(const char *s, FILE *f);
 /* cli_user_put: the arguments of one user_put.lua call (the one writer of a
  * user's tokens, lua/lib/user_record.lua) and the storage they point into. */
 struct cli_user_put {
-    char user_key[KEY_MAX], users[KEY_MAX];
+    char user_key[KEY_MAX];
     struct app_keys k;
     char lifetime_ms[24], interval_ms[24], due_in_ms[24];
     const char *argv[USER_PUT_KEY_N + USER_PUT_ARG_N];
@@ -115,10 +116,22 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
                        const char *scope, int watch, long long interval_ms, long long due_in_ms);
 
 /* cli_user_put_refused reads user_put.lua's reply rep for user of app: 0
- * stored; 1 refused because the user id belongs to another app (said on
- * stderr, naming that app) or because app is full (its max_users reached;
- * said), with file:line when file is not ""; -1 an error reply (said). */
+ * stored; 1 refused because app is full (its max_users reached; said),
+ * with file:line when file is not ""; -1 an error reply (said). */
 int cli_user_put_refused(redisReply *rep, const char *file, long line, const char *user, const char *app);
+
+/* cli_user_claim claims user for app in the directory before user_put.lua
+ * (include/redis/user_dir.h). USER_DIR_NEW or _MINE: go on;
+ * USER_DIR_OTHER: said (naming the owning app, with file:line when file is
+ * not ""); USER_DIR_ERROR: said. */
+enum user_dir_claim cli_user_claim(struct redis_sync *r, const struct sw_config *c, const char *file, long line,
+                                   const char *user, const char *app);
+/* cli_user_owned says on stderr that user belongs to app owner (with
+ * file:line when file is not ""): refused, nothing written. */
+void cli_user_owned(const char *file, long line, const char *user, const char *owner);
+/* cli_user_unclaim releases a claim made by cli_user_claim (USER_DIR_NEW)
+ * after the script refused the user; a failure is said. */
+void cli_user_unclaim(struct redis_sync *r, const struct sw_config *c, const char *user, const char *app);
 
 /* ------------------------------------------------------- output (out.c) --- */
 /* cli_table: rows printed aligned under a header (human formats). Each
@@ -165,6 +178,6 @@ const char *cli_budget(long long budget, long long window_ms, char *buf, size_t 
 void cli_print_pairs(const cJSON *o, const char *prefix, long long now);
 /* cli_count_users counts the directory's users by app: an object app ->
  * count (all apps seen), or NULL when Redis failed (said). */
-cJSON *cli_count_users(redisContext *r, const struct sw_config *c);
+cJSON *cli_count_users(struct redis_sync *r, const struct sw_config *c);
 
 #endif

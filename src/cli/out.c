@@ -172,7 +172,7 @@ const char *cli_budget(long long budget, long long window_ms, char *buf, size_t 
     return buf;
 }
 
-cJSON *cli_count_users(redisContext *r, const struct sw_config *c)
+cJSON *cli_count_users(struct redis_sync *r, const struct sw_config *c)
 {
     char users[KEY_MAX];
     keys_global(users, sizeof users, c->key_prefix, "users");

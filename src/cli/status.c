@@ -5,6 +5,8 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
+#include "redis/cluster_map.h"
+#include "redis/cluster_topo.h"
 #include "redis/repl_info.h"
 #include "cli/cli.h"
 #include "cli_int.h"
@@ -70,19 +72,19 @@ static void status_pace(cJSON *limit, const redisReply *rl, long long now)
     }
 }
 
-static cJSON *status_app(redisContext *r, const struct sw_config *c, const char *app, long long now, char *why)
+static cJSON *status_app(struct redis_sync *r, const struct sw_config *c, const char *app, long long now, char *why)
 {
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "app", app);
-    redisReply *due = redisCommand(r, "ZCARD %s", k.due);
-    redisReply *over = redisCommand(r, "ZCOUNT %s -inf %lld", k.due, now);
-    redisReply *oldest = redisCommand(r, "ZRANGE %s 0 0 WITHSCORES", k.due);
-    redisReply *leases = redisCommand(r, "ZCARD %s", k.leases);
-    redisReply *rl = redisCommand(r, "HGETALL %s", k.rl);
-    redisReply *st = redisCommand(r, "HGETALL %s", k.stats);
-    redisReply *ap = redisCommand(r, "HMGET %s mode budget_30s quota_24h window_ms developer client_id", k.app);
+    redisReply *due = redis_sync_command(r, "ZCARD %s", k.due);
+    redisReply *over = redis_sync_command(r, "ZCOUNT %s -inf %lld", k.due, now);
+    redisReply *oldest = redis_sync_command(r, "ZRANGE %s 0 0 WITHSCORES", k.due);
+    redisReply *leases = redis_sync_command(r, "ZCARD %s", k.leases);
+    redisReply *rl = redis_sync_command(r, "HGETALL %s", k.rl);
+    redisReply *st = redis_sync_command(r, "HGETALL %s", k.stats);
+    redisReply *ap = redis_sync_command(r, "HMGET %s mode budget_30s quota_24h window_ms developer client_id", k.app);
     cJSON_AddNumberToObject(a, "scheduled", due && due->type == REDIS_REPLY_INTEGER ? (double)due->integer : 0);
     cJSON_AddNumberToObject(a, "overdue", over && over->type == REDIS_REPLY_INTEGER ? (double)over->integer : 0);
     cJSON_AddNumberToObject(a, "in_flight", leases && leases->type == REDIS_REPLY_INTEGER ? (double)leases->integer : 0);
@@ -149,24 +151,24 @@ static cJSON *status_app(redisContext *r, const struct sw_config *c, const char 
 /* status_users counts users by status; near gets {"count","users"}: the
  * users (not already reauth_required) whose refresh token dies within
  * CLI_REFRESH_WARN_MS, from the same pipelined HMGET. */
-static cJSON *status_users(redisContext *r, const struct sw_config *c, long long now, cJSON *near, char *why)
+static cJSON *status_users(struct redis_sync *r, const struct sw_config *c, long long now, cJSON *near, char *why)
 {
     char users[KEY_MAX], ukey[KEY_MAX];
     cJSON *by = cJSON_CreateObject();
     cJSON *near_users = cJSON_CreateArray();
     int nnear = 0;
     keys_global(users, sizeof users, c->key_prefix, "users");
-    redisReply *rep = redisCommand(r, "HGETALL %s", users);
+    redisReply *rep = redis_sync_command(r, "HGETALL %s", users);
     status_refused(rep, why, REFUSED_MAX);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
         goto out;
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
-        redisAppendCommand(r, "HMGET %s status authorized_at", ukey);
+        redis_sync_append(r, "HMGET %s status authorized_at", ukey);
     }
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         redisReply *s = NULL;
-        if (redisGetReply(r, (void **)&s) != REDIS_OK)
+        if (redis_sync_get_reply(r, (void **)&s) != REDIS_OK)
             break;
         status_refused(s, why, REFUSED_MAX);
         int ok = s && s->type == REDIS_REPLY_ARRAY && s->elements == 2;
@@ -197,13 +199,13 @@ out:
     return by;
 }
 
-static cJSON *status_workers(redisContext *r, const struct sw_config *c, long long now, char *why)
+static cJSON *status_workers(struct redis_sync *r, const struct sw_config *c, long long now, char *why)
 {
     char wkey[KEY_MAX];
     cJSON *arr = cJSON_CreateArray();
     keys_global(wkey, sizeof wkey, c->key_prefix, "workers");
-    redisReply *rep = redisCommand(r, "ZRANGEBYSCORE %s %lld +inf", wkey, now);
-    redisReply *gc = redisCommand(r, "ZREMRANGEBYSCORE %s -inf %lld", wkey, now - 60000);
+    redisReply *rep = redis_sync_command(r, "ZRANGEBYSCORE %s %lld +inf", wkey, now);
+    redisReply *gc = redis_sync_command(r, "ZREMRANGEBYSCORE %s -inf %lld", wkey, now - 60000);
     status_refused(rep, why, REFUSED_MAX);
     status_refused(gc, why, REFUSED_MAX);
     if (gc)
@@ -211,7 +213,7 @@ static cJSON *status_workers(redisContext *r, const struct sw_config *c, long lo
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         cJSON *w = cJSON_CreateObject();
         cJSON_AddStringToObject(w, "id", rep->element[i]->str);
-        redisReply *h = redisCommand(r, "HGETALL %sworker:%s", c->key_prefix, rep->element[i]->str);
+        redisReply *h = redis_sync_command(r, "HGETALL %sworker:%s", c->key_prefix, rep->element[i]->str);
         status_refused(h, why, REFUSED_MAX);
         for (size_t j = 0; h && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2)
             cli_json_field(w, h->element[j]->str, h->element[j + 1]->str);
@@ -254,17 +256,27 @@ static void status_print_pace(const cJSON *it, const cJSON *lim)
 
 /* status_redis: what the server says of itself that bears on spotwatch.
  * CONFIG may be refused (managed Redis, ACLs): the setting is then left out. */
-static cJSON *status_redis(redisContext *r)
+static cJSON *status_redis(struct redis_sync *r)
 {
     cJSON *o = cJSON_CreateObject();
-    redisReply *rep = redisCommand(r, "INFO memory");
-    const char *p;
+    const char *info[] = {"INFO", "memory"}, *p;
+    int nodes[CLUSTER_MAX_NODES], nn = redis_sync_nodes(r, nodes, CLUSTER_MAX_NODES), seen = 0;
+    double used = 0;
+    redisReply *rep;
 
-    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL)
-        cJSON_AddNumberToObject(o, "used_memory", strtod(p + strlen("used_memory:"), NULL));
-    if (rep)
-        freeReplyObject(rep);
-    rep = redisCommand(r, "CONFIG GET hash-max-listpack-value");
+    /* In a cluster: the sum over the primaries. */
+    for (int i = 0; i < nn && i < CLUSTER_MAX_NODES; i++) {
+        rep = redis_sync_command_node(r, nodes[i], 2, info);
+        if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL) {
+            used += strtod(p + strlen("used_memory:"), NULL);
+            seen++;
+        }
+        if (rep)
+            freeReplyObject(rep);
+    }
+    if (seen)
+        cJSON_AddNumberToObject(o, "used_memory", used);
+    rep = redis_sync_command(r, "CONFIG GET hash-max-listpack-value");
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->str)
         cJSON_AddNumberToObject(o, "hash_max_listpack_value", strtod(rep->element[1]->str, NULL));
     if (rep)
@@ -273,7 +285,7 @@ static cJSON *status_redis(redisContext *r)
      * INFO replication is refused. */
     struct repl_info t;
     char why[256];
-    if (repl_info_fetch(r, &t, why, sizeof why) == 0)
+    if (redis_sync_single(r) && repl_info_fetch(redis_sync_single(r), &t, why, sizeof why) == 0)
         cJSON_AddItemToObject(o, "replication", repl_info_json(&t));
     return o;
 }
@@ -305,34 +317,39 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
 {
     struct cli_opt *o = a->o;
     char apps[KEY_MAX], why[REFUSED_MAX] = "";
-    redisContext *r;
+    struct redis_sync *r;
     long long now;
     if ((r = cli_connect(c)) == NULL)
         return 1;
     /* Every figure below is relative to Redis' clock: without it, none. */
     if (redis_sync_time_ms(r, &now, why, sizeof why) != 0) {
         fprintf(stderr, "spotwatch: status: cannot read Redis' clock (TIME): %s\n", why);
-        redisFree(r);
+        redis_sync_free(r);
         return 1;
     }
     cJSON *s = cJSON_CreateObject();
     cli_json_time(s, "now_ms", now);
-    cJSON_AddItemToObject(s, "redis", status_redis(r));
+    cJSON *rd = status_redis(r);
+    cJSON_AddItemToObject(s, "redis", rd);
+    /* Cluster mode: the nodes and each app's primary (single-node: absent). */
+    cJSON *topo = cluster_topo_fetch(r, c->key_prefix, why, sizeof why);
+    if (topo)
+        cJSON_AddItemToObject(rd, "cluster", topo);
     cJSON_AddItemToObject(s, "workers", status_workers(r, c, now, why));
     cJSON *near = cJSON_CreateObject();
     cJSON_AddItemToObject(s, "users", status_users(r, c, now, near, why));
     cJSON_AddItemToObject(s, "refresh_tokens_near_expiry", near);
     cJSON *arr = cJSON_AddArrayToObject(s, "apps");
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
-    redisReply *rep = redisCommand(r, "SMEMBERS %s", apps);
+    redisReply *rep = redis_sync_command(r, "SMEMBERS %s", apps);
     status_refused(rep, why, REFUSED_MAX);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
         cJSON_AddItemToArray(arr, status_app(r, c, rep->element[i]->str, now, why));
     if (rep)
         freeReplyObject(rep);
-    if (!why[0] && r->err)
-        snprintf(why, sizeof why, "Redis link lost: %s", r->errstr);
-    redisFree(r);
+    if (!why[0] && redis_sync_err(r))
+        snprintf(why, sizeof why, "Redis link lost: %s", redis_sync_errstr(r));
+    redis_sync_free(r);
     /* A refused or lost read would print as zeros: say what happened instead. */
     if (why[0]) {
         fprintf(stderr, "spotwatch: status: %s\n", why);
@@ -344,7 +361,7 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
 
     /* Every name below comes from Redis: printed escaped (cli_esc). */
     char e[4][CLI_ESC_MAX];
-    cJSON *it, *rd = cJSON_GetObjectItem(s, "redis");
+    cJSON *it;
     printf("redis: used_memory=%.1f MB", num(rd, "used_memory") / 1e6);
     if (cJSON_GetObjectItem(rd, "hash_max_listpack_value")) {
         double lp = num(rd, "hash_max_listpack_value");
@@ -355,6 +372,12 @@ int cli_status(const struct sw_config *c, struct cli_args *a)
     }
     printf("\n");
     status_print_topology(cJSON_GetObjectItem(rd, "replication"));
+    if (cJSON_GetObjectItem(rd, "cluster")) {
+        /* cluster_topo_text writes printable ASCII only. */
+        char topo_text[8192];
+        cluster_topo_text(cJSON_GetObjectItem(rd, "cluster"), topo_text, sizeof topo_text);
+        fputs(topo_text, stdout);
+    }
     printf("workers: %d live\n", cJSON_GetArraySize(cJSON_GetObjectItem(s, "workers")));
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "workers"))
         printf("  %s  polls=%.0f inflight=%.0f connections=%.0f\n",

@@ -52,12 +52,12 @@ static int wanted(const char *user, int n, const char **users)
 }
 
 /* warn_unknown says which named users the directory does not know. */
-static void warn_unknown(redisContext *r, const struct sw_config *c, int n, const char **users)
+static void warn_unknown(struct redis_sync *r, const struct sw_config *c, int n, const char **users)
 {
     char dir[KEY_MAX];
     keys_global(dir, sizeof dir, c->key_prefix, "users");
     for (int i = 0; i < n; i++) {
-        redisReply *rep = redisCommand(r, "HEXISTS %s %s", dir, users[i]);
+        redisReply *rep = redis_sync_command(r, "HEXISTS %s %s", dir, users[i]);
         if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
             fprintf(stderr, "spotwatch: tail: no such user '%s' (yet); waiting for its events anyway\n", users[i]);
         if (rep)
@@ -67,15 +67,15 @@ static void warn_unknown(redisContext *r, const struct sw_config *c, int n, cons
 
 /* reconnect: a new link after the old one (freed) was lost, pausing longer
  * each time; never NULL (it waits). */
-static redisContext *reconnect(const struct sw_config *c, redisContext *old, const char *why, const char *lost)
+static struct redis_sync *reconnect(const struct sw_config *c, struct redis_sync *old, const char *why, const char *lost)
 {
     char err[512];
     long long pause = TAIL_PAUSE_MIN_MS;
     fprintf(stderr, "spotwatch: tail: Redis link lost (%s); reconnecting%s\n", why, lost);
-    redisFree(old);
+    redis_sync_free(old);
     for (;;) {
         pause_ms(pause);
-        redisContext *r = redis_sync_connect(c, 5, err, sizeof err);
+        struct redis_sync *r = redis_sync_connect(c, 5, err, sizeof err);
         if (r) {
             fprintf(stderr, "spotwatch: tail: reconnected\n");
             return r;
@@ -85,28 +85,28 @@ static redisContext *reconnect(const struct sw_config *c, redisContext *old, con
 }
 
 /* subscribe sends the (P)SUBSCRIBE of the users' channels, or of all. */
-static void subscribe(redisContext *r, const struct sw_config *c, int n, const char **users)
+static void subscribe(struct redis_sync *r, const struct sw_config *c, int n, const char **users)
 {
     char ch[KEY_MAX];
     struct timeval forever = {0, 0};
     if (n == 0) {
         snprintf(ch, sizeof ch, "%splayback:*", c->key_prefix);
-        redisAppendCommand(r, "PSUBSCRIBE %s", ch);
+        redis_sync_append(r, "PSUBSCRIBE %s", ch);
     }
     for (int i = 0; i < n; i++) {
         keys_channel(ch, sizeof ch, c->key_prefix, users[i]);
-        redisAppendCommand(r, "SUBSCRIBE %s", ch);
+        redis_sync_append(r, "SUBSCRIBE %s", ch);
     }
-    redisSetTimeout(r, forever);
+    redis_sync_set_timeout(r, forever);
 }
 
-static int tail_channels(const struct sw_config *c, redisContext *r, int n, const char **users)
+static int tail_channels(const struct sw_config *c, struct redis_sync *r, int n, const char **users)
 {
     subscribe(r, c, n, users);
     for (;;) {
         redisReply *m = NULL;
-        if (redisGetReply(r, (void **)&m) != REDIS_OK) {
-            r = reconnect(c, r, r->errstr, "; events published meanwhile are lost (--follow-stream resumes)");
+        if (redis_sync_get_reply(r, (void **)&m) != REDIS_OK) {
+            r = reconnect(c, r, redis_sync_errstr(r), "; events published meanwhile are lost (--follow-stream resumes)");
             subscribe(r, c, n, users);
             continue;
         }
@@ -173,9 +173,9 @@ static int since_id(const char *s, long long now, char *out, size_t n)
 }
 
 /* stream_last: the id of the newest entry of key ("0-0" when empty). */
-static void stream_last(redisContext *r, const char *key, char *out, size_t n)
+static void stream_last(struct redis_sync *r, const char *key, char *out, size_t n)
 {
-    redisReply *rep = redisCommand(r, "XREVRANGE %s + - COUNT 1", key);
+    redisReply *rep = redis_sync_command(r, "XREVRANGE %s + - COUNT 1", key);
     snprintf(out, n, "0-0");
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
         rep->element[0]->element[0]->str)
@@ -206,23 +206,26 @@ static void print_entries(struct tail_stream *s, const redisReply *entries, int 
     }
 }
 
-/* read_streams: one XREAD of every stream (blocking TAIL_BLOCK_MS): 0, or
- * -1 when the link failed. */
-static int read_streams(redisContext *r, struct tail_stream *st, int ns, int n, const char **users)
+/* xread: one XREAD of the ns streams st (blocking TAIL_BLOCK_MS when
+ * block): 0, or -1 when the link failed. *got counts the streams that
+ * answered entries. */
+static int xread(struct redis_sync *r, struct tail_stream *st, int ns, int block, int n, const char **users, int *got)
 {
     const char *argv[6 + 2 * TAIL_STREAMS_MAX];
     int k = 0;
     argv[k++] = "XREAD";
     argv[k++] = "COUNT";
     argv[k++] = "500";
-    argv[k++] = "BLOCK";
-    argv[k++] = "2000";
+    if (block) {
+        argv[k++] = "BLOCK";
+        argv[k++] = "2000";
+    }
     argv[k++] = "STREAMS";
     for (int i = 0; i < ns; i++)
         argv[k++] = st[i].key;
     for (int i = 0; i < ns; i++)
         argv[k++] = st[i].last;
-    redisReply *rep = redisCommandArgv(r, k, argv, NULL);
+    redisReply *rep = redis_sync_command_argv(r, k, argv, NULL);
     if (rep == NULL)
         return -1;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
@@ -232,6 +235,7 @@ static int read_streams(redisContext *r, struct tail_stream *st, int ns, int n, 
         for (int j = 0; j < ns; j++)
             if (strcmp(st[j].key, one->element[0]->str) == 0)
                 print_entries(&st[j], one->element[1], n, users);
+        (*got)++;
     }
     if (rep->type == REDIS_REPLY_ERROR)
         fprintf(stderr, "spotwatch: tail: Redis: %s\n", rep->str);
@@ -242,19 +246,38 @@ static int read_streams(redisContext *r, struct tail_stream *st, int ns, int n, 
     return 0;
 }
 
+/* read_streams: one XREAD of every stream (blocking TAIL_BLOCK_MS): 0, or
+ * -1 when the link failed. In a cluster the apps' streams live in other
+ * slots, and one XREAD may name one slot only: each stream is read on its
+ * app's node without blocking, and a round that found nothing pauses
+ * TAIL_CLUSTER_PAUSE_MS. */
+#define TAIL_CLUSTER_PAUSE_MS 200
+static int read_streams(struct redis_sync *r, struct tail_stream *st, int ns, int n, const char **users)
+{
+    int got = 0;
+    if (redis_sync_cluster_map(r) == NULL || ns == 1)
+        return xread(r, st, ns, 1, n, users, &got);
+    for (int i = 0; i < ns; i++)
+        if (xread(r, st + i, 1, 0, n, users, &got) != 0)
+            return -1;
+    if (got == 0)
+        pause_ms(TAIL_CLUSTER_PAUSE_MS);
+    return 0;
+}
+
 /* tail_streams follows the streams of --app or every app, from --since (or
  * now), resuming after the last entry printed when the link comes back. */
-static int tail_streams(const struct sw_config *c, redisContext *r, struct cli_args *a, int n, const char **users)
+static int tail_streams(const struct sw_config *c, struct redis_sync *r, struct cli_args *a, int n, const char **users)
 {
     struct tail_stream st[TAIL_STREAMS_MAX];
     char start[48], apps[KEY_MAX];
     int ns = 0;
     if (a->o[0].value && since_id(a->o[0].value, redis_sync_now_ms(r), start, sizeof start) != 0) {
-        redisFree(r);
+        redis_sync_free(r);
         return 2;
     }
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
-    redisReply *rep = a->o[2].value ? NULL : redisCommand(r, "SMEMBERS %s", apps);
+    redisReply *rep = a->o[2].value ? NULL : redis_sync_command(r, "SMEMBERS %s", apps);
     int napps = a->o[2].value ? 1 : rep && rep->type == REDIS_REPLY_ARRAY ? (int)rep->elements : 0;
     for (int i = 0; i < napps && ns < TAIL_STREAMS_MAX; i++) {
         struct app_keys k;
@@ -273,15 +296,15 @@ static int tail_streams(const struct sw_config *c, redisContext *r, struct cli_a
                 TAIL_STREAMS_MAX);
     if (ns == 0) {
         fprintf(stderr, "spotwatch: tail: no apps, so no streams to read\n");
-        redisFree(r);
+        redis_sync_free(r);
         return 1;
     }
     struct timeval wait = {TAIL_BLOCK_MS / 1000 + 10, 0};
-    redisSetTimeout(r, wait);
+    redis_sync_set_timeout(r, wait);
     for (;;) {
         if (read_streams(r, st, ns, n, users) != 0) {
-            r = reconnect(c, r, r->errstr, "; resuming after the last event printed");
-            redisSetTimeout(r, wait);
+            r = reconnect(c, r, redis_sync_errstr(r), "; resuming after the last event printed");
+            redis_sync_set_timeout(r, wait);
         }
     }
     return 1;   /* not reached: tail runs until interrupted */
@@ -298,7 +321,7 @@ int cli_tail(const struct sw_config *c, struct cli_args *a)
         fprintf(stderr, "spotwatch tail: --app reads a stream: give --since or --follow-stream too\n");
         return 2;
     }
-    redisContext *r = cli_connect(c);
+    struct redis_sync *r = cli_connect(c);
     if (r == NULL)
         return 1;
     setvbuf(stdout, NULL, _IOLBF, 0);

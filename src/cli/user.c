@@ -20,7 +20,6 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     const char **arg = p->argv + USER_PUT_KEY_N;
 
     keys_user(p->user_key, sizeof p->user_key, c->key_prefix, app, user);
-    keys_global(p->users, sizeof p->users, c->key_prefix, "users");
     keys_app(&p->k, c->key_prefix, app);
     snprintf(p->lifetime_ms, sizeof p->lifetime_ms, "%lld", expires_in_s * 1000);
     snprintf(p->interval_ms, sizeof p->interval_ms, "%lld", interval_ms);
@@ -28,7 +27,7 @@ void cli_user_put_init(struct cli_user_put *p, const struct sw_config *c, const 
     p->argv[USER_PUT_KEY_USER] = p->user_key;
     p->argv[USER_PUT_KEY_DUE] = p->k.due;
     p->argv[USER_PUT_KEY_LEASES] = p->k.leases;
-    p->argv[USER_PUT_KEY_USERS] = p->users;
+    p->argv[USER_PUT_KEY_MEMBERS] = p->k.members;
     p->argv[USER_PUT_KEY_APP] = p->k.app;
     arg[USER_PUT_ARG_USER] = user;
     arg[USER_PUT_ARG_APP] = app;
@@ -64,10 +63,43 @@ int cli_user_put_refused(redisReply *rep, const char *file, long line, const cha
                 cli_esc(app, e[1], sizeof e[1]));
         return 1;
     }
-    /* owner.s is a whole reply string (NUL-terminated by hiredis). */
-    fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
-            cli_esc(user, e[0], sizeof e[0]), cli_esc(put.owner.s, e[1], sizeof e[1]));
+    /* The directory is claimed before the script (cli_user_claim), which
+     * leaves owner "": no other refusal remains. */
+    fprintf(stderr, "user '%s' refused, nothing written\n", cli_esc(user, e[0], sizeof e[0]));
     return 1;
+}
+
+void cli_user_owned(const char *file, long line, const char *user, const char *owner)
+{
+    char e[2][CLI_ESC_MAX];
+    /* The CLI is the operator's: naming the owning app is fine here. */
+    if (file[0])
+        fprintf(stderr, "spotwatch: %s:%ld: ", file, line);
+    else
+        fprintf(stderr, "spotwatch: ");
+    fprintf(stderr, "user '%s' belongs to app '%s'; refused, nothing written (`user rm` it first)\n",
+            cli_esc(user, e[0], sizeof e[0]), cli_esc(owner, e[1], sizeof e[1]));
+}
+
+enum user_dir_claim cli_user_claim(struct redis_sync *r, const struct sw_config *c, const char *file, long line,
+                                   const char *user, const char *app)
+{
+    char owner[ID_MAX + 1] = "", err[512] = "";
+    enum user_dir_claim got = user_dir_claim(r, c->key_prefix, user, app, owner, sizeof owner, err, sizeof err);
+
+    if (got == USER_DIR_ERROR)
+        fprintf(stderr, "spotwatch: Redis: %s\n", err);
+    else if (got == USER_DIR_OTHER)
+        cli_user_owned(file, line, user, owner);
+    return got;
+}
+
+void cli_user_unclaim(struct redis_sync *r, const struct sw_config *c, const char *user, const char *app)
+{
+    char err[512] = "";
+    if (user_dir_release(r, c->key_prefix, user, app, err, sizeof err) < 0)
+        fprintf(stderr, "spotwatch: Redis: %s (user '%s' stays in the directory: `spotwatch user rm` it)\n", err,
+                user);
 }
 
 int cli_user_add(const struct sw_config *c, struct cli_args *a)
@@ -76,7 +108,7 @@ int cli_user_add(const struct sw_config *c, struct cli_args *a)
     const struct cli_secret sp[2] = {{&o[1], &o[5]}, {&o[2], &o[6]}};
     const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     char *tok[2] = {NULL, NULL};
     char *at = NULL, *rt = NULL, err[256], ad[ID_MAX + 8], apps[KEY_MAX];
     long long expires_in = 3600;
@@ -117,16 +149,21 @@ int cli_user_add(const struct sw_config *c, struct cli_args *a)
         fprintf(stderr, "spotwatch: no such app '%s' (spotwatch app add)\n", o[0].value);
         goto out;
     }
-    /* Whether the id belongs to another app is decided by user_put.lua, in
-     * the same step as the write: the loser of a race is refused whole. */
+    /* The id is claimed in the directory first (HSETNX: the loser of a
+     * race of two apps is refused whole), then user_put.lua writes the
+     * app's keys (include/redis/user_dir.h). */
+    enum user_dir_claim claim = cli_user_claim(r, c, "", 0, pos[0], o[0].value);
+    if (claim != USER_DIR_NEW && claim != USER_DIR_MINE)
+        goto out;
     struct cli_user_put put;
     cli_user_put_init(&put, c, pos[0], o[0].value, at, rt, expires_in,
                       o[4].value ? o[4].value : TOK_SCOPES, 0, 0, 0);
     rep = cli_eval(r, SCRIPT_USER_PUT, USER_PUT_KEY_N, USER_PUT_KEY_N + USER_PUT_ARG_N, put.argv);
-    if (rep == NULL)
-        goto out;
-    if (cli_user_put_refused(rep, "", 0, pos[0], o[0].value) != 0) {
-        freeReplyObject(rep);
+    if (rep == NULL || cli_user_put_refused(rep, "", 0, pos[0], o[0].value) != 0) {
+        if (rep)
+            freeReplyObject(rep);
+        if (claim == USER_DIR_NEW)
+            cli_user_unclaim(r, c, pos[0], o[0].value);
         goto out;
     }
     freeReplyObject(rep);
@@ -139,7 +176,7 @@ out:
     free(rt);
     crypto_free(kr);
     if (r)
-        redisFree(r);
+        redis_sync_free(r);
     return rc;
 }
 
@@ -187,7 +224,7 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
     struct cli_opt *o = a->o;
     const char **pos = a->pos;
     char app[ID_MAX + 1], ukey[KEY_MAX];
-    redisContext *r;
+    struct redis_sync *r;
     int rc = 1;
     if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
         return 1;
@@ -199,8 +236,8 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
     long long now = redis_sync_now_ms(r);
-    redisReply *due = redisCommand(r, "ZSCORE %s %s", k.due, pos[0]);
-    redisReply *lease = redisCommand(r, "ZSCORE %s %s", k.leases, pos[0]);
+    redisReply *due = redis_sync_command(r, "ZSCORE %s %s", k.due, pos[0]);
+    redisReply *lease = redis_sync_command(r, "ZSCORE %s %s", k.leases, pos[0]);
 
     cJSON *u = cJSON_CreateObject();
     cJSON_AddStringToObject(u, "user", pos[0]);
@@ -247,7 +284,7 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
         rc = 0;
     }
 out:
-    redisFree(r);
+    redis_sync_free(r);
     return rc;
 }
 
@@ -292,7 +329,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
     char ukey[KEY_MAX];
     struct cli_table t;
     redisReply *rep;
-    redisContext *r;
+    struct redis_sync *r;
     if (want_app && cli_check_id("app", want_app) != 0)
         return 2;
     if ((r = cli_connect_read(c, "HGETALL", "users", &rep)) == NULL)
@@ -304,7 +341,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
         if (want_app && strcmp(rep->element[i + 1]->str, want_app) != 0)
             continue;
         keys_user(ukey, sizeof ukey, c->key_prefix, rep->element[i + 1]->str, rep->element[i]->str);
-        redisAppendCommand(r, "HMGET %s status last_outcome last_poll_at", ukey);
+        redis_sync_append(r, "HMGET %s status last_outcome last_poll_at", ukey);
         sent++;
     }
     cJSON *arr = cJSON_CreateArray();
@@ -313,7 +350,7 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
         if (want_app && strcmp(rep->element[i + 1]->str, want_app) != 0)
             continue;
         redisReply *s = NULL;
-        if (redisGetReply(r, (void **)&s) != REDIS_OK)
+        if (redis_sync_get_reply(r, (void **)&s) != REDIS_OK)
             break;
         sent--;
         user_row(a, rep->element[i]->str, rep->element[i + 1]->str, s, now, arr, &t);
@@ -321,54 +358,27 @@ int cli_user_ls(const struct sw_config *c, struct cli_args *a)
             freeReplyObject(s);
     }
     freeReplyObject(rep);
-    redisFree(r);
+    redis_sync_free(r);
     return cli_list_end(&t, arr, a->o[0].value != NULL);
 }
 
 int cli_user_rm(const struct sw_config *c, struct cli_args *a)
 {
     const char **pos = a->pos;
-    char app[ID_MAX + 1], ukey[KEY_MAX], users[KEY_MAX];
-    redisContext *r;
+    char app[ID_MAX + 1], err[512] = "";
+    struct redis_sync *r;
     int rc = 1;
     if ((r = cli_connect_user(c, pos[0], app, sizeof app)) == NULL)
         return 1;
-    struct app_keys k;
-    keys_app(&k, c->key_prefix, app);
-    keys_user(ukey, sizeof ukey, c->key_prefix, app, pos[0]);
-    keys_global(users, sizeof users, c->key_prefix, "users");
-    /* Deleting the hash also voids the fence, so a poll in flight cannot
-     * write the user back (complete.lua compares fences). The directory
-     * entry goes only while it is still this app's: WATCH, re-read, then
-     * all of it in one MULTI (EXEC fails if the directory moved meanwhile). */
-    const char *w[] = {"WATCH", users}, *hg[] = {"HGET", users, pos[0]};
-    if (cli_cmd_ok(r, 2, w))
-        goto out;
-    redisReply *own = cli_cmd(r, 3, hg);
-    int mine = own && own->type == REDIS_REPLY_STRING && strcmp(own->str, app) == 0;
-    if (own)
-        freeReplyObject(own);
-    if (!mine) {
-        fprintf(stderr, "spotwatch: user '%s' changed meanwhile; nothing removed, try again\n", pos[0]);
-        goto out;
-    }
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *zd[] = {"ZREM", k.due, pos[0]},
-               *zl[] = {"ZREM", k.leases, pos[0]}, *del[] = {"DEL", ukey}, *hd[] = {"HDEL", users, pos[0]},
-               *hb[] = {"HDEL", k.broken, pos[0]};
-    if (cli_cmd_ok(r, 1, multi) || cli_cmd_ok(r, 3, zd) || cli_cmd_ok(r, 3, zl) || cli_cmd_ok(r, 2, del) ||
-        cli_cmd_ok(r, 3, hd) || cli_cmd_ok(r, 3, hb))
-        goto out;
-    redisReply *done = cli_cmd(r, 1, exec);
-    int applied = done && done->type == REDIS_REPLY_ARRAY;
-    if (done)
-        freeReplyObject(done);
-    if (!applied) {
-        fprintf(stderr, "spotwatch: user '%s' changed meanwhile; nothing removed, try again\n", pos[0]);
+    /* The app's keys in one MULTI, then the directory entry while it still
+     * names the app (include/redis/user_dir.h: two slots in a cluster). */
+    if (user_dir_remove(r, c->key_prefix, pos[0], app, err, sizeof err) != 0) {
+        fprintf(stderr, "spotwatch: Redis: %s; user '%s' not removed, try again\n", err, pos[0]);
         goto out;
     }
     printf("user %s: removed\n", pos[0]);
     rc = 0;
 out:
-    redisFree(r);
+    redis_sync_free(r);
     return rc;
 }

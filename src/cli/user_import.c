@@ -89,46 +89,101 @@ out:
     return rc;
 }
 
-/* import_flush writes rows[0..n) and frees them; returns how many were stored
- * or -1 when Redis failed. Phase 1 asks, for every row, whether its app exists
- * and which app owns the user now; phase 2 runs user_put.lua for the rows
- * that may be written, as `user add` (and `watch start`) would. */
-static int import_flush(const struct sw_config *c, redisContext *r, const char *file,
-                        struct import_row *rows, int n, int watch, long long interval)
+/* import_read: the replies of the rows flagged in want (one each), into
+ * rep (freed by the caller). 0, or -1 (said). */
+static int import_read(struct redis_sync *r, int n, const int *want, redisReply **rep)
 {
-    char users[KEY_MAX], apps[KEY_MAX], err[512];
-    struct cli_user_put put;
-    redisReply *rep;
-    int stored = 0, ok[IMPORT_BATCH], sent = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        if (want[i] && redis_sync_get_reply(r, (void **)&rep[i]) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* import_claim claims each ok row's user id for its app in the directory
+ * (include/redis/user_dir.h), pipelined: HSETNX for every row, then HGET
+ * for those that found an entry (the app's own: adopted; another app's,
+ * maybe an earlier row of this file: refused, said). claimed[i]: set here.
+ * 0, or -1 when Redis failed (said). */
+static int import_claim(const struct sw_config *c, struct redis_sync *r, const char *file,
+                        const struct import_row *rows, int n, int *ok, int *claimed)
+{
+    char users[KEY_MAX];
+    redisReply *rep[IMPORT_BATCH] = {0};
+    int found[IMPORT_BATCH] = {0}, rc = -1;
 
     keys_global(users, sizeof users, c->key_prefix, "users");
+    for (int i = 0; i < n; i++)
+        if (ok[i])
+            redis_sync_append(r, "HSETNX %s %s %s", users, rows[i].user, rows[i].app);
+    if (import_read(r, n, ok, rep) != 0)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        claimed[i] = ok[i] && rep[i]->type == REDIS_REPLY_INTEGER && rep[i]->integer == 1;
+        found[i] = ok[i] && !claimed[i];
+        if (rep[i])
+            freeReplyObject(rep[i]);
+        rep[i] = NULL;
+        if (found[i])
+            redis_sync_append(r, "HGET %s %s", users, rows[i].user);
+    }
+    if (import_read(r, n, found, rep) != 0)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        if (!found[i])
+            continue;
+        if (rep[i]->type == REDIS_REPLY_STRING && strcmp(rep[i]->str, rows[i].app) != 0)
+            cli_user_owned(file, rows[i].line, rows[i].user, rep[i]->str);
+        else if (rep[i]->type != REDIS_REPLY_STRING)
+            fprintf(stderr, "spotwatch: %s:%ld: user '%s' changed meanwhile; refused, try again\n", file,
+                    rows[i].line, rows[i].user);
+        ok[i] = rep[i]->type == REDIS_REPLY_STRING && strcmp(rep[i]->str, rows[i].app) == 0;
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < n; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    return rc;
+}
+
+/* import_flush writes rows[0..n) and frees them; returns how many were stored
+ * or -1 when Redis failed. Phase 1 asks, for every row, whether its app
+ * exists; phase 2 claims each user id in the directory for its app
+ * (include/redis/user_dir.h; refused when another app owns it); phase 3
+ * runs user_put.lua for the rows that may be written, as `user add` (and
+ * `watch start`) would, and releases the claims of the rows it refused. */
+static int import_flush(const struct sw_config *c, struct redis_sync *r, const char *file,
+                        struct import_row *rows, int n, int watch, long long interval)
+{
+    char apps[KEY_MAX], err[512];
+    struct cli_user_put put;
+    redisReply *rep;
+    int stored = 0, ok[IMPORT_BATCH] = {0}, claimed[IMPORT_BATCH] = {0}, sent = 0, failed = 0;
+
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
     for (int i = 0; i < n; i++) {
         const char *ism[] = {"SISMEMBER", apps, rows[i].app};
-        const char *hg[] = {"HGET", users, rows[i].user};
-        redisAppendCommandArgv(r, 3, ism, NULL);
-        redisAppendCommandArgv(r, 3, hg, NULL);
+        redis_sync_append_argv(r, 3, ism, NULL);
     }
     for (int i = 0; i < n; i++) {
-        redisReply *a = NULL, *o = NULL;
-        if (redisGetReply(r, (void **)&a) != REDIS_OK || redisGetReply(r, (void **)&o) != REDIS_OK) {
-            fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
+        redisReply *a = NULL;
+        if (redis_sync_get_reply(r, (void **)&a) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
             stored = -1;
             goto out;
         }
-        ok[i] = 1;
-        if (a->type != REDIS_REPLY_INTEGER || a->integer != 1) {
+        ok[i] = a->type == REDIS_REPLY_INTEGER && a->integer == 1;
+        if (!ok[i])
             fprintf(stderr, "spotwatch: %s:%ld: no such app '%s' (spotwatch app add)\n", file,
                     rows[i].line, rows[i].app);
-            ok[i] = 0;
-        } else if (o->type == REDIS_REPLY_STRING && strcmp(o->str, rows[i].app) != 0) {
-            /* Advisory (spares the script call); user_put.lua decides. */
-            fprintf(stderr, "spotwatch: %s:%ld: user '%s' belongs to app '%s'; `user rm` it first\n",
-                    file, rows[i].line, rows[i].user, o->str);
-            ok[i] = 0;
-        }
         freeReplyObject(a);
-        freeReplyObject(o);
+    }
+    if (import_claim(c, r, file, rows, n, ok, claimed) != 0) {
+        stored = -1;
+        goto out;
     }
     /* A pipeline cannot fall back to EVAL on NOSCRIPT: the script is loaded first. */
     if (redis_sync_load_script(r, SCRIPT_USER_PUT, err, sizeof err) != 0) {
@@ -157,8 +212,8 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
         if (!ok[i])
             continue;
         j++;
-        if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
-            fprintf(stderr, "spotwatch: Redis: %s\n", r->errstr);
+        if (redis_sync_get_reply(r, (void **)&rep) != REDIS_OK) {
+            fprintf(stderr, "spotwatch: Redis: %s\n", redis_sync_errstr(r));
             stored = -1;
             goto out;
         }
@@ -169,6 +224,9 @@ static int import_flush(const struct sw_config *c, redisContext *r, const char *
             ok[i] = 0;
         freeReplyObject(rep);
     }
+    for (int i = 0; i < n; i++)
+        if (claimed[i] && !ok[i])
+            cli_user_unclaim(r, c, rows[i].user, rows[i].app);
     for (int i = 0; i < n; i++)
         stored += ok[i];
     if (failed)
@@ -183,7 +241,7 @@ int cli_user_import(const struct sw_config *c, struct cli_args *a)
     struct cli_opt *o = a->o;
     const char **pos = a->pos;
     struct crypto_keyring *kr = NULL;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     struct import_row *rows = NULL;
     FILE *f = NULL;
     char *line = NULL;
@@ -242,7 +300,7 @@ out:
         fclose(f);
     crypto_free(kr);
     if (r)
-        redisFree(r);
+        redis_sync_free(r);
     return rc;
 }
 

@@ -11,11 +11,11 @@
 
 /* watch_now makes user due now: only a user being watched (status active,
  * on the schedule or in flight); anything else fails, saying why. */
-static int watch_now(redisContext *r, const struct app_keys *k, const char *ukey, const char *user, long long now)
+static int watch_now(struct redis_sync *r, const struct app_keys *k, const char *ukey, const char *user, long long now)
 {
     char when[24];
-    redisReply *st = redisCommand(r, "HGET %s status", ukey);
-    redisReply *l = redisCommand(r, "ZSCORE %s %s", k->leases, user);
+    redisReply *st = redis_sync_command(r, "HGET %s status", ukey);
+    redisReply *l = redis_sync_command(r, "ZSCORE %s %s", k->leases, user);
     char status[64];
     snprintf(status, sizeof status, "%s", st && st->type == REDIS_REPLY_STRING ? st->str : "unknown");
     int leased = l && l->type == REDIS_REPLY_STRING;
@@ -58,7 +58,7 @@ int cli_watch(const struct sw_config *c, struct cli_args *a)
     const char *verb = a->cmd->name;
     char app[ID_MAX + 1], ukey[KEY_MAX], when[24];
     long long interval = 0;
-    redisContext *r;
+    struct redis_sync *r;
     int rc = 1;
 
     if (strcmp(verb, "start") == 0 && o[0].value &&
@@ -83,7 +83,7 @@ int cli_watch(const struct sw_config *c, struct cli_args *a)
         srand((unsigned)(now ^ getpid()));
         snprintf(when, sizeof when, "%lld", now + cli_jitter_ms(c, interval));
         /* A user in flight is re-armed by its completion, not here. */
-        redisReply *l = redisCommand(r, "ZSCORE %s %s", k.leases, user);
+        redisReply *l = redis_sync_command(r, "ZSCORE %s %s", k.leases, user);
         int leased = l && l->type == REDIS_REPLY_STRING;
         if (l)
             freeReplyObject(l);
@@ -106,7 +106,7 @@ int cli_watch(const struct sw_config *c, struct cli_args *a)
     }
     rc = 0;
 out:
-    redisFree(r);
+    redis_sync_free(r);
     return rc;
 }
 

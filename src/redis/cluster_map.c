@@ -264,3 +264,53 @@ int cluster_seeds_parse(const char *list, struct cluster_node *out, int max, cha
     }
     return n;
 }
+
+/* The owner of slot s in m as host and port; 0 when none. */
+static int slot_owner(const struct cluster_map *m, int s, const char **host, int *port)
+{
+    int i = m->slot_node[s];
+    if (i == CLUSTER_NO_NODE)
+        return 0;
+    *host = m->nodes[i].host;
+    *port = m->nodes[i].port;
+    return 1;
+}
+
+int cluster_map_same(const struct cluster_map *a, const struct cluster_map *b)
+{
+    for (int s = 0; s < CLUSTER_SLOTS; s++) {
+        const char *ha = NULL, *hb = NULL;
+        int pa = 0, pb = 0;
+        int oa = slot_owner(a, s, &ha, &pa), ob = slot_owner(b, s, &hb, &pb);
+        if (oa != ob || (oa && (pa != pb || strcmp(ha, hb) != 0)))
+            return 0;
+    }
+    return 1;
+}
+
+void cluster_map_describe(const struct cluster_map *m, char *buf, size_t len)
+{
+    int count[CLUSTER_MAX_NODES] = {0}, unserved = 0;
+    size_t used = 0;
+
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    for (int s = 0; s < CLUSTER_SLOTS; s++) {
+        if (m->slot_node[s] == CLUSTER_NO_NODE)
+            unserved++;
+        else
+            count[m->slot_node[s]]++;
+    }
+    for (int i = 0; i < m->nnodes && used < len; i++) {
+        if (count[i] == 0)
+            continue;
+        int n = snprintf(buf + used, len - used, "%s%s:%d %d slots", used ? ", " : "", m->nodes[i].host,
+                         m->nodes[i].port, count[i]);
+        if (n < 0)
+            return;
+        used += (size_t)n;
+    }
+    if (unserved && used < len)
+        snprintf(buf + used, len - used, "%s%d slots unserved", used ? ", " : "", unserved);
+}

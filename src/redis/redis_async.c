@@ -25,6 +25,7 @@
 #include <hiredis/adapters/libev.h>
 
 #include "base/log.h"
+#include "redis/cluster_async.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_sentinel.h"
 
@@ -98,12 +99,16 @@ struct redis_async {
     ev_timer reap;                  /* zero-delay: redisAsyncFree outside callbacks */
     ev_timer watchdog;              /* periodic command/connect timeout check */
     ev_tstamp backoff;              /* next retry delay, s */
+    int fast_retry;                 /* opts.fast_retry: back off 0.5 s at most */
     int outage_logged;              /* the current outage was logged */
     int ever_up;
     int freeing;                    /* in redis_async_free: call no user callback */
     long reconnects;
     char why[128];                  /* reason given to redis_async_kill */
     struct redis_async_pending *head, *tail; /* outstanding commands, oldest first */
+    struct cluster_async *cluster;  /* redis-cluster yes: this handle is only a front
+                                       for the router (include/redis/cluster_async.h),
+                                       nothing above is used */
 };
 
 static void redis_async_connect(struct redis_async *l);
@@ -138,7 +143,7 @@ static void redis_async_lost(struct redis_async *l, const char *reason)
     l->backoff *= 2;
     if (l->backoff > REDIS_ASYNC_BACKOFF_MAX_S)
         l->backoff = REDIS_ASYNC_BACKOFF_MAX_S;
-    if (l->sentinel && l->backoff > REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S)
+    if ((l->sentinel || l->fast_retry) && l->backoff > REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S)
         l->backoff = REDIS_ASYNC_SENTINEL_BACKOFF_MAX_S;
     l->why[0] = '\0';
     if (was_up && l->on_state)
@@ -497,6 +502,7 @@ struct redis_async *redis_async_new(struct ev_loop *loop, const struct redis_asy
     l->db = o->db;
     l->tls = o->tls;
     l->sentinel = o->sentinel;
+    l->fast_retry = o->fast_retry;
     l->cmd_timeout = (o->command_timeout_ms > 0 ? o->command_timeout_ms : REDIS_ASYNC_DEFAULT_TIMEOUT_MS) / 1000.0;
     l->on_state = on_state;
     l->ud = ud;
@@ -530,6 +536,12 @@ void redis_async_free(struct redis_async *l)
 {
     if (!l)
         return;
+    if (l->cluster) {
+        cluster_async_free(l->cluster);
+        redis_tls_free(l->own_tls);
+        free(l);
+        return;
+    }
     l->freeing = 1;
     ev_timer_stop(l->loop, &l->retry);
     ev_timer_stop(l->loop, &l->reap);
@@ -554,14 +566,46 @@ void redis_async_free(struct redis_async *l)
     free(l);
 }
 
+/* redis_async_open_cluster: a front handle whose every call goes to a
+ * cluster_async router. */
+static struct redis_async *redis_async_open_cluster(struct ev_loop *loop, const struct sw_config *c,
+                                                    redis_async_state_cb *on_state, void *ud, char *err,
+                                                    size_t errlen)
+{
+    struct redis_async *l;
+
+    if (cluster_async_check(c, err, errlen) != 0)
+        return NULL;
+    if ((l = calloc(1, sizeof *l)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->loop = loop;
+    if (c->redis_tls && (l->own_tls = redis_tls_new(c, err, errlen)) == NULL) {
+        free(l);
+        return NULL;
+    }
+    l->cluster = cluster_async_new(loop, c, l->own_tls, l, on_state, ud, err, errlen);
+    if (l->cluster == NULL) {
+        redis_tls_free(l->own_tls);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
 struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_config *c, redis_async_state_cb *on_state,
                                      void *ud, char *err, size_t errlen)
 {
-    struct redis_async_opts o = {c->redis_host, c->redis_port, c->redis_user, c->redis_password, c->redis_db, 0, NULL, NULL};
+    struct redis_async_opts o = {c->redis_host, c->redis_port, c->redis_user, c->redis_password, c->redis_db, 0, NULL, NULL, 0};
     struct redis_tls *tls = NULL;
     struct redis_sentinel *s = redis_sentinel_new(c, err, errlen);
     struct redis_async *l;
 
+    if (c->redis_cluster) {
+        redis_sentinel_free(s);
+        return redis_async_open_cluster(loop, c, on_state, ud, err, errlen);
+    }
     if (s == NULL && err[0])
         return NULL;
     if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL) {
@@ -586,22 +630,57 @@ struct redis_async *redis_async_open(struct ev_loop *loop, const struct sw_confi
     return l;
 }
 
+void redis_async_reset(struct redis_async *l, const char *why)
+{
+    if (l && !l->cluster)
+        redis_async_kill(l, why);
+}
+
 int redis_async_up(const struct redis_async *l)
 {
+    if (l && l->cluster)
+        return cluster_async_up(l->cluster);
     return l && l->state == REDIS_ASYNC_UP;
 }
 
 long redis_async_reconnects(const struct redis_async *l)
 {
+    if (l && l->cluster)
+        return cluster_async_reconnects(l->cluster);
     return l ? l->reconnects : 0;
+}
+
+void redis_async_cluster_stats(const struct redis_async *l, long *moved, long *ask, long *refreshes)
+{
+    struct cluster_async_stats st;
+
+    cluster_async_stats(l ? l->cluster : NULL, &st);
+    *moved = st.moved;
+    *ask = st.ask;
+    *refreshes = st.refreshes;
 }
 
 int redis_async_command(struct redis_async *l, redis_async_cb *cb, void *ud, int argc, const char **argv,
                   const size_t *argvlen)
 {
+    return redis_async_command_at(l, NULL, cb, ud, argc, argv, argvlen);
+}
+
+int redis_async_command_at(struct redis_async *l, const char *route_key, redis_async_cb *cb, void *ud, int argc,
+                           const char **argv, const size_t *argvlen)
+{
+    if (l && l->cluster)
+        return cluster_async_command(l->cluster, route_key, cb, ud, argc, argv, argvlen);
     if (!l || l->state != REDIS_ASYNC_UP)
         return -1;
     return redis_async_send(l, 0, cb, ud, argc, argv, argvlen);
+}
+
+int redis_async_route_id(const struct redis_async *l, const char *key)
+{
+    if (l && l->cluster)
+        return cluster_async_route_id(l->cluster, key);
+    return 0;
 }
 
 static void redis_async_evalctx_free(struct redis_async_evalctx *e)
@@ -647,6 +726,8 @@ int redis_async_eval(struct redis_async *l, enum script_id id, int nkeys, int ar
     char nk[16];
     const char *sha = script_sha1(id);
 
+    if (l && l->cluster)
+        return cluster_async_eval(l->cluster, id, nkeys, argc, argv, argvlen, cb, ud);
     if (!l || l->state != REDIS_ASYNC_UP || !sha || nkeys < 0 || argc < nkeys || argc < 0)
         return -1;
     e = calloc(1, sizeof *e);

@@ -4,12 +4,19 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdarg.h>
 #include "redis/redis_sync.h"
+#include "redis/redis_cluster_sync.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_sentinel.h"
 
-/* connect_one connects to ep and sends AUTH and SELECT. */
-static redisContext *connect_one(const struct sw_config *c, const struct redis_endpoint *ep, int timeout_s,
+/* redis_sync: one server (single, as before Cluster) or a cluster router. */
+struct redis_sync {
+    redisContext *single;        /* single-node mode (plain, TLS or Sentinel) */
+    struct cluster_sync *cluster;   /* cluster mode */
+};
+
+redisContext *redis_sync_connect_endpoint(const struct sw_config *c, const struct redis_endpoint *ep, int timeout_s,
                                  char *err, size_t errlen)
 {
     redisContext *r;
@@ -79,7 +86,7 @@ static redisContext *connect_sentinel(const struct sw_config *c, struct redis_se
         redisContext *r = NULL;
 
         if (redis_sentinel_discover(s, tls, host, sizeof host, &ep.port, err, errlen) == 0 &&
-            (r = connect_one(c, &ep, timeout_s, err, errlen)) != NULL && is_master(r, err, errlen))
+            (r = redis_sync_connect_endpoint(c, &ep, timeout_s, err, errlen)) != NULL && is_master(r, err, errlen))
             return r;
         if (r)
             redisFree(r);
@@ -90,7 +97,8 @@ static redisContext *connect_sentinel(const struct sw_config *c, struct redis_se
     }
 }
 
-redisContext *redis_sync_connect(const struct sw_config *c, int timeout_s, char *err, size_t errlen)
+/* connect_single: the one server of single-node mode, as before Cluster. */
+static redisContext *connect_single(const struct sw_config *c, int timeout_s, char *err, size_t errlen)
 {
     struct redis_endpoint ep = {c->redis_host, c->redis_port, NULL};
     struct redis_tls *tls = NULL;
@@ -104,19 +112,215 @@ redisContext *redis_sync_connect(const struct sw_config *c, int timeout_s, char 
     if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL)
         goto out;
     ep.tls = tls;
-    r = s ? connect_sentinel(c, s, tls, timeout_s, err, errlen) : connect_one(c, &ep, timeout_s, err, errlen);
+    r = s ? connect_sentinel(c, s, tls, timeout_s, err, errlen)
+          : redis_sync_connect_endpoint(c, &ep, timeout_s, err, errlen);
 out:
     redis_tls_free(tls);
     redis_sentinel_free(s);
     return r;
 }
 
+struct redis_sync *redis_sync_connect(const struct sw_config *c, int timeout_s, char *err, size_t errlen)
+{
+    struct redis_sync *r = calloc(1, sizeof *r);
+    struct redis_tls *tls = NULL;
+
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!c->redis_cluster) {
+        if ((r->single = connect_single(c, timeout_s, err, errlen)) == NULL)
+            goto fail;
+        return r;
+    }
+    /* The cluster opens its nodes as it needs them: it keeps the TLS
+     * settings for its lifetime. */
+    if (c->redis_tls && (tls = redis_tls_new(c, err, errlen)) == NULL)
+        goto fail;
+    if ((r->cluster = cluster_sync_open(c, tls, timeout_s, err, errlen)) == NULL)
+        goto fail;
+    return r;
+fail:
+    free(r);
+    return NULL;
+}
+
+void redis_sync_free(struct redis_sync *r)
+{
+    if (r == NULL)
+        return;
+    if (r->single)
+        redisFree(r->single);
+    cluster_sync_free(r->cluster);
+    free(r);
+}
+
+void redis_sync_set_timeout(struct redis_sync *r, struct timeval tv)
+{
+    if (r->single)
+        redisSetTimeout(r->single, tv);
+    else
+        cluster_sync_set_timeout(r->cluster, tv);
+}
+
+int redis_sync_err(const struct redis_sync *r)
+{
+    return r->single ? r->single->err : cluster_sync_err(r->cluster);
+}
+
+const char *redis_sync_errstr(const struct redis_sync *r)
+{
+    return r->single ? r->single->errstr : cluster_sync_errstr(r->cluster);
+}
+
+redisContext *redis_sync_single(struct redis_sync *r)
+{
+    return r->single;
+}
+
+int redis_sync_cluster_refresh(struct redis_sync *r, char *err, size_t errlen)
+{
+    return r->cluster ? cluster_sync_refresh(r->cluster, err, errlen) : 0;
+}
+
+const struct cluster_map *redis_sync_cluster_map(const struct redis_sync *r)
+{
+    return r->cluster ? cluster_sync_map(r->cluster) : NULL;
+}
+
+/* formatted: run (append) or queue a formatted command in cluster mode. */
+static redisReply *cluster_run(struct redis_sync *r, char *cmd, int len)
+{
+    redisReply *rep = len > 0 ? cluster_sync_command(r->cluster, cmd, (size_t)len) : NULL;
+    free(cmd);
+    return rep;
+}
+
+static int cluster_queue(struct redis_sync *r, char *cmd, int len)
+{
+    int rc = len > 0 ? cluster_sync_append(r->cluster, cmd, (size_t)len) : REDIS_ERR;
+    free(cmd);
+    return rc;
+}
+
+/* vcall: redis_sync_command (append 0: the reply) or redis_sync_append
+ * (append 1: *rc) on the arguments of ap. */
+static redisReply *vcall(struct redis_sync *r, int append, int *rc, const char *fmt, va_list ap)
+{
+    char *cmd = NULL;
+    int len;
+
+    if (r->single && append) {
+        *rc = redisvAppendCommand(r->single, fmt, ap);
+        return NULL;
+    }
+    if (r->single)
+        return redisvCommand(r->single, fmt, ap);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    if (!append)
+        return cluster_run(r, cmd, len);
+    *rc = cluster_queue(r, cmd, len);
+    return NULL;
+}
+
+redisReply *redis_sync_command(struct redis_sync *r, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    redisReply *rep = vcall(r, 0, &rc, fmt, ap);
+    va_end(ap);
+    return rep;
+}
+
+/* argv_call: vcall's twin for an argument vector. */
+static redisReply *argv_call(struct redis_sync *r, int append, int *rc, int argc, const char **argv,
+                             const size_t *lens)
+{
+    char *cmd = NULL;
+    int len;
+
+    if (r->single && append) {
+        *rc = redisAppendCommandArgv(r->single, argc, argv, lens);
+        return NULL;
+    }
+    if (r->single)
+        return redisCommandArgv(r->single, argc, argv, lens);
+    len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (!append)
+        return cluster_run(r, cmd, len);
+    *rc = cluster_queue(r, cmd, len);
+    return NULL;
+}
+
+redisReply *redis_sync_command_argv(struct redis_sync *r, int argc, const char **argv, const size_t *lens)
+{
+    int rc;
+    return argv_call(r, 0, &rc, argc, argv, lens);
+}
+
+int redis_sync_append(struct redis_sync *r, const char *fmt, ...)
+{
+    va_list ap;
+    int rc = REDIS_ERR;
+
+    va_start(ap, fmt);
+    vcall(r, 1, &rc, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int redis_sync_append_argv(struct redis_sync *r, int argc, const char **argv, const size_t *lens)
+{
+    int rc = REDIS_ERR;
+    argv_call(r, 1, &rc, argc, argv, lens);
+    return rc;
+}
+
+int redis_sync_get_reply(struct redis_sync *r, void **reply)
+{
+    redisReply *rep = NULL;
+    int rc;
+
+    if (r->single)
+        return redisGetReply(r->single, reply);
+    rc = cluster_sync_get_reply(r->cluster, &rep);
+    *reply = rep;
+    return rc;
+}
+
+int redis_sync_nodes(struct redis_sync *r, int *out, int max)
+{
+    if (r->single) {
+        out[0] = 0;
+        return 1;
+    }
+    return cluster_sync_primaries(r->cluster, out, max);
+}
+
+redisReply *redis_sync_command_node(struct redis_sync *r, int node, int argc, const char **argv)
+{
+    char *cmd = NULL;
+    int len;
+    redisReply *rep;
+
+    if (r->single)
+        return redisCommandArgv(r->single, argc, argv, NULL);
+    if ((len = redisFormatCommandArgv(&cmd, argc, argv, NULL)) <= 0)
+        return NULL;
+    rep = cluster_sync_command_on(r->cluster, node, cmd, (size_t)len);
+    free(cmd);
+    return rep;
+}
+
 /* checked turns a reply into redis_sync_cmd's answer: an error reply and a
  * lost link both become NULL with the reason. */
-static redisReply *checked(redisContext *r, redisReply *rep, char *err, size_t errlen)
+static redisReply *checked(struct redis_sync *r, redisReply *rep, char *err, size_t errlen)
 {
     if (rep == NULL) {
-        snprintf(err, errlen, "%s", r->errstr);
+        snprintf(err, errlen, "%s", redis_sync_errstr(r));
         return NULL;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -127,9 +331,9 @@ static redisReply *checked(redisContext *r, redisReply *rep, char *err, size_t e
     return rep;
 }
 
-redisReply *redis_sync_cmd(redisContext *r, int argc, const char **argv, char *err, size_t errlen)
+redisReply *redis_sync_cmd(struct redis_sync *r, int argc, const char **argv, char *err, size_t errlen)
 {
-    return checked(r, redisCommandArgv(r, argc, argv, NULL), err, errlen);
+    return checked(r, redis_sync_command_argv(r, argc, argv, NULL), err, errlen);
 }
 
 /* eval_argv lays out "EVALSHA <sha> <nkeys> argv..." in out (nargs + 3
@@ -150,7 +354,7 @@ static int eval_argv(const char **out, char *nk, size_t nklen, enum script_id id
     return 0;
 }
 
-redisReply *redis_sync_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv,
+redisReply *redis_sync_eval(struct redis_sync *r, enum script_id id, int nkeys, int nargs, const char **argv,
                             char *err, size_t errlen)
 {
     const char *av[REDIS_SYNC_EVAL_MAX + 3];
@@ -158,17 +362,17 @@ redisReply *redis_sync_eval(redisContext *r, enum script_id id, int nkeys, int n
 
     if (eval_argv(av, nk, sizeof nk, id, nkeys, nargs, argv, err, errlen) != 0)
         return NULL;
-    redisReply *rep = redisCommandArgv(r, nargs + 3, av, NULL);
+    redisReply *rep = redis_sync_command_argv(r, nargs + 3, av, NULL);
     if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(rep);
         av[0] = "EVAL";
         av[1] = script_source(id);
-        rep = redisCommandArgv(r, nargs + 3, av, NULL);
+        rep = redis_sync_command_argv(r, nargs + 3, av, NULL);
     }
     return checked(r, rep, err, errlen);
 }
 
-int redis_sync_eval_append(redisContext *r, enum script_id id, int nkeys, int nargs, const char **argv,
+int redis_sync_eval_append(struct redis_sync *r, enum script_id id, int nkeys, int nargs, const char **argv,
                            char *err, size_t errlen)
 {
     const char *av[REDIS_SYNC_EVAL_MAX + 3];
@@ -176,24 +380,25 @@ int redis_sync_eval_append(redisContext *r, enum script_id id, int nkeys, int na
 
     if (eval_argv(av, nk, sizeof nk, id, nkeys, nargs, argv, err, errlen) != 0)
         return -1;
-    if (redisAppendCommandArgv(r, nargs + 3, av, NULL) != REDIS_OK) {
-        snprintf(err, errlen, "%s", r->errstr[0] ? r->errstr : "out of memory");
+    if (redis_sync_append_argv(r, nargs + 3, av, NULL) != REDIS_OK) {
+        snprintf(err, errlen, "%s", redis_sync_errstr(r)[0] ? redis_sync_errstr(r) : "out of memory");
         return -1;
     }
     return 0;
 }
 
-int redis_sync_load_script(redisContext *r, enum script_id id, char *err, size_t errlen)
+/* load_on: redis_sync_load_script on one node. */
+static int load_on(struct redis_sync *r, int node, enum script_id id, char *err, size_t errlen)
 {
     const char *ex[] = {"SCRIPT", "EXISTS", script_sha1(id)};
-    redisReply *rep = redisCommandArgv(r, 3, ex, NULL);
+    redisReply *rep = redis_sync_command_node(r, node, 3, ex);
     int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->integer == 1;
     if (rep)
         freeReplyObject(rep);
     if (ok)
         return 0;
     const char *ld[] = {"SCRIPT", "LOAD", script_source(id)};
-    rep = redisCommandArgv(r, 3, ld, NULL);
+    rep = redis_sync_command_node(r, node, 3, ld);
     ok = rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, script_sha1(id)) == 0;
     if (rep)
         freeReplyObject(rep);
@@ -204,7 +409,20 @@ int redis_sync_load_script(redisContext *r, enum script_id id, char *err, size_t
     return 0;
 }
 
-int redis_sync_load_scripts(redisContext *r, char *err, size_t errlen)
+/* In a cluster every primary gets the script: a script runs on the node of
+ * its KEYS[1], any of them. */
+int redis_sync_load_script(struct redis_sync *r, enum script_id id, char *err, size_t errlen)
+{
+    int nodes[CLUSTER_MAX_NODES];
+    int n = redis_sync_nodes(r, nodes, CLUSTER_MAX_NODES);
+
+    for (int i = 0; i < n && i < CLUSTER_MAX_NODES; i++)
+        if (load_on(r, nodes[i], id, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+int redis_sync_load_scripts(struct redis_sync *r, char *err, size_t errlen)
 {
     for (int i = 0; i < SCRIPT_COUNT; i++)
         if (redis_sync_load_script(r, (enum script_id)i, err, errlen) != 0)
@@ -212,7 +430,7 @@ int redis_sync_load_scripts(redisContext *r, char *err, size_t errlen)
     return 0;
 }
 
-int redis_sync_time_ms(redisContext *r, long long *ms, char *err, size_t errlen)
+int redis_sync_time_ms(struct redis_sync *r, long long *ms, char *err, size_t errlen)
 {
     const char *av[] = {"TIME"};
     redisReply *rep = redis_sync_cmd(r, 1, av, err, errlen);
@@ -229,7 +447,7 @@ int redis_sync_time_ms(redisContext *r, long long *ms, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
-long long redis_sync_now_ms(redisContext *r)
+long long redis_sync_now_ms(struct redis_sync *r)
 {
     char err[8];
     long long ms;

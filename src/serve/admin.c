@@ -200,7 +200,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void sample(struct admin *a)
 {
     char why[256];
-    redisContext *r = serve_redis_get(a->s, why, sizeof why);
+    struct redis_sync *r = serve_redis_get(a->s, why, sizeof why);
     if (r == NULL)
         return;
     cJSON *apps = admin_model_apps(r, a->s->cfg), *it;

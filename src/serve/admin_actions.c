@@ -16,6 +16,7 @@
 #include "admin_int.h"
 #include "base/codec.h"
 #include "base/log.h"
+#include "redis/user_dir.h"
 #include "redis/key_schema.h"
 #include "redis/redis_sync.h"
 
@@ -26,7 +27,7 @@ struct action {
     const char *verb;          /* do= */
     const char *target;        /* "user" or "app" */
     const char *ask, *ask_end; /* the confirmation: ask <id> ask_end */
-    int (*run)(redisContext *r, const struct sw_config *c, const char *id, char *res, size_t n);
+    int (*run)(struct redis_sync *r, const struct sw_config *c, const char *id, char *res, size_t n);
 };
 
 /* form: a POSTed /action, decoded. */
@@ -49,9 +50,9 @@ static int ok_reply(redisReply *rep)
 /* commit ends a MULTI: EXEC when every command queued (ok), else DISCARD.
  * 1 when the transaction was applied (a WATCHed key that moved makes EXEC
  * answer nil: not applied). */
-static int commit(redisContext *r, int ok)
+static int commit(struct redis_sync *r, int ok)
 {
-    redisReply *ex = redisCommand(r, ok ? "EXEC" : "DISCARD");
+    redisReply *ex = redis_sync_command(r, ok ? "EXEC" : "DISCARD");
     ok = ok && ex && ex->type == REDIS_REPLY_ARRAY;
     if (ex)
         freeReplyObject(ex);
@@ -60,12 +61,12 @@ static int commit(redisContext *r, int ok)
 
 /* user_app: the app of user (the directory) and the user's status; -1 + res
  * when the user is unknown. */
-static int user_app(redisContext *r, const struct sw_config *c, const char *user, char *app,
+static int user_app(struct redis_sync *r, const struct sw_config *c, const char *user, char *app,
                     char *status, size_t n, char *res, size_t rn)
 {
     char users[KEY_MAX], ukey[KEY_MAX];
     keys_global(users, sizeof users, c->key_prefix, "users");
-    redisReply *a = redisCommand(r, "HGET %s %s", users, user);
+    redisReply *a = redis_sync_command(r, "HGET %s %s", users, user);
     int ok = a && a->type == REDIS_REPLY_STRING && keys_valid_id(a->str);
     if (ok)
         snprintf(app, ID_MAX + 1, "%s", a->str);
@@ -76,7 +77,7 @@ static int user_app(redisContext *r, const struct sw_config *c, const char *user
         return -1;
     }
     keys_user(ukey, sizeof ukey, c->key_prefix, app, user);
-    redisReply *s = redisCommand(r, "HGET %s status", ukey);
+    redisReply *s = redis_sync_command(r, "HGET %s status", ukey);
     snprintf(status, n, "%s", s && s->type == REDIS_REPLY_STRING ? s->str : "");
     if (s)
         freeReplyObject(s);
@@ -85,7 +86,7 @@ static int user_app(redisContext *r, const struct sw_config *c, const char *user
 
 /* ================================ the verbs =============================== */
 
-static int act_now(redisContext *r, const struct sw_config *c, const char *user, char *res, size_t n)
+static int act_now(struct redis_sync *r, const struct sw_config *c, const char *user, char *res, size_t n)
 {
     char app[ID_MAX + 1], st[32];
     struct app_keys k;
@@ -97,7 +98,7 @@ static int act_now(redisContext *r, const struct sw_config *c, const char *user,
     }
     keys_app(&k, c->key_prefix, app);
     /* As `watch now`: only a scheduled user, and never later than it was. */
-    redisReply *rep = redisCommand(r, "ZADD %s XX LT %lld %s", k.due, redis_sync_now_ms(r), user);
+    redisReply *rep = redis_sync_command(r, "ZADD %s XX LT %lld %s", k.due, redis_sync_now_ms(r), user);
     if (!ok_reply(rep)) {
         snprintf(res, n, "Redis refused");
         return -1;
@@ -106,7 +107,7 @@ static int act_now(redisContext *r, const struct sw_config *c, const char *user,
     return 0;
 }
 
-static int act_stop(redisContext *r, const struct sw_config *c, const char *user, char *res, size_t n)
+static int act_stop(struct redis_sync *r, const struct sw_config *c, const char *user, char *res, size_t n)
 {
     char app[ID_MAX + 1], st[32], ukey[KEY_MAX];
     struct app_keys k;
@@ -115,15 +116,15 @@ static int act_stop(redisContext *r, const struct sw_config *c, const char *user
     keys_app(&k, c->key_prefix, app);
     keys_user(ukey, sizeof ukey, c->key_prefix, app, user);
     /* As `watch stop`, in one transaction. */
-    int ok = ok_reply(redisCommand(r, "MULTI")) && ok_reply(redisCommand(r, "HSET %s status stopped", ukey)) &&
-             ok_reply(redisCommand(r, "ZREM %s %s", k.due, user)) &&
-             ok_reply(redisCommand(r, "HDEL %s backfill_at backfill_cursor", ukey));
+    int ok = ok_reply(redis_sync_command(r, "MULTI")) && ok_reply(redis_sync_command(r, "HSET %s status stopped", ukey)) &&
+             ok_reply(redis_sync_command(r, "ZREM %s %s", k.due, user)) &&
+             ok_reply(redis_sync_command(r, "HDEL %s backfill_at backfill_cursor", ukey));
     ok = commit(r, ok);
     snprintf(res, n, ok ? "stopped watching" : "Redis refused");
     return ok ? 0 : -1;
 }
 
-static int act_start(redisContext *r, const struct sw_config *c, const char *user, char *res, size_t n)
+static int act_start(struct redis_sync *r, const struct sw_config *c, const char *user, char *res, size_t n)
 {
     char app[ID_MAX + 1], st[32], ukey[KEY_MAX];
     struct app_keys k;
@@ -135,48 +136,42 @@ static int act_start(redisContext *r, const struct sw_config *c, const char *use
     }
     keys_app(&k, c->key_prefix, app);
     keys_user(ukey, sizeof ukey, c->key_prefix, app, user);
-    redisReply *l = redisCommand(r, "ZSCORE %s %s", k.leases, user);
+    redisReply *l = redis_sync_command(r, "ZSCORE %s %s", k.leases, user);
     int leased = l && l->type == REDIS_REPLY_STRING;
     if (l)
         freeReplyObject(l);
-    int ok = ok_reply(redisCommand(r, "HSET %s status active reason %s fails 0 idle 0", ukey, ""));
+    int ok = ok_reply(redis_sync_command(r, "HSET %s status active reason %s fails 0 idle 0", ukey, ""));
     /* A user in flight is re-armed by its completion, not here. */
     if (ok && !leased)
-        ok = ok_reply(redisCommand(r, "ZADD %s NX %lld %s", k.due, redis_sync_now_ms(r), user));
+        ok = ok_reply(redis_sync_command(r, "ZADD %s NX %lld %s", k.due, redis_sync_now_ms(r), user));
     snprintf(res, n, ok ? "watching" : "Redis refused");
     return ok ? 0 : -1;
 }
 
-static int act_remove(redisContext *r, const struct sw_config *c, const char *user, char *res, size_t n)
+static int act_remove(struct redis_sync *r, const struct sw_config *c, const char *user, char *res, size_t n)
 {
-    char app[ID_MAX + 1], st[32], ukey[KEY_MAX], users[KEY_MAX];
-    struct app_keys k;
-    keys_global(users, sizeof users, c->key_prefix, "users");
-    /* As `user rm`: the directory entry goes only while it is still this
-     * app's (WATCH; EXEC fails if it moved). Deleting the hash voids the
-     * fence, so a poll in flight cannot write the user back. */
-    if (!ok_reply(redisCommand(r, "WATCH %s", users)) || user_app(r, c, user, app, st, sizeof st, res, n) != 0) {
-        ok_reply(redisCommand(r, "UNWATCH"));
+    char app[ID_MAX + 1], st[32], err[256] = "";
+    if (user_app(r, c, user, app, st, sizeof st, res, n) != 0)
+        return -1;
+    /* As `user rm`: the app's keys in one MULTI (deleting the hash voids
+     * the fence, so a poll in flight cannot write the user back), then the
+     * directory entry while it still names the app (include/redis/user_dir.h). */
+    if (user_dir_remove(r, c->key_prefix, user, app, err, sizeof err) != 0) {
+        log_warn("admin: remove %s: %s", user, err);
+        snprintf(res, n, "changed meanwhile: nothing removed, try again");
         return -1;
     }
-    keys_app(&k, c->key_prefix, app);
-    keys_user(ukey, sizeof ukey, c->key_prefix, app, user);
-    int ok = ok_reply(redisCommand(r, "MULTI")) && ok_reply(redisCommand(r, "ZREM %s %s", k.due, user)) &&
-             ok_reply(redisCommand(r, "ZREM %s %s", k.leases, user)) && ok_reply(redisCommand(r, "DEL %s", ukey)) &&
-             ok_reply(redisCommand(r, "HDEL %s %s", users, user)) &&
-             ok_reply(redisCommand(r, "HDEL %s %s", k.broken, user));
-    ok = commit(r, ok);
-    snprintf(res, n, ok ? "removed" : "changed meanwhile: nothing removed, try again");
-    return ok ? 0 : -1;
+    snprintf(res, n, "removed");
+    return 0;
 }
 
-static int act_unblock(redisContext *r, const struct sw_config *c, const char *app, char *res, size_t n)
+static int act_unblock(struct redis_sync *r, const struct sw_config *c, const char *app, char *res, size_t n)
 {
     char apps[KEY_MAX];
     struct app_keys k;
     keys_global(apps, sizeof apps, c->key_prefix, "apps");
     keys_app(&k, c->key_prefix, app);
-    redisReply *m = redisCommand(r, "SISMEMBER %s %s", apps, app);
+    redisReply *m = redis_sync_command(r, "SISMEMBER %s %s", apps, app);
     int known = m && m->type == REDIS_REPLY_INTEGER && m->integer == 1;
     if (m)
         freeReplyObject(m);
@@ -185,7 +180,7 @@ static int act_unblock(redisContext *r, const struct sw_config *c, const char *a
         return -1;
     }
     /* As `app unblock`: only the block goes; the adaptive budget stays. */
-    int ok = ok_reply(redisCommand(r, "HDEL %s blocked_until block_reason blocked_at", k.rl));
+    int ok = ok_reply(redis_sync_command(r, "HDEL %s blocked_until block_reason blocked_at", k.rl));
     snprintf(res, n, ok ? "unblocked" : "Redis refused");
     return ok ? 0 : -1;
 }
@@ -306,7 +301,7 @@ void admin_action_do(struct admin *a, struct admin_req *q)
         admin_page_error(q, 403, "Refused", "The form is not one of this dashboard's (stale or forged).");
         return;
     }
-    redisContext *r = serve_redis_get(a->s, why, sizeof why);
+    struct redis_sync *r = serve_redis_get(a->s, why, sizeof why);
     if (r == NULL) {
         admin_page_error(q, 503, "Redis unavailable", why);
         return;

@@ -35,7 +35,7 @@ struct feed_app {
 struct feed {
     struct admin *a;
     struct MHD_Connection *c;    /* the browser's connection */
-    redisContext *r;             /* owned: for XREAD BLOCK only */
+    struct redis_sync *r;             /* owned: for XREAD BLOCK only */
     char user[ID_MAX + 1];       /* "" = every user */
     struct feed_app apps[ADMIN_APPS_MAX];
     int napps;
@@ -46,9 +46,9 @@ struct feed {
 };
 
 /* last_id: the id of the newest entry of a stream, "0-0" when empty. */
-static void last_id(redisContext *r, const char *key, char *out, size_t n)
+static void last_id(struct redis_sync *r, const char *key, char *out, size_t n)
 {
-    redisReply *rep = redisCommand(r, "XREVRANGE %s + - COUNT 1", key);
+    redisReply *rep = redis_sync_command(r, "XREVRANGE %s + - COUNT 1", key);
     int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
              rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
              rep->element[0]->element[0]->type == REDIS_REPLY_STRING;
@@ -60,9 +60,9 @@ static void last_id(redisContext *r, const char *key, char *out, size_t n)
 /* stream_or_none: 1 when key is a stream or absent. Anything else (a
  * damaged record) would make the one XREAD over every app fail: that app
  * is left out until it is repaired (looked at again every APPS_EVERY_MS). */
-static int stream_or_none(redisContext *r, const char *key)
+static int stream_or_none(struct redis_sync *r, const char *key)
 {
-    redisReply *t = redisCommand(r, "TYPE %s", key);
+    redisReply *t = redis_sync_command(r, "TYPE %s", key);
     int ok = t && t->type == REDIS_REPLY_STATUS && (strcmp(t->str, "stream") == 0 || strcmp(t->str, "none") == 0);
     if (t)
         freeReplyObject(t);
@@ -110,26 +110,28 @@ static void add_entry(struct feed *f, const char *app, const redisReply *e)
     cJSON_Delete(o);
 }
 
-/* read_streams: one XREAD BLOCK over every followed stream; what came is
- * appended to out. -1 when the link failed. */
-static int read_streams(struct feed *f)
+/* xread: one XREAD of the followed streams from..to-1 (BLOCK_MS when
+ * block); what came is appended to out. -1 when the link failed. */
+static int xread(struct feed *f, int from, int to, int block)
 {
     const char *argv[6 + 2 * ADMIN_APPS_MAX];
-    char count[16], block[16];
+    char count[16], bl[16];
     int n = 0;
     snprintf(count, sizeof count, "%d", ENTRIES_PER_READ);
-    snprintf(block, sizeof block, "%d", BLOCK_MS);
+    snprintf(bl, sizeof bl, "%d", BLOCK_MS);
     argv[n++] = "XREAD";
     argv[n++] = "COUNT";
     argv[n++] = count;
-    argv[n++] = "BLOCK";
-    argv[n++] = block;
+    if (block) {
+        argv[n++] = "BLOCK";
+        argv[n++] = bl;
+    }
     argv[n++] = "STREAMS";
-    for (int i = 0; i < f->napps; i++)
+    for (int i = from; i < to; i++)
         argv[n++] = f->apps[i].key;
-    for (int i = 0; i < f->napps; i++)
+    for (int i = from; i < to; i++)
         argv[n++] = f->apps[i].last;
-    redisReply *rep = redisCommandArgv(f->r, n, argv, NULL);
+    redisReply *rep = redis_sync_command_argv(f->r, n, argv, NULL);
     if (rep == NULL)
         return -1;
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -147,7 +149,7 @@ static int read_streams(struct feed *f)
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[0]->type != REDIS_REPLY_STRING ||
             st->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        for (int i = 0; i < f->napps; i++) {
+        for (int i = from; i < to; i++) {
             if (strcmp(f->apps[i].key, st->element[0]->str) != 0)
                 continue;
             for (size_t j = 0; j < st->element[1]->elements; j++) {
@@ -159,6 +161,23 @@ static int read_streams(struct feed *f)
         }
     }
     freeReplyObject(rep);
+    return 0;
+}
+
+/* read_streams: one XREAD BLOCK over every followed stream. In a cluster
+ * one XREAD may name one slot only: each app's stream is read on its node
+ * without blocking, and a round that brought nothing waits CLUSTER_PAUSE_MS. */
+#define CLUSTER_PAUSE_MS 200
+static int read_streams(struct feed *f)
+{
+    size_t before = f->out.len;
+    if (redis_sync_cluster_map(f->r) == NULL || f->napps <= 1)
+        return xread(f, 0, f->napps, 1);
+    for (int i = 0; i < f->napps; i++)
+        if (xread(f, i, i + 1, 0) != 0)
+            return -1;
+    if (f->out.len == before)
+        usleep(CLUSTER_PAUSE_MS * 1000);
     return 0;
 }
 
@@ -212,7 +231,7 @@ static void feed_free(void *cls)
 {
     struct feed *f = cls;
     if (f->r)
-        redisFree(f->r);
+        redis_sync_free(f->r);
     free(f->out.s);
     free(f);
 }

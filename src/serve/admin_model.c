@@ -49,12 +49,12 @@ static int by_string(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-cJSON *admin_model_apps(redisContext *r, const struct sw_config *c)
+cJSON *admin_model_apps(struct redis_sync *r, const struct sw_config *c)
 {
     char key[KEY_MAX];
     cJSON *out = cJSON_CreateArray();
     keys_global(key, sizeof key, c->key_prefix, "apps");
-    redisReply *rep = redisCommand(r, "SMEMBERS %s", key);
+    redisReply *rep = redis_sync_command(r, "SMEMBERS %s", key);
     if (out && is_array(rep, 1)) {
         const char **ids = calloc(rep->elements, sizeof *ids);
         size_t n = 0;
@@ -71,17 +71,17 @@ cJSON *admin_model_apps(redisContext *r, const struct sw_config *c)
     return out;
 }
 
-cJSON *admin_model_app(redisContext *r, const struct sw_config *c, const char *app, long long now)
+cJSON *admin_model_app(struct redis_sync *r, const struct sw_config *c, const char *app, long long now)
 {
     struct app_keys k;
     cJSON *a = cJSON_CreateObject();
     keys_app(&k, c->key_prefix, app);
-    redisReply *ap = redisCommand(r, "HMGET %s budget_30s window_ms", k.app);
-    redisReply *rl = redisCommand(r, "HMGET %s blocked_until block_reason", k.rl);
-    redisReply *st = redisCommand(r, "HMGET %s polls errors r429", k.stats);
-    redisReply *due = redisCommand(r, "ZCARD %s", k.due);
-    redisReply *over = redisCommand(r, "ZCOUNT %s -inf %lld", k.due, now);
-    redisReply *lease = redisCommand(r, "ZCARD %s", k.leases);
+    redisReply *ap = redis_sync_command(r, "HMGET %s budget_30s window_ms", k.app);
+    redisReply *rl = redis_sync_command(r, "HMGET %s blocked_until block_reason", k.rl);
+    redisReply *st = redis_sync_command(r, "HMGET %s polls errors r429", k.stats);
+    redisReply *due = redis_sync_command(r, "ZCARD %s", k.due);
+    redisReply *over = redis_sync_command(r, "ZCOUNT %s -inf %lld", k.due, now);
+    redisReply *lease = redis_sync_command(r, "ZCARD %s", k.leases);
     cJSON_AddStringToObject(a, "app", app);
     long long budget = c->app_budget_30s, window = 30000;
     if (is_array(ap, 2) && str(ap->element[0]))
@@ -148,12 +148,12 @@ void admin_model_track(const cJSON *event, char *out, size_t n)
 
 /* recent_tracks: the last track of each user in the app's recent entries,
  * as {"user": "track"} (newest wins). */
-static cJSON *recent_tracks(redisContext *r, const struct sw_config *c, const char *app)
+static cJSON *recent_tracks(struct redis_sync *r, const struct sw_config *c, const char *app)
 {
     struct app_keys k;
     cJSON *m = cJSON_CreateObject();
     keys_app(&k, c->key_prefix, app);
-    redisReply *rep = redisCommand(r, "XREVRANGE %s + - COUNT %d", k.events, RECENT_ENTRIES);
+    redisReply *rep = redis_sync_command(r, "XREVRANGE %s + - COUNT %d", k.events, RECENT_ENTRIES);
     for (size_t i = 0; m && is_array(rep, 1) && i < rep->elements; i++) {
         cJSON *e = admin_model_entry(rep->element[i]);
         const char *u = cJSON_GetStringValue(cJSON_GetObjectItem(e, "user"));
@@ -202,13 +202,13 @@ static cJSON *user_row(const char *user, const char *app, const redisReply *h, c
     return u;
 }
 
-cJSON *admin_model_users(redisContext *r, const struct sw_config *c)
+cJSON *admin_model_users(struct redis_sync *r, const struct sw_config *c)
 {
     char users[KEY_MAX], ukey[KEY_MAX];
     struct app_keys k;
     cJSON *out = cJSON_CreateArray(), *tracks = cJSON_CreateObject();
     keys_global(users, sizeof users, c->key_prefix, "users");
-    redisReply *dir = redisCommand(r, "HGETALL %s", users);
+    redisReply *dir = redis_sync_command(r, "HGETALL %s", users);
     size_t n = is_array(dir, 2) ? dir->elements / 2 : 0;
     /* Each app's recent tracks first: nothing may come between the
      * pipelined commands below and their replies. */
@@ -222,12 +222,12 @@ cJSON *admin_model_users(redisContext *r, const struct sw_config *c)
         const char *u = str(dir->element[2 * i]), *a = str(dir->element[2 * i + 1]);
         keys_user(ukey, sizeof ukey, c->key_prefix, a ? a : "", u ? u : "");
         keys_app(&k, c->key_prefix, a ? a : "");
-        redisAppendCommand(r, "HMGET %s " USER_FIELDS, ukey);
-        redisAppendCommand(r, "ZSCORE %s %s", k.due, u ? u : "");
+        redis_sync_append(r, "HMGET %s " USER_FIELDS, ukey);
+        redis_sync_append(r, "ZSCORE %s %s", k.due, u ? u : "");
     }
     for (size_t i = 0; i < n; i++) {
         redisReply *h = NULL, *due = NULL;
-        if (redisGetReply(r, (void **)&h) != REDIS_OK || redisGetReply(r, (void **)&due) != REDIS_OK) {
+        if (redis_sync_get_reply(r, (void **)&h) != REDIS_OK || redis_sync_get_reply(r, (void **)&due) != REDIS_OK) {
             drop(h);
             break;
         }
@@ -250,12 +250,12 @@ static int secret_or_lock(const char *f)
            strcmp(f, "refresh_until") == 0 || strcmp(f, "refresh_fence") == 0;
 }
 
-cJSON *admin_model_user(redisContext *r, const struct sw_config *c, const char *user, int max)
+cJSON *admin_model_user(struct redis_sync *r, const struct sw_config *c, const char *user, int max)
 {
     char users[KEY_MAX], ukey[KEY_MAX];
     struct app_keys k;
     keys_global(users, sizeof users, c->key_prefix, "users");
-    redisReply *own = redisCommand(r, "HGET %s %s", users, user);
+    redisReply *own = redis_sync_command(r, "HGET %s %s", users, user);
     const char *app = str(own);
     if (app == NULL || !keys_valid_id(app)) {
         drop(own);
@@ -266,7 +266,7 @@ cJSON *admin_model_user(redisContext *r, const struct sw_config *c, const char *
     cJSON *u = cJSON_CreateObject(), *f = cJSON_CreateObject(), *ev = cJSON_CreateArray();
     cJSON_AddStringToObject(u, "user", user);
     cJSON_AddStringToObject(u, "app", app);
-    redisReply *h = redisCommand(r, "HGETALL %s", ukey);
+    redisReply *h = redis_sync_command(r, "HGETALL %s", ukey);
     for (size_t i = 0; is_array(h, 2) && i + 1 < h->elements; i += 2) {
         const char *name = str(h->element[i]), *v = str(h->element[i + 1]);
         if (name && v && !secret_or_lock(name))
@@ -277,12 +277,12 @@ cJSON *admin_model_user(redisContext *r, const struct sw_config *c, const char *
     cJSON_AddNumberToObject(u, "refresh_expires_at",
                             auth ? (double)(strtoll(auth, NULL, 10) + ADMIN_REFRESH_LIFETIME_MS) : 0);
     cJSON_AddItemToObject(u, "fields", f);
-    redisReply *due = redisCommand(r, "ZSCORE %s %s", k.due, user);
-    redisReply *lease = redisCommand(r, "ZSCORE %s %s", k.leases, user);
+    redisReply *due = redis_sync_command(r, "ZSCORE %s %s", k.due, user);
+    redisReply *lease = redis_sync_command(r, "ZSCORE %s %s", k.leases, user);
     cJSON_AddNumberToObject(u, "next_poll_at", (double)num(due));
     cJSON_AddBoolToObject(u, "in_flight", str(lease) != NULL);
     /* The stream is the app's: the user's entries among its recent ones. */
-    redisReply *s = redisCommand(r, "XREVRANGE %s + - COUNT %d", k.events, RECENT_ENTRIES * 4);
+    redisReply *s = redis_sync_command(r, "XREVRANGE %s + - COUNT %d", k.events, RECENT_ENTRIES * 4);
     for (size_t i = 0; is_array(s, 1) && i < s->elements && cJSON_GetArraySize(ev) < max; i++) {
         cJSON *e = admin_model_entry(s->element[i]);
         if (e && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "user")), user) == 0)
@@ -299,19 +299,19 @@ cJSON *admin_model_user(redisContext *r, const struct sw_config *c, const char *
 
 /* ============================ workers and Redis =========================== */
 
-cJSON *admin_model_workers(redisContext *r, const struct sw_config *c, long long now)
+cJSON *admin_model_workers(struct redis_sync *r, const struct sw_config *c, long long now)
 {
     char wkey[KEY_MAX];
     cJSON *out = cJSON_CreateArray();
     keys_global(wkey, sizeof wkey, c->key_prefix, "workers");
-    redisReply *rep = redisCommand(r, "ZRANGEBYSCORE %s %lld +inf", wkey, now);
+    redisReply *rep = redis_sync_command(r, "ZRANGEBYSCORE %s %lld +inf", wkey, now);
     for (size_t i = 0; is_array(rep, 1) && i < rep->elements; i++) {
         const char *id = str(rep->element[i]);
         if (id == NULL)
             continue;
         cJSON *w = cJSON_CreateObject();
         cJSON_AddStringToObject(w, "id", id);
-        redisReply *h = redisCommand(r, "HGETALL %sworker:%s", c->key_prefix, id);
+        redisReply *h = redis_sync_command(r, "HGETALL %sworker:%s", c->key_prefix, id);
         for (size_t j = 0; is_array(h, 2) && j + 1 < h->elements; j += 2) {
             const char *f = str(h->element[j]), *v = str(h->element[j + 1]);
             if (f && v && strstr(f, "_hist") == NULL && !cJSON_GetObjectItem(w, f))
@@ -338,7 +338,7 @@ static void info_field(cJSON *o, const char *info, const char *name)
     cJSON_AddStringToObject(o, name, val);
 }
 
-cJSON *admin_model_redis(redisContext *r)
+cJSON *admin_model_redis(struct redis_sync *r)
 {
     cJSON *o = cJSON_CreateObject();
     const char *sections[] = {"memory", "replication", "server", "cluster"};
@@ -347,7 +347,7 @@ cJSON *admin_model_redis(redisContext *r)
                                {"redis_version", NULL, NULL},
                                {"cluster_enabled", NULL, NULL}};
     for (size_t i = 0; i < 4; i++) {
-        redisReply *rep = redisCommand(r, "INFO %s", sections[i]);
+        redisReply *rep = redis_sync_command(r, "INFO %s", sections[i]);
         for (size_t j = 0; j < 3 && fields[i][j]; j++)
             info_field(o, str(rep), fields[i][j]);
         drop(rep);
@@ -355,11 +355,11 @@ cJSON *admin_model_redis(redisContext *r)
     return o;
 }
 
-double admin_model_polls(redisContext *r, const struct sw_config *c, const char *app)
+double admin_model_polls(struct redis_sync *r, const struct sw_config *c, const char *app)
 {
     struct app_keys k;
     keys_app(&k, c->key_prefix, app);
-    redisReply *rep = redisCommand(r, "HGET %s polls", k.stats);
+    redisReply *rep = redis_sync_command(r, "HGET %s polls", k.stats);
     double v = (double)num(rep);
     drop(rep);
     return v;

@@ -56,10 +56,10 @@ void admin_page_error(struct admin_req *q, unsigned status, const char *title, c
 }
 
 /* redis_or_fail: a pooled context, or the error page (503). */
-static redisContext *redis_or_fail(struct admin *a, struct admin_req *q)
+static struct redis_sync *redis_or_fail(struct admin *a, struct admin_req *q)
 {
     char why[256];
-    redisContext *r = serve_redis_get(a->s, why, sizeof why);
+    struct redis_sync *r = serve_redis_get(a->s, why, sizeof why);
     if (r == NULL)
         admin_page_error(q, 503, "Redis unavailable", why);
     return r;
@@ -100,7 +100,7 @@ static void user_link(struct hbuf *b, const char *user)
 
 /* ================================ overview ================================ */
 
-static void overview_app(struct admin *a, struct admin_req *q, redisContext *r, const char *app,
+static void overview_app(struct admin *a, struct admin_req *q, struct redis_sync *r, const char *app,
                          const cJSON *users, long long now)
 {
     struct hbuf *b = &q->out;
@@ -200,7 +200,7 @@ static void overview_redis(struct admin_req *q, const cJSON *rd)
 
 void admin_page_overview(struct admin *a, struct admin_req *q)
 {
-    redisContext *r = redis_or_fail(a, q);
+    struct redis_sync *r = redis_or_fail(a, q);
     if (r == NULL)
         return;
     long long now = serve_now_ms();
@@ -279,7 +279,7 @@ static void user_row(struct hbuf *b, const cJSON *u, long long now)
 void admin_page_users(struct admin *a, struct admin_req *q)
 {
     const char *text = admin_arg(q, "q"), *app = admin_arg(q, "app"), *status = admin_arg(q, "status");
-    redisContext *r = redis_or_fail(a, q);
+    struct redis_sync *r = redis_or_fail(a, q);
     if (r == NULL)
         return;
     long long now = serve_now_ms();
@@ -375,7 +375,7 @@ void admin_page_user(struct admin *a, struct admin_req *q)
         admin_page_error(q, 404, "No such user", "That is not a user id.");
         return;
     }
-    redisContext *r = redis_or_fail(a, q);
+    struct redis_sync *r = redis_or_fail(a, q);
     if (r == NULL)
         return;
     cJSON *u = admin_model_user(r, a->s->cfg, id, EVENTS_SHOWN), *f = cJSON_GetObjectItem(u, "fields"), *it;

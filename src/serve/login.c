@@ -19,6 +19,7 @@
 #include "serve/login_cookie.h"
 #include "base/codec.h"
 #include "base/crypto.h"
+#include "redis/user_dir.h"
 #include "redis/key_schema.h"
 #include "base/log.h"
 #include "serve/oauth.h"
@@ -41,7 +42,7 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 
 /* resolve_app picks the app of a login: the one named, else the only one.
  * 0 with app filled, or -1 with the answer set. */
-static int resolve_app(struct serve *s, redisContext *r, const char *want, char *app, size_t n,
+static int resolve_app(struct serve *s, struct redis_sync *r, const char *want, char *app, size_t n,
                        struct answer *a)
 {
     char apps[KEY_MAX];
@@ -89,7 +90,7 @@ static int resolve_app(struct serve *s, redisContext *r, const char *want, char 
  * (named in other), 0 when not, -1 on a Redis failure. Advisory only: it
  * spares a trip to Spotify for a verified link; the decision is
  * oauth_store.lua's, atomic with the write. */
-static int user_app_conflict(struct serve *s, redisContext *r, const char *user, const char *app,
+static int user_app_conflict(struct serve *s, struct redis_sync *r, const char *user, const char *app,
                              char *other, size_t n)
 {
     char users[KEY_MAX];
@@ -107,19 +108,17 @@ static int user_app_conflict(struct serve *s, redisContext *r, const char *user,
 
 /* app_full: the early, friendly form of the user cap (lua/lib/user_cap.lua
  * decides, atomic with the write in oauth_store.lua): the app's max_users
- * when it is capped, user is not in the directory yet and the app has that
- * many users (entries of the directory naming it); 0 when there is room; -1
- * on a Redis failure. Asked before any Spotify call (the authorize page, the
+ * when it is capped, user is not one of its members yet and the app has
+ * that many (<p>{<app>}:members); 0 when there is room; -1 on a Redis
+ * failure. Asked before any Spotify call (the authorize page, the
  * code exchange), which could only end in a refusal. A max_users that is not
  * a whole number >= 1 is no cap, as in Lua. */
-static long long app_full(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
-                          const char *user)
+static long long app_full(struct redis_sync *r, const struct app_keys *k, const char *user)
 {
-    char users[KEY_MAX], cursor[32] = "0";
-    long long cap = 0, n = 0;
+    long long cap = 0;
 
-    keys_global(users, sizeof users, s->cfg->key_prefix, "users");
-    const char *hg[] = {"HGET", k->app, "max_users"}, *hu[] = {"HGET", users, user};
+    const char *hg[] = {"HGET", k->app, "max_users"}, *ism[] = {"SISMEMBER", k->members, user},
+               *card[] = {"SCARD", k->members};
     redisReply *rep = serve_redis_cmd(r, 3, hg);
     if (rep == NULL)
         return -1;
@@ -132,27 +131,16 @@ static long long app_full(struct serve *s, redisContext *r, const struct app_key
     freeReplyObject(rep);
     if (cap <= 0)
         return 0;
-    if ((rep = serve_redis_cmd(r, 3, hu)) == NULL)
+    if ((rep = serve_redis_cmd(r, 3, ism)) == NULL)
         return -1;
-    int known = rep->type == REDIS_REPLY_STRING;
+    int known = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
     if (known)
         return 0;
-    do {
-        const char *sc[] = {"HSCAN", users, cursor, "COUNT", "1000"};
-        if ((rep = serve_redis_cmd(r, 5, sc)) == NULL)
-            return -1;
-        int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
-                 rep->element[1]->type == REDIS_REPLY_ARRAY;
-        for (size_t i = 1; ok && i < rep->element[1]->elements; i += 2) {
-            const redisReply *v = rep->element[1]->element[i];
-            n += v->type == REDIS_REPLY_STRING && strcmp(v->str, app) == 0;
-        }
-        snprintf(cursor, sizeof cursor, "%s", ok ? rep->element[0]->str : "0");
-        freeReplyObject(rep);
-        if (!ok)
-            return -1;
-    } while (n < cap && strcmp(cursor, "0") != 0);
+    if ((rep = serve_redis_cmd(r, 2, card)) == NULL)
+        return -1;
+    long long n = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+    freeReplyObject(rep);
     return n >= cap ? cap : 0;
 }
 
@@ -228,7 +216,7 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     char state[OAUTH_STATE_MAX], challenge[OAUTH_VERIFIER_B64];
     char *loc = NULL;
     char *e_cid = NULL, *e_redir = NULL, *e_scope = NULL, *e_chal = NULL, *e_state = NULL;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     int dialog = show_dialog(c);
 
     if (user == NULL || !keys_valid_id(user)) {
@@ -285,7 +273,7 @@ void login_connect(struct serve *s, struct MHD_Connection *c, struct answer *a)
     }
     struct app_keys k;
     keys_app(&k, s->cfg->key_prefix, app);
-    long long full = app_full(s, r, &k, app, user);
+    long long full = app_full(r, &k, user);
     if (full != 0) {
         if (full < 0) {
             serve_page(a, 503, "Service unavailable", "The service's database is unavailable; try again shortly.");
@@ -393,7 +381,7 @@ static int check_cookie(struct serve *s, struct MHD_Connection *c, const struct 
  * writes <p>oauth:used:<nonce> for the rest of the state's life (after which
  * the state is refused as expired anyway). 0 taken; 1 already used; -1
  * Redis failed. */
-static int take_login(struct serve *s, redisContext *r, const struct oauth_state *st, struct login *l)
+static int take_login(struct serve *s, struct redis_sync *r, const struct oauth_state *st, struct login *l)
 {
     char px[24];
     long long left = st->exp_ms - serve_now_ms();
@@ -411,7 +399,7 @@ static int take_login(struct serve *s, redisContext *r, const struct oauth_state
 
 /* give_back makes a taken login usable again (when Spotify asked us to wait
  * before the code was spent), so a reload of the callback retries. */
-static void give_back(redisContext *r, struct login *l)
+static void give_back(struct redis_sync *r, struct login *l)
 {
     const char *av[] = {"DEL", l->used};
     redisReply *rep = serve_redis_cmd(r, 2, av);
@@ -438,7 +426,7 @@ static void slot_args(const struct serve *s, const struct app_keys *k, const cha
 }
 
 /* block_app records a 429 from Spotify against the app's limiter. */
-static void block_app(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+static void block_app(struct serve *s, struct redis_sync *r, const struct app_keys *k, const char *app,
                       const char *retry_after, long *wait_s)
 {
     int capped = 0;
@@ -461,7 +449,7 @@ static void block_app(struct serve *s, redisContext *r, const struct app_keys *k
 
 /* take_slots takes the callback's calls from the app's budget: 0 granted,
  * 1 refused (*wait_s set), -1 Redis failed. */
-static int take_slots(struct serve *s, redisContext *r, const struct app_keys *k,
+static int take_slots(struct serve *s, struct redis_sync *r, const struct app_keys *k,
                       const struct oauth_state *st, long *wait_s)
 {
     char calls[8], budget[24], quota[24], tag[64];
@@ -492,7 +480,7 @@ static int take_slots(struct serve *s, redisContext *r, const struct app_keys *k
 
 /* app_creds reads and opens the app's client id and secret (the secret is
  * returned malloc'd; free it with secret_free). */
-static char *app_creds(struct serve *s, redisContext *r, const struct app_keys *k, const char *app,
+static char *app_creds(struct serve *s, struct redis_sync *r, const struct app_keys *k, const char *app,
                        char *client_id, size_t n)
 {
     char ad[ID_MAX + 8], err[256];
@@ -645,16 +633,18 @@ static int read_me(struct serve *s, const char *access, char *id, size_t idlen, 
 
 /* store_tokens seals and stores the tokens on the state's user. 0, or -1
  * with the answer set. */
-static int store_tokens(struct serve *s, redisContext *r, const struct oauth_state *st,
+static int store_tokens(struct serve *s, struct redis_sync *r, const struct oauth_state *st,
                         const struct app_keys *k, const struct tok_response *tok,
                         const char *spotify_id, const char *name, struct answer *a)
 {
-    char ad[ID_MAX + 8], err[256], ukey[KEY_MAX], acc[KEY_MAX], users[KEY_MAX], life[24], other[ID_MAX + 1];
+    char ad[ID_MAX + 8], err[256], ukey[KEY_MAX], acc[KEY_MAX], life[24], other[ID_MAX + 1], owner[ID_MAX + 1];
     char *at = NULL, *rt = NULL;
+    enum user_dir_claim claim = USER_DIR_ERROR;
     int rc = -1;
 
-    /* Whether the user id belongs to another app is decided by oauth_store.lua
-     * in the same step as the write (no check-then-set here). */
+    /* The user id is claimed in the directory for the app first (HSETNX:
+     * the loser of a race of two apps is refused whole), then
+     * oauth_store.lua writes the app's keys (include/redis/user_dir.h). */
     snprintf(ad, sizeof ad, "user:%s", st->user);
     at = crypto_seal_token(s->kr, ad, tok->access_token, err, sizeof err);
     rt = at ? crypto_seal_token(s->kr, ad, tok->refresh_token, err, sizeof err) : NULL;
@@ -664,7 +654,19 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
         goto out;
     }
     keys_user(ukey, sizeof ukey, s->cfg->key_prefix, st->app, st->user);
-    keys_global(users, sizeof users, s->cfg->key_prefix, "users");
+    claim = user_dir_claim(r, s->cfg->key_prefix, st->user, st->app, owner, sizeof owner, err, sizeof err);
+    if (claim == USER_DIR_ERROR) {
+        log_error("callback: Redis: %s", err);
+        serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");
+        goto out;
+    }
+    if (claim == USER_DIR_OTHER) {
+        /* The owning app is for the operator's log, never for the browser. */
+        log_warn("callback: user %s belongs to app %s; refused for app %s (nothing stored)", st->user, owner,
+                 st->app);
+        serve_fail(a, 409, "user_conflict", "Conflict", "This user is registered with another app. Nothing was stored.");
+        goto out;
+    }
     snprintf(acc, sizeof acc, "%s{%s}:accounts", s->cfg->key_prefix, st->app);
     snprintf(life, sizeof life, "%lld", (tok->expires_in_s > 0 ? tok->expires_in_s : 3600) * 1000);
     const char *argv[OAUTH_STORE_KEY_N + OAUTH_STORE_ARG_N];
@@ -673,7 +675,7 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
     argv[OAUTH_STORE_KEY_ACCOUNTS] = acc;
     argv[OAUTH_STORE_KEY_DUE] = k->due;
     argv[OAUTH_STORE_KEY_LEASES] = k->leases;
-    argv[OAUTH_STORE_KEY_USERS] = users;
+    argv[OAUTH_STORE_KEY_MEMBERS] = k->members;
     argv[OAUTH_STORE_KEY_APP] = k->app;
     arg[OAUTH_STORE_ARG_USER] = st->user;
     arg[OAUTH_STORE_ARG_APP] = st->app;
@@ -724,6 +726,12 @@ static int store_tokens(struct serve *s, redisContext *r, const struct oauth_sta
                  "(duplicate-account allow)", spotify_id, st->user, other);
     rc = 0;
 out:
+    /* Refused after the claim (a full app, a duplicate account, Redis
+     * down): the claim made here goes; one found is left as it was. */
+    if (rc != 0 && claim == USER_DIR_NEW && user_dir_release(r, s->cfg->key_prefix, st->user, st->app, err,
+                                                             sizeof err) < 0)
+        log_warn("callback: user %s stays in the directory for app %s (%s): `spotwatch user rm` clears it",
+                 st->user, st->app, err);
     free(at);
     free(rt);
     return rc;
@@ -737,7 +745,7 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
     struct login l = {0};
     struct tok_response tok = {0};
     struct app_keys k;
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     char *secret = NULL;
 
     /* 1. The signature, before anything else: a forged state costs nothing. */
@@ -803,7 +811,7 @@ void login_callback(struct serve *s, struct MHD_Connection *c, struct answer *a)
     }
     /* The cap again (a place may have gone since /connect), before the
      * code is spent on tokens the app could not keep. */
-    long long full = app_full(s, r, &k, st.app, st.user);
+    long long full = app_full(r, &k, st.user);
     if (full != 0) {
         if (full < 0) {
             serve_fail(a, 503, "error", "Service unavailable", "The service's database is unavailable; try again shortly.");

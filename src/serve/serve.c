@@ -25,6 +25,7 @@
 #include "serve/connect_link.h"
 #include "serve/iplimit.h"
 #include "base/crypto.h"
+#include "redis/cluster_topo.h"
 #include "redis/key_schema.h"
 #include "redis/repl_info.h"
 #include "base/log.h"
@@ -75,9 +76,9 @@ static void text_answer(struct answer *a, unsigned status, const char *ctype, co
 
 /* redis_health: 0 when Redis answers PING and every script is in its cache
  * (loading the missing ones), else -1 with the reason. */
-static int redis_health(redisContext *r, char *why, size_t n)
+static int redis_health(struct redis_sync *r, char *why, size_t n)
 {
-    redisReply *rep = redisCommand(r, "PING");
+    redisReply *rep = redis_sync_command(r, "PING");
     int ok = rep && rep->type == REDIS_REPLY_STATUS;
     if (rep)
         freeReplyObject(rep);
@@ -93,7 +94,7 @@ static int redis_health(redisContext *r, char *why, size_t n)
 static void handle_healthz(struct serve *s, struct answer *a)
 {
     char why[512];
-    redisContext *r = serve_redis_get(s, why, sizeof why);
+    struct redis_sync *r = serve_redis_get(s, why, sizeof why);
     if (r == NULL || redis_health(r, why, sizeof why) != 0) {
         char msg[600];
         snprintf(msg, sizeof msg, "unhealthy: %s\n", why);
@@ -102,10 +103,16 @@ static void handle_healthz(struct serve *s, struct answer *a)
         /* "ok", then the topology when Redis tells it (README "What a
          * failover may lose"); its values are printable ASCII only. */
         struct repl_info t;
-        char msg[1600] = "ok\n", line[1500];
-        if (repl_info_fetch(r, &t, why, sizeof why) == 0) {
+        char msg[9800] = "ok\n", line[1500], topo[8192];
+        cJSON *ct;
+        if (redis_sync_single(r) && repl_info_fetch(redis_sync_single(r), &t, why, sizeof why) == 0) {
             repl_info_text(&t, line, sizeof line);
             snprintf(msg, sizeof msg, "ok\nredis: %s\n", line);
+        } else if ((ct = cluster_topo_fetch(r, s->cfg->key_prefix, why, sizeof why)) != NULL) {
+            /* Cluster mode: the nodes and which one each app lives on. */
+            cluster_topo_text(ct, topo, sizeof topo);
+            cJSON_Delete(ct);
+            snprintf(msg, sizeof msg, "ok\nredis: %s", topo);
         }
         text_answer(a, 200, "text/plain; charset=utf-8", msg);
     }
@@ -463,7 +470,7 @@ int serve_run(const struct sw_config *c, char *err, size_t errlen)
 
     /* Redis need not be up yet (healthz says so), but say it early. */
     char why[512];
-    redisContext *r = serve_redis_get(&s, why, sizeof why);
+    struct redis_sync *r = serve_redis_get(&s, why, sizeof why);
     if (r == NULL || redis_health(r, why, sizeof why) != 0)
         log_warn("Redis is not ready yet: %s", why);
     serve_redis_put(&s, r);

@@ -26,7 +26,7 @@ void serve_init(struct serve *s, const struct sw_config *c)
 void serve_free(struct serve *s)
 {
     for (int i = 0; i < s->nidle; i++)
-        redisFree(s->idle[i]);
+        redis_sync_free(s->idle[i]);
     s->nidle = 0;
     metrics_free(s->m);
     crypto_free(s->kr);
@@ -116,9 +116,9 @@ long serve_throttle(struct serve *s, struct MHD_Connection *c)
 /* ================================= Redis ================================== */
 
 /* serve_redis_get: an idle context first; connecting is the slow path. */
-redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen)
+struct redis_sync *serve_redis_get(struct serve *s, char *err, size_t errlen)
 {
-    redisContext *r = NULL;
+    struct redis_sync *r = NULL;
     pthread_mutex_lock(&s->pool_lock);
     if (s->nidle > 0)
         r = s->idle[--s->nidle];
@@ -128,11 +128,11 @@ redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen)
 
 /* serve_redis_put returns r for reuse unless it failed (hiredis 0.14 cannot
  * recover a context after an I/O error or a timeout). */
-void serve_redis_put(struct serve *s, redisContext *r)
+void serve_redis_put(struct serve *s, struct redis_sync *r)
 {
     if (r == NULL)
         return;
-    if (r->err == 0) {
+    if (redis_sync_err(r) == 0) {
         pthread_mutex_lock(&s->pool_lock);
         if (s->nidle < SERVE_POOL_MAX) {
             s->idle[s->nidle++] = r;
@@ -141,12 +141,12 @@ void serve_redis_put(struct serve *s, redisContext *r)
         pthread_mutex_unlock(&s->pool_lock);
     }
     if (r)
-        redisFree(r);
+        redis_sync_free(r);
 }
 
 /* serve_redis_cmd runs one command; an error reply or a lost link logs the Redis error
  * (never the arguments, which may be secrets) and gives NULL. */
-redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv)
+redisReply *serve_redis_cmd(struct redis_sync *r, int argc, const char **argv)
 {
     char err[512];
     redisReply *rep = redis_sync_cmd(r, argc, argv, err, sizeof err);
@@ -157,7 +157,7 @@ redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv)
 
 /* serve_redis_eval runs a script (redis_sync_eval: EVALSHA, EVAL on NOSCRIPT);
  * a failure is logged as serve_redis_cmd's. */
-redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs, const char **args)
+redisReply *serve_redis_eval(struct redis_sync *r, enum script_id id, int nkeys, int nargs, const char **args)
 {
     char err[512];
     redisReply *rep = redis_sync_eval(r, id, nkeys, nargs, args, err, sizeof err);

@@ -45,7 +45,7 @@ struct serve {
     struct http_server_counters net;/* what the server refused (http_server counts) */
 
     pthread_mutex_t pool_lock;      /* guards idle[] */
-    redisContext *idle[SERVE_POOL_MAX];
+    struct redis_sync *idle[SERVE_POOL_MAX];
     int nidle;
 
     pthread_mutex_t metrics_lock;   /* guards m and every family */
@@ -97,14 +97,14 @@ long serve_throttle(struct serve *s, struct MHD_Connection *c);
 
 /* serve_redis_get returns a pooled (or new) context, or NULL + err when Redis
  * is down; give it back with serve_redis_put, which drops a failed one. */
-redisContext *serve_redis_get(struct serve *s, char *err, size_t errlen);
-void serve_redis_put(struct serve *s, redisContext *r);
+struct redis_sync *serve_redis_get(struct serve *s, char *err, size_t errlen);
+void serve_redis_put(struct serve *s, struct redis_sync *r);
 /* serve_redis_cmd runs one command; NULL on an error reply or a lost link
  * (logged without the arguments). The caller frees the reply. */
-redisReply *serve_redis_cmd(redisContext *r, int argc, const char **argv);
+redisReply *serve_redis_cmd(struct redis_sync *r, int argc, const char **argv);
 /* serve_redis_eval runs a script by EVALSHA (EVAL on NOSCRIPT); args holds
  * the nkeys KEYS then the ARGV, nargs in all. NULL on any error. */
-redisReply *serve_redis_eval(redisContext *r, enum script_id id, int nkeys, int nargs,
+redisReply *serve_redis_eval(struct redis_sync *r, enum script_id id, int nkeys, int nargs,
                              const char **args);
 
 #endif

@@ -26,6 +26,8 @@ struct app_gauges {
     struct worker_metrics *wm;
     char cursor[32];           /* the sweep's HSCAN cursor ("0": start) */
     int scanning;              /* an HSCAN step (and its HGETs) is in flight */
+    int step_left;             /* the step's HGETs not yet answered */
+    int step_last;             /* the step in flight is the sweep's last */
     struct app_count *counts;  /* the sweep's counts so far */
     int ncounts;
 };
@@ -36,8 +38,6 @@ enum gauge_kind {
     G_WORKERS,      /* live workers: heartbeats not yet lapsed */
     G_HSCAN,        /* a step of the sweep: the directory's next users */
     G_STATUS,       /* one user's status */
-    G_STEP_END,     /* the PING after a step's HGETs */
-    G_SWEEP_END,    /* the PING after the last step's HGETs */
 };
 
 struct gauge_req {
@@ -99,9 +99,12 @@ static int known_app(const struct worker *w, const char *app)
     return 0;
 }
 
+static void step_done(struct app_gauges *g, struct worker *w);
+
 /* on_scan: one HSCAN step of the directory (user -> app): ask each user's
- * status, then a PING whose answer (after theirs: replies come in order)
- * ends the step. */
+ * status; the last of their answers ends the step. Counted rather than
+ * fenced by a PING: in a cluster the users' hashes live on several nodes,
+ * whose answers come in no common order. */
 static void on_scan(struct gauge_req *q, redisReply *r)
 {
     struct app_gauges *g = q->g;
@@ -122,10 +125,12 @@ static void on_scan(struct gauge_req *q, redisReply *r)
             continue;
         keys_user(key, sizeof key, q->w->cfg->key_prefix, app, user);
         const char *hget[] = {"HGET", key, "status"};
-        gauge_send(g, q->w, G_STATUS, app, q->now_ms, 3, hget);
+        if (gauge_send(g, q->w, G_STATUS, app, q->now_ms, 3, hget) == 0)
+            g->step_left++;
     }
-    const char *ping[] = {"PING"};
-    gauge_send(g, q->w, strcmp(g->cursor, "0") == 0 ? G_SWEEP_END : G_STEP_END, NULL, q->now_ms, 1, ping);
+    g->step_last = strcmp(g->cursor, "0") == 0;
+    if (g->step_left == 0)
+        step_done(g, q->w);
 }
 
 /* sweep_end: the sweep saw every user: publish its counts, start over. */
@@ -141,14 +146,25 @@ static void sweep_end(struct app_gauges *g, struct worker *w)
     g->ncounts = 0;
 }
 
+/* step_done: the step's last status came back (or there was none): the
+ * next tick takes the next step, or the sweep ends. */
+static void step_done(struct app_gauges *g, struct worker *w)
+{
+    if (g->step_last)
+        sweep_end(g, w);
+    g->scanning = 0;
+}
+
 static void on_reply(struct redis_async *l, redisReply *r, void *ud)
 {
     struct gauge_req *q = ud;
     struct app_gauges *g = q->g;
     (void)l;
     if (r == NULL) {
-        if (q->kind == G_HSCAN || q->kind == G_STEP_END || q->kind == G_SWEEP_END)
+        if (q->kind == G_HSCAN)
             g->scanning = 0;
+        else if (q->kind == G_STATUS && --g->step_left == 0)
+            step_done(g, q->w);   /* a status lost: that user is missing from this sweep's counts */
         free(q);
         return;
     }
@@ -182,19 +198,14 @@ static void on_reply(struct redis_async *l, redisReply *r, void *ud)
                 if (strcmp(r->str, statuses[s]) == 0)
                     c->n[s]++;
         }
+        if (--g->step_left == 0)
+            step_done(g, q->w);
         break;
     case G_WORKERS:
         wm_live_workers(g->wm, reply_number(r));
         break;
     case G_HSCAN:
         on_scan(q, r);
-        break;
-    case G_STEP_END:
-        g->scanning = 0;   /* the step is done; the next tick takes the next one */
-        break;
-    case G_SWEEP_END:
-        sweep_end(g, q->w);
-        g->scanning = 0;
         break;
     }
     free(q);
@@ -225,9 +236,10 @@ static void scan_step(struct app_gauges *g, struct worker *w, long long now_ms)
     keys_global(dir, sizeof dir, w->cfg->key_prefix, "users");
     snprintf(count, sizeof count, "%d", APP_GAUGES_SCAN_COUNT);
     const char *hscan[] = {"HSCAN", dir, g->cursor, "COUNT", count};
-    /* The HSCAN's own reply sends the HGETs and the PING that ends the
-     * step; scanning stays set until that PING (or a failure) answers. */
+    /* The HSCAN's own reply sends the HGETs; scanning stays set until the
+     * last of them (or a failure) answers. */
     g->scanning = 1;
+    g->step_left = 0;
     if (gauge_send(g, w, G_HSCAN, NULL, now_ms, 5, hscan) != 0)
         g->scanning = 0;
 }

@@ -23,6 +23,7 @@ static int batch_add(struct app *a, struct job *j, const char **args, int n);
 static int flush_app(struct app *a);
 static void on_complete(struct redis_async *l, redisReply *r, void *ud);
 static void send_wait(struct worker *w);
+#define WAIT_NODES_MAX 128   /* route ids told apart (CLUSTER_MAX_NODES) */
 static void on_wait(struct redis_async *l, redisReply *r, void *ud);
 
 /* sent_batch: the jobs of one complete.lua call, until its answer. */
@@ -157,22 +158,44 @@ void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents)
         sent += flush_app(w->apps[i]);
     if (sent > 0 && w->wait_pending && w->cfg->redis_wait_replicas > 0)
         send_wait(w);
+    for (int i = 0; i < w->napps; i++)
+        w->apps[i]->flushed = 0;
 }
 
 /* send_wait: one WAIT after the batches of this loop turn (README "What a
- * failover may lose"). One link runs its commands in order, so it covers
- * the token_store.lua calls sent before it as well as the batches. The
- * link waits for it: its timeout bounds what the worker pays. */
+ * failover may lose") on each node that ran a batch or stored a refresh
+ * token: one link runs its commands in order, so a WAIT covers the
+ * token_store.lua calls sent before it as well as the batches. Without a
+ * cluster every app has the same node (route id 0): one WAIT. The link
+ * waits for it: its timeout bounds what the worker pays. */
 static void send_wait(struct worker *w)
 {
     char n[16], ms[24];
+    unsigned char seen[WAIT_NODES_MAX] = {0};
+    int all_sent = 1;
     snprintf(n, sizeof n, "%d", w->cfg->redis_wait_replicas);
     snprintf(ms, sizeof ms, "%ld", w->cfg->redis_wait_timeout_ms);
     const char *argv[] = {"WAIT", n, ms};
-    if (redis_async_command(w->redis, on_wait, w, 3, argv, NULL) == 0) {
-        w->wait_pending = 0;
-        w->waits++;
+    for (int i = 0; i < w->napps; i++) {
+        struct app *a = w->apps[i];
+        if (!a->flushed && !a->wait_pending)
+            continue;
+        int id = redis_async_route_id(w->redis, a->k.due);
+        if (id >= 0 && id < WAIT_NODES_MAX && seen[id]) {
+            a->wait_pending = 0;
+            continue;
+        }
+        if (redis_async_command_at(w->redis, a->k.due, on_wait, w, 3, argv, NULL) == 0) {
+            if (id >= 0 && id < WAIT_NODES_MAX)
+                seen[id] = 1;
+            a->wait_pending = 0;
+            w->waits++;
+        } else if (a->wait_pending) {
+            all_sent = 0;   /* its node is down: ask again after the next batch */
+        }
     }
+    if (all_sent)
+        w->wait_pending = 0;
 }
 
 /* on_wait: the replicas that acknowledged; fewer than asked is logged and
@@ -248,6 +271,8 @@ out:
     free(argv);
     free(user_keys);
     int sent = rc == 0 ? a->ndone : 0;
+    if (rc == 0)
+        a->flushed = 1;   /* this turn's WAIT goes to its node too */
     if (rc != 0) {
         for (int i = 0; i < a->ndone; i++)
             job_free(a->done[i]);

@@ -233,8 +233,10 @@ static void store_refreshed_tokens(struct job *j, struct tok_response *t)
         reseal = rt ? "1" : "0";
     }
     keys_user(user_key, sizeof user_key, w->cfg->key_prefix, j->app->id, j->user);
-    if (t->refresh_token)
+    if (t->refresh_token) {
         w->wait_pending = 1;   /* a rotation: WAIT after the next batch (complete.c) */
+        j->app->wait_pending = 1;   /* ... on this app's node */
+    }
     snprintf(life, sizeof life, "%lld", t->expires_in_s * 1000);
     const char *argv[TOKEN_STORE_KEY_N + TOKEN_STORE_ARG_N];
     const char **arg = argv + TOKEN_STORE_KEY_N;

@@ -387,6 +387,9 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     wm_http(w->wm, httpc_open_connections(w->http), httpc_streams(w->http));
+    long moved, ask, maps;
+    redis_async_cluster_stats(w->redis, &moved, &ask, &maps);
+    wm_cluster(w->wm, moved, ask, maps);
     wm_tick(w->wm, httpc_inflight(w->http), redis_async_reconnects(w->redis), redis_async_up(w->redis));
     if (!redis_async_up(w->redis))
         return;

@@ -109,6 +109,10 @@ struct app {
     int ndone;
     char **done_args;        /* owned strings: the jobs' argument groups, in order */
     int nargs, cap_args;
+    /* WAIT (redis-wait-replicas) is owed on this app's node: a batch was
+     * sent there this loop turn (flushed) or a refresh token stored
+     * (wait_pending); in a cluster each node waits for its own replicas. */
+    int flushed, wait_pending;
 };
 
 struct worker {

@@ -10,7 +10,7 @@ struct worker_metrics {
     struct metrics *m;
     struct metrics_http *http;
     struct metric_family *polls, *events, *refreshes, *rl429, *blocked, *blocks, *budget, *claim_s,
-        *poll_s, *lag_s, *inflight, *reconnects, *waits, *users, *live, *app[WM_APP_GAUGES],
+        *poll_s, *lag_s, *inflight, *reconnects, *waits, *redirects, *map_refreshes, *users, *live, *app[WM_APP_GAUGES],
         *http_conns, *http_streams;
 };
 
@@ -25,6 +25,7 @@ static const char *const refresh_outcomes[] = {"ok", "invalid_grant", "invalid_c
 static const char *const block_reasons[] = {"rate_limited", "quota_exceeded", "invalid_client",
                                             "owner_premium_required"};
 static const char *const wait_results[] = {"acked", "short"};
+static const char *const redirect_kinds[] = {"moved", "ask"};
 static const char *const user_statuses[] = {"active", "stopped", "reauth_required", "not_registered"};
 
 /* The per-app gauges: name and help, in enum wm_app_gauge's order. */
@@ -93,6 +94,11 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
     w->waits = metrics_counter(w->m, "spotwatch_redis_waits_total",
                                "WAITs for replicas after a stored refresh token (redis-wait-replicas), by "
                                "result: acked, or short (fewer replicas in time).", "result");
+    w->redirects = metrics_counter(w->m, "spotwatch_redis_cluster_redirects_total",
+                                   "Redis Cluster redirections followed (redis-cluster yes), by kind: moved "
+                                   "(a slot changed owner) or ask (a slot being migrated).", "kind");
+    w->map_refreshes = metrics_counter(w->m, "spotwatch_redis_cluster_refreshes_total",
+                                       "Redis Cluster slot maps read (CLUSTER SLOTS) since start.", NULL);
     w->users = metrics_gauge(w->m, "spotwatch_app_users",
                              "Users of each app by status (a sweep of the users in Redis).", "app,status");
     for (int i = 0; i < WM_APP_GAUGES; i++)
@@ -107,6 +113,8 @@ struct worker_metrics *wm_new(const struct sw_config *c, char *err, size_t errle
     zero_all(w->events, event_types, sizeof event_types / sizeof event_types[0]);
     zero_all(w->refreshes, refresh_outcomes, sizeof refresh_outcomes / sizeof refresh_outcomes[0]);
     zero_all(w->waits, wait_results, sizeof wait_results / sizeof wait_results[0]);
+    zero_all(w->redirects, redirect_kinds, sizeof redirect_kinds / sizeof redirect_kinds[0]);
+    metrics_set(w->map_refreshes, NULL, 0);
     zero_all(w->blocks, block_reasons, sizeof block_reasons / sizeof block_reasons[0]);
     w->http = metrics_http_start(c->metrics_listen, err, errlen);
     if (w->http == NULL)
@@ -229,6 +237,15 @@ void wm_http(struct worker_metrics *w, long connections, int streams)
         return;
     metrics_set(w->http_conns, NULL, (double)connections);
     metrics_set(w->http_streams, NULL, streams);
+}
+
+void wm_cluster(struct worker_metrics *w, long moved, long ask, long refreshes)
+{
+    if (w == NULL)
+        return;
+    metrics_set(w->redirects, "moved", (double)moved);
+    metrics_set(w->redirects, "ask", (double)ask);
+    metrics_set(w->map_refreshes, NULL, (double)refreshes);
 }
 
 void wm_tick(struct worker_metrics *w, int inflight, long reconnects, int redis_up)

@@ -134,7 +134,7 @@ def test_oauth_store_refuses_when_full():
         add_user(r, sim, u, watch=False)
     before = redis_dump(c, "sw:*")
     sha = c.cmd("SCRIPT", "LOAD", lua_source("oauth_store"))
-    keys = ["sw:{app1}:user:u6", "sw:{app1}:accounts", "sw:{app1}:due", "sw:{app1}:leases", "sw:users",
+    keys = ["sw:{app1}:user:u6", "sw:{app1}:accounts", "sw:{app1}:due", "sw:{app1}:leases", "sw:{app1}:members",
             "sw:{app1}:app"]
     args = ["u6", "app1", "acct-u6", "U6", "AT", "RT", "3600000", "", "refuse"]
     got = c.cmd("EVALSHA", sha, len(keys), *(keys + args))

@@ -128,7 +128,7 @@ static void test_user_put_by_name(void **state)
     assert_string_equal(p.argv[USER_PUT_KEY_USER], "sw:{a1}:user:u1");
     assert_string_equal(p.argv[USER_PUT_KEY_DUE], "sw:{a1}:due");
     assert_string_equal(p.argv[USER_PUT_KEY_LEASES], "sw:{a1}:leases");
-    assert_string_equal(p.argv[USER_PUT_KEY_USERS], "sw:users");
+    assert_string_equal(p.argv[USER_PUT_KEY_MEMBERS], "sw:{a1}:members");
     assert_string_equal(p.argv[USER_PUT_KEY_APP], "sw:{a1}:app");
     assert_string_equal(arg[USER_PUT_ARG_USER], "u1");
     assert_string_equal(arg[USER_PUT_ARG_APP], "a1");

@@ -164,6 +164,47 @@ static void test_seeds(void **state)
     assert_int_equal(cluster_seeds_parse(":5", n, 4, err, sizeof err), -1);
 }
 
+/* The map change log line and the comparison that decides whether to log. */
+static void test_same_and_describe(void **state)
+{
+    (void)state;
+    struct cluster_map *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    char err[128] = "", line[256];
+    assert_non_null(a);
+    assert_non_null(b);
+    redisReply *r = parse_resp(three_shards);
+    assert_int_equal(cluster_map_from_slots(a, r, "127.0.0.1", err, sizeof err), 0);
+    assert_int_equal(cluster_map_from_slots(b, r, "127.0.0.1", err, sizeof err), 0);
+    freeReplyObject(r);
+    assert_true(cluster_map_same(a, b));
+    cluster_map_describe(a, line, sizeof line);
+    assert_string_equal(line, "127.0.0.1:7101 5461 slots, 127.0.0.1:7102 5462 slots, 127.0.0.1:7103 5461 slots");
+    /* one slot moved (a MOVED applied): a different map, told by its counts */
+    b->slot_node[0] = (short)cluster_map_node(b, "127.0.0.1", 7103);
+    assert_false(cluster_map_same(a, b));
+    cluster_map_describe(b, line, sizeof line);
+    assert_string_equal(line, "127.0.0.1:7101 5460 slots, 127.0.0.1:7102 5462 slots, 127.0.0.1:7103 5462 slots");
+    /* the same owners under other node indexes are the same map */
+    struct cluster_map *c = malloc(sizeof *c);
+    assert_non_null(c);
+    cluster_map_init(c);
+    int n3 = cluster_map_node(c, "127.0.0.1", 7103), n1 = cluster_map_node(c, "127.0.0.1", 7101);
+    int n2 = cluster_map_node(c, "127.0.0.1", 7102);
+    for (int s = 0; s < CLUSTER_SLOTS; s++)
+        c->slot_node[s] = (short)(s <= 5460 ? n1 : s <= 10922 ? n2 : n3);
+    assert_true(cluster_map_same(a, c));
+    c->slot_node[42] = CLUSTER_NO_NODE;
+    assert_false(cluster_map_same(a, c));
+    cluster_map_describe(c, line, sizeof line);
+    assert_non_null(strstr(line, "1 slots unserved"));
+    /* a short buffer truncates, never overflows */
+    cluster_map_describe(a, line, 12);
+    assert_int_equal(strlen(line), 11);
+    free(a);
+    free(b);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_hostile_slots_refused_whole),
         cmocka_unit_test(test_redirects),
         cmocka_unit_test(test_seeds),
+        cmocka_unit_test(test_same_and_describe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
