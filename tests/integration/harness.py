@@ -923,25 +923,27 @@ class RedisCluster:
                 out[p].append(app)
         return out
 
-    def migrate_slot(self, slot, dst_port, batch=5, pause=0.05, on_batch=None):
+    def migrate_slot(self, slot, dst_port, batch=5, pause=0.05, on_batch=None, first=()):
         """Move slot to the primary dst_port as redis-cli --cluster reshard
         does: SETSLOT IMPORTING on the target, MIGRATING on the source,
         MIGRATE of its keys `batch` at a time with `pause` s between batches
         (clients meanwhile get ASK, then TRYAGAIN for multi-key commands),
         then SETSLOT NODE on the target, the source and every other primary.
-        on_batch(k) runs after the k-th batch. Returns {keys, batches, secs,
+        on_batch(k) runs after the k-th batch; the keys `first` (those that
+        exist) go in the first batch, alone. Returns {keys, batches, secs,
         ask (ASK errors the source answered meanwhile)}."""
         src_port = self.owner(slot)
         check(src_port is not None and src_port != dst_port, "slot %d is on %r" % (slot, src_port))
         src, dst = self.node(src_port), self.node(dst_port)
         src_id, dst_id = src.cmd("CLUSTER", "MYID"), dst.cmd("CLUSTER", "MYID")
         ask0 = self.errorstat(src_port, "ASK")
+        head = [k for k in first if src.cmd("EXISTS", k)]
         t0 = time.time()
         dst.cmd("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
         src.cmd("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
         moved = batches = 0
         while True:
-            keys = src.cmd("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            keys, head = (head, []) if head else (src.cmd("CLUSTER", "GETKEYSINSLOT", slot, batch), [])
             if not keys:
                 break
             src.cmd("MIGRATE", "127.0.0.1", dst_port, "", 0, 5000, "KEYS", *keys)
