@@ -670,8 +670,10 @@ def cluster_window(a, r, sim, extra, apps, snaps_fn):
     polls = p1 - p0
     cpu = sum(y.cpu - x.cpu for x, y in zip(s0, s1))
     calls = sum(y.delta_calls(x)[0] for x, y in zip(s0, s1))
+    reads = sum(y.reads - x.reads for x, y in zip(s0, s1))
     return {"polls": polls, "polls_per_s": polls / (t1 - t0), "redis_cpu_s": cpu,
-            "redis_cpu_us_per_poll": per(cpu, polls), "redis_commands_per_poll": calls / polls if polls else 0}
+            "redis_cpu_us_per_poll": per(cpu, polls), "redis_commands_per_poll": calls / polls if polls else 0,
+            "redis_reads_per_poll": reads / polls if polls else 0}
 
 
 def scenario_cluster(a, res):
@@ -699,15 +701,16 @@ def scenario_cluster(a, res):
         for m in ("cluster1", "cluster"):
             run[m]["ratio_vs_single"] = per(run[m]["redis_cpu_us_per_poll"], run["single"]["redis_cpu_us_per_poll"], 1)
         runs.append(run)
-        log("   run %d: " % (i + 1) + "; ".join("%s %.0f polls/s, Redis %.2f us and %.2f commands per poll" %
+        log("   run %d: " % (i + 1) + "; ".join("%s %.0f polls/s, Redis %.2f us, %.2f commands and %.3f reads per poll" %
                                                 (m, run[m]["polls_per_s"], run[m]["redis_cpu_us_per_poll"],
-                                                 run[m]["redis_commands_per_poll"]) for m, _ in MODES) +
+                                                 run[m]["redis_commands_per_poll"], run[m]["redis_reads_per_poll"])
+                                                for m, _ in MODES) +
             "; cluster / single %.3f" % run["cluster"]["ratio_vs_single"])
     out = {"users": n, "apps": len(apps), "primaries": len(worlds["cluster"].primaries()),
            "interval_ms": CLUSTER_INTERVAL_MS, "workers": CLUSTER_WORKERS, "seconds": a.seconds, "runs": runs,
            "idle_cpu_us_per_s": idle}
     for m, _ in MODES:
-        for k in ("polls_per_s", "redis_cpu_us_per_poll", "redis_commands_per_poll"):
+        for k in ("polls_per_s", "redis_cpu_us_per_poll", "redis_commands_per_poll", "redis_reads_per_poll"):
             out["%s_%s" % (m, k)] = median_spread([r[m][k] for r in runs])
     single = out["single_redis_cpu_us_per_poll"]["median"]
     out["ratio_runs"] = median_spread([r["cluster"]["ratio_vs_single"] for r in runs])
@@ -844,6 +847,8 @@ def cluster_rows(cl):
              ms("cluster_redis_cpu_us_per_poll"), ""),
             ("", "Redis commands per poll (incl. inside scripts): one redis-server; one-node cluster; 3 primaries",
              "; ".join(ms("%s_redis_commands_per_poll" % m) for m, _ in MODES), ""),
+            ("", "Redis read events per poll (total_reads_processed: wakeups with commands to read), same order",
+             "; ".join(ms("%s_redis_reads_per_poll" % m, 3) for m, _ in MODES), ""),
             ("", "idle Redis CPU (us per second, no worker): one redis-server; one-node cluster; 3 primaries",
              "; ".join(fmt(idle[m], 0) for m, _ in MODES), ""),
             ("", "one-node cluster / one redis-server (of the medians)", fmt(cl["ratio1"], 3), ""),

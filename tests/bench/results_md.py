@@ -137,7 +137,9 @@ then a window in which the polls are the apps' `polls` counters and the Redis CP
 the workers are stopped before the next one runs. Each figure is the median of 3, the
 ratio is that of the medians (each run's own ratio gives the spread). The load is fixed,
 not saturated, so that constant per-second costs (the cluster bus's pings and cron) weigh
-as they would in production.
+as they would in production. Every process shares the machine's cores: here the three
+primaries compete with each other (and the workers and the simulator) for the same cores
+and caches, where a production cluster gives each primary a host of its own.
 """.format(head=CLUSTER_HEAD, cmd=res["command"], date=res["date"], nproc=m["nproc"], redis=m["redis"],
            verdict=_cluster_verdict(res["cluster"]), table=_md_table(_scenario_rows(rows, "8 ")))
 
