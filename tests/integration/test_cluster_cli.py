@@ -2,13 +2,14 @@
 3 primaries and 3 replicas on loopback, started here. Apps whose slots fall
 on each of the three primaries; `app add`, `user add` / `import` / `ls` /
 `rm`, `watch now|stop|start`, `status` (text and --json) with the topology,
-`tail` reading an app's stream, `app rm`; serve's /connect -> /callback
+`tail` reading an app's stream and the channels, `app rm`; serve's /connect -> /callback
 storing a user, and /healthz naming the nodes and each app's primary. The
 directory (<p>users) and each app's keys live in different slots: nothing
 here may be refused with CROSSSLOT or MOVED."""
 import json
 import os
 import random
+import select
 import socket
 import subprocess
 
@@ -193,6 +194,10 @@ def test_cli_against_a_cluster():
         check(a["node"] == "127.0.0.1:%d" % cl.primary_of("sw:{%s}:due" % a["app"]),
               "app %s on its primary: %r" % (a["app"], a))
     check(sorted(a["app"] for a in topo["apps"]) == sorted(apps), "every app placed: %r" % topo["apps"])
+    bad = spotwatch(cl, "status", extra=["--redis-db", "1"], check_rc=False)
+    check(bad.returncode == 1 and "redis-cluster yes cannot go with redis-db" in bad.stderr, "db 1: %r" % bad.stderr)
+    bad = spotwatch(cl, "status", extra=["--redis-sentinel", "127.0.0.1:1"], check_rc=False)
+    check(bad.returncode == 1 and "cannot go with redis-sentinel" in bad.stderr, "sentinel: %r" % bad.stderr)
     text = spotwatch(cl, "status").stdout
     check("cluster: 3 primaries, 3 replicas" in text and "MOVED" not in text, "status text: %s" % text)
     for app in apps:
@@ -235,6 +240,22 @@ def test_cli_against_a_cluster():
               "--refresh-token", tok["refresh_token"])
     check(cl.node(mkey).cmd("SISMEMBER", mkey, "ghost") == 1, "the entry adopted")
     users["ghost"] = app
+
+    # tail on the channels: subscribed on one node, it hears a PUBLISH made
+    # on another (classic PUBLISH is broadcast over the cluster bus).
+    t = Proc([SPOTWATCH] + sw_args(cl) + ["tail", "ci1"], "tail-channels", stdout_pipe=True)
+    other_node = Redis(cl.ports[2])
+    on_cleanup(other_node.close)
+    ev = json.dumps({"id": "ci1:9", "type": "track_changed", "user": "ci1"})
+
+    def heard():
+        other_node.cmd("PUBLISH", "sw:playback:ci1", ev)
+        if select.select([t.p.stdout], [], [], 0.2)[0]:
+            return t.p.stdout.readline().decode()
+        return None
+    line = wait_for(heard, 10, "tail to print a PUBLISH made on another node")
+    t.stop()
+    check(json.loads(line)["id"] == "ci1:9", "tail printed the event: %r" % line)
 
     # user rm: the app's keys, the member and the directory entry go.
     app = users["cu1"]
