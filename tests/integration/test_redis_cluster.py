@@ -8,14 +8,16 @@ seed nodes. One cluster, three acts in sequence:
     counted on a PSUBSCRIBE (classic PUBLISH reaches a subscriber on any
     node) and in each app's stream, on the app's node;
 (b) one app's slot migrated to another primary under load (SETSLOT
-    IMPORTING/MIGRATING, MIGRATE in small batches so that clients meet ASK
-    and TRYAGAIN, then SETSLOT NODE), changes made during the migration: no
+    IMPORTING/MIGRATING, MIGRATE in small batches so that the workers meet
+    ASK, then SETSLOT NODE), the keys its scripts declare first and the user
+    hashes they read undeclared after, changes made during the migration: no
     user lost, no event missing or repeated;
-(c) one primary killed with -9: its replica is promoted, polling of its
-    apps resumes there (the time from the promotion, seen by ROLE, to the
-    first poll on the new primary is printed and bounded by 10 s), every
-    change is announced at least once, and the duplicates (same id twice)
-    are counted, printed, and bounded to the lost primary's users.
+(c) one primary killed with -9, its replica cut off first so that its last
+    writes are lost: the replica is promoted, polling of its apps resumes
+    there (the time from the promotion, seen by ROLE, to the first poll on
+    the new primary is printed and bounded by 10 s), every change is
+    announced at least once, and the duplicates (same id twice) are counted,
+    printed, and bounded to the lost primary's users, one each.
 
 The figures (poll rate, migration, promotion, resumption, duplicates) are
 printed with the prefix "cluster:" (README, "Redis Cluster")."""
