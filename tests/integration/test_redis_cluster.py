@@ -305,3 +305,8 @@ def test_cluster_polls_migrates_and_fails_over():
     out = spotwatch(cl, "status", extra=ARGS)
     check(all(a in out.stdout for a in apps), "status lists every app: %s" % out.stdout[:400])
     check(str(new) in out.stdout, "status names the promoted node %d: %s" % (new, out.stdout[:600]))
+    # after a migration and a failover, each worker still exits cleanly (under
+    # the sanitizers: no leak, no error)
+    for w in workers:
+        rc = w.stop()
+        check(rc == 0, "a worker exited with %r: %s" % (rc, w.output()[-1500:]))
