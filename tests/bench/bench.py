@@ -41,7 +41,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from benchlib import (H, ROOT, POLL_PATH, RedisSnap, app_polls, import_users,  # noqa: E402
-                      machine, mint_users, proc_cpu, proc_status, run_timed, worker_hists, workers)
+                      machine, mint_users, playing, proc_cpu, proc_status, run_timed, worker_hists, workers)
 
 APP, CID = "bench", "cid-bench"
 # Workers of the saturated scenarios: every user always due (10 ms interval,
@@ -636,7 +636,10 @@ def cluster_worlds(a):
         sim.ok("POST", "/sim/apps", {"client_id": cid, "client_secret": "s3cret-" + app,
                                      "redirect_uris": ["http://127.0.0.1/callback"], "mode": "extended",
                                      "allowlist": []})
-        rows += mint_users(sim, cid, app, ["%s-u%05d" % (app, i) for i in range(n // len(apps))])
+        # tracks of 4 hours: no playback change (an event per user in every
+        # mode, as the 10-minute tracks of playing() would end) during the runs
+        rows += mint_users(sim, cid, app, ["%s-u%05d" % (app, i) for i in range(n // len(apps))],
+                           play_fn=lambda u: playing(u, duration_ms=4 * 3600000))
         for r in worlds.values():
             H.spotwatch(r, "app", "add", app, "--client-id", cid, "--client-secret", "s3cret-" + app,
                         "--mode", "extended", extra=extra)
