@@ -19,7 +19,10 @@
  * - MOVED: the slot is corrected in the map (the node added and connected
  *   when new), the command resent there, a full refresh scheduled. ASK:
  *   ASKING then the command, pipelined on the named node's link, nothing
- *   remembered. After CLUSTER_ASYNC_MAX_REDIRECTS redirections, or when
+ *   remembered; claim.lua is not resent (the user keys it reads without
+ *   declaring them may still be on the source) and fails as after a
+ *   TRYAGAIN, until the migration ends. After CLUSTER_ASYNC_MAX_REDIRECTS
+ *   redirections, or when
  *   the node to resend to has no live link, TRYAGAIN or CLUSTERDOWN, the
  *   caller's callback gets NULL (as for a lost link).
  * - Failover: a link lost or a command failed schedules a refresh; while a

@@ -457,6 +457,16 @@ static int ca_redirect(struct cluster_async *ca, struct ca_cmd *c, const struct 
         }
     } else {
         ca->stats.ask++;
+        /* claim.lua is not sent with ASKING: it reads user hashes it does
+         * not declare (built from KEYS' hash tag, the one script that does),
+         * and the importing node runs it once its declared keys are all
+         * there, serving the user hashes still on the source as absent:
+         * claim.lua would drop those users from the schedule. It fails as
+         * after a TRYAGAIN and is retried once the MOVED ending the
+         * migration has fixed the map. Scripts that declare every key they
+         * touch follow the ASK (Redis answers TRYAGAIN while one is missing). */
+        if (c->eval && c->id == SCRIPT_CLAIM)
+            return -1;
         n = ca_node(ca, rd->host, rd->port);
     }
     if (n < 0 || ++c->redirects > CLUSTER_ASYNC_MAX_REDIRECTS)

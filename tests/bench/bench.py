@@ -6,7 +6,7 @@ processes (tests/integration/harness.py), runs every scenario in one run so
 that ratios between figures hold on a noisy machine, prints one table, writes
 bench-results.json and rewrites tests/bench/RESULTS.md.
 
-usage: tests/bench/bench.py [--users N] [--quick] [--only 1,2,...|tls] [--seconds S]
+usage: tests/bench/bench.py [--users N] [--quick] [--only 1,2,...|tls|cluster] [--seconds S]
                             [--memory-users N] [--no-results-md] [--json FILE]
        tests/bench/bench.py --render bench-results.json   (rewrite RESULTS.md only)
 env:   SW_BENCH_USERS (= --users), SW_BENCH_QUICK=1 (= --quick)
@@ -22,6 +22,10 @@ Scenarios (the numbers of issue 7):
   7 TLS + HTTP/2 (`--only 7`): the simulator behind nghttpx with a throwaway CA, as
     api.spotify.com is reached; the worker and bare libcurl on it, same connections
     and streams, 3 repetitions, medians and spread
+  8 Redis Cluster (`--only cluster`): the same apps, users and workers against one
+    redis-server and against a 3-primary cluster, alternately, 3 repetitions: Redis
+    CPU per poll (the primaries' summed) in each mode, medians and spread; a run of
+    this scenario alone rewrites only RESULTS.md's "Redis Cluster" section
 
 How each figure is measured is written next to it in RESULTS.md.
 """
@@ -37,7 +41,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from benchlib import (H, ROOT, POLL_PATH, RedisSnap, app_polls, import_users,  # noqa: E402
-                      machine, mint_users, proc_cpu, proc_status, run_timed, worker_hists, workers)
+                      machine, mint_users, playing, proc_cpu, proc_status, run_timed, worker_hists, workers)
 
 APP, CID = "bench", "cid-bench"
 # Workers of the saturated scenarios: every user always due (10 ms interval,
@@ -644,6 +648,130 @@ def scenario_bullmq(a, res, w):
     res["bullmq"] = out
 
 
+
+# --- 8. Redis Cluster ---------------------------------------------------------------------
+
+# One fixed load in both modes (not saturated: a constant cost per second,
+# such as the cluster bus's pings, shows as it would in production).
+CLUSTER_USERS, CLUSTER_INTERVAL_MS, CLUSTER_WORKERS = 2400, 1000, 2
+
+
+MODES = (("single", "one redis-server"), ("cluster1", "a one-node cluster"), ("cluster", "3 primaries"))
+
+
+def cluster_worlds(a):
+    """One simulator; one redis-server, a one-node cluster (every slot on
+    it: cluster mode's own cost, apart from the split) and a 3-primary
+    cluster; no replicas (replication costs the same per write in every
+    mode); all with the harness's settings (hash-max-listpack-value 512),
+    all holding the same 6 apps (two per primary of the 3) and the same
+    users. Returns (sim, {mode: redis}, apps, extra, users)."""
+    sim = H.Sim(list(SIM_ARGS))
+    worlds = {"single": H.RedisServer(), "cluster1": H.RedisCluster(primaries=1, replicas=0),
+              "cluster": H.RedisCluster(primaries=3, replicas=0)}
+    key = os.path.join(H.tmpdir(), "token.key")
+    H.spotwatch(worlds["single"], "keygen", key)
+    extra = ["--token-key-file", key, "--poll-interval-ms", str(CLUSTER_INTERVAL_MS)]
+    by_primary = worlds["cluster"].apps_per_primary(per=2, prefix="bench")
+    apps = [x for p in sorted(by_primary) for x in by_primary[p]]
+    n = CLUSTER_USERS // (2 if a.quick else 1)
+    rows = []
+    for app in apps:
+        cid = "cid-" + app
+        sim.ok("POST", "/sim/apps", {"client_id": cid, "client_secret": "s3cret-" + app,
+                                     "redirect_uris": ["http://127.0.0.1/callback"], "mode": "extended",
+                                     "allowlist": []})
+        # tracks of 4 hours: no playback change (an event per user in every
+        # mode, as the 10-minute tracks of playing() would end) during the runs
+        rows += mint_users(sim, cid, app, ["%s-u%05d" % (app, i) for i in range(n // len(apps))],
+                           play_fn=lambda u: playing(u, duration_ms=4 * 3600000))
+        for r in worlds.values():
+            H.spotwatch(r, "app", "add", app, "--client-id", cid, "--client-secret", "s3cret-" + app,
+                        "--mode", "extended", extra=extra)
+    for mode, r in worlds.items():
+        log("  %s: %s" % (mode, import_users(r, rows, extra)))
+    return sim, worlds, apps, extra, len(rows)
+
+
+def cluster_window(a, r, sim, extra, apps, snaps_fn):
+    """Start the workers on r, spread the users' next polls over one
+    interval, warm up, measure one window: polls (the apps' stats), and the
+    Redis CPU and commands of the servers snaps_fn() reads (a RedisSnap
+    each); stop the workers."""
+    c = r.client()
+    now = int(c.cmd("TIME")[0]) * 1000
+    for app in apps:
+        users = c.cmd("ZRANGE", "sw:{%s}:due" % app, 0, -1)
+        args = []
+        for i, u in enumerate(users):
+            args += [now + i * CLUSTER_INTERVAL_MS // max(1, len(users)), u]
+        if args:
+            c.cmd("ZADD", "sw:{%s}:due" % app, "XX", *args)
+    args = ["--log-level", "warn", "--smart-polling", "no", "--backfill-interval-ms", "0"]
+    wks = [H.Worker(r, sim, extra + args) for _ in range(CLUSTER_WORKERS)]
+    time.sleep(CLUSTER_INTERVAL_MS / 1000.0 + a.warmup)
+    t0, p0, s0 = time.time(), app_polls(c, apps), snaps_fn()
+    time.sleep(a.seconds)
+    t1, p1, s1 = time.time(), app_polls(c, apps), snaps_fn()
+    for k in wks:
+        k.stop()
+    polls = p1 - p0
+    cpu = sum(y.cpu - x.cpu for x, y in zip(s0, s1))
+    calls = sum(y.delta_calls(x)[0] for x, y in zip(s0, s1))
+    reads = sum(y.reads - x.reads for x, y in zip(s0, s1))
+    return {"polls": polls, "polls_per_s": polls / (t1 - t0), "redis_cpu_s": cpu,
+            "redis_cpu_us_per_poll": per(cpu, polls), "redis_commands_per_poll": calls / polls if polls else 0,
+            "redis_reads_per_poll": reads / polls if polls else 0}
+
+
+def scenario_cluster(a, res):
+    log("8. Redis Cluster: the same 6 apps and users on one redis-server, a one-node cluster and 3 primaries; "
+        "3 repetitions")
+    sim, worlds, apps, extra, n = cluster_worlds(a)
+    conns = {"single": [worlds["single"].client()]}
+    for m in ("cluster1", "cluster"):
+        conns[m] = [H.Redis(p) for p in worlds[m].primaries()]
+        for x in conns[m]:
+            H.on_cleanup(x.close)
+    snaps = {m: (lambda cs=cs: [RedisSnap(x) for x in cs]) for m, cs in conns.items()}
+    idle = {}
+    for mode, _ in MODES:
+        c0 = sum(x.cpu for x in snaps[mode]())
+        time.sleep(a.seconds / 2)
+        idle[mode] = (sum(x.cpu for x in snaps[mode]()) - c0) * 1e6 / (a.seconds / 2)
+    log("   idle (no worker), Redis CPU us per second: " + ", ".join("%s %.0f" % (m, idle[m]) for m, _ in MODES))
+    runs = []
+    for i in range(3):
+        # the order rotates, so that a drift in the machine's other load
+        # weighs on every mode alike
+        order = [m for m, _ in MODES[i:] + MODES[:i]]
+        run = {m: cluster_window(a, worlds[m], sim, extra, apps, snaps[m]) for m in order}
+        for m in ("cluster1", "cluster"):
+            run[m]["ratio_vs_single"] = per(run[m]["redis_cpu_us_per_poll"], run["single"]["redis_cpu_us_per_poll"], 1)
+        runs.append(run)
+        log("   run %d: " % (i + 1) + "; ".join("%s %.0f polls/s, Redis %.2f us, %.2f commands and %.3f reads per poll" %
+                                                (m, run[m]["polls_per_s"], run[m]["redis_cpu_us_per_poll"],
+                                                 run[m]["redis_commands_per_poll"], run[m]["redis_reads_per_poll"])
+                                                for m, _ in MODES) +
+            "; cluster / single %.3f" % run["cluster"]["ratio_vs_single"])
+    out = {"users": n, "apps": len(apps), "primaries": len(worlds["cluster"].primaries()),
+           "interval_ms": CLUSTER_INTERVAL_MS, "workers": CLUSTER_WORKERS, "seconds": a.seconds, "runs": runs,
+           "idle_cpu_us_per_s": idle}
+    for m, _ in MODES:
+        for k in ("polls_per_s", "redis_cpu_us_per_poll", "redis_commands_per_poll", "redis_reads_per_poll"):
+            out["%s_%s" % (m, k)] = median_spread([r[m][k] for r in runs])
+    single = out["single_redis_cpu_us_per_poll"]["median"]
+    out["ratio_runs"] = median_spread([r["cluster"]["ratio_vs_single"] for r in runs])
+    out["ratio"] = out["cluster_redis_cpu_us_per_poll"]["median"] / single
+    out["ratio1"] = out["cluster1_redis_cpu_us_per_poll"]["median"] / single
+    res["cluster"] = out
+    log("   medians, Redis CPU per poll: single node %.2f us, one-node cluster %.2f us (x %.3f), 3 primaries "
+        "%.2f us (x %.3f; per run %.3f-%.3f)" %
+        (single, out["cluster1_redis_cpu_us_per_poll"]["median"], out["ratio1"],
+         out["cluster_redis_cpu_us_per_poll"]["median"], out["ratio"], out["ratio_runs"]["min"],
+         out["ratio_runs"]["max"]))
+    H.cleanup()
+
 # --- report -------------------------------------------------------------------------------------
 
 def fmt(v, nd=1):
@@ -730,6 +858,9 @@ def table(res):
                   "%s; %d" % ("/".join(str(r["worker_connections"]) for r in t["runs"]), t["max_inflight"]), "1"),
                  ("", "bare libcurl connections opened", "/".join(str(r["curl_floor"]["connections_opened"]) for r in t["runs"]), ""),
                  ("", "poll latency p50 / p99 ms", "%s / %s" % (ms("lat_p50_ms", 2), ms("lat_p99_ms", 2)), "")]
+    cl = res.get("cluster")
+    if cl:
+        rows += cluster_rows(cl)
     b = res.get("bullmq")
     if b:
         sw = b["spotwatch"]
@@ -755,6 +886,33 @@ def table(res):
     return rows
 
 
+def cluster_rows(cl):
+    """Scenario 8's rows (also RESULTS.md's "Redis Cluster" section)."""
+    def ms(k, nd=2):
+        v = cl[k]
+        return "%s (%s-%s)" % (fmt(v["median"], nd), fmt(v["min"], nd), fmt(v["max"], nd))
+    idle = cl["idle_cpu_us_per_s"]
+    return [("8 Redis Cluster", "%d users in %d apps, %d workers, every %d ms, windows of %s s: polls/s, one "
+             "redis-server; one-node cluster; 3 primaries; median (min-max) of 3" %
+             (cl["users"], cl["apps"], cl["workers"], cl["interval_ms"], fmt(cl["seconds"], 0)),
+             "; ".join(ms("%s_polls_per_s" % m, 0) for m, _ in MODES), ""),
+            ("", "Redis CPU per poll (us), one redis-server", ms("single_redis_cpu_us_per_poll"), ""),
+            ("", "Redis CPU per poll (us), one-node cluster (cluster mode's own cost)",
+             ms("cluster1_redis_cpu_us_per_poll"), ""),
+            ("", "Redis CPU per poll (us), cluster: %d primaries summed" % cl["primaries"],
+             ms("cluster_redis_cpu_us_per_poll"), ""),
+            ("", "Redis commands per poll (incl. inside scripts): one redis-server; one-node cluster; 3 primaries",
+             "; ".join(ms("%s_redis_commands_per_poll" % m) for m, _ in MODES), ""),
+            ("", "Redis read events per poll (total_reads_processed: wakeups with commands to read), same order",
+             "; ".join(ms("%s_redis_reads_per_poll" % m, 3) for m, _ in MODES), ""),
+            ("", "idle Redis CPU (us per second, no worker): one redis-server; one-node cluster; 3 primaries",
+             "; ".join(fmt(idle[m], 0) for m, _ in MODES), ""),
+            ("", "one-node cluster / one redis-server (of the medians)", fmt(cl["ratio1"], 3), ""),
+            ("", "3 primaries / one redis-server (of the medians; per run: min-max)",
+             "%s (%s-%s)" % (fmt(cl["ratio"], 3), fmt(cl["ratio_runs"]["min"], 3), fmt(cl["ratio_runs"]["max"], 3)),
+             "<= 1.10")]
+
+
 def print_table(rows):
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
@@ -769,7 +927,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=int(os.environ.get("SW_BENCH_USERS", "10000")))
     ap.add_argument("--quick", action="store_true", default=os.environ.get("SW_BENCH_QUICK") == "1")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--seconds", type=float, default=0)
     ap.add_argument("--memory-users", type=int, default=100000)
     ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
@@ -783,7 +941,7 @@ def main():
         print_table(rows)
         print("results: %s" % results_md.write(res, rows))
         return
-    a.only = {7 if x == "tls" else int(x) for x in a.only.split(",") if x}
+    a.only = {{"tls": 7, "cluster": 8}.get(x) or int(x) for x in a.only.split(",") if x}
     a.seconds = a.seconds or (5.0 if a.quick else 10.0)
     a.warmup = 2.0 if a.quick else 3.0
     started = time.time()
@@ -814,6 +972,8 @@ def main():
             scenario_seed6(a, res)
         if 5 in a.only:
             scenario_memory(a, res)
+        if 8 in a.only:
+            scenario_cluster(a, res)
     finally:
         H.cleanup()
     res["elapsed_s"] = time.time() - started
@@ -829,7 +989,10 @@ def main():
     print("\nfigures: %s" % a.json)
     if not a.no_results_md:
         import results_md
-        path = results_md.write(res, rows)
+        if a.only == {8}:   # the cluster scenario alone: its section only
+            path = results_md.write_cluster_section(res, cluster_rows(res["cluster"]))
+        else:
+            path = results_md.write(res, rows)
         print("results: %s" % path)
 
 

@@ -62,16 +62,12 @@ def run_timed(argv, **kw):
 # --- Redis --------------------------------------------------------------------
 
 def rinfo(c, section="all"):
-    out = {}
-    for line in c.cmd("INFO", section).splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, v = line.split(":", 1)
-            out[k] = v.strip()
-    return out
+    return H.parse_info(c.cmd("INFO", section))
 
 
 class RedisSnap:
-    """Redis' CPU seconds, command calls by name and used_memory at one moment."""
+    """Redis' CPU seconds, command calls by name, used_memory and read
+    events at one moment."""
 
     def __init__(self, c):
         i = rinfo(c, "all")
@@ -81,6 +77,7 @@ class RedisSnap:
             if k.startswith("cmdstat_"):
                 self.calls[k[8:]] = int(re.search(r"calls=(\d+)", v).group(1))
         self.used_memory = int(i["used_memory"])
+        self.reads = int(i.get("total_reads_processed", 0))   # read events: wakeups that found commands
 
     def delta_calls(self, before, exclude=("info",)):
         """Commands run between two snapshots (commands run inside scripts

@@ -74,6 +74,9 @@ def _verdicts(res):
                  (t["users"], r["median"], r["min"], r["max"], "met" if r["median"] <= 1.1 else "missed",
                   "/".join(str(c) for c in conns), t["max_inflight"],
                   "met" if all(c == 1 for c in conns) else "missed"))
+    cl = res.get("cluster")
+    if cl:
+        v.append(_cluster_verdict(cl))
     b = res.get("bullmq")
     if b and "bullmq" in b:
         sp = b.get("spread", {})
@@ -159,6 +162,91 @@ against ~115,000 and ~90,000 per job) weighs more, so read these as upper bounds
 
 %s
 """ % (redis_src, worker_src, src, "\n".join(rows))
+CLUSTER_HEAD = "## Redis Cluster (scenario 8, `--only cluster`)"
+
+
+def _cluster_verdict(cl):
+    r = cl["ratio"]
+    return ("- Redis Cluster: Redis CPU per poll, %d primaries summed / one redis-server, same load, medians "
+            "of 3: %.3f (per run %.3f-%.3f; target within 10%%, <= 1.10): **%s**. A one-node cluster (cluster "
+            "mode's own cost, without the split over primaries): %.3f." %
+            (cl["primaries"], r, cl["ratio_runs"]["min"], cl["ratio_runs"]["max"], "met" if r <= 1.10 else "missed",
+             cl["ratio1"]))
+
+
+def _scenario_rows(rows, prefix):
+    """The rows of the scenario whose first row's first column starts with prefix."""
+    out = []
+    for r in rows:
+        if r[0]:
+            if out:
+                break
+            if not r[0].startswith(prefix):
+                continue
+        if out or r[0]:
+            out.append(r)
+    return out
+
+
+def _cluster_section(res, rows):
+    """The "Redis Cluster" section: the run that measured it, its verdict,
+    its rows, how it is measured."""
+    m = res["machine"]
+    return """{head}
+
+Measured by `{cmd}` ({date}; {nproc} CPUs, {redis}).
+
+{verdict}
+
+{table}
+
+How: one `bin/spotify-sim`; one `redis-server`, a one-node Redis Cluster (every slot on
+it: what cluster mode costs Redis by itself) and a cluster of 3 primaries
+(`harness.RedisCluster`; no replicas anywhere: replication costs the same per write in
+every mode), all with the harness's settings, holding the same 6 apps (two whose hash tags
+fall on each of the 3 primaries) and the same users, imported by `spotwatch user import`.
+First the idle CPU of each (no worker), then, for each repetition, the three in turn (the
+order rotates): 2 workers started (`--redis-cluster yes` and the seed nodes for a
+cluster), every user's next poll spread over one interval, a warm-up,
+then a window in which the polls are the apps' `polls` counters and the Redis CPU is
+`used_cpu_sys + used_cpu_user` from `INFO cpu` (on a cluster: summed over its primaries);
+the workers are stopped before the next one runs. Each figure is the median of 3, the
+ratio is that of the medians (each run's own ratio gives the spread). The load is fixed,
+not saturated, so that constant per-second costs (the cluster bus's pings and cron) weigh
+as they would in production. Every process shares the machine's cores: here the three
+primaries compete with each other (and the workers and the simulator) for the same cores
+and caches, where a production cluster gives each primary a host of its own.
+""".format(head=CLUSTER_HEAD, cmd=res["command"], date=res["date"], nproc=m["nproc"], redis=m["redis"],
+           verdict=_cluster_verdict(res["cluster"]), table=_md_table(_scenario_rows(rows, "8 ")))
+
+
+def _existing_cluster_section(path):
+    """The "Redis Cluster" section of the RESULTS.md at path ("" when none),
+    kept by a run that did not measure it."""
+    if not os.path.exists(path):
+        return ""
+    text = open(path).read()
+    i = text.find(CLUSTER_HEAD)
+    if i < 0:
+        return ""
+    j = text.find("\n## ", i + len(CLUSTER_HEAD))
+    return text[i:] if j < 0 else text[i:j + 1]
+
+
+def write_cluster_section(res, rows, path=PATH):
+    """Replace (or add, before the method notes) only the "Redis Cluster"
+    section of RESULTS.md: the other figures stay those of their own run."""
+    text = open(path).read() if os.path.exists(path) else ""
+    new = _cluster_section(res, rows)
+    old = _existing_cluster_section(path)
+    if old:
+        text = text.replace(old, new)
+    else:
+        i = text.find("## How each figure is measured")
+        text = text[:i] + new + "\n" + text[i:] if i >= 0 else text + "\n" + new
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def write(res, rows, path=PATH):
@@ -188,12 +276,14 @@ the bench replaces this file (the method notes come from
 {table}
 
 {capacity}
-{notes}""".format(cmd=res["command"], date=res["date"], elapsed=res.get("elapsed_s", 0), nproc=m["nproc"],
+{cluster}{notes}""".format(cmd=res["command"], date=res["date"], elapsed=res.get("elapsed_s", 0), nproc=m["nproc"],
                   cpu=m["cpu"], mem=m["mem_gib"], kernel=m["kernel"], redis=m["redis"], curl=m["curl"],
                   wrk=m["wrk"], node=m["node"],
                   bull=("; bullmq %s, undici %s" % (b["bullmq_version"], b["undici_version"])
                         if b.get("bullmq_version") else ""),
-                  verdicts=_verdicts(res), table=_md_table(rows), capacity=capacity(res), notes=notes)
+                  verdicts=_verdicts(res), table=_md_table(rows), capacity=capacity(res), notes=notes,
+                  cluster=(_cluster_section(res, rows) + "\n" if res.get("cluster")
+                           else _existing_cluster_section(path)))
     with open(path, "w") as f:
         f.write(text)
     return path

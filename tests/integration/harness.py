@@ -549,6 +549,478 @@ class RedisServer:
         self.start()
 
 
+
+# --- Redis Cluster ------------------------------------------------------------
+
+CLUSTER_SLOTS = 16384
+
+
+def crc16_xmodem(data):
+    """CRC16 (XMODEM: polynomial 0x1021, initial 0), Redis Cluster's key hash."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key):
+    """The cluster slot of key (str or bytes): CRC16 of the key, or of the
+    part between the first '{' and the next '}' when that part is not empty."""
+    k = key.encode() if isinstance(key, str) else key
+    s = k.find(b"{")
+    if s >= 0:
+        e = k.find(b"}", s + 1)
+        if e > s + 1:
+            k = k[s + 1:e]
+    return crc16_xmodem(k) % CLUSTER_SLOTS
+
+
+def _redirect(err):
+    """(kind, slot, port) of a MOVED/ASK error text; None for another error."""
+    parts = str(err).split()
+    if len(parts) == 3 and parts[0] in ("MOVED", "ASK"):
+        return parts[0], int(parts[1]), int(parts[2].rpartition(":")[2])
+    return None
+
+
+def parse_info(text):
+    """An INFO answer as a dict of its `name:value` lines."""
+    out = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k] = v.strip()
+    return out
+
+
+class ClusterClient:
+    """A synchronous Redis Cluster client over harness.Redis: one connection
+    per node, the slot map from CLUSTER SLOTS; follows MOVED (the map
+    refreshed), ASK (ASKING, then the command, on the node named), and
+    retries TRYAGAIN, CLUSTERDOWN and a lost node (map refreshed from the
+    other nodes) until `retry_s` has passed. Counts the redirections it
+    followed in self.redirects."""
+
+    def __init__(self, ports, timeout=10, retry_s=20.0):
+        self.ports = list(ports)
+        self.timeout, self.retry_s = timeout, retry_s
+        self.conns = {}
+        self.slots = [None] * CLUSTER_SLOTS
+        self.redirects = {"MOVED": 0, "ASK": 0, "TRYAGAIN": 0, "CLUSTERDOWN": 0, "lost": 0}
+        self.port = self.ports[0]
+        self.refresh()
+
+    def node(self, port):
+        c = self.conns.get(port)
+        if c is None:
+            c = self.conns[port] = Redis(port, timeout=self.timeout)
+        return c
+
+    def close(self):
+        for c in self.conns.values():
+            c.close()
+        self.conns = {}
+
+    def refresh(self):
+        """The slot map from the first node that answers CLUSTER SLOTS."""
+        last = None
+        for p in self.ports:
+            try:
+                slots = self.node(p).cmd("CLUSTER", "SLOTS")
+            except (OSError, RedisError) as e:
+                last = e
+                continue
+            m = [None] * CLUSTER_SLOTS
+            for first, end, primary, *rest in slots:
+                for s in range(first, end + 1):
+                    m[s] = int(primary[1])
+                for n in [primary] + rest:
+                    if int(n[1]) not in self.ports:
+                        self.ports.append(int(n[1]))
+            self.slots = m
+            return
+        raise RedisError("no node answers CLUSTER SLOTS (last: %r)" % last)
+
+    def owner(self, slot):
+        return self.slots[slot]
+
+    def cmd(self, *args, key=None):
+        """One command, routed by key (default: its first argument)."""
+        slot = key_slot(key if key is not None else args[1]) if len(args) > 1 or key is not None else None
+        port = (self.slots[slot] if slot is not None else None) or self.ports[0]
+        asking = False
+        deadline = time.time() + self.retry_s
+        while True:
+            try:
+                c = self.node(port)
+                if asking:
+                    c.send("ASKING")
+                    c._read()
+                return c.cmd(*args)
+            except RedisError as e:
+                r = _redirect(e)
+                msg = str(e)
+                if r and r[0] == "MOVED":
+                    self.redirects["MOVED"] += 1
+                    self.slots[r[1]], port, asking = r[2], r[2], False
+                    try:
+                        self.refresh()
+                    except RedisError:
+                        pass
+                    continue
+                if r and r[0] == "ASK":
+                    self.redirects["ASK"] += 1
+                    port, asking = r[2], True
+                    continue
+                kind = msg.split()[0] if msg else ""
+                if kind not in ("TRYAGAIN", "CLUSTERDOWN") or time.time() > deadline:
+                    raise
+                self.redirects[kind] += 1
+                time.sleep(0.05)
+                asking = False
+                port = (self.slots[slot] if slot is not None else None) or port
+            except OSError:
+                self.conns.pop(port, None)
+                self.redirects["lost"] += 1
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+                try:
+                    self.ports.remove(port)
+                    self.ports.append(port)   # ask the others first
+                    self.refresh()
+                except (RedisError, ValueError):
+                    pass
+                asking = False
+                port = (self.slots[slot] if slot is not None else None) or self.ports[0]
+
+    def many(self, cmds):
+        """Replies of a list of commands (each routed by its first key),
+        pipelined per node; a redirected or failed one is sent again alone
+        (cmd). An error reply is returned as a RedisError, not raised."""
+        out = [None] * len(cmds)
+        by_port = {}
+        for i, a in enumerate(cmds):
+            by_port.setdefault(self.slots[key_slot(a[1])] or self.ports[0], []).append(i)
+        again = []
+        for port, idx in by_port.items():
+            try:
+                c = self.node(port)
+                for i in idx:
+                    c.send(*cmds[i])
+                for i in idx:
+                    out[i] = c._read()
+                    if isinstance(out[i], RedisError) and str(out[i]).split()[0] in (
+                            "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"):
+                        again.append(i)
+            except OSError:
+                dead = self.conns.pop(port, None)
+                if dead:
+                    dead.close()
+                again += idx
+        for i in sorted(set(again)):
+            try:
+                out[i] = self.cmd(*cmds[i])
+            except RedisError as e:
+                out[i] = e
+        return out
+
+    def hgetall(self, key):
+        r = self.cmd("HGETALL", key)
+        return dict(zip(r[0::2], r[1::2]))
+
+
+class ClusterNode:
+    """One redis-server --cluster-enabled yes of a RedisCluster, in its own
+    directory (its nodes.conf survives a kill, so a restarted node rejoins)."""
+
+    def __init__(self, base_dir, port, bus_port, node_timeout, extra):
+        self.port, self.bus_port = port, bus_port
+        self.dir = os.path.join(base_dir, str(port))
+        os.makedirs(self.dir)
+        self.conf = os.path.join(self.dir, "redis.conf")
+        lines = ["port %d" % port, "cluster-port %d" % bus_port, "bind 127.0.0.1", "dir %s" % self.dir,
+                 "cluster-enabled yes", "cluster-config-file nodes.conf",
+                 "cluster-node-timeout %d" % node_timeout,
+                 "save \"\"", "appendonly no", "daemonize no", "enable-debug-command yes",
+                 "maxmemory-policy noeviction",
+                 # the harness's RedisServer's (README, "Inspecting state")
+                 "hash-max-listpack-value 512",
+                 # a replica syncs at once (Redis 7 waits 5 s by default: a
+                 # primary killed before would leave an empty replica)
+                 "repl-diskless-sync-delay 0"] + list(extra or [])
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = Proc(["redis-server", self.conf], "redis-cluster")
+        wait_for(self._ping, 10, "cluster node %d to start" % self.port)
+
+    ssl = None
+    _ping = RedisServer._ping
+
+    def alive(self):
+        return self.proc is not None and self.proc.alive()
+
+    def kill9(self):
+        self.proc.kill9()
+
+    def cmd(self, *args, timeout=5):
+        """One command on this node alone (a fresh connection)."""
+        c = Redis(self.port, timeout=timeout)
+        try:
+            return c.cmd(*args)
+        finally:
+            c.close()
+
+    def info(self, section="all"):
+        return parse_info(self.cmd("INFO", section))
+
+
+class RedisCluster:
+    """A private Redis Cluster on loopback: `primaries` primaries with
+    `replicas` replicas each (redis-cli --cluster create), every node on a
+    free port (and a free cluster bus port) in one temp dir; ready when
+    every node says cluster_state:ok, knows every node and every slot, and
+    every replica's link is up. Every node is a registered Proc: cleanup()
+    kills them all.
+
+    Stands where a RedisServer does for the harness's helpers: .port is the
+    first seed node, sw_extra gives spotwatch `--redis-cluster yes` and every
+    other node as `--redis-cluster-nodes`, client() is a ClusterClient."""
+
+    def __init__(self, primaries=3, replicas=1, node_timeout=2000, extra=None):
+        self.dir = tmpdir()
+        self.password, self.ssl = None, None
+        n = primaries * (1 + replicas)
+        used = set()
+
+        def port():
+            while True:
+                p = free_port()
+                if p not in used:
+                    used.add(p)
+                    return p
+        self.nodes = [ClusterNode(self.dir, port(), port(), node_timeout, extra) for _ in range(n)]
+        if n == 1:
+            # redis-cli --cluster create wants 3 primaries at least: one
+            # node takes every slot itself
+            self.nodes[0].cmd("CLUSTER", "ADDSLOTSRANGE", 0, CLUSTER_SLOTS - 1)
+        else:
+            argv = ["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % x.port for x in self.nodes] + \
+                   ["--cluster-replicas", str(replicas), "--cluster-yes"]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            with open(_logfile("cluster-create"), "w") as f:
+                f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
+            check(r.returncode == 0, "redis-cli --cluster create failed: %s" % (r.stdout + r.stderr)[-800:])
+        self.n_primaries = primaries
+        wait_for(self.ready, 30, "the cluster to be ready on every node", 0.1)
+        self.port = self.nodes[0].port
+        self.sw_extra = ["--redis-cluster", "yes"]
+        if n > 1:
+            self.sw_extra += ["--redis-cluster-nodes", ",".join("127.0.0.1:%d" % x.port for x in self.nodes[1:])]
+
+    def node(self, port):
+        return next(x for x in self.nodes if x.port == port)
+
+    def live(self):
+        return [x for x in self.nodes if x.alive()]
+
+    def ready(self):
+        """Every live node: cluster_state:ok, every slot assigned, every
+        live node known, one primary per slot range as the others see it;
+        every replica's link to its primary up."""
+        live = self.live()
+        views = set()
+        for x in live:
+            info = dict(ln.split(":", 1) for ln in x.cmd("CLUSTER", "INFO").split() if ":" in ln)
+            if info.get("cluster_state") != "ok" or info.get("cluster_slots_assigned") != str(CLUSTER_SLOTS):
+                return False
+            if info.get("cluster_slots_fail") != "0" or info.get("cluster_slots_pfail") != "0":
+                return False
+            nodes = self.cluster_nodes(x.port)
+            if len([m for m in nodes if "fail" not in m["flags"] and "fail?" not in m["flags"]]) < len(live):
+                return False
+            up = [m for m in nodes if not m["flags"] & {"fail", "fail?", "handshake", "noaddr"}]
+            if len([m for m in up if m["role"] == "master" and m["slots"]]) != self.n_primaries or \
+                    len([m for m in up if m["role"] == "replica"]) != len(live) - self.n_primaries:
+                return False
+            views.add(tuple(sorted((m["port"], tuple(m["slots"])) for m in nodes
+                                   if m["role"] == "master" and m["slots"])))
+            if x.info("replication").get("role") == "slave" and \
+                    x.info("replication").get("master_link_status") != "up":
+                return False
+        return len(views) == 1
+
+    def cluster_nodes(self, port=None):
+        """CLUSTER NODES of one node (default: the first live one), parsed:
+        [{id, port, flags (set), role, master (id or None), slots [(a, b)]}]."""
+        x = self.node(port) if port else self.live()[0]
+        out = []
+        for line in x.cmd("CLUSTER", "NODES").splitlines():
+            f = line.split()
+            if len(f) < 8:
+                continue
+            flags = set(f[2].split(","))
+            slots = []
+            for s in f[8:]:
+                if s.startswith("["):
+                    continue   # a slot being imported or migrated
+                a, _, b = s.partition("-")
+                slots.append((int(a), int(b or a)))
+            out.append({"id": f[0], "port": int(f[1].split("@")[0].rpartition(":")[2]), "flags": flags,
+                        "role": "master" if "master" in flags else "replica",
+                        "master": None if f[3] == "-" else f[3], "slots": slots})
+        return out
+
+    def primaries(self):
+        """Ports of the primaries serving slots (as the first live node sees them)."""
+        return sorted(m["port"] for m in self.cluster_nodes() if m["role"] == "master" and m["slots"]
+                      and "fail" not in m["flags"])
+
+    def node_id(self, port):
+        return self.node(port).cmd("CLUSTER", "MYID")
+
+    def replicas_of(self, port):
+        nid = self.node_id(port)
+        return sorted(m["port"] for m in self.cluster_nodes() if m["master"] == nid)
+
+    def owner(self, slot):
+        """The port of the primary serving slot (CLUSTER SLOTS of a live node)."""
+        for first, end, primary, *_ in self.live()[0].cmd("CLUSTER", "SLOTS"):
+            if first <= slot <= end:
+                return int(primary[1])
+        return None
+
+    def client(self):
+        c = ClusterClient([x.port for x in self.live()])
+        on_cleanup(c.close)
+        return c
+
+    def keyslot(self, key):
+        """key_slot(key), checked against CLUSTER KEYSLOT on the server."""
+        s = key_slot(key)
+        srv = self.live()[0].cmd("CLUSTER", "KEYSLOT", key)
+        check(s == srv, "key_slot(%r) = %d, CLUSTER KEYSLOT says %d" % (key, s, srv))
+        return s
+
+    def apps_per_primary(self, per=2, prefix="app"):
+        """{primary port: [app, ...]}: `per` app names (prefix + n) whose hash
+        tag's slot ({app}) each primary serves."""
+        prim = self.primaries()
+        out = {p: [] for p in prim}
+        n = 0
+        while any(len(v) < per for v in out.values()):
+            n += 1
+            app = "%s%d" % (prefix, n)
+            p = self.owner(self.keyslot("sw:{%s}:events" % app))
+            if p in out and len(out[p]) < per:
+                out[p].append(app)
+        return out
+
+    def migrate_slot(self, slot, dst_port, batch=5, pause=0.05, on_batch=None, first=()):
+        """Move slot to the primary dst_port as redis-cli --cluster reshard
+        does: SETSLOT IMPORTING on the target, MIGRATING on the source,
+        MIGRATE of its keys `batch` at a time with `pause` s between batches
+        (clients meanwhile get ASK, then TRYAGAIN for multi-key commands),
+        then SETSLOT NODE on the target, the source and every other primary.
+        on_batch(k) runs after the k-th batch; the keys `first` (those that
+        exist) go in the first batch, alone. Returns {keys, batches, secs,
+        ask (ASK errors the source answered meanwhile)}."""
+        src_port = self.owner(slot)
+        check(src_port is not None and src_port != dst_port, "slot %d is on %r" % (slot, src_port))
+        src, dst = self.node(src_port), self.node(dst_port)
+        src_id, dst_id = src.cmd("CLUSTER", "MYID"), dst.cmd("CLUSTER", "MYID")
+        ask0 = self.errorstat(src_port, "ASK")
+        head = [k for k in first if src.cmd("EXISTS", k)]
+        t0 = time.time()
+        dst.cmd("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.cmd("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        moved = batches = 0
+        while True:
+            keys, head = (head, []) if head else (src.cmd("CLUSTER", "GETKEYSINSLOT", slot, batch), [])
+            if not keys:
+                break
+            src.cmd("MIGRATE", "127.0.0.1", dst_port, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+            batches += 1
+            if on_batch:
+                on_batch(batches)
+            time.sleep(pause)
+        for x in [dst, src] + [self.node(p) for p in self.primaries() if p not in (src_port, dst_port)]:
+            x.cmd("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        wait_for(lambda: all(self.owner_on(x.port, slot) == dst_port for x in self.live()), 10,
+                 "every node to agree slot %d is on %d" % (slot, dst_port))
+        return {"keys": moved, "batches": batches, "secs": time.time() - t0,
+                "ask": self.errorstat(src_port, "ASK") - ask0}
+
+    def owner_on(self, port, slot):
+        """The primary serving slot as the node port sees it."""
+        for first, end, primary, *_ in self.node(port).cmd("CLUSTER", "SLOTS"):
+            if first <= slot <= end:
+                return int(primary[1])
+        return None
+
+    def errorstat(self, port, kind):
+        """How many `kind` errors (MOVED, ASK, TRYAGAIN, CLUSTERDOWN...) node
+        port has answered (INFO errorstats)."""
+        v = self.node(port).info("errorstats").get("errorstat_" + kind, "")
+        m = re.search(r"count=(\d+)", v)
+        return int(m.group(1)) if m else 0
+
+    def kill_primary(self, port):
+        """kill -9 the primary port; returns the time of the kill."""
+        self.node(port).kill9()
+        return time.time()
+
+    def cut_replicas(self, port):
+        """From now on the primary port's replicas receive none of its
+        writes: each drops its link (CLIENT KILL TYPE master) and cannot
+        make another (a masterauth the primary refuses). On loopback a
+        replica is otherwise never behind when its primary is killed (the
+        replication stream is in the kernel's socket buffers before any
+        subscriber sees the event); this plays a lagging or cut-off replica,
+        whose primary's last writes a failover loses."""
+        for rp in self.replicas_of(port):
+            x = self.node(rp)
+            x.cmd("CONFIG", "SET", "masterauth", "not-the-primary-s-password")
+            x.cmd("CLIENT", "KILL", "TYPE", "master")
+            wait_for(lambda: x.info("replication").get("master_link_status") == "down", 5,
+                     "replica %d's link down" % rp)
+
+    def wait_promotion(self, replicas, timeout=30):
+        """Polls ROLE on the given replica ports every 20 ms until one says
+        master; returns (time it was first seen, its port)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for p in replicas:
+                try:
+                    if self.node(p).cmd("ROLE", timeout=1)[0] == "master":
+                        return time.time(), p
+                except (OSError, RedisError):
+                    pass
+            time.sleep(0.02)
+        raise TestFailure("no replica of %r promoted within %d s" % (replicas, timeout))
+
+    def cpu(self, ports=None):
+        """used_cpu_sys + used_cpu_user summed over ports (default: the primaries)."""
+        total = 0.0
+        for p in ports or self.primaries():
+            i = self.node(p).info("cpu")
+            total += float(i["used_cpu_sys"]) + float(i["used_cpu_user"])
+        return total
+
+    def stop(self):
+        for x in self.nodes:
+            if x.alive():
+                x.kill9()
+
+
 # --- simulator ---------------------------------------------------------------
 
 class Sim:
