@@ -64,6 +64,7 @@ struct sw_config {
     long poll_interval_ms;         /* base (and fixed-mode) interval, 2000 */
     long lease_ms;                 /* a claim's lease; expired leases return to the schedule */
     int claim_batch;               /* users taken per claim call */
+    long claim_tick_ms;            /* the claims of an app that found its due users all taken fall on this tick */
     int max_inflight;              /* HTTP requests in flight per worker */
     long http_timeout_ms;          /* whole-request timeout */
     long max_body_bytes;           /* response size cap */

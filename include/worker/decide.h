@@ -155,12 +155,25 @@ long long decide_backfill_next_ms(int more, long long backfill_interval_ms);
 long long decide_backfill_delay_ms(long long decided_ms, int released, long long backfill_interval_ms);
 
 /* decide_claim_pause_s: how long an app's claims pause after a claim
- * answered code (a LIMIT_*), having taken njobs jobs, with wake_ms (when the
- * next poll falls due, or the refusal ends; 0 = none) and now_ms (both on
- * Redis' clock). Jobs taken: at once (more may be due). Otherwise up to
+ * answered code (a LIMIT_*), having taken njobs of the want jobs it asked
+ * for, with wake_ms (when the next poll falls due, or the refusal ends;
+ * 0 = none) and now_ms (both on Redis' clock). A full batch: at once (more
+ * may be due). Otherwise (everything due was taken, or refused) up to
  * CLAIM_IDLE_S (nothing due) or CLAIM_RECHECK_S (refused), less when
  * wake_ms comes sooner. */
-double decide_claim_pause_s(long long code, size_t njobs, long long wake_ms, long long now_ms);
+double decide_claim_pause_s(long long code, size_t njobs, int want, long long wake_ms, long long now_ms);
+
+/* decide_claim_at: when (ev_now() seconds) an app is claimed next, pause
+ * seconds after now: at once for no pause, else at the first claim-tick-ms
+ * tick (of the epoch) at or after now + pause. Why a tick: without one, an
+ * app whose users fall due continuously is claimed again the moment its
+ * claim answers, so the claims (and the Redis CPU per poll) follow Redis'
+ * round-trip time, not the load: a faster Redis, or the same load spread
+ * over a cluster's primaries, got more claims, each with fewer users. On a
+ * tick, every app due in one worker is claimed in the same turn of its loop
+ * (one write per Redis node) with whatever fell due since the last one, and
+ * a poll waits at most one tick more. tick_ms 0: no tick. */
+double decide_claim_at(double now, double pause, long tick_ms);
 
 /* decide_claim_batch: the users one ready app may claim now: an equal share
  * of capacity among the ready apps, at least 1, at most claim_batch. */

@@ -118,6 +118,7 @@ static const struct cfg_directive table[] = {
     LONG("poll-interval-ms", poll_interval_ms, "2000", 10, 3600000),
     LONG("lease-ms", lease_ms, "10000", 100, 3600000),
     INT("claim-batch", claim_batch, "32", 1, 10000),
+    LONG("claim-tick-ms", claim_tick_ms, "10", 0, 1000),
     INT("max-inflight", max_inflight, "256", 1, 100000),
     LONG("http-timeout-ms", http_timeout_ms, "5000", 100, 600000),
     LONG("max-body-bytes", max_body_bytes, "1048576", 1024, 1073741824),
@@ -182,7 +183,8 @@ _Static_assert(NDIRECTIVES <= CONFIG_MAX_DIRECTIVES, "raise CONFIG_MAX_DIRECTIVE
  * flight keeps what it started with. The rest are read once at start
  * (addresses, listeners, keys, the HTTP client's limits). */
 static const char *const runtime[] = {
-    "log-level", "log-format", "log-file", "poll-interval-ms", "claim-batch", "max-inflight",
+    "log-level", "log-format", "log-file", "poll-interval-ms", "claim-batch", "claim-tick-ms",
+    "max-inflight",
     "events-maxlen", "smart-polling", "playing-max-ms", "paused-interval-ms", "paused-max-ms",
     "idle-max-ms", "backoff-base-ms", "backoff-max-ms", "backfill-interval-ms",
     "retry-after-default-ms", "retry-after-max-ms", "app-budget-30s", "app-quota-24h",

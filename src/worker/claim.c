@@ -59,6 +59,7 @@ void claim_app(struct worker *w, struct app *a, int batch)
     arg[CLAIM_ARG_SPEEDUP_SPAN] = span;
     quota_claim_args(a, arg);   /* an allowance just taken (quota.c), handed over once */
     a->claim_t0 = ev_time();
+    a->claim_want = batch;
     if (redis_async_eval(w->redis, SCRIPT_CLAIM, CLAIM_KEY_N, CLAIM_KEY_N + CLAIM_ARG_N, argv, NULL, on_claim, a) == 0)
         a->claiming = 1;
 }
@@ -116,7 +117,8 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
     if (head.code == LIMIT_BLOCKED || head.code == LIMIT_QUOTA)
         wm_blocked(w->wm, a->id, a->last_claim_at > 0 ? now - a->last_claim_at : 0);
     a->last_claim_at = now;
-    a->wake_at = now + decide_claim_pause_s(head.code, njobs, head.wake_ms, head.now_ms);
+    a->wake_at = decide_claim_at(now, decide_claim_pause_s(head.code, njobs, a->claim_want, head.wake_ms, head.now_ms),
+                                 w->cfg->claim_tick_ms);
     worker_kick(w);
 }
 

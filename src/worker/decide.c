@@ -227,14 +227,22 @@ long long decide_backfill_delay_ms(long long decided_ms, int released, long long
     return decided_ms;
 }
 
-double decide_claim_pause_s(long long code, size_t njobs, long long wake_ms, long long now_ms)
+double decide_claim_pause_s(long long code, size_t njobs, int want, long long wake_ms, long long now_ms)
 {
     double pause = code == LIMIT_OK ? CLAIM_IDLE_S : CLAIM_RECHECK_S;
-    if (code == LIMIT_OK && njobs > 0)
-        return 0;   /* more may be due: claim again as soon as capacity allows */
+    if (code == LIMIT_OK && njobs > 0 && njobs >= (size_t)want)
+        return 0;   /* a full batch: more may be due; claim again as soon as capacity allows */
     if (wake_ms > 0 && (wake_ms - now_ms) / 1000.0 < pause)
         pause = wake_ms > now_ms ? (wake_ms - now_ms) / 1000.0 : 0;
     return pause;
+}
+
+double decide_claim_at(double now, double pause, long tick_ms)
+{
+    double at = now + pause, tick = tick_ms / 1000.0;
+    if (pause <= 0 || tick_ms <= 0)
+        return at;
+    return ceil(at / tick) * tick;
 }
 
 int decide_claim_batch(int capacity, int ready, int claim_batch)

@@ -90,6 +90,7 @@ struct app {
     char *client_secret;     /* plaintext, cleansed on free; NULL until loaded */
     double wake_at;          /* ev_now() before which no claim is sent */
     int claiming;            /* a claim is in flight */
+    int claim_want;          /* the users it asked for */
     int alerted;             /* invalid_client already logged */
     int claim_failing;       /* a claim error was logged: once until a claim works */
     double claim_t0;         /* ev_time() when the claim in flight was sent */

@@ -719,6 +719,12 @@ def cluster_window(a, r, sim, extra, apps, snaps_fn):
     cpu = sum(y.cpu - x.cpu for x, y in zip(s0, s1))
     calls = sum(y.delta_calls(x)[0] for x, y in zip(s0, s1))
     reads = sum(y.reads - x.reads for x, y in zip(s0, s1))
+    by_cmd = {}
+    for x, y in zip(s0, s1):
+        for k, v in y.calls.items():
+            by_cmd[k] = by_cmd.get(k, 0) + v - x.calls.get(k, 0)
+    top = sorted(((v, k) for k, v in by_cmd.items() if v and k != "info"), reverse=True)[:8]
+    log("     %s: " % r.__class__.__name__ + ", ".join("%s %.2f" % (k, v / float(polls or 1)) for v, k in top))
     return {"polls": polls, "polls_per_s": polls / (t1 - t0), "redis_cpu_s": cpu,
             "redis_cpu_us_per_poll": per(cpu, polls), "redis_commands_per_poll": calls / polls if polls else 0,
             "redis_reads_per_poll": reads / polls if polls else 0}

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <string.h>
 
 #include "redis/script_contract.h"
@@ -442,22 +443,32 @@ static void test_backfill_delays(void **state)
 static void test_claim_pacing(void **state)
 {
     (void)state;
-    /* Jobs taken: claim again at once. */
-    assert_true(decide_claim_pause_s(LIMIT_OK, 3, 0, 1000) == 0);
+    /* A full batch taken: claim again at once. Fewer than asked: all that
+     * was due is taken; wait for the next one to fall due. */
+    assert_true(decide_claim_pause_s(LIMIT_OK, 3, 3, 0, 1000) == 0);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 2, 3, 1040, 1000) == 0.04);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 2, 3, 0, 1000) == CLAIM_IDLE_S);
     /* Nothing due: idle pause, or sooner when the next poll falls due. */
-    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 0, 1000) == CLAIM_IDLE_S);
-    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 1050, 1000) == 0.05);
-    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 5000, 1000) == CLAIM_IDLE_S);
-    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 900, 1000) == 0);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 8, 0, 1000) == CLAIM_IDLE_S);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 8, 1050, 1000) == 0.05);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 8, 5000, 1000) == CLAIM_IDLE_S);
+    assert_true(decide_claim_pause_s(LIMIT_OK, 0, 8, 900, 1000) == 0);
     /* Refused: a recheck a second later, or at the refusal's end if sooner. */
-    assert_true(decide_claim_pause_s(LIMIT_BLOCKED, 0, 3600000, 1000) == CLAIM_RECHECK_S);
-    assert_true(decide_claim_pause_s(LIMIT_BUDGET, 0, 1250, 1000) == 0.25);
-    assert_true(decide_claim_pause_s(LIMIT_QUOTA, 0, 0, 1000) == CLAIM_RECHECK_S);
+    assert_true(decide_claim_pause_s(LIMIT_BLOCKED, 0, 8, 3600000, 1000) == CLAIM_RECHECK_S);
+    assert_true(decide_claim_pause_s(LIMIT_BUDGET, 0, 8, 1250, 1000) == 0.25);
+    assert_true(decide_claim_pause_s(LIMIT_QUOTA, 0, 8, 0, 1000) == CLAIM_RECHECK_S);
     /* An equal share of capacity, at least 1, at most claim-batch. */
     assert_int_equal(decide_claim_batch(100, 4, 32), 25);
     assert_int_equal(decide_claim_batch(1000, 2, 32), 32);
     assert_int_equal(decide_claim_batch(3, 4, 32), 1);
     assert_int_equal(decide_claim_batch(10, 0, 32), 10);
+    /* The next claim on the tick at or after the pause; at once without
+     * a pause or a tick. */
+    assert_true(decide_claim_at(100.0, 0, 10) == 100.0);
+    assert_true(fabs(decide_claim_at(100.001, 0.003, 0) - 100.004) < 1e-9);
+    assert_true(fabs(decide_claim_at(100.001, 0.003, 10) - 100.01) < 1e-9);
+    assert_true(fabs(decide_claim_at(100.001, 0.02, 10) - 100.03) < 1e-9);
+    assert_true(fabs(decide_claim_at(1796223186.0042, 0.0001, 10) - 1796223186.01) < 1e-6);
 }
 
 int main(void)
