@@ -163,17 +163,25 @@ long long decide_backfill_delay_ms(long long decided_ms, int released, long long
  * wake_ms comes sooner. */
 double decide_claim_pause_s(long long code, size_t njobs, int want, long long wake_ms, long long now_ms);
 
-/* decide_claim_at: when (ev_now() seconds) an app is claimed next, pause
- * seconds after now: at once for no pause, else at the first claim-tick-ms
- * tick (of the epoch) at or after now + pause. Why a tick: without one, an
- * app whose users fall due continuously is claimed again the moment its
- * claim answers, so the claims (and the Redis CPU per poll) follow Redis'
- * round-trip time, not the load: a faster Redis, or the same load spread
- * over a cluster's primaries, got more claims, each with fewer users. On a
- * tick, every app due in one worker is claimed in the same turn of its loop
- * (one write per Redis node) with whatever fell due since the last one, and
- * a poll waits at most one tick more. tick_ms 0: no tick. */
-double decide_claim_at(double now, double pause, long tick_ms);
+/* decide_tick_at: the first of a worker's ticks at or after t (ev_now()
+ * seconds): every tick_ms, shifted by phase (0..1) of a tick, which each
+ * worker draws at random so that two workers' claims of one app interleave
+ * instead of meeting. tick_ms 0: t itself (no tick).
+ *
+ * Why a tick: without one, an app whose users fall due continuously is
+ * claimed again the moment its claim answers, and its finished polls are
+ * completed at every turn of the loop, so the script calls (and the Redis
+ * CPU per poll) follow Redis' round-trip time, not the load: a faster Redis,
+ * or the same load spread over a cluster's primaries, got more calls, each
+ * with fewer users. On a tick, a worker sends the claims of every app that
+ * is due and the completions of every poll finished since the last one in
+ * the same turn of its loop (one write per Redis node); a poll starts, and
+ * its result is stored, at most one tick later. */
+double decide_tick_at(double t, long tick_ms, double phase);
+
+/* decide_claim_at: when an app is claimed next, pause seconds after now: at
+ * once without a pause, else at the first tick at or after now + pause. */
+double decide_claim_at(double now, double pause, long tick_ms, double phase);
 
 /* decide_claim_batch: the users one ready app may claim now: an equal share
  * of capacity among the ready apps, at least 1, at most claim_batch. */

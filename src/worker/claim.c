@@ -118,7 +118,7 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
         wm_blocked(w->wm, a->id, a->last_claim_at > 0 ? now - a->last_claim_at : 0);
     a->last_claim_at = now;
     a->wake_at = decide_claim_at(now, decide_claim_pause_s(head.code, njobs, a->claim_want, head.wake_ms, head.now_ms),
-                                 w->cfg->claim_tick_ms);
+                                 w->cfg->claim_tick_ms, w->tick_phase);
     worker_kick(w);
 }
 

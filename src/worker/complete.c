@@ -22,6 +22,8 @@
 
 static int batch_add(struct app *a, struct job *j, const char **args, int n);
 static int flush_app(struct app *a);
+static void flush_later(struct worker *w);
+static void flush_all(struct worker *w);
 static void on_complete(struct redis_async *l, redisReply *r, void *ud);
 static void send_wait(struct worker *w);
 #define WAIT_NODES_MAX 128   /* route ids told apart (CLUSTER_MAX_NODES) */
@@ -120,7 +122,22 @@ void complete_job(struct job *j, struct outcome *o)
     if (a->ndone == COMPLETE_BATCH_MAX)
         flush_app(a);
     else
+        flush_later(w);
+}
+
+/* flush_later: the batches go at the next tick, or before the loop waits. */
+static void flush_later(struct worker *w)
+{
+    long tick_ms = w->cfg->claim_tick_ms;
+    if (tick_ms <= 0) {
         ev_prepare_start(w->loop, &w->flush);
+        return;
+    }
+    if (ev_is_active(&w->flush_tick))
+        return;
+    double now = ev_now(w->loop);
+    ev_timer_set(&w->flush_tick, decide_tick_at(now, tick_ms, w->tick_phase) - now, 0);
+    ev_timer_start(w->loop, &w->flush_tick);
 }
 
 
@@ -160,10 +177,22 @@ static int batch_add(struct app *a, struct job *j, const char **args, int n)
 
 void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents)
 {
-    struct worker *w = p->data;
     (void)revents;
-    int sent = 0;
     ev_prepare_stop(loop, p);
+    flush_all(p->data);
+}
+
+void complete_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    ev_timer_stop(loop, t);
+    flush_all(t->data);
+}
+
+/* flush_all sends every app's batch, then a WAIT where one is due. */
+static void flush_all(struct worker *w)
+{
+    int sent = 0;
     for (int i = 0; i < w->napps; i++)
         sent += flush_app(w->apps[i]);
     if (sent > 0 && w->wait_pending && w->cfg->redis_wait_replicas > 0)

@@ -237,12 +237,17 @@ double decide_claim_pause_s(long long code, size_t njobs, int want, long long wa
     return pause;
 }
 
-double decide_claim_at(double now, double pause, long tick_ms)
+double decide_tick_at(double t, long tick_ms, double phase)
 {
-    double at = now + pause, tick = tick_ms / 1000.0;
-    if (pause <= 0 || tick_ms <= 0)
-        return at;
-    return ceil(at / tick) * tick;
+    double tick = tick_ms / 1000.0, offset = phase * tick;
+    if (tick_ms <= 0)
+        return t;
+    return ceil((t - offset) / tick) * tick + offset;
+}
+
+double decide_claim_at(double now, double pause, long tick_ms, double phase)
+{
+    return pause <= 0 ? now : decide_tick_at(now + pause, tick_ms, phase);
 }
 
 int decide_claim_batch(int capacity, int ready, int claim_batch)

@@ -123,6 +123,9 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
     w.grace.data = &w;
     ev_prepare_init(&w.flush, complete_flush);
     w.flush.data = &w;
+    ev_timer_init(&w.flush_tick, complete_tick, 0, 0);
+    w.flush_tick.data = &w;
+    w.tick_phase = (double)(w.rng % 1000003) / 1000003.0;
     ev_signal_init(&w.sigterm, on_signal, SIGTERM);
     w.sigterm.data = &w;
     ev_signal_start(w.loop, &w.sigterm);
@@ -149,6 +152,7 @@ out:
     ev_timer_stop(w.loop, &w.heartbeat);
     ev_timer_stop(w.loop, &w.grace);
     ev_prepare_stop(w.loop, &w.flush);
+    ev_timer_stop(w.loop, &w.flush_tick);
     ev_signal_stop(w.loop, &w.sigterm);
     ev_signal_stop(w.loop, &w.sigint);
     ev_signal_stop(w.loop, &w.sighup);

@@ -155,6 +155,8 @@ struct worker {
     struct worker_metrics *wm;     /* NULL unless metrics-listen is set */
     ev_timer tick, heartbeat, grace;
     ev_prepare flush;              /* sends the batches of finished jobs (complete_flush) */
+    ev_timer flush_tick;           /* or, with claim-tick-ms, at the next tick (complete_tick) */
+    double tick_phase;             /* this worker's ticks: shifted by this much of a tick (0..1) */
     /* kick: initialised, never started: worker_kick feeds it an event, and
      * its callback (worker.c) claims again or, while stopping, leaves. */
     ev_idle kick;
@@ -303,12 +305,14 @@ void outcome_apply(struct outcome *o, const struct job *j, const struct verdict 
 
 /* complete.c */
 /* complete_job hands a finished job and its outcome (freed here) to
- * complete.lua: queued with the other jobs of its app finished in this turn
- * of the loop, sent when the loop is about to wait (complete_flush, the
- * worker's ev_prepare) or the batch is full. The job is freed once
- * complete.lua answers. */
+ * complete.lua: queued with the other jobs of its app finished since the
+ * last flush, sent at the worker's next tick (complete_tick, with
+ * claim-tick-ms, decide_tick_at), else when the loop is about to wait
+ * (complete_flush, the worker's ev_prepare), or at once when the batch is
+ * full. The job is freed once complete.lua answers. */
 void complete_job(struct job *j, struct outcome *o);
 void complete_flush(struct ev_loop *loop, ev_prepare *p, int revents);
+void complete_tick(struct ev_loop *loop, ev_timer *t, int revents);
 /* quota.c */
 /* quota_take asks a's developer ledger for an allowance (h: the claim's
  * LIMIT_ALLOWANCE answer); a is "claiming" until the answer, which is kept

@@ -464,11 +464,17 @@ static void test_claim_pacing(void **state)
     assert_int_equal(decide_claim_batch(10, 0, 32), 10);
     /* The next claim on the tick at or after the pause; at once without
      * a pause or a tick. */
-    assert_true(decide_claim_at(100.0, 0, 10) == 100.0);
-    assert_true(fabs(decide_claim_at(100.001, 0.003, 0) - 100.004) < 1e-9);
-    assert_true(fabs(decide_claim_at(100.001, 0.003, 10) - 100.01) < 1e-9);
-    assert_true(fabs(decide_claim_at(100.001, 0.02, 10) - 100.03) < 1e-9);
-    assert_true(fabs(decide_claim_at(1796223186.0042, 0.0001, 10) - 1796223186.01) < 1e-6);
+    assert_true(decide_claim_at(100.0, 0, 10, 0) == 100.0);
+    assert_true(fabs(decide_claim_at(100.001, 0.003, 0, 0) - 100.004) < 1e-9);
+    assert_true(fabs(decide_claim_at(100.001, 0.003, 10, 0) - 100.01) < 1e-9);
+    assert_true(fabs(decide_claim_at(100.001, 0.02, 10, 0) - 100.03) < 1e-9);
+    assert_true(fabs(decide_claim_at(1796223186.0042, 0.0001, 10, 0) - 1796223186.01) < 1e-6);
+    /* A worker's ticks are shifted by its phase (a share of a tick). */
+    assert_true(fabs(decide_tick_at(100.001, 10, 0.5) - 100.005) < 1e-9);
+    assert_true(fabs(decide_tick_at(100.006, 10, 0.5) - 100.015) < 1e-9);
+    assert_true(fabs(decide_tick_at(100.005, 10, 0.5) - 100.005) < 1e-9);
+    assert_true(fabs(decide_tick_at(100.0051, 20, 0.25) - 100.025) < 1e-9);
+    assert_true(decide_tick_at(100.0051, 0, 0.25) == 100.0051);
 }
 
 int main(void)
