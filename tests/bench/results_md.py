@@ -168,9 +168,9 @@ CLUSTER_HEAD = "## Redis Cluster (scenario 8, `--only cluster`)"
 def _cluster_verdict(cl):
     r = cl["ratio"]
     return ("- Redis Cluster: Redis CPU per poll, %d primaries summed / one redis-server, same load, medians "
-            "of 3: %.3f (per run %.3f-%.3f; target within 10%%, <= 1.10): **%s**. A one-node cluster (cluster "
+            "of %d: %.3f (per run %.3f-%.3f; target within 10%%, <= 1.10): **%s**. A one-node cluster (cluster "
             "mode's own cost, without the split over primaries): %.3f." %
-            (cl["primaries"], r, cl["ratio_runs"]["min"], cl["ratio_runs"]["max"], "met" if r <= 1.10 else "missed",
+            (cl["primaries"], len(cl["runs"]), r, cl["ratio_runs"]["min"], cl["ratio_runs"]["max"], "met" if r <= 1.10 else "missed",
              cl["ratio1"]))
 
 
@@ -210,14 +210,16 @@ order rotates): 2 workers started (`--redis-cluster yes` and the seed nodes for 
 cluster), every user's next poll spread over one interval, a warm-up,
 then a window in which the polls are the apps' `polls` counters and the Redis CPU is
 `used_cpu_sys + used_cpu_user` from `INFO cpu` (on a cluster: summed over its primaries);
-the workers are stopped before the next one runs. Each figure is the median of 3, the
-ratio is that of the medians (each run's own ratio gives the spread). The load is fixed,
+the workers are stopped before the next one runs. Each figure is the median of {reps}, the
+ratio is that of the medians (each run's own ratio gives the spread). The workers run with
+the default `claim-tick-ms` (10): their script calls per poll are then the same in every
+mode (see "The tick" in the README). The load is fixed,
 not saturated, so that constant per-second costs (the cluster bus's pings and cron) weigh
 as they would in production. Every process shares the machine's cores: here the three
 primaries compete with each other (and the workers and the simulator) for the same cores
 and caches, where a production cluster gives each primary a host of its own.
 """.format(head=CLUSTER_HEAD, cmd=res["command"], date=res["date"], nproc=m["nproc"], redis=m["redis"],
-           verdict=_cluster_verdict(res["cluster"]), table=_md_table(_scenario_rows(rows, "8 ")))
+           verdict=_cluster_verdict(res["cluster"]), reps=len(res["cluster"]["runs"]), table=_md_table(_scenario_rows(rows, "8 ")))
 
 
 def _existing_cluster_section(path):
