@@ -30,6 +30,7 @@ Scenarios (the numbers of issue 7):
 How each figure is measured is written next to it in RESULTS.md.
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -662,22 +663,24 @@ CLUSTER_REPS = 5
 MODES = (("single", "one redis-server"), ("cluster1", "a one-node cluster"), ("cluster", "3 primaries"))
 
 
-def cluster_worlds(a):
+def cluster_worlds(a, modes=("single", "cluster1", "cluster"), users=None, interval_ms=CLUSTER_INTERVAL_MS):
     """One simulator; one redis-server, a one-node cluster (every slot on
     it: cluster mode's own cost, apart from the split) and a 3-primary
-    cluster; no replicas (replication costs the same per write in every
-    mode); all with the harness's settings (hash-max-listpack-value 512),
-    all holding the same 6 apps (two per primary of the 3) and the same
-    users. Returns (sim, {mode: redis}, apps, extra, users)."""
+    cluster (those of them in modes); no replicas (replication costs the
+    same per write in every mode); all with the harness's settings
+    (hash-max-listpack-value 512), all holding the same 6 apps (two per
+    primary of the 3) and the same users. Returns (sim, {mode: redis},
+    apps, extra, users)."""
     sim = H.Sim(list(SIM_ARGS))
-    worlds = {"single": H.RedisServer(), "cluster1": H.RedisCluster(primaries=1, replicas=0),
-              "cluster": H.RedisCluster(primaries=3, replicas=0)}
+    make = {"single": H.RedisServer, "cluster1": lambda: H.RedisCluster(primaries=1, replicas=0),
+            "cluster": lambda: H.RedisCluster(primaries=3, replicas=0)}
+    worlds = {m: make[m]() for m in modes}
     key = os.path.join(H.tmpdir(), "token.key")
     H.spotwatch(worlds["single"], "keygen", key)
-    extra = ["--token-key-file", key, "--poll-interval-ms", str(CLUSTER_INTERVAL_MS)]
+    extra = ["--token-key-file", key, "--poll-interval-ms", str(interval_ms)]
     by_primary = worlds["cluster"].apps_per_primary(per=2, prefix="bench")
     apps = [x for p in sorted(by_primary) for x in by_primary[p]]
-    n = CLUSTER_USERS // (2 if a.quick else 1)
+    n = users or CLUSTER_USERS // (2 if a.quick else 1)
     rows = []
     for app in apps:
         cid = "cid-" + app
@@ -696,23 +699,30 @@ def cluster_worlds(a):
     return sim, worlds, apps, extra, len(rows)
 
 
-def cluster_window(a, r, sim, extra, apps, snaps_fn):
-    """Start the workers on r, spread the users' next polls over one
-    interval, warm up, measure one window: polls (the apps' stats), and the
-    Redis CPU and commands of the servers snaps_fn() reads (a RedisSnap
-    each); stop the workers."""
+def cluster_load(a, r, sim, extra, apps, interval_ms=CLUSTER_INTERVAL_MS):
+    """Spread the users' next polls over one interval, start the workers
+    on r, warm up. Returns the workers."""
     c = r.client()
     now = int(c.cmd("TIME")[0]) * 1000
     for app in apps:
         users = c.cmd("ZRANGE", "sw:{%s}:due" % app, 0, -1)
         args = []
         for i, u in enumerate(users):
-            args += [now + i * CLUSTER_INTERVAL_MS // max(1, len(users)), u]
+            args += [now + i * interval_ms // max(1, len(users)), u]
         if args:
             c.cmd("ZADD", "sw:{%s}:due" % app, "XX", *args)
     args = ["--log-level", "warn", "--smart-polling", "no", "--backfill-interval-ms", "0"]
     wks = [H.Worker(r, sim, extra + args) for _ in range(CLUSTER_WORKERS)]
-    time.sleep(CLUSTER_INTERVAL_MS / 1000.0 + a.warmup)
+    time.sleep(interval_ms / 1000.0 + a.warmup)
+    return wks
+
+
+def cluster_window(a, r, sim, extra, apps, snaps_fn):
+    """Start the workers on r (cluster_load), measure one window: polls (the
+    apps' stats), and the Redis CPU and commands of the servers snaps_fn()
+    reads (a RedisSnap each); stop the workers."""
+    c = r.client()
+    wks = cluster_load(a, r, sim, extra, apps)
     t0, p0, s0 = time.time(), app_polls(c, apps), snaps_fn()
     time.sleep(a.seconds)
     t1, p1, s1 = time.time(), app_polls(c, apps), snaps_fn()
@@ -733,6 +743,81 @@ def cluster_window(a, r, sim, extra, apps, snaps_fn):
             "redis_cpu_us_per_poll": per(cpu, polls), "redis_commands_per_poll": calls / polls if polls else 0,
             "redis_reads_per_poll": reads / polls if polls else 0,
             "redis_scripts_per_poll": scripts / polls if polls else 0}
+
+
+# Instructions: CPU seconds above move with what else the 2 CPUs run (three
+# primaries on two cores evict each other's caches); instructions do not.
+# Redis under callgrind runs ~50 times slower: a light load, 20 s.
+INSTR_USERS, INSTR_INTERVAL_MS, INSTR_SECONDS = 120, 2000, 20.0
+
+
+def callgrind_total(pid, prefix):
+    """Dump pid's callgrind counts (zeroing them) and return the dump's
+    instruction total."""
+    before = set(glob.glob("%s.%d*" % (prefix, pid)))
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True, timeout=120)
+    new = [f for f in glob.glob("%s.%d*" % (prefix, pid)) if f not in before]
+    H.check(len(new) == 1, "one callgrind dump of %d: %r" % (pid, new))
+    with open(new[0]) as f:
+        m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)   # (its "summary" can say 0)
+    H.check(m is not None, "a total in %s" % new[0])
+    return int(m.group(1))
+
+
+def redis_pids(r):
+    ports = [r.port] if isinstance(r, H.RedisServer) else r.primaries()
+    out = []
+    for p in ports:
+        c = H.Redis(p)
+        out.append(int(H.parse_info(c.cmd("INFO", "server"))["process_id"]))
+        c.close()
+    return out
+
+
+def cluster_instructions(a):
+    """Redis instructions per poll, one redis-server against 3 primaries
+    summed, each under callgrind, same light load, 3 windows each (the
+    order alternates). None without valgrind."""
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        log("   instructions: skipped (no valgrind)")
+        return None
+    prefix = os.path.join(H.tmpdir(), "cg")
+    os.environ["SW_REDIS_WRAP"] = "valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=%s.%%p" % prefix
+    try:
+        sim, worlds, apps, extra, n = cluster_worlds(a, ("single", "cluster"), INSTR_USERS, INSTR_INTERVAL_MS)
+    finally:
+        del os.environ["SW_REDIS_WRAP"]
+    runs = []
+    for i in range(3):
+        run = {}
+        for mode in (("single", "cluster") if i % 2 == 0 else ("cluster", "single")):
+            r, c = worlds[mode], worlds[mode].client()
+            wks = cluster_load(a, r, sim, extra, apps, INSTR_INTERVAL_MS)
+            pids = redis_pids(r)
+            for p in pids:
+                callgrind_total(p, prefix)   # what came before the window: dropped
+                subprocess.run(["callgrind_control", "-i", "on", str(p)], check=True, capture_output=True)
+            p0 = app_polls(c, apps)
+            time.sleep(INSTR_SECONDS)
+            p1 = app_polls(c, apps)
+            for p in pids:
+                subprocess.run(["callgrind_control", "-i", "off", str(p)], check=True, capture_output=True)
+            instr = sum(callgrind_total(p, prefix) for p in pids)
+            for k in wks:
+                k.stop()
+            run[mode] = {"polls": p1 - p0, "instructions_per_poll": per(instr, p1 - p0, 1)}
+        run["ratio"] = per(run["cluster"]["instructions_per_poll"], run["single"]["instructions_per_poll"], 1)
+        runs.append(run)
+        log("   instructions, run %d: single %d polls, %.0f per poll; cluster %d polls, %.0f per poll; "
+            "cluster / single %.3f" % (i + 1, run["single"]["polls"], run["single"]["instructions_per_poll"],
+                                       run["cluster"]["polls"], run["cluster"]["instructions_per_poll"],
+                                       run["ratio"]))
+    H.cleanup()
+    out = {"users": n, "interval_ms": INSTR_INTERVAL_MS, "seconds": INSTR_SECONDS, "runs": runs}
+    for m in ("single", "cluster"):
+        out[m] = median_spread([r[m]["instructions_per_poll"] for r in runs])
+    out["ratio"] = out["cluster"]["median"] / out["single"]["median"]
+    return out
 
 
 def scenario_cluster(a, res):
@@ -776,6 +861,8 @@ def scenario_cluster(a, res):
     out["ratio_runs"] = median_spread([r["cluster"]["ratio_vs_single"] for r in runs])
     out["ratio"] = out["cluster_redis_cpu_us_per_poll"]["median"] / single
     out["ratio1"] = out["cluster1_redis_cpu_us_per_poll"]["median"] / single
+    H.cleanup()
+    out["instructions"] = cluster_instructions(a)
     res["cluster"] = out
     log("   medians, Redis CPU per poll: single node %.2f us, one-node cluster %.2f us (x %.3f), 3 primaries "
         "%.2f us (x %.3f; per run %.3f-%.3f)" %
@@ -923,9 +1010,22 @@ def cluster_rows(cl):
             ("", "idle Redis CPU (us per second, no worker): one redis-server; one-node cluster; 3 primaries",
              "; ".join(fmt(idle[m], 0) for m, _ in MODES), ""),
             ("", "one-node cluster / one redis-server (of the medians)", fmt(cl["ratio1"], 3), ""),
-            ("", "3 primaries / one redis-server (of the medians; per run: min-max)",
+            ("", "3 primaries / one redis-server, CPU seconds (of the medians; per run: min-max)",
              "%s (%s-%s)" % (fmt(cl["ratio"], 3), fmt(cl["ratio_runs"]["min"], 3), fmt(cl["ratio_runs"]["max"], 3)),
-             "<= 1.10")]
+             "<= 1.10")] + instruction_rows(cl.get("instructions"))
+
+
+def instruction_rows(ins):
+    if not ins:
+        return []
+    runs = [r["ratio"] for r in ins["runs"]]
+    return [("", "Redis instructions per poll (callgrind; %d users every %d ms, windows of %s s): one redis-server; "
+             "3 primaries summed; median (min-max) of %d" %
+             (ins["users"], ins["interval_ms"], fmt(ins["seconds"], 0), len(ins["runs"])),
+             "; ".join("%s (%s-%s)" % (fmt(ins[m]["median"], 0), fmt(ins[m]["min"], 0), fmt(ins[m]["max"], 0))
+                       for m in ("single", "cluster")), ""),
+            ("", "3 primaries / one redis-server, instructions (of the medians; per run: min-max)",
+             "%s (%s-%s)" % (fmt(ins["ratio"], 3), fmt(min(runs), 3), fmt(max(runs), 3)), "<= 1.10")]
 
 
 def print_table(rows):
