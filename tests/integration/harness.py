@@ -738,10 +738,14 @@ def cluster_tls(tls):
     """(ssl context, redis.conf lines) of a RedisCluster node for tls (None:
     (None, [])): the certificate and CA, TLS on the cluster bus and for
     replication too, client certificates required only when tls has
-    "client": (cert, key), which the tests' clients then present."""
+    "client": (cert, key), which the tests' clients then present. With
+    "server_name" (the one name every node's certificate carries, not its
+    address) the tests' clients check the chain only."""
     if tls is None:
         return None, []
     ctx = ssl.create_default_context(cafile=tls["ca"])
+    if tls.get("server_name"):
+        ctx.check_hostname = False
     if tls.get("client"):
         ctx.load_cert_chain(*tls["client"])
     return ctx, ["tls-cert-file %s" % tls["cert"], "tls-key-file %s" % tls["key"],
@@ -814,13 +818,14 @@ class RedisCluster:
     first seed node, sw_extra gives spotwatch `--redis-cluster yes` and every
     other node as `--redis-cluster-nodes`, client() is a ClusterClient.
 
-    tls: None (plain), or RedisServer's {"ca", "cert", "key"[, "client"]}:
+    tls: None (plain), or RedisServer's {"ca", "cert", "key"[, "client"]}
+    (and optionally "server_name", see cluster_tls):
     every node then listens with TLS only (`port 0`, its port the
     `tls-port`), speaks TLS on the cluster bus and for replication
     (cluster_tls), redis-cli creates the cluster over TLS, the tests'
     clients (client(), cmd, Subscriber through .ssl) use TLS trusting ca,
     and sw_extra adds `--redis-tls yes` with the CA (and the client
-    certificate)."""
+    certificate, the server name)."""
 
     def __init__(self, primaries=3, replicas=1, node_timeout=2000, extra=None, tls=None):
         self.dir = tmpdir()
@@ -860,6 +865,8 @@ class RedisCluster:
             self.sw_extra += ["--redis-tls", "yes", "--redis-tls-ca-cert-file", tls["ca"]]
             if tls.get("client"):
                 self.sw_extra += ["--redis-tls-cert-file", tls["client"][0], "--redis-tls-key-file", tls["client"][1]]
+            if tls.get("server_name"):
+                self.sw_extra += ["--redis-tls-server-name", tls["server_name"]]
         if n > 1:
             self.sw_extra += ["--redis-cluster-nodes", ",".join("127.0.0.1:%d" % x.port for x in self.nodes[1:])]
 

@@ -137,3 +137,36 @@ def test_other_ca_refused_and_no_plain_connection():
     check(not bad, "connections that did not open with a ClientHello: %r" % bad)
     check(not any(b"\r\nCLUSTER\r\n" in x.upper() or b"\r\nPING\r\n" in x.upper() for x in conns),
           "a command crossed in clear")
+
+
+def test_nodes_sharing_one_certificate_name():
+    """Every node's certificate names one DNS name and no address (as a
+    managed cluster's often do): without redis-tls-server-name the CLI
+    refuses the nodes (their address is not in the certificate); with it,
+    the CLI and a worker verify every node by that name, an app on a primary
+    other than the seed included."""
+    d = tmpdir()
+    ca = make_ca(d, "ca")
+    crt, key = make_cert(d, "node", ca, sans="DNS:redis-cluster.test")
+    cl = RedisCluster(primaries=3, replicas=0,
+                      tls={"ca": ca[0], "cert": crt, "key": key, "server_name": "redis-cluster.test"})
+
+    class ByAddress:   # the same, without redis-tls-server-name
+        port = cl.port
+        sw_extra = cl.sw_extra[:cl.sw_extra.index("--redis-tls-server-name")]
+    res = spotwatch(ByAddress, "status", check_rc=False)
+    check(res.returncode != 0 and "mismatch" in res.stderr and res.stdout == "",
+          "a certificate without the node's address is refused: %d %r" % (res.returncode, res.stderr))
+    apps = cl.apps_per_primary(per=1, prefix="napp")
+    home = next(p for p in apps if p != cl.port)
+    app = apps[home][0]
+    sim = Sim([])
+    setup_app(cl, sim, app=app, users=["n1"])
+    add_user(cl, sim, "n1", app=app, extra=FAST)
+    check(cl.node(home).cmd("EXISTS", "sw:{%s}:user:n1" % app) == 1, "the user stored on its primary %d" % home)
+    play(sim, "n1", ["trackN"])
+    sub = Subscriber(cl, "sw:playback:n1")
+    w = Worker(cl, sim, FAST)
+    sub.wait(lambda e: e["type"] == "playback_started" and e["track"]["id"] == "trackN", 15,
+             "the worker polled n1 on primary %d, verified by name" % home)
+    check("mismatch" not in w.output(), "no node refused: %s" % w.output()[-800:])
