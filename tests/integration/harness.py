@@ -762,11 +762,8 @@ class ClusterNode:
         self.dir = os.path.join(base_dir, str(port))
         os.makedirs(self.dir)
         self.conf = os.path.join(self.dir, "redis.conf")
-        self.ssl, listen = cluster_tls(tls)
-        if tls is None:
-            listen = ["port %d" % port]
-        else:
-            listen = ["port 0", "tls-port %d" % port] + listen
+        self.ssl, tls_lines = cluster_tls(tls)
+        listen = ["port 0", "tls-port %d" % port] + tls_lines if tls else ["port %d" % port]
         lines = listen + ["cluster-port %d" % bus_port, "bind 127.0.0.1", "dir %s" % self.dir,
                  "cluster-enabled yes", "cluster-config-file nodes.conf",
                  "cluster-node-timeout %d" % node_timeout,
