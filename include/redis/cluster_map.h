@@ -46,7 +46,8 @@ void cluster_map_init(struct cluster_map *m);
  * [first, last, primary, replica...] with each node [host, port, id, ...].
  * An empty host (a node that does not know its own address) is taken as
  * fallback_host, the address the answer came from. Returns 0, or -1 with
- * the reason in err and m untouched. */
+ * the reason in err and m untouched (a node at port 0, a TLS-only node
+ * without tls-cluster yes, is named as such). */
 int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const char *fallback_host, char *err,
                            size_t errlen);
 

@@ -126,6 +126,23 @@ static int read_entry(struct cluster_map *m, const redisReply *e, const char *fa
     return 0;
 }
 
+/* A node of entry e given as port 0: what a TLS-only node (`port 0`) answers
+ * for itself and its peers unless it runs with `tls-cluster yes` (then the
+ * ports it gives are the TLS ones), the commonest mistake with a TLS cluster,
+ * so it is named rather than reported as a malformed answer. */
+static int entry_has_port0(const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 2; i < e->elements; i++) {
+        const redisReply *n = e->element[i];
+        if (n->type == REDIS_REPLY_ARRAY && n->elements >= 2 && n->element[1]->type == REDIS_REPLY_INTEGER &&
+            n->element[1]->integer == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const char *fallback_host, char *err,
                            size_t errlen)
 {
@@ -141,7 +158,11 @@ int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const cha
     cluster_map_init(fresh);
     for (size_t i = 0; i < r->elements; i++) {
         if (read_entry(fresh, r->element[i], fallback_host) != 0) {
-            errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu malformed", i);
+            if (entry_has_port0(r->element[i]))
+                errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu names port 0 (TLS-only nodes need tls-cluster yes)",
+                           i);
+            else
+                errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu malformed", i);
             free(fresh);
             return -1;
         }

@@ -611,9 +611,10 @@ class ClusterClient:
     other nodes) until `retry_s` has passed. Counts the redirections it
     followed in self.redirects."""
 
-    def __init__(self, ports, timeout=10, retry_s=20.0):
+    def __init__(self, ports, timeout=10, retry_s=20.0, ssl_ctx=None):
         self.ports = list(ports)
         self.timeout, self.retry_s = timeout, retry_s
+        self.ssl_ctx = ssl_ctx   # every node over TLS (a TLS-only cluster)
         self.conns = {}
         self.slots = [None] * CLUSTER_SLOTS
         self.redirects = {"MOVED": 0, "ASK": 0, "TRYAGAIN": 0, "CLUSTERDOWN": 0, "lost": 0}
@@ -623,7 +624,7 @@ class ClusterClient:
     def node(self, port):
         c = self.conns.get(port)
         if c is None:
-            c = self.conns[port] = Redis(port, timeout=self.timeout)
+            c = self.conns[port] = Redis(port, timeout=self.timeout, ssl_ctx=self.ssl_ctx)
         return c
 
     def close(self):
@@ -740,16 +741,37 @@ class ClusterClient:
         return dict(zip(r[0::2], r[1::2]))
 
 
+def cluster_tls(tls):
+    """(ssl context, redis.conf lines) of a RedisCluster node for tls (None:
+    (None, [])): the certificate and CA, TLS on the cluster bus and for
+    replication too, client certificates required only when tls has
+    "client": (cert, key), which the tests' clients then present. With
+    "server_name" (the one name every node's certificate carries, not its
+    address) the tests' clients check the chain only."""
+    if tls is None:
+        return None, []
+    ctx = ssl.create_default_context(cafile=tls["ca"])
+    if tls.get("server_name"):
+        ctx.check_hostname = False
+    if tls.get("client"):
+        ctx.load_cert_chain(*tls["client"])
+    return ctx, ["tls-cert-file %s" % tls["cert"], "tls-key-file %s" % tls["key"],
+                 "tls-ca-cert-file %s" % tls["ca"], "tls-cluster yes", "tls-replication yes",
+                 "tls-auth-clients %s" % ("yes" if tls.get("client") else "no")]
+
+
 class ClusterNode:
     """One redis-server --cluster-enabled yes of a RedisCluster, in its own
     directory (its nodes.conf survives a kill, so a restarted node rejoins)."""
 
-    def __init__(self, base_dir, port, bus_port, node_timeout, extra):
+    def __init__(self, base_dir, port, bus_port, node_timeout, extra, tls=None):
         self.port, self.bus_port = port, bus_port
         self.dir = os.path.join(base_dir, str(port))
         os.makedirs(self.dir)
         self.conf = os.path.join(self.dir, "redis.conf")
-        lines = ["port %d" % port, "cluster-port %d" % bus_port, "bind 127.0.0.1", "dir %s" % self.dir,
+        self.ssl, tls_lines = cluster_tls(tls)
+        listen = ["port 0", "tls-port %d" % port] + tls_lines if tls else ["port %d" % port]
+        lines = listen + ["cluster-port %d" % bus_port, "bind 127.0.0.1", "dir %s" % self.dir,
                  "cluster-enabled yes", "cluster-config-file nodes.conf",
                  "cluster-node-timeout %d" % node_timeout,
                  "save \"\"", "appendonly no", "daemonize no", "enable-debug-command yes",
@@ -768,7 +790,6 @@ class ClusterNode:
         self.proc = Proc(redis_server_argv(self.conf), "redis-cluster")
         wait_for(self._ping, 30, "cluster node %d to start" % self.port)
 
-    ssl = None
     _ping = RedisServer._ping
 
     def alive(self):
@@ -779,7 +800,7 @@ class ClusterNode:
 
     def cmd(self, *args, timeout=5):
         """One command on this node alone (a fresh connection)."""
-        c = Redis(self.port, timeout=timeout)
+        c = Redis(self.port, timeout=timeout, ssl_ctx=self.ssl)
         try:
             return c.cmd(*args)
         finally:
@@ -799,11 +820,21 @@ class RedisCluster:
 
     Stands where a RedisServer does for the harness's helpers: .port is the
     first seed node, sw_extra gives spotwatch `--redis-cluster yes` and every
-    other node as `--redis-cluster-nodes`, client() is a ClusterClient."""
+    other node as `--redis-cluster-nodes`, client() is a ClusterClient.
 
-    def __init__(self, primaries=3, replicas=1, node_timeout=2000, extra=None):
+    tls: None (plain), or RedisServer's {"ca", "cert", "key"[, "client"]}
+    (and optionally "server_name", see cluster_tls):
+    every node then listens with TLS only (`port 0`, its port the
+    `tls-port`), speaks TLS on the cluster bus and for replication
+    (cluster_tls), redis-cli creates the cluster over TLS, the tests'
+    clients (client(), cmd, Subscriber through .ssl) use TLS trusting ca,
+    and sw_extra adds `--redis-tls yes` with the CA (and the client
+    certificate, the server name)."""
+
+    def __init__(self, primaries=3, replicas=1, node_timeout=2000, extra=None, tls=None):
         self.dir = tmpdir()
-        self.password, self.ssl = None, None
+        self.password = None
+        self.ssl, _ = cluster_tls(tls)
         n = primaries * (1 + replicas)
         used = set()
 
@@ -813,14 +844,19 @@ class RedisCluster:
                 if p not in used:
                     used.add(p)
                     return p
-        self.nodes = [ClusterNode(self.dir, port(), port(), node_timeout, extra) for _ in range(n)]
+        self.nodes = [ClusterNode(self.dir, port(), port(), node_timeout, extra, tls) for _ in range(n)]
+        tls_args = []
+        if tls:
+            tls_args = ["--tls", "--cacert", tls["ca"]]
+            if tls.get("client"):
+                tls_args += ["--cert", tls["client"][0], "--key", tls["client"][1]]
         if n == 1:
             # redis-cli --cluster create wants 3 primaries at least: one
             # node takes every slot itself
             self.nodes[0].cmd("CLUSTER", "ADDSLOTSRANGE", 0, CLUSTER_SLOTS - 1)
         else:
-            argv = ["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % x.port for x in self.nodes] + \
-                   ["--cluster-replicas", str(replicas), "--cluster-yes"]
+            argv = ["redis-cli"] + tls_args + ["--cluster", "create"] + \
+                   ["127.0.0.1:%d" % x.port for x in self.nodes] + ["--cluster-replicas", str(replicas), "--cluster-yes"]
             r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
             with open(_logfile("cluster-create"), "w") as f:
                 f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
@@ -829,6 +865,12 @@ class RedisCluster:
         wait_for(self.ready, 30, "the cluster to be ready on every node", 0.1)
         self.port = self.nodes[0].port
         self.sw_extra = ["--redis-cluster", "yes"]
+        if tls:
+            self.sw_extra += ["--redis-tls", "yes", "--redis-tls-ca-cert-file", tls["ca"]]
+            if tls.get("client"):
+                self.sw_extra += ["--redis-tls-cert-file", tls["client"][0], "--redis-tls-key-file", tls["client"][1]]
+            if tls.get("server_name"):
+                self.sw_extra += ["--redis-tls-server-name", tls["server_name"]]
         if n > 1:
             self.sw_extra += ["--redis-cluster-nodes", ",".join("127.0.0.1:%d" % x.port for x in self.nodes[1:])]
 
@@ -905,7 +947,7 @@ class RedisCluster:
         return None
 
     def client(self):
-        c = ClusterClient([x.port for x in self.live()])
+        c = ClusterClient([x.port for x in self.live()], ssl_ctx=self.ssl)
         on_cleanup(c.close)
         return c
 

@@ -122,6 +122,13 @@ static void test_hostile_slots_refused_whole(void **state)
         assert_int_equal(m->nnodes, 4);
     }
     assert_int_equal(cluster_map_from_slots(m, NULL, "h", err, sizeof err), -1);
+    /* port 0: a TLS-only node (port 0) without tls-cluster yes, as Redis 7.0
+     * answers it (an empty host too); the error says what to set */
+    redisReply *r = parse_resp("*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n$0\r\n\r\n:0\r\n$2\r\nid\r\n*0\r\n");
+    assert_int_equal(cluster_map_from_slots(m, r, "h", err, sizeof err), -1);
+    freeReplyObject(r);
+    assert_non_null(strstr(err, "tls-cluster yes"));
+    assert_int_equal(m->nnodes, 4);
     free(m);
 }
 
