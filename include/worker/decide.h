@@ -179,9 +179,11 @@ double decide_claim_pause_s(long long code, size_t njobs, int want, long long wa
  * its result is stored, at most one tick later. */
 double decide_tick_at(double t, long tick_ms, double phase);
 
-/* decide_claim_at: when an app is claimed next, pause seconds after now: at
- * once without a pause, else at the first tick at or after now + pause. */
-double decide_claim_at(double now, double pause, long tick_ms, double phase);
+/* decide_claim_at: when an app is claimed next, pause seconds after now
+ * (decide_claim_pause_s): at once after a full batch, else at the first tick
+ * at or after now + pause, even for no pause (a user due but not taken, say
+ * one the limiter held back, must not spin the loop). */
+double decide_claim_at(double now, double pause, int full, long tick_ms, double phase);
 
 /* decide_claim_batch: the users one ready app may claim now: an equal share
  * of capacity among the ready apps, at least 1, at most claim_batch. */

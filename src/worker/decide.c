@@ -245,9 +245,9 @@ double decide_tick_at(double t, long tick_ms, double phase)
     return ceil((t - offset) / tick) * tick + offset;
 }
 
-double decide_claim_at(double now, double pause, long tick_ms, double phase)
+double decide_claim_at(double now, double pause, int full, long tick_ms, double phase)
 {
-    return pause <= 0 ? now : decide_tick_at(now + pause, tick_ms, phase);
+    return full ? now : decide_tick_at(now + pause, tick_ms, phase);
 }
 
 int decide_claim_batch(int capacity, int ready, int claim_batch)

@@ -765,12 +765,13 @@ def callgrind_total(pid, prefix):
 
 
 def redis_pids(r):
+    """[(pid, connection)] of r's redis-server, or of each of its primaries."""
     ports = [r.port] if isinstance(r, H.RedisServer) else r.primaries()
     out = []
     for p in ports:
         c = H.Redis(p)
-        out.append(int(H.parse_info(c.cmd("INFO", "server"))["process_id"]))
-        c.close()
+        H.on_cleanup(c.close)
+        out.append((int(H.parse_info(c.cmd("INFO", "server"))["process_id"]), c))
     return out
 
 
@@ -794,24 +795,26 @@ def cluster_instructions(a):
             r, c = worlds[mode], worlds[mode].client()
             wks = cluster_load(a, r, sim, extra, apps, INSTR_INTERVAL_MS)
             pids = redis_pids(r)
-            for p in pids:
+            for p, _ in pids:
                 callgrind_total(p, prefix)   # what came before the window: dropped
                 subprocess.run(["callgrind_control", "-i", "on", str(p)], check=True, capture_output=True)
-            p0 = app_polls(c, apps)
+            p0, s0 = app_polls(c, apps), [RedisSnap(x) for _, x in pids]
             time.sleep(INSTR_SECONDS)
-            p1 = app_polls(c, apps)
-            for p in pids:
+            p1, s1 = app_polls(c, apps), [RedisSnap(x) for _, x in pids]
+            for p, _ in pids:
                 subprocess.run(["callgrind_control", "-i", "off", str(p)], check=True, capture_output=True)
-            instr = sum(callgrind_total(p, prefix) for p in pids)
+            instr = sum(callgrind_total(p, prefix) for p, _ in pids)
             for k in wks:
                 k.stop()
-            run[mode] = {"polls": p1 - p0, "instructions_per_poll": per(instr, p1 - p0, 1)}
+            polls = p1 - p0
+            run[mode] = {"polls": polls, "instructions_per_poll": per(instr, polls, 1),
+                         "scripts_per_poll": per(sum(y.delta_calls(x)[1] for x, y in zip(s0, s1)), polls, 1)}
         run["ratio"] = per(run["cluster"]["instructions_per_poll"], run["single"]["instructions_per_poll"], 1)
         runs.append(run)
-        log("   instructions, run %d: single %d polls, %.0f per poll; cluster %d polls, %.0f per poll; "
-            "cluster / single %.3f" % (i + 1, run["single"]["polls"], run["single"]["instructions_per_poll"],
-                                       run["cluster"]["polls"], run["cluster"]["instructions_per_poll"],
-                                       run["ratio"]))
+        log("   instructions, run %d: " % (i + 1) +
+            "; ".join("%s %d polls, %.0f per poll, %.3f script calls per poll" %
+                      (m, run[m]["polls"], run[m]["instructions_per_poll"], run[m]["scripts_per_poll"])
+                      for m in ("single", "cluster")) + "; cluster / single %.3f" % run["ratio"])
     H.cleanup()
     out = {"users": n, "interval_ms": INSTR_INTERVAL_MS, "seconds": INSTR_SECONDS, "runs": runs}
     for m in ("single", "cluster"):

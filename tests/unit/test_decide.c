@@ -462,13 +462,14 @@ static void test_claim_pacing(void **state)
     assert_int_equal(decide_claim_batch(1000, 2, 32), 32);
     assert_int_equal(decide_claim_batch(3, 4, 32), 1);
     assert_int_equal(decide_claim_batch(10, 0, 32), 10);
-    /* The next claim on the tick at or after the pause; at once without
-     * a pause or a tick. */
-    assert_true(decide_claim_at(100.0, 0, 10, 0) == 100.0);
-    assert_true(fabs(decide_claim_at(100.001, 0.003, 0, 0) - 100.004) < 1e-9);
-    assert_true(fabs(decide_claim_at(100.001, 0.003, 10, 0) - 100.01) < 1e-9);
-    assert_true(fabs(decide_claim_at(100.001, 0.02, 10, 0) - 100.03) < 1e-9);
-    assert_true(fabs(decide_claim_at(1796223186.0042, 0.0001, 10, 0) - 1796223186.01) < 1e-6);
+    /* The next claim on the tick at or after the pause, even without a
+     * pause; at once after a full batch, or without a tick. */
+    assert_true(decide_claim_at(100.0, 0, 1, 10, 0) == 100.0);
+    assert_true(fabs(decide_claim_at(100.001, 0, 0, 10, 0) - 100.01) < 1e-9);
+    assert_true(fabs(decide_claim_at(100.001, 0.003, 0, 0, 0) - 100.004) < 1e-9);
+    assert_true(fabs(decide_claim_at(100.001, 0.003, 0, 10, 0) - 100.01) < 1e-9);
+    assert_true(fabs(decide_claim_at(100.001, 0.02, 0, 10, 0) - 100.03) < 1e-9);
+    assert_true(fabs(decide_claim_at(1796223186.0042, 0.0001, 0, 10, 0) - 1796223186.01) < 1e-6);
     /* A worker's ticks are shifted by its phase (a share of a tick). */
     assert_true(fabs(decide_tick_at(100.001, 10, 0.5) - 100.005) < 1e-9);
     assert_true(fabs(decide_tick_at(100.006, 10, 0.5) - 100.015) < 1e-9);
