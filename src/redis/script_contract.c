@@ -58,3 +58,21 @@ size_t sc_groups(const redisReply *r, int head_n, int group_n)
         return 0;
     return (r->elements - (size_t)head_n) / (size_t)group_n;
 }
+
+#define SC_NAME_OF(f, v) #f,
+const char *const sc_user_defaulted[] = {SC_USER_DEFAULTS(SC_NAME_OF) NULL};
+#undef SC_NAME_OF
+
+const char *sc_user_default(const char *field, const char *last_outcome)
+{
+#define SC_DEFAULT_OF(f, v) \
+    if (strcmp(field, #f) == 0 && (v) != NULL) \
+        return (v);
+    SC_USER_DEFAULTS(SC_DEFAULT_OF)
+#undef SC_DEFAULT_OF
+    if (strcmp(field, "last_status") != 0 || last_outcome == NULL)
+        return NULL;
+    if (strcmp(last_outcome, "ok") == 0)
+        return "200";
+    return strcmp(last_outcome, "nothing") == 0 ? "204" : NULL;
+}

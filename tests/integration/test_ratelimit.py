@@ -570,7 +570,7 @@ def test_transient_errors_back_off_and_recover():
     check(c.cmd("ZSCORE", app_key("app1", "due"), "sick") is not None, "never dropped")
     check(by_user(sim).get("well", 0) - w0 >= 5, "the other user is polled meanwhile")
     sim.ok("DELETE", "/sim/faults/%d" % fid)
-    wait_for(lambda: c.hgetall(app_key("app1", "user:sick")).get("fails") == "0" and
+    wait_for(lambda: c.hgetall(app_key("app1", "user:sick")).get("fails", "0") == "0" and
              c.hgetall(app_key("app1", "user:sick")).get("last_outcome") == "ok", cap / 1000.0 + 10, "recovered")
     n = int(c.hgetall(app_key("app1", "user:sick"))["polls"])
     wait_for(lambda: int(c.hgetall(app_key("app1", "user:sick"))["polls"]) >= n + 3, 5, "back to its interval")
