@@ -374,9 +374,15 @@ enum limit_code {
  * another outcome or before the first poll). A static string. */
 const char *sc_user_default(const char *field, const char *last_outcome);
 
-/* sc_user_defaulted: the names of SC_USER_DEFAULTS, NULL-terminated (for
- * readers that show a user's every field, absent ones as their default). */
-extern const char *const sc_user_defaulted[];
+struct cJSON;
+
+/* sc_user_fill completes fields, a stored user's fields by name (a cJSON
+ * object, as a reader shows them), with what its hash leaves out: app (the
+ * key's hash tag) and each SC_USER_DEFAULTS field that has a default there,
+ * each added through add(fields, name, value), so every field reads as when
+ * each was stored. */
+void sc_user_fill(struct cJSON *fields, const char *app,
+                  void (*add)(struct cJSON *fields, const char *name, const char *value));
 
 /* Every script, as (upper-case tag, lower-case name): the generator and the
  * declarations below walk this list. */

@@ -219,24 +219,6 @@ static cJSON *user_playback(const char *text)
     return p;
 }
 
-/* user_defaults adds to u (a user's fields, as user show prints them) those
- * the user hash leaves out while they hold their default
- * (include/redis/script_contract.h SC_USER_DEFAULTS), and the user's app, its
- * key's hash tag; nothing for a user with no hash (stored: 0). */
-static void user_defaults(cJSON *u, const char *app, int stored)
-{
-    if (!stored)
-        return;
-    if (!cJSON_HasObjectItem(u, "app"))
-        cJSON_AddStringToObject(u, "app", app);
-    const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItem(u, "last_outcome"));
-    for (int i = 0; sc_user_defaulted[i]; i++) {
-        const char *f = sc_user_defaulted[i], *v = sc_user_default(f, outcome);
-        if (v && !cJSON_HasObjectItem(u, f))
-            cli_json_field(u, f, v);
-    }
-}
-
 int cli_user_show(const struct sw_config *c, struct cli_args *a)
 {
     struct cli_opt *o = a->o;
@@ -276,7 +258,9 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
         else if (!secret_field(f) && strcmp(f, "refresh_until") != 0 && strcmp(f, "refresh_fence") != 0)
             cli_json_field(u, f, v);
     }
-    user_defaults(u, app, h->elements > 0);
+    /* What the hash leaves out at its default, printed as before. */
+    if (h->elements > 0)
+        sc_user_fill(u, app, cli_json_field);
     cJSON_AddBoolToObject(u, "has_access_token", has_at);
     cJSON_AddBoolToObject(u, "has_refresh_token", has_rt);
     cJSON_AddNumberToObject(u, "access_token_expires_in_ms", (double)(expires_at - now));

@@ -251,20 +251,10 @@ static int secret_or_lock(const char *f)
            strcmp(f, "refresh_until") == 0 || strcmp(f, "refresh_fence") == 0;
 }
 
-/* absent_defaults adds to f (a stored user's fields) those its hash leaves
- * out while they hold their default (include/redis/script_contract.h
- * SC_USER_DEFAULTS), and its app (the key's hash tag), as the fields were
- * shown when every one was stored. */
-static void absent_defaults(cJSON *f, const char *app)
+/* add_str: a field as the dashboard shows it, a string (sc_user_fill). */
+static void add_str(cJSON *fields, const char *name, const char *value)
 {
-    if (!cJSON_HasObjectItem(f, "app"))
-        cJSON_AddStringToObject(f, "app", app);
-    const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItem(f, "last_outcome"));
-    for (int i = 0; sc_user_defaulted[i]; i++) {
-        const char *name = sc_user_defaulted[i], *v = sc_user_default(name, outcome);
-        if (v && !cJSON_HasObjectItem(f, name))
-            cJSON_AddStringToObject(f, name, v);
-    }
+    cJSON_AddStringToObject(fields, name, value);
 }
 
 cJSON *admin_model_user(struct redis_sync *r, const struct sw_config *c, const char *user, int max)
@@ -290,7 +280,7 @@ cJSON *admin_model_user(struct redis_sync *r, const struct sw_config *c, const c
             cJSON_AddStringToObject(f, name, v);
     }
     if (is_array(h, 2))
-        absent_defaults(f, app);
+        sc_user_fill(f, app, add_str);   /* what the hash leaves out at its default */
     const char *exp = hash_field(h, "expires_at"), *auth = hash_field(h, "authorized_at");
     cJSON_AddNumberToObject(u, "access_expires_at", exp ? (double)strtoll(exp, NULL, 10) : 0);
     cJSON_AddNumberToObject(u, "refresh_expires_at",

@@ -175,14 +175,16 @@ class Monitor:
 
 def grants_and_blocks(mon, app="app1"):
     """From the MONITOR stream: claims' grants ("grant", ts, user: a claim
-    sets the user's fencing token, nothing else does) and complete.lua's blocks
+    sets the user's fencing token; complete.lua moves it on too, in the HSET
+    that stores the poll, with last_poll_at) and complete.lua's blocks
     ("block", ts, blocked_until), in execution order."""
     out = []
     upfx = app_key(app, "user:")
     for ts, a in mon.lua():
         cmd = a[0].upper() if a else ""
         if len(a) >= 4 and a[1].startswith(upfx) and (
-                (cmd == "HINCRBY" and a[2] == "fence") or (cmd == "HSET" and "fence" in a[2::2])):
+                (cmd == "HINCRBY" and a[2] == "fence") or
+                (cmd == "HSET" and "fence" in a[2::2] and "last_poll_at" not in a[2::2])):
             out.append(("grant", ts, a[1][len(upfx):]))
         elif len(a) >= 4 and a[0].upper() == "HSET" and a[1] == app_key(app, "rl") and "blocked_until" in a[2::2]:
             i = a.index("blocked_until")
