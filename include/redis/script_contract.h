@@ -233,15 +233,16 @@
     X(p, OUTCOME)        /* ok | nothing | error | rate_limited | quota_exceeded | reauth_required | \
                             not_registered | invalid_client | released */ \
     X(p, STATE)          /* the new playback state ("" keeps the stored one) */ \
-    X(p, HTTP_STATUS)    /* HTTP status of the last call (0 = none) */ \
+    X(p, HTTP_STATUS)    /* HTTP status of the last call (0 = none); stored as last_status unless \
+                            OUTCOME implies it (SC_USER_DEFAULTS) */ \
     X(p, ERROR)          /* text for last_error ("" = none) */ \
     X(p, NEW_STATUS)     /* the user's new status ("" keeps it); ERROR becomes its reason */ \
     X(p, BLOCK_MS)       /* block the app this many ms (0 = no block); never shortens a block */ \
     X(p, BLOCK_REASON)   /* rate_limited | quota_exceeded | invalid_client ("" with no block) */ \
     X(p, FAILS)          /* consecutive transient failures after this job; "" = as the claim read \
-                            them (not written again) */ \
+                            them (not written again); "0" is stored as no field */ \
     X(p, IDLE)           /* consecutive quiet polls after this job (smart polling); "" = as the \
-                            claim read them */ \
+                            claim read them; "0" is stored as no field */ \
     X(p, CAPPED)         /* "1": the Retry-After was capped (retry-after-max-ms); else "0" */ \
     X(p, BACKFILL_DELAY_MS) /* next history backfill in ms from now ("" leaves backfill_at) */ \
     X(p, BACKFILL_CURSOR_OLD) /* a "backfill" job: the cursor its claim handed out ("" for others): \

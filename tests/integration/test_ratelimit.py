@@ -564,6 +564,7 @@ def test_transient_errors_back_off_and_recover():
         return len(seen) >= 6 and max(seen) >= 6
     w0 = by_user(sim).get("well", 0)
     wait_for(sample, 30, "six failed polls in a row", interval=0.02)
+    check(c.hgetall(app_key("app1", "user:sick")).get("last_status") == "503", "a 503 is stored: no outcome implies it")
     print("  backoff after n failures (ms): %s" % ", ".join("%d:%d" % (k, seen[k]) for k in sorted(seen)))
     for n, d in seen.items():
         nominal = min(cap, base * 2 ** (n - 1))
@@ -574,7 +575,10 @@ def test_transient_errors_back_off_and_recover():
     sim.ok("DELETE", "/sim/faults/%d" % fid)
     wait_for(lambda: c.hgetall(app_key("app1", "user:sick")).get("fails", "0") == "0" and
              c.hgetall(app_key("app1", "user:sick")).get("last_outcome") == "ok", cap / 1000.0 + 10, "recovered")
-    n = int(c.hgetall(app_key("app1", "user:sick"))["polls"])
+    h = c.hgetall(app_key("app1", "user:sick"))
+    check("fails" not in h and "last_status" not in h,
+          "recovered, fails (0) and last_status (200, as ok says) are absent: %r" % sorted(h))
+    n = int(h["polls"])
     wait_for(lambda: int(c.hgetall(app_key("app1", "user:sick"))["polls"]) >= n + 3, 5, "back to its interval")
 
 
