@@ -50,7 +50,7 @@
 --@include lib/guard.lua
 
 local due_key, lease_key = KEYS[CLAIM_KEY.DUE], KEYS[CLAIM_KEY.LEASES]
-local user_prefix, worker_id = ARGV[CLAIM_ARG.USER_PREFIX], ARGV[CLAIM_ARG.WORKER]
+local user_prefix = ARGV[CLAIM_ARG.USER_PREFIX]
 local want = tonumber(ARGV[CLAIM_ARG.WANT])
 local lease_ms = tonumber(ARGV[CLAIM_ARG.LEASE_MS])
 local margin_ms = tonumber(ARGV[CLAIM_ARG.REFRESH_MARGIN_MS])
@@ -210,6 +210,7 @@ for i = 1, #due, 2 do
         local cursor, seen = nil, nil
         if kind == 'poll' and backfill_ms > 0 and not recent_blocked then
             local bf_at = tonumber(h[H.backfill_at] or '')
+            -- Absent: the base scopes (USER_SCOPE_BASE), without recently-played.
             local scope = h[H.scope]
             if (bf_at == nil or bf_at <= now) and scope
                 and string.find(scope, 'user-read-recently-played', 1, true) then
@@ -245,15 +246,15 @@ for i = 1, #due, 2 do
             full = true
             break
         else
-            -- (d) In flight under a lease, with a fencing token.
+            -- (d) In flight under a lease (in the leases set, not in the
+            -- user hash: nothing to clear at the end), with a fencing token.
             local fence = string.format('%d', (h[H.fence] or 0) + 1)
             gone[#gone + 1] = u
             leased[#leased + 1], leased[#leased + 2] = lease_s, u
             if kind == 'refresh' then
-                redis.call('HSET', key, 'fence', fence, 'lease_owner', worker_id,
-                           'refresh_until', lease_s, 'refresh_fence', fence)
+                redis.call('HSET', key, 'fence', fence, 'refresh_until', lease_s, 'refresh_fence', fence)
             else
-                redis.call('HSET', key, 'fence', fence, 'lease_owner', worker_id)
+                redis.call('HSET', key, 'fence', fence)
             end
             limiter_take(L, fence .. ':' .. u)
             if cost == 2 then

@@ -100,10 +100,24 @@ local function succeeded()
 end
 
 -- The user hash fields every job reads first, and their places in the answer.
-local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS, U_DONE_FENCE, U_LAST_OUTCOME, U_LAST_OK_AT = 1, 2, 3, 4, 5, 6, 7
+local U_FENCE, U_REFRESH_FENCE, U_STATUS, U_POLLS, U_LAST_STATUS, U_LAST_OUTCOME, U_LAST_OK_AT = 1, 2, 3, 4, 5, 6, 7
 -- The usual poll (it went through, no event, no backfill) reads just these:
 -- one list for every such job, not a table made per job.
-local FIELDS_USUAL = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence', 'last_outcome', 'last_ok_at'}
+local FIELDS_USUAL = {'fence', 'refresh_fence', 'status', 'polls', 'last_status', 'last_outcome', 'last_ok_at'}
+-- The HTTP status each outcome implies: last_status is stored only when it
+-- says more (README "Redis key schema", include/redis/script_contract.h
+-- SC_USER_DEFAULTS).
+local IMPLIED_STATUS = {ok = '200', nothing = '204'}
+-- Fields earlier releases wrote that nothing reads any more: dropped along
+-- with any HDEL a job sends anyway (no command of their own).
+local LEGACY = {'app', 'done_fence', 'lease_owner'}
+-- The fields a job deletes, DEL[1..ndel]: one list reused by every job (no
+-- table made per job), sent as one HDEL after its HSET.
+local DEL, ndel = {}, 0
+local function del(f)
+    ndel = ndel + 1
+    DEL[ndel] = f
+end
 
 -- arg_num(v): a numeric argument of the worker's ("0" most often: no strtod).
 local function arg_num(v)
@@ -159,7 +173,7 @@ local function complete(user_key, base)
     local ok_now = err == '' and (outcome == 'ok' or outcome == 'nothing')
     local i_last_poll
     if not ok_now or nevents > 0 or bf_old ~= '' then
-        fields = {'fence', 'refresh_fence', 'status', 'polls', 'done_fence', 'last_outcome', 'last_ok_at'}
+        fields = {'fence', 'refresh_fence', 'status', 'polls', 'last_status', 'last_outcome', 'last_ok_at'}
     end
     if not ok_now then
         fields[#fields + 1] = 'last_poll_at'
@@ -183,10 +197,10 @@ local function complete(user_key, base)
     if u == nil then
         return set_aside(user, user_key, base, block_ms, why, false), nevents   -- not a hash any more
     end
-    -- done_fence: the fence of the last job applied. A completion sent
-    -- again (a worker retrying after a lost reply, a failover) finds its
-    -- fence done and writes nothing: no second event for one change.
-    if u[U_FENCE] ~= fence or u[U_DONE_FENCE] == fence then
+    -- A job applied moves the fence on (below): a completion sent again
+    -- (a worker retrying after a lost reply, a failover) finds its fence
+    -- stale and writes nothing, so no second event for one change.
+    if u[U_FENCE] ~= fence then
         return 0, nevents
     end
     -- event_seq: the user's last event id (README "Events"). Malformed, it
@@ -201,20 +215,34 @@ local function complete(user_key, base)
     end
     -- Integer text: a Lua number handed to redis.call is formatted with
     -- "%.17g", the costliest conversion there is.
-    local set = {'last_poll_at', now_s, 'last_status', http_status, 'lease_owner', '',
-                 'polls', string.format('%d', num(u[U_POLLS]) + 1), 'done_fence', fence}
+    local set = {'last_poll_at', now_s, 'polls', string.format('%d', num(u[U_POLLS]) + 1),
+                 'fence', string.format('%d', fence + 1)}
+    -- Fields that hold their default are absent (memory: a polled user's
+    -- hash stays a small listpack): deleted in one HDEL after the HSET,
+    -- which only a change of them needs.
+    ndel = 0
     -- What did not change is not written again (each field costs): the
-    -- outcome, read above, and fails and idle, which the worker sends only
-    -- when they differ from what its claim read (every other writer of them
-    -- bumps the fence, so what the claim read is what is stored).
+    -- outcome and the status, read above, and fails and idle, which the
+    -- worker sends only when they differ from what its claim read (every
+    -- other writer of them bumps the fence, so what the claim read is what
+    -- is stored); 0 is absent.
     if u[U_LAST_OUTCOME] ~= outcome then
         put(set, 'last_outcome', outcome)
     end
+    if http_status == IMPLIED_STATUS[outcome] then
+        if u[U_LAST_STATUS] then del('last_status') end
+    elseif u[U_LAST_STATUS] ~= http_status then
+        put(set, 'last_status', http_status)
+    end
     local fails, idle = argv[base + G.FAILS], argv[base + G.IDLE]
-    if fails ~= '' then
+    if fails == '0' then
+        del('fails')
+    elseif fails ~= '' then
         put(set, 'fails', fails)
     end
-    if idle ~= '' then
+    if idle == '0' then
+        del('idle')
+    elseif idle ~= '' then
         put(set, 'idle', idle)
     end
     if state ~= '' then
@@ -228,7 +256,7 @@ local function complete(user_key, base)
     end
     local was_ok = u[U_LAST_OUTCOME] == 'ok' or u[U_LAST_OUTCOME] == 'nothing'
     if ok_now and u[U_LAST_OK_AT] then
-        redis.call('HDEL', user_key, 'last_ok_at')   -- once, when polls go through again
+        del('last_ok_at')   -- once, when polls go through again
     elseif not ok_now and was_ok and not u[U_LAST_OK_AT] and u[i_last_poll] then
         put(set, 'last_ok_at', u[i_last_poll])
     end
@@ -238,7 +266,7 @@ local function complete(user_key, base)
         if err ~= '' then
             put(set, 'reason', err)
         else
-            redis.call('HDEL', user_key, 'reason')   -- an empty reason is absent
+            del('reason')   -- an empty reason is absent
         end
         status = new_status
     end
@@ -316,10 +344,15 @@ local function complete(user_key, base)
     end
     redis.call('HSET', user_key, unpack(set))
     if seen_drop then
-        redis.call('HDEL', user_key, 'backfill_seen')
+        del('backfill_seen')
     end
     if u[U_REFRESH_FENCE] == fence then
-        redis.call('HDEL', user_key, 'refresh_until', 'refresh_fence')
+        del('refresh_until')
+        del('refresh_fence')
+    end
+    if ndel > 0 then
+        for i = 1, #LEGACY do del(LEGACY[i]) end
+        redis.call('HDEL', user_key, unpack(DEL, 1, ndel))
     end
 
     count('polls', 1)

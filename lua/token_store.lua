@@ -29,11 +29,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- without a fence bump: this refresh holds the user's lease with the current
 -- fence, and its poll follows.
 local new_rt = ARGV[A.REFRESH_TOKEN]
+local del = {}
 local set = user_record_tokens({access_token = ARGV[A.ACCESS_TOKEN], lifetime_ms = ARGV[A.LIFETIME_MS],
                                 refresh_token = new_rt ~= '' and new_rt or nil,
                                 scope = ARGV[A.SCOPE] ~= '' and ARGV[A.SCOPE] or nil},
-                               now, {'refreshed_at', now})
+                               now, {'refreshed_at', now}, del)
 redis.call('HSET', key, unpack(set))
+if #del > 0 then
+    redis.call('HDEL', key, unpack(del))   -- the base scope: absent
+end
 -- The counters cannot fail after the pair was written (the lock below must
 -- still be released): a malformed one restarts at 1.
 local function bump(f)

@@ -145,7 +145,7 @@
     X(p, USER_PREFIX)    /* "<p>{<app>}:user:": a user's hash is this + the user (same hash tag, same slot) */ \
     X(p, WANT)           /* most users to take */ \
     X(p, LEASE_MS)       /* lease length (ms) */ \
-    X(p, WORKER)         /* the worker's id, stored as lease_owner */ \
+    X(p, WORKER)         /* the worker's id (no longer stored: a lease's holder is not kept in the user hash) */ \
     X(p, REFRESH_MARGIN_MS) /* a token expiring sooner than this (ms) is refreshed before the poll */ \
     X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \
     X(p, QUOTA_DEFAULT)  /* 24 h quota of development apps when the app sets none (0 = none) */ \
@@ -209,8 +209,9 @@
  * COMPLETE_GROUP_ARG_N + 2 * nevents strings after the start of this one.
  * Each event announced gets "id":"<user>:<seq>" spliced in as its first
  * member (the user hash's event_seq, + 1 per event) and an "id" field in its
- * stream entry (user, id, type, event); a job whose fence is already the
- * user's done_fence (a completion sent twice) is not applied again. */
+ * stream entry (user, id, type, event). A job applied moves the user's
+ * fence on by one, so the same completion sent twice (a worker retrying after
+ * a lost reply, a failover) finds its fence stale and is not applied again. */
 #define COMPLETE_KEYS(X, p) \
     X(p, DUE)            /* <p>{<app>}:due     ZSET user -> next poll (ms) */ \
     X(p, LEASES)         /* <p>{<app>}:leases  ZSET user -> lease expiry (ms) */ \
@@ -232,15 +233,16 @@
     X(p, OUTCOME)        /* ok | nothing | error | rate_limited | quota_exceeded | reauth_required | \
                             not_registered | invalid_client | released */ \
     X(p, STATE)          /* the new playback state ("" keeps the stored one) */ \
-    X(p, HTTP_STATUS)    /* HTTP status of the last call (0 = none) */ \
+    X(p, HTTP_STATUS)    /* HTTP status of the last call (0 = none); stored as last_status unless \
+                            OUTCOME implies it (SC_USER_DEFAULTS) */ \
     X(p, ERROR)          /* text for last_error ("" = none) */ \
     X(p, NEW_STATUS)     /* the user's new status ("" keeps it); ERROR becomes its reason */ \
     X(p, BLOCK_MS)       /* block the app this many ms (0 = no block); never shortens a block */ \
     X(p, BLOCK_REASON)   /* rate_limited | quota_exceeded | invalid_client ("" with no block) */ \
     X(p, FAILS)          /* consecutive transient failures after this job; "" = as the claim read \
-                            them (not written again) */ \
+                            them (not written again); "0" is stored as no field */ \
     X(p, IDLE)           /* consecutive quiet polls after this job (smart polling); "" = as the \
-                            claim read them */ \
+                            claim read them; "0" is stored as no field */ \
     X(p, CAPPED)         /* "1": the Retry-After was capped (retry-after-max-ms); else "0" */ \
     X(p, BACKFILL_DELAY_MS) /* next history backfill in ms from now ("" leaves backfill_at) */ \
     X(p, BACKFILL_CURSOR_OLD) /* a "backfill" job: the cursor its claim handed out ("" for others): \
@@ -351,6 +353,37 @@ enum limit_code {
     LIMIT_QUOTA = 3,     /* the 24 h quota is spent until until_ms */
     LIMIT_ALLOWANCE = 4, /* claim.lua: the app's allowance is spent: take one (allowance.lua), claim again */
 };
+
+/* ------------------------------------------------- user hash defaults --- */
+/* Fields of a user hash (<p>{<app>}:user:<u>, README "Redis key schema") that
+ * the scripts leave absent while they hold their default, so a polled user
+ * stays a small listpack: absent reads as the value here, in Lua (the
+ * generated contract.lua's USER_SCOPE_BASE) as in C (the CLI and the
+ * dashboard show it, sc_user_default). The user's app is its key's hash tag
+ * and is not stored either. */
+#define SC_USER_SCOPE_BASE "user-read-currently-playing user-read-playback-state"
+#define SC_USER_DEFAULTS(X) \
+    X(fails, "0")                /* consecutive transient failures */ \
+    X(idle, "0")                 /* consecutive quiet polls */ \
+    X(scope, SC_USER_SCOPE_BASE) /* the grant: these two scopes, in any order (more: stored) */ \
+    X(last_status, NULL)         /* HTTP status of the last call: what last_outcome implies, \
+                                    "ok" 200 and "nothing" 204 (sc_user_default) */
+
+/* sc_user_default returns what the absent user hash field `field` reads as,
+ * given the user's stored last_outcome (NULL when absent), or NULL when its
+ * absence means none (a field not in SC_USER_DEFAULTS, a last_status after
+ * another outcome or before the first poll). A static string. */
+const char *sc_user_default(const char *field, const char *last_outcome);
+
+struct cJSON;
+
+/* sc_user_fill completes fields, a stored user's fields by name (a cJSON
+ * object, as a reader shows them), with what its hash leaves out: app (the
+ * key's hash tag) and each SC_USER_DEFAULTS field that has a default there,
+ * each added through add(fields, name, value), so every field reads as when
+ * each was stored. */
+void sc_user_fill(struct cJSON *fields, const char *app,
+                  void (*add)(struct cJSON *fields, const char *name, const char *value));
 
 /* Every script, as (upper-case tag, lower-case name): the generator and the
  * declarations below walk this list. */

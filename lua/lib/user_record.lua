@@ -36,23 +36,45 @@ local function user_record_ms(field, s)
     return n
 end
 
--- user_record_tokens(t, now, set): checks a token pair and appends its
--- fields to set (a list of field, value pairs for one HSET):
+-- user_record_base_scope(s): s grants exactly the base scopes
+-- (USER_SCOPE_BASE, include/redis/script_contract.h), in any order: stored
+-- as no scope field at all (absent reads as them), since nearly every user
+-- has them and a user hash is kept small (README "Redis key schema").
+local function user_record_base_scope(s)
+    local want, n = {}, 0
+    for w in string.gmatch(USER_SCOPE_BASE, '%S+') do
+        want[w], n = true, n + 1
+    end
+    for w in string.gmatch(s, '%S+') do
+        if not want[w] then return false end
+        want[w], n = nil, n - 1
+    end
+    return n == 0
+end
+
+-- user_record_tokens(t, now, set, del): checks a token pair and appends its
+-- fields to set (a list of field, value pairs for one HSET) and to del
+-- (fields for one HDEL):
 --   t.access_token   sealed, never empty
 --   t.lifetime_ms    the access token's lifetime: expires_at = now + it
 --   t.refresh_token  sealed, never empty; nil keeps the stored one
---   t.scope          the granted scope (may be ""); nil keeps the stored one
+--   t.scope          the granted scope (may be ""); nil keeps the stored one;
+--                    the base scopes go to del (absent = them)
 -- Returns set. Writes nothing and leaves the fence alone: the caller either
 -- holds the user's lease with the current fence (a refresh) or goes through
 -- user_record_put.
-local function user_record_tokens(t, now, set)
+local function user_record_tokens(t, now, set, del)
     set[#set + 1], set[#set + 2] = 'access_token', user_record_str('access_token', t.access_token)
     set[#set + 1], set[#set + 2] = 'expires_at', now + user_record_ms('lifetime_ms', t.lifetime_ms)
     if t.refresh_token ~= nil then
         set[#set + 1], set[#set + 2] = 'refresh_token', user_record_str('refresh_token', t.refresh_token)
     end
     if t.scope ~= nil then
-        set[#set + 1], set[#set + 2] = 'scope', user_record_str('scope', t.scope, true)
+        if user_record_base_scope(user_record_str('scope', t.scope, true)) then
+            del[#del + 1] = 'scope'
+        else
+            set[#set + 1], set[#set + 2] = 'scope', t.scope
+        end
     end
     return set
 end
@@ -69,25 +91,29 @@ end
 --                    user_record_tokens takes them (all required here)
 --   u.set     more field, value pairs to store with them (nil: none)
 --   u.watch   true: start watching, as `watch start` does: status active,
---             reason "", fails and idle 0, interval_ms when u.interval_ms is
+--             reason, fails and idle absent (none, 0, 0), interval_ms when u.interval_ms is
 --             above 0; due at now + u.due_in_ms, or, with u.keep_due, at the
 --             time it is already due if it is. Otherwise a new user is
 --             stopped and a known one keeps its status and schedule.
--- authorized_at is now (the refresh token's six months start). Returns the
--- new fence.
+-- authorized_at is now (the refresh token's six months start). The app is
+-- the key's hash tag, not a field (an `app` field an earlier release wrote
+-- is dropped here, with its done_fence and lease_owner, which complete.lua no
+-- longer reads). Returns the new fence.
 local function user_record_put(k, u, now)
     local user, app = user_record_str('user', u.user), user_record_str('app', u.app)
     local tail = '{' .. app .. '}:user:' .. user
     if string.sub(k.user, -#tail) ~= tail then
         user_record_bad('user', 'does not match its key')
     end
-    local set = {'app', app}
+    local set = {}
+    -- Absent: no refresh lock, nothing of an earlier release's left over.
+    local del = {'refresh_until', 'refresh_fence', 'app', 'done_fence', 'lease_owner'}
     if u.watch then
         set[#set + 1], set[#set + 2] = 'status', 'active'
     end
     user_record_str('refresh_token', u.refresh_token)
     user_record_str('scope', u.scope, true)
-    user_record_tokens(u, now, set)
+    user_record_tokens(u, now, set, del)
     set[#set + 1], set[#set + 2] = 'authorized_at', now
     for i = 1, #(u.set or {}), 2 do
         set[#set + 1] = user_record_str('field name', u.set[i])
@@ -95,7 +121,8 @@ local function user_record_put(k, u, now)
     end
     local due_at
     if u.watch then
-        set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'fails', 0, 'idle', 0
+        -- Watched again: no reason, fails and idle 0, all absent (memory).
+        del[#del + 1], del[#del + 2], del[#del + 3] = 'reason', 'fails', 'idle'
         local interval = user_record_ms('interval_ms', u.interval_ms or 0)
         if interval > 0 then
             set[#set + 1], set[#set + 2] = 'interval_ms', interval
@@ -107,11 +134,6 @@ local function user_record_put(k, u, now)
     redis.call('HSET', k.user, unpack(set))
     if not u.watch then
         redis.call('HSETNX', k.user, 'status', 'stopped')
-    end
-    -- Watched again, the user has no reason: absent rather than "" (memory).
-    local del = {'refresh_until', 'refresh_fence'}
-    if u.watch then
-        del[3] = 'reason'
     end
     redis.call('HDEL', k.user, unpack(del))
     local fence = redis.call('HINCRBY', k.user, 'fence', 1)

@@ -258,6 +258,9 @@ int cli_user_show(const struct sw_config *c, struct cli_args *a)
         else if (!secret_field(f) && strcmp(f, "refresh_until") != 0 && strcmp(f, "refresh_fence") != 0)
             cli_json_field(u, f, v);
     }
+    /* What the hash leaves out at its default, printed as before. */
+    if (h->elements > 0)
+        sc_user_fill(u, app, cli_json_field);
     cJSON_AddBoolToObject(u, "has_access_token", has_at);
     cJSON_AddBoolToObject(u, "has_refresh_token", has_rt);
     cJSON_AddNumberToObject(u, "access_token_expires_in_ms", (double)(expires_at - now));

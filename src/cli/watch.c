@@ -74,10 +74,12 @@ int cli_watch(const struct sw_config *c, struct cli_args *a)
     if (strcmp(verb, "start") == 0) {
         char iv[24];
         snprintf(iv, sizeof iv, "%lld", interval);
-        const char *hs[] = {"HSET", ukey, "status", "active", "fails", "0", "idle", "0", "interval_ms", iv};
-        /* An empty reason is absent, not "" (README, memory). */
-        const char *hd[] = {"HDEL", ukey, "reason"};
-        if (cli_cmd_ok(r, interval > 0 ? 10 : 8, hs) != 0 || cli_cmd_ok(r, 3, hd) != 0)
+        const char *hs[] = {"HSET", ukey, "status", "active", "interval_ms", iv};
+        /* An empty reason is absent, not "", and fails and idle are absent
+         * at 0 (README, memory; include/redis/script_contract.h
+         * SC_USER_DEFAULTS). */
+        const char *hd[] = {"HDEL", ukey, "reason", "fails", "idle"};
+        if (cli_cmd_ok(r, interval > 0 ? 6 : 4, hs) != 0 || cli_cmd_ok(r, 5, hd) != 0)
             goto out;
         /* Jitter: users started together must not poll on the same tick. */
         srand((unsigned)(now ^ getpid()));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
 static int read_int(const redisReply *e, long long *out)
@@ -57,4 +58,35 @@ size_t sc_groups(const redisReply *r, int head_n, int group_n)
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || group_n <= 0 || r->elements < (size_t)head_n)
         return 0;
     return (r->elements - (size_t)head_n) / (size_t)group_n;
+}
+
+const char *sc_user_default(const char *field, const char *last_outcome)
+{
+#define SC_DEFAULT_OF(f, v) \
+    if (strcmp(field, #f) == 0 && (v) != NULL) \
+        return (v);
+    SC_USER_DEFAULTS(SC_DEFAULT_OF)
+#undef SC_DEFAULT_OF
+    if (strcmp(field, "last_status") != 0 || last_outcome == NULL)
+        return NULL;
+    if (strcmp(last_outcome, "ok") == 0)
+        return "200";
+    return strcmp(last_outcome, "nothing") == 0 ? "204" : NULL;
+}
+
+void sc_user_fill(struct cJSON *fields, const char *app,
+                  void (*add)(struct cJSON *fields, const char *name, const char *value))
+{
+#define SC_NAME_OF(f, v) #f,
+    static const char *const names[] = {SC_USER_DEFAULTS(SC_NAME_OF) NULL};
+#undef SC_NAME_OF
+    const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItem(fields, "last_outcome"));
+
+    if (!cJSON_HasObjectItem(fields, "app"))
+        add(fields, "app", app);
+    for (int i = 0; names[i]; i++) {
+        const char *v = sc_user_default(names[i], outcome);
+        if (v && !cJSON_HasObjectItem(fields, names[i]))
+            add(fields, names[i], v);
+    }
 }

@@ -91,5 +91,6 @@ int main(int argc, char **argv)
            REFRESH_BEGIN_STALE, REFRESH_BEGIN_WAIT, REFRESH_BEGIN_LOCKED, REFRESH_BEGIN_NEWER);
     printf("local TOKEN_STORE_GONE, TOKEN_STORE_LOST, TOKEN_STORE_STORED = %d, %d, %d\n", TOKEN_STORE_GONE,
            TOKEN_STORE_LOST, TOKEN_STORE_STORED);
+    printf("local USER_SCOPE_BASE = '%s'\n", SC_USER_SCOPE_BASE);
     return 0;
 }

@@ -140,7 +140,10 @@ static int act_start(struct redis_sync *r, const struct sw_config *c, const char
     int leased = l && l->type == REDIS_REPLY_STRING;
     if (l)
         freeReplyObject(l);
-    int ok = ok_reply(redis_sync_command(r, "HSET %s status active reason %s fails 0 idle 0", ukey, ""));
+    /* No reason, fails and idle 0: absent, as `watch start` leaves them
+     * (include/redis/script_contract.h SC_USER_DEFAULTS). */
+    int ok = ok_reply(redis_sync_command(r, "HSET %s status active", ukey)) &&
+             ok_reply(redis_sync_command(r, "HDEL %s reason fails idle", ukey));
     /* A user in flight is re-armed by its completion, not here. */
     if (ok && !leased)
         ok = ok_reply(redis_sync_command(r, "ZADD %s NX %lld %s", k.due, redis_sync_now_ms(r), user));

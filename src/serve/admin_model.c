@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "redis/key_schema.h"
+#include "redis/script_contract.h"
 #include "spotify/playback.h"
 
 #define RECENT_ENTRIES 300      /* stream entries read for the users' last tracks */
@@ -250,6 +251,12 @@ static int secret_or_lock(const char *f)
            strcmp(f, "refresh_until") == 0 || strcmp(f, "refresh_fence") == 0;
 }
 
+/* add_str: a field as the dashboard shows it, a string (sc_user_fill). */
+static void add_str(cJSON *fields, const char *name, const char *value)
+{
+    cJSON_AddStringToObject(fields, name, value);
+}
+
 cJSON *admin_model_user(struct redis_sync *r, const struct sw_config *c, const char *user, int max)
 {
     char users[KEY_MAX], ukey[KEY_MAX];
@@ -272,6 +279,8 @@ cJSON *admin_model_user(struct redis_sync *r, const struct sw_config *c, const c
         if (name && v && !secret_or_lock(name))
             cJSON_AddStringToObject(f, name, v);
     }
+    if (is_array(h, 2))
+        sc_user_fill(f, app, add_str);   /* what the hash leaves out at its default */
     const char *exp = hash_field(h, "expires_at"), *auth = hash_field(h, "authorized_at");
     cJSON_AddNumberToObject(u, "access_expires_at", exp ? (double)strtoll(exp, NULL, 10) : 0);
     cJSON_AddNumberToObject(u, "refresh_expires_at",

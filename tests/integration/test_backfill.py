@@ -53,7 +53,7 @@ def backfill_now(r, sim, c, user, extra):
              "backfill of %s due" % user)
     for jobs in range(1, 4):
         polls = int(uhash(c, user).get("polls", 0))
-        wait_for(lambda: uhash(c, user).get("lease_owner", "") == "", 15, "no job of %s in flight" % user)
+        wait_for(lambda: c.cmd("ZSCORE", "sw:{app1}:leases", user) is None, 15, "no job of %s in flight" % user)
         spotwatch(r, "watch", "now", user, sim=sim, extra=extra)
         wait_for(lambda: int(uhash(c, user).get("polls", 0)) > polls, 15, "a job of %s ran" % user)
         if int(uhash(c, user).get("backfills", 0)) > before:
@@ -201,7 +201,7 @@ def test_backfill_off_and_watch_stop():
     w = Worker(r, sim, on)
     wait_for(lambda: uhash(c, "o1").get("backfill_cursor"), 15, "backfill on: cursor started")
     spotwatch(r, "watch", "stop", "o1", sim=sim, extra=on)
-    wait_for(lambda: uhash(c, "o1").get("lease_owner", "") == "", 10, "poll in flight done")
+    wait_for(lambda: c.cmd("ZSCORE", "sw:{app1}:leases", "o1") is None, 10, "poll in flight done")
     sim.ok("DELETE", "/sim/users/o1/playback")   # ends the current entry
     play(sim, "o1", short_tracks("y", 3))
     wait_for(lambda: history_len(sim, "o1") >= 7, 15, "plays while not watched")

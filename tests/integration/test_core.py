@@ -311,3 +311,40 @@ def test_complete_batch_fences_each_job():
     evs = stream_events(c)
     check([e["user"] for e in evs] == ["b3"], "one event, in the stream: %r" % evs)
     sub.wait(lambda e: e.get("user") == "b3", 5, "the event published on the user's channel")
+
+
+def test_user_hash_keeps_defaults_absent_and_reads_old_hashes():
+    """A polled user's hash leaves out what holds its default (README "Redis
+    key schema": fails and idle 0, the base scope, the last_status its
+    last_outcome implies, the app of its key); user show prints them as
+    before. A hash written by an earlier release (every field stored, with
+    app, done_fence and lease_owner) still polls, and loses what is no
+    longer read."""
+    r, sim, _ = world(["n1", "old"])
+    add_user(r, sim, "wide", scope=SCOPE + " user-read-recently-played", extra=FAST)
+    add_user(r, sim, "turned", scope="user-read-playback-state user-read-currently-playing", extra=FAST)
+    c = r.client()
+    key = "sw:{app1}:user:old"
+    fence = user_hash(c, "old")["fence"]
+    c.cmd("HSET", key, "app", "app1", "done_fence", fence, "lease_owner", "", "fails", "0", "idle", "0",
+          "last_status", "200", "last_outcome", "ok", "scope", SCOPE, "polls", "5")
+    for u in ("n1", "old", "wide", "turned"):
+        play(sim, u, ["t-" + u])
+    sub = Subscriber(r, "sw:playback:n1", "sw:playback:old")
+    Worker(r, sim, FAST)
+    wait_for(lambda: all(int(user_hash(c, u).get("polls", 0)) >= 8 for u in ("n1", "old")), 15, "both polled")
+    started = {e["user"] for e in sub.drain() if e["type"] == "playback_started"}
+    check(started == {"n1", "old"}, "each announced its playback: %r" % started)
+    defaulted = ("app", "fails", "idle", "scope", "last_status", "done_fence", "lease_owner")
+    n1 = user_hash(c, "n1")
+    check(n1.get("last_outcome") == "ok" and not [f for f in defaulted if f in n1],
+          "a polled user stores no default: %r" % sorted(n1))
+    old = user_hash(c, "old")
+    check(not [f for f in ("app", "done_fence", "lease_owner", "last_status") if f in old],
+          "the old hash lost what nothing reads: %r" % sorted(old))
+    check(user_hash(c, "wide").get("scope") == SCOPE + " user-read-recently-played", "a wider grant is stored")
+    check("scope" not in user_hash(c, "turned"), "the base scopes in another order: absent")
+    u = json.loads(spotwatch(r, "user", "show", "n1", "--json", sim=sim).stdout)
+    shown = {f: u.get(f) for f in ("app", "fails", "idle", "scope", "last_status", "last_outcome")}
+    check(shown == {"app": "app1", "fails": 0, "idle": 0, "scope": SCOPE, "last_status": 200, "last_outcome": "ok"},
+          "user show prints the defaults: %r" % shown)

@@ -108,16 +108,17 @@ def test_replayed_completion_not_announced_twice():
     sub = Subscriber(r, "sw:playback:d1", "sw:playback:d2")
     check(call("d1", "7") == [1], "first completion applied")
     check(call("d1", "7") == [0], "the same completion again: not applied")
-    c.cmd("HSET", "sw:{app1}:user:d1", "fence", "8")   # the next claim
-    check(call("d1", "8") == [1], "the next job applied")
+    check(c.cmd("HGET", "sw:{app1}:user:d1", "fence") == "8", "the job applied moved the fence on")
+    c.cmd("HSET", "sw:{app1}:user:d1", "fence", "9")   # the next claim
+    check(call("d1", "9") == [1], "the next job applied")
     check(call("d2", "7") == [0], "a malformed event_seq: the job is not applied")
     time.sleep(0.3)
     evs = sub.drain()
     d1 = [e for e in evs if e["user"] == "d1"]
     check([e["id"] for e in d1] == ["d1:1", "d1:2"], "one event per job, ids 1 and 2: %r" % d1)
     h1 = c.hgetall("sw:{app1}:user:d1")
-    check(h1.get("changes") == "2" and h1.get("event_seq") == "2" and h1.get("done_fence") == "8",
-          "counted once per job: %r" % {k: h1.get(k) for k in ("changes", "event_seq", "done_fence")})
+    check(h1.get("changes") == "2" and h1.get("event_seq") == "2" and h1.get("fence") == "10",
+          "counted once per job: %r" % {k: h1.get(k) for k in ("changes", "event_seq", "fence")})
     d2 = [e for e in evs if e["user"] == "d2"]
     check([(e["type"], e["id"]) for e in d2] == [("user_broken", "d2:0")], "d2 set aside: %r" % d2)
     h2 = c.hgetall("sw:{app1}:user:d2")

@@ -175,14 +175,16 @@ class Monitor:
 
 def grants_and_blocks(mon, app="app1"):
     """From the MONITOR stream: claims' grants ("grant", ts, user: a claim
-    sets the user's fencing token, nothing else does) and complete.lua's blocks
+    sets the user's fencing token; complete.lua moves it on too, in the HSET
+    that stores the poll, with last_poll_at) and complete.lua's blocks
     ("block", ts, blocked_until), in execution order."""
     out = []
     upfx = app_key(app, "user:")
     for ts, a in mon.lua():
         cmd = a[0].upper() if a else ""
         if len(a) >= 4 and a[1].startswith(upfx) and (
-                (cmd == "HINCRBY" and a[2] == "fence") or (cmd == "HSET" and "fence" in a[2::2])):
+                (cmd == "HINCRBY" and a[2] == "fence") or
+                (cmd == "HSET" and "fence" in a[2::2] and "last_poll_at" not in a[2::2])):
             out.append(("grant", ts, a[1][len(upfx):]))
         elif len(a) >= 4 and a[0].upper() == "HSET" and a[1] == app_key(app, "rl") and "blocked_until" in a[2::2]:
             i = a.index("blocked_until")
@@ -562,6 +564,7 @@ def test_transient_errors_back_off_and_recover():
         return len(seen) >= 6 and max(seen) >= 6
     w0 = by_user(sim).get("well", 0)
     wait_for(sample, 30, "six failed polls in a row", interval=0.02)
+    check(c.hgetall(app_key("app1", "user:sick")).get("last_status") == "503", "a 503 is stored: no outcome implies it")
     print("  backoff after n failures (ms): %s" % ", ".join("%d:%d" % (k, seen[k]) for k in sorted(seen)))
     for n, d in seen.items():
         nominal = min(cap, base * 2 ** (n - 1))
@@ -570,9 +573,12 @@ def test_transient_errors_back_off_and_recover():
     check(c.cmd("ZSCORE", app_key("app1", "due"), "sick") is not None, "never dropped")
     check(by_user(sim).get("well", 0) - w0 >= 5, "the other user is polled meanwhile")
     sim.ok("DELETE", "/sim/faults/%d" % fid)
-    wait_for(lambda: c.hgetall(app_key("app1", "user:sick")).get("fails") == "0" and
+    wait_for(lambda: c.hgetall(app_key("app1", "user:sick")).get("fails", "0") == "0" and
              c.hgetall(app_key("app1", "user:sick")).get("last_outcome") == "ok", cap / 1000.0 + 10, "recovered")
-    n = int(c.hgetall(app_key("app1", "user:sick"))["polls"])
+    h = c.hgetall(app_key("app1", "user:sick"))
+    check("fails" not in h and "last_status" not in h,
+          "recovered, fails (0) and last_status (200, as ok says) are absent: %r" % sorted(h))
+    n = int(h["polls"])
     wait_for(lambda: int(c.hgetall(app_key("app1", "user:sick"))["polls"]) >= n + 3, 5, "back to its interval")
 
 

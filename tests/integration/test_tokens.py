@@ -350,7 +350,7 @@ def test_token_endpoint_503_for_30s():
     check(api_token_calls(sim) >= len(users), "the workers kept trying")
     sim.ok("DELETE", "/sim/faults/%d" % fault["id"])
     wait_for(lambda: all(num(uh(c, u), "refreshes") == 1 and good(uh(c, u)) and
-                         uh(c, u).get("fails") == "0" for u in users), 30, "users resume after the outage")
+                         uh(c, u).get("fails", "0") == "0" for u in users), 30, "users resume after the outage")
     check(not [e for e in sub.drain() if e["type"] == "reauth_required"], "nobody was asked to re-authorise")
     g = grants(sim)
     check(g["refresh_token"] == len(users), "one successful refresh per user: %r" % g)
