@@ -231,7 +231,8 @@ Instructions: the same again with every redis-server under `valgrind --tool=call
 and stops with `callgrind_control -i on/off` around the window, and each primary's count is
 its dump's `totals`. This is the work Redis does per poll, free of what the machine's
 core sharing adds to CPU seconds (cold caches after each switch between six busy
-processes on 2 CPUs), so it is the figure that tells what the cluster itself costs.
+processes on 2 CPUs). At this light load a poll costs 2-3 script calls (claims that find
+one user or none), and the count per poll moves with them from run to run, in both modes.
 """.format(head=CLUSTER_HEAD, cmd=res["command"], date=res["date"], nproc=m["nproc"], redis=m["redis"],
            verdict=_cluster_verdict(res["cluster"]), reps=len(res["cluster"]["runs"]), table=_md_table(_scenario_rows(rows, "8 ")))
 
