@@ -163,6 +163,10 @@ long long decide_backfill_delay_ms(long long decided_ms, int released, long long
  * wake_ms comes sooner. */
 double decide_claim_pause_s(long long code, size_t njobs, int want, long long wake_ms, long long now_ms);
 
+/* decide_claim_full: 1 when a claim answered code took a full batch (njobs
+ * of the want it asked for, at least one). */
+int decide_claim_full(long long code, size_t njobs, int want);
+
 /* decide_tick_at: the first of a worker's ticks at or after t (ev_now()
  * seconds): every tick_ms, shifted by phase (0..1) of a tick, which each
  * worker draws at random so that two workers' claims of one app interleave

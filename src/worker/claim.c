@@ -117,9 +117,9 @@ static void on_claim(struct redis_async *l, redisReply *r, void *ud)
     if (head.code == LIMIT_BLOCKED || head.code == LIMIT_QUOTA)
         wm_blocked(w->wm, a->id, a->last_claim_at > 0 ? now - a->last_claim_at : 0);
     a->last_claim_at = now;
-    int full = head.code == LIMIT_OK && njobs > 0 && njobs >= (size_t)a->claim_want;
     a->wake_at = decide_claim_at(now, decide_claim_pause_s(head.code, njobs, a->claim_want, head.wake_ms, head.now_ms),
-                                 full, w->cfg->claim_tick_ms, w->tick_phase);
+                                 decide_claim_full(head.code, njobs, a->claim_want), w->cfg->claim_tick_ms,
+                                 w->tick_phase);
     worker_kick(w);
 }
 

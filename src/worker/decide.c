@@ -227,11 +227,16 @@ long long decide_backfill_delay_ms(long long decided_ms, int released, long long
     return decided_ms;
 }
 
+int decide_claim_full(long long code, size_t njobs, int want)
+{
+    return code == LIMIT_OK && njobs > 0 && njobs >= (size_t)want;
+}
+
 double decide_claim_pause_s(long long code, size_t njobs, int want, long long wake_ms, long long now_ms)
 {
     double pause = code == LIMIT_OK ? CLAIM_IDLE_S : CLAIM_RECHECK_S;
-    if (code == LIMIT_OK && njobs > 0 && njobs >= (size_t)want)
-        return 0;   /* a full batch: more may be due; claim again as soon as capacity allows */
+    if (decide_claim_full(code, njobs, want))
+        return 0;   /* more may be due: claim again as soon as capacity allows */
     if (wake_ms > 0 && (wake_ms - now_ms) / 1000.0 < pause)
         pause = wake_ms > now_ms ? (wake_ms - now_ms) / 1000.0 : 0;
     return pause;

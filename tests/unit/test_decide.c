@@ -448,6 +448,10 @@ static void test_claim_pacing(void **state)
     assert_true(decide_claim_pause_s(LIMIT_OK, 3, 3, 0, 1000) == 0);
     assert_true(decide_claim_pause_s(LIMIT_OK, 2, 3, 1040, 1000) == 0.04);
     assert_true(decide_claim_pause_s(LIMIT_OK, 2, 3, 0, 1000) == CLAIM_IDLE_S);
+    assert_true(decide_claim_full(LIMIT_OK, 3, 3));
+    assert_false(decide_claim_full(LIMIT_OK, 2, 3));
+    assert_false(decide_claim_full(LIMIT_OK, 0, 0));
+    assert_false(decide_claim_full(LIMIT_BUDGET, 3, 3));
     /* Nothing due: idle pause, or sooner when the next poll falls due. */
     assert_true(decide_claim_pause_s(LIMIT_OK, 0, 8, 0, 1000) == CLAIM_IDLE_S);
     assert_true(decide_claim_pause_s(LIMIT_OK, 0, 8, 1050, 1000) == 0.05);
