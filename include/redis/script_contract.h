@@ -145,7 +145,6 @@
     X(p, USER_PREFIX)    /* "<p>{<app>}:user:": a user's hash is this + the user (same hash tag, same slot) */ \
     X(p, WANT)           /* most users to take */ \
     X(p, LEASE_MS)       /* lease length (ms) */ \
-    X(p, WORKER)         /* the worker's id (no longer stored: a lease's holder is not kept in the user hash) */ \
     X(p, REFRESH_MARGIN_MS) /* a token expiring sooner than this (ms) is refreshed before the poll */ \
     X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \
     X(p, QUOTA_DEFAULT)  /* 24 h quota of development apps when the app sets none (0 = none) */ \

@@ -48,7 +48,6 @@ void claim_app(struct worker *w, struct app *a, int batch)
     arg[CLAIM_ARG_USER_PREFIX] = a->k.user_prefix;
     arg[CLAIM_ARG_WANT] = nb;
     arg[CLAIM_ARG_LEASE_MS] = lease;
-    arg[CLAIM_ARG_WORKER] = w->id;
     arg[CLAIM_ARG_REFRESH_MARGIN_MS] = margin;
     arg[CLAIM_ARG_BUDGET_DEFAULT] = budget;
     arg[CLAIM_ARG_QUOTA_DEFAULT] = quota;

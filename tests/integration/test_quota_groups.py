@@ -137,7 +137,7 @@ def claim(c, sha, allow=None):
     """claim.lua for app q1 (CLAIM_ARGS' order), with an allowance handed over
     (allowance.lua's reply) or none."""
     keys = ["sw:{q1}:%s" % k for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken")]
-    argv = ["sw:{q1}:user:", "8", "10000", "probe", "60000", "0", "0", "0", "1000", "sw:playback:", "0", "0"]
+    argv = ["sw:{q1}:user:", "8", "10000", "60000", "0", "0", "0", "1000", "sw:playback:", "0", "0"]
     if allow:
         argv += [allow["granted"], allow["slot"], allow["code"], allow["until_ms"], allow["blocks"],
                  allow["pace_ms"], allow["limit"], allow["used"], allow["left_ms"]]

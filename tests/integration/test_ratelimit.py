@@ -299,7 +299,7 @@ def test_half_limit_three_workers_no_call_while_limited_fair():
 
 CLAIM_ARGV = lambda app: (["sw:{%s}:%s" % (app, k)  # noqa: E731
                            for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken")],
-                          ["sw:{%s}:user:" % app, "32", "10000", "probe", "60000", "0", "0", "0", "1000",
+                          ["sw:{%s}:user:" % app, "32", "10000", "60000", "0", "0", "0", "1000",
                            "sw:playback:"])
 
 
