@@ -132,7 +132,7 @@ static int whole(const char *s)
 static int text_field(const char *name)
 {
     static const char *const text[] = {"user", "app", "status", "reason", "scope", "spotify_id", "display_name",
-                                       "last_outcome", "last_error", "lease_owner", "client_id", "mode",
+                                       "last_outcome", "last_error", "client_id", "mode",
                                        "block_reason", "id", "host", "developer", NULL};
     for (int i = 0; text[i]; i++)
         if (strcmp(name, text[i]) == 0)
