@@ -55,7 +55,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/redis/resp.c src/redis/reply_arena.c \
        src/redis/redis_cluster_sync.c src/redis/user_dir.c src/redis/cluster_topo.c \
        src/http/http_recv.c src/http/httpc.c src/http/httpc_origin.c src/http/http_sync.c src/http/http_server.c src/http/metrics.c \
-       src/spotify/json_scan.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
+       src/spotify/json_scan.c src/spotify/json_read.c src/spotify/events.c src/spotify/playback.c src/spotify/playback_state.c \
        src/spotify/recently_played.c src/spotify/history_scan.c \
        src/spotify/playback_flap.c src/spotify/playback_forms.c \
        src/spotify/answer.c src/spotify/token.c src/spotify/webapi.c \
@@ -176,7 +176,7 @@ build/bench/curl_floor: tests/bench/curl_floor.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl) -lev
 
 # pb_parse + pb_state_decode + pb_state_encode (json_scan) on simulator answers
-build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c \
+build/tests/parse_bench: tests/bench/parse_bench.c src/spotify/json_scan.c src/spotify/json_read.c \
                          src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/base/errbuf.c \
                          src/spotify/playback_forms.c
 	@mkdir -p build/tests
@@ -208,17 +208,17 @@ FUZZ_CFLAGS  = -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Ib
 FUZZ_LIBS    = $(shell pkg-config --libs libcjson libcrypto) -lm
 FUZZ_NAMES   := playback token config state history pbdiff
 
-build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/spotify/json_scan.c \
+build/fuzz/fuzz_playback: tests/fuzz/fuzz_playback.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c src/spotify/json_scan.c src/spotify/json_read.c \
                            src/base/errbuf.c src/spotify/playback_forms.c
 build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c src/spotify/token.c src/spotify/webapi.c src/spotify/answer.c \
                         src/base/codec.c src/base/errbuf.c
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/base/config.c src/base/errbuf.c build/build_info.h
 build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c src/serve/oauth.c src/redis/key_schema.c
 build/fuzz/fuzz_history: tests/fuzz/fuzz_history.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c src/spotify/events.c \
-                          src/spotify/json_scan.c src/base/errbuf.c src/spotify/playback_forms.c
+                          src/spotify/json_scan.c src/spotify/json_read.c src/base/errbuf.c src/spotify/playback_forms.c
 # the three json_scan readers on one input (their goldens: tests/fuzz/golden/, test_pbcompat)
 build/fuzz/fuzz_pbdiff: tests/fuzz/fuzz_pbdiff.c src/spotify/recently_played.c src/spotify/playback.c src/spotify/playback_state.c \
-                        src/spotify/playback_flap.c src/spotify/events.c src/spotify/json_scan.c src/base/errbuf.c \
+                        src/spotify/playback_flap.c src/spotify/events.c src/spotify/json_scan.c src/spotify/json_read.c src/base/errbuf.c \
                         src/spotify/playback_forms.c
 build/fuzz/fuzz_%:
 	@mkdir -p build/fuzz

@@ -1,20 +1,12 @@
 /* json_scan.c: a strict, non-allocating JSON scanner (the contract is in
- * include/spotify/json_scan.h). Validation is one forward pass, a goto state machine
- * with a bit stack for the open containers, that can pick out wanted
- * members on the way (js_parse_fields); lookups re-walk text already
- * validated, so they need no checks beyond finding where each value ends.
- * Strings are crossed eight bytes at a time (SWAR) where no byte needs a
- * look. */
-#include "spotify/json_scan.h"
+ * include/spotify/json_scan.h), its validating half. Validation is one
+ * forward pass, a goto state machine with a bit stack for the open
+ * containers, that can pick out wanted members on the way
+ * (js_parse_fields). Strings are crossed sixteen (SSE2) or eight (SWAR)
+ * bytes at a time where no byte needs a look. Reading the validated text
+ * (lookups, arrays, strings, numbers) is json_read.c's. */
+#include "json_scan_int.h"
 #include "base/codec.h"
-
-#include <locale.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-typedef unsigned char uchar;
 
 /* Byte classes for the string loop: 0 plain, 1 stop ('"', '\\' or < 0x20). */
 static const uchar str_stop[256] = {
@@ -22,46 +14,6 @@ static const uchar str_stop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     0, 0, 1, ['\\'] = 1,
 };
-
-static int is_ws(uchar c)
-{
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-static int is_digit(uchar c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static const uchar *skip_ws_run(const uchar *p, const uchar *end)
-{
-    while (p < end && is_ws(*p))
-        p++;
-    return p;
-}
-
-/* skip_ws: compact JSON (Spotify's) has no whitespace: one inline test for
- * the usual case, the loop only when there is some. */
-static inline const uchar *skip_ws(const uchar *p, const uchar *end)
-{
-    return p < end && *p > ' ' ? p : skip_ws_run(p, end);
-}
-
-/* hex4 reads four hex digits at p (the caller checked they are there);
- * -1 if one is not a hex digit. */
-static long hex4(const uchar *p)
-{
-    long v = 0;
-
-    for (int i = 0; i < 4; i++) {
-        int h = codec_hex_digit(p[i]);
-
-        if (h < 0)
-            return -1;
-        v = v << 4 | h;
-    }
-    return v;
-}
 
 /* hex4_at reads four hex digits at p, before end: -1 if a byte there is not
  * one, -2 if the text ends first. */
@@ -82,18 +34,6 @@ static long hex4_at(const uchar *p, const uchar *end)
     return v;
 }
 
-/* load8 reads 8 bytes at p, any alignment. */
-static uint64_t load8(const uchar *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
 /* swar_stops: the high bit of each byte of w that ends a run of plain
  * string bytes ('"', '\\' or < 0x20) is set, and maybe of bytes after
  * it. The classic has-zero-byte test on w ^ '"', w ^ '\\', and its
@@ -105,48 +45,6 @@ static uint64_t swar_stops(uint64_t w)
 
     return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS;
 }
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-
-/* sse_mask: the bit i set for each byte p[i] (of 16) that is '"' or '\\',
- * or (ctrl) < 0x20 unsigned: those end a run of plain string bytes. Every
- * x86-64 has SSE2: twice the bytes of a SWAR word, and exact. */
-static inline unsigned sse_mask(const uchar *p, int ctrl)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
-
-    /* v <= 0x1f unsigned: the max of v and 0x1f is 0x1f */
-    if (ctrl)
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f)));
-    return (unsigned)_mm_movemask_epi8(m);
-}
-
-/* sse_skip: p advanced 16 bytes at a time while 16 are left before end and
- * none of them is flagged by sse_mask, then to the first flagged one if
- * there is: the caller tells which by looking at the byte it returns. */
-static inline const uchar *sse_skip(const uchar *p, const uchar *end, int ctrl)
-{
-    for (; end - p >= 16; p += 16) {
-        unsigned m = sse_mask(p, ctrl);
-
-        if (m)
-            return p + __builtin_ctz(m);
-    }
-    return p;
-}
-#endif
-
-/* SWAR_FIRST: the first flagged byte of a nonzero mask from swar_stops
- * (or from the same test on other bytes) is the one at p + SWAR_FIRST(m),
- * where bytes load little-endian; elsewhere 0, and the byte loop after
- * finds it. */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SWAR_FIRST(m) ((size_t)__builtin_ctzll(m) / 8)
-#else
-#define SWAR_FIRST(m) ((size_t)0 * (m))
-#endif
 
 /* ------------------------------------------------------------ validate */
 
@@ -313,19 +211,6 @@ static const uchar *scan_lit(struct scan *s, const uchar *p, const char *lit, si
     return fail(s, JS_E_CHAR, p);
 }
 
-static enum js_type type_at(uchar c)
-{
-    switch (c) {
-    case '{': return JS_OBJECT;
-    case '[': return JS_ARRAY;
-    case '"': return JS_STRING;
-    case 't': return JS_TRUE;
-    case 'f': return JS_FALSE;
-    case 'n': return JS_NULL;
-    default: return JS_NUMBER;
-    }
-}
-
 /* The open containers, one bit each: 1 an object, 0 an array. */
 struct nest {
     uint64_t bits[(JS_MAX_DEPTH + 63) / 64];
@@ -354,7 +239,22 @@ static int nest_in_obj(const struct nest *n)
 /* fmatch is the member of the list fields named by the raw key k[0..kn)
  * (plain: it holds no escape) whose value is still to be found, or NULL. */
 static const struct js_field *fmatch(const struct js_field *fields, const struct js_val *out,
-                                     const char *k, size_t kn, int plain);
+                                     const char *k, size_t kn, int plain)
+{
+    char k0 = kn > 0 ? k[0] : '\0';
+
+    for (; fields->name != NULL; fields++) {
+        if (!plain) {
+            if (out[fields->slot].type == JS_NONE && js_key_eq(k, kn, fields->name, strlen(fields->name)))
+                return fields;
+        } else if (fields->name[0] == k0 && strncmp(fields->name, k, kn) == 0 && fields->name[kn] == '\0') {
+            /* most keys differ in their first byte: that test first */
+            if (out[fields->slot].type == JS_NONE)
+                return fields;
+        }
+    }
+    return NULL;
+}
 
 /* extract: js_parse_fields' bookkeeping. The objects whose members are
  * wanted are the innermost ones open, at depths 1..levels (the root is
@@ -554,365 +454,4 @@ const char *js_strerror(enum js_err code)
     case JS_E_TRAILING: return "trailing data";
     }
     return "unknown error";
-}
-
-/* ---------------------------------------------------- validated text */
-
-/* Past this point the text is known to be valid: every string is closed,
- * every container balanced, every escape well formed. */
-
-/* str_end returns the closing quote of the string whose content starts at
- * p: the first '"' not escaped. end bounds the reads: the string closes
- * before it. */
-static const char *str_end(const char *p, const char *end)
-{
-    for (;;) {
-#ifdef __SSE2__
-        p = (const char *)sse_skip((const uchar *)p, (const uchar *)end, 0);
-        if (p < end && (*p == '"' || *p == '\\'))
-            goto look;
-#endif
-        while (end - p >= 8) {
-            uint64_t w = load8((const uchar *)p), q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
-
-            uint64_t m = (((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
-
-            if (m) {
-                p += SWAR_FIRST(m);
-                break;
-            }
-            p += 8;
-        }
-#ifdef __SSE2__
-    look:
-#endif
-        if (*p == '"')
-            return p;
-        p += *p == '\\' ? 2 : 1;
-    }
-}
-
-/* skip_val returns the byte after the value starting at p (before end). */
-static const char *skip_val(const char *p, const char *end)
-{
-    int depth = 0;
-
-    switch (*p) {
-    case '"':
-        return str_end(p + 1, end) + 1;
-    case '{':
-    case '[':
-        break;
-    case 't':
-    case 'n':
-        return p + 4;
-    case 'f':
-        return p + 5;
-    default:
-        p++;
-        while (is_digit((uchar)*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+'
-               || *p == '-')
-            p++;
-        return p;
-    }
-    for (;;) {
-        /* Eight bytes at a time while none is '"' or a bracket: '[' and '{'
-         * (']' and '}') differ only in bit 5. */
-        while (end - p >= 8) {
-            uint64_t w = load8((const uchar *)p), y = w | (ONES * 0x20);
-            uint64_t q = w ^ (ONES * '"'), o = y ^ (ONES * '{'), c = y ^ (ONES * '}');
-
-            uint64_t m = (((q - ONES) & ~q) | ((o - ONES) & ~o) | ((c - ONES) & ~c)) & HIGHS;
-
-            if (m) {
-                p += SWAR_FIRST(m);
-                break;
-            }
-            p += 8;
-        }
-        switch (*p++) {
-        case '"':
-            p = str_end(p, end) + 1;
-            break;
-        case '{':
-        case '[':
-            depth++;
-            break;
-        case '}':
-        case ']':
-            if (--depth == 0)
-                return p;
-            break;
-        default:
-            break;
-        }
-    }
-}
-
-/* put_utf8 writes code point cp (<= 0x10FFFF) and returns the bytes used. */
-static size_t put_utf8(char *d, unsigned long cp)
-{
-    if (cp < 0x80) {
-        d[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        d[0] = (char)(0xC0 | cp >> 6);
-        d[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        d[0] = (char)(0xE0 | cp >> 12);
-        d[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        d[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    d[0] = (char)(0xF0 | cp >> 18);
-    d[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    d[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    d[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* unescape_one decodes the escape at p (a backslash in validated text) into
- * d; sets *used to the bytes read and returns the bytes written. */
-static size_t unescape_one(const char *p, char *d, size_t *used)
-{
-    unsigned long cp;
-
-    *used = 2;
-    switch (p[1]) {
-    case 'b': *d = '\b'; return 1;
-    case 'f': *d = '\f'; return 1;
-    case 'n': *d = '\n'; return 1;
-    case 'r': *d = '\r'; return 1;
-    case 't': *d = '\t'; return 1;
-    case 'u': break;
-    default: *d = p[1]; return 1; /* '"', '\\', '/' */
-    }
-    cp = (unsigned long)hex4((const uchar *)p + 2);
-    *used = 6;
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        cp = 0x10000 + ((cp & 0x3FF) << 10 | ((unsigned long)hex4((const uchar *)p + 8) & 0x3FF));
-        *used = 12;
-    }
-    return put_utf8(d, cp);
-}
-
-/* key_eq compares the raw member name k[0..kn) (between its quotes) with
- * want (wn bytes), as cJSON would after unescaping: up to an escaped NUL. */
-static int key_eq(const char *k, size_t kn, const char *want, size_t wn)
-{
-    size_t i = 0, w = 0;
-
-    if (memchr(k, '\\', kn) == NULL)
-        return kn == wn && memcmp(k, want, wn) == 0;
-    while (i < kn) {
-        char buf[4];
-        size_t n, used;
-
-        if (k[i] != '\\') {
-            if (w >= wn || k[i] != want[w])
-                return 0;
-            i++;
-            w++;
-            continue;
-        }
-        n = unescape_one(k + i, buf, &used);
-        if (buf[0] == '\0')
-            return w == wn;       /* cJSON's copy of the name ends here */
-        if (n > wn - w || memcmp(want + w, buf, n) != 0)
-            return 0;
-        w += n;
-        i += used;
-    }
-    return w == wn;
-}
-
-static const struct js_field *fmatch(const struct js_field *fields, const struct js_val *out,
-                                     const char *k, size_t kn, int plain)
-{
-    char k0 = kn > 0 ? k[0] : '\0';
-
-    for (; fields->name != NULL; fields++) {
-        if (!plain) {
-            if (out[fields->slot].type == JS_NONE && key_eq(k, kn, fields->name, strlen(fields->name)))
-                return fields;
-        } else if (fields->name[0] == k0 && strncmp(fields->name, k, kn) == 0 && fields->name[kn] == '\0') {
-            /* most keys differ in their first byte: that test first */
-            if (out[fields->slot].type == JS_NONE)
-                return fields;
-        }
-    }
-    return NULL;
-}
-
-size_t js_lookup(const struct js_val *obj, const char *const *keys, size_t nkeys,
-                 struct js_val *out)
-{
-    size_t wlen[16], found = 0, i;
-    const char *p, *end;
-
-    for (i = 0; i < nkeys; i++) {
-        out[i].p = NULL;
-        out[i].n = 0;
-        out[i].type = JS_NONE;
-        if (i < sizeof wlen / sizeof wlen[0])
-            wlen[i] = strlen(keys[i]);
-    }
-    if (obj == NULL || obj->type != JS_OBJECT || nkeys == 0)
-        return 0;
-    p = obj->p + 1;
-    end = obj->p + obj->n - 1; /* the closing brace */
-    for (;;) {
-        const char *k, *ke, *v, *ve;
-
-        p = (const char *)skip_ws((const uchar *)p, (const uchar *)end);
-        if (p >= end)
-            return found;
-        k = p + 1;
-        ke = str_end(k, end);
-        p = (const char *)skip_ws((const uchar *)ke + 1, (const uchar *)end) + 1; /* ':' */
-        v = (const char *)skip_ws((const uchar *)p, (const uchar *)end);
-        ve = skip_val(v, end + 1);
-        for (i = 0; i < nkeys; i++) {
-            size_t wn = i < sizeof wlen / sizeof wlen[0] ? wlen[i] : strlen(keys[i]);
-
-            if (out[i].type == JS_NONE && key_eq(k, (size_t)(ke - k), keys[i], wn)) {
-                out[i].p = v;
-                out[i].n = (size_t)(ve - v);
-                out[i].type = type_at((uchar)*v);
-                if (++found == nkeys)
-                    return found;
-                break;
-            }
-        }
-        p = (const char *)skip_ws((const uchar *)ve, (const uchar *)end);
-        if (p < end && *p == ',')
-            p++;
-    }
-}
-
-static void lookup_fields(const struct js_val *obj, const struct js_field *fields,
-                          struct js_val *out, int level)
-{
-    const char *names[16] = {NULL};
-    struct js_val v[16];
-    size_t n = 0, i;
-
-    for (i = 0; fields[i].name != NULL; i++) {
-        out[fields[i].slot].p = NULL;
-        out[fields[i].slot].n = 0;
-        out[fields[i].slot].type = JS_NONE;
-        if (n < 16)
-            names[n++] = fields[i].name;
-    }
-    js_lookup(obj, names, n, v);
-    for (i = 0; i < n; i++) {
-        out[fields[i].slot] = v[i];
-        /* As js_parse_fields: lists nest at most JS_FIELDS_DEPTH deep. */
-        if (fields[i].sub != NULL && level < JS_FIELDS_DEPTH)
-            lookup_fields(&v[i], fields[i].sub, out, level + 1);
-    }
-}
-
-void js_lookup_fields(const struct js_val *obj, const struct js_field *fields, struct js_val *out)
-{
-    lookup_fields(obj, fields, out, 1);
-}
-
-void js_iter_init(struct js_iter *it, const struct js_val *arr)
-{
-    if (arr == NULL || arr->type != JS_ARRAY) {
-        it->p = it->end = NULL;
-        return;
-    }
-    it->p = arr->p + 1;
-    it->end = arr->p + arr->n - 1;
-}
-
-int js_iter_next(struct js_iter *it, struct js_val *out)
-{
-    const char *p = it->p, *ve;
-
-    if (p == NULL)
-        return 0;
-    p = (const char *)skip_ws((const uchar *)p, (const uchar *)it->end);
-    if (p >= it->end)
-        return 0;
-    ve = skip_val(p, it->end + 1);
-    out->p = p;
-    out->n = (size_t)(ve - p);
-    out->type = type_at((uchar)*p);
-    p = (const char *)skip_ws((const uchar *)ve, (const uchar *)it->end);
-    if (p < it->end && *p == ',')
-        p++;
-    it->p = p;
-    return 1;
-}
-
-size_t js_str_unescape(const struct js_val *s, char *dst)
-{
-    const char *p = s->p + 1, *end = s->p + s->n - 1; /* between the quotes */
-    char *d = dst;
-
-    while (p < end) {
-        const char *bs = memchr(p, '\\', (size_t)(end - p));
-        size_t plain = (size_t)((bs ? bs : end) - p), used;
-
-        memcpy(d, p, plain);
-        d += plain;
-        if (bs == NULL)
-            break;
-        d += unescape_one(bs, d, &used);
-        p = bs + used;
-    }
-    *d = '\0';
-    return (size_t)(d - dst);
-}
-
-double js_number(const struct js_val *v)
-{
-    const char *p = v->p;
-    size_t n = v->n, i = 0;
-    char small[64], *buf = small;
-    int neg = 0;
-    double d;
-
-    /* Fast path: up to 15 digits is exact in a double, as strtod gives. */
-    if (n > 0 && p[0] == '-') {
-        neg = 1;
-        i = 1;
-    }
-    if (n - i >= 1 && n - i <= 15) {
-        uint64_t u = 0;
-        size_t j;
-
-        for (j = i; j < n && is_digit((uchar)p[j]); j++)
-            u = u * 10 + (uint64_t)(p[j] - '0');
-        if (j == n) {
-            d = (double)u;
-            return neg ? -d : d;
-        }
-    }
-    if (n >= sizeof small) {
-        buf = malloc(n + 1);
-        if (buf == NULL)
-            return NAN;
-    }
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    /* strtod reads the locale's decimal point: give it that one, as cJSON
-     * does, so a program that calls setlocale still reads "1.5" right. */
-    {
-        const char *dp = localeconv()->decimal_point;
-        char *dot = memchr(buf, '.', n);
-
-        if (dot != NULL && dp != NULL && dp[0] != '\0' && dp[1] == '\0')
-            *dot = dp[0];
-    }
-    d = strtod(buf, NULL);
-    if (buf != small)
-        free(buf);
-    return d;
 }
