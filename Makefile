@@ -65,6 +65,7 @@ SRC := src/base/errbuf.c src/base/config.c src/base/log.c src/base/crypto.c src/
        src/worker/quota.c \
        src/worker/token_cache.c \
        src/serve/serve.c src/serve/serve_ctx.c src/serve/login.c src/serve/login_cookie.c \
+       src/serve/login_spotify.c \
        src/serve/oauth.c src/serve/connect_link.c src/serve/iplimit.c \
        src/serve/admin.c src/serve/admin_html.c src/serve/admin_model.c src/serve/admin_pages.c \
        src/serve/admin_actions.c src/serve/admin_live.c src/serve/admin_series.c \
