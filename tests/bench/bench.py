@@ -730,6 +730,7 @@ def cluster_window(a, r, sim, extra, apps, snaps_fn):
         k.stop()
     polls = p1 - p0
     cpu = sum(y.cpu - x.cpu for x, y in zip(s0, s1))
+    cpu_sys = sum(y.cpu_sys - x.cpu_sys for x, y in zip(s0, s1))
     calls = sum(y.delta_calls(x)[0] for x, y in zip(s0, s1))
     reads = sum(y.reads - x.reads for x, y in zip(s0, s1))
     scripts = sum(y.delta_calls(x)[1] for x, y in zip(s0, s1))
@@ -740,15 +741,19 @@ def cluster_window(a, r, sim, extra, apps, snaps_fn):
     top = sorted(((v, k) for k, v in by_cmd.items() if v and k != "info"), reverse=True)[:8]
     log("     %s: " % r.__class__.__name__ + ", ".join("%s %.2f" % (k, v / float(polls or 1)) for v, k in top))
     return {"polls": polls, "polls_per_s": polls / (t1 - t0), "redis_cpu_s": cpu,
-            "redis_cpu_us_per_poll": per(cpu, polls), "redis_commands_per_poll": calls / polls if polls else 0,
+            "redis_cpu_us_per_poll": per(cpu, polls), "redis_cpu_sys_us_per_poll": per(cpu_sys, polls),
+            "redis_commands_per_poll": calls / polls if polls else 0,
             "redis_reads_per_poll": reads / polls if polls else 0,
             "redis_scripts_per_poll": scripts / polls if polls else 0}
 
 
 # Instructions: CPU seconds above move with what else the 2 CPUs run (three
 # primaries on two cores evict each other's caches); instructions do not.
-# Redis under callgrind runs ~50 times slower: a light load, 20 s.
-INSTR_USERS, INSTR_INTERVAL_MS, INSTR_SECONDS = 120, 2000, 20.0
+# Redis under callgrind runs ~50 times slower: a light load. A claim tick of
+# 1 s makes its batches nearly those of 2,400 polls/s (0.25 script calls per
+# poll against 0.15, where the default tick at this load gives 2-3, whose
+# fixed parts would then be most of what is counted).
+INSTR_USERS, INSTR_INTERVAL_MS, INSTR_SECONDS, INSTR_TICK_MS, INSTR_IDLE_SECONDS = 240, 2000, 20.0, 1000, 10.0
 
 
 def callgrind_total(pid, prefix):
@@ -775,10 +780,30 @@ def redis_pids(r):
     return out
 
 
-def cluster_instructions(a):
+def count_instructions(pids, prefix, seconds):
+    """Instructions the servers run in the next `seconds`, summed, and the
+    seconds counted. What came before is dropped."""
+    for p, _ in pids:
+        callgrind_total(p, prefix)
+    t0 = time.time()
+    for p, _ in pids:
+        subprocess.run(["callgrind_control", "-i", "on", str(p)], check=True, capture_output=True)
+    time.sleep(seconds)
+    for p, _ in pids:
+        subprocess.run(["callgrind_control", "-i", "off", str(p)], check=True, capture_output=True)
+    dt = time.time() - t0
+    return sum(callgrind_total(p, prefix) for p, _ in pids), dt
+
+
+def cluster_instructions(a, load_polls_per_s):
     """Redis instructions per poll, one redis-server against 3 primaries
     summed, each under callgrind, same light load, 3 windows each (the
-    order alternates). None without valgrind."""
+    order alternates). Each server's instructions per second with no worker
+    (serverCron's memory statistics, ~1.1 M a second a process; the cluster
+    bus) are measured apart, so that the per-poll work and the per-second
+    cost can be put together again at load_polls_per_s (the CPU-seconds
+    windows' load): at a light load a per-second cost counted three times
+    would be most of the difference. None without valgrind."""
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         log("   instructions: skipped (no valgrind)")
         return None
@@ -788,39 +813,63 @@ def cluster_instructions(a):
         sim, worlds, apps, extra, n = cluster_worlds(a, ("single", "cluster"), INSTR_USERS, INSTR_INTERVAL_MS)
     finally:
         del os.environ["SW_REDIS_WRAP"]
+    extra = extra + ["--claim-tick-ms", str(INSTR_TICK_MS)]
+    pids = {m: redis_pids(worlds[m]) for m in worlds}
+    idle = {}
+    for mode in ("single", "cluster"):
+        instr, dt = count_instructions(pids[mode], prefix, INSTR_IDLE_SECONDS)
+        idle[mode] = instr / dt
+    log("   idle (no worker), instructions per second: " + ", ".join("%s %.0f" % (m, idle[m]) for m in idle))
     runs = []
     for i in range(3):
         run = {}
         for mode in (("single", "cluster") if i % 2 == 0 else ("cluster", "single")):
             r, c = worlds[mode], worlds[mode].client()
             wks = cluster_load(a, r, sim, extra, apps, INSTR_INTERVAL_MS)
-            pids = redis_pids(r)
-            for p, _ in pids:
-                callgrind_total(p, prefix)   # what came before the window: dropped
-                subprocess.run(["callgrind_control", "-i", "on", str(p)], check=True, capture_output=True)
-            p0, s0 = app_polls(c, apps), [RedisSnap(x) for _, x in pids]
-            time.sleep(INSTR_SECONDS)
-            p1, s1 = app_polls(c, apps), [RedisSnap(x) for _, x in pids]
-            for p, _ in pids:
-                subprocess.run(["callgrind_control", "-i", "off", str(p)], check=True, capture_output=True)
-            instr = sum(callgrind_total(p, prefix) for p, _ in pids)
+            # the bench's own INFO (latency percentiles, per server) outside the count
+            p0, s0 = app_polls(c, apps), [RedisSnap(x) for _, x in pids[mode]]
+            instr, dt = count_instructions(pids[mode], prefix, INSTR_SECONDS)
+            p1, s1 = app_polls(c, apps), [RedisSnap(x) for _, x in pids[mode]]
             for k in wks:
                 k.stop()
             polls = p1 - p0
-            run[mode] = {"polls": polls, "instructions_per_poll": per(instr, polls, 1),
+            work = per(instr - idle[mode] * dt, polls, 1)
+            run[mode] = {"polls": polls, "instructions_per_poll": per(instr, polls, 1), "work_per_poll": work,
+                         "at_load_per_poll": work + idle[mode] / load_polls_per_s,
                          "scripts_per_poll": per(sum(y.delta_calls(x)[1] for x, y in zip(s0, s1)), polls, 1)}
-        run["ratio"] = per(run["cluster"]["instructions_per_poll"], run["single"]["instructions_per_poll"], 1)
+        for k in ("instructions_per_poll", "work_per_poll", "at_load_per_poll"):
+            run["ratio_" + k] = per(run["cluster"][k], run["single"][k], 1)
+        run["ratio"] = run["ratio_at_load_per_poll"]
         runs.append(run)
         log("   instructions, run %d: " % (i + 1) +
-            "; ".join("%s %d polls, %.0f per poll, %.3f script calls per poll" %
-                      (m, run[m]["polls"], run[m]["instructions_per_poll"], run[m]["scripts_per_poll"])
-                      for m in ("single", "cluster")) + "; cluster / single %.3f" % run["ratio"])
+            "; ".join("%s %d polls, %.0f per poll (%.0f without the idle cost), %.3f script calls per poll" %
+                      (m, run[m]["polls"], run[m]["instructions_per_poll"], run[m]["work_per_poll"],
+                       run[m]["scripts_per_poll"]) for m in ("single", "cluster")) +
+            "; cluster / single: %.3f as counted, %.3f at %.0f polls/s" %
+            (run["ratio_instructions_per_poll"], run["ratio"], load_polls_per_s))
     H.cleanup()
-    out = {"users": n, "interval_ms": INSTR_INTERVAL_MS, "seconds": INSTR_SECONDS, "runs": runs}
+    out = {"users": n, "interval_ms": INSTR_INTERVAL_MS, "seconds": INSTR_SECONDS, "tick_ms": INSTR_TICK_MS,
+           "idle_instructions_per_s": idle, "load_polls_per_s": load_polls_per_s, "runs": runs}
     for m in ("single", "cluster"):
-        out[m] = median_spread([r[m]["instructions_per_poll"] for r in runs])
-    out["ratio"] = out["cluster"]["median"] / out["single"]["median"]
+        for k in ("instructions_per_poll", "work_per_poll", "at_load_per_poll", "scripts_per_poll"):
+            out["%s_%s" % (m, k)] = median_spread([r[m][k] for r in runs])
+        out[m] = out["%s_instructions_per_poll" % m]
+    for k in ("instructions_per_poll", "work_per_poll", "at_load_per_poll"):
+        out["ratio_" + k] = out["cluster_" + k]["median"] / out["single_" + k]["median"]
+    out["ratio"] = out["ratio_at_load_per_poll"]
     return out
+
+
+def cluster_instructions_again(a):
+    """Scenario 8's instruction count measured again, put into the last
+    run's bench-results.json (whose cluster windows give the load)."""
+    with open(a.json) as f:
+        res = json.load(f)
+    H.check("cluster" in res, "%s holds a run of scenario 8 (--only cluster)" % a.json)
+    cl = res["cluster"]
+    cl["instructions"] = cluster_instructions(a, cl["single_polls_per_s"]["median"])
+    res["command"] += "; then tests/bench/bench.py --only cluster-instructions (%s)" % time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return res
 
 
 def scenario_cluster(a, res):
@@ -857,15 +906,15 @@ def scenario_cluster(a, res):
            "interval_ms": CLUSTER_INTERVAL_MS, "workers": CLUSTER_WORKERS, "seconds": a.seconds, "runs": runs,
            "idle_cpu_us_per_s": idle}
     for m, _ in MODES:
-        for k in ("polls_per_s", "redis_cpu_us_per_poll", "redis_commands_per_poll", "redis_reads_per_poll",
-                  "redis_scripts_per_poll"):
+        for k in ("polls_per_s", "redis_cpu_us_per_poll", "redis_cpu_sys_us_per_poll", "redis_commands_per_poll",
+                  "redis_reads_per_poll", "redis_scripts_per_poll"):
             out["%s_%s" % (m, k)] = median_spread([r[m][k] for r in runs])
     single = out["single_redis_cpu_us_per_poll"]["median"]
     out["ratio_runs"] = median_spread([r["cluster"]["ratio_vs_single"] for r in runs])
     out["ratio"] = out["cluster_redis_cpu_us_per_poll"]["median"] / single
     out["ratio1"] = out["cluster1_redis_cpu_us_per_poll"]["median"] / single
     H.cleanup()
-    out["instructions"] = cluster_instructions(a)
+    out["instructions"] = cluster_instructions(a, out["single_polls_per_s"]["median"])
     res["cluster"] = out
     log("   medians, Redis CPU per poll: single node %.2f us, one-node cluster %.2f us (x %.3f), 3 primaries "
         "%.2f us (x %.3f; per run %.3f-%.3f)" %
@@ -994,7 +1043,7 @@ def cluster_rows(cl):
         v = cl[k]
         return "%s (%s-%s)" % (fmt(v["median"], nd), fmt(v["min"], nd), fmt(v["max"], nd))
     idle = cl["idle_cpu_us_per_s"]
-    return [("8 Redis Cluster", "%d users in %d apps, %d workers, every %d ms, windows of %s s: polls/s, one "
+    rows = [("8 Redis Cluster", "%d users in %d apps, %d workers, every %d ms, windows of %s s: polls/s, one "
              "redis-server; one-node cluster; 3 primaries; median (min-max) of %d" %
              (cl["users"], cl["apps"], cl["workers"], cl["interval_ms"], fmt(cl["seconds"], 0), len(cl["runs"])),
              "; ".join(ms("%s_polls_per_s" % m, 0) for m, _ in MODES), ""),
@@ -1008,6 +1057,9 @@ def cluster_rows(cl):
             ("", "script calls per poll (claims and completions), same order",
              "; ".join(ms("%s_redis_scripts_per_poll" % m, 3) for m, _ in MODES if "%s_redis_scripts_per_poll" % m in cl),
              ""),
+            ("", "of which system time (us per poll; the rest is user time), same order",
+             "; ".join(ms("%s_redis_cpu_sys_us_per_poll" % m) for m, _ in MODES if "%s_redis_cpu_sys_us_per_poll" % m in cl),
+             ""),
             ("", "Redis read events per poll (total_reads_processed: wakeups with commands to read), same order",
              "; ".join(ms("%s_redis_reads_per_poll" % m, 3) for m, _ in MODES), ""),
             ("", "idle Redis CPU (us per second, no worker): one redis-server; one-node cluster; 3 primaries",
@@ -1016,19 +1068,43 @@ def cluster_rows(cl):
             ("", "3 primaries / one redis-server, CPU seconds (of the medians; per run: min-max)",
              "%s (%s-%s)" % (fmt(cl["ratio"], 3), fmt(cl["ratio_runs"]["min"], 3), fmt(cl["ratio_runs"]["max"], 3)),
              "<= 1.10")] + instruction_rows(cl.get("instructions"))
+    return [r for r in rows if r[2]]   # (a figure an older run did not measure: left out)
 
 
 def instruction_rows(ins):
     if not ins:
         return []
-    runs = [r["ratio"] for r in ins["runs"]]
-    return [("", "Redis instructions per poll (callgrind; %d users every %d ms, windows of %s s): one redis-server; "
-             "3 primaries summed; median (min-max) of %d" %
-             (ins["users"], ins["interval_ms"], fmt(ins["seconds"], 0), len(ins["runs"])),
-             "; ".join("%s (%s-%s)" % (fmt(ins[m]["median"], 0), fmt(ins[m]["min"], 0), fmt(ins[m]["max"], 0))
-                       for m in ("single", "cluster")), ""),
-            ("", "3 primaries / one redis-server, instructions (of the medians; per run: min-max)",
-             "%s (%s-%s)" % (fmt(ins["ratio"], 3), fmt(min(runs), 3), fmt(max(runs), 3)), "<= 1.10")]
+    if "single_work_per_poll" not in ins:   # a run before the idle cost was measured apart
+        runs = [r["ratio"] for r in ins["runs"]]
+        return [("", "Redis instructions per poll (callgrind; %d users every %d ms, windows of %s s): one "
+                 "redis-server; 3 primaries summed; median (min-max) of %d" %
+                 (ins["users"], ins["interval_ms"], fmt(ins["seconds"], 0), len(ins["runs"])),
+                 "; ".join("%s (%s-%s)" % (fmt(ins[m]["median"], 0), fmt(ins[m]["min"], 0), fmt(ins[m]["max"], 0))
+                           for m in ("single", "cluster")), ""),
+                ("", "3 primaries / one redis-server, instructions (of the medians; per run: min-max)",
+                 "%s (%s-%s)" % (fmt(ins["ratio"], 3), fmt(min(runs), 3), fmt(max(runs), 3)), "<= 1.10")]
+
+    def both(k, nd=0):
+        return "; ".join("%s (%s-%s)" % (fmt(ins["%s_%s" % (m, k)]["median"], nd), fmt(ins["%s_%s" % (m, k)]["min"], nd),
+                                         fmt(ins["%s_%s" % (m, k)]["max"], nd)) for m in ("single", "cluster"))
+
+    def ratio(k):
+        runs = [r["ratio_" + k] for r in ins["runs"]]
+        return "%s (%s-%s)" % (fmt(ins["ratio_" + k], 3), fmt(min(runs), 3), fmt(max(runs), 3))
+    idle = ins["idle_instructions_per_s"]
+    return [("", "Redis instructions (callgrind; %d users every %d ms, claim-tick-ms %d, windows of %s s; one "
+             "redis-server; 3 primaries summed; median (min-max) of %d): idle, per second" %
+             (ins["users"], ins["interval_ms"], ins["tick_ms"], fmt(ins["seconds"], 0), len(ins["runs"])),
+             "%s; %s" % (fmt(idle["single"], 0), fmt(idle["cluster"], 0)), ""),
+            ("", "script calls per poll, same order", both("scripts_per_poll", 3), ""),
+            ("", "instructions per poll, as counted", both("instructions_per_poll"), ""),
+            ("", "instructions per poll, the idle cost taken out (the work per poll)", both("work_per_poll"), ""),
+            ("", "instructions per poll at %s polls/s (the work, plus the idle cost spread over those polls)" %
+             fmt(ins["load_polls_per_s"], 0), both("at_load_per_poll"), ""),
+            ("", "3 primaries / one redis-server, instructions: as counted; the work per poll",
+             "%s; %s" % (ratio("instructions_per_poll"), ratio("work_per_poll")), ""),
+            ("", "3 primaries / one redis-server, instructions at %s polls/s (of the medians; per run: min-max)" %
+             fmt(ins["load_polls_per_s"], 0), ratio("at_load_per_poll"), "<= 1.10")]
 
 
 def print_table(rows):
@@ -1059,7 +1135,8 @@ def main():
         print_table(rows)
         print("results: %s" % results_md.write(res, rows))
         return
-    a.only = {{"tls": 7, "cluster": 8}.get(x) or int(x) for x in a.only.split(",") if x}
+    # 9: scenario 8's instruction count alone, into the last run's figures
+    a.only = {{"tls": 7, "cluster": 8, "cluster-instructions": 9}.get(x) or int(x) for x in a.only.split(",") if x}
     a.seconds = a.seconds or (5.0 if a.quick else 10.0)
     a.warmup = 2.0 if a.quick else 3.0
     started = time.time()
@@ -1092,6 +1169,8 @@ def main():
             scenario_memory(a, res)
         if 8 in a.only:
             scenario_cluster(a, res)
+        if a.only == {9}:
+            res = cluster_instructions_again(a)
     finally:
         H.cleanup()
     res["elapsed_s"] = time.time() - started
@@ -1107,7 +1186,7 @@ def main():
     print("\nfigures: %s" % a.json)
     if not a.no_results_md:
         import results_md
-        if a.only == {8}:   # the cluster scenario alone: its section only
+        if a.only in ({8}, {9}):   # the cluster scenario alone: its section only
             path = results_md.write_cluster_section(res, cluster_rows(res["cluster"]))
         else:
             path = results_md.write(res, rows)

@@ -71,7 +71,8 @@ class RedisSnap:
 
     def __init__(self, c):
         i = rinfo(c, "all")
-        self.cpu = float(i["used_cpu_sys"]) + float(i["used_cpu_user"])
+        self.cpu_user, self.cpu_sys = float(i["used_cpu_user"]), float(i["used_cpu_sys"])
+        self.cpu = self.cpu_user + self.cpu_sys
         self.calls = {}
         for k, v in i.items():
             if k.startswith("cmdstat_"):

@@ -172,7 +172,17 @@ def _cluster_verdict(cl):
             "cluster (cluster mode's own cost, without the split over primaries): %.3f." %
             (cl["primaries"], len(cl["runs"]), r, cl["ratio_runs"]["min"], cl["ratio_runs"]["max"],
              "met" if r <= 1.10 else "missed", cl["ratio1"]))
-    if ins:
+    if ins and "single_work_per_poll" in ins:
+        runs = [x["ratio"] for x in ins["runs"]]
+        text += ("\n- In instructions (callgrind on each redis-server: the work the primaries do, whatever else "
+                 "shares the 2 CPUs), medians of %d, at the load of the CPU-seconds windows (%.0f polls/s: each "
+                 "server's instructions per second with no worker, measured apart, spread over those polls): %.3f "
+                 "(per run %.3f-%.3f; <= 1.10): **%s**. The work per poll alone: %.3f; as counted at the light "
+                 "load of the callgrind windows, where three servers' per-second cost weighs ~40 times more: %.3f." %
+                 (len(runs), ins["load_polls_per_s"], ins["ratio"], min(runs), max(runs),
+                  "met" if ins["ratio"] <= 1.10 else "missed", ins["ratio_work_per_poll"],
+                  ins["ratio_instructions_per_poll"]))
+    elif ins:
         runs = [x["ratio"] for x in ins["runs"]]
         text += ("\n- In instructions (callgrind on each redis-server: the work the primaries do, whatever else "
                  "shares the 2 CPUs), medians of %d: %.3f (per run %.3f-%.3f; <= 1.10): **%s**." %
@@ -226,13 +236,22 @@ primaries compete with each other (and the workers and the simulator) for the sa
 and caches, where a production cluster gives each primary a host of its own.
 
 Instructions: the same again with every redis-server under `valgrind --tool=callgrind`
-(the harness's `SW_REDIS_WRAP`), one redis-server against the 3 primaries, a light load
-(Redis runs ~50 times slower there), 3 windows each, the order alternating. Counting starts
-and stops with `callgrind_control -i on/off` around the window, and each primary's count is
-its dump's `totals`. This is the work Redis does per poll, free of what the machine's
-core sharing adds to CPU seconds (cold caches after each switch between six busy
-processes on 2 CPUs). At this light load a poll costs 2-3 script calls (claims that find
-one user or none), and the count per poll moves with them from run to run, in both modes.
+(the harness's `SW_REDIS_WRAP`), one redis-server against the 3 primaries. Redis runs ~50
+times slower there, so the load is light (240 users every 2 s), and the workers run with
+`claim-tick-ms 1000` so that their claims and completions carry nearly as many users as at
+2,400 polls/s (0.25 script calls per poll against 0.15; the default tick at this load gives
+2-3, whose fixed parts would be most of the count). First each server's instructions per second with no
+worker (10 s): ~1.1 million a second a process, nearly all of it serverCron refreshing
+jemalloc's statistics (`cronUpdateMemoryStats`, 10 times a second), plus the cluster bus.
+Then 3 windows each, the order alternating; counting starts and stops with
+`callgrind_control -i on/off` around the window (the bench's own `INFO` is read outside it),
+and each server's count is its dump's `totals`. The work per poll is the window's count
+less the idle rate times its length, over its polls; the verdict puts the idle rate back,
+spread over the CPU-seconds windows' polls per second. At the callgrind windows' ~70 polls/s
+the three servers' idle cost alone is ~30,000 instructions a poll more than one server's;
+at 2,400 polls/s it is ~1,000. This is the work Redis does per poll, free of what the
+machine's core sharing adds to CPU seconds (cold caches after each switch between six busy
+processes on 2 CPUs).
 """.format(head=CLUSTER_HEAD, cmd=res["command"], date=res["date"], nproc=m["nproc"], redis=m["redis"],
            verdict=_cluster_verdict(res["cluster"]), reps=len(res["cluster"]["runs"]), table=_md_table(_scenario_rows(rows, "8 ")))
 
