@@ -92,6 +92,32 @@ static int redis_health(struct redis_sync *r, char *why, size_t n)
 
 /* ================================ the rest ================================ */
 
+/* A /healthz answer reuses what the Sentinels said for this long: /healthz
+ * is open to anyone, and each request would otherwise open a connection to
+ * every Sentinel (up to REDIS_SENTINEL_TIMEOUT_S each). */
+#define SENTINEL_REUSE_S 1.0
+
+/* sentinel_line copies the "sentinels:" line into buf ("" without
+ * Sentinel), asking the Sentinels when the last answer is older than
+ * SENTINEL_REUSE_S. One request asks at a time; the others wait for it
+ * and reuse its answer. */
+static void sentinel_line(struct serve *s, char *buf, size_t n)
+{
+    char why[512];
+    pthread_mutex_lock(&s->sentinel_lock);
+    double now = serve_mono_s();
+    if (s->sentinel_at == 0 || now - s->sentinel_at >= SENTINEL_REUSE_S) {
+        struct repl_sentinels *sv = malloc(sizeof *sv);
+        s->sentinel_line[0] = '\0';
+        if (sv && redis_sentinel_describe(s->cfg, sv, why, sizeof why) == 0)
+            repl_sentinels_text(sv, s->sentinel_line, sizeof s->sentinel_line);
+        free(sv);
+        s->sentinel_at = serve_mono_s();
+    }
+    snprintf(buf, n, "%s", s->sentinel_line);
+    pthread_mutex_unlock(&s->sentinel_lock);
+}
+
 static void handle_healthz(struct serve *s, struct answer *a)
 {
     char why[512];
@@ -117,10 +143,7 @@ static void handle_healthz(struct serve *s, struct answer *a)
     }
     serve_redis_put(s, r);   /* not held while the Sentinels are asked (a second each at most) */
     /* with Sentinel, what the Sentinels see (README "Sentinel") */
-    struct repl_sentinels *sv = malloc(sizeof *sv);
-    if (sv && redis_sentinel_describe(s->cfg, sv, why, sizeof why) == 0)
-        repl_sentinels_text(sv, sline, sizeof sline);
-    free(sv);
+    sentinel_line(s, sline, sizeof sline);
     snprintf(msg, sizeof msg, "ok\n%s%s%s%s%s%s%s%s", line[0] ? "redis: " : "", line, line[0] ? "\n" : "",
              topo[0] ? "redis: " : "", topo, sline[0] ? "sentinels: " : "", sline, sline[0] ? "\n" : "");
     text_answer(a, 200, "text/plain; charset=utf-8", msg);

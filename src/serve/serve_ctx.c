@@ -21,6 +21,7 @@ void serve_init(struct serve *s, const struct sw_config *c)
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_mutex_init(&s->metrics_lock, NULL);
     pthread_mutex_init(&s->limit_lock, NULL);
+    pthread_mutex_init(&s->sentinel_lock, NULL);
 }
 
 void serve_free(struct serve *s)
@@ -36,6 +37,7 @@ void serve_free(struct serve *s)
     pthread_mutex_destroy(&s->pool_lock);
     pthread_mutex_destroy(&s->metrics_lock);
     pthread_mutex_destroy(&s->limit_lock);
+    pthread_mutex_destroy(&s->sentinel_lock);
 }
 
 long long serve_now_ms(void)

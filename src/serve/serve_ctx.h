@@ -48,6 +48,10 @@ struct serve {
     struct redis_sync *idle[SERVE_POOL_MAX];
     int nidle;
 
+    pthread_mutex_t sentinel_lock;  /* guards the two below; held while the Sentinels are asked */
+    char sentinel_line[1500];       /* /healthz's "sentinels:" line, as last asked */
+    double sentinel_at;             /* serve_mono_s() when asked; 0 = never */
+
     pthread_mutex_t metrics_lock;   /* guards m and every family */
     struct metrics *m;
     struct metric_family *requests, *connects, *callbacks, *callback_seconds, *spotify_calls;

@@ -254,6 +254,18 @@ def test_failover_resumes_polling_on_the_promoted_replica():
     st, _, body = serve.get("/healthz")
     check(st == 200 and "sentinels: master %s: 3 of 3 Sentinels answer, primary 127.0.0.1:%d"
           % (MASTER, primary.port) in body.decode(), "/healthz: %d %r" % (st, body))
+    # /healthz is open to anyone: a burst of it asks the Sentinels once a
+    # second at most, not once a request
+    s0 = Redis(ports[0], timeout=5)
+    on_cleanup(s0.close)
+    conns = lambda: int(parse_info(s0.cmd("INFO", "stats"))["total_connections_received"])  # noqa: E731
+    c0, t0 = conns(), time.time()
+    answers = [serve.get("/healthz") for _ in range(20)]
+    rounds = int(time.time() - t0) + 1
+    c1 = conns() - c0   # (s0 was connected before c0)
+    check(all(a[0] == 200 and b"sentinels: master" in a[2] for a in answers), "20 /healthz answers with the line")
+    check(c1 <= rounds + 1, "20 /healthz requests in %d s opened %d connections to a Sentinel (one a second at most)"
+          % (rounds, c1))
 
     # The first group skips while the replica is cut off: the old primary
     # announces those skips, and they are lost with it.
