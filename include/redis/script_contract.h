@@ -98,7 +98,6 @@
 #define OAUTH_STORE_REPLY(X, p) \
     X(p, stored, INT)    /* 1 stored; 0 refused (duplicate account, or the app full), nothing written */ \
     X(p, other_user, STR) /* the other user the account is connected to ("" when none) */ \
-    X(p, owner, STR)     /* always "": the directory (<p>users) is claimed by serve before the script (src/redis/user_dir.c) */ \
     X(p, max_users, INT) /* stored 0: the app's user cap when the app is full (a new user refused), else 0 */
 #define OAUTH_STORE_GROUP_REPLY(X, p)
 
@@ -125,7 +124,6 @@
 #define USER_PUT_GROUP_ARGS(X, p)
 #define USER_PUT_REPLY(X, p) \
     X(p, fence, INT)     /* the user's new fencing token; 0: refused, nothing written */ \
-    X(p, owner, STR)     /* always "": the directory (<p>users) is claimed by the CLI before the script (src/redis/user_dir.c) */ \
     X(p, max_users, INT) /* fence 0: the app's user cap when the app is full (a new user refused), else 0 */
 #define USER_PUT_GROUP_REPLY(X, p)
 /* ------------------------------------------------------------ claim.lua --- */

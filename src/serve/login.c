@@ -577,15 +577,6 @@ static int store_tokens(struct serve *s, struct redis_sync *r, const struct oaut
         refuse_full(a, stored.max_users);
         goto out;
     }
-    if (!stored.stored && stored.owner.len > 0) {
-        /* The owning app is for the operator's log, never for the browser. */
-        log_warn("callback: user %s belongs to app %.*s; refused for app %s (nothing stored)", st->user,
-                 (int)stored.owner.len, stored.owner.s, st->app);
-        freeReplyObject(rep);
-        serve_fail(a, 409, "user_conflict", "Conflict",
-                   "This user is registered with another app. Nothing was stored.");
-        goto out;
-    }
     freeReplyObject(rep);
     if (!stored.stored) {
         log_warn("callback: Spotify account %s is already connected to user %s; refused for user %s "

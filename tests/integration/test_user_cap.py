@@ -138,7 +138,7 @@ def test_oauth_store_refuses_when_full():
             "sw:{app1}:app"]
     args = ["u6", "app1", "acct-u6", "U6", "AT", "RT", "3600000", "", "refuse"]
     got = c.cmd("EVALSHA", sha, len(keys), *(keys + args))
-    check(got[0] == 0 and got[3] == 5, "refused with the cap: %r" % got)
+    check(got[0] == 0 and got[2] == 5, "refused with the cap (stored, other_user, max_users): %r" % got)
     check(redis_dump(c, "sw:*") == before, "nothing written")
     known = ["sw:{app1}:user:u1"] + keys[1:]
     got = c.cmd("EVALSHA", sha, len(known), *(known + ["u1"] + args[1:]))
