@@ -43,7 +43,9 @@ struct redis_async_opts {
                               Sentinel: a cluster node expected back soon */
 };
 
-/* reply is NULL when the command failed (link lost); it is freed after the
+/* reply is NULL when no answer came (the link lost; in cluster mode also a
+ * redirect that could not be followed, TRYAGAIN or CLUSTERDOWN: see
+ * cluster_async.h); it is freed after the
  * callback returns. */
 typedef void redis_async_cb(struct redis_async *l, redisReply *reply, void *ud);
 typedef void redis_async_state_cb(struct redis_async *l, int up, void *ud);

@@ -326,7 +326,8 @@ static void on_complete(struct redis_async *l, redisReply *r, void *ud)
     struct sent_batch *b = ud;
     (void)l;
     if (r == NULL)
-        log_warn("%d results not stored (redis link lost); their leases will expire", b->n);
+        log_warn("%d results not stored (no answer from Redis: the link lost, or a cluster slot moving); "
+                 "their leases will expire", b->n);
     else if (r->type == REDIS_REPLY_ERROR)
         log_error("complete failed for %d users: %s", b->n, r->str);
     else if (r->type != REDIS_REPLY_ARRAY || sc_groups(r, COMPLETE_REPLY_N, COMPLETE_GROUP_REPLY_N) != (size_t)b->n)
