@@ -55,6 +55,9 @@ const char *redis_sync_errstr(const struct redis_sync *r);
  * redis_sync_command_node runs argv on one of them, unrouted. */
 int redis_sync_nodes(struct redis_sync *r, int *out, int max);
 redisReply *redis_sync_command_node(struct redis_sync *r, int node, int argc, const char **argv);
+/* redis_sync_used_memory: INFO memory's used_memory summed over every
+ * server of redis_sync_nodes into *used (bytes); returns how many answered. */
+int redis_sync_used_memory(struct redis_sync *r, double *used);
 /* redis_sync_single: the one context in single-node mode (for readers of
  * one server, such as repl_info), NULL in cluster mode. */
 redisContext *redis_sync_single(struct redis_sync *r);

@@ -260,22 +260,10 @@ static void status_print_pace(const cJSON *it, const cJSON *lim)
 static cJSON *status_redis(struct redis_sync *r, const struct sw_config *c)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *info[] = {"INFO", "memory"}, *p;
-    int nodes[CLUSTER_MAX_NODES], nn = redis_sync_nodes(r, nodes, CLUSTER_MAX_NODES), seen = 0;
-    double used = 0;
+    double used;
     redisReply *rep;
 
-    /* In a cluster: the sum over the primaries. */
-    for (int i = 0; i < nn && i < CLUSTER_MAX_NODES; i++) {
-        rep = redis_sync_command_node(r, nodes[i], 2, info);
-        if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL) {
-            used += strtod(p + strlen("used_memory:"), NULL);
-            seen++;
-        }
-        if (rep)
-            freeReplyObject(rep);
-    }
-    if (seen)
+    if (redis_sync_used_memory(r, &used) > 0)   /* in a cluster: the sum over the primaries */
         cJSON_AddNumberToObject(o, "used_memory", used);
     rep = redis_sync_command(r, "CONFIG GET hash-max-listpack-value");
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->str)

@@ -315,6 +315,23 @@ redisReply *redis_sync_command_node(struct redis_sync *r, int node, int argc, co
     return rep;
 }
 
+int redis_sync_used_memory(struct redis_sync *r, double *used)
+{
+    const char *info[] = {"INFO", "memory"}, *p;
+    int nodes[CLUSTER_MAX_NODES], nn = redis_sync_nodes(r, nodes, CLUSTER_MAX_NODES), seen = 0;
+    *used = 0;
+    for (int i = 0; i < nn && i < CLUSTER_MAX_NODES; i++) {
+        redisReply *rep = redis_sync_command_node(r, nodes[i], 2, info);
+        if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, "used_memory:")) != NULL) {
+            *used += strtod(p + strlen("used_memory:"), NULL);
+            seen++;
+        }
+        if (rep)
+            freeReplyObject(rep);
+    }
+    return seen;
+}
+
 /* checked turns a reply into redis_sync_cmd's answer: an error reply and a
  * lost link both become NULL with the reason. */
 static redisReply *checked(struct redis_sync *r, redisReply *rep, char *err, size_t errlen)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis/cluster_topo.h"
 #include "redis/key_schema.h"
 #include "redis/script_contract.h"
 #include "spotify/playback.h"
@@ -347,9 +348,10 @@ static void info_field(cJSON *o, const char *info, const char *name)
     cJSON_AddStringToObject(o, name, val);
 }
 
-cJSON *admin_model_redis(struct redis_sync *r)
+cJSON *admin_model_redis(struct redis_sync *r, const struct sw_config *c)
 {
-    cJSON *o = cJSON_CreateObject();
+    char why[256];
+    cJSON *topo, *o = cJSON_CreateObject();
     const char *sections[] = {"memory", "replication", "server", "cluster"};
     const char *fields[][3] = {{"used_memory_human", "maxmemory_human", NULL},
                                {"role", "connected_slaves", NULL},
@@ -360,6 +362,12 @@ cJSON *admin_model_redis(struct redis_sync *r)
         for (size_t j = 0; j < 3 && fields[i][j]; j++)
             info_field(o, str(rep), fields[i][j]);
         drop(rep);
+    }
+    if (redis_sync_single(r) == NULL && (topo = cluster_topo_fetch(r, c->key_prefix, why, sizeof why)) != NULL) {
+        double used;
+        cJSON_AddNumberToObject(o, "nodes", redis_sync_used_memory(r, &used));
+        cJSON_AddNumberToObject(o, "used_memory", used);
+        cJSON_AddItemToObject(o, "cluster", topo);
     }
     return o;
 }

@@ -42,8 +42,11 @@ cJSON *admin_model_user(struct redis_sync *r, const struct sw_config *c, const c
 cJSON *admin_model_workers(struct redis_sync *r, const struct sw_config *c, long long now);
 
 /* admin_model_redis: {"used_memory_human","maxmemory_human","role",
- * "connected_slaves","redis_version","cluster_enabled"} from INFO. */
-cJSON *admin_model_redis(struct redis_sync *r);
+ * "connected_slaves","redis_version","cluster_enabled"} from INFO (of one
+ * node); in cluster mode also "nodes" (the primaries asked), "used_memory"
+ * (their sum, bytes) and "cluster" (cluster_topo_json's object: each
+ * primary's slots and replicas, each app's primary). */
+cJSON *admin_model_redis(struct redis_sync *r, const struct sw_config *c);
 
 /* admin_model_polls: the app's poll counter (stats polls), 0 when absent. */
 double admin_model_polls(struct redis_sync *r, const struct sw_config *c, const char *app);

@@ -184,18 +184,57 @@ static void overview_workers(struct admin_req *q, const cJSON *workers)
     admin_hb_printf(b, "</table>\n");
 }
 
+/* overview_cluster: each primary (slots, replicas, the apps it holds),
+ * from cluster_topo_json's object; every string is escaped (from Redis). */
+static void overview_cluster(struct admin_req *q, const cJSON *cl)
+{
+    const cJSON *p, *x, *ap;
+    admin_hb_printf(&q->out, "<h3>Cluster</h3><table class=\"cluster\"><tr><th>primary</th><th>slots</th>"
+                             "<th>replicas</th><th>apps</th></tr>");
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(cl, "primaries")) {
+        const char *addr = sget(p, "addr");
+        const char *sep = "";
+        admin_hb_printf(&q->out, "<tr><td>");
+        admin_hb_esc(&q->out, addr);
+        admin_hb_printf(&q->out, "</td><td>%d</td><td>", (int)nget(p, "slots"));
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(p, "replicas")) {
+            admin_hb_printf(&q->out, "%s", sep);
+            admin_hb_esc(&q->out, cJSON_IsString(x) ? x->valuestring : "");
+            sep = ", ";
+        }
+        admin_hb_printf(&q->out, "</td><td>");
+        sep = "";
+        cJSON_ArrayForEach(ap, cJSON_GetObjectItem(cl, "apps")) {
+            if (strcmp(sget(ap, "node"), addr) != 0)
+                continue;
+            admin_hb_printf(&q->out, "%s", sep);
+            admin_hb_esc(&q->out, sget(ap, "app"));
+            sep = ", ";
+        }
+        admin_hb_printf(&q->out, "</td></tr>");
+    }
+    admin_hb_printf(&q->out, "</table>\n");
+}
+
 static void overview_redis(struct admin_req *q, const cJSON *rd)
 {
     static const char *const rows[][2] = {{"used_memory_human", "used memory"}, {"maxmemory_human", "maxmemory"},
                                           {"role", "role"}, {"connected_slaves", "replicas"},
                                           {"cluster_enabled", "cluster"}, {"redis_version", "version"}};
+    const cJSON *cl = cJSON_GetObjectItem(rd, "cluster");
     admin_hb_printf(&q->out, "<h2>Redis</h2><table class=\"redis\">");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         admin_hb_printf(&q->out, "<tr><th>%s</th><td>", rows[i][1]);
-        admin_hb_esc(&q->out, sget(rd, rows[i][0]));
+        if (cl && strcmp(rows[i][0], "used_memory_human") == 0)   /* every primary's, not one node's */
+            admin_hb_printf(&q->out, "%.1fM (%d primaries)", nget(rd, "used_memory") / (1024.0 * 1024.0),
+                            (int)nget(rd, "nodes"));
+        else
+            admin_hb_esc(&q->out, sget(rd, rows[i][0]));
         admin_hb_printf(&q->out, "</td></tr>");
     }
     admin_hb_printf(&q->out, "</table>\n");
+    if (cl)
+        overview_cluster(q, cl);
 }
 
 void admin_page_overview(struct admin *a, struct admin_req *q)
@@ -205,7 +244,7 @@ void admin_page_overview(struct admin *a, struct admin_req *q)
         return;
     long long now = serve_now_ms();
     cJSON *apps = admin_model_apps(r, a->s->cfg), *users = admin_model_users(r, a->s->cfg), *it;
-    cJSON *workers = admin_model_workers(r, a->s->cfg, now), *rd = admin_model_redis(r);
+    cJSON *workers = admin_model_workers(r, a->s->cfg, now), *rd = admin_model_redis(r, a->s->cfg);
     admin_page_head(q, "Overview", "/");
     cJSON_ArrayForEach(it, apps)
         overview_app(a, q, r, it->valuestring, users, now);

@@ -6,6 +6,7 @@ directory. Without a browser these tests FAIL, they never skip."""
 import base64
 import json
 import os
+import re
 import urllib.parse
 
 from harness import *  # noqa: F401,F403
@@ -278,3 +279,24 @@ def test_read_only_unless_enabled():
                       body=urllib.parse.urlencode({"csrf": "x", "do": "stop", "id": "ro"}).encode())
     check(st == 403, "action refused: %d" % st)
     check(r.client().cmd("HGET", "sw:{app1}:user:ro", "status") == "active", "nothing changed")
+
+
+def test_overview_shows_every_cluster_primary():
+    """In cluster mode the Redis panel is every primary's (issue 15): the
+    memory summed over the primaries, and each primary with its slots and
+    the apps whose hash tag it serves."""
+    cl = RedisCluster(primaries=3, replicas=0)
+    sim = Sim()
+    by_primary = cl.apps_per_primary(per=1, prefix="dash")
+    for apps in by_primary.values():
+        setup_app(cl, sim, app=apps[0], users=[apps[0] + "-u1"])
+    _serve, base = admin_serve(cl, sim, actions=False)
+    st, _h, body = http("GET", base + "/", headers=auth_header())
+    page = body.decode()
+    check(st == 200 and "(3 primaries)" in page, "the memory of the 3 primaries: %d %r" % (st, page[-1500:]))
+    rows = re.findall(r"<tr><td>127\.0\.0\.1:(\d+)</td><td>(\d+)</td><td>[^<]*</td><td>([^<]*)</td></tr>", page)
+    check(sorted(int(p) for p, _s, _a in rows) == sorted(by_primary),
+          "a row per primary: %r (primaries %r)" % (rows, sorted(by_primary)))
+    check(sum(int(s) for _p, s, _a in rows) == 16384, "their slots add up to 16384: %r" % rows)
+    for p, _s, apps in rows:
+        check(apps == by_primary[int(p)][0], "primary %s holds %r: %r" % (p, by_primary[int(p)], apps))
