@@ -20,7 +20,11 @@ MAX_INFLIGHT = 256       # the worker's default: more than one connection's stre
 
 def tcp_conns(pid, port):
     """ESTABLISHED TCP connections of process pid to 127.0.0.1:port, from
-    /proc/<pid>/fd (its socket inodes) and /proc/<pid>/net/tcp."""
+    /proc/<pid>/fd (its socket inodes) and /proc/<pid>/net/tcp, counted by
+    inode: the kernel writes that table a page per read() and finds its place
+    again by position, so while other sockets come and go (a test suite
+    leaves thousands in TIME_WAIT) one read can list the same sockets several
+    times; two held sockets were once listed as 6, 8 or 20 lines."""
     inodes = set()
     for fd in os.listdir("/proc/%d/fd" % pid):
         try:
@@ -29,14 +33,14 @@ def tcp_conns(pid, port):
             continue
         if link.startswith("socket:["):
             inodes.add(link[8:-1])
-    n = 0
+    found = set()
     with open("/proc/%d/net/tcp" % pid) as f:
         next(f)
         for line in f:
             col = line.split()
             if col[2].endswith(":%04X" % port) and col[3] == "01" and col[9] in inodes:
-                n += 1
-    return n
+                found.add(col[9])
+    return len(found)
 
 
 def gauge(url, series):
@@ -69,8 +73,10 @@ def test_thousands_of_users_share_the_streams_of_few_connections():
     wait_for(lambda: int(heartbeat(c).get("polls", 0)) >= USERS, 40, "every user polled once")
 
     # the fewest connections whose streams hold max-inflight requests, plus
-    # one: under ASan+UBSan a run once held 4 where 3 suffice (cause not
-    # established; see the issue note). Without the admission it is 15-32.
+    # one: the server may retire a connection (GOAWAY) at any time, and it
+    # stays open while its streams end beside the one that replaces it.
+    # Without the admission it is 15-32. (Runs that seemed to hold 4 and 6
+    # were /proc listing the same 2 sockets twice and thrice: tcp_conns.)
     least = -(-MAX_INFLIGHT // SERVER_STREAMS) + 1
     seen, gauges, streams, p0 = [], [], [], int(heartbeat(c)["polls"])
     deadline = time.time() + 8
@@ -81,15 +87,18 @@ def test_thousands_of_users_share_the_streams_of_few_connections():
         time.sleep(0.1)
     hb = heartbeat(c)
     polls = int(hb["polls"]) - p0
+    # every figure in every message: which of them went past the bound tells
+    # the worker (its own gauges and counters) from the sampling of /proc
+    said = "sockets %s, spotwatch_http_connections %s, spotwatch_http_streams %s, heartbeat %r" % (
+        sorted(set(seen)), sorted(set(gauges), key=str), sorted(set(streams), key=str), hb)
     check(polls >= 1000, "polls went on: %d in 8 s" % polls)
-    check(1 <= min(seen) and max(seen) <= least,
-          "between 1 and %d connections open to the API, saw %s" % (least, sorted(set(seen))))
+    check(1 <= min(seen) and max(seen) <= least, "between 1 and %d connections open to the API: %s" % (least, said))
     check(all(g is not None and 1 <= g <= least for g in gauges),
-          "spotwatch_http_connections between 1 and %d: %s" % (least, sorted(set(gauges))))
+          "spotwatch_http_connections between 1 and %d: %s" % (least, said))
     check(all(s is not None and s <= least * SERVER_STREAMS for s in streams),
-          "spotwatch_http_streams within the streams of those connections: %s" % sorted(set(streams)))
+          "spotwatch_http_streams within the streams of those connections: %s" % said)
     check(int(hb["connections"]) <= least,
-          "no connection opened beyond those %d (no TLS handshake per request): %r" % (least, hb))
+          "no connection opened beyond those %d (no TLS handshake per request): %s" % (least, said))
     with open(front.access_log) as f:
         polls_seen = [l for l in f if "/v1/me/player?" in l]
     check(polls_seen and all("HTTP/2" in l for l in polls_seen[:200]), "the polls went over HTTP/2")
