@@ -43,6 +43,8 @@ struct httpc_origin {
     long streams;             /* streams one of its connections carries: the
                                * client limit, lowered when curl shows the
                                * server allows fewer (httpc_origin_opened) */
+    int unasked;              /* curl opened a connection httpc did not ask
+                               * for, and none of o's has closed since */
     struct httpc_wait *qhead, *qtail; /* waiting for curl, oldest first */
     struct httpc_origin *next;
 };
@@ -65,12 +67,21 @@ void httpc_origin_free_all(struct httpc_origin *list);
  * connection beyond what o needs (host_conns: the cap on its connections). */
 int httpc_origin_room(const struct httpc_origin *o, long host_conns);
 
+/* httpc_origin_host_cap: the cap on connections per host for curl
+ * (CURLMOPT_MAX_HOST_CONNECTIONS, one figure for every host) that lets curl
+ * open no connection the admissions in list did not ask for: host_conns
+ * while an origin not known to multiplex has requests or connections (over
+ * HTTP/1.1 each request needs its own), else, per origin, its connections
+ * open now plus one when none is being set up, the most of these, at least 1. */
+long httpc_origin_host_cap(const struct httpc_origin *list, long host_conns);
+
 /* httpc_origin_push queues w last; httpc_origin_pop takes the oldest (NULL if none). */
 void httpc_origin_push(struct httpc_origin *o, struct httpc_wait *w);
 struct httpc_wait *httpc_origin_pop(struct httpc_origin *o);
 
 /* httpc_origin_opened: curl opened a connection (a socket) for the request
- * tagged req, of o; httpc_origin_ended: a request of o has left curl (clears
+ * tagged req, of o (lowers streams at the second one httpc did not ask for
+ * in a row); httpc_origin_ended: a request of o has left curl (clears
  * opening when it is the opener, whatever its outcome);
  * httpc_origin_closed: curl closed one of o's connections. */
 void httpc_origin_opened(struct httpc_origin *o, const void *req);

@@ -19,7 +19,10 @@
  * streams of its open connections (httpc_origin_room): one connection carries them
  * while it has streams free, and the next is opened only when every open
  * one is full, one at a time, instead of libcurl opening a new connection (a
- * TLS handshake) for each request past the server's stream limit.
+ * TLS handshake) for each request past the server's stream limit. Requests
+ * already in curl that it retries by itself (those a GOAWAY refused) are
+ * held by curl's cap on connections per host, kept at what the admissions
+ * need (httpc_set_cap).
  *
  * Per request, libcurl itself costs far more than httpc (tests/bench's
  * curl_floor measures that floor), so httpc gives it as little extra work as
@@ -98,6 +101,8 @@ struct httpc {
     struct httpc_origin *origins;
     int norigins;
     long host_conns;          /* max_host_connections in effect */
+    long host_cap;            /* CURLMOPT_MAX_HOST_CONNECTIONS now (httpc_set_cap) */
+    int no_origin;            /* requests in curl without an admission (origin NULL) */
     long streams;             /* max_streams in effect (CURLMOPT_MAX_CONCURRENT_STREAMS) */
     struct httpc_req *spare;  /* free list */
     int nspare;
@@ -142,6 +147,22 @@ static void httpc_req_destroy(struct httpc_req *r)
 
 static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *method, const char *url,
                        const char *const *headers, const char *body, httpc_cb *cb, void *ud);
+
+/* httpc_set_cap: curl's cap on connections per host, to what the origins
+ * need now (httpc_origin_host_cap): connections open, close and get set up
+ * inside curl's calls, and a request curl retries there (after a GOAWAY)
+ * finds the cap as it was last set, so it is set again after every call
+ * that may move it and before a request that may open one. Never from
+ * inside one of curl's callbacks (curl refuses it there: tried again next
+ * time). */
+static void httpc_set_cap(struct httpc *h)
+{
+    /* a request without an admission is held to nothing but host_conns */
+    long cap = h->no_origin > 0 ? h->host_conns : httpc_origin_host_cap(h->origins, h->host_conns);
+
+    if (cap != h->host_cap && curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, cap) == CURLM_OK)
+        h->host_cap = cap;
+}
 
 /* httpc_finish ends r, which has left the multi handle: out of the active
  * list, its callback, then recycled. */
@@ -242,6 +263,8 @@ static void httpc_drain(struct httpc *h)
         curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &total);
         curl_multi_remove_handle(h->multi, easy);
         o = r->origin;
+        if (!o)
+            h->no_origin--;
         if (o) {
             httpc_origin_ended(o, r);
             if (status > 0 && curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version > 0)
@@ -264,6 +287,7 @@ static void httpc_action(struct httpc *h, curl_socket_t fd, int mask)
      * watchers to curl's TIMERFUNCTION rather than stop them on running == 0. */
     curl_multi_socket_action(h->multi, fd, mask, &running);
     httpc_drain(h);
+    httpc_set_cap(h);
 }
 
 static void httpc_kick_cb(struct ev_loop *loop, ev_idle *w, int revents)
@@ -470,7 +494,8 @@ struct httpc *httpc_new(struct ev_loop *loop, const struct httpc_opts *o, char *
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     h->host_conns = o->max_host_connections > 0 ? o->max_host_connections : (long)HTTPC_DEFAULT_HOST_CONNS;
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->host_conns);
+    h->host_cap = h->host_conns;
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->host_cap);
     /* the cache must hold every per-host connection or keep-alive is lost */
     curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 2 * h->host_conns);
     /* curl holds each connection to the lower of this and the server's
@@ -726,6 +751,11 @@ static int httpc_start(struct httpc *h, struct httpc_origin *o, const char *meth
     r->origin = o;
     if (o)
         o->in_curl++;
+    else
+        h->no_origin++;
+    /* before curl connects it (later, from the loop): an origin's first
+     * request raises the cap to host_conns until it is known to multiplex */
+    httpc_set_cap(h);
     r->prev = NULL;
     r->next = h->active;
     if (h->active)

@@ -132,11 +132,20 @@ struct httpc_wait *httpc_origin_pop(struct httpc_origin *o)
 }
 
 /* httpc_learn_streams: curl opened a connection to o that httpc did not ask
- * for (o's open ones had streams free by httpc's count), so the server
- * allows fewer streams per connection than o->streams. libcurl 7.88 does not
- * tell how many (its SETTINGS_MAX_CONCURRENT_STREAMS stays inside), so take
- * what the open connections carry now, and at most half the old figure: a
- * few connections more, at most, until it fits. */
+ * for (o's open ones had streams free by httpc's count): either the server
+ * allows fewer streams per connection than o->streams, or it retires one of
+ * o's connections (GOAWAY: curl uses it no more, and retries the requests
+ * it refused on a new one) while httpc counts it until curl closes it, once
+ * its last streams end. libcurl 7.88 tells neither
+ * (SETTINGS_MAX_CONCURRENT_STREAMS and GOAWAY stay inside), so a first such
+ * connection is only marked (unasked), and the figure is lowered at a
+ * second with none of o's connections closed between: a server allowing
+ * fewer streams makes them one after another, a retirement makes one and
+ * then closes the retired connection. Lowered for a retirement, the figure
+ * would stay low for good and every GOAWAY would halve it again (a server
+ * that retires a connection every 1,000 streams took it from 100 to 50 in
+ * a second). The figure is what the open connections carry now, at most
+ * half the old one: a few connections more, at most, until it fits. */
 static void httpc_learn_streams(struct httpc_origin *o)
 {
     long seen = o->conns > 0 ? (long)(o->in_curl - 1) / o->conns : 1, half = o->streams / 2;
@@ -149,8 +158,11 @@ void httpc_origin_opened(struct httpc_origin *o, const void *req)
 {
     /* one that httpc asked for comes with the single request past the
      * streams of the open connections (httpc_origin_room) */
-    if (o->multiplex && !o->opening && o->conns > 0 && o->in_curl <= o->streams * o->conns)
-        httpc_learn_streams(o);
+    if (o->multiplex && !o->opening && o->conns > 0 && o->in_curl <= o->streams * o->conns) {
+        if (o->unasked)
+            httpc_learn_streams(o);
+        o->unasked = !o->unasked;
+    }
     o->conns++;
     o->opening = 1;
     o->opener = req;
@@ -169,4 +181,29 @@ void httpc_origin_ended(struct httpc_origin *o, const void *req)
 void httpc_origin_closed(struct httpc_origin *o)
 {
     o->conns--;
+    o->unasked = 0;
+}
+
+/* httpc_origin_host_cap: curl opens a connection for a request that finds
+ * every open one full or retired, even one the admission did not let in
+ * (a request curl retries after a GOAWAY refused it), and while that
+ * connection is being set up the next such request opens another (libcurl
+ * 7.88 waits for one being set up only before it knows the host
+ * multiplexes): a GOAWAY with 60 requests in curl once opened 31 at once.
+ * With the cap at what the admissions need, such a request waits in curl's
+ * pending queue, which curl runs again as transfers end, until a connection
+ * has room. */
+long httpc_origin_host_cap(const struct httpc_origin *list, long host_conns)
+{
+    long cap = 1;
+
+    for (const struct httpc_origin *o = list; o; o = o->next) {
+        long want = o->conns + !o->opening;
+
+        if (!o->multiplex && (o->in_curl > 0 || o->conns > 0))
+            return host_conns;
+        if (o->multiplex && want > cap)
+            cap = want;
+    }
+    return cap < host_conns ? cap : host_conns;
 }

@@ -29,10 +29,10 @@ def make_ca(d):
 class Nghttpx:
     """nghttpx terminating TLS (h2 and http/1.1 by ALPN) in front of the simulator."""
 
-    def __init__(self, sim, cert, key, d):
+    def __init__(self, sim, cert, key, d, extra=()):
         self.port = free_port()
         self.proc = Proc(["nghttpx", "--frontend=127.0.0.1,%d" % self.port,
-                          "--backend=127.0.0.1,%d" % sim.port, "--workers=1",
+                          "--backend=127.0.0.1,%d" % sim.port, "--workers=1"] + list(extra) + [
                           "--no-ocsp", "--errorlog-file=%s" % os.path.join(d, "nghttpx.log"),
                           "--accesslog-file=%s" % os.path.join(d, "access.log"),
                           "--pid-file=%s" % os.path.join(d, "nghttpx.pid"), key, cert], "nghttpx")

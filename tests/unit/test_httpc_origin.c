@@ -1,7 +1,8 @@
 /* test_httpc_origin: httpc's admission per origin without libcurl: how many
  * requests of an origin curl may run, over HTTP/1.1 and over HTTP/2, as
  * connections open and close; the order of the queue; the stream limit
- * learnt from a connection httpc did not ask for. */
+ * learnt from connections httpc did not ask for, not from a retired one's
+ * replacement; curl's cap on connections per host. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,12 +110,61 @@ static void test_server_allows_fewer_streams(void **state)
     o->conns = 1;
     o->in_curl = 11;
     /* curl opens a second with 11 in curl, 100 streams by httpc's count:
-     * the server allows 10 */
+     * marked, not learnt (it may replace a retired one) */
+    httpc_origin_opened(o, &tag);
+    assert_int_equal(o->streams, 100);
+    assert_int_equal(o->conns, 2);
+    httpc_origin_ended(o, &tag);
+    o->in_curl = 21;
+    /* and a third with 21 in curl, none closed: the server allows 10 */
     httpc_origin_opened(o, &tag);
     assert_int_equal(o->streams, 10);
-    assert_int_equal(o->conns, 2);
+    assert_int_equal(o->conns, 3);
     o->opening = 0;
-    assert_int_equal(admit(o, 2), 9);     /* up to 2 x 10 */
+    assert_int_equal(admit(o, 3), 9);     /* up to 3 x 10 */
+    httpc_origin_free_all(list);
+}
+
+static void test_retired_connection_replaced(void **state)
+{
+    struct httpc_origin *list = NULL, *o = h2_origin(&list);
+
+    (void)state;
+    o->conns = 1;
+    o->in_curl = 60;
+    /* a GOAWAY: curl opens a connection for the requests it refused, then
+     * closes the retired one; again at the next GOAWAY: nothing learnt */
+    for (int i = 0; i < 3; i++) {
+        httpc_origin_opened(o, &tag);
+        httpc_origin_closed(o);
+        httpc_origin_ended(o, &tag);
+        o->in_curl++;
+    }
+    assert_int_equal(o->streams, 100);
+    assert_int_equal(o->conns, 1);
+    httpc_origin_free_all(list);
+}
+
+static void test_host_cap(void **state)
+{
+    struct httpc_origin *list = NULL, *o = h2_origin(&list), *p;
+    int n = 1;
+
+    (void)state;
+    /* no connection yet: room for the one that opens */
+    assert_int_equal(httpc_origin_host_cap(list, 32), 1);
+    o->conns = 2;
+    assert_int_equal(httpc_origin_host_cap(list, 32), 3);
+    o->opening = 1;                       /* none beyond the one being set up */
+    assert_int_equal(httpc_origin_host_cap(list, 32), 2);
+    assert_int_equal(httpc_origin_host_cap(list, 2), 2);
+    /* an origin not known to multiplex: idle, it does not count; with a
+     * request in curl, HTTP/1.1's one request per connection */
+    p = httpc_origin_get(&list, &n, "http://plain/", 100);
+    assert_non_null(p);
+    assert_int_equal(httpc_origin_host_cap(list, 32), 2);
+    p->in_curl = 1;
+    assert_int_equal(httpc_origin_host_cap(list, 32), 32);
     httpc_origin_free_all(list);
 }
 
@@ -150,6 +200,8 @@ int main(void)
         cmocka_unit_test(test_http1_one_request_per_connection),
         cmocka_unit_test(test_http2_streams_then_one_connection_at_a_time),
         cmocka_unit_test(test_server_allows_fewer_streams),
+        cmocka_unit_test(test_retired_connection_replaced),
+        cmocka_unit_test(test_host_cap),
         cmocka_unit_test(test_queue_in_order_and_freed),
     };
 
