@@ -43,13 +43,27 @@ struct cluster_map {
 void cluster_map_init(struct cluster_map *m);
 
 /* cluster_map_from_slots reads a CLUSTER SLOTS reply into m: each entry
- * [first, last, primary, replica...] with each node [host, port, id, ...].
- * An empty host (a node that does not know its own address) is taken as
- * fallback_host, the address the answer came from. Returns 0, or -1 with
- * the reason in err and m untouched (a node at port 0, a TLS-only node
- * without tls-cluster yes, is named as such). */
+ * [first, last, primary, replica...] with each node [endpoint, port, id,
+ * metadata...] (an address, or a hostname with Redis 7's
+ * cluster-preferred-endpoint-type hostname). An empty or nil endpoint
+ * (unknown-endpoint) is taken as fallback_host, the address the answer came
+ * from. Returns 0, or -1 with the reason in err and m untouched (a node at
+ * port 0, a TLS-only node without tls-cluster yes, and a node named "?", a
+ * hostname unknown, are named as such). */
 int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const char *fallback_host, char *err,
                            size_t errlen);
+
+/* cluster_map_check_reached: with TLS, the node reached at host:port
+ * (whose CLUSTER MYID is myid) must be announced in m at that same port. A
+ * node with a plain port beside its TLS one and `tls-cluster no` announces
+ * its plain port (in CLUSTER SLOTS and CLUSTER SHARDS alike, even asked over
+ * TLS), where a TLS handshake can only fail obscurely. Returns -1 with the
+ * reason in err when m names myid at another port; 0 when it names it at
+ * port, does not name it (a node serving no slot), or myid is NULL or ""
+ * (unknown: the check is skipped). The host may differ (a seed given by
+ * address, announced by hostname). */
+int cluster_map_check_reached(const struct cluster_map *m, const char *myid, const char *host, int port,
+                              char *err, size_t errlen);
 
 /* cluster_map_node: the index of the node host:port in m, added as a
  * primary when absent (a MOVED may name a node the map has not seen).
@@ -86,7 +100,8 @@ struct cluster_redirect {
  * one) from an error reply's text. An empty host (Redis 7's
  * cluster-preferred-endpoint-type unknown-endpoint) is taken as
  * fallback_host. Returns the kind; CLUSTER_REDIRECT_NONE for any other error
- * or a malformed one. */
+ * or a malformed one, "?" as the host included (a hostname unknown: no host
+ * to go to). */
 enum cluster_redirect_kind cluster_redirect_parse(const char *text, size_t len, const char *fallback_host,
                                                   struct cluster_redirect *out);
 

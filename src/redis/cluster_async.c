@@ -28,6 +28,11 @@ struct ca_node {
     int inflight;               /* routed commands and CLUSTER SLOTS awaiting a reply on link */
     int primary;                /* serves a slot in the current map */
     int was_up;                 /* link came up once: later ups are reconnects */
+    /* With TLS, the node's CLUSTER MYID, asked once per link (pipelined
+     * before its first CLUSTER SLOTS) so that a map announcing it at
+     * another port (its plain one: tls-cluster no) is refused clearly. */
+    enum { CA_MYID_UNASKED, CA_MYID_ASKED, CA_MYID_KNOWN } myid_state;
+    char myid[CLUSTER_ID_MAX];  /* "" when refused (an ACL): no check */
 };
 
 /* ca_cmd: one routed command until its final answer. */
@@ -185,6 +190,7 @@ static void ca_node_state(struct redis_async *l, int up, void *ud)
         ca->nodes[n].was_up = 1;
     } else {
         ca->want_refresh = 1;   /* a failover may be under way */
+        ca->nodes[n].myid_state = CA_MYID_UNASKED;   /* another node may answer there next */
     }
     ca_update_up(ca);
 }
@@ -229,7 +235,7 @@ static void ca_slots_reply(struct redis_async *l, redisReply *reply, void *ud)
 {
     struct cluster_async *ca = ud;
     int n = ca_node_of_link(ca, l);
-    char err[128], line[1024];
+    char err[384], line[1024];
 
     if (n < 0)
         return;   /* cannot be: a link is freed only with nothing pending */
@@ -246,6 +252,15 @@ static void ca_slots_reply(struct redis_async *l, redisReply *reply, void *ud)
     if (cluster_map_from_slots(&ca->scratch, reply, ca->nodes[n].host, err, sizeof err) != 0) {
         if (!ca->slots_failing)
             log_warn("redis cluster: %s:%d: %s; the old map stays", ca->nodes[n].host, ca->nodes[n].port, err);
+        ca->slots_failing = 1;
+        return;
+    }
+    /* MYID's reply came first on this link (pipelined, in order) */
+    if (ca->tls && ca->nodes[n].myid_state == CA_MYID_KNOWN &&
+        cluster_map_check_reached(&ca->scratch, ca->nodes[n].myid, ca->nodes[n].host, ca->nodes[n].port, err,
+                                  sizeof err) != 0) {
+        if (!ca->slots_failing)
+            log_error("redis cluster: %s", err);
         ca->slots_failing = 1;
         return;
     }
@@ -294,6 +309,40 @@ static void ca_seed(struct cluster_async *ca)
         ca_node(ca, ca->map.nodes[i].host, ca->map.nodes[i].port);
 }
 
+static void ca_myid_reply(struct redis_async *l, redisReply *reply, void *ud)
+{
+    struct cluster_async *ca = ud;
+    int n = ca_node_of_link(ca, l);
+
+    if (n < 0)
+        return;
+    ca->nodes[n].inflight--;
+    if (reply == NULL) {
+        ca->nodes[n].myid_state = CA_MYID_UNASKED;
+        return;
+    }
+    ca->nodes[n].myid_state = CA_MYID_KNOWN;
+    ca->nodes[n].myid[0] = '\0';
+    if (reply->type == REDIS_REPLY_STRING && reply->len < sizeof ca->nodes[n].myid) {
+        memcpy(ca->nodes[n].myid, reply->str, reply->len);
+        ca->nodes[n].myid[reply->len] = '\0';
+    }
+}
+
+/* ca_ask_myid: with TLS, CLUSTER MYID once per link, just before its
+ * CLUSTER SLOTS (pipelined: no round trip of its own). */
+static void ca_ask_myid(struct cluster_async *ca, int n)
+{
+    const char *av[2] = {"CLUSTER", "MYID"};
+
+    if (ca->tls == NULL || ca->nodes[n].myid_state != CA_MYID_UNASKED)
+        return;
+    if (redis_async_command(ca->nodes[n].link, ca_myid_reply, ca, 2, av, NULL) == 0) {
+        ca->nodes[n].inflight++;
+        ca->nodes[n].myid_state = CA_MYID_ASKED;
+    }
+}
+
 /* ca_refresh sends CLUSTER SLOTS on the next link that is up. */
 static void ca_refresh(struct cluster_async *ca)
 {
@@ -304,6 +353,7 @@ static void ca_refresh(struct cluster_async *ca)
         if (!ca_link_up(ca, n))
             continue;
         ca->rr = n + 1;
+        ca_ask_myid(ca, n);
         if (redis_async_command(ca->nodes[n].link, ca_slots_reply, ca, 2, av, NULL) == 0) {
             ca->nodes[n].inflight++;
             ca->refresh_inflight = 1;
@@ -325,6 +375,7 @@ static void ca_drop_unused(struct cluster_async *ca)
         redis_async_free(nd->link);
         nd->link = NULL;
         nd->was_up = 0;
+        nd->myid_state = CA_MYID_UNASKED;
     }
 }
 
@@ -488,6 +539,11 @@ static void ca_reply(struct redis_async *l, redisReply *reply, void *ud)
         if (cluster_redirect_parse(reply->str, reply->len, ca->nodes[c->node].host, &rd) != CLUSTER_REDIRECT_NONE) {
             if (ca_redirect(ca, c, &rd) == 0)
                 return;
+            reply = NULL;
+        } else if (strncmp(reply->str, "MOVED ", 6) == 0 || strncmp(reply->str, "ASK ", 4) == 0) {
+            /* a redirection to nowhere ("?": a hostname unknown): the map,
+             * read again, says why once (cluster_map_from_slots) */
+            ca->want_refresh = 1;
             reply = NULL;
         } else if (strncmp(reply->str, "TRYAGAIN", 8) == 0) {
             /* a script whose keys are half migrated: a failure to retry

@@ -41,10 +41,12 @@ void cluster_map_init(struct cluster_map *m)
 }
 
 /* A host as it may be written back into a connect call: printable, no
- * spaces, not too long. */
+ * spaces, not too long, and not "?" (Redis 7's endpoint of a node whose
+ * hostname it does not know, with cluster-preferred-endpoint-type
+ * hostname: there is no such host to connect to). */
 static int host_ok(const char *h, size_t len)
 {
-    if (len == 0 || len >= CLUSTER_HOST_MAX)
+    if (len == 0 || len >= CLUSTER_HOST_MAX || (len == 1 && h[0] == '?'))
         return 0;
     for (size_t i = 0; i < len; i++)
         if (h[i] <= ' ' || h[i] > '~' || h[i] == ',')
@@ -87,16 +89,21 @@ int cluster_map_node(struct cluster_map *m, const char *host, int port)
     return i != CLUSTER_NO_NODE ? i : add_node(m, host, strlen(host), port, NULL, 0, CLUSTER_NO_NODE);
 }
 
-/* One node of a CLUSTER SLOTS entry: [host, port, id, ...]; an empty host is
- * the address the answer came from. */
+/* One node of a CLUSTER SLOTS entry: [endpoint, port, id, metadata...].
+ * The endpoint is an address or (cluster-preferred-endpoint-type hostname)
+ * a hostname; an empty or nil one (unknown-endpoint: "the address you asked
+ * me at") is fallback_host; "?" (a hostname the node does not know) is
+ * refused by host_ok. Redis 7's fourth element (a map of the other
+ * endpoints: hostname, ip) is not needed and not read. */
 static int read_node(struct cluster_map *m, const redisReply *n, const char *fallback_host, int primary_of)
 {
-    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || n->element[0]->type != REDIS_REPLY_STRING ||
+    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 ||
+        (n->element[0]->type != REDIS_REPLY_STRING && n->element[0]->type != REDIS_REPLY_NIL) ||
         n->element[1]->type != REDIS_REPLY_INTEGER)
         return CLUSTER_NO_NODE;
-    const char *host = n->element[0]->str;
-    size_t hostlen = n->element[0]->len;
-    if (hostlen == 0 || (hostlen == 1 && host[0] == '?')) {
+    const char *host = n->element[0]->type == REDIS_REPLY_STRING ? n->element[0]->str : "";
+    size_t hostlen = n->element[0]->type == REDIS_REPLY_STRING ? n->element[0]->len : 0;
+    if (hostlen == 0) {
         host = fallback_host;
         hostlen = strlen(fallback_host);
     }
@@ -143,6 +150,24 @@ static int entry_has_port0(const redisReply *e)
     return 0;
 }
 
+/* A node of entry e whose endpoint is "?": Redis 7 with
+ * cluster-preferred-endpoint-type hostname gives it for a node with no
+ * cluster-announce-hostname (or whose hostname has not reached the answering
+ * node yet); named, since connecting to a host "?" could only fail
+ * obscurely. */
+static int entry_has_unknown_host(const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 2; i < e->elements; i++) {
+        const redisReply *n = e->element[i];
+        if (n->type == REDIS_REPLY_ARRAY && n->elements >= 1 && n->element[0]->type == REDIS_REPLY_STRING &&
+            n->element[0]->len == 1 && n->element[0]->str[0] == '?')
+            return 1;
+    }
+    return 0;
+}
+
 int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const char *fallback_host, char *err,
                            size_t errlen)
 {
@@ -160,6 +185,11 @@ int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const cha
         if (read_entry(fresh, r->element[i], fallback_host) != 0) {
             if (entry_has_port0(r->element[i]))
                 errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu names port 0 (TLS-only nodes need tls-cluster yes)",
+                           i);
+            else if (entry_has_unknown_host(r->element[i]))
+                errbuf_set(err, errlen,
+                           "CLUSTER SLOTS: entry %zu names a node by \"?\" (its hostname is unknown: with "
+                           "cluster-preferred-endpoint-type hostname every node needs cluster-announce-hostname)",
                            i);
             else
                 errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu malformed", i);
@@ -334,4 +364,22 @@ void cluster_map_describe(const struct cluster_map *m, char *buf, size_t len)
     }
     if (unserved && used < len)
         snprintf(buf + used, len - used, "%s%d slots unserved", used ? ", " : "", unserved);
+}
+
+int cluster_map_check_reached(const struct cluster_map *m, const char *myid, const char *host, int port,
+                              char *err, size_t errlen)
+{
+    if (myid == NULL || myid[0] == '\0')
+        return 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        const struct cluster_node *n = &m->nodes[i];
+        if (strcmp(n->id, myid) != 0 || n->port == port)
+            continue;
+        errbuf_set(err, errlen,
+                   "the node reached at %.100s:%d (TLS) is announced as %.100s:%d: the nodes announce their "
+                   "plain ports; set tls-cluster yes on every node (README \"TLS in a cluster\")",
+                   host, port, n->host, n->port);
+        return -1;
+    }
+    return 0;
 }

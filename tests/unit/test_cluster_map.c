@@ -171,6 +171,75 @@ static void test_seeds(void **state)
     assert_int_equal(cluster_seeds_parse(":5", n, 4, err, sizeof err), -1);
 }
 
+/* Redis 7.0 with cluster-preferred-endpoint-type hostname, as 7.0.15
+ * answers: the hostname as the endpoint, then the id, then a map of the
+ * other endpoints ({ip: ...}); "?" for a node with no hostname; nil with
+ * unknown-endpoint. */
+static void test_hostnames_and_unknown_endpoints(void **state)
+{
+    (void)state;
+    struct cluster_map *m = malloc(sizeof *m);
+    char err[256] = "";
+    assert_non_null(m);
+    cluster_map_init(m);
+    redisReply *r = parse_resp("*2\r\n"
+                               "*4\r\n:0\r\n:8191\r\n"
+                               "*4\r\n$9\r\nlocalhost\r\n:7101\r\n$2\r\nid\r\n*2\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"
+                               "*4\r\n$14\r\nr1.example.net\r\n:7104\r\n$2\r\nr1\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.4\r\n"
+                               "*3\r\n:8192\r\n:16383\r\n"
+                               "*4\r\n$-1\r\n:7102\r\n$2\r\ni2\r\n*0\r\n");
+    assert_int_equal(cluster_map_from_slots(m, r, "10.9.9.9", err, sizeof err), 0);
+    freeReplyObject(r);
+    assert_string_equal(m->nodes[m->slot_node[0]].host, "localhost");
+    assert_int_equal(m->nodes[m->slot_node[0]].port, 7101);
+    assert_string_equal(m->nodes[m->slot_node[0]].id, "id");
+    assert_int_equal(m->nodes[cluster_map_node(m, "r1.example.net", 7104)].primary_of, m->slot_node[0]);
+    /* nil: the address the answer came from */
+    assert_string_equal(m->nodes[m->slot_node[16383]].host, "10.9.9.9");
+    /* "?": refused whole, and said why */
+    r = parse_resp("*1\r\n*4\r\n:0\r\n:16383\r\n*4\r\n$1\r\n?\r\n:7101\r\n$2\r\nid\r\n*0\r\n"
+                   "*4\r\n$9\r\nlocalhost\r\n:7104\r\n$2\r\nr1\r\n*0\r\n");
+    assert_int_equal(cluster_map_from_slots(m, r, "10.9.9.9", err, sizeof err), -1);
+    freeReplyObject(r);
+    assert_non_null(strstr(err, "\"?\""));
+    assert_non_null(strstr(err, "cluster-announce-hostname"));
+    assert_string_equal(m->nodes[m->slot_node[0]].host, "localhost");
+    /* a redirection to "?" goes nowhere */
+    struct cluster_redirect rd;
+    const char *moved = "MOVED 5 ?:7101";
+    assert_int_equal(cluster_redirect_parse(moved, strlen(moved), "x", &rd), CLUSTER_REDIRECT_NONE);
+    const char *named = "ASK 5 localhost:7101";
+    assert_int_equal(cluster_redirect_parse(named, strlen(named), "x", &rd), CLUSTER_REDIRECT_ASK);
+    assert_string_equal(rd.host, "localhost");
+    free(m);
+}
+
+/* The node a TLS client reached, found in the map by its id: at the port
+ * reached (tls-cluster yes), or at another (its plain port: tls-cluster no). */
+static void test_check_reached(void **state)
+{
+    (void)state;
+    struct cluster_map *m = malloc(sizeof *m);
+    char err[256] = "";
+    assert_non_null(m);
+    cluster_map_init(m);
+    redisReply *r = parse_resp(three_shards);
+    assert_int_equal(cluster_map_from_slots(m, r, "127.0.0.1", err, sizeof err), 0);
+    freeReplyObject(r);
+    /* "r1" is 127.0.0.1:7104, 7101's replica */
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7104, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "r1", "localhost", 7104, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "unknown", "127.0.0.1", 7999, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "", "127.0.0.1", 7999, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, NULL, "127.0.0.1", 7999, err, sizeof err), 0);
+    err[0] = '\0';
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, err, sizeof err), -1);
+    assert_string_equal(err, "the node reached at 127.0.0.1:7902 (TLS) is announced as 127.0.0.1:7104: the nodes "
+                             "announce their plain ports; set tls-cluster yes on every node (README \"TLS in a "
+                             "cluster\")");
+    free(m);
+}
+
 /* The map change log line and the comparison that decides whether to log. */
 static void test_same_and_describe(void **state)
 {
@@ -221,6 +290,8 @@ int main(void)
         cmocka_unit_test(test_redirects),
         cmocka_unit_test(test_seeds),
         cmocka_unit_test(test_same_and_describe),
+        cmocka_unit_test(test_hostnames_and_unknown_endpoints),
+        cmocka_unit_test(test_check_reached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
