@@ -270,10 +270,11 @@ static int map_refresh(struct cluster_sync *cs, char *err, size_t errlen)
                 redisFree(r);
             return 0;
         }
+        snprintf(err, errlen, "Redis Cluster: %s (%.100s:%d: %.200s)",
+                 r ? "no seed node gave a usable slot map" : "no seed node answered", seeds[i].host, seeds[i].port,
+                 why);
         if (r)
             redisFree(r);
-        snprintf(err, errlen, "Redis Cluster: no seed node answered (%.100s:%d: %.180s)", seeds[i].host, seeds[i].port,
-                 why);
     }
     return -1;
 }
