@@ -28,11 +28,12 @@ struct ca_node {
     int inflight;               /* routed commands and CLUSTER SLOTS awaiting a reply on link */
     int primary;                /* serves a slot in the current map */
     int was_up;                 /* link came up once: later ups are reconnects */
-    /* With TLS, the node's CLUSTER MYID, asked once per link (pipelined
-     * before its first CLUSTER SLOTS) so that a map announcing it at
-     * another port (its plain one: tls-cluster no) is refused clearly. */
+    /* With TLS, the node's CLUSTER MYID and CLUSTER SHARDS, asked once per
+     * link (pipelined before its first CLUSTER SLOTS) so that a map
+     * announcing it at its plain port (tls-cluster no) is refused clearly. */
     enum { CA_MYID_UNASKED, CA_MYID_ASKED, CA_MYID_KNOWN } myid_state;
     char myid[CLUSTER_ID_MAX];  /* "" when refused (an ACL): no check */
+    int announces_tls;          /* cluster_shards_announces_tls: 1, 0, -1 unknown */
 };
 
 /* ca_cmd: one routed command until its final answer. */
@@ -257,8 +258,8 @@ static void ca_slots_reply(struct redis_async *l, redisReply *reply, void *ud)
     }
     /* MYID's reply came first on this link (pipelined, in order) */
     if (ca->tls && ca->nodes[n].myid_state == CA_MYID_KNOWN &&
-        cluster_map_check_reached(&ca->scratch, ca->nodes[n].myid, ca->nodes[n].host, ca->nodes[n].port, err,
-                                  sizeof err) != 0) {
+        cluster_map_check_reached(&ca->scratch, ca->nodes[n].myid, ca->nodes[n].host, ca->nodes[n].port,
+                                  ca->nodes[n].announces_tls, err, sizeof err) != 0) {
         if (!ca->slots_failing)
             log_error("redis cluster: %s", err);
         ca->slots_failing = 1;
@@ -329,18 +330,33 @@ static void ca_myid_reply(struct redis_async *l, redisReply *reply, void *ud)
     }
 }
 
-/* ca_ask_myid: with TLS, CLUSTER MYID once per link, just before its
- * CLUSTER SLOTS (pipelined: no round trip of its own). */
+/* ca_shards_reply: CLUSTER SHARDS, after MYID on the same link. */
+static void ca_shards_reply(struct redis_async *l, redisReply *reply, void *ud)
+{
+    struct cluster_async *ca = ud;
+    int n = ca_node_of_link(ca, l);
+
+    if (n < 0)
+        return;
+    ca->nodes[n].inflight--;
+    ca->nodes[n].announces_tls = cluster_shards_announces_tls(reply, ca->nodes[n].myid);
+}
+
+/* ca_ask_myid: with TLS, CLUSTER MYID and CLUSTER SHARDS once per link,
+ * just before its CLUSTER SLOTS (pipelined: no round trip of their own). */
 static void ca_ask_myid(struct cluster_async *ca, int n)
 {
-    const char *av[2] = {"CLUSTER", "MYID"};
+    const char *av[2] = {"CLUSTER", "MYID"}, *sv[2] = {"CLUSTER", "SHARDS"};
 
     if (ca->tls == NULL || ca->nodes[n].myid_state != CA_MYID_UNASKED)
         return;
+    ca->nodes[n].announces_tls = -1;
     if (redis_async_command(ca->nodes[n].link, ca_myid_reply, ca, 2, av, NULL) == 0) {
         ca->nodes[n].inflight++;
         ca->nodes[n].myid_state = CA_MYID_ASKED;
     }
+    if (redis_async_command(ca->nodes[n].link, ca_shards_reply, ca, 2, sv, NULL) == 0)
+        ca->nodes[n].inflight++;
 }
 
 /* ca_refresh sends CLUSTER SLOTS on the next link that is up. */

@@ -366,10 +366,41 @@ void cluster_map_describe(const struct cluster_map *m, char *buf, size_t len)
         snprintf(buf + used, len - used, "%s%d slots unserved", used ? ", " : "", unserved);
 }
 
-int cluster_map_check_reached(const struct cluster_map *m, const char *myid, const char *host, int port,
-                              char *err, size_t errlen)
+/* shards_field: the value after key name in the flat [key, value, ...]
+ * array a, or NULL. */
+static const redisReply *shards_field(const redisReply *a, const char *name)
 {
-    if (myid == NULL || myid[0] == '\0')
+    if (a->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < a->elements; i += 2) {
+        const redisReply *k = a->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == strlen(name) && memcmp(k->str, name, k->len) == 0)
+            return a->element[i + 1];
+    }
+    return NULL;
+}
+
+int cluster_shards_announces_tls(const redisReply *shards, const char *myid)
+{
+    if (shards == NULL || shards->type != REDIS_REPLY_ARRAY || myid == NULL || myid[0] == '\0')
+        return -1;
+    for (size_t s = 0; s < shards->elements; s++) {
+        const redisReply *nodes = shards_field(shards->element[s], "nodes");
+        for (size_t i = 0; nodes && nodes->type == REDIS_REPLY_ARRAY && i < nodes->elements; i++) {
+            const redisReply *id = shards_field(nodes->element[i], "id");
+            if (id == NULL || id->type != REDIS_REPLY_STRING || strlen(myid) != id->len ||
+                memcmp(id->str, myid, id->len) != 0)
+                continue;
+            return shards_field(nodes->element[i], "tls-port") != NULL;
+        }
+    }
+    return -1;
+}
+
+int cluster_map_check_reached(const struct cluster_map *m, const char *myid, const char *host, int port,
+                              int announces_tls, char *err, size_t errlen)
+{
+    if (myid == NULL || myid[0] == '\0' || announces_tls != 0)
         return 0;
     for (int i = 0; i < m->nnodes; i++) {
         const struct cluster_node *n = &m->nodes[i];

@@ -208,9 +208,18 @@ static int map_from(struct cluster_sync *cs, redisContext *r, const char *host, 
     cluster_map_init(m);
     if (cluster_map_from_slots(m, rep, host, err, errlen) != 0)
         goto out;
-    if (cs->tls != NULL && cluster_map_check_reached(m, myid, host, port, err, errlen) != 0) {
-        rc = -2;
-        goto out;
+    if (cs->tls != NULL && cluster_map_check_reached(m, myid, host, port, 0, err, errlen) != 0) {
+        /* Announced at another port: its plain one (tls-cluster no), or is
+         * this seed reached through a relay? CLUSTER SHARDS tells (a round
+         * trip only on this rare path). */
+        redisReply *sh = redisCommand(r, "CLUSTER SHARDS");
+        int tls_announced = cluster_shards_announces_tls(sh, myid);
+        if (sh)
+            freeReplyObject(sh);
+        if (cluster_map_check_reached(m, myid, host, port, tls_announced, err, errlen) != 0) {
+            rc = -2;
+            goto out;
+        }
     }
     for (int i = 0; i < cs->map.nnodes; i++) {
         if (cs->conn[i] == NULL)

@@ -215,7 +215,8 @@ static void test_hostnames_and_unknown_endpoints(void **state)
 }
 
 /* The node a TLS client reached, found in the map by its id: at the port
- * reached (tls-cluster yes), or at another (its plain port: tls-cluster no). */
+ * reached, or at another: its plain port (tls-cluster no: CLUSTER SHARDS
+ * gives it no tls-port), or through a relay (it has one). */
 static void test_check_reached(void **state)
 {
     (void)state;
@@ -227,17 +228,45 @@ static void test_check_reached(void **state)
     assert_int_equal(cluster_map_from_slots(m, r, "127.0.0.1", err, sizeof err), 0);
     freeReplyObject(r);
     /* "r1" is 127.0.0.1:7104, 7101's replica */
-    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7104, err, sizeof err), 0);
-    assert_int_equal(cluster_map_check_reached(m, "r1", "localhost", 7104, err, sizeof err), 0);
-    assert_int_equal(cluster_map_check_reached(m, "unknown", "127.0.0.1", 7999, err, sizeof err), 0);
-    assert_int_equal(cluster_map_check_reached(m, "", "127.0.0.1", 7999, err, sizeof err), 0);
-    assert_int_equal(cluster_map_check_reached(m, NULL, "127.0.0.1", 7999, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7104, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "r1", "localhost", 7104, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "unknown", "127.0.0.1", 7999, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "", "127.0.0.1", 7999, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, NULL, "127.0.0.1", 7999, 0, err, sizeof err), 0);
+    /* another port, and a TLS port announced (a relay), or unknown */
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, 1, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, -1, err, sizeof err), 0);
     err[0] = '\0';
-    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, err, sizeof err), -1);
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, 0, err, sizeof err), -1);
     assert_string_equal(err, "the node reached at 127.0.0.1:7902 (TLS) is announced as 127.0.0.1:7104: the nodes "
                              "announce their plain ports; set tls-cluster yes on every node (README \"TLS in a "
                              "cluster\")");
     free(m);
+}
+
+/* CLUSTER SHARDS as Redis 7.0.15 answers it: with tls-cluster no the node
+ * has a "port" only; with tls-cluster yes a "tls-port" too. */
+static void test_shards_announces_tls(void **state)
+{
+    (void)state;
+    static const char *const plain_only =
+        "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n"
+        "*1\r\n*6\r\n$2\r\nid\r\n$2\r\nn1\r\n$4\r\nport\r\n:7901\r\n$4\r\nrole\r\n$6\r\nmaster\r\n";
+    static const char *const with_tls =
+        "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n"
+        "*2\r\n*4\r\n$2\r\nid\r\n$2\r\nn0\r\n$4\r\nport\r\n:7900\r\n"
+        "*6\r\n$2\r\nid\r\n$2\r\nn1\r\n$4\r\nport\r\n:7901\r\n$8\r\ntls-port\r\n:7902\r\n";
+    redisReply *a = parse_resp(plain_only), *b = parse_resp(with_tls), *e = parse_resp("-NOPERM no\r\n");
+    assert_int_equal(cluster_shards_announces_tls(a, "n1"), 0);
+    assert_int_equal(cluster_shards_announces_tls(b, "n1"), 1);
+    assert_int_equal(cluster_shards_announces_tls(b, "n0"), 0);
+    assert_int_equal(cluster_shards_announces_tls(b, "n2"), -1);
+    assert_int_equal(cluster_shards_announces_tls(b, ""), -1);
+    assert_int_equal(cluster_shards_announces_tls(e, "n1"), -1);
+    assert_int_equal(cluster_shards_announces_tls(NULL, "n1"), -1);
+    freeReplyObject(a);
+    freeReplyObject(b);
+    freeReplyObject(e);
 }
 
 /* The map change log line and the comparison that decides whether to log. */
@@ -292,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_same_and_describe),
         cmocka_unit_test(test_hostnames_and_unknown_endpoints),
         cmocka_unit_test(test_check_reached),
+        cmocka_unit_test(test_shards_announces_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
