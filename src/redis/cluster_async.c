@@ -310,14 +310,25 @@ static void ca_seed(struct cluster_async *ca)
         ca_node(ca, ca->map.nodes[i].host, ca->map.nodes[i].port);
 }
 
+/* ca_answered: the node whose link l answered one of the router's own
+ * commands, no longer pending; -1 if none (cannot be: a link is freed only
+ * with nothing pending). */
+static int ca_answered(struct cluster_async *ca, const struct redis_async *l)
+{
+    int n = ca_node_of_link(ca, l);
+
+    if (n >= 0)
+        ca->nodes[n].inflight--;
+    return n;
+}
+
 static void ca_myid_reply(struct redis_async *l, redisReply *reply, void *ud)
 {
     struct cluster_async *ca = ud;
-    int n = ca_node_of_link(ca, l);
+    int n = ca_answered(ca, l);
 
     if (n < 0)
         return;
-    ca->nodes[n].inflight--;
     if (reply == NULL) {
         ca->nodes[n].myid_state = CA_MYID_UNASKED;
         return;
@@ -334,12 +345,10 @@ static void ca_myid_reply(struct redis_async *l, redisReply *reply, void *ud)
 static void ca_shards_reply(struct redis_async *l, redisReply *reply, void *ud)
 {
     struct cluster_async *ca = ud;
-    int n = ca_node_of_link(ca, l);
+    int n = ca_answered(ca, l);
 
-    if (n < 0)
-        return;
-    ca->nodes[n].inflight--;
-    ca->nodes[n].announces_tls = cluster_shards_announces_tls(reply, ca->nodes[n].myid);
+    if (n >= 0)
+        ca->nodes[n].announces_tls = cluster_shards_announces_tls(reply, ca->nodes[n].myid);
 }
 
 /* ca_ask_myid: with TLS, CLUSTER MYID and CLUSTER SHARDS once per link,

@@ -133,38 +133,35 @@ static int read_entry(struct cluster_map *m, const redisReply *e, const char *fa
     return 0;
 }
 
-/* A node of entry e given as port 0: what a TLS-only node (`port 0`) answers
- * for itself and its peers unless it runs with `tls-cluster yes` (then the
- * ports it gives are the TLS ones), the commonest mistake with a TLS cluster,
- * so it is named rather than reported as a malformed answer. */
-static int entry_has_port0(const redisReply *e)
+/* node_port0: a node given as port 0: what a TLS-only node (`port 0`)
+ * answers for itself and its peers unless it runs with `tls-cluster yes`
+ * (then the ports it gives are the TLS ones), the commonest mistake with a
+ * TLS cluster, so it is named rather than reported as a malformed answer. */
+static int node_port0(const redisReply *n)
 {
-    if (e->type != REDIS_REPLY_ARRAY)
-        return 0;
-    for (size_t i = 2; i < e->elements; i++) {
-        const redisReply *n = e->element[i];
-        if (n->type == REDIS_REPLY_ARRAY && n->elements >= 2 && n->element[1]->type == REDIS_REPLY_INTEGER &&
-            n->element[1]->integer == 0)
-            return 1;
-    }
-    return 0;
+    return n->elements >= 2 && n->element[1]->type == REDIS_REPLY_INTEGER && n->element[1]->integer == 0;
 }
 
-/* A node of entry e whose endpoint is "?": Redis 7 with
+/* node_unknown_host: a node whose endpoint is "?": Redis 7 with
  * cluster-preferred-endpoint-type hostname gives it for a node with no
  * cluster-announce-hostname (or whose hostname has not reached the answering
  * node yet); named, since connecting to a host "?" could only fail
  * obscurely. */
-static int entry_has_unknown_host(const redisReply *e)
+static int node_unknown_host(const redisReply *n)
+{
+    return n->elements >= 1 && n->element[0]->type == REDIS_REPLY_STRING && n->element[0]->len == 1 &&
+           n->element[0]->str[0] == '?';
+}
+
+/* entry_any_node: 1 when one node of CLUSTER SLOTS entry e is what is()
+ * looks for. */
+static int entry_any_node(const redisReply *e, int (*is)(const redisReply *n))
 {
     if (e->type != REDIS_REPLY_ARRAY)
         return 0;
-    for (size_t i = 2; i < e->elements; i++) {
-        const redisReply *n = e->element[i];
-        if (n->type == REDIS_REPLY_ARRAY && n->elements >= 1 && n->element[0]->type == REDIS_REPLY_STRING &&
-            n->element[0]->len == 1 && n->element[0]->str[0] == '?')
+    for (size_t i = 2; i < e->elements; i++)
+        if (e->element[i]->type == REDIS_REPLY_ARRAY && is(e->element[i]))
             return 1;
-    }
     return 0;
 }
 
@@ -183,10 +180,10 @@ int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const cha
     cluster_map_init(fresh);
     for (size_t i = 0; i < r->elements; i++) {
         if (read_entry(fresh, r->element[i], fallback_host) != 0) {
-            if (entry_has_port0(r->element[i]))
+            if (entry_any_node(r->element[i], node_port0))
                 errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu names port 0 (TLS-only nodes need tls-cluster yes)",
                            i);
-            else if (entry_has_unknown_host(r->element[i]))
+            else if (entry_any_node(r->element[i], node_unknown_host))
                 errbuf_set(err, errlen,
                            "CLUSTER SLOTS: entry %zu names a node by \"?\" (its hostname is unknown: with "
                            "cluster-preferred-endpoint-type hostname every node needs cluster-announce-hostname)",
