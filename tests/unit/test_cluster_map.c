@@ -58,6 +58,20 @@ static const char *const three_shards =
     "*3\r\n:10923\r\n:16383\r\n"
     "*2\r\n$9\r\n127.0.0.1\r\n:7103\r\n";
 
+/* map_of: a fresh map read from the RESP text resp (answered by
+ * fallback_host); the caller frees it. */
+static struct cluster_map *map_of(const char *resp, const char *fallback_host)
+{
+    struct cluster_map *m = malloc(sizeof *m);
+    char err[256] = "";
+    assert_non_null(m);
+    cluster_map_init(m);
+    redisReply *r = parse_resp(resp);
+    assert_int_equal(cluster_map_from_slots(m, r, fallback_host, err, sizeof err), 0);
+    freeReplyObject(r);
+    return m;
+}
+
 static void test_map_from_slots(void **state)
 {
     (void)state;
@@ -178,18 +192,15 @@ static void test_seeds(void **state)
 static void test_hostnames_and_unknown_endpoints(void **state)
 {
     (void)state;
-    struct cluster_map *m = malloc(sizeof *m);
     char err[256] = "";
-    assert_non_null(m);
-    cluster_map_init(m);
-    redisReply *r = parse_resp("*2\r\n"
-                               "*4\r\n:0\r\n:8191\r\n"
-                               "*4\r\n$9\r\nlocalhost\r\n:7101\r\n$2\r\nid\r\n*2\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"
-                               "*4\r\n$14\r\nr1.example.net\r\n:7104\r\n$2\r\nr1\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.4\r\n"
-                               "*3\r\n:8192\r\n:16383\r\n"
-                               "*4\r\n$-1\r\n:7102\r\n$2\r\ni2\r\n*0\r\n");
-    assert_int_equal(cluster_map_from_slots(m, r, "10.9.9.9", err, sizeof err), 0);
-    freeReplyObject(r);
+    struct cluster_map *m =
+        map_of("*2\r\n"
+               "*4\r\n:0\r\n:8191\r\n"
+               "*4\r\n$9\r\nlocalhost\r\n:7101\r\n$2\r\nid\r\n*2\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"
+               "*4\r\n$14\r\nr1.example.net\r\n:7104\r\n$2\r\nr1\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.4\r\n"
+               "*3\r\n:8192\r\n:16383\r\n"
+               "*4\r\n$-1\r\n:7102\r\n$2\r\ni2\r\n*0\r\n",
+               "10.9.9.9");
     assert_string_equal(m->nodes[m->slot_node[0]].host, "localhost");
     assert_int_equal(m->nodes[m->slot_node[0]].port, 7101);
     assert_string_equal(m->nodes[m->slot_node[0]].id, "id");
@@ -197,7 +208,7 @@ static void test_hostnames_and_unknown_endpoints(void **state)
     /* nil: the address the answer came from */
     assert_string_equal(m->nodes[m->slot_node[16383]].host, "10.9.9.9");
     /* "?": refused whole, and said why */
-    r = parse_resp("*1\r\n*4\r\n:0\r\n:16383\r\n*4\r\n$1\r\n?\r\n:7101\r\n$2\r\nid\r\n*0\r\n"
+    redisReply *r = parse_resp("*1\r\n*4\r\n:0\r\n:16383\r\n*4\r\n$1\r\n?\r\n:7101\r\n$2\r\nid\r\n*0\r\n"
                    "*4\r\n$9\r\nlocalhost\r\n:7104\r\n$2\r\nr1\r\n*0\r\n");
     assert_int_equal(cluster_map_from_slots(m, r, "10.9.9.9", err, sizeof err), -1);
     freeReplyObject(r);
@@ -220,13 +231,8 @@ static void test_hostnames_and_unknown_endpoints(void **state)
 static void test_check_reached(void **state)
 {
     (void)state;
-    struct cluster_map *m = malloc(sizeof *m);
+    struct cluster_map *m = map_of(three_shards, "127.0.0.1");
     char err[256] = "";
-    assert_non_null(m);
-    cluster_map_init(m);
-    redisReply *r = parse_resp(three_shards);
-    assert_int_equal(cluster_map_from_slots(m, r, "127.0.0.1", err, sizeof err), 0);
-    freeReplyObject(r);
     /* "r1" is 127.0.0.1:7104, 7101's replica */
     assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7104, 0, err, sizeof err), 0);
     assert_int_equal(cluster_map_check_reached(m, "r1", "localhost", 7104, 0, err, sizeof err), 0);
