@@ -43,13 +43,37 @@ struct cluster_map {
 void cluster_map_init(struct cluster_map *m);
 
 /* cluster_map_from_slots reads a CLUSTER SLOTS reply into m: each entry
- * [first, last, primary, replica...] with each node [host, port, id, ...].
- * An empty host (a node that does not know its own address) is taken as
- * fallback_host, the address the answer came from. Returns 0, or -1 with
- * the reason in err and m untouched (a node at port 0, a TLS-only node
- * without tls-cluster yes, is named as such). */
+ * [first, last, primary, replica...] with each node [endpoint, port, id,
+ * metadata...] (an address, or a hostname with Redis 7's
+ * cluster-preferred-endpoint-type hostname). An empty or nil endpoint
+ * (unknown-endpoint) is taken as fallback_host, the address the answer came
+ * from. Returns 0, or -1 with the reason in err and m untouched (a node at
+ * port 0, a TLS-only node without tls-cluster yes, and a node named "?", a
+ * hostname unknown, are named as such). */
 int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const char *fallback_host, char *err,
                            size_t errlen);
+
+/* cluster_map_check_reached: with TLS, is the node reached at host:port
+ * (whose CLUSTER MYID is myid) announced by its plain port? A node with a
+ * plain port beside its TLS one and `tls-cluster no` announces its plain
+ * port (in CLUSTER SLOTS, even asked over TLS), where a TLS handshake can
+ * only fail obscurely. A port other than the one reached alone proves
+ * nothing (a seed may be reached through a relay or a forwarded port), so
+ * announces_tls says what CLUSTER SHARDS says of the node
+ * (cluster_shards_announces_tls): 1 it announces a TLS port, 0 it announces
+ * none (tls-cluster no), -1 unknown. Returns -1 with the reason in err when
+ * announces_tls is 0 and m names myid at another port; 0 otherwise (myid
+ * NULL or "": unknown, the check is skipped). The host may differ (a seed
+ * given by address, announced by hostname). */
+int cluster_map_check_reached(const struct cluster_map *m, const char *myid, const char *host, int port,
+                              int announces_tls, char *err, size_t errlen);
+
+/* cluster_shards_announces_tls reads a CLUSTER SHARDS reply (Redis 7.0:
+ * [["slots", [...], "nodes", [[key, value, ...], ...]], ...]): 1 when the
+ * node myid has a "tls-port" (the cluster announces TLS ports: tls-cluster
+ * yes), 0 when it has none, -1 when the reply does not name it or is not
+ * one (an older Redis, a refusal). */
+int cluster_shards_announces_tls(const redisReply *shards, const char *myid);
 
 /* cluster_map_node: the index of the node host:port in m, added as a
  * primary when absent (a MOVED may name a node the map has not seen).
@@ -86,7 +110,8 @@ struct cluster_redirect {
  * one) from an error reply's text. An empty host (Redis 7's
  * cluster-preferred-endpoint-type unknown-endpoint) is taken as
  * fallback_host. Returns the kind; CLUSTER_REDIRECT_NONE for any other error
- * or a malformed one. */
+ * or a malformed one, "?" as the host included (a hostname unknown: no host
+ * to go to). */
 enum cluster_redirect_kind cluster_redirect_parse(const char *text, size_t len, const char *fallback_host,
                                                   struct cluster_redirect *out);
 

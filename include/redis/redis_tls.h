@@ -17,6 +17,7 @@
  * entries). Nothing here logs; errors come back in the caller's buffer and
  * never hold key material. */
 #include <stddef.h>
+#include <sys/socket.h>
 #include "base/config.h"
 
 struct redis_tls;
@@ -31,10 +32,18 @@ struct redis_tls *redis_tls_new(const struct sw_config *c, char *err, size_t err
  * need (OpenSSL counts its references). NULL is ignored. */
 void redis_tls_free(struct redis_tls *t);
 
-/* redis_tls_tcp_connect starts a non-blocking TCP connect to host:port (each
- * address getaddrinfo gives, in turn, until one is under way, as hiredis
- * does). Returns the socket (O_NONBLOCK, close-on-exec), or -1 with err. */
-int redis_tls_tcp_connect(const char *host, int port, char *err, size_t errlen);
+/* redis_tls_addrs: the addresses of one host:port, in getaddrinfo's order
+ * (the first REDIS_TLS_ADDRS_MAX). */
+#define REDIS_TLS_ADDRS_MAX 8
+struct redis_tls_addrs {
+    int n;
+    struct sockaddr_storage addr[REDIS_TLS_ADDRS_MAX];
+    socklen_t len[REDIS_TLS_ADDRS_MAX];
+};
+
+/* redis_tls_resolve: host:port's addresses into out (getaddrinfo, blocking
+ * as hiredis's own connect is). 0, or -1 with err. */
+int redis_tls_resolve(const char *host, int port, struct redis_tls_addrs *out, char *err, size_t errlen);
 
 /* redis_tls_step: what redis_tls_pipe_step says. */
 enum redis_tls_step {
@@ -51,13 +60,17 @@ struct redis_tls_want {
 
 struct redis_tls_pipe;
 
-/* redis_tls_pipe_new makes a pipe between net (a socket from
- * redis_tls_tcp_connect to host:port, connect maybe still under way) and
- * plain (the in-process end hiredis does not hold; made non-blocking here).
- * The certificate must name redis-tls-server-name, else host. The pipe owns
- * both descriptors from now on, even on failure. Returns NULL with err. */
-struct redis_tls_pipe *redis_tls_pipe_new(const struct redis_tls *t, int net, int plain, const char *host,
-                                          int port, char *err, size_t errlen);
+/* redis_tls_pipe_new starts a non-blocking TCP connect to the first of
+ * addrs (host:port's, from redis_tls_resolve) that does not fail at once and
+ * makes a pipe between it and plain (the in-process end hiredis does not
+ * hold; made non-blocking here). A connect that fails later moves on to the
+ * next address, inside redis_tls_pipe_step, without blocking: so the TLS
+ * socket's descriptor may change while connecting (read it again after each
+ * step). The certificate must name redis-tls-server-name, else host. The
+ * pipe owns plain from now on, even on failure. Returns NULL with err (every
+ * address refused at once, or OpenSSL could not set up). */
+struct redis_tls_pipe *redis_tls_pipe_new(const struct redis_tls *t, const struct redis_tls_addrs *addrs, int plain,
+                                          const char *host, int port, char *err, size_t errlen);
 /* redis_tls_pipe_free closes both descriptors (a close_notify is tried
  * first, never waited for) and frees the pipe. NULL is ignored. */
 void redis_tls_pipe_free(struct redis_tls_pipe *p);

@@ -28,6 +28,12 @@ struct ca_node {
     int inflight;               /* routed commands and CLUSTER SLOTS awaiting a reply on link */
     int primary;                /* serves a slot in the current map */
     int was_up;                 /* link came up once: later ups are reconnects */
+    /* With TLS, the node's CLUSTER MYID and CLUSTER SHARDS, asked once per
+     * link (pipelined before its first CLUSTER SLOTS) so that a map
+     * announcing it at its plain port (tls-cluster no) is refused clearly. */
+    enum { CA_MYID_UNASKED, CA_MYID_ASKED, CA_MYID_KNOWN } myid_state;
+    char myid[CLUSTER_ID_MAX];  /* "" when refused (an ACL): no check */
+    int announces_tls;          /* cluster_shards_announces_tls: 1, 0, -1 unknown */
 };
 
 /* ca_cmd: one routed command until its final answer. */
@@ -185,6 +191,7 @@ static void ca_node_state(struct redis_async *l, int up, void *ud)
         ca->nodes[n].was_up = 1;
     } else {
         ca->want_refresh = 1;   /* a failover may be under way */
+        ca->nodes[n].myid_state = CA_MYID_UNASKED;   /* another node may answer there next */
     }
     ca_update_up(ca);
 }
@@ -229,7 +236,7 @@ static void ca_slots_reply(struct redis_async *l, redisReply *reply, void *ud)
 {
     struct cluster_async *ca = ud;
     int n = ca_node_of_link(ca, l);
-    char err[128], line[1024];
+    char err[384], line[1024];
 
     if (n < 0)
         return;   /* cannot be: a link is freed only with nothing pending */
@@ -246,6 +253,15 @@ static void ca_slots_reply(struct redis_async *l, redisReply *reply, void *ud)
     if (cluster_map_from_slots(&ca->scratch, reply, ca->nodes[n].host, err, sizeof err) != 0) {
         if (!ca->slots_failing)
             log_warn("redis cluster: %s:%d: %s; the old map stays", ca->nodes[n].host, ca->nodes[n].port, err);
+        ca->slots_failing = 1;
+        return;
+    }
+    /* MYID's reply came first on this link (pipelined, in order) */
+    if (ca->tls && ca->nodes[n].myid_state == CA_MYID_KNOWN &&
+        cluster_map_check_reached(&ca->scratch, ca->nodes[n].myid, ca->nodes[n].host, ca->nodes[n].port,
+                                  ca->nodes[n].announces_tls, err, sizeof err) != 0) {
+        if (!ca->slots_failing)
+            log_error("redis cluster: %s", err);
         ca->slots_failing = 1;
         return;
     }
@@ -294,6 +310,64 @@ static void ca_seed(struct cluster_async *ca)
         ca_node(ca, ca->map.nodes[i].host, ca->map.nodes[i].port);
 }
 
+/* ca_answered: the node whose link l answered one of the router's own
+ * commands, no longer pending; -1 if none (cannot be: a link is freed only
+ * with nothing pending). */
+static int ca_answered(struct cluster_async *ca, const struct redis_async *l)
+{
+    int n = ca_node_of_link(ca, l);
+
+    if (n >= 0)
+        ca->nodes[n].inflight--;
+    return n;
+}
+
+static void ca_myid_reply(struct redis_async *l, redisReply *reply, void *ud)
+{
+    struct cluster_async *ca = ud;
+    int n = ca_answered(ca, l);
+
+    if (n < 0)
+        return;
+    if (reply == NULL) {
+        ca->nodes[n].myid_state = CA_MYID_UNASKED;
+        return;
+    }
+    ca->nodes[n].myid_state = CA_MYID_KNOWN;
+    ca->nodes[n].myid[0] = '\0';
+    if (reply->type == REDIS_REPLY_STRING && reply->len < sizeof ca->nodes[n].myid) {
+        memcpy(ca->nodes[n].myid, reply->str, reply->len);
+        ca->nodes[n].myid[reply->len] = '\0';
+    }
+}
+
+/* ca_shards_reply: CLUSTER SHARDS, after MYID on the same link. */
+static void ca_shards_reply(struct redis_async *l, redisReply *reply, void *ud)
+{
+    struct cluster_async *ca = ud;
+    int n = ca_answered(ca, l);
+
+    if (n >= 0)
+        ca->nodes[n].announces_tls = cluster_shards_announces_tls(reply, ca->nodes[n].myid);
+}
+
+/* ca_ask_myid: with TLS, CLUSTER MYID and CLUSTER SHARDS once per link,
+ * just before its CLUSTER SLOTS (pipelined: no round trip of their own). */
+static void ca_ask_myid(struct cluster_async *ca, int n)
+{
+    const char *av[2] = {"CLUSTER", "MYID"}, *sv[2] = {"CLUSTER", "SHARDS"};
+
+    if (ca->tls == NULL || ca->nodes[n].myid_state != CA_MYID_UNASKED)
+        return;
+    ca->nodes[n].announces_tls = -1;
+    if (redis_async_command(ca->nodes[n].link, ca_myid_reply, ca, 2, av, NULL) == 0) {
+        ca->nodes[n].inflight++;
+        ca->nodes[n].myid_state = CA_MYID_ASKED;
+    }
+    if (redis_async_command(ca->nodes[n].link, ca_shards_reply, ca, 2, sv, NULL) == 0)
+        ca->nodes[n].inflight++;
+}
+
 /* ca_refresh sends CLUSTER SLOTS on the next link that is up. */
 static void ca_refresh(struct cluster_async *ca)
 {
@@ -304,6 +378,7 @@ static void ca_refresh(struct cluster_async *ca)
         if (!ca_link_up(ca, n))
             continue;
         ca->rr = n + 1;
+        ca_ask_myid(ca, n);
         if (redis_async_command(ca->nodes[n].link, ca_slots_reply, ca, 2, av, NULL) == 0) {
             ca->nodes[n].inflight++;
             ca->refresh_inflight = 1;
@@ -325,6 +400,7 @@ static void ca_drop_unused(struct cluster_async *ca)
         redis_async_free(nd->link);
         nd->link = NULL;
         nd->was_up = 0;
+        nd->myid_state = CA_MYID_UNASKED;
     }
 }
 
@@ -488,6 +564,11 @@ static void ca_reply(struct redis_async *l, redisReply *reply, void *ud)
         if (cluster_redirect_parse(reply->str, reply->len, ca->nodes[c->node].host, &rd) != CLUSTER_REDIRECT_NONE) {
             if (ca_redirect(ca, c, &rd) == 0)
                 return;
+            reply = NULL;
+        } else if (strncmp(reply->str, "MOVED ", 6) == 0 || strncmp(reply->str, "ASK ", 4) == 0) {
+            /* a redirection to nowhere ("?": a hostname unknown): the map,
+             * read again, says why once (cluster_map_from_slots) */
+            ca->want_refresh = 1;
             reply = NULL;
         } else if (strncmp(reply->str, "TRYAGAIN", 8) == 0) {
             /* a script whose keys are half migrated: a failure to retry

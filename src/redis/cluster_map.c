@@ -41,10 +41,12 @@ void cluster_map_init(struct cluster_map *m)
 }
 
 /* A host as it may be written back into a connect call: printable, no
- * spaces, not too long. */
+ * spaces, not too long, and not "?" (Redis 7's endpoint of a node whose
+ * hostname it does not know, with cluster-preferred-endpoint-type
+ * hostname: there is no such host to connect to). */
 static int host_ok(const char *h, size_t len)
 {
-    if (len == 0 || len >= CLUSTER_HOST_MAX)
+    if (len == 0 || len >= CLUSTER_HOST_MAX || (len == 1 && h[0] == '?'))
         return 0;
     for (size_t i = 0; i < len; i++)
         if (h[i] <= ' ' || h[i] > '~' || h[i] == ',')
@@ -87,16 +89,21 @@ int cluster_map_node(struct cluster_map *m, const char *host, int port)
     return i != CLUSTER_NO_NODE ? i : add_node(m, host, strlen(host), port, NULL, 0, CLUSTER_NO_NODE);
 }
 
-/* One node of a CLUSTER SLOTS entry: [host, port, id, ...]; an empty host is
- * the address the answer came from. */
+/* One node of a CLUSTER SLOTS entry: [endpoint, port, id, metadata...].
+ * The endpoint is an address or (cluster-preferred-endpoint-type hostname)
+ * a hostname; an empty or nil one (unknown-endpoint: "the address you asked
+ * me at") is fallback_host; "?" (a hostname the node does not know) is
+ * refused by host_ok. Redis 7's fourth element (a map of the other
+ * endpoints: hostname, ip) is not needed and not read. */
 static int read_node(struct cluster_map *m, const redisReply *n, const char *fallback_host, int primary_of)
 {
-    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || n->element[0]->type != REDIS_REPLY_STRING ||
+    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 ||
+        (n->element[0]->type != REDIS_REPLY_STRING && n->element[0]->type != REDIS_REPLY_NIL) ||
         n->element[1]->type != REDIS_REPLY_INTEGER)
         return CLUSTER_NO_NODE;
-    const char *host = n->element[0]->str;
-    size_t hostlen = n->element[0]->len;
-    if (hostlen == 0 || (hostlen == 1 && host[0] == '?')) {
+    const char *host = n->element[0]->type == REDIS_REPLY_STRING ? n->element[0]->str : "";
+    size_t hostlen = n->element[0]->type == REDIS_REPLY_STRING ? n->element[0]->len : 0;
+    if (hostlen == 0) {
         host = fallback_host;
         hostlen = strlen(fallback_host);
     }
@@ -126,20 +133,35 @@ static int read_entry(struct cluster_map *m, const redisReply *e, const char *fa
     return 0;
 }
 
-/* A node of entry e given as port 0: what a TLS-only node (`port 0`) answers
- * for itself and its peers unless it runs with `tls-cluster yes` (then the
- * ports it gives are the TLS ones), the commonest mistake with a TLS cluster,
- * so it is named rather than reported as a malformed answer. */
-static int entry_has_port0(const redisReply *e)
+/* node_port0: a node given as port 0: what a TLS-only node (`port 0`)
+ * answers for itself and its peers unless it runs with `tls-cluster yes`
+ * (then the ports it gives are the TLS ones), the commonest mistake with a
+ * TLS cluster, so it is named rather than reported as a malformed answer. */
+static int node_port0(const redisReply *n)
+{
+    return n->elements >= 2 && n->element[1]->type == REDIS_REPLY_INTEGER && n->element[1]->integer == 0;
+}
+
+/* node_unknown_host: a node whose endpoint is "?": Redis 7 with
+ * cluster-preferred-endpoint-type hostname gives it for a node with no
+ * cluster-announce-hostname (or whose hostname has not reached the answering
+ * node yet); named, since connecting to a host "?" could only fail
+ * obscurely. */
+static int node_unknown_host(const redisReply *n)
+{
+    return n->elements >= 1 && n->element[0]->type == REDIS_REPLY_STRING && n->element[0]->len == 1 &&
+           n->element[0]->str[0] == '?';
+}
+
+/* entry_any_node: 1 when one node of CLUSTER SLOTS entry e is what is()
+ * looks for. */
+static int entry_any_node(const redisReply *e, int (*is)(const redisReply *n))
 {
     if (e->type != REDIS_REPLY_ARRAY)
         return 0;
-    for (size_t i = 2; i < e->elements; i++) {
-        const redisReply *n = e->element[i];
-        if (n->type == REDIS_REPLY_ARRAY && n->elements >= 2 && n->element[1]->type == REDIS_REPLY_INTEGER &&
-            n->element[1]->integer == 0)
+    for (size_t i = 2; i < e->elements; i++)
+        if (e->element[i]->type == REDIS_REPLY_ARRAY && is(e->element[i]))
             return 1;
-    }
     return 0;
 }
 
@@ -158,8 +180,13 @@ int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const cha
     cluster_map_init(fresh);
     for (size_t i = 0; i < r->elements; i++) {
         if (read_entry(fresh, r->element[i], fallback_host) != 0) {
-            if (entry_has_port0(r->element[i]))
+            if (entry_any_node(r->element[i], node_port0))
                 errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu names port 0 (TLS-only nodes need tls-cluster yes)",
+                           i);
+            else if (entry_any_node(r->element[i], node_unknown_host))
+                errbuf_set(err, errlen,
+                           "CLUSTER SLOTS: entry %zu names a node by \"?\" (its hostname is unknown: with "
+                           "cluster-preferred-endpoint-type hostname every node needs cluster-announce-hostname)",
                            i);
             else
                 errbuf_set(err, errlen, "CLUSTER SLOTS: entry %zu malformed", i);
@@ -334,4 +361,53 @@ void cluster_map_describe(const struct cluster_map *m, char *buf, size_t len)
     }
     if (unserved && used < len)
         snprintf(buf + used, len - used, "%s%d slots unserved", used ? ", " : "", unserved);
+}
+
+/* shards_field: the value after key name in the flat [key, value, ...]
+ * array a, or NULL. */
+static const redisReply *shards_field(const redisReply *a, const char *name)
+{
+    if (a->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < a->elements; i += 2) {
+        const redisReply *k = a->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == strlen(name) && memcmp(k->str, name, k->len) == 0)
+            return a->element[i + 1];
+    }
+    return NULL;
+}
+
+int cluster_shards_announces_tls(const redisReply *shards, const char *myid)
+{
+    if (shards == NULL || shards->type != REDIS_REPLY_ARRAY || myid == NULL || myid[0] == '\0')
+        return -1;
+    for (size_t s = 0; s < shards->elements; s++) {
+        const redisReply *nodes = shards_field(shards->element[s], "nodes");
+        for (size_t i = 0; nodes && nodes->type == REDIS_REPLY_ARRAY && i < nodes->elements; i++) {
+            const redisReply *id = shards_field(nodes->element[i], "id");
+            if (id == NULL || id->type != REDIS_REPLY_STRING || strlen(myid) != id->len ||
+                memcmp(id->str, myid, id->len) != 0)
+                continue;
+            return shards_field(nodes->element[i], "tls-port") != NULL;
+        }
+    }
+    return -1;
+}
+
+int cluster_map_check_reached(const struct cluster_map *m, const char *myid, const char *host, int port,
+                              int announces_tls, char *err, size_t errlen)
+{
+    if (myid == NULL || myid[0] == '\0' || announces_tls != 0)
+        return 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        const struct cluster_node *n = &m->nodes[i];
+        if (strcmp(n->id, myid) != 0 || n->port == port)
+            continue;
+        errbuf_set(err, errlen,
+                   "the node reached at %.100s:%d (TLS) is announced as %.100s:%d: the nodes announce their "
+                   "plain ports; set tls-cluster yes on every node (README \"TLS in a cluster\")",
+                   host, port, n->host, n->port);
+        return -1;
+    }
+    return 0;
 }

@@ -155,22 +155,51 @@ static int index_in(const struct cluster_sync *cs, const struct cluster_map *m, 
     return -1;
 }
 
-/* map_from reads CLUSTER SLOTS on r (at host) into a new map and moves the
- * open contexts (and the nodes remembered) to their new indexes. Refused
- * while a pipeline is unread (its entries hold node indexes). 0 or -1
- * with err. */
-static int map_from(struct cluster_sync *cs, redisContext *r, const char *host, char *err, size_t errlen)
+/* read_myid: with TLS, CLUSTER MYID of r, pipelined before CLUSTER SLOTS
+ * (no round trip of its own). id is "" when it cannot be known (refused by
+ * an ACL without +cluster|myid): the check is then skipped. -1 when the
+ * link failed. */
+static int read_myid(redisContext *r, char *id, size_t idlen)
+{
+    void *rep = NULL;
+
+    id[0] = '\0';
+    if (redisGetReply(r, &rep) != REDIS_OK)
+        return -1;
+    const redisReply *m = rep;
+    if (m->type == REDIS_REPLY_STRING && m->len < idlen) {
+        memcpy(id, m->str, m->len);
+        id[m->len] = '\0';
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* map_from reads CLUSTER SLOTS on r (at host:port) into a new map and moves
+ * the open contexts (and the nodes remembered) to their new indexes.
+ * Refused while a pipeline is unread (its entries hold node indexes). With
+ * TLS the node reached must be announced at the port reached
+ * (cluster_map_check_reached). 0, -1 with err, or -2 with err when the
+ * cluster's own configuration makes it unusable (no other seed will do
+ * better). */
+static int map_from(struct cluster_sync *cs, redisContext *r, const char *host, int port, char *err, size_t errlen)
 {
     struct cluster_map *m = malloc(sizeof *m);
     redisContext *moved[CLUSTER_MAX_NODES] = {0};
     redisReply *rep = NULL;
+    char myid[CLUSTER_ID_MAX] = "";
+    void *got = NULL;
     int rc = -1;
 
     if (cs->qhead != cs->qlen) {
         snprintf(err, errlen, "the slot map cannot change under an unread pipeline");
         goto out;
     }
-    rep = m ? redisCommand(r, "CLUSTER SLOTS") : NULL;
+    if (m != NULL && cs->tls != NULL)
+        redisAppendCommand(r, "CLUSTER MYID");
+    if (m != NULL && redisAppendCommand(r, "CLUSTER SLOTS") == REDIS_OK &&
+        (cs->tls == NULL || read_myid(r, myid, sizeof myid) == 0) && redisGetReply(r, &got) == REDIS_OK)
+        rep = got;
     if (m == NULL || rep == NULL || rep->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "CLUSTER SLOTS: %.200s",
                  m == NULL ? "out of memory" : rep ? rep->str : r->errstr);
@@ -179,6 +208,19 @@ static int map_from(struct cluster_sync *cs, redisContext *r, const char *host, 
     cluster_map_init(m);
     if (cluster_map_from_slots(m, rep, host, err, errlen) != 0)
         goto out;
+    if (cs->tls != NULL && cluster_map_check_reached(m, myid, host, port, 0, err, errlen) != 0) {
+        /* Announced at another port: its plain one (tls-cluster no), or is
+         * this seed reached through a relay? CLUSTER SHARDS tells (a round
+         * trip only on this rare path). */
+        redisReply *sh = redisCommand(r, "CLUSTER SHARDS");
+        int tls_announced = cluster_shards_announces_tls(sh, myid);
+        if (sh)
+            freeReplyObject(sh);
+        if (cluster_map_check_reached(m, myid, host, port, tls_announced, err, errlen) != 0) {
+            rc = -2;
+            goto out;
+        }
+    }
     for (int i = 0; i < cs->map.nnodes; i++) {
         if (cs->conn[i] == NULL)
             continue;
@@ -210,7 +252,7 @@ static int map_refresh(struct cluster_sync *cs, char *err, size_t errlen)
     int nseeds;
 
     for (int i = 0; i < cs->map.nnodes; i++)
-        if (cs->conn[i] && map_from(cs, cs->conn[i], cs->map.nodes[i].host, err, errlen) == 0)
+        if (cs->conn[i] && map_from(cs, cs->conn[i], cs->map.nodes[i].host, cs->map.nodes[i].port, err, errlen) == 0)
             return 0;
     snprintf(seeds[0].host, sizeof seeds[0].host, "%.255s", cs->cfg->redis_host);
     seeds[0].port = cs->cfg->redis_port;
@@ -220,7 +262,13 @@ static int map_refresh(struct cluster_sync *cs, char *err, size_t errlen)
     for (int i = 0; i <= nseeds; i++) {
         char why[256] = "";
         redisContext *r = node_open(cs, seeds[i].host, seeds[i].port, why, sizeof why);
-        if (r && map_from(cs, r, seeds[i].host, why, sizeof why) == 0) {
+        int rc = r ? map_from(cs, r, seeds[i].host, seeds[i].port, why, sizeof why) : -1;
+        if (rc == -2) {
+            snprintf(err, errlen, "redis cluster: %s", why);
+            redisFree(r);
+            return -1;
+        }
+        if (rc == 0) {
             int j = -1;
             for (int k = 0; k < cs->map.nnodes && j < 0; k++)
                 if (cs->map.nodes[k].port == seeds[i].port && strcmp(cs->map.nodes[k].host, seeds[i].host) == 0)
@@ -231,10 +279,11 @@ static int map_refresh(struct cluster_sync *cs, char *err, size_t errlen)
                 redisFree(r);
             return 0;
         }
+        snprintf(err, errlen, "Redis Cluster: %s (%.100s:%d: %.200s)",
+                 r ? "no seed node gave a usable slot map" : "no seed node answered", seeds[i].host, seeds[i].port,
+                 why);
         if (r)
             redisFree(r);
-        snprintf(err, errlen, "Redis Cluster: no seed node answered (%.100s:%d: %.180s)", seeds[i].host, seeds[i].port,
-                 why);
     }
     return -1;
 }

@@ -214,21 +214,20 @@ static int conn_handshake(struct redis_tls_pipe *p, int timeout_s, char *err, si
 static redisContext *conn_sync_tls(const struct redis_endpoint *ep, int timeout_s, char *err, size_t errlen)
 {
     struct redis_tls_pipe *p;
+    struct redis_tls_addrs addrs;
     redisContext *r;
     pthread_attr_t attr;
     pthread_t tid;
     sigset_t all, old;
-    int sv[2], net, rc;
+    int sv[2], rc;
 
-    net = redis_tls_tcp_connect(ep->host, ep->port, err, errlen);
-    if (net < 0)
+    if (redis_tls_resolve(ep->host, ep->port, &addrs, err, errlen) != 0)
         return NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         errbuf_set(err, errlen, "socketpair: %s", strerror(errno));
-        close(net);
         return NULL;
     }
-    p = redis_tls_pipe_new(ep->tls, net, sv[1], ep->host, ep->port, err, errlen);
+    p = redis_tls_pipe_new(ep->tls, &addrs, sv[1], ep->host, ep->port, err, errlen);
     if (p == NULL || conn_handshake(p, timeout_s, err, errlen) != 0) {
         redis_tls_pipe_free(p);
         close(sv[0]);
@@ -334,13 +333,17 @@ out:
     return ac;
 }
 
-/* bridge_watch sets one watcher to the events wanted (libev needs a stop
- * to change them). */
-static void bridge_watch(struct redis_conn_bridge *b, ev_io *w, int fd, short want)
+/* bridge_watch sets one watcher to the descriptor and events wanted
+ * (libev needs a stop to change them). renew: set it again even when
+ * nothing seems to change: until the server is verified the pipe may have
+ * replaced its TLS socket (a connect failed, the host's next address is
+ * tried), maybe under the same number, and libev only learns of a new file
+ * behind a descriptor from ev_io_set. */
+static void bridge_watch(struct redis_conn_bridge *b, ev_io *w, int fd, short want, int renew)
 {
     int ev = (want & POLLIN ? EV_READ : 0) | (want & POLLOUT ? EV_WRITE : 0);
 
-    if (ev_is_active(w) && w->events == ev)
+    if (!renew && ev_is_active(w) && w->events == ev && w->fd == fd)
         return;
     ev_io_stop(b->loop, w);
     if (ev == 0)
@@ -372,8 +375,8 @@ static void bridge_run(struct redis_conn_bridge *b)
         bridge_end(b);
         return;
     }
-    bridge_watch(b, &b->net_w, redis_tls_pipe_net(b->pipe), w.net);
-    bridge_watch(b, &b->plain_w, redis_tls_pipe_plain(b->pipe), w.plain);
+    bridge_watch(b, &b->net_w, redis_tls_pipe_net(b->pipe), w.net, !redis_tls_pipe_up(b->pipe));
+    bridge_watch(b, &b->plain_w, redis_tls_pipe_plain(b->pipe), w.plain, 0);
 }
 
 static void bridge_io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -387,8 +390,9 @@ redisAsyncContext *redis_conn_async(struct ev_loop *loop, const struct redis_end
                                     struct redis_conn_bridge **bridge, char *err, size_t errlen)
 {
     struct redis_conn_bridge *b;
+    struct redis_tls_addrs addrs;
     redisAsyncContext *ac;
-    int net, ours;
+    int ours;
 
     *bridge = NULL;
     if (ep->tls == NULL) {
@@ -402,19 +406,17 @@ redisAsyncContext *redis_conn_async(struct ev_loop *loop, const struct redis_end
         errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
-    net = redis_tls_tcp_connect(ep->host, ep->port, err, errlen);
-    if (net < 0) {
+    if (redis_tls_resolve(ep->host, ep->port, &addrs, err, errlen) != 0) {
         free(b);
         return NULL;
     }
     ac = conn_unix_pair(&ours, err, errlen);
     if (ac == NULL) {
-        close(net);
         free(b);
         return NULL;
     }
     b->loop = loop;
-    b->pipe = redis_tls_pipe_new(ep->tls, net, ours, ep->host, ep->port, err, errlen);
+    b->pipe = redis_tls_pipe_new(ep->tls, &addrs, ours, ep->host, ep->port, err, errlen);
     if (b->pipe == NULL) {
         redisAsyncFree(ac);
         free(b);

@@ -42,7 +42,9 @@ struct redis_tls {
 /* redis_tls_pipe: one TLS connection and the plain socket end beside it. */
 struct redis_tls_pipe {
     SSL *ssl;
-    int net;                       /* TCP socket to Redis, TLS on it */
+    int net;                       /* TCP socket to Redis, TLS on it; -1 before the first connect */
+    struct redis_tls_addrs addrs;  /* where to connect, in order */
+    int next_addr;                 /* the address the next connect attempt takes */
     int plain;                     /* our end of hiredis's socket (clear RESP) */
     int connecting;                /* the TCP connect is still under way */
     int up;                        /* the handshake is done: the server is verified */
@@ -211,41 +213,62 @@ void redis_tls_free(struct redis_tls *t)
 
 /* ================================== TCP =================================== */
 
-int redis_tls_tcp_connect(const char *host, int port, char *err, size_t errlen)
+int redis_tls_resolve(const char *host, int port, struct redis_tls_addrs *out, char *err, size_t errlen)
 {
     struct addrinfo hints = {0}, *res = NULL;
     char ports[16];
-    int rv, fd = -1, saved = 0;
+    int rv;
 
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     snprintf(ports, sizeof ports, "%d", port);
+    out->n = 0;
     rv = getaddrinfo(host, ports, &hints, &res);
     if (rv != 0) {
         errbuf_set(err, errlen, "cannot connect to Redis at %.200s:%d: %s", host, port, gai_strerror(rv));
         return -1;
     }
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        int one = 1;
+    for (struct addrinfo *a = res; a && out->n < REDIS_TLS_ADDRS_MAX; a = a->ai_next) {
+        if (a->ai_addrlen > sizeof out->addr[0])
+            continue;
+        memcpy(&out->addr[out->n], a->ai_addr, a->ai_addrlen);
+        out->len[out->n++] = (socklen_t)a->ai_addrlen;
+    }
+    freeaddrinfo(res);
+    if (out->n == 0) {
+        errbuf_set(err, errlen, "cannot connect to Redis at %.200s:%d: no address", host, port);
+        return -1;
+    }
+    return 0;
+}
 
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+/* tls_connect_next starts a non-blocking connect to the pipe's next
+ * address, skipping those that fail at once. 0 with p->net under way (or
+ * connected), or -1 with errno when none is left. */
+static int tls_connect_next(struct redis_tls_pipe *p)
+{
+    int saved = ECONNREFUSED;
+
+    while (p->next_addr < p->addrs.n) {
+        const struct sockaddr_storage *sa = &p->addrs.addr[p->next_addr];
+        socklen_t len = p->addrs.len[p->next_addr++];
+        int one = 1, fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
         if (fd < 0) {
             saved = errno;
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS)
-            break;
+        if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EINPROGRESS) {
+            p->net = fd;
+            return 0;
+        }
         saved = errno;
         close(fd);
-        fd = -1;
     }
-    freeaddrinfo(res);
-    if (fd < 0)
-        errbuf_set(err, errlen, "cannot connect to Redis at %.200s:%d: %s", host, port,
-                   strerror(saved ? saved : ECONNREFUSED));
-    return fd;
+    errno = saved;
+    return -1;
 }
 
 /* ================================== Pipe ================================== */
@@ -258,8 +281,8 @@ static int tls_is_ip(const char *name)
     return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
 }
 
-struct redis_tls_pipe *redis_tls_pipe_new(const struct redis_tls *t, int net, int plain, const char *host,
-                                          int port, char *err, size_t errlen)
+struct redis_tls_pipe *redis_tls_pipe_new(const struct redis_tls *t, const struct redis_tls_addrs *addrs, int plain,
+                                          const char *host, int port, char *err, size_t errlen)
 {
     struct redis_tls_pipe *p = calloc(1, sizeof *p);
     const char *name = t->server_name[0] ? t->server_name : host;
@@ -267,18 +290,23 @@ struct redis_tls_pipe *redis_tls_pipe_new(const struct redis_tls *t, int net, in
     int ok;
 
     if (p == NULL) {
-        close(net);
         close(plain);
         errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
-    p->net = net;
+    p->net = -1;
     p->plain = plain;
+    p->addrs = *addrs;
     p->connecting = 1;
     snprintf(p->where, sizeof p->where, "%.200s:%d", host, port);
     fcntl(plain, F_SETFL, fcntl(plain, F_GETFL) | O_NONBLOCK);
+    if (tls_connect_next(p) != 0) {
+        errbuf_set(err, errlen, "cannot connect to Redis at %.200s:%d: %s", host, port, strerror(errno));
+        redis_tls_pipe_free(p);
+        return NULL;
+    }
     p->ssl = SSL_new(t->ctx);
-    if (p->ssl == NULL || SSL_set_fd(p->ssl, net) != 1)
+    if (p->ssl == NULL || SSL_set_fd(p->ssl, p->net) != 1)
         goto fail;
     /* The name check is OpenSSL's own (RFC 6125), done inside the handshake:
      * a certificate for another name fails it like one from another CA. */
@@ -364,6 +392,15 @@ static int pipe_connected(struct redis_tls_pipe *p)
     if (getsockopt(p->net, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
         soerr = errno;
     if (soerr != 0) {
+        /* The next address of the host, as hiredis's blocking connect would
+         * try it (a name giving ::1 first while Redis binds 127.0.0.1 only):
+         * a new socket, its connect under way; the SSL object has sent
+         * nothing yet and takes the new descriptor. Callers read the
+         * descriptor afresh after every step. */
+        close(p->net);
+        p->net = -1;
+        if (tls_connect_next(p) == 0 && SSL_set_fd(p->ssl, p->net) == 1)
+            return 0;
         snprintf(why, sizeof why, "cannot connect: %s", strerror(soerr));
         pipe_fail(p, why);
         return -1;

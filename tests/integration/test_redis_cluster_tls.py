@@ -67,7 +67,15 @@ def test_core_scenario_and_status_over_a_tls_cluster():
         check("unreachable" not in out and "not verified" not in out, "a worker lost a node: %s" % out[-800:])
         check("redis cluster map" in out, "the worker read the slot map over TLS: %s" % out[-800:])
 
-    # (b) status: the topology, read over TLS, with the TLS ports
+    # (b) status: the topology, read over TLS, with the TLS ports. Redis 7.0
+    # leaves out of CLUSTER SLOTS a replica whose replication offset (as the
+    # cluster bus last told) is 0: that of a primary nothing was written to
+    # yet, until its first replication ping (10 s). Write to every primary and
+    # wait until the seed lists every replica, so both status calls see them.
+    for fx in cl.apps_per_primary(per=1, prefix="fx").values():
+        c.cmd("SET", "fixture:{%s}" % fx[0], "1")
+    wait_for(lambda: all(len(e) == 4 for e in cl.live()[0].cmd("CLUSTER", "SLOTS")), 15,
+             "the seed to list every primary's replica")
     st = json.loads(spotwatch(cl, "status", "--json").stdout)
     check(len(st["workers"]) == 2, "status lists both workers: %r" % st["workers"])
     topo = st["redis"]["cluster"]
@@ -170,3 +178,60 @@ def test_nodes_sharing_one_certificate_name():
     sub.wait(lambda e: e["type"] == "playback_started" and e["track"]["id"] == "trackN", 15,
              "the worker polled n1 on primary %d, verified by name" % home)
     check("mismatch" not in w.output(), "no node refused: %s" % w.output()[-800:])
+
+
+def test_nodes_announcing_their_plain_ports_are_refused_clearly():
+    """A node with a plain port and a TLS port and `tls-cluster no` answers
+    CLUSTER SLOTS, even over TLS, with its plain port (Redis 7.0). With
+    `redis-tls yes` spotwatch asks the node it reached for its id (CLUSTER
+    MYID), finds it announced at another port, and refuses at once with a
+    message that names the cause, instead of opening TLS to a plain port:
+    the CLI exits nonzero, a worker logs it, never registers and never
+    polls; every connection spotwatch made was TLS (a recording relay in
+    front of the TLS port; the node counts no other connection). And a
+    TLS-only node (`port 0`) without tls-cluster yes keeps its own error."""
+    d = tmpdir()
+    ca = make_ca(d, "ca")
+    crt, key = make_cert(d, "node", ca)
+    tls_port = free_port()
+    cl = RedisCluster(primaries=1, replicas=0, extra=[
+        "tls-port %d" % tls_port, "tls-cert-file %s" % crt, "tls-key-file %s" % key,
+        "tls-ca-cert-file %s" % ca[0], "tls-auth-clients no", "tls-cluster no"])
+    node = cl.nodes[0]
+    slots = node.cmd("CLUSTER", "SLOTS")
+    check(slots[0][2][1] == cl.port, "the fixture: the node announces its plain port %d: %r" % (cl.port, slots))
+    rec = Recorder(tls_port)
+
+    class Via:   # the TLS port, through the recorder
+        port = rec.port
+        sw_extra = ["--redis-cluster", "yes", "--redis-tls", "yes", "--redis-tls-ca-cert-file", ca[0]]
+    why = ("the node reached at 127.0.0.1:%d (TLS) is announced as 127.0.0.1:%d: the nodes announce their "
+           "plain ports; set tls-cluster yes on every node" % (rec.port, cl.port))
+    conns0 = int(node.info("stats")["total_connections_received"])
+    res = spotwatch(Via, "status", check_rc=False)
+    check(res.returncode != 0, "status exited %d" % res.returncode)
+    check(why in res.stderr, "the CLI says why: %r" % res.stderr)
+    check(res.stdout == "", "nothing printed as if connected: %r" % res.stdout)
+    w = Worker(Via, None)
+    wait_for(lambda: why in w.output(), 15, "the worker reports the plain ports")
+    out = w.output()
+    check("redis cluster map" not in out and "polled" not in out, "the worker took no map: %s" % out[-800:])
+    check(w.alive(), "the worker waits (and retries) rather than exit")
+    check(out.count(why) == 1, "said once, not per retry: %s" % out[-1200:])
+    w.stop()
+    conns = [x for x in rec.snapshot() if x]
+    conns1 = int(node.info("stats")["total_connections_received"])
+    # conns1 counts the INFO connection that read conns0 and the one that read it
+    check(conns1 - conns0 - 1 == len(conns), "every connection spotwatch made came through the TLS relay: "
+          "%d on the node, %d relayed" % (conns1 - conns0 - 1, len(conns)))
+    check(len(conns) >= 2, "the CLI and the worker connected: %d" % len(conns))
+    bad = [x[:16] for x in conns if not _client_hello(x)]
+    check(not bad, "connections that did not open with a ClientHello: %r" % bad)
+    check(cl.client().cmd("ZCARD", "sw:workers") == 0, "the worker never registered")
+
+    # TLS only (port 0) without tls-cluster yes: CLUSTER SLOTS gives port 0
+    only = RedisCluster(primaries=1, replicas=0, tls={"ca": ca[0], "cert": crt, "key": key},
+                        extra=["tls-cluster no"])
+    res = spotwatch(only, "status", check_rc=False)
+    check(res.returncode != 0 and "port 0 (TLS-only nodes need tls-cluster yes)" in res.stderr,
+          "a TLS-only node without tls-cluster yes: %d %r" % (res.returncode, res.stderr))

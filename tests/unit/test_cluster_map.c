@@ -58,6 +58,20 @@ static const char *const three_shards =
     "*3\r\n:10923\r\n:16383\r\n"
     "*2\r\n$9\r\n127.0.0.1\r\n:7103\r\n";
 
+/* map_of: a fresh map read from the RESP text resp (answered by
+ * fallback_host); the caller frees it. */
+static struct cluster_map *map_of(const char *resp, const char *fallback_host)
+{
+    struct cluster_map *m = malloc(sizeof *m);
+    char err[256] = "";
+    assert_non_null(m);
+    cluster_map_init(m);
+    redisReply *r = parse_resp(resp);
+    assert_int_equal(cluster_map_from_slots(m, r, fallback_host, err, sizeof err), 0);
+    freeReplyObject(r);
+    return m;
+}
+
 static void test_map_from_slots(void **state)
 {
     (void)state;
@@ -171,6 +185,96 @@ static void test_seeds(void **state)
     assert_int_equal(cluster_seeds_parse(":5", n, 4, err, sizeof err), -1);
 }
 
+/* Redis 7.0 with cluster-preferred-endpoint-type hostname, as 7.0.15
+ * answers: the hostname as the endpoint, then the id, then a map of the
+ * other endpoints ({ip: ...}); "?" for a node with no hostname; nil with
+ * unknown-endpoint. */
+static void test_hostnames_and_unknown_endpoints(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct cluster_map *m =
+        map_of("*2\r\n"
+               "*4\r\n:0\r\n:8191\r\n"
+               "*4\r\n$9\r\nlocalhost\r\n:7101\r\n$2\r\nid\r\n*2\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"
+               "*4\r\n$14\r\nr1.example.net\r\n:7104\r\n$2\r\nr1\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.4\r\n"
+               "*3\r\n:8192\r\n:16383\r\n"
+               "*4\r\n$-1\r\n:7102\r\n$2\r\ni2\r\n*0\r\n",
+               "10.9.9.9");
+    assert_string_equal(m->nodes[m->slot_node[0]].host, "localhost");
+    assert_int_equal(m->nodes[m->slot_node[0]].port, 7101);
+    assert_string_equal(m->nodes[m->slot_node[0]].id, "id");
+    assert_int_equal(m->nodes[cluster_map_node(m, "r1.example.net", 7104)].primary_of, m->slot_node[0]);
+    /* nil: the address the answer came from */
+    assert_string_equal(m->nodes[m->slot_node[16383]].host, "10.9.9.9");
+    /* "?": refused whole, and said why */
+    redisReply *r = parse_resp("*1\r\n*4\r\n:0\r\n:16383\r\n*4\r\n$1\r\n?\r\n:7101\r\n$2\r\nid\r\n*0\r\n"
+                   "*4\r\n$9\r\nlocalhost\r\n:7104\r\n$2\r\nr1\r\n*0\r\n");
+    assert_int_equal(cluster_map_from_slots(m, r, "10.9.9.9", err, sizeof err), -1);
+    freeReplyObject(r);
+    assert_non_null(strstr(err, "\"?\""));
+    assert_non_null(strstr(err, "cluster-announce-hostname"));
+    assert_string_equal(m->nodes[m->slot_node[0]].host, "localhost");
+    /* a redirection to "?" goes nowhere */
+    struct cluster_redirect rd;
+    const char *moved = "MOVED 5 ?:7101";
+    assert_int_equal(cluster_redirect_parse(moved, strlen(moved), "x", &rd), CLUSTER_REDIRECT_NONE);
+    const char *named = "ASK 5 localhost:7101";
+    assert_int_equal(cluster_redirect_parse(named, strlen(named), "x", &rd), CLUSTER_REDIRECT_ASK);
+    assert_string_equal(rd.host, "localhost");
+    free(m);
+}
+
+/* The node a TLS client reached, found in the map by its id: at the port
+ * reached, or at another: its plain port (tls-cluster no: CLUSTER SHARDS
+ * gives it no tls-port), or through a relay (it has one). */
+static void test_check_reached(void **state)
+{
+    (void)state;
+    struct cluster_map *m = map_of(three_shards, "127.0.0.1");
+    char err[256] = "";
+    /* "r1" is 127.0.0.1:7104, 7101's replica */
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7104, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "r1", "localhost", 7104, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "unknown", "127.0.0.1", 7999, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "", "127.0.0.1", 7999, 0, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, NULL, "127.0.0.1", 7999, 0, err, sizeof err), 0);
+    /* another port, and a TLS port announced (a relay), or unknown */
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, 1, err, sizeof err), 0);
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, -1, err, sizeof err), 0);
+    err[0] = '\0';
+    assert_int_equal(cluster_map_check_reached(m, "r1", "127.0.0.1", 7902, 0, err, sizeof err), -1);
+    assert_string_equal(err, "the node reached at 127.0.0.1:7902 (TLS) is announced as 127.0.0.1:7104: the nodes "
+                             "announce their plain ports; set tls-cluster yes on every node (README \"TLS in a "
+                             "cluster\")");
+    free(m);
+}
+
+/* CLUSTER SHARDS as Redis 7.0.15 answers it: with tls-cluster no the node
+ * has a "port" only; with tls-cluster yes a "tls-port" too. */
+static void test_shards_announces_tls(void **state)
+{
+    (void)state;
+    static const char *const plain_only =
+        "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n"
+        "*1\r\n*6\r\n$2\r\nid\r\n$2\r\nn1\r\n$4\r\nport\r\n:7901\r\n$4\r\nrole\r\n$6\r\nmaster\r\n";
+    static const char *const with_tls =
+        "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n"
+        "*2\r\n*4\r\n$2\r\nid\r\n$2\r\nn0\r\n$4\r\nport\r\n:7900\r\n"
+        "*6\r\n$2\r\nid\r\n$2\r\nn1\r\n$4\r\nport\r\n:7901\r\n$8\r\ntls-port\r\n:7902\r\n";
+    redisReply *a = parse_resp(plain_only), *b = parse_resp(with_tls), *e = parse_resp("-NOPERM no\r\n");
+    assert_int_equal(cluster_shards_announces_tls(a, "n1"), 0);
+    assert_int_equal(cluster_shards_announces_tls(b, "n1"), 1);
+    assert_int_equal(cluster_shards_announces_tls(b, "n0"), 0);
+    assert_int_equal(cluster_shards_announces_tls(b, "n2"), -1);
+    assert_int_equal(cluster_shards_announces_tls(b, ""), -1);
+    assert_int_equal(cluster_shards_announces_tls(e, "n1"), -1);
+    assert_int_equal(cluster_shards_announces_tls(NULL, "n1"), -1);
+    freeReplyObject(a);
+    freeReplyObject(b);
+    freeReplyObject(e);
+}
+
 /* The map change log line and the comparison that decides whether to log. */
 static void test_same_and_describe(void **state)
 {
@@ -221,6 +325,9 @@ int main(void)
         cmocka_unit_test(test_redirects),
         cmocka_unit_test(test_seeds),
         cmocka_unit_test(test_same_and_describe),
+        cmocka_unit_test(test_hostnames_and_unknown_endpoints),
+        cmocka_unit_test(test_check_reached),
+        cmocka_unit_test(test_shards_announces_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
