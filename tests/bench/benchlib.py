@@ -36,12 +36,13 @@ def proc_cpu(pid):
 
 
 def proc_status(pid):
-    """VmRSS and VmHWM in KiB."""
+    """VmRSS, VmHWM, RssAnon (the process's own memory) and RssFile (pages of
+    mapped files: program and library code, read in as it first runs) in KiB."""
     out = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 out[k] = int(v.split()[0])
     return out
 
