@@ -463,16 +463,28 @@ static EVP_CIPHER_CTX *opener_ctx(struct crypto_opener *o, const struct crypto_k
 static int gcm_open(const struct crypto_keyring *kr, struct crypto_opener *o, const struct crypto_key *k,
                     unsigned char ver, const char *ad, const unsigned char *raw, size_t rawlen, unsigned char *plain)
 {
-    size_t clen = rawlen - CRYPTO_NONCE_LEN - CRYPTO_TAG_LEN;
+    size_t clen = rawlen - CRYPTO_NONCE_LEN - CRYPTO_TAG_LEN, adlen = strlen(ad);
     EVP_CIPHER_CTX *ctx = o != NULL ? opener_ctx(o, k) : EVP_CIPHER_CTX_new();
+    unsigned char aad[256];
+    const unsigned char *a = (const unsigned char *)ad;
     int n, ok;
 
+    /* The version byte and ad are one associated text (GCM hashes its AAD
+     * as one stream, however it is handed over): in one update when they
+     * fit, one EVP call less per token opened. */
+    if (ver != 0 && adlen < sizeof aad) {
+        aad[0] = ver;
+        memcpy(aad + 1, ad, adlen);
+        a = aad;
+        adlen++;
+        ver = 0;
+    }
     ok = ctx != NULL
          && (o != NULL || (EVP_DecryptInit_ex(ctx, kr->aes, NULL, NULL, NULL) == 1
                            && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_NONCE_LEN, NULL) == 1))
          && EVP_DecryptInit_ex(ctx, NULL, NULL, o != NULL ? NULL : k->key, raw) == 1
          && (ver == 0 || EVP_DecryptUpdate(ctx, NULL, &n, &ver, 1) == 1)
-         && EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)ad, (int)strlen(ad)) == 1
+         && EVP_DecryptUpdate(ctx, NULL, &n, a, (int)adlen) == 1
          && EVP_DecryptUpdate(ctx, plain, &n, raw + CRYPTO_NONCE_LEN, (int)clen) == 1
          && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_TAG_LEN,
                                 (void *)(raw + CRYPTO_NONCE_LEN + clen)) == 1
