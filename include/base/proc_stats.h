@@ -11,10 +11,18 @@ struct proc_stats {
     double open_fds;           /* entries of /proc/self/fd */
     double max_fds;            /* RLIMIT_NOFILE soft limit */
     double start_time_seconds; /* Unix time the process started, s */
+    /* malloc's own figures (glibc's mallinfo2; 0 where there is none): a
+     * leak grows heap_in_use_bytes, fragmentation heap_arena_bytes, and RSS
+     * moves within the arena as pages are touched and given back. */
+    double heap_in_use_bytes;  /* held by live allocations (mmapped ones included) */
+    double heap_arena_bytes;   /* taken from the system (arenas and mmapped blocks) */
 };
 
 /* proc_stats_read fills st. Returns 0, or -1 when /proc cannot be read (st
  * then holds what could be read, the rest 0). */
 int proc_stats_read(struct proc_stats *st);
+/* proc_stats_heap fills only st's heap_* figures (what the worker's
+ * heartbeat reports), leaving the rest as it is. */
+void proc_stats_heap(struct proc_stats *st);
 
 #endif

@@ -44,7 +44,7 @@ struct metrics {
     struct metric_family *head, *tail;
     long dropped;
     /* metrics_process_add's families (NULL until it runs) */
-    struct metric_family *cpu, *rss, *vsz, *fds, *max_fds, *start;
+    struct metric_family *cpu, *rss, *vsz, *fds, *max_fds, *start, *heap_used, *heap_arena;
 };
 
 static const double latency_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -365,7 +365,12 @@ int metrics_process_add(struct metrics *m, const char *version, const char *comp
     m->max_fds = metrics_gauge(m, "process_max_fds", "Maximum number of open file descriptors.", NULL);
     m->start = metrics_gauge(m, "process_start_time_seconds",
                              "Start time of the process since unix epoch in seconds.", NULL);
-    if (!info || !m->cpu || !m->rss || !m->vsz || !m->fds || !m->max_fds || !m->start)
+    m->heap_used = metrics_gauge(m, "spotwatch_heap_in_use_bytes",
+                                 "Bytes malloc holds for live allocations (glibc mallinfo2; 0 elsewhere).", NULL);
+    m->heap_arena = metrics_gauge(m, "spotwatch_heap_arena_bytes",
+                                  "Bytes malloc has taken from the system (glibc mallinfo2; 0 elsewhere).", NULL);
+    if (!info || !m->cpu || !m->rss || !m->vsz || !m->fds || !m->max_fds || !m->start || !m->heap_used
+        || !m->heap_arena)
         return -1;
     metrics_setv(info, values, 1);
     metrics_process_update(m);
@@ -387,6 +392,8 @@ void metrics_process_update(struct metrics *m)
     metrics_set(m->fds, NULL, st.open_fds);
     metrics_set(m->max_fds, NULL, st.max_fds);
     metrics_set(m->start, NULL, st.start_time_seconds);
+    metrics_set(m->heap_used, NULL, st.heap_in_use_bytes);
+    metrics_set(m->heap_arena, NULL, st.heap_arena_bytes);
 }
 
 /* ------------------------------------------------------------- rendering -- */

@@ -32,6 +32,7 @@
 #include "worker_int.h"
 #include "base/keyring_file.h"
 #include "base/log.h"
+#include "base/proc_stats.h"
 #include "base/sdnotify.h"
 #include "build_info.h"
 #include "worker/app_gauges.h"
@@ -430,7 +431,12 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
 static void heartbeat(struct worker *w)
 {
     char expiry[24], host[128] = "", pid[16], inflight[16], conns[24], polls[24], events[24], reconn[24],
-        waits[24], waits_short[24];
+        waits[24], waits_short[24], heap_used[24], heap_arena[24];
+    struct proc_stats st = {0};
+
+    proc_stats_heap(&st);
+    snprintf(heap_used, sizeof heap_used, "%.0f", st.heap_in_use_bytes);
+    snprintf(heap_arena, sizeof heap_arena, "%.0f", st.heap_arena_bytes);
     snprintf(expiry, sizeof expiry, "%lld", worker_now_ms() + WORKER_TTL_MS);
     gethostname(host, sizeof host - 1);
     snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -451,7 +457,9 @@ static void heartbeat(struct worker *w)
                           "events", events,
                           "redis_reconnects", reconn,
                           "waits", waits,
-                          "waits_short", waits_short};
+                          "waits_short", waits_short,
+                          "heap_in_use", heap_used,
+                          "heap_arena", heap_arena};
     const char *expire[] = {"PEXPIRE", w->worker_key, WORKER_KEY_TTL_MS};
     redis_async_command(w->redis, NULL, NULL, 4, zadd, NULL);
     redis_async_command(w->redis, NULL, NULL, (int)(sizeof hset / sizeof hset[0]), hset, NULL);

@@ -56,11 +56,16 @@ def test_soak_short_valgrind():
     check(int(st.get("errors", 0)) > 0, "faults reached the workers: %r" % st)
     check(int(st.get("r429", 0)) > 0, "429 windows reached the workers: %r" % st)
     check(grants["refresh_token"] > 0, "tokens refreshed: %r" % grants)
-    hb = {}
+    hb, heap = {}, {}
     for wid in c.cmd("ZRANGE", "sw:workers", 0, -1):
         h = c.hgetall("sw:worker:" + wid)
         hb[int(h.get("pid", 0))] = int(h.get("polls", 0))
+        heap[int(h.get("pid", 0))] = (int(h.get("heap_in_use", -1)), int(h.get("heap_arena", -1)))
     check(hb.get(vg.pid, 0) >= 20, "the valgrind worker polled: %r (pid %d)" % (hb, vg.pid))
+    # the plain worker's heartbeat carries malloc's figures (glibc's mallinfo2;
+    # under valgrind malloc is valgrind's), which soak.py judges
+    used, arena = heap.get(plain.proc.pid, (-1, -1))
+    check(100 * 1024 < used <= arena < 1 << 30, "heap_in_use and heap_arena in the heartbeat: %r" % heap)
     check(plain.stop() == 0, "plain worker exits 0")
     vg.signal(signal.SIGTERM)
     try:
