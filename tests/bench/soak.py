@@ -160,6 +160,20 @@ WORKER_ARGS = ["--log-level", "warn", "--http-timeout-ms", "1000", "--lease-ms",
                "--retry-after-max-ms", "15000"]
 
 
+def worker_heaps(c, last):
+    """{pid: (heap_in_use, heap_arena)} in KiB from the workers' heartbeat
+    hashes (glibc's mallinfo2, README "Redis key schema"); a worker whose hash
+    cannot be read keeps its last figures."""
+    out = dict(last)
+    for wid in c.cmd("ZRANGE", "sw:workers", 0, -1) or []:
+        h = c.hgetall("sw:worker:" + wid)
+        try:
+            out[int(h["pid"])] = (int(h["heap_in_use"]) // 1024, int(h["heap_arena"]) // 1024)
+        except (KeyError, ValueError):
+            pass
+    return out
+
+
 def slope_per_min(samples):
     """Least-squares slope of [(t_s, v)] in v per minute."""
     n = len(samples)
@@ -171,31 +185,39 @@ def slope_per_min(samples):
     return 60.0 * sum((t - mt) * (v - mv) for t, v in samples) / den if den else 0.0
 
 
-def judge(series, warmup_s, baseline_s=60.0, rss_tol=0.01):
-    """series: {name: [(t, rss_kib, fds, anon_kib, file_kib)]}. Returns (ok, report lines)."""
+# A sample: (t, rss, fds, anon, file, heap_in_use, heap_arena); KiB but fds.
+T, RSS, FDS, ANON, FILE, HEAP, ARENA = range(7)
+
+
+def judge(series, warmup_s, baseline_s=60.0, tol=0.01):
+    """series: {name: [sample]}. Returns (ok, report lines)."""
     ok, lines = True, []
     for name, s in sorted(series.items()):
-        after = [x for x in s if x[0] >= warmup_s]
+        after = [x for x in s if x[T] >= warmup_s]
         if len(after) < 2:
             lines.append("%s: too few samples after the warm-up" % name)
             continue
-        base = [x for x in after if x[0] < after[0][0] + baseline_s] or after[:1]
-        peak = {k: max(x[k] for x in base) for k in (1, 2, 3, 4)}
+        base = [x for x in after if x[T] < after[0][T] + baseline_s] or after[:1]
+        peak = {k: max(x[k] for x in base) for k in (RSS, FDS, ANON, FILE, HEAP, ARENA)}
         end = after[-1]
-        slope = {k: slope_per_min([(x[0], x[k]) for x in after]) for k in (1, 2, 3, 4)}
-        grew = end[3] > peak[3] * (1 + rss_tol)
-        fd_grew = end[2] > peak[2]
+        slope = {k: slope_per_min([(x[T], x[k]) for x in after]) for k in (RSS, FDS, ANON, FILE, HEAP, ARENA)}
+        # The memory judged: malloc's live bytes when the heartbeat carries
+        # them (a leak grows them), else the process's own RSS.
+        mem = HEAP if peak[HEAP] > 0 else ANON
+        grew = end[mem] > peak[mem] * (1 + tol)
+        fd_grew = end[FDS] > peak[FDS]
         ok = ok and not grew and not fd_grew
 
-        def pct(k):
-            return 100.0 * (end[k] - peak[k]) / peak[k] if peak[k] else 0.0
-        lines.append("%s: own memory (RssAnon) %d -> %d KiB (first-minute peak %d, %+.2f%%), slope %+.1f KiB/min; "
-                     "RSS %d -> %d KiB (%+.2f%%, slope %+.1f), of which mapped files %d -> %d KiB (slope %+.1f); "
-                     "fds %d -> %d (first-minute peak %d), slope %+.2f/min%s" %
-                     (name, after[0][3], end[3], peak[3], pct(3), slope[3],
-                      after[0][1], end[1], pct(1), slope[1], after[0][4], end[4], slope[4],
-                      after[0][2], end[2], peak[2], slope[2],
-                      ("  <- MEMORY GREW" if grew else "") + ("  <- FDS GREW" if fd_grew else "")))
+        def fig(k, label):
+            pct = 100.0 * (end[k] - peak[k]) / peak[k] if peak[k] else 0.0
+            return "%s %d -> %d KiB (first-minute peak %d, %+.2f%%, slope %+.1f KiB/min)" % (
+                label, after[0][k], end[k], peak[k], pct, slope[k])
+        lines.append("%s: %s; %s; %s; %s, of which mapped files %d -> %d KiB; fds %d -> %d (first-minute peak "
+                     "%d), slope %+.2f/min%s" %
+                     (name, fig(HEAP, "heap in use"), fig(ARENA, "heap arena"), fig(ANON, "RssAnon"),
+                      fig(RSS, "RSS"), after[0][FILE], end[FILE], after[0][FDS], end[FDS], peak[FDS], slope[FDS],
+                      ("  <- %s GREW" % ("HEAP" if mem == HEAP else "MEMORY") if grew else "") +
+                      ("  <- FDS GREW" if fd_grew else "")))
     return ok, lines
 
 
@@ -217,24 +239,27 @@ def main():
         c = r.client()
         t0 = time.time()
         series = {"worker%d[%d]" % (i, w.proc.pid): [] for i, w in enumerate(wks)}
+        heaps = {}
         names_by_pid = {w.proc.pid: "worker%d[%d]" % (i, w.proc.pid) for i, w in enumerate(wks)}
         dead = []
         while time.time() < t0 + a.minutes * 60:
             time.sleep(a.sample)
             t = time.time() - t0
+            heaps = worker_heaps(c, heaps)
             for w in wks:
                 if not w.alive():
                     if w.proc.pid not in dead:
                         dead.append(w.proc.pid)
                     continue
                 st = proc_status(w.proc.pid)
+                used, arena = heaps.get(w.proc.pid, (0, 0))
                 series[names_by_pid[w.proc.pid]].append((t, st["VmRSS"], proc_fds(w.proc.pid), st["RssAnon"],
-                                                           st["RssFile"]))
+                                                           st["RssFile"], used, arena))
             stats = c.hgetall("sw:{%s}:stats" % APP)
             print("%6.0fs  polls %s  events %s  errors %s  429s %s  blocks %s  |  %s" %
                   (t, stats.get("polls", 0), sum(int(v) for k, v in stats.items() if k.startswith("events_")),
                    stats.get("errors", 0), stats.get("r429", 0), stats.get("blocks_rate_limited", 0),
-                   "  ".join("%s rss %d (anon %d) fds %d" % (n, s[-1][1], s[-1][3], s[-1][2])
+                   "  ".join("%s rss %d (anon %d; heap %d/%d) fds %d" % (n, s[-1][1], s[-1][3], s[-1][5], s[-1][6], s[-1][2])
                              for n, s in series.items() if s)),
                   flush=True)
         churn.stop()
