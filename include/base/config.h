@@ -68,6 +68,7 @@ struct sw_config {
     int max_inflight;              /* HTTP requests in flight per worker */
     long http_timeout_ms;          /* whole-request timeout */
     long max_body_bytes;           /* response size cap */
+    int api_accept_gzip;           /* ask Spotify for gzip (1) or for nothing (0); a gzip answer is decoded either way */
     int redis_wait_replicas;       /* WAIT for this many replicas after a completion
                                     * batch that follows a stored refresh token (0 = off) */
     long redis_wait_timeout_ms;    /* that WAIT's timeout, ms: the worker's link waits this long at most */

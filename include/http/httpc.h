@@ -22,6 +22,9 @@ struct httpc_opts {
                             * have streams for (lowered to the server's limit when curl
                             * shows it is lower), and opens the next connection only
                             * when all are full; the rest wait in httpc, in order */
+    int accept_gzip;       /* 1: ask for gzip ("Accept-Encoding: gzip"); 0: ask for no
+                            * coding (the header is left out). A gzip answer is
+                            * decoded either way */
 };
 
 /* httpc_response: valid only during the callback; copy what you keep. */

@@ -122,6 +122,7 @@ static const struct cfg_directive table[] = {
     INT("max-inflight", max_inflight, "256", 1, 100000),
     LONG("http-timeout-ms", http_timeout_ms, "5000", 100, 600000),
     LONG("max-body-bytes", max_body_bytes, "1048576", 1024, 1073741824),
+    BOOL("api-accept-gzip", api_accept_gzip, "no"),
     LONG("events-maxlen", events_maxlen, "10000", 1, 1000000000),
     BOOL("smart-polling", smart_polling, "yes"),
     LONG("playing-max-ms", playing_max_ms, "15000", 10, DAY_MS),

@@ -44,9 +44,10 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-/* The codings asked for (CURLOPT_ACCEPT_ENCODING decodes them), sent as a
- * header of the request's own: see httpc_setup. */
-#define HTTPC_ACCEPT_ENCODING "Accept-Encoding: gzip"
+/* The coding asked for with accept_gzip (CURLOPT_ACCEPT_ENCODING decodes
+ * it, asked for or not), sent as a header of the request's own: see
+ * httpc_setup. */
+#define HTTPC_ACCEPT_GZIP "Accept-Encoding: gzip"
 /* Recycled requests kept for reuse; beyond this they are freed. */
 #define HTTPC_FREE_MAX 32
 /* Response buffers larger than this are not kept across requests. */
@@ -576,19 +577,26 @@ static CURLcode httpc_set_url(struct httpc_req *r, const char *url)
     return rc;
 }
 
-/* httpc_set_headers: the request's header lines, after a first one of our
- * own ("Expect:" when expect, else HTTPC_ACCEPT_ENCODING), copied into
+/* httpc_set_headers: the request's header lines, after one or two of our
+ * own (the Accept-Encoding line, and "Expect:" when expect), copied into
  * r->hbuf and linked through r->hnodes, a curl_slist that is ours (curl only
  * reads it). Both are kept from request to request, so a poll allocates
  * nothing here; what hbuf held is wiped when the request ends. */
 static int httpc_set_headers(struct httpc_req *r, const char *const *headers, int expect)
 {
-    static const char expect_hdr[] = "Expect:", accept_hdr[] = HTTPC_ACCEPT_ENCODING;
-    const char *lead = expect ? expect_hdr : accept_hdr;
-    size_t leadlen = expect ? sizeof expect_hdr : sizeof accept_hdr;
-    size_t n = 1, len = leadlen, k = 0;
+    /* "Accept-Encoding:" with no value: curl sends no such line, and adds
+     * none of its own (CURLOPT_ACCEPT_ENCODING would). */
+    static const char expect_hdr[] = "Expect:", gzip_hdr[] = HTTPC_ACCEPT_GZIP, none_hdr[] = "Accept-Encoding:";
+    const char *lead[2];
+    size_t nlead = 0, n, len = 0, k = 0;
     char *p;
 
+    lead[nlead++] = r->h->opts.accept_gzip ? gzip_hdr : none_hdr;
+    if (expect)
+        lead[nlead++] = expect_hdr;
+    n = nlead;
+    for (size_t i = 0; i < nlead; i++)
+        len += strlen(lead[i]) + 1;
     for (size_t i = 0; headers && headers[i]; i++) {
         n++;
         len += strlen(headers[i]) + 1;
@@ -612,9 +620,13 @@ static int httpc_set_headers(struct httpc_req *r, const char *const *headers, in
         r->hcap = len;
     }
     p = r->hbuf;
-    memcpy(p, lead, leadlen);
-    r->hnodes[k++].data = p;
-    p += leadlen;
+    for (size_t i = 0; i < nlead; i++) {
+        size_t l = strlen(lead[i]) + 1;
+
+        memcpy(p, lead[i], l);
+        r->hnodes[k++].data = p;
+        p += l;
+    }
     for (size_t i = 0; headers && headers[i]; i++) {
         size_t l = strlen(headers[i]) + 1;
 
@@ -651,11 +663,14 @@ static int httpc_setup(struct httpc *h, struct httpc_req *r, const char *method,
     SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    /* gzip, what api.spotify.com compresses with, is decoded; the header
-     * asking for it is HTTPC_ACCEPT_ENCODING among the request's own
-     * (httpc_set_headers) rather than libcurl's: libcurl formats its own
-     * through its printf at every request, a character at a time (for ""
-     * "deflate, gzip, br, zstd": ~7,000 instructions a poll, callgrind). */
+    /* gzip, what api.spotify.com compresses with, is decoded whether or not
+     * it was asked for (accept_gzip). The header that asks, or says nothing,
+     * is among the request's own (httpc_set_headers) rather than libcurl's:
+     * libcurl formats its own through its printf at every request, a
+     * character at a time (for "" "deflate, gzip, br, zstd": ~7,000
+     * instructions a poll, callgrind). Inflating an answer costs far more
+     * (zlib set up per answer: ~100,000 instructions for a 2 KB one), hence
+     * accept_gzip's default in the worker: no. */
     SETOPT(CURLOPT_ACCEPT_ENCODING, "gzip");
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* wait for a multiplexable connection rather than open a parallel one */

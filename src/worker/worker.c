@@ -104,6 +104,7 @@ int worker_run(const struct sw_config *start_cfg, char *err, size_t errlen)
     ho.connect_timeout_ms = c->http_timeout_ms;
     ho.ca_file = c->ca_file;
     ho.max_body = (size_t)c->max_body_bytes;
+    ho.accept_gzip = c->api_accept_gzip;
     w.wm = wm_new(c, err, errlen);
     if (w.wm == NULL && err[0])
         goto out;

@@ -243,6 +243,26 @@ def test_gzip_bodies():
     check(w.events() == [("playback_started", "h-a", None), ("track_changed", "h-b", "h-a")], "events %r" % w.events())
 
 
+def test_api_accept_gzip():
+    """By default the worker asks for no coding, so the simulator (like
+    api.spotify.com) answers plain; with api-accept-gzip yes it asks for
+    gzip, gets every answer compressed, and a change comes through them."""
+    w = World()
+    polls0 = w.num("polls")
+    wait_for(lambda: w.num("polls") >= polls0 + 3, 15, "plain polls")
+    check(w.sim.stats()["gzip_asked"] == 0, "the default asks for no gzip: %r" % w.sim.stats()["gzip_asked"])
+    check(w.w.stop() == 0, "the first worker exits 0")
+    w.w = Worker(w.r, w.sim, w.args + ["--api-accept-gzip", "yes"])
+    polls0 = w.num("polls")
+    wait_for(lambda: w.num("polls") >= polls0 + 3, 15, "polls asking for gzip")
+    asked = w.sim.stats()["gzip_asked"]
+    check(asked >= 3, "every answer compressed when asked: %d" % asked)
+    check(w.num("errors") == 0, "gzip answers are fine: %r" % w.user().get("last_error"))
+    w.sim.ok("POST", "/sim/users/%s/next" % USER)
+    wait_for(lambda: len(w.events()) >= 2, 15, "a change seen through a gzip answer")
+    check(w.events() == [("playback_started", "h-a", None), ("track_changed", "h-b", "h-a")], "events %r" % w.events())
+
+
 # --- error statuses -------------------------------------------------------------
 
 def test_non_json_403_and_502():

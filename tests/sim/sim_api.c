@@ -395,4 +395,9 @@ void sim_api_handle(sim_in *in, sim_reply *out)
     }
 done:
     sim_faults_post(&hit, out);
+    /* Like api.spotify.com: compressed when the client asks for it. */
+    if (out->body != NULL && out->len > 0 && !out->gzipped && sim_in_accepts_gzip(in)) {
+        sim_reply_gzip(out);
+        sim_w.gzip_asked += out->gzipped;
+    }
 }

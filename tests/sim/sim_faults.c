@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 /* sim_fault: one active fault. */
 typedef struct sim_fault {
@@ -399,32 +398,6 @@ static void retype(cJSON *o, const char *k)
     cJSON_ReplaceItemInObjectCaseSensitive(o, k, nv);
 }
 
-/* Replaces the body by its gzip encoding and labels it. */
-static void gzip_body(sim_reply *out)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return;
-    uLong cap = deflateBound(&z, (uLong)out->len) + 32;
-    unsigned char *dst = sim_xmalloc(cap);
-    z.next_in = (unsigned char *)out->body;
-    z.avail_in = (uInt)out->len;
-    z.next_out = dst;
-    z.avail_out = (uInt)cap;
-    int rc = deflate(&z, Z_FINISH);
-    size_t n = z.total_out;
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END) {
-        free(dst);
-        return;
-    }
-    free(out->body);
-    out->body = (char *)dst;
-    out->len = n;
-    sim_reply_header(out, "Content-Encoding", "gzip");
-}
-
 void sim_faults_post(const sim_fault_hit *hit, sim_reply *out)
 {
     if (hit->kind == SIM_FAULT_NONE)
@@ -461,7 +434,7 @@ void sim_faults_post(const sim_fault_hit *hit, sim_reply *out)
         return;
     }
     if (hit->kind == SIM_FAULT_GZIP) {
-        gzip_body(out);
+        sim_reply_gzip(out);
         return;
     }
     cJSON *o = cJSON_ParseWithLength(out->body, out->len);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <zlib.h>
 
 #define MAX_BODY (1024 * 1024) /* request bodies above this get 413 */
 
@@ -86,6 +87,60 @@ void sim_reply_oauth_error(sim_reply *r, int status, const char *error, const ch
     size_t len;
     char *s = sim_buf_steal(&b, &len);
     sim_reply_body(r, status, "application/json", s, len);
+}
+
+void sim_reply_gzip(sim_reply *out)
+{
+    z_stream z;
+
+    if (out->gzipped || out->body == NULL || out->len == 0)
+        return;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return;
+    uLong cap = deflateBound(&z, (uLong)out->len) + 32;
+    unsigned char *dst = sim_xmalloc(cap);
+    z.next_in = (unsigned char *)out->body;
+    z.avail_in = (uInt)out->len;
+    z.next_out = dst;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    size_t n = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(dst);
+        return;
+    }
+    free(out->body);
+    out->body = (char *)dst;
+    out->len = n;
+    out->gzipped = 1;
+    sim_reply_header(out, "Content-Encoding", "gzip");
+}
+
+int sim_in_accepts_gzip(const sim_in *in)
+{
+    const char *v = sim_in_header(in, "Accept-Encoding");
+
+    while (v != NULL && *v) {
+        size_t n;
+        const char *q;
+
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        n = strcspn(v, ",;");
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        int named = (n == 4 && strncasecmp(v, "gzip", 4) == 0) || (n == 1 && *v == '*');
+        v += strcspn(v, ",;");
+        double qv = 1;
+        if (*v == ';' && (q = strstr(v, "q=")) != NULL && q < v + strcspn(v, ","))
+            qv = strtod(q + 2, NULL);
+        if (named && qv > 0)
+            return 1;
+        v += strcspn(v, ",");
+    }
+    return 0;
 }
 
 void sim_reply_header(sim_reply *r, const char *name, const char *value)

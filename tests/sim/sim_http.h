@@ -46,6 +46,7 @@ typedef struct sim_reply {
     int hang;                /* 1 = send nothing; close after delay_ms */
     int cut;                 /* 1 = send cut_at body bytes, then drop the connection */
     size_t cut_at;
+    int gzipped;             /* the body is gzip-encoded (sim_reply_gzip) */
 } sim_reply;
 
 void sim_reply_init(sim_reply *r);
@@ -62,6 +63,12 @@ void sim_reply_cjson(sim_reply *r, int status, struct cJSON *obj);
 void sim_reply_api_error(sim_reply *r, int status, const char *message);
 /* sim_reply_oauth_error: accounts error {"error":E,"error_description":D}. */
 void sim_reply_oauth_error(sim_reply *r, int status, const char *error, const char *desc);
+/* sim_reply_gzip replaces the body by its gzip encoding and labels it
+ * (Content-Encoding: gzip); once only, and nothing for an empty body. */
+void sim_reply_gzip(sim_reply *r);
+/* sim_in_accepts_gzip: the request's Accept-Encoding names gzip (or "*")
+ * with a q above 0, as api.spotify.com answers compressed then. */
+int sim_in_accepts_gzip(const sim_in *in);
 /* sim_reply_header adds a header (silently dropped past SIM_REPLY_MAX_HDR). */
 void sim_reply_header(sim_reply *r, const char *name, const char *value);
 /* sim_reply_retry_after adds Retry-After: ceil(ms/1000), at least 1, unless

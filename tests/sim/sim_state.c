@@ -418,7 +418,7 @@ void sim_stats_reset(void)
     sim_w.max_concurrent = 0;
     sim_w.grants_code = sim_w.grants_refresh = sim_w.grants_failed = sim_w.minted = 0;
     sim_w.rate_limited = sim_w.quota_exceeded = 0;
-    sim_w.owner_premium_refused = sim_w.not_registered = 0;
+    sim_w.owner_premium_refused = sim_w.not_registered = sim_w.gzip_asked = 0;
     sim_map_free(&sim_w.quota_by_bucket, free);
     sim_map_init(&sim_w.quota_by_bucket);
     sim_map_each(&sim_w.developers, reset_developer, NULL);
@@ -501,6 +501,7 @@ cJSON *sim_stats_to_json(void)
                  cJSON_AddObjectToObject(o, "quota_exceeded_by_bucket"));
     cJSON_AddNumberToObject(o, "owner_premium_refused", (double)sim_w.owner_premium_refused);
     cJSON_AddNumberToObject(o, "not_registered", (double)sim_w.not_registered);
+    cJSON_AddNumberToObject(o, "gzip_asked", (double)sim_w.gzip_asked);
     cJSON_AddNumberToObject(o, "max_concurrent_per_user", (double)sim_w.max_concurrent);
     c.maxc_user = cJSON_AddObjectToObject(o, "max_concurrent_by_user");
     cJSON *tg = cJSON_AddObjectToObject(o, "token_grants");

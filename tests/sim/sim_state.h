@@ -120,6 +120,7 @@ typedef struct sim_world {
     sim_map quota_by_bucket; /* bucket -> long*: developer-quota 429s per bucket */
     long owner_premium_refused; /* owner-Premium 403s */
     long not_registered;    /* not-allowlisted 403s */
+    long gzip_asked;        /* Web API answers compressed because the request asked (Accept-Encoding) */
 } sim_world;
 
 extern sim_world sim_w;
