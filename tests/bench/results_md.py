@@ -141,8 +141,28 @@ def capacity(res):
             lambda ph: "{:,.0f}".format(GIB / per_user))
     row("polls per worker core-second (%.1f us per poll)" % worker_us, lambda ph: "{:,.0f}".format(worker_polls))
     row("users per worker core", lambda ph: "{:,.0f}".format(worker_polls * 3600 / ph))
-    rows.append("| cluster | %s |" % " | ".join("see the cluster scenario" for _ in modes))
+    cl = res.get("cluster") or {}
+    cl_note = ""
+    if cl.get("ratio") and cl.get("primaries"):
+        # What a cluster costs per poll, as scenario 8 measured it: the
+        # CPU-seconds ratio (3 primaries sharing 2 CPUs: the dearer figure)
+        # and, for comparison, the instruction count's.
+        k, n = cl["ratio"], cl["primaries"]
+        ins = (cl.get("instructions") or {}).get("ratio")
+        row("users per Redis core, cluster (%.1f us per poll x %.2f: scenario 8's cluster / one node, "
+            "CPU seconds)" % (redis_us, k), lambda ph: "{:,.0f}".format(redis_polls * 3600 / ph / k))
+        row("users on a cluster of %d primaries, a core each" % n,
+            lambda ph: "{:,.0f}".format(n * redis_polls * 3600 / ph / k))
+        cl_note = (" A cluster spreads the users over its primaries by app (each app's keys share one hash "
+                   "tag, so an app lives on one primary: the users of one app are bounded by one primary's "
+                   "figure), at a cost per poll scenario 8 measured as x %.2f in CPU seconds on this 2-CPU "
+                   "machine, where the primaries share the CPUs with the workers%s." %
+                   (k, " (x %.2f in instructions)" % ins if ins else ""))
+    else:
+        rows.append("| cluster | %s |" % " | ".join("no figures (scenario 8 did not run)" for _ in modes))
     src = "; ".join("%s: %s" % (n, why) for n, _, why in modes)
+    spp = c.get("redis_scripts_per_poll")
+    scripts = ("%.3f script calls per poll in all, scenario 1" % spp) if spp else "script calls per poll not measured"
     if sm.get("timely_per_hour"):
         src += (" (the default, `budget-target-pct 75`, spends what room the app's budget has on playing "
                 "users: %.0f polls per user-hour on the same light load; an app's budget bounds it)" %
@@ -157,12 +177,12 @@ latency). Memory holds whatever the polling mode; the events stream (capped by
 `events-maxlen`, shared by the app's users) comes on top. Polls per user-hour: %s.
 Spotify's budget, not Redis, bounds an app's calls: these are the users one node can
 schedule, not the users one Client ID may poll. The Redis cost is a saturated worker's
-(claims of 32 jobs, completions of about 14): at a lower load the batches shrink and each
+(claims of 32 jobs, the default `claim-batch`; %s): at a lower load the batches shrink and each
 script call's fixed part (callgrind: ~450,000 instructions a claim, ~220,000 a completion,
-against ~115,000 and ~90,000 per job) weighs more, so read these as upper bounds.
+against ~115,000 and ~90,000 per job) weighs more, so read these as upper bounds.%s
 
 %s
-""" % (redis_src, worker_src, src, "\n".join(rows))
+""" % (redis_src, worker_src, src, scripts, cl_note, "\n".join(rows))
 CLUSTER_HEAD = "## Redis Cluster (scenario 8, `--only cluster`)"
 
 
