@@ -7,7 +7,7 @@
 #   make bench           benchmarks (print figures; write bench-results.json)
 #   make parse-bench     cost of reading a currently-playing answer (product parsers)
 #   make smart-bench     smart polling's calls and detection delays, light to heavy load
-#   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if RSS or fds grow
+#   make soak MINUTES=30 3 workers, 2,000 users under churn; fails if the heap or fds grow
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each
 #   make deps            install the Debian packages the build, tests and demo need
 #   make install         PREFIX=/usr/local DESTDIR= sysconfdir= (README, "Installing")
@@ -192,7 +192,7 @@ smart-bench: all
 	python3 tests/bench/smart_polling.py
 .PHONY: smart-bench
 
-# a long run under churn; fails if a worker's RSS or fd count grows
+# a long run under churn; fails if a worker's live heap keeps growing or its fd count grows
 soak: all
 	python3 tests/bench/soak.py --minutes $(or $(MINUTES),30)
 
