@@ -73,11 +73,15 @@ static void round_trip(const struct sw_config *c)
     config_defaults(&b);
     if (config_load_file(&b, out_path, err, sizeof err) != 0)
         abort();    /* `spotwatch config` printed something it cannot read */
-    /* the SECRET directives, which config_write never prints */
-    memset(a.redis_password, 0, sizeof a.redis_password);
-    memset(b.redis_password, 0, sizeof b.redis_password);
-    memset(a.redis_sentinel_password, 0, sizeof a.redis_sentinel_password);
-    memset(b.redis_sentinel_password, 0, sizeof b.redis_sentinel_password);
+    /* every secret directive of the table, which config_write never prints
+     * (a hand-kept list missed redis-sentinel-password once) */
+    struct config_info ci;
+    char words[256];
+
+    for (size_t i = 0; config_directive_info(i, &ci, words, sizeof words) == 0; i++)
+        if (ci.secret && (config_set(&a, ci.name, "", err, sizeof err) != 0
+                          || config_set(&b, ci.name, "", err, sizeof err) != 0))
+            abort();
     if (memcmp(&a, &b, sizeof a) != 0)
         abort();
 }
