@@ -40,7 +40,7 @@ PARTS = (
     ("poll request built (URL, header, httpc_request)", "job_poll"),
     ("claim reply -> jobs (on_claim, less the two above)", None),
     ("Redis replies read (hiredis reader; complete.lua's reply)", None),
-    ("complete.lua call built and sent (complete_flush)", "complete_flush"),
+    ("complete.lua call built and sent (flush_all)", "flush_all"),
     ("claim timer, heartbeat", None),
 )
 
@@ -66,7 +66,9 @@ def parts(d, total):
     state = sum(g(k, 0) for k in ("flap_record_decode", "flap_record_free", "flap_record_encode", "flap_settle"))
     answer = g("job_poll_answer", 0)
     read = g("redisLibevReadEvent", 0)
-    flush = g("complete_flush", 0)
+    # flush_all: called by complete_flush (the loop's prepare watcher) and
+    # by complete_tick (the batching tick); it covers both.
+    flush = g("flush_all", 0)
     timers = g("on_heartbeat", 0) + g("on_tick", 0)
     http = total - read - flush - timers - answer
     vals = (http, parse, state, answer - parse - state, token, req, g("on_claim", 0) - token - req,
