@@ -151,8 +151,35 @@ if room and room < n then n = room end
 local probe = limiter_probing(L)
 if probe then n = 1 end
 
--- (c) The most overdue users first.
-local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', string.format('%d', n))
+-- (c) Confirming polls first: a held change's confirming poll (complete.lua
+-- puts it in the confirm set with the time it wrote to the due set) is taken
+-- when it falls due, ahead of users already overdue. An entry is believed
+-- only while the due set holds the same time for its user: anything else
+-- (the user claimed, rescheduled or removed since, a hand-written member)
+-- is stale and dropped. Then the most overdue users.
+local n_s = string.format('%d', n)
+local confirm_key = KEYS[CLAIM_KEY.CONFIRM]
+local due, first, confirm_done = {}, {}, {}
+local firsts = redis.call('ZRANGEBYSCORE', confirm_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', n_s)
+for i = 1, #firsts, 2 do
+    local u, at = firsts[i], firsts[i + 1]
+    if redis.call('ZSCORE', due_key, u) == at then
+        due[#due + 1], due[#due + 2] = u, at
+        first[u] = true
+    else
+        confirm_done[#confirm_done + 1] = u
+    end
+end
+local overdue = redis.call('ZRANGEBYSCORE', due_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', n_s)
+if #due == 0 then
+    due = overdue
+else
+    for i = 1, #overdue, 2 do
+        if not first[overdue[i]] then
+            due[#due + 1], due[#due + 2] = overdue[i], overdue[i + 1]
+        end
+    end
+end
 local out, row, njobs = claim_reply{code = LIMIT_OK, now_ms = now}, {}, 0
 local spent = 0
 local full = false
@@ -282,6 +309,10 @@ for i = 1, #due, 2 do
 end
 zset_rem(due_key, gone)
 zset_add(lease_key, leased)
+for _, u in ipairs(gone) do
+    if first[u] then confirm_done[#confirm_done + 1] = u end
+end
+zset_rem(confirm_key, confirm_done)
 limiter_spend(L, spent)
 if probe and njobs > 0 then
     limiter_hold(L, lease_ms)

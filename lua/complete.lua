@@ -57,6 +57,7 @@
 
 local K, A, G = COMPLETE_KEY, COMPLETE_ARG, COMPLETE_GROUP_ARG
 local due_key, lease_key, stream_key, stats_key = KEYS[K.DUE], KEYS[K.LEASES], KEYS[K.EVENTS], KEYS[K.STATS]
+local confirm_key = KEYS[K.CONFIRM]
 local maxlen, channel_prefix = ARGV[A.MAXLEN], ARGV[A.CHANNEL_PREFIX]
 local history_window = tonumber(ARGV[A.HISTORY_WINDOW_MS]) or 86400000
 
@@ -70,7 +71,7 @@ local counts = {}
 local function count(field, n)
     counts[field] = (counts[field] or 0) + n
 end
-local leases_done, due_set, due_gone = {}, {}, {}
+local leases_done, due_set, due_gone, confirm_set = {}, {}, {}, {}
 local L = limiter_new(KEYS[K.RL], KEYS[K.CALLS], KEYS[K.APP], tonumber(ARGV[A.BUDGET_DEFAULT]) or 0, 0, now)
 limiter_state(L)   -- read and repaired before anything is written
 local GD = {broken_key = KEYS[K.BROKEN], stream_key = stream_key, channel_prefix = channel_prefix,
@@ -371,7 +372,15 @@ local function complete(user_key, base)
         delay = pace_ms
     end
     if status == 'active' and delay >= 0 then
-        due_set[#due_set + 1], due_set[#due_set + 2] = guard_due(now, delay), user
+        local due = guard_due(now, delay)
+        due_set[#due_set + 1], due_set[#due_set + 2] = due, user
+        if flap == 'held' and block_ms <= 0 then
+            -- The poll that confirms or refutes a held change (the worker
+            -- asked for it, include/spotify/flap.h): claim.lua takes it when
+            -- it falls due ahead of users already overdue, so under a
+            -- saturated budget the change is not announced a round late.
+            confirm_set[#confirm_set + 1], confirm_set[#confirm_set + 2] = due, user
+        end
     else
         due_gone[#due_gone + 1] = user
     end
@@ -393,6 +402,7 @@ end
 zset_rem(lease_key, leases_done)
 zset_add(due_key, due_set)
 zset_rem(due_key, due_gone)
+zset_add(confirm_key, confirm_set)
 limiter_save(L)
 guard_counters(stats_key, counts)   -- last, and cannot fail
 return out

@@ -15,6 +15,8 @@
  *   <p>{<app>}:user:<user>  HASH   status, tokens (sealed), expiry, schedule, last state, counters
  *   <p>{<app>}:due          ZSET   user -> next poll (ms)
  *   <p>{<app>}:leases       ZSET   user -> lease expiry (ms)
+ *   <p>{<app>}:confirm      ZSET   user -> when a held change's confirming poll falls due (ms;
+ *                                  its due time too): claimed ahead of users overdue
  *   <p>{<app>}:rl           HASH   limiter: blocked_until, block_reason, budget_eff, allowance,
  *                                  qblock_<bucket>, pace_ms (lua/lib/limiter.lua)
  *   <p>{dev:<id>}:quota     HASH   a developer's quota ledger: s<slot>, block_<bucket>, learned,
@@ -39,6 +41,7 @@ struct app_keys {
     char app[KEY_MAX];
     char stats[KEY_MAX];
     char events[KEY_MAX];
+    char confirm[KEY_MAX];       /* "<p>{<app>}:confirm": confirming polls, claimed first (lua/claim.lua) */
     char broken[KEY_MAX];        /* "<p>{<app>}:broken": user keys that are not hashes (lua/lib/guard.lua) */
     char members[KEY_MAX];       /* "<p>{<app>}:members": the app's users (lua/lib/user_cap.lua) */
     char user_prefix[KEY_MAX];   /* "<p>{<app>}:user:" */

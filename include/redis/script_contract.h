@@ -138,7 +138,8 @@
                                                  developer, client_id, quota_window_ms) */ \
     X(p, EVENTS)         /* <p>{<app>}:events  STREAM the app's events (user_broken, lua/lib/guard.lua) */ \
     X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters (events_user_broken) */ \
-    X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */
+    X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */ \
+    X(p, CONFIRM)        /* <p>{<app>}:confirm ZSET user -> when a held change's confirming poll falls due */
 #define CLAIM_ARGS(X, p) \
     X(p, USER_PREFIX)    /* "<p>{<app>}:user:": a user's hash is this + the user (same hash tag, same slot) */ \
     X(p, WANT)           /* most users to take */ \
@@ -173,7 +174,7 @@
     X(p, quota_window_ms, INT) /* LIMIT_ALLOWANCE: the quota's rolling window (ms; 86400000) */ \
     X(p, want, INT)      /* LIMIT_ALLOWANCE: the calls wanted (a batch, plus OAuth calls owed) */ \
     X(p, users, INT)     /* LIMIT_ALLOWANCE: the app's scheduled users (for the pace) */
-/* One group per job taken, most overdue first. */
+/* One group per job taken: confirming polls due (the CONFIRM set) first, then the most overdue. */
 #define CLAIM_GROUP_REPLY(X, p) \
     X(p, user, STR)            /* the user id */ \
     X(p, fence, INT)           /* the job's fencing token: complete.lua writes only while it is current */ \
@@ -217,7 +218,8 @@
     X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters */ \
     X(p, APP)            /* <p>{<app>}:app     HASH the app */ \
     X(p, CALLS)          /* <p>{<app>}:calls   ZSET sliding log of granted calls */ \
-    X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */
+    X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */ \
+    X(p, CONFIRM)        /* <p>{<app>}:confirm ZSET user -> when a held change's confirming poll falls due */
 #define COMPLETE_ARGS(X, p) \
     X(p, MAXLEN)         /* the stream's MAXLEN (approximate) */ \
     X(p, BUDGET_DEFAULT) /* budget per window when the app sets none (0 = unlimited) */ \

@@ -29,6 +29,7 @@ void keys_app(struct app_keys *k, const char *prefix, const char *app)
     app_key(k->app, prefix, app, "app");
     app_key(k->stats, prefix, app, "stats");
     app_key(k->events, prefix, app, "events");
+    app_key(k->confirm, prefix, app, "confirm");
     app_key(k->broken, prefix, app, "broken");
     app_key(k->members, prefix, app, "members");
     app_key(k->user_prefix, prefix, app, "user:");

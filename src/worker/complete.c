@@ -291,6 +291,7 @@ static int flush_app(struct app *a)
     argv[COMPLETE_KEY_APP] = a->k.app;
     argv[COMPLETE_KEY_CALLS] = a->k.calls;
     argv[COMPLETE_KEY_BROKEN] = a->k.broken;
+    argv[COMPLETE_KEY_CONFIRM] = a->k.confirm;
     /* one user hash per job, after the fixed keys, in the order of the jobs */
     for (int i = 0; i < a->ndone; i++) {
         keys_user(user_keys[i], sizeof user_keys[i], c->key_prefix, a->id, a->done[i]->user);

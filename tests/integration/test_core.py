@@ -289,7 +289,7 @@ def test_complete_batch_fences_each_job():
             a += ["track_changed", e]
         return a
 
-    keys = ["sw:{app1}:" + k for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken")]
+    keys = ["sw:{app1}:" + k for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken", "confirm")]
     keys += ["sw:{app1}:user:%s" % u for u in ("b1", "b2", "b3")]
     args = ["1000", "0", "sw:playback:", "86400000"] + job("b1", "7", "S1") + job("b2", "6", "S2") + job("b3", "7", "S3", [ev])
     sub = Subscriber(r, "sw:playback:b3")

@@ -10,7 +10,7 @@ from harness import *  # noqa: F401,F403
 
 FAST = ["--poll-interval-ms", "300", "--smart-polling", "no", "--lease-ms", "2000",
         "--http-timeout-ms", "1000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
-KEYS = ("due", "leases", "events", "rl", "stats", "app", "calls", "broken")
+KEYS = ("due", "leases", "events", "rl", "stats", "app", "calls", "broken", "confirm")
 
 
 def world(users, redis=None, sim_args=None):

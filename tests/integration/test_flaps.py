@@ -203,3 +203,58 @@ def test_100_flaps_on_20_users_no_spurious_event():
     check(held >= confirmed + dropped, "a change is confirmed or dropped only after a hold: %r" % st)
     print("  %d real changes, %d flaps applied; held %d, confirmed %d, dropped %d; polls %s"
           % (changes, applied, held, confirmed, dropped, st.get("polls")))
+
+
+def test_confirming_poll_not_a_round_late():
+    """Thirty-two users on a budget of 4 calls per 3 s: the limiter lets 4
+    polls through every 3 s, so each user waits a round of about 24 s for its
+    turn. A skip is held when a poll sees it; the poll that confirms it is
+    taken ahead of the users waiting when it falls due (complete.lua puts it
+    in the confirm set, claim.lua takes those first), so the skip is announced
+    at the next room in the budget, not a round later; the others are still
+    polled, and the simulator refuses nothing."""
+    window, budget = 3000, 4
+    users = ["q%02d" % i for i in range(32)]
+    r = RedisServer()
+    sim = Sim(["--window-ms", str(window), "--rate-limit", str(budget + 2)])
+    setup_app(r, sim, users=users, extra=ARGS)
+    spotwatch(r, "app", "add", "app1", "--client-id", "cid-app1", "--client-secret", "s3cret-app",
+              "--budget", str(budget), "--window-ms", str(window), sim=sim)
+    for u in users:
+        add_user(r, sim, u, extra=ARGS)
+        load(sim, u, "t")
+    c = r.client()
+    Worker(r, sim, ARGS)
+    wait_for(lambda: len(events_by_user(c)) == len(users), 90, "every user started")
+
+    def queue_lag_ms():
+        head = c.cmd("ZRANGE", "sw:{app1}:due", "0", "0", "WITHSCORES")
+        sec, usec = c.cmd("TIME")
+        return int(sec) * 1000 + int(usec) // 1000 - int(head[1]) if head else 0
+    wait_for(lambda: queue_lag_ms() > 8000, 60, "users waiting their turn (lag > 8 s)")
+    u = users[0]
+    base = {x: polls(c, x) for x in users}
+    sim.ok("POST", "/sim/users/%s/next" % u)
+    wait_for(lambda: pending(c, u), 60, "the skip held by the poll that saw it", interval=0.05)
+    seen_ms = json.loads(user_hash(c, u)["state"])["q"]["t"]
+    lag_then = queue_lag_ms()
+    wait_for(lambda: any(e[0] == "track_changed" for e in events_by_user(c)[u]), 30, "the skip announced")
+    ev = [e for e in stream_events(c) if e["user"] == u and e["type"] == "track_changed"]
+    check(len(ev) == 1 and ev[0]["track"]["id"] == "%s-t1" % u, "one track_changed to the next track: %r" % ev)
+    wait_ms = ev[0]["at"] - seen_ms
+    print("  queue lag %d ms when the skip was held; announced %d ms after it was seen" % (lag_then, wait_ms))
+    check(lag_then > 4000, "the others were still waiting their turn: lag %d ms" % lag_then)
+    check(wait_ms < 8000, "the confirming poll came ahead of the users waiting: %d ms after the skip was "
+          "seen (a round is ~24 s, the budget's window 3 s)" % wait_ms)
+    check(c.cmd("ZCARD", "sw:{app1}:confirm") == 0, "the confirm set emptied as its polls were taken")
+    wait_for(lambda: all(polls(c, x) > base[x] for x in users), 90, "every user polled again after the skip")
+    # Entries the due set does not back (a member that is no user, a user
+    # whose due time is another) are dropped by the next claim, not taken.
+    v = users[5]
+    n5 = polls(c, v)
+    c.cmd("ZADD", "sw:{app1}:confirm", "1", "ghost", "2", v)
+    wait_for(lambda: c.cmd("ZCARD", "sw:{app1}:confirm") == 0, 10, "stale confirm entries dropped")
+    check(polls(c, v) <= n5 + 1, "%s not polled out of turn: %d -> %d" % (v, n5, polls(c, v)))
+    check(not c.hgetall("sw:{app1}:broken"), "nobody set aside: %r" % c.hgetall("sw:{app1}:broken"))
+    st = sim.stats()
+    check(st["rate_limited"] == 0, "no call refused by the simulator: %r" % st["rate_limited"])

@@ -298,7 +298,7 @@ def test_half_limit_three_workers_no_call_while_limited_fair():
 # ---------------------------------------------------------------- Must show 3 --
 
 CLAIM_ARGV = lambda app: (["sw:{%s}:%s" % (app, k)  # noqa: E731
-                           for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken")],
+                           for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken", "confirm")],
                           ["sw:{%s}:user:" % app, "32", "10000", "60000", "0", "0", "0", "1000",
                            "sw:playback:"])
 
