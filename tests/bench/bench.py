@@ -603,6 +603,25 @@ def bullmq_window(a, w, d, env):
             "redis_commands_per_poll": calls / polls if polls else 0}, None
 
 
+def bullmq_setup(w, d):
+    """The BullMQ poller (installed in d) given w's users: one job scheduler
+    each, every 10 ms, in w's Redis. Returns (the poller's environment, None)
+    or (None, why)."""
+    users = os.path.join(d, "users.jsonl")
+    with open(users, "w") as f:
+        for r in w.rows:
+            f.write(json.dumps({"user": r["user"], "access_token": r["access_token"]}) + "\n")
+    env = {"REDIS_PORT": str(w.r.port), "API_BASE": w.sim.api, "USERS_FILE": users, "EVERY_MS": "10",
+           "CONCURRENCY": str(BULLMQ_CONCURRENCY), "CONNECTIONS": "32"}
+    t0 = time.time()
+    setup = subprocess.run(["node", "poller.js"], cwd=d, env=dict(os.environ, SETUP="1", **env),
+                           capture_output=True, text=True, timeout=900)
+    if setup.returncode != 0:
+        return None, "poller setup failed: " + setup.stderr[-300:]
+    log("   %d job schedulers created in %.1fs" % (len(w.rows), time.time() - t0))
+    return env, None
+
+
 BULLMQ_REPS = 3
 BULLMQ_FIGURES = ("polls_per_s", "polls_per_worker_cpu_s", "redis_cpu_us_per_poll", "redis_commands_per_poll")
 
@@ -623,21 +642,12 @@ def scenario_bullmq(a, res, w):
         log("   BullMQ skipped: %s" % why)
         res["bullmq"] = out
         return
-    users = os.path.join(d, "users.jsonl")
-    with open(users, "w") as f:
-        for r in w.rows:
-            f.write(json.dumps({"user": r["user"], "access_token": r["access_token"]}) + "\n")
-    env = {"REDIS_PORT": str(w.r.port), "API_BASE": w.sim.api, "USERS_FILE": users, "EVERY_MS": "10",
-           "CONCURRENCY": str(BULLMQ_CONCURRENCY), "CONNECTIONS": "32"}
-    t0 = time.time()
-    setup = subprocess.run(["node", "poller.js"], cwd=d, env=dict(os.environ, SETUP="1", **env),
-                           capture_output=True, text=True, timeout=900)
-    if setup.returncode != 0:
-        out["skipped"] = "poller setup failed: " + setup.stderr[-300:]
-        log("   BullMQ skipped: %s" % out["skipped"])
+    env, why = bullmq_setup(w, d)
+    if env is None:
+        out["skipped"] = why
+        log("   BullMQ skipped: %s" % why)
         res["bullmq"] = out
         return
-    log("   %d job schedulers created in %.1fs" % (len(w.rows), time.time() - t0))
     bqs = []
     for i in range(BULLMQ_REPS):
         if i > 0:
