@@ -163,7 +163,13 @@ def test_two_serve_processes_share_the_state_key():
 
 def test_failures_change_nothing():
     """Must show 2: each failure is a clear error page and leaves the user keys unchanged."""
-    r, sim, serve, keys = world(serve_extra=["--oauth-state-ttl-ms", "1000"])
+    r, sim, serve, keys = world()
+    # States and login cookies that last 1 s, for the expired state alone:
+    # a second process with the same keys and public URL issues them (the
+    # callback comes back to serve). With them everywhere, every later login
+    # here had to finish within the second its cookie was set (the tests'
+    # cookie jar counts Max-Age in whole seconds), and failed when it did not.
+    brief = Serve(r, sim, keys + ["--oauth-state-ttl-ms", "1000"], public_url=serve.base)
     c = r.client()
     check_page(oauth_login(serve, "alice", "sp-alice"), 200)
     before = redis_dump(c, *USER_KEYS)
@@ -180,7 +186,7 @@ def test_failures_change_nothing():
     unchanged("denied consent")
 
     # Expired state (oauth-state-ttl-ms 1000): the login took too long.
-    loc = oauth_start(serve, "bob")
+    loc = oauth_start(brief, "bob")
     time.sleep(1.3)
     check_page(serve.get(oauth_consent(loc, "sp-bob")), 400, "expired")
     unchanged("an expired state")
