@@ -238,14 +238,20 @@ def test_confirming_poll_not_a_round_late():
     wait_for(lambda: pending(c, u), 60, "the skip held by the poll that saw it", interval=0.05)
     seen_ms = json.loads(user_hash(c, u)["state"])["q"]["t"]
     lag_then = queue_lag_ms()
+    held_at = {x: polls(c, x) for x in users if x != u}
     wait_for(lambda: any(e[0] == "track_changed" for e in events_by_user(c)[u]), 30, "the skip announced")
     ev = [e for e in stream_events(c) if e["user"] == u and e["type"] == "track_changed"]
     check(len(ev) == 1 and ev[0]["track"]["id"] == "%s-t1" % u, "one track_changed to the next track: %r" % ev)
+    # Ranked, not timed: the polls of the others between the hold and the
+    # announcement. Behind the queue it would be a whole round of them (31);
+    # ahead of it, the burst under way and at most one more (4 each).
+    others = sum(polls(c, x) - n for x, n in held_at.items())
     wait_ms = ev[0]["at"] - seen_ms
-    print("  queue lag %d ms when the skip was held; announced %d ms after it was seen" % (lag_then, wait_ms))
+    print("  queue lag %d ms when the skip was held; announced %d ms after it was seen, after %d polls of "
+          "the others" % (lag_then, wait_ms, others))
     check(lag_then > 4000, "the others were still waiting their turn: lag %d ms" % lag_then)
-    check(wait_ms < 8000, "the confirming poll came ahead of the users waiting: %d ms after the skip was "
-          "seen (a round is ~24 s, the budget's window 3 s)" % wait_ms)
+    check(others < len(users) // 2, "the confirming poll came ahead of the users waiting: %d polls of the "
+          "others between the hold and the announcement (a round is %d)" % (others, len(users) - 1))
     check(c.cmd("ZCARD", "sw:{app1}:confirm") == 0, "the confirm set emptied as its polls were taken")
     wait_for(lambda: all(polls(c, x) > base[x] for x in users), 90, "every user polled again after the skip")
     # Entries the due set does not back (a member that is no user, a user
