@@ -160,7 +160,11 @@ if probe then n = 1 end
 local n_s = string.format('%d', n)
 local confirm_key = KEYS[CLAIM_KEY.CONFIRM]
 local due, first, confirm_done = {}, {}, {}
-local firsts = redis.call('ZRANGEBYSCORE', confirm_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', n_s)
+local firsts = redis.pcall('ZRANGEBYSCORE', confirm_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', n_s)
+if zset_is_bad(firsts) then
+    zset_reset(confirm_key, 'confirm', G.count)
+    firsts = {}
+end
 for i = 1, #firsts, 2 do
     local u, at = firsts[i], firsts[i + 1]
     if redis.call('ZSCORE', due_key, u) == at then

@@ -402,7 +402,7 @@ end
 zset_rem(lease_key, leases_done)
 zset_add(due_key, due_set)
 zset_rem(due_key, due_gone)
-zset_add(confirm_key, confirm_set)
+zset_add_derived(confirm_key, confirm_set, 'confirm', count)   -- before the counters are written
 limiter_save(L)
 guard_counters(stats_key, counts)   -- last, and cannot fail
 return out

@@ -24,3 +24,32 @@ end
 local function zset_rem(key, list)
     zset_write('ZREM', key, list)
 end
+
+-- zset_is_bad(r): r, a redis.pcall's answer, is the error of a key that is
+-- not a sorted set.
+local function zset_is_bad(r)
+    return type(r) == 'table' and r.err ~= nil
+end
+
+-- zset_reset(key, count): a derived set (the confirm set: it only orders
+-- work, and every entry is checked against the due set before it is
+-- believed) found holding another type is dropped, logged and counted as
+-- repaired_<name> through count(field, n), so one bad key never stops its
+-- app's claims or completions.
+local function zset_reset(key, name, count)
+    redis.log(redis.LOG_WARNING, 'spotwatch: ' .. key .. ' was not a sorted set; reset')
+    redis.call('DEL', key)
+    count('repaired_' .. name, 1)
+end
+
+-- zset_add_derived(key, list, name, count): zset_add to a derived set,
+-- reset first (zset_reset) when it is not a sorted set.
+local function zset_add_derived(key, list, name, count)
+    if #list == 0 then return end
+    if zset_is_bad(redis.pcall('ZADD', key, unpack(list, 1, math.min(ZSET_CHUNK, #list)))) then
+        zset_reset(key, name, count)
+    elseif #list <= ZSET_CHUNK then
+        return
+    end
+    zset_add(key, list)
+end

@@ -274,3 +274,42 @@ def test_poison_counters_and_limiter_fields():
     check(s.get("r429") == "1" and s.get("blocks_rate_limited") == "1", "the 429 counted: %r" % s)
     check(s.get("repaired_r429") == "1" and s.get("repaired_blocks_rate_limited") == "1",
           "the poisoned counters repaired: %r" % s)
+
+
+def test_poison_confirm_not_a_zset():
+    """The confirm set only orders work: a <p>{app}:confirm holding another
+    type is deleted by the completion or claim that meets it, counted as
+    repaired_confirm in :stats, and the batch is applied all the same (a
+    held change's confirming poll is written to it afresh); the worker goes
+    on polling every user."""
+    r, sim, users = poison_world()
+    c = r.client()
+    confirm, due = app_key("app1", "confirm"), app_key("app1", "due")
+    u = users[3]
+    now = redis_ms(c)
+    c.cmd("HSET", "sw:{app1}:user:%s" % u, "fence", "7")
+    c.cmd("ZADD", app_key("app1", "leases"), now + 60000, u)
+    c.cmd("ZREM", due, u)
+    c.cmd("SET", confirm, "not a zset")
+    # One held poll (FLAP "held"): its confirming poll goes to the confirm set.
+    job = [u, "7", "0", "ok", "", "200", "", "", "0", "", "0", "0", "0", "", "", "", "", "held", "", "0"]
+    keys = [app_key("app1", k) for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken",
+                                         "confirm")] + ["sw:{app1}:user:%s" % u]
+    sha = c.cmd("SCRIPT", "LOAD", lua_source("complete"))
+    got = c.cmd("EVALSHA", sha, len(keys), *(keys + ["1000", "0", "sw:playback:", "86400000"] + job))
+    check(got == [1], "the job is applied: %r" % (got,))
+    check(c.cmd("TYPE", confirm) == "zset", "the confirm set written afresh: %r" % c.cmd("TYPE", confirm))
+    check(c.cmd("ZSCORE", confirm, u) == c.cmd("ZSCORE", due, u) is not None,
+          "the confirming poll's time, as in due: %r" % c.cmd("ZSCORE", confirm, u))
+    stats = c.hgetall(app_key("app1", "stats"))
+    check(stats.get("repaired_confirm") == "1" and stats.get("flap_held") == "1" and stats.get("polls") == "1",
+          "repaired once, the poll counted: %r" % stats)
+
+    # The claim's path: the worker meets it at its first claim.
+    c.cmd("DEL", confirm)
+    c.cmd("SET", confirm, "oops")
+    w = Worker(r, sim, fixed_args(INTERVAL))
+    wait_for(lambda: c.hgetall(app_key("app1", "stats")).get("repaired_confirm") == "2", 10,
+             "the claim repaired it")
+    check(c.cmd("TYPE", confirm) in ("none", "zset"), "no string left: %r" % c.cmd("TYPE", confirm))
+    check_others_and_block(r, sim, users, None, w)
