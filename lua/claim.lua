@@ -41,13 +41,17 @@
 -- that is not a whole number in [0, 2^53), sets that user aside (broken,
 -- off the schedule, a user_broken event) and the claim goes on with the
 -- others. A refresh lock further out than REFRESH_LOCK_MAX_LEASES leases is
--- stale and ignored: no field can park a user at infinity.
+-- stale and ignored: no field can park a user at infinity. A due or leases
+-- key of another type is rebuilt from the app's members where it is first
+-- read (lua/lib/schedule.lua), and the confirm set, which only orders work,
+-- is reset (lua/lib/zset.lua).
 
 --@include contract.lua
 --@include lib/limiter.lua
 --@include lib/speedup.lua
 --@include lib/zset.lua
 --@include lib/guard.lua
+--@include lib/schedule.lua
 
 local due_key, lease_key = KEYS[CLAIM_KEY.DUE], KEYS[CLAIM_KEY.LEASES]
 local user_prefix = ARGV[CLAIM_ARG.USER_PREFIX]
@@ -79,9 +83,10 @@ local G = {broken_key = KEYS[CLAIM_KEY.BROKEN], stream_key = KEYS[CLAIM_KEY.EVEN
            channel_prefix = ARGV[CLAIM_ARG.CHANNEL_PREFIX], maxlen = ARGV[CLAIM_ARG.MAXLEN],
            count = function(field, n) guard_counters(stats_key, {[field] = n}) end}
 local REFRESH_LOCK_MAX_LEASES = 10
+local S = schedule_new(due_key, lease_key, KEYS[CLAIM_KEY.MEMBERS], user_prefix, now_s, G.count)
 
 -- (a) Leases of dead workers return to the schedule, due at once.
-local expired = redis.call('ZRANGEBYSCORE', lease_key, '-inf', now_s, 'LIMIT', '0', '256')
+local expired = schedule_read(S, 'ZRANGEBYSCORE', lease_key, '-inf', now_s, 'LIMIT', '0', '256')
 for _, u in ipairs(expired) do
     redis.call('ZREM', lease_key, u)
     local h, why = guard_hmget(user_prefix .. u, {'status'})
@@ -136,7 +141,7 @@ if quota_until then
 end
 local allow = limiter_allowance(L)
 if allow then
-    if limiter_need_sync(L) and #redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'LIMIT', 0, 1) > 0 then
+    if limiter_need_sync(L) and #schedule_read(S, 'ZRANGEBYSCORE', due_key, '-inf', now_s, 'LIMIT', '0', '1') > 0 then
         -- Work is due: the worker takes an allowance and claims again.
         return allowance_wanted()
     end
@@ -158,6 +163,7 @@ if probe then n = 1 end
 -- (the user claimed, rescheduled or removed since, a hand-written member)
 -- is stale and dropped. Then the most overdue users.
 local n_s = string.format('%d', n)
+local overdue = schedule_read(S, 'ZRANGEBYSCORE', due_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', n_s)
 local confirm_key = KEYS[CLAIM_KEY.CONFIRM]
 local due, first, confirm_done = {}, {}, {}
 local firsts = redis.pcall('ZRANGEBYSCORE', confirm_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', n_s)
@@ -174,7 +180,6 @@ for i = 1, #firsts, 2 do
         confirm_done[#confirm_done + 1] = u
     end
 end
-local overdue = redis.call('ZRANGEBYSCORE', due_key, '-inf', now_s, 'WITHSCORES', 'LIMIT', '0', n_s)
 if #due == 0 then
     due = overdue
 else

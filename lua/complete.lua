@@ -399,9 +399,11 @@ while base < #ARGV do
     job = job + 1
 end
 
-zset_rem(lease_key, leases_done)
-zset_add(due_key, due_set)
-zset_rem(due_key, due_gone)
+-- A due or leases key of another type is left to the next claim, which
+-- rebuilds the schedule from the app's members (lua/lib/schedule.lua).
+zset_try('ZREM', lease_key, leases_done)
+zset_try('ZADD', due_key, due_set)
+zset_try('ZREM', due_key, due_gone)
 zset_add_derived(confirm_key, confirm_set, 'confirm', count)   -- before the counters are written
 limiter_save(L)
 guard_counters(stats_key, counts)   -- last, and cannot fail

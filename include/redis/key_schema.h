@@ -25,7 +25,8 @@
  *   <p>{<app>}:stats        HASH   polls, outcomes, errors, 429s, events by type
  *   <p>{<app>}:events       STREAM every event of the app's users (MAXLEN ~)
  *   <p>{<app>}:broken       HASH   user -> reason: user keys set aside as not hashes
- *   <p>{<app>}:members      SET    the app's users (the user cap counts it; include/redis/user_dir.h)
+ *   <p>{<app>}:members      SET    the app's users (the user cap counts it; include/redis/user_dir.h;
+ *                                  claim.lua rebuilds due and leases from it: lua/lib/schedule.lua)
  *   <p>playback:<user>      channel: that user's events
  */
 #include <stddef.h>

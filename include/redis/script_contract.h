@@ -139,7 +139,9 @@
     X(p, EVENTS)         /* <p>{<app>}:events  STREAM the app's events (user_broken, lua/lib/guard.lua) */ \
     X(p, STATS)          /* <p>{<app>}:stats   HASH the app's counters (events_user_broken) */ \
     X(p, BROKEN)         /* <p>{<app>}:broken  HASH user -> reason: user keys that are not hashes */ \
-    X(p, CONFIRM)        /* <p>{<app>}:confirm ZSET user -> when a held change's confirming poll falls due */
+    X(p, CONFIRM)        /* <p>{<app>}:confirm ZSET user -> when a held change's confirming poll falls due */ \
+    X(p, MEMBERS)        /* <p>{<app>}:members SET the app's users: the schedule is rebuilt from it when \
+                            due or leases holds another type */
 #define CLAIM_ARGS(X, p) \
     X(p, USER_PREFIX)    /* "<p>{<app>}:user:": a user's hash is this + the user (same hash tag, same slot) */ \
     X(p, WANT)           /* most users to take */ \

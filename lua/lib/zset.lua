@@ -53,3 +53,18 @@ local function zset_add_derived(key, list, name, count)
     end
     zset_add(key, list)
 end
+
+-- zset_try(cmd, key, list): zset_write (cmd ZADD or ZREM) to a set of the
+-- schedule (due, leases) from complete.lua: one holding another type is
+-- left as it is and logged instead of failing the script, whose limiter
+-- state and counters are still to be written; the next claim rebuilds the
+-- schedule (lua/lib/schedule.lua). False when it was.
+local function zset_try(cmd, key, list)
+    for k = 1, #list, ZSET_CHUNK do
+        if zset_is_bad(redis.pcall(cmd, key, unpack(list, k, math.min(k + ZSET_CHUNK - 1, #list)))) then
+            redis.log(redis.LOG_WARNING, 'spotwatch: ' .. key .. ' is not a sorted set; the next claim rebuilds it')
+            return false
+        end
+    end
+    return true
+end

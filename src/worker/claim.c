@@ -36,6 +36,7 @@ void claim_app(struct worker *w, struct app *a, int batch)
     argv[CLAIM_KEY_STATS] = a->k.stats;
     argv[CLAIM_KEY_BROKEN] = a->k.broken;
     argv[CLAIM_KEY_CONFIRM] = a->k.confirm;
+    argv[CLAIM_KEY_MEMBERS] = a->k.members;
     snprintf(nb, sizeof nb, "%d", batch);
     snprintf(lease, sizeof lease, "%ld", c->lease_ms);
     snprintf(margin, sizeof margin, "%ld", c->refresh_margin_ms);

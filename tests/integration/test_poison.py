@@ -292,11 +292,7 @@ def test_poison_confirm_not_a_zset():
     c.cmd("ZREM", due, u)
     c.cmd("SET", confirm, "not a zset")
     # One held poll (FLAP "held"): its confirming poll goes to the confirm set.
-    job = [u, "7", "0", "ok", "", "200", "", "", "0", "", "0", "0", "0", "", "", "", "", "held", "", "0"]
-    keys = [app_key("app1", k) for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken",
-                                         "confirm")] + ["sw:{app1}:user:%s" % u]
-    sha = c.cmd("SCRIPT", "LOAD", lua_source("complete"))
-    got = c.cmd("EVALSHA", sha, len(keys), *(keys + ["1000", "0", "sw:playback:", "86400000"] + job))
+    got = complete_one(c, u, "7", flap="held")
     check(got == [1], "the job is applied: %r" % (got,))
     check(c.cmd("TYPE", confirm) == "zset", "the confirm set written afresh: %r" % c.cmd("TYPE", confirm))
     check(c.cmd("ZSCORE", confirm, u) == c.cmd("ZSCORE", due, u) is not None,
@@ -313,3 +309,51 @@ def test_poison_confirm_not_a_zset():
              "the claim repaired it")
     check(c.cmd("TYPE", confirm) in ("none", "zset"), "no string left: %r" % c.cmd("TYPE", confirm))
     check_others_and_block(r, sim, users, None, w)
+
+
+def complete_one(c, user, fence, flap=""):
+    """complete.lua called directly for one poll of user (fence as stored)."""
+    job = [user, fence, "0", "ok", "", "200", "", "", "0", "", "0", "0", "0", "", "", "", "", flap, "", "0"]
+    keys = [app_key("app1", k) for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken",
+                                         "confirm")] + ["sw:{app1}:user:%s" % user]
+    sha = c.cmd("SCRIPT", "LOAD", lua_source("complete"))
+    return c.cmd("EVALSHA", sha, len(keys), *(keys + ["1000", "0", "sw:playback:", "86400000"] + job))
+
+
+def test_poison_schedule_sets_wrong_type():
+    """The app's due set, then its leases set, replaced by a STRING: a
+    completion that meets it still applies its polls and writes the app's
+    counters; the next claim deletes it (repaired_due, repaired_leases in
+    :stats) and rebuilds the schedule from <p>{app}:members, so every active
+    user is polled at its rate again, a stopped user stays stopped, and a
+    429 still blocks the app."""
+    r, sim, users = poison_world()
+    c = r.client()
+    due, leases = app_key("app1", "due"), app_key("app1", "leases")
+    stopped = users[5]
+    spotwatch(r, "watch", "stop", stopped, sim=sim)
+    active = [u for u in users if u != stopped]
+    c.cmd("HSET", "sw:{app1}:user:%s" % users[3], "fence", "7")
+    c.cmd("DEL", due)
+    c.cmd("SET", due, "oops")
+    got = complete_one(c, users[3], "7")
+    stats = c.hgetall(app_key("app1", "stats"))
+    check(got == [1] and stats.get("polls") == "1", "the completion applied and counted: %r %r" % (got, stats))
+    w = Worker(r, sim, fixed_args(INTERVAL))
+    for key, name in ((due, "due"), (leases, "leases")):
+        if name == "leases":
+            c.cmd("DEL", key)
+            c.cmd("SET", key, "oops")
+        wait_for(lambda: c.hgetall(app_key("app1", "stats")).get("repaired_" + name) == "1", 10,
+                 "the claim repaired %s" % name)
+        check(c.cmd("TYPE", key) in ("zset", "none"), "%s is a sorted set again: %r" % (name, c.cmd("TYPE", key)))
+        time.sleep(1.0)   # the users due at once are polled; then their rate is measured
+        got = polls_over(sim, active, 3.0)
+        expect = 3.0 * 1000 / INTERVAL
+        slow = {u: k for u, k in got.items() if k < 0.6 * expect}
+        check(not slow, "after %s's repair every active user polled at its rate: slow %r" % (name, slow))
+        scheduled = set(c.cmd("ZRANGE", due, 0, -1)) | set(c.cmd("ZRANGE", leases, 0, -1))
+        check(scheduled == set(active), "the schedule holds exactly the active users: %d of %d, %s among them: %s"
+              % (len(scheduled & set(active)), len(active), stopped, stopped in scheduled))
+    check(by_user(sim).get(stopped, 0) == 0, "the stopped user was never polled")
+    check_others_and_block(r, sim, users, stopped, w)

@@ -136,7 +136,8 @@ def test_ledger_caps_the_window_and_learns_the_limit():
 def claim(c, sha, allow=None):
     """claim.lua for app q1 (CLAIM_ARGS' order), with an allowance handed over
     (allowance.lua's reply) or none."""
-    keys = ["sw:{q1}:%s" % k for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken", "confirm")]
+    keys = ["sw:{q1}:%s" % k for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken", "confirm",
+                                       "members")]
     argv = ["sw:{q1}:user:", "8", "10000", "60000", "0", "0", "0", "1000", "sw:playback:", "0", "0"]
     if allow:
         argv += [allow["granted"], allow["slot"], allow["code"], allow["until_ms"], allow["blocks"],

@@ -90,6 +90,7 @@ def bulk_users(r, sim, app, users, interval_ms, prefix="sw:"):
                      "expires_at", now + toks[u]["expires_in"] * 1000, "scope", SCOPE, "authorized_at", now,
                      "status", "active", "reason", "", "interval_ms", interval_ms, "fails", 0, "idle", 0])
         cmds.append(["HSET", prefix + "users", u, app])
+        cmds.append(["SADD", "%s{%s}:members" % (prefix, app), u])
         cmds.append(["ZADD", "%s{%s}:due" % (prefix, app), now + (i * interval_ms) // len(users), u])
     pipeline(c, cmds)
     return toks
@@ -298,7 +299,8 @@ def test_half_limit_three_workers_no_call_while_limited_fair():
 # ---------------------------------------------------------------- Must show 3 --
 
 CLAIM_ARGV = lambda app: (["sw:{%s}:%s" % (app, k)  # noqa: E731
-                           for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken", "confirm")],
+                           for k in ("due", "leases", "rl", "calls", "app", "events", "stats", "broken", "confirm",
+                                     "members")],
                           ["sw:{%s}:user:" % app, "32", "10000", "60000", "0", "0", "0", "1000",
                            "sw:playback:"])
 
