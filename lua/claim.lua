@@ -105,8 +105,10 @@ end
 
 local n = want
 -- room: the calls the limiter still allows (nil = unlimited); when it runs
--- out before the batch is full, {room_code, room_wake} says until when.
-local room, room_code, room_wake, room_all = nil, LIMIT_OK, 0, false
+-- out before the batch is full, {room_code, room_wake} says until when;
+-- room_spread: the spread of the window's budget is what bounds it
+-- (lua/lib/limiter.lua limiter_spread_room).
+local room, room_code, room_wake, room_all, room_spread = nil, LIMIT_OK, 0, false, false
 local left, inlog = limiter_room(L)
 local speedup_target = tonumber(ARGV[CLAIM_ARG.SPEEDUP_TARGET] or '0')
 local speedup_span = (tonumber(ARGV[CLAIM_ARG.SPEEDUP_SPAN] or '0') or 0) / 1000
@@ -119,6 +121,15 @@ if left then
         return claim_reply{code = LIMIT_BUDGET, wake_ms = limiter_room_wake(L), now_ms = now, speed = speed(inlog)}
     end
     room, room_code, room_all = left, LIMIT_BUDGET, inlog == 0
+    -- A burst waits for its part of the window.
+    local spread = limiter_spread_room(L)
+    if spread and spread < room then
+        if spread <= 0 then
+            return claim_reply{code = LIMIT_BUDGET, wake_ms = limiter_spread_wake(L), now_ms = now,
+                               speed = speed(inlog)}
+        end
+        room, room_spread = spread, true
+    end
 end
 -- allowance_wanted: the LIMIT_ALLOWANCE answer, with what the ledger needs:
 -- a batch (and the OAuth calls owed) less what the app still holds, so a
@@ -146,7 +157,7 @@ if allow then
         return allowance_wanted()
     end
     if room == nil or allow < room then
-        room, room_code, room_wake, room_all = math.max(allow, 0), LIMIT_ALLOWANCE, now, false
+        room, room_code, room_wake, room_all, room_spread = math.max(allow, 0), LIMIT_ALLOWANCE, now, false, false
     end
 end
 local token_blocked = allow and limiter_qblocked(L, 'token')
@@ -326,11 +337,13 @@ limiter_spend(L, spent)
 if probe and njobs > 0 then
     limiter_hold(L, lease_ms)
 end
-local sp = speed(full and limiter_budget(L) or (inlog or 0) + spent)
+-- Out of the window's room counts as a full window; out of the spread's,
+-- as what the window holds.
+local sp = speed((full and not room_spread) and limiter_budget(L) or (inlog or 0) + spent)
 if full and njobs == 0 then
     -- Nothing taken: the first in line needs more room than is left.
     if room_code == LIMIT_BUDGET then
-        room_wake = limiter_room_wake(L)
+        room_wake = room_spread and limiter_spread_wake(L) or limiter_room_wake(L)
     elseif room_code == LIMIT_ALLOWANCE then
         return allowance_wanted()
     end

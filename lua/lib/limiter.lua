@@ -208,6 +208,37 @@ local function limiter_room_wake(L)
     return tonumber(oldest[2] or L.now) + L.keep_ms + 1
 end
 
+-- Spreading a window's budget. The log alone lets a saturated app spend a
+-- window's whole budget the moment the window frees: Spotify then sees one
+-- burst per window, each user polled in it waits a window for its next
+-- poll, and a change held for confirmation (complete.lua) a window for the
+-- poll that confirms it. So a claim also keeps to a spread: within any
+-- LIMITER_SPREAD_PARTS-th of the window at most max(2, ceil(budget /
+-- LIMITER_SPREAD_PARTS)) calls are granted (2: a refresh, two calls, always
+-- fits). It delays bursts only: an app whose calls come evenly below its
+-- budget never meets it, and the window's budget is spent all the same.
+-- Only claims keep to it: a grant (the poll after a refresh) and a login's
+-- OAuth calls are single calls of work already under way.
+local LIMITER_SPREAD_PARTS = 30
+
+-- limiter_spread_room(L): the calls the spread allows now (nil: no budget,
+-- or a window too short to split).
+local function limiter_spread_room(L)
+    local budget = limiter_budget(L)
+    local part = math.floor(limiter_app(L).window_ms / LIMITER_SPREAD_PARTS)
+    if budget <= 0 or part < 1 then return nil end
+    L.spread_part, L.spread_since = part, string.format('(%d', L.now - part)
+    local cap = math.min(budget, math.max(2, math.ceil(budget / LIMITER_SPREAD_PARTS)))
+    return cap - redis.call('ZCOUNT', L.calls_key, L.spread_since, '+inf')
+end
+
+-- limiter_spread_wake(L): when the oldest call of the last part leaves it
+-- (after limiter_spread_room).
+local function limiter_spread_wake(L)
+    local r = redis.call('ZRANGEBYSCORE', L.calls_key, L.spread_since, '+inf', 'WITHSCORES', 'LIMIT', '0', '1')
+    return (tonumber(r[2] or '') or L.now) + L.spread_part + 1
+end
+
 -- limiter_take: one granted call, logged under a unique member.
 local function limiter_take(L, member)
     if limiter_budget(L) > 0 then

@@ -249,6 +249,45 @@ def test_seed5_five_users_every_2s_zero_429():
     check(int(c.hgetall(app_key("app1", "stats")).get("r429", 0)) == 0, "no 429 recorded")
 
 
+def test_saturated_budget_spread_over_the_window():
+    """A saturated app (40 users every 200 ms, 2 workers, a budget of 60 per
+    3 s window, the simulator's limit the same) spends its budget spread over
+    the window (lua/lib/limiter.lua limiter_spread_room): within any 30th of
+    the window at most max(2, ceil(60 / 30)) = 2 calls are granted, never a
+    window's budget at once; every window still spends nearly all of its
+    budget and never more, and Spotify answers no 429. Read from the calls
+    log (<p>{app}:calls: one entry per granted call, its score the grant's
+    time), sampled more often than it forgets."""
+    window, budget, part, cap = 3000, 60, 100, 2
+    r = RedisServer()
+    sim = Sim(["--window-ms", str(window), "--rate-limit", str(budget)])
+    add_app(r, sim, "app1", budget=budget, window_ms=window)
+    users = ["sp%02d" % i for i in range(40)]
+    for u in users:
+        sim.ok("POST", "/sim/users", {"id": u, "display_name": "User " + u})
+    bulk_users(r, sim, "app1", users, 200)
+    c = r.client()
+    for _ in range(2):
+        Worker(r, sim, fixed_args(200))
+    grants = {}
+    t_end = time.time() + 3.5 * window / 1000
+    while time.time() < t_end:
+        log = c.cmd("ZRANGE", app_key("app1", "calls"), 0, -1, "WITHSCORES")
+        grants.update({log[i]: int(float(log[i + 1])) for i in range(0, len(log), 2)})
+        time.sleep(0.5)
+    times = sorted(grants.values())
+    first = times[0]
+    densest = max(sum(1 for u in times if t - part < u <= t) for t in times)
+    per_window = [sum(1 for u in times if first + k * window <= u < first + (k + 1) * window) for k in range(3)]
+    st = sim.stats()
+    print("  %d grants; the most in any %d ms: %d (cap %d); per window of %d ms: %r; 429s %d"
+          % (len(times), part, densest, cap, window, per_window, st["rate_limited"]))
+    check(densest <= cap, "at most %d grants in any %d ms: %d" % (cap, part, densest))
+    check(all(0.8 * budget <= n <= budget for n in per_window),
+          "each window spends 80-100 %% of its budget: %r" % per_window)
+    check(st["rate_limited"] == 0, "no 429: %d" % st["rate_limited"])
+
+
 # ---------------------------------------------------------------- Must show 2 --
 
 def test_half_limit_three_workers_no_call_while_limited_fair():
