@@ -20,7 +20,8 @@
 -- plays announced (backfill_seen, as stored: the worker and complete.lua
 -- check it; include/spotify/history_scan.h).
 --
--- The limiter (sliding log, adaptive budget, 24 h quota) is lua/lib/limiter.lua.
+-- The limiter (sliding log, its spread over the window, adaptive budget,
+-- 24 h quota) is lua/lib/limiter.lua.
 -- Each claim the limiter does not block also moves the app's speed-up
 -- (lua/lib/speedup.lua: how much of the budget's room the playing users may
 -- spend), from the window's use after this claim's calls (a claim that ran
