@@ -35,7 +35,7 @@ local function schedule_rebuild(S)
         end
     end
     local members = redis.pcall('SMEMBERS', S.members)
-    if zset_is_bad(members) then
+    if type(members) == 'table' and members.err then   -- not a set
         S.count('repaired_members_unreadable', 1)
         return
     end
