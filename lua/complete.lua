@@ -47,6 +47,7 @@
 --@include lib/zset.lua
 --@include lib/guard.lua
 --@include lib/history_seen.lua
+--@include lib/schedule.lua
 --
 -- Nothing read can make the script fail halfway (lua/lib/guard.lua): the
 -- limiter's state is read (and repaired) before any write, a user key that
@@ -399,11 +400,9 @@ while base < #ARGV do
     job = job + 1
 end
 
--- A due or leases key of another type is left to the next claim, which
--- rebuilds the schedule from the app's members (lua/lib/schedule.lua).
-zset_try('ZREM', lease_key, leases_done)
-zset_try('ZADD', due_key, due_set)
-zset_try('ZREM', due_key, due_gone)
+schedule_write('ZREM', lease_key, leases_done)
+schedule_write('ZADD', due_key, due_set)
+schedule_write('ZREM', due_key, due_gone)
 zset_add_derived(confirm_key, confirm_set, 'confirm', count)   -- before the counters are written
 limiter_save(L)
 guard_counters(stats_key, counts)   -- last, and cannot fail

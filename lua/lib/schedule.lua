@@ -1,7 +1,7 @@
 -- lib/schedule.lua: the schedule's own sorted sets, due and leases, checked
 -- where claim.lua first reads them and rebuilt when one holds another type
 -- (a hand-made mistake: `SET <p>{app}:due x`), so that it stops no app.
--- Needs lib/zset.lua (zset_is_bad, zset_reset).
+-- Needs lib/zset.lua (zset_is_bad, zset_reset, zset_try).
 --
 -- The rebuild: each of the two that is neither a sorted set nor absent is
 -- deleted (repaired_due, repaired_leases counted in :stats, logged); then
@@ -12,7 +12,7 @@
 -- fence moved on and writes nothing. A members key that is not a set
 -- rebuilds nothing (counted as repaired_members_unreadable): the users come
 -- back as they are watched again. One pass over the app's users, once per
--- repair: about a command per user.
+-- repair: up to three commands per user (two ZSCORE, one HGET).
 
 -- schedule_new(due_key, lease_key, members_key, user_prefix, now_s, count):
 -- what the rebuild needs; count(field, n) adds to the app's counters.
@@ -60,4 +60,14 @@ local function schedule_read(S, cmd, key, ...)
         r = redis.call(cmd, key, ...)
     end
     return r
+end
+
+-- schedule_write(cmd, key, list): complete.lua's ZADD or ZREM on due or
+-- leases. One of another type is left to the next claim, which rebuilds
+-- the schedule (above), instead of failing the script whose limiter state
+-- and counters are still to be written; logged.
+local function schedule_write(cmd, key, list)
+    if not zset_try(cmd, key, list) then
+        redis.log(redis.LOG_WARNING, 'spotwatch: ' .. key .. ' is not a sorted set; the next claim rebuilds it')
+    end
 end

@@ -25,46 +25,43 @@ local function zset_rem(key, list)
     zset_write('ZREM', key, list)
 end
 
--- zset_is_bad(r): r, a redis.pcall's answer, is the error of a key that is
--- not a sorted set.
+-- zset_is_bad(r): r, a redis.pcall's answer on a sorted set, is the error of
+-- a key holding another type (WRONGTYPE). Any other error is raised again,
+-- as redis.call would: only the wrong type is repaired.
 local function zset_is_bad(r)
-    return type(r) == 'table' and r.err ~= nil
+    if type(r) ~= 'table' or r.err == nil then return false end
+    if string.find(r.err, 'WRONGTYPE', 1, true) then return true end
+    error(r)
 end
 
--- zset_reset(key, count): a derived set (the confirm set: it only orders
--- work, and every entry is checked against the due set before it is
--- believed) found holding another type is dropped, logged and counted as
--- repaired_<name> through count(field, n), so one bad key never stops its
--- app's claims or completions.
+-- zset_reset(key, name, count): a set found holding another type is
+-- dropped, logged and counted as repaired_<name> through count(field, n),
+-- so one bad key never stops its app's claims or completions.
 local function zset_reset(key, name, count)
     redis.log(redis.LOG_WARNING, 'spotwatch: ' .. key .. ' was not a sorted set; reset')
     redis.call('DEL', key)
     count('repaired_' .. name, 1)
 end
 
--- zset_add_derived(key, list, name, count): zset_add to a derived set,
--- reset first (zset_reset) when it is not a sorted set.
-local function zset_add_derived(key, list, name, count)
-    if #list == 0 then return end
-    if zset_is_bad(redis.pcall('ZADD', key, unpack(list, 1, math.min(ZSET_CHUNK, #list)))) then
-        zset_reset(key, name, count)
-    elseif #list <= ZSET_CHUNK then
-        return
-    end
-    zset_add(key, list)
-end
-
--- zset_try(cmd, key, list): zset_write (cmd ZADD or ZREM) to a set of the
--- schedule (due, leases) from complete.lua: one holding another type is
--- left as it is and logged instead of failing the script, whose limiter
--- state and counters are still to be written; the next claim rebuilds the
--- schedule (lua/lib/schedule.lua). False when it was.
+-- zset_try(cmd, key, list): zset_write (cmd ZADD or ZREM), but false instead
+-- of failing the script when key holds another type (the chunks before the
+-- one that met it are written, which ZADD and ZREM can repeat).
 local function zset_try(cmd, key, list)
     for k = 1, #list, ZSET_CHUNK do
         if zset_is_bad(redis.pcall(cmd, key, unpack(list, k, math.min(k + ZSET_CHUNK - 1, #list)))) then
-            redis.log(redis.LOG_WARNING, 'spotwatch: ' .. key .. ' is not a sorted set; the next claim rebuilds it')
             return false
         end
     end
     return true
+end
+
+-- zset_add_derived(key, list, name, count): zset_add to a set that only
+-- speeds work up (the confirm set: every entry is checked against the due
+-- set before it is believed), reset first (zset_reset) when it holds
+-- another type.
+local function zset_add_derived(key, list, name, count)
+    if not zset_try('ZADD', key, list) then
+        zset_reset(key, name, count)
+        zset_add(key, list)
+    end
 end
