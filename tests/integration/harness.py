@@ -130,6 +130,32 @@ def lua_source(script):
     return "".join(out)
 
 
+# complete.lua called directly (include/redis/script_contract.h): its fixed
+# KEYS in COMPLETE_KEYS order, and its fixed ARGV (maxlen, budget default,
+# channel prefix, history window).
+COMPLETE_KEYS = ("due", "leases", "events", "rl", "stats", "app", "calls", "broken", "confirm")
+COMPLETE_ARGV = ["1000", "0", "sw:playback:", "86400000"]
+
+
+def complete_job(user, fence, delay="0", state="", flap="", events=()):
+    """One job's COMPLETE_GROUP_ARG group: a poll of user that went through
+    (outcome ok, HTTP 200), then its events [(type, json)...]."""
+    job = [user, fence, delay, "ok", state, "200", "", "", "0", "", "0", "0", "0", "", "", "", "", flap, "",
+           str(len(events))]
+    for etype, ev in events:
+        job += [etype, ev]
+    return job
+
+
+def complete_call(c, sha, users, jobs, app="app1"):
+    """EVALSHA complete.lua (sha) for app: one job group per user, in order."""
+    keys = ["sw:{%s}:%s" % (app, k) for k in COMPLETE_KEYS] + ["sw:{%s}:user:%s" % (app, u) for u in users]
+    args = list(COMPLETE_ARGV)
+    for j in jobs:
+        args += j
+    return c.cmd("EVALSHA", sha, len(keys), *(keys + args))
+
+
 class Skipped(Exception):
     """Raised by skip(): the test could not run here. tests/run.py counts it
     apart, never as passed."""

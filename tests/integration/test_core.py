@@ -282,18 +282,10 @@ def test_complete_batch_fences_each_job():
         c.cmd("ZADD", "sw:{app1}:leases", now + 60000, u)
         c.cmd("ZREM", "sw:{app1}:due", u)
     ev = json.dumps({"type": "track_changed", "user": "b3"})
-
-    def job(user, fence, state, events=()):
-        a = [user, fence, "5000", "ok", state, "200", "", "", "0", "", "0", "0", "0", "", "", "", "", "", "", str(len(events))]
-        for e in events:
-            a += ["track_changed", e]
-        return a
-
-    keys = ["sw:{app1}:" + k for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken", "confirm")]
-    keys += ["sw:{app1}:user:%s" % u for u in ("b1", "b2", "b3")]
-    args = ["1000", "0", "sw:playback:", "86400000"] + job("b1", "7", "S1") + job("b2", "6", "S2") + job("b3", "7", "S3", [ev])
+    jobs = [complete_job("b1", "7", "5000", "S1"), complete_job("b2", "6", "5000", "S2"),
+            complete_job("b3", "7", "5000", "S3", events=[("track_changed", ev)])]
     sub = Subscriber(r, "sw:playback:b3")
-    got = c.cmd("EVALSHA", sha, len(keys), *(keys + args))
+    got = complete_call(c, sha, ["b1", "b2", "b3"], jobs)
     check(got == [1, 0, 1], "per-job results %r" % (got,))
     h1, h2, h3 = (user_hash(c, u) for u in ("b1", "b2", "b3"))
     check(h1.get("state") == "S1" and h3.get("state") == "S3" and "state" not in h2,

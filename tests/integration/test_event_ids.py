@@ -10,7 +10,6 @@ from harness import *  # noqa: F401,F403
 
 FAST = ["--poll-interval-ms", "300", "--smart-polling", "no", "--lease-ms", "2000",
         "--http-timeout-ms", "1000", "--backoff-base-ms", "200", "--backoff-max-ms", "1000"]
-KEYS = ("due", "leases", "events", "rl", "stats", "app", "calls", "broken", "confirm")
 
 
 def world(users, redis=None, sim_args=None):
@@ -100,10 +99,7 @@ def test_replayed_completion_not_announced_twice():
 
     def call(user, fence, ev_user=None):
         ev = json.dumps({"type": "track_changed", "user": ev_user or user})
-        job = [user, fence, "5000", "ok", "S", "200", "", "", "0", "", "0", "0", "0", "", "", "", "", "", "", "1",
-               "track_changed", ev]
-        keys = ["sw:{app1}:" + k for k in KEYS] + ["sw:{app1}:user:%s" % user]
-        return c.cmd("EVALSHA", sha, len(keys), *(keys + ["1000", "0", "sw:playback:", "86400000"] + job))
+        return complete_call(c, sha, [user], [complete_job(user, fence, "5000", "S", events=[("track_changed", ev)])])
 
     sub = Subscriber(r, "sw:playback:d1", "sw:playback:d2")
     check(call("d1", "7") == [1], "first completion applied")

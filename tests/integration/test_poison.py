@@ -313,11 +313,8 @@ def test_poison_confirm_not_a_zset():
 
 def complete_one(c, user, fence, flap=""):
     """complete.lua called directly for one poll of user (fence as stored)."""
-    job = [user, fence, "0", "ok", "", "200", "", "", "0", "", "0", "0", "0", "", "", "", "", flap, "", "0"]
-    keys = [app_key("app1", k) for k in ("due", "leases", "events", "rl", "stats", "app", "calls", "broken",
-                                         "confirm")] + ["sw:{app1}:user:%s" % user]
     sha = c.cmd("SCRIPT", "LOAD", lua_source("complete"))
-    return c.cmd("EVALSHA", sha, len(keys), *(keys + ["1000", "0", "sw:playback:", "86400000"] + job))
+    return complete_call(c, sha, [user], [complete_job(user, fence, flap=flap)])
 
 
 def test_poison_schedule_sets_wrong_type():
